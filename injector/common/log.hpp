@@ -1,0 +1,15 @@
+// Named spdlog loggers, one per component (plan, runner, net, lab, power, storage, safety).
+#pragma once
+
+#include <memory>
+#include <spdlog/spdlog.h>
+#include <string>
+
+namespace inj::log {
+
+// Returns the logger for a component, creating it on first use (stderr, shared level).
+std::shared_ptr<spdlog::logger> get(const std::string& component);
+// Sets the level for every component logger ("debug", "info", "warn", ...).
+void set_level(spdlog::level::level_enum level);
+
+}  // namespace inj::log

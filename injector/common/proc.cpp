@@ -1,0 +1,202 @@
+// fork/exec with the namespace and cgroup joined in the child before exec.
+#include "common/proc.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstring>
+
+namespace inj {
+namespace {
+
+constexpr size_t kMaxCapture = 16 * 1024;
+
+// In the child: report errno through fd and exit.
+[[noreturn]] void child_fail(int fd, int stage) {
+    int payload[2] = {stage, errno};
+    (void)!write(fd, payload, sizeof payload);
+    _exit(127);
+}
+
+const char* stage_name(int stage) {
+    switch (stage) {
+        case 1: return "open netns";
+        case 2: return "setns";
+        case 3: return "join cgroup";
+        case 4: return "open output";
+        case 5: return "exec";
+        default: return "child setup";
+    }
+}
+
+pid_t fork_child(const SpawnSpec& spec, int out_fd, bool own_pgrp, Error* err) {
+    int pipefd[2];
+    if (pipe2(pipefd, O_CLOEXEC) != 0) {
+        *err = errno_error("pipe2");
+        return -1;
+    }
+    std::vector<char*> argv;
+    for (auto& a : spec.argv) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    if (pid < 0) {
+        *err = errno_error("fork");
+        close(pipefd[0]);
+        close(pipefd[1]);
+        return -1;
+    }
+    if (pid == 0) {
+        close(pipefd[0]);
+        if (spec.die_with_parent) {
+            prctl(PR_SET_PDEATHSIG, SIGKILL);
+            if (getppid() != parent) _exit(1);
+        }
+        if (spec.new_session) setsid();
+        else if (own_pgrp) setpgid(0, 0);
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, nullptr);
+        if (!spec.netns.empty()) {
+            int fd = open(spec.netns.c_str(), O_RDONLY | O_CLOEXEC);
+            if (fd < 0) child_fail(pipefd[1], 1);
+            if (setns(fd, CLONE_NEWNET) != 0) child_fail(pipefd[1], 2);
+        }
+        if (!spec.cgroup_procs.empty()) {
+            int fd = open(spec.cgroup_procs.c_str(), O_WRONLY | O_CLOEXEC);
+            if (fd < 0 || write(fd, "0", 1) != 1) child_fail(pipefd[1], 3);
+            close(fd);
+        }
+        int devnull = open("/dev/null", O_RDWR);
+        dup2(devnull, 0);
+        if (out_fd >= 0) {
+            dup2(out_fd, 1);
+            dup2(out_fd, 2);
+        } else if (!spec.output.empty()) {
+            int fd = open(spec.output.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+            if (fd < 0) child_fail(pipefd[1], 4);
+            dup2(fd, 1);
+            dup2(fd, 2);
+        } else {
+            dup2(devnull, 1);
+            dup2(devnull, 2);
+        }
+        execvp(argv[0], argv.data());
+        child_fail(pipefd[1], 5);
+    }
+    close(pipefd[1]);
+    int payload[2] = {0, 0};
+    ssize_t n;
+    do n = read(pipefd[0], payload, sizeof payload);
+    while (n < 0 && errno == EINTR);
+    close(pipefd[0]);
+    if (n == sizeof payload) {
+        waitpid(pid, nullptr, 0);
+        *err = Error{payload[1], stage_name(payload[0]), spec.argv.empty() ? "" : spec.argv[0]};
+        return -1;
+    }
+    return pid;
+}
+
+}  // namespace
+
+Result<pid_t> spawn(const SpawnSpec& spec) {
+    if (spec.argv.empty()) return plain_error("spawn", "empty command");
+    Error err;
+    pid_t pid = fork_child(spec, -1, false, &err);
+    if (pid < 0) return err;
+    return pid;
+}
+
+Result<RunResult> run(const std::vector<std::string>& argv, std::chrono::nanoseconds timeout,
+                      const std::string& netns) {
+    using clock = std::chrono::steady_clock;
+    if (argv.empty()) return plain_error("run", "empty command");
+    int out[2];
+    if (pipe2(out, O_CLOEXEC) != 0) return errno_error("pipe2");
+    SpawnSpec spec{argv, netns};
+    Error err;
+    auto start = clock::now();
+    pid_t pid = fork_child(spec, out[1], true, &err);
+    close(out[1]);
+    if (pid < 0) {
+        close(out[0]);
+        return err;
+    }
+    RunResult r;
+    auto deadline = start + timeout;
+    char buf[4096];
+    bool eof = false;
+    while (!eof) {
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock::now()).count();
+        if (left <= 0) {
+            r.timed_out = true;
+            break;
+        }
+        pollfd p{out[0], POLLIN, 0};
+        int pr = poll(&p, 1, static_cast<int>(std::min<long long>(left, 1000)));
+        if (pr < 0 && errno != EINTR) break;
+        if (pr <= 0) continue;
+        ssize_t n = read(out[0], buf, sizeof buf);
+        if (n <= 0) {
+            eof = true;
+            break;
+        }
+        if (r.output.size() < kMaxCapture) r.output.append(buf, std::min<size_t>(n, kMaxCapture - r.output.size()));
+    }
+    close(out[0]);
+    int status = 0;
+    if (r.timed_out) {
+        kill(-pid, SIGKILL);  // the child's own process group: only what this call started
+        waitpid(pid, &status, 0);
+        r.exit_code = -1;
+    } else {
+        // Output closed; the process may still be exiting. Wait for it within the deadline.
+        while (true) {
+            pid_t w = waitpid(pid, &status, WNOHANG);
+            if (w == pid) break;
+            if (clock::now() >= deadline) {
+                kill(-pid, SIGKILL);
+                waitpid(pid, &status, 0);
+                r.timed_out = true;
+                r.exit_code = -1;
+                break;
+            }
+            usleep(1000);
+        }
+        if (!r.timed_out)
+            r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    }
+    r.elapsed = clock::now() - start;
+    return r;
+}
+
+Result<RunResult> run_shell(const std::string& command, std::chrono::nanoseconds timeout,
+                            const std::string& netns) {
+    return run({"/bin/sh", "-c", command}, timeout, netns);
+}
+
+bool process_alive(pid_t pid) {
+    if (pid <= 0) return false;
+    if (kill(pid, 0) != 0) return errno == EPERM;
+    // A zombie still answers kill(0); read its state.
+    char path[64];
+    std::snprintf(path, sizeof path, "/proc/%d/stat", pid);
+    FILE* f = std::fopen(path, "r");
+    if (!f) return false;
+    char line[512] = {};
+    bool alive = true;
+    if (std::fgets(line, sizeof line, f)) {
+        const char* rp = std::strrchr(line, ')');
+        if (rp && rp[1] == ' ' && rp[2] == 'Z') alive = false;
+    }
+    std::fclose(f);
+    return alive;
+}
+
+}  // namespace inj
