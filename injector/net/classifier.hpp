@@ -1,0 +1,65 @@
+// Owner of the loaded netfault program and its maps: load, install a plan's tables, arm and
+// disarm rules (one map write each), read counters. Attaching is TcxLink's job.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "common/result.hpp"
+#include "net/compile.hpp"
+
+#include "netfault_abi.h"
+
+struct netfault;  // the bpftool skeleton (netfault.skel.h), kept out of this header
+
+namespace inj::net {
+
+class Classifier {
+public:
+    // Opens and loads the program (the verifier runs here). libbpf's messages go to the "net"
+    // logger; the verifier's log at debug, and at error when the load fails.
+    static Result<Classifier> load();
+
+    Classifier(Classifier&&) noexcept;
+    Classifier& operator=(Classifier&&) noexcept;
+    ~Classifier();
+
+    // Writes prefixes, domain masks and disarmed rules, then the control entry last, so the
+    // program never sees half a table set. Replaces what an earlier install wrote.
+    Result<void> install(const Tables& t, uint64_t run_deadline_ns);
+    // Puts rule bit `rule` in force until deadline_ns (CLOCK_MONOTONIC), keeping its direction
+    // and share from install().
+    Result<void> arm(int rule, uint64_t deadline_ns);
+    Result<void> disarm(int rule);
+    // Disarms every installed rule; tries them all and returns the first failure.
+    Result<void> disarm_all();
+
+    // Counters of one rule, summed over CPUs.
+    Result<nf_rule_stats> rule_stats(int rule) const;
+    // Global counters (enum nf_stat_index), summed over CPUs.
+    Result<std::array<uint64_t, NF_STAT_MAX>> stats() const;
+    // Zeroes every counter (rule and global); for tests and benchmarks.
+    Result<void> reset_stats();
+
+    int prog_fd() const;
+    // Kernel id of the loaded program, as `bpftool prog` / `bpftool link` show it.
+    uint32_t prog_id() const;
+    size_t rule_count() const { return rules_.size(); }
+
+private:
+    struct SkelDeleter {
+        void operator()(::netfault* s) const noexcept;
+    };
+    explicit Classifier(::netfault* s);
+    Result<void> write_rule(int rule);
+
+    std::unique_ptr<::netfault, SkelDeleter> skel_;
+    std::vector<nf_rule> rules_;                  // as installed, ARMED/deadline as last written
+    std::vector<Cidr> prefixes_;                  // what install() put in the tries, to replace
+    std::vector<uint32_t> domain_ids_;            // domain entries install() wrote, to clear
+    int ncpus_ = 1;
+};
+
+}  // namespace inj::net

@@ -1,0 +1,292 @@
+// Plan -> netfault tables. Domain ids share one space: zones, then power domains, then hosts,
+// then one id per prefix entry (so a CIDR selector can name an exact set of prefixes). Id 0 is
+// never used: the BPF side reads it as "none".
+#include "net/compile.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <set>
+
+namespace inj::net {
+namespace {
+
+using plan::Fault;
+using plan::Selector;
+
+constexpr uint32_t kAllFlows = 0xffffffffu;
+
+struct Builder {
+    const plan::Plan& plan;
+    Tables t;
+    uint32_t next_id = 1;
+    std::map<std::string, uint32_t> zone_id, pd_id, host_id;
+    std::map<Cidr, size_t> prefix_index;      // network cidr -> index in t.prefixes
+    std::map<Cidr, std::string> prefix_owner; // for "declared twice" errors
+
+    uint32_t new_id(std::string name) {
+        uint32_t id = next_id++;
+        t.domain_names[id] = std::move(name);
+        return id;
+    }
+
+    Result<void> add_prefix(const Cidr& c, nf_endpoint ep, const std::string& owner) {
+        Cidr net = c.network();
+        if (auto it = prefix_owner.find(net); it != prefix_owner.end())
+            return plain_error("compile", "prefix " + net.str() + " is declared by both " +
+                                              it->second + " and " + owner);
+        ep.entry = new_id("entry:" + net.str());
+        prefix_index[net] = t.prefixes.size();
+        prefix_owner[net] = owner;
+        t.prefixes.push_back({net, ep});
+        return {};
+    }
+
+    // Longest existing prefix that strictly contains c, or nullptr.
+    const Tables::Prefix* enclosing(const Cidr& c) const {
+        const Tables::Prefix* best = nullptr;
+        for (auto& p : t.prefixes)
+            if (p.cidr.prefix < c.prefix && p.cidr.contains(c) && (!best || p.cidr.prefix > best->cidr.prefix))
+                best = &p;
+        return best;
+    }
+
+    Result<void> topology() {
+        const auto& topo = plan.topology;
+        for (auto& z : topo.zones) zone_id[z.name] = new_id("zone:" + z.name);
+        for (auto& p : topo.power_domains) pd_id[p.name] = new_id("pd:" + p.name);
+        for (auto& h : topo.hosts) host_id[h.name] = new_id("host:" + h.name);
+        for (auto& z : topo.zones) {
+            nf_endpoint ep{zone_id[z.name], 0, 0, 0};
+            std::string owner = "zone " + z.name;
+            if (z.subnet) INJ_TRY(add_prefix(*z.subnet, ep, owner));
+            if (z.subnet6) INJ_TRY(add_prefix(*z.subnet6, ep, owner));
+            for (auto& c : z.cidrs) INJ_TRY(add_prefix(c, ep, owner));
+        }
+        for (auto& h : topo.hosts) {
+            if (h.addresses.empty())
+                return plain_error("compile", "host " + h.name + " has no address");
+            auto z = zone_id.find(h.zone);
+            if (z == zone_id.end())
+                return plain_error("compile", "host " + h.name + ": unknown zone " + h.zone);
+            uint32_t pd = 0;
+            if (!h.power_domain.empty()) {
+                auto p = pd_id.find(h.power_domain);
+                if (p == pd_id.end())
+                    return plain_error("compile", "host " + h.name + ": unknown power domain " + h.power_domain);
+                pd = p->second;
+            }
+            nf_endpoint ep{z->second, pd, host_id[h.name], 0};
+            std::string owner = "host " + h.name;
+            for (auto& a : h.addresses) INJ_TRY(add_prefix(Cidr{a.addr, a.addr.bits()}, ep, owner));
+            for (auto& c : h.cidrs) INJ_TRY(add_prefix(c, ep, owner));
+        }
+        return {};
+    }
+
+    // A CIDR selector more specific than the prefix containing it becomes an entry of its own
+    // (with the enclosing prefix's zone, power domain and host), so exactly its addresses can be
+    // named. A CIDR with nothing around it adds nothing: addresses outside the topology are
+    // never cut.
+    Result<void> split_for(const Fault& f, const Selector& s) {
+        for (auto& c : s.cidrs) {
+            Cidr net = c.network();
+            if (prefix_index.count(net)) continue;
+            if (auto* enc = enclosing(net)) {
+                nf_endpoint ep = enc->ep;
+                INJ_TRY(add_prefix(net, ep, "fault " + f.name));
+            }
+        }
+        return {};
+    }
+
+    Result<std::set<uint32_t>> members(const Fault& f, const Selector& s, const char* side) {
+        std::set<uint32_t> ids;
+        auto unknown = [&](const char* what, const std::string& n) {
+            return plain_error("compile", "fault " + f.name + " " + side + ": unknown " + what + " " + n);
+        };
+        for (auto& n : s.zones) {
+            auto it = zone_id.find(n);
+            if (it == zone_id.end()) return unknown("zone", n);
+            ids.insert(it->second);
+        }
+        for (auto& n : s.power_domains) {
+            auto it = pd_id.find(n);
+            if (it == pd_id.end()) return unknown("power domain", n);
+            ids.insert(it->second);
+        }
+        for (auto& n : s.hosts) {
+            auto it = host_id.find(n);
+            if (it == host_id.end()) return unknown("host", n);
+            ids.insert(it->second);
+        }
+        for (auto& c : s.cidrs) {
+            Cidr net = c.network();
+            for (auto& p : t.prefixes)
+                if (net.contains(p.cidr)) ids.insert(p.ep.entry);
+        }
+        return ids;
+    }
+
+    static bool covered(const nf_endpoint& ep, const std::set<uint32_t>& ids) {
+        for (uint32_t id : {ep.zone, ep.pd, ep.host, ep.entry})
+            if (id && ids.count(id)) return true;
+        return false;
+    }
+
+    // "Everything else": the zones the target leaves out when the target is whole zones (one
+    // domain each, cheap), else every prefix entry whose endpoint the target does not cover.
+    std::set<uint32_t> rest_of(const Selector& target, const std::set<uint32_t>& left) const {
+        std::set<uint32_t> ids;
+        bool zones_only = !target.zones.empty() && target.power_domains.empty() &&
+                          target.hosts.empty() && target.cidrs.empty();
+        if (zones_only) {
+            for (auto& [name, id] : zone_id)
+                if (!left.count(id)) ids.insert(id);
+            return ids;
+        }
+        for (auto& p : t.prefixes)
+            if (!covered(p.ep, left)) ids.insert(p.ep.entry);
+        return ids;
+    }
+};
+
+}  // namespace
+
+uint32_t scale_share(double share) {
+    if (!(share < 1.0)) return kAllFlows;
+    if (!(share > 0.0)) return 0;
+    return static_cast<uint32_t>(std::floor(share * static_cast<double>(kAllFlows)));
+}
+
+Result<Tables> compile(const plan::Plan& plan) {
+    Builder b{plan, {}};
+    INJ_TRY(b.topology());
+
+    std::vector<size_t> severs;
+    for (size_t i = 0; i < plan.method.size(); ++i)
+        if (plan.method[i].kind == plan::FaultKind::sever) {
+            if (severs.size() == NF_MAX_RULES)
+                return plain_error("compile", "fault " + plan.method[i].name + " (" + plan.method[i].mark.str() +
+                                                  "): more than " + std::to_string(NF_MAX_RULES) +
+                                                  " sever faults in one plan");
+            severs.push_back(i);
+        }
+
+    // Split first, mark second: a prefix split off for one fault must also carry the marks of
+    // every other fault whose CIDR contains it.
+    for (size_t fi : severs) {
+        auto& f = plan.method[fi];
+        if (f.target.rest)
+            return plain_error("compile", "fault " + f.name + ": the target cannot be `rest`");
+        INJ_TRY(b.split_for(f, f.target));
+        INJ_TRY(b.split_for(f, f.peer));
+    }
+
+    b.t.rule_of_fault.assign(plan.method.size(), -1);
+    for (size_t bit = 0; bit < severs.size(); ++bit) {
+        auto& f = plan.method[severs[bit]];
+        auto left = b.members(f, f.target, "target");
+        if (!left.ok()) return left.error();
+        auto right = b.members(f, f.peer, "peer");
+        if (!right.ok()) return right.error();
+        if (f.peer.rest)
+            for (uint32_t id : b.rest_of(f.target, left.value())) right.value().insert(id);
+
+        uint64_t mask = 1ull << bit;
+        for (uint32_t id : left.value()) b.t.domains[id].left |= mask;
+        for (uint32_t id : right.value()) b.t.domains[id].right |= mask;
+
+        nf_rule r{};
+        r.flags = f.direction == plan::Direction::from ? NF_RULE_CUT_FWD
+                  : f.direction == plan::Direction::to ? NF_RULE_CUT_REV
+                                                       : (NF_RULE_CUT_FWD | NF_RULE_CUT_REV);
+        r.share = scale_share(f.share);
+        b.t.rules.push_back(r);
+        b.t.rule_of_fault[severs[bit]] = static_cast<int>(bit);
+        b.t.installed |= mask;
+    }
+    if (b.next_id > NF_MAX_DOMAINS)
+        return plain_error("compile", std::to_string(b.next_id - 1) + " fault domains, more than the " +
+                                          std::to_string(NF_MAX_DOMAINS) + " the classifier holds");
+    size_t v4 = std::count_if(b.t.prefixes.begin(), b.t.prefixes.end(), [](auto& p) { return !p.cidr.addr.v6; });
+    if (v4 > NF_MAX_PREFIXES || b.t.prefixes.size() - v4 > NF_MAX_PREFIXES)
+        return plain_error("compile", "more than " + std::to_string(NF_MAX_PREFIXES) + " prefixes of one family");
+    return std::move(b.t);
+}
+
+const Tables::Prefix* lookup(const Tables& t, const IpAddr& a) {
+    const Tables::Prefix* best = nullptr;
+    for (auto& p : t.prefixes)
+        if (p.cidr.contains(a) && (!best || p.cidr.prefix > best->cidr.prefix)) best = &p;
+    return best;
+}
+
+namespace {
+
+void masks(const Tables& t, const nf_endpoint& ep, uint64_t& left, uint64_t& right) {
+    left = right = 0;
+    for (uint32_t id : {ep.zone, ep.pd, ep.host, ep.entry}) {
+        if (!id) continue;
+        if (auto it = t.domains.find(id); it != t.domains.end()) {
+            left |= it->second.left;
+            right |= it->second.right;
+        }
+    }
+}
+
+// The rule loop of netfault_classify() for two resolved endpoints.
+bool drops_between(const Tables& t, const nf_endpoint& s, const nf_endpoint& d, uint64_t armed,
+                   std::optional<uint32_t> flow_hash) {
+    uint64_t sl, sr, dl, dr;
+    masks(t, s, sl, sr);
+    masks(t, d, dl, dr);
+    uint64_t fwd = sl & dr & t.installed;
+    uint64_t rev = sr & dl & t.installed;
+    uint64_t m = fwd | rev;
+    for (size_t i = 0; i < t.rules.size() && i < NF_MAX_RULES; ++i) {
+        if (!((m >> i) & 1)) continue;
+        const nf_rule& r = t.rules[i];
+        bool in_force = (armed >> i) & 1;
+        bool dir_ok = (((fwd >> i) & 1) && (r.flags & NF_RULE_CUT_FWD)) ||
+                      (((rev >> i) & 1) && (r.flags & NF_RULE_CUT_REV));
+        bool share_ok = r.share == kAllFlows || !flow_hash || *flow_hash <= r.share;
+        if (in_force && dir_ok && share_ok) return true;
+    }
+    return false;
+}
+
+}  // namespace
+
+bool drops(const Tables& t, const IpAddr& src, const IpAddr& dst, uint64_t armed_rules,
+           std::optional<uint32_t> flow_hash) {
+    if (t.installed == 0 || src.v6 != dst.v6) return false;
+    auto* s = lookup(t, src);
+    auto* d = lookup(t, dst);
+    if (!s || !d) return false;
+    return drops_between(t, s->ep, d->ep, armed_rules, flow_hash);
+}
+
+std::vector<std::pair<std::string, std::string>> cut_set(const plan::Plan& plan, const Tables& t,
+                                                         size_t fault_index) {
+    std::vector<std::pair<std::string, std::string>> out;
+    if (fault_index >= t.rule_of_fault.size() || t.rule_of_fault[fault_index] < 0) return out;
+    uint64_t armed = 1ull << t.rule_of_fault[fault_index];
+    // A packet never mixes families: pair each source's primary address with the destination's
+    // first address of the same family.
+    const auto& hosts = plan.topology.hosts;
+    for (size_t a = 0; a < hosts.size(); ++a) {
+        if (hosts[a].addresses.empty()) continue;
+        const IpAddr& src = hosts[a].addresses[0].addr;
+        for (size_t b = 0; b < hosts.size(); ++b) {
+            if (a == b) continue;
+            for (auto& dst : hosts[b].addresses) {
+                if (dst.addr.v6 != src.v6) continue;
+                if (drops(t, src, dst.addr, armed)) out.emplace_back(hosts[a].name, hosts[b].name);
+                break;
+            }
+        }
+    }
+    return out;
+}
+
+}  // namespace inj::net

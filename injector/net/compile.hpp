@@ -1,0 +1,57 @@
+// Turns a plan's sever faults into the netfault maps (prefix -> fault domains, domain -> rule
+// bits, rule bit -> direction and share), and evaluates those tables in userspace exactly as
+// bpf/netfault.bpf.c does, for dry runs and for checking the BPF program against.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "common/netaddr.hpp"
+#include "common/result.hpp"
+#include "plan/model.hpp"
+
+#include "netfault_abi.h"
+
+namespace inj::net {
+
+// Everything the classifier needs, ready to be written into its maps.
+struct Tables {
+    struct Prefix {
+        Cidr cidr;        // network address (host bits clear) and prefix length
+        nf_endpoint ep;   // domains of addresses whose longest match is this prefix
+    };
+    std::vector<Prefix> prefixes;             // IPv4 and IPv6 mixed; each cidr at most once
+    std::map<uint32_t, nf_domain> domains;    // only domains that some rule lists
+    std::vector<nf_rule> rules;               // index = rule bit; all disarmed
+    std::vector<int> rule_of_fault;           // plan.method index -> rule bit, or -1
+    uint64_t installed = 0;                   // bit i set for every rule in `rules`
+    std::map<uint32_t, std::string> domain_names;  // "zone:a", "host:kv-1", "entry:198.18.0.0/24"
+};
+
+// Builds the tables for every sever fault of plan.method. Needs a plan whose hosts all have
+// their addresses (the loader assigns them for a lab). Fails on more than NF_MAX_RULES sever
+// faults, on a prefix declared twice, and on selector names the topology lacks.
+Result<Tables> compile(const plan::Plan& plan);
+
+// Share of flows as the rule stores it: 1.0 -> 0xffffffff (all), 0 -> 0.
+uint32_t scale_share(double share);
+
+// The longest prefix of `t` containing `a` (as the LPM trie answers), or nullptr.
+const Tables::Prefix* lookup(const Tables& t, const IpAddr& a);
+
+// The BPF decision for one packet, with the rules in `armed_rules` in force (deadlines not yet
+// passed). `flow_hash` stands for bpf_get_hash_recalc(); without it a partial rule (share below
+// all) counts as dropping, i.e. the answer is "are some flows of this pair cut".
+bool drops(const Tables& t, const IpAddr& src, const IpAddr& dst, uint64_t armed_rules,
+           std::optional<uint32_t> flow_hash = std::nullopt);
+
+// Ordered host pairs (src, dst), by plan host order, whose traffic fault `fault_index` of
+// plan.method alone drops, judged on each host's primary address. Empty for non-sever faults.
+std::vector<std::pair<std::string, std::string>> cut_set(const plan::Plan& plan, const Tables& t,
+                                                         size_t fault_index);
+
+}  // namespace inj::net

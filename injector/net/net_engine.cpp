@@ -1,0 +1,122 @@
+// NetEngine: compile, load, install, attach at prepare; arm/disarm afterwards.
+#include "net/net_engine.hpp"
+
+#include <chrono>
+
+#include "common/log.hpp"
+#include "common/netns.hpp"
+#include "lab/lab.hpp"
+
+namespace inj::net {
+namespace {
+double ms_since(std::chrono::steady_clock::time_point t0) {
+    return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+}
+}  // namespace
+
+Result<void> NetEngine::prepare(const plan::Plan& plan, const lab::LabState& lab, uint64_t run_deadline_ns) {
+    auto log = log::get("net");
+    release();
+    auto t0 = std::chrono::steady_clock::now();
+    auto tables = compile(plan);
+    if (!tables.ok()) return tables.error();
+    tables_ = std::move(tables.value());
+    fault_names_.clear();
+    for (auto& f : plan.method) fault_names_.push_back(f.name);
+    double t_compile = ms_since(t0);
+
+    auto t1 = std::chrono::steady_clock::now();
+    auto cls = Classifier::load();
+    if (!cls.ok()) return cls.error();
+    classifier_.emplace(std::move(cls.value()));
+    double t_load = ms_since(t1);
+
+    auto t2 = std::chrono::steady_clock::now();
+    if (auto r = classifier_->install(tables_, run_deadline_ns); !r.ok()) {
+        release();
+        return r.error();
+    }
+    double t_install = ms_since(t2);
+
+    auto t3 = std::chrono::steady_clock::now();
+    const std::string fabric = netns_path(lab.fabric_netns);
+    for (auto& h : lab.hosts) {
+        auto link = TcxLink::attach(classifier_->prog_fd(), fabric, h.fabric_port, true);
+        if (!link.ok()) {
+            Error e = link.error();
+            e.context += " (host " + h.name + ")";
+            release();
+            return e;
+        }
+        links_.push_back(std::move(link.value()));
+    }
+    double t_attach = ms_since(t3);
+    log->info("{} rules, {} prefixes, {} domains; compile {:.1f} ms, load {:.1f} ms, install {:.1f} ms",
+              tables_.rules.size(), tables_.prefixes.size(), tables_.domains.size(), t_compile, t_load, t_install);
+    log->info("attached at tcx ingress of {} host ports in {} in {:.1f} ms", links_.size(),
+              lab.fabric_netns, t_attach);
+    return {};
+}
+
+Result<int> NetEngine::rule_for(size_t index) const {
+    if (!classifier_) return plain_error("net", "engine not prepared");
+    if (index >= tables_.rule_of_fault.size() || tables_.rule_of_fault[index] < 0)
+        return plain_error("net", "fault " + std::to_string(index) + " is not a sever fault");
+    return tables_.rule_of_fault[index];
+}
+
+Result<void> NetEngine::inject(size_t index, uint64_t deadline_ns) {
+    auto rule = rule_for(index);
+    if (!rule.ok()) return rule.error();
+    return classifier_->arm(rule.value(), deadline_ns);
+}
+
+Result<void> NetEngine::heal(size_t index) {
+    auto rule = rule_for(index);
+    if (!rule.ok()) return rule.error();
+    return classifier_->disarm(rule.value());
+}
+
+Result<void> NetEngine::heal_all() noexcept {
+    if (!classifier_) return {};
+    try {
+        return classifier_->disarm_all();
+    } catch (const std::exception& e) {  // allocation failure building the error text
+        return plain_error("net heal_all", e.what());
+    }
+}
+
+std::vector<FaultCounters> NetEngine::counters() const {
+    std::vector<FaultCounters> out;
+    if (!classifier_) return out;
+    for (size_t i = 0; i < tables_.rule_of_fault.size(); ++i) {
+        int rule = tables_.rule_of_fault[i];
+        if (rule < 0) continue;
+        FaultCounters c;
+        c.fault = i < fault_names_.size() ? fault_names_[i] : std::to_string(i);
+        if (auto s = classifier_->rule_stats(rule); s.ok()) {
+            c.dropped = s.value().dropped;
+            c.passed = s.value().passed;
+            c.expired = s.value().expired;
+        } else {
+            log::get("net")->warn("counters of fault {}: {}", c.fault, s.error().message());
+        }
+        out.push_back(std::move(c));
+    }
+    return out;
+}
+
+std::vector<uint32_t> NetEngine::link_ids() const {
+    std::vector<uint32_t> ids;
+    for (auto& l : links_) ids.push_back(l.id());
+    return ids;
+}
+
+void NetEngine::release() noexcept {
+    size_t n = links_.size();
+    links_.clear();  // detach before the program goes
+    if (classifier_ || n) log::get("net")->info("detached {} tcx links", n);
+    classifier_.reset();
+}
+
+}  // namespace inj::net

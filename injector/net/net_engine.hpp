@@ -1,0 +1,47 @@
+// The network engine: sever faults as rules of the netfault classifier, attached at tcx ingress
+// of every lab host's bridge port in the fabric. Inject and heal are single map writes.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "net/classifier.hpp"
+#include "net/compile.hpp"
+#include "net/tcx_link.hpp"
+#include "runner/engine.hpp"
+
+namespace inj::net {
+
+class NetEngine : public Engine {
+public:
+    NetEngine() = default;
+    ~NetEngine() override { release(); }
+
+    std::string_view name() const override { return "net"; }
+    bool handles(plan::FaultKind kind) const override { return kind == plan::FaultKind::sever; }
+    Result<void> prepare(const plan::Plan& plan, const lab::LabState& lab, uint64_t run_deadline_ns) override;
+    Result<void> inject(size_t index, uint64_t deadline_ns) override;
+    Result<void> heal(size_t index) override;
+    Result<void> heal_all() noexcept override;
+    std::vector<FaultCounters> counters() const override;
+    void release() noexcept override;
+
+    // The compiled tables (for dry runs and reports); empty before prepare().
+    const Tables& tables() const { return tables_; }
+    // What prepare() created, for the run journal: kernel ids of the tcx links and program.
+    std::vector<uint32_t> link_ids() const;
+    uint32_t prog_id() const { return classifier_ ? classifier_->prog_id() : 0; }
+
+private:
+    Result<int> rule_for(size_t index) const;
+
+    Tables tables_;
+    std::vector<std::string> fault_names_;  // plan.method names, by index
+    // Declared before the links so it is destroyed after them: links detach first, then the
+    // program and maps go.
+    std::optional<Classifier> classifier_;
+    std::vector<TcxLink> links_;
+};
+
+}  // namespace inj::net

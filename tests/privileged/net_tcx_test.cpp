@@ -1,0 +1,239 @@
+// The net engine on real traffic: two host namespaces joined by a bridge in a third ("fabric")
+// namespace, the classifier attached at tcx ingress of both bridge ports. An established TCP
+// connection stops carrying data when the fault is injected and carries it again once healed;
+// after release no tcx link of ours is left.
+#include <gtest/gtest.h>
+
+#include <arpa/inet.h>
+#include <chrono>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <thread>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "common/netns.hpp"
+#include "common/proc.hpp"
+#include "lab/lab.hpp"
+#include "net/net_engine.hpp"
+#include "support/test_support.hpp"
+
+namespace inj::net {
+namespace {
+
+using namespace std::chrono_literals;
+constexpr uint64_t kSecond = 1'000'000'000ull;
+
+Cidr C(const char* s) { return *Cidr::parse(s); }
+
+RunResult sh(const std::string& cmd) {
+    auto r = run_shell(cmd, 10s);
+    if (!r.ok()) return RunResult{-1, false, r.error().message(), {}};
+    return r.value();
+}
+
+// An fd closed on scope exit, so a failed assertion leaks no socket.
+struct Fd {
+    int fd = -1;
+    explicit Fd(int f = -1) : fd(f) {}
+    Fd(Fd&& o) noexcept : fd(o.fd) { o.fd = -1; }
+    ~Fd() { if (fd >= 0) close(fd); }
+};
+
+sockaddr_in addr_of(const char* ip, uint16_t port) {
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(port);
+    inet_pton(AF_INET, ip, &a.sin_addr);
+    return a;
+}
+
+// Receives exactly `want` bytes within `timeout`, or fewer if the time runs out.
+std::string recv_for(int fd, size_t want, std::chrono::milliseconds timeout) {
+    std::string got;
+    auto end = std::chrono::steady_clock::now() + timeout;
+    while (got.size() < want) {
+        auto left = std::chrono::duration_cast<std::chrono::microseconds>(end - std::chrono::steady_clock::now());
+        if (left.count() <= 0) break;
+        timeval tv{static_cast<time_t>(left.count() / 1000000), static_cast<suseconds_t>(left.count() % 1000000)};
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+        char buf[256];
+        ssize_t n = recv(fd, buf, std::min(sizeof buf, want - got.size()), 0);
+        if (n <= 0) break;
+        got.append(buf, static_cast<size_t>(n));
+    }
+    return got;
+}
+
+class NetTcx : public ::testing::Test {
+protected:
+    void SetUp() override {
+        INJ_REQUIRE_PRIVILEGE();
+        std::string id = std::to_string(getpid());
+        ns_a_ = "inj-nft-a-" + id;
+        ns_b_ = "inj-nft-b-" + id;
+        fabric_ = "inj-nft-f-" + id;
+        created_ = true;
+        // The fabric holds a bridge; each host's eth0 has its peer as a bridge port there.
+        const std::vector<std::string> cmds = {
+            "ip netns add " + ns_a_, "ip netns add " + ns_b_, "ip netns add " + fabric_,
+            "ip -n " + fabric_ + " link add br0 type bridge",
+            "ip -n " + fabric_ + " link set br0 up",
+            "ip -n " + fabric_ + " link add pa type veth peer name eth0 netns " + ns_a_,
+            "ip -n " + fabric_ + " link add pb type veth peer name eth0 netns " + ns_b_,
+            "ip -n " + fabric_ + " link set pa master br0 up",
+            "ip -n " + fabric_ + " link set pb master br0 up",
+            "ip -n " + ns_a_ + " addr add 198.18.250.1/24 dev eth0",
+            "ip -n " + ns_b_ + " addr add 198.18.250.2/24 dev eth0",
+            "ip -n " + ns_a_ + " link set eth0 up", "ip -n " + ns_a_ + " link set lo up",
+            "ip -n " + ns_b_ + " link set eth0 up", "ip -n " + ns_b_ + " link set lo up",
+        };
+        for (auto& c : cmds) {
+            auto r = sh(c);
+            ASSERT_EQ(r.exit_code, 0) << c << ": " << r.output;
+        }
+
+        plan_.name = "tcx";
+        plan_.topology.zones = {{"za", {"pa"}, {}, std::nullopt, std::nullopt, {}},
+                                {"zb", {"pb"}, {}, std::nullopt, std::nullopt, {}}};
+        plan_.topology.power_domains = {{"pa", "za", {}}, {"pb", "zb", {}}};
+        plan_.topology.hosts = {{"ha", "za", "pa", {C("198.18.250.1/24")}, {}, {}},
+                                {"hb", "zb", "pb", {C("198.18.250.2/24")}, {}, {}}};
+        plan::Fault f;
+        f.name = "split";
+        f.kind = plan::FaultKind::sever;
+        f.target.zones = {"za"};
+        f.peer.rest = true;
+        plan_.method = {f};
+
+        lab_.id = "nft" + id;
+        lab_.fabric_netns = fabric_;
+        lab_.hosts = {{"ha", 0, ns_a_, "pa", "", {C("198.18.250.1/24")}},
+                      {"hb", 1, ns_b_, "pb", "", {C("198.18.250.2/24")}}};
+    }
+
+    void TearDown() override {
+        engine_.release();
+        if (!created_) return;
+        for (auto& ns : {ns_a_, ns_b_, fabric_}) sh("ip netns del " + ns + " 2>/dev/null");
+        auto list = sh("ip netns list");
+        for (auto& ns : {ns_a_, ns_b_, fabric_})
+            EXPECT_EQ(list.output.find(ns), std::string::npos) << "namespace " << ns << " left behind";
+    }
+
+    // TCP client in A, server in B, connected before any fault.
+    void connect_pair(Fd& client, Fd& server) {
+        Fd listener;
+        {
+            auto g = NetnsGuard::enter(netns_path(ns_b_));
+            ASSERT_TRUE(g.ok()) << g.error().message();
+            listener.fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+            auto a = addr_of("198.18.250.2", 0);
+            ASSERT_EQ(bind(listener.fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+            ASSERT_EQ(listen(listener.fd, 1), 0);
+        }
+        sockaddr_in bound{};
+        socklen_t len = sizeof bound;
+        getsockname(listener.fd, reinterpret_cast<sockaddr*>(&bound), &len);
+        {
+            auto g = NetnsGuard::enter(netns_path(ns_a_));
+            ASSERT_TRUE(g.ok()) << g.error().message();
+            client.fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+            int one = 1;
+            setsockopt(client.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+            auto a = addr_of("198.18.250.2", ntohs(bound.sin_port));
+            ASSERT_EQ(connect(client.fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0) << std::strerror(errno);
+        }
+        server.fd = accept4(listener.fd, nullptr, nullptr, SOCK_CLOEXEC);
+        ASSERT_GE(server.fd, 0);
+    }
+
+    bool created_ = false;
+    std::string ns_a_, ns_b_, fabric_;
+    plan::Plan plan_;
+    lab::LabState lab_;
+    NetEngine engine_;
+};
+
+TEST_F(NetTcx, EstablishedConnectionIsCutAndHealed) {
+    uint64_t run_deadline = monotonic_ns() + 120 * kSecond;
+    auto p = engine_.prepare(plan_, lab_, run_deadline);
+    ASSERT_TRUE(p.ok()) << p.error().message();
+
+    Fd client, server;
+    connect_pair(client, server);
+    ASSERT_GE(server.fd, 0);
+
+    ASSERT_EQ(send(client.fd, "hello", 5, 0), 5);
+    EXPECT_EQ(recv_for(server.fd, 5, 3000ms), "hello");
+
+    ASSERT_TRUE(engine_.inject(0, monotonic_ns() + 60 * kSecond).ok());
+    ASSERT_EQ(send(client.fd, "cut!!", 5, 0), 5);
+    EXPECT_EQ(recv_for(server.fd, 5, 1500ms), "") << "data crossed an injected sever";
+    auto during = engine_.counters();
+    ASSERT_EQ(during.size(), 1u);
+    EXPECT_EQ(during[0].fault, "split");
+    EXPECT_GT(during[0].dropped, 0u);
+
+    ASSERT_TRUE(engine_.heal(0).ok());
+    // TCP retransmits the held data on its own once the path is back.
+    EXPECT_EQ(recv_for(server.fd, 5, 10000ms), "cut!!");
+    ASSERT_EQ(send(server.fd, "back", 4, 0), 4);
+    EXPECT_EQ(recv_for(client.fd, 4, 3000ms), "back");
+    auto after = engine_.counters();
+    EXPECT_EQ(after[0].dropped, during[0].dropped) << "dropped after heal";
+    EXPECT_GT(after[0].passed, 0u);
+}
+
+TEST_F(NetTcx, ExpiredFaultIsInertWithoutHeal) {
+    auto p = engine_.prepare(plan_, lab_, monotonic_ns() + 120 * kSecond);
+    ASSERT_TRUE(p.ok()) << p.error().message();
+    Fd client, server;
+    connect_pair(client, server);
+    ASSERT_GE(server.fd, 0);
+    // Deadline 300 ms away and never healed: the program itself lets traffic through after it.
+    ASSERT_TRUE(engine_.inject(0, monotonic_ns() + 300'000'000ull).ok());
+    std::this_thread::sleep_for(500ms);
+    ASSERT_EQ(send(client.fd, "late", 4, 0), 4);
+    EXPECT_EQ(recv_for(server.fd, 4, 3000ms), "late");
+    auto c = engine_.counters();
+    EXPECT_GT(c[0].expired, 0u);
+}
+
+// Ids of the BPF links the kernel has, and the programs they hold, as `bpftool link` lists them.
+std::map<uint32_t, uint32_t> kernel_links() {
+    std::map<uint32_t, uint32_t> out;
+    auto r = sh("bpftool -j link show");
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+    auto j = nlohmann::json::parse(r.output, nullptr, false);
+    EXPECT_TRUE(j.is_array()) << r.output;
+    if (j.is_array())
+        for (auto& l : j) out[l.value("id", 0u)] = l.value("prog_id", 0u);
+    return out;
+}
+
+TEST_F(NetTcx, ReleaseLeavesNoTcxLink) {
+    auto p = engine_.prepare(plan_, lab_, monotonic_ns() + 120 * kSecond);
+    ASSERT_TRUE(p.ok()) << p.error().message();
+    auto ours = engine_.link_ids();
+    uint32_t prog = engine_.prog_id();
+    ASSERT_EQ(ours.size(), 2u);
+    ASSERT_NE(prog, 0u);
+
+    auto before = kernel_links();
+    for (uint32_t id : ours) {
+        ASSERT_TRUE(before.count(id)) << "link " << id << " not listed by bpftool";
+        EXPECT_EQ(before[id], prog);
+    }
+
+    engine_.release();
+    for (auto& [id, prog_id] : kernel_links()) {
+        EXPECT_EQ(std::count(ours.begin(), ours.end(), id), 0) << "link " << id << " survived release";
+        EXPECT_NE(prog_id, prog) << "link " << id << " still holds our program";
+    }
+}
+
+}  // namespace
+}  // namespace inj::net

@@ -1,0 +1,274 @@
+// compile(), drops() and cut_set() on hand-built plans: the userspace half of every sever
+// decision, checked without privilege. The BPF half is checked against drops() in priv_net.
+#include <gtest/gtest.h>
+
+#include <set>
+
+#include "net/compile.hpp"
+
+namespace inj::net {
+namespace {
+
+using plan::Direction;
+using plan::Fault;
+using plan::FaultKind;
+using plan::Plan;
+using plan::Selector;
+
+Cidr C(const char* s) { return *Cidr::parse(s); }
+IpAddr A(const char* s) { return *IpAddr::parse(s); }
+
+// Three zones, one subnet each; zone a has two power domains. a-1 and b-1 are dual-stack.
+Plan three_zones() {
+    Plan p;
+    p.name = "t";
+    auto& t = p.topology;
+    t.zones = {{"a", {"a1", "a2"}, {}, C("198.18.1.0/24"), C("2001:2:0:1::/64"), {}},
+               {"b", {"b1"}, {}, C("198.18.2.0/24"), C("2001:2:0:2::/64"), {}},
+               {"c", {"c1"}, {}, C("198.18.3.0/24"), std::nullopt, {}}};
+    t.power_domains = {{"a1", "a", {}}, {"a2", "a", {}}, {"b1", "b", {}}, {"c1", "c", {}}};
+    t.hosts = {{"a-1", "a", "a1", {C("198.18.1.2/24"), C("2001:2:0:1::2/64")}, {}, {}},
+               {"a-2", "a", "a2", {C("198.18.1.3/24")}, {}, {}},
+               {"b-1", "b", "b1", {C("198.18.2.2/24"), C("2001:2:0:2::2/64")}, {}, {}},
+               {"c-1", "c", "c1", {C("198.18.3.2/24")}, {}, {}}};
+    return p;
+}
+
+Fault sever(std::string name, Selector target, Selector peer, Direction d = Direction::both, double share = 1.0) {
+    Fault f;
+    f.name = std::move(name);
+    f.kind = FaultKind::sever;
+    f.target = std::move(target);
+    f.peer = std::move(peer);
+    f.direction = d;
+    f.share = share;
+    return f;
+}
+Selector zones(std::vector<std::string> z) { Selector s; s.zones = std::move(z); return s; }
+Selector pds(std::vector<std::string> z) { Selector s; s.power_domains = std::move(z); return s; }
+Selector hosts(std::vector<std::string> z) { Selector s; s.hosts = std::move(z); return s; }
+Selector cidrs(std::vector<Cidr> c) { Selector s; s.cidrs = std::move(c); return s; }
+Selector rest() { Selector s; s.rest = true; return s; }
+
+Tables compile_ok(const Plan& p) {
+    auto t = compile(p);
+    EXPECT_TRUE(t.ok()) << (t.ok() ? "" : t.error().message());
+    return t.ok() ? std::move(t.value()) : Tables{};
+}
+
+bool D(const Tables& t, const char* s, const char* d, uint64_t armed = 1) { return drops(t, A(s), A(d), armed); }
+
+TEST(NetCompile, ZoneSeverBothAgainstRest) {
+    Plan p = three_zones();
+    p.method = {sever("cut-a", zones({"a"}), rest())};
+    Tables t = compile_ok(p);
+    ASSERT_EQ(t.rules.size(), 1u);
+    EXPECT_EQ(t.rules[0].flags, NF_RULE_CUT_FWD | NF_RULE_CUT_REV);
+    EXPECT_EQ(t.rules[0].share, 0xffffffffu);
+    EXPECT_EQ(t.installed, 1u);
+    EXPECT_EQ(t.rule_of_fault, std::vector<int>{0});
+    // 3 zone subnets + 2 zone subnet6 + 6 host addresses.
+    EXPECT_EQ(t.prefixes.size(), 11u);
+
+    EXPECT_TRUE(D(t, "198.18.1.2", "198.18.2.2"));   // a -> b
+    EXPECT_TRUE(D(t, "198.18.2.2", "198.18.1.3"));   // b -> a
+    EXPECT_TRUE(D(t, "198.18.1.77", "198.18.3.2"));  // zone-level address of a -> c
+    EXPECT_FALSE(D(t, "198.18.2.2", "198.18.3.2"));  // b -> c: neither side is a
+    EXPECT_FALSE(D(t, "198.18.1.2", "198.18.1.3"));  // inside a
+    EXPECT_FALSE(D(t, "198.18.1.2", "198.18.2.2", 0));       // disarmed
+    EXPECT_FALSE(D(t, "198.18.9.9", "198.18.1.2"));  // unknown source (the control position)
+    EXPECT_FALSE(D(t, "198.18.1.2", "192.0.2.1"));   // unknown destination
+    EXPECT_TRUE(D(t, "2001:2:0:1::2", "2001:2:0:2::2"));
+    EXPECT_FALSE(drops(t, A("198.18.1.2"), A("2001:2:0:2::2"), 1));  // no packet mixes families
+}
+
+TEST(NetCompile, DirectionFromAndTo) {
+    Plan p = three_zones();
+    p.method = {sever("from", zones({"a"}), zones({"b"}), Direction::from),
+                sever("to", zones({"a"}), zones({"b"}), Direction::to)};
+    Tables t = compile_ok(p);
+    ASSERT_EQ(t.rules.size(), 2u);
+    EXPECT_EQ(t.rules[0].flags, NF_RULE_CUT_FWD);
+    EXPECT_EQ(t.rules[1].flags, NF_RULE_CUT_REV);
+    EXPECT_EQ(t.installed, 3u);
+    // from: target -> peer dropped only.
+    EXPECT_TRUE(D(t, "198.18.1.2", "198.18.2.2", 1));
+    EXPECT_FALSE(D(t, "198.18.2.2", "198.18.1.2", 1));
+    // to: peer -> target dropped only.
+    EXPECT_FALSE(D(t, "198.18.1.2", "198.18.2.2", 2));
+    EXPECT_TRUE(D(t, "198.18.2.2", "198.18.1.2", 2));
+    // Explicit peer: c is untouched.
+    EXPECT_FALSE(D(t, "198.18.1.2", "198.18.3.2", 3));
+    EXPECT_FALSE(D(t, "198.18.3.2", "198.18.1.2", 3));
+    EXPECT_TRUE(D(t, "198.18.1.2", "198.18.2.2", 3));
+    EXPECT_TRUE(D(t, "198.18.2.2", "198.18.1.2", 3));
+}
+
+TEST(NetCompile, PowerDomainAgainstRestIsPerEntry) {
+    Plan p = three_zones();
+    p.method = {sever("pd", pds({"a1"}), rest())};
+    Tables t = compile_ok(p);
+    EXPECT_TRUE(D(t, "198.18.1.2", "198.18.1.3"));   // a1 -> a2, same zone
+    EXPECT_TRUE(D(t, "198.18.1.2", "198.18.2.2"));   // a1 -> b
+    EXPECT_TRUE(D(t, "198.18.1.99", "198.18.1.2"));  // zone-level a -> a1: not covered, so rest
+    EXPECT_FALSE(D(t, "198.18.1.3", "198.18.2.2"));  // a2 -> b
+    EXPECT_TRUE(D(t, "2001:2:0:2::2", "2001:2:0:1::2"));
+}
+
+TEST(NetCompile, HostToHost) {
+    Plan p = three_zones();
+    p.method = {sever("h", hosts({"b-1"}), hosts({"c-1"}))};
+    Tables t = compile_ok(p);
+    EXPECT_TRUE(D(t, "198.18.2.2", "198.18.3.2"));
+    EXPECT_TRUE(D(t, "198.18.3.2", "198.18.2.2"));
+    EXPECT_FALSE(D(t, "198.18.2.2", "198.18.1.2"));
+    EXPECT_FALSE(D(t, "198.18.2.3", "198.18.3.2"));  // another address of zone b
+}
+
+TEST(NetCompile, Ipv6HostSelector) {
+    Plan p = three_zones();
+    p.method = {sever("h6", hosts({"a-1"}), hosts({"b-1"}))};
+    Tables t = compile_ok(p);
+    EXPECT_TRUE(D(t, "2001:2:0:1::2", "2001:2:0:2::2"));
+    EXPECT_TRUE(D(t, "2001:2:0:2::2", "2001:2:0:1::2"));
+    EXPECT_FALSE(D(t, "2001:2:0:1::9", "2001:2:0:2::2"));  // zone a, not host a-1
+    EXPECT_TRUE(D(t, "198.18.1.2", "198.18.2.2"));
+    auto* pre = lookup(t, A("2001:2:0:1::2"));
+    ASSERT_NE(pre, nullptr);
+    EXPECT_EQ(pre->cidr.prefix, 128);
+}
+
+TEST(NetCompile, CidrSelectorsSplitAndContain) {
+    Plan p = three_zones();
+    p.method = {sever("half-a", cidrs({C("198.18.1.0/25")}), rest()),
+                sever("b-net", cidrs({C("198.18.2.0/24")}), cidrs({C("198.18.3.2/32")})),
+                sever("outside", cidrs({C("198.19.0.0/16")}), rest())};
+    Tables t = compile_ok(p);
+    // The /25 became an entry of zone a; nothing was added for 198.19/16.
+    auto* half = lookup(t, A("198.18.1.100"));
+    ASSERT_NE(half, nullptr);
+    EXPECT_EQ(half->cidr, C("198.18.1.0/25"));
+    auto* whole = lookup(t, A("198.18.1.200"));
+    ASSERT_NE(whole, nullptr);
+    EXPECT_EQ(whole->cidr, C("198.18.1.0/24"));
+    EXPECT_EQ(half->ep.zone, whole->ep.zone);
+    EXPECT_NE(half->ep.entry, whole->ep.entry);
+    EXPECT_EQ(lookup(t, A("198.19.1.1")), nullptr);
+    EXPECT_EQ(t.prefixes.size(), 12u);
+
+    // Rule 0: the lower half of a against everything else, including the upper half of a.
+    EXPECT_TRUE(D(t, "198.18.1.100", "198.18.1.200", 1));
+    EXPECT_TRUE(D(t, "198.18.1.2", "198.18.2.2", 1));    // host a-1 lies in the /25
+    EXPECT_FALSE(D(t, "198.18.1.2", "198.18.1.3", 1));   // both in the /25
+    EXPECT_FALSE(D(t, "198.18.1.200", "198.18.2.2", 1)); // upper half is rest, as is b
+    // Rule 1: an exact existing prefix marks it and the hosts inside it.
+    EXPECT_TRUE(D(t, "198.18.2.2", "198.18.3.2", 2));
+    EXPECT_TRUE(D(t, "198.18.2.50", "198.18.3.2", 2));
+    EXPECT_FALSE(D(t, "198.18.2.50", "198.18.3.3", 2));
+    // Rule 2: nothing of the topology lies in 198.19/16, so it cuts nothing.
+    EXPECT_FALSE(D(t, "198.18.1.2", "198.18.2.2", 4));
+}
+
+TEST(NetCompile, SplitEntryKeepsMarksOfWiderCidrs) {
+    // A later fault splits a /28 off zone b's /24: the first fault, which names the whole /24,
+    // must still cover the /28's addresses.
+    Plan p = three_zones();
+    p.method = {sever("b", cidrs({C("198.18.2.0/24")}), zones({"c"})),
+                sever("b-small", cidrs({C("198.18.2.16/28")}), zones({"c"}))};
+    Tables t = compile_ok(p);
+    EXPECT_TRUE(D(t, "198.18.2.20", "198.18.3.2", 1));
+    EXPECT_TRUE(D(t, "198.18.2.20", "198.18.3.2", 2));
+    EXPECT_FALSE(D(t, "198.18.2.40", "198.18.3.2", 2));
+}
+
+TEST(NetCompile, ShareIsScaledAndComparedToFlowHash) {
+    Plan p = three_zones();
+    p.method = {sever("gray", zones({"a"}), zones({"b"}), Direction::both, 0.5),
+                sever("none", zones({"a"}), zones({"c"}), Direction::both, 0.0)};
+    Tables t = compile_ok(p);
+    EXPECT_EQ(t.rules[0].share, 0x7fffffffu);
+    EXPECT_EQ(t.rules[1].share, 0u);
+    EXPECT_EQ(scale_share(1.0), 0xffffffffu);
+    EXPECT_TRUE(drops(t, A("198.18.1.2"), A("198.18.2.2"), 1, 0x10u));
+    EXPECT_FALSE(drops(t, A("198.18.1.2"), A("198.18.2.2"), 1, 0x90000000u));
+    EXPECT_FALSE(drops(t, A("198.18.1.2"), A("198.18.3.2"), 2, 1u));
+    EXPECT_TRUE(drops(t, A("198.18.1.2"), A("198.18.2.2"), 1));  // no hash: "some flows"
+}
+
+TEST(NetCompile, NonSeverFaultsGetNoRule) {
+    Plan p = three_zones();
+    Fault power;
+    power.name = "fire";
+    power.kind = FaultKind::power_loss;
+    power.target = zones({"a"});
+    p.method = {power, sever("s", zones({"b"}), rest())};
+    Tables t = compile_ok(p);
+    EXPECT_EQ(t.rule_of_fault, (std::vector<int>{-1, 0}));
+    EXPECT_EQ(t.rules.size(), 1u);
+    EXPECT_TRUE(cut_set(p, t, 0).empty());
+}
+
+TEST(NetCompile, CutSetOfThreeZones) {
+    Plan p = three_zones();
+    p.method = {sever("a-out", zones({"a"}), rest(), Direction::from),
+                sever("b-c", zones({"b"}), zones({"c"}))};
+    Tables t = compile_ok(p);
+    using Pairs = std::vector<std::pair<std::string, std::string>>;
+    EXPECT_EQ(cut_set(p, t, 0), (Pairs{{"a-1", "b-1"}, {"a-1", "c-1"}, {"a-2", "b-1"}, {"a-2", "c-1"}}));
+    EXPECT_EQ(cut_set(p, t, 1), (Pairs{{"b-1", "c-1"}, {"c-1", "b-1"}}));
+    EXPECT_TRUE(cut_set(p, t, 7).empty());
+}
+
+TEST(NetCompile, DomainIdsAreDistinctAndNamed) {
+    Plan p = three_zones();
+    p.method = {sever("s", zones({"a"}), rest())};
+    Tables t = compile_ok(p);
+    std::set<uint32_t> entries;
+    for (auto& pre : t.prefixes) {
+        EXPECT_NE(pre.ep.zone, 0u);
+        EXPECT_NE(pre.ep.entry, 0u);
+        EXPECT_TRUE(entries.insert(pre.ep.entry).second);
+        EXPECT_EQ(t.domain_names.at(pre.ep.entry), "entry:" + pre.cidr.str());
+    }
+    EXPECT_EQ(t.domain_names.count(0), 0u);
+    EXPECT_EQ(t.domain_names.size(), 3 + 4 + 4 + t.prefixes.size());
+    EXPECT_EQ(t.domain_names.begin()->second, "zone:a");
+}
+
+TEST(NetCompile, MoreThan64SeverFaultsIsAnError) {
+    Plan p = three_zones();
+    for (int i = 0; i < 64; ++i) p.method.push_back(sever("f" + std::to_string(i), zones({"a"}), rest()));
+    auto ok = compile(p);
+    ASSERT_TRUE(ok.ok());
+    EXPECT_EQ(ok.value().installed, ~0ull);
+    EXPECT_EQ(ok.value().rule_of_fault[63], 63);
+    p.method.push_back(sever("f64", zones({"a"}), rest()));
+    auto bad = compile(p);
+    ASSERT_FALSE(bad.ok());
+    EXPECT_NE(bad.error().message().find("f64"), std::string::npos) << bad.error().message();
+}
+
+TEST(NetCompile, Errors) {
+    Plan p = three_zones();
+    p.method = {sever("s", zones({"nowhere"}), rest())};
+    auto r = compile(p);
+    ASSERT_FALSE(r.ok());
+    EXPECT_NE(r.error().message().find("nowhere"), std::string::npos);
+
+    p = three_zones();
+    p.topology.hosts[1].addresses.clear();
+    EXPECT_FALSE(compile(p).ok());
+
+    p = three_zones();
+    p.topology.hosts[1].cidrs = {C("198.18.2.0/24")};  // zone b's subnet again
+    r = compile(p);
+    ASSERT_FALSE(r.ok());
+    EXPECT_NE(r.error().message().find("declared by both"), std::string::npos);
+
+    p = three_zones();
+    p.method = {sever("s", rest(), zones({"a"}))};
+    EXPECT_FALSE(compile(p).ok());
+}
+
+}  // namespace
+}  // namespace inj::net
