@@ -1,0 +1,587 @@
+// The lab (see lab.hpp): up builds namespaces, veths, bridges, routes and cgroups from a plan with
+// a handful of iproute2 batches, starts the services and waits for them; down removes exactly
+// what the state file names. The state file is written before anything is created, so every
+// partial lab (a failed up, a crashed runner) can be removed from it alone.
+#include "lab/lab.hpp"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cstdio>
+#include <deque>
+#include <fstream>
+#include <set>
+
+#include "common/duration.hpp"
+#include "common/log.hpp"
+#include "common/netns.hpp"
+#include "common/proc.hpp"
+#include "lab/cgroup.hpp"
+#include "lab/iproute.hpp"
+#include "lab/ready.hpp"
+#include "lab/state.hpp"
+#include "plan/template.hpp"
+
+namespace inj::lab {
+namespace {
+
+auto lg() { return log::get("lab"); }
+
+// The control pair sits at the top of the lab range, away from the zone subnets the loader
+// assigns from the bottom (198.18.0.0/16); the v6 pair in the last /64 of 2001:2::/48.
+const Cidr kControlNet = *Cidr::parse("198.19.255.0/30");
+const Cidr kControlNet6 = *Cidr::parse("2001:2:0:ffff::/64");
+constexpr auto kKillBound = std::chrono::seconds(5);
+constexpr size_t kLogTailLines = 20;
+// ip processes configuring host namespaces at once: enough to hide fork/exec and namespace
+// switching latency on a small machine without flooding it.
+constexpr int kIpParallel = 4;
+
+bool valid_name(const std::string& s) {
+    if (s.empty() || s.size() > 64 || s[0] == '.' || s[0] == '-') return false;
+    for (char c : s)
+        if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.')) return false;
+    return true;
+}
+
+bool valid_id(const std::string& s) {
+    // "inj" + id + "c" must fit IFNAMSIZ (15 characters).
+    if (s.empty() || s.size() > 8) return false;
+    for (char c : s)
+        if (!(std::islower(static_cast<unsigned char>(c)) || std::isdigit(static_cast<unsigned char>(c)))) return false;
+    return true;
+}
+
+bool path_exists(const std::string& p) {
+    struct stat st;
+    return ::stat(p.c_str(), &st) == 0;
+}
+
+Result<void> mkdirs(const std::string& dir) {
+    for (size_t pos = 1; pos != std::string::npos;) {
+        pos = dir.find('/', pos + 1);
+        std::string part = dir.substr(0, pos);
+        if (::mkdir(part.c_str(), 0755) != 0 && errno != EEXIST) return errno_error("mkdir", part);
+    }
+    return {};
+}
+
+int rm_entry(const char* path, const struct stat*, int, struct FTW*) { return ::remove(path) == 0 || errno == ENOENT ? 0 : -1; }
+
+// rm -rf; a missing path is success.
+Result<void> remove_tree(const std::string& path) {
+    if (!path_exists(path)) return {};
+    if (::nftw(path.c_str(), rm_entry, 32, FTW_DEPTH | FTW_PHYS) != 0) return errno_error("remove", path);
+    return {};
+}
+
+std::string tail_of(const std::string& file, size_t lines) {
+    std::ifstream in(file);
+    std::deque<std::string> last;
+    std::string l;
+    while (std::getline(in, l)) {
+        last.push_back(l);
+        if (last.size() > lines) last.pop_front();
+    }
+    std::string out;
+    for (auto& x : last) out += "\n  | " + x;
+    return out;
+}
+
+std::string join(const std::vector<std::string>& v, const std::string& sep) {
+    std::string out;
+    for (auto& s : v) out += (out.empty() ? "" : sep) + s;
+    return out;
+}
+
+// An exclusive lock on labs_root()/.lock: two concurrent `lab up` must not both see the range
+// free and both claim it.
+class RootLock {
+public:
+    static Result<RootLock> take() {
+        std::string file = labs_root() + "/.lock";
+        int fd = ::open(file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+        if (fd < 0) return errno_error("open", file);
+        if (::flock(fd, LOCK_EX) != 0) {
+            auto e = errno_error("flock", file);
+            ::close(fd);
+            return e;
+        }
+        return RootLock(fd);
+    }
+    RootLock(RootLock&& o) noexcept : fd_(o.fd_) { o.fd_ = -1; }
+    RootLock& operator=(RootLock&&) = delete;
+    ~RootLock() {
+        if (fd_ >= 0) ::close(fd_);
+    }
+
+private:
+    explicit RootLock(int fd) : fd_(fd) {}
+    int fd_ = -1;
+};
+
+// Gateway of a zone segment: the first address, held by the zone bridge in the fabric.
+Cidr gateway_of(const Cidr& subnet) { return Cidr{subnet.nth(1), subnet.prefix}; }
+
+// Every name and address of the lab, computed from the plan before anything is created, and the
+// checks that the plan stays inside the lab ranges.
+Result<LabState> plan_state(const plan::Plan& plan, const std::string& id, const std::string& cg2) {
+    LabState s;
+    s.id = id;
+    s.plan_name = plan.name;
+    s.plan_file = plan.file;
+    s.dir = labs_root() + "/" + id;
+    s.phase = "creating";
+    s.fabric_netns = "inj-" + id + "-fabric";
+    s.control_if = "inj" + id + "c";
+    s.control_port = "ctl";
+    s.control_addr = Cidr{kControlNet.nth(1), kControlNet.prefix};
+    s.control_gateway = Cidr{kControlNet.nth(2), kControlNet.prefix};
+    s.cgroup_root = cg2 + "/injector/" + id;
+    s.routes.push_back(lab_range_v4());
+
+    auto bad = [&](const std::string& what) { return plain_error("lab " + plan.name, what); };
+    bool v6 = false;
+    const auto& topo = plan.topology;
+    for (size_t i = 0; i < topo.zones.size(); ++i) {
+        const auto& z = topo.zones[i];
+        if (!z.subnet) return bad("zone " + z.name + " has no subnet (the plan loader assigns one)");
+        if (!lab_range_v4().contains(*z.subnet))
+            return bad("zone " + z.name + " subnet " + z.subnet->str() + " is outside " + lab_range_v4().str());
+        if (z.subnet->overlaps(kControlNet))
+            return bad("zone " + z.name + " subnet " + z.subnet->str() + " overlaps the control pair " + kControlNet.str());
+        if (z.subnet->prefix > 30) return bad("zone " + z.name + " subnet " + z.subnet->str() + " is too small");
+        if (z.subnet6) {
+            v6 = true;
+            if (!lab_range_v6().contains(*z.subnet6))
+                return bad("zone " + z.name + " subnet6 " + z.subnet6->str() + " is outside " + lab_range_v6().str());
+            if (z.subnet6->overlaps(kControlNet6))
+                return bad("zone " + z.name + " subnet6 " + z.subnet6->str() + " overlaps the control pair " + kControlNet6.str());
+        }
+        for (size_t k = 0; k < i; ++k) {
+            const auto& o = topo.zones[k];
+            if (o.subnet && o.subnet->overlaps(*z.subnet))
+                return bad("zones " + o.name + " and " + z.name + " have overlapping subnets");
+            if (o.subnet6 && z.subnet6 && o.subnet6->overlaps(*z.subnet6))
+                return bad("zones " + o.name + " and " + z.name + " have overlapping subnet6");
+        }
+    }
+    std::set<std::string> names;
+    for (size_t i = 0; i < topo.hosts.size(); ++i) {
+        const auto& h = topo.hosts[i];
+        if (!valid_name(h.name)) return bad("host name '" + h.name + "' is not usable as a namespace name");
+        if (!names.insert(h.name).second) return bad("host " + h.name + " appears twice");
+        const plan::Zone* z = topo.zone(h.zone);
+        if (!z) return bad("host " + h.name + " is in unknown zone " + h.zone);
+        if (h.addresses.empty()) return bad("host " + h.name + " has no address (the plan loader assigns one)");
+        HostRuntime hr;
+        hr.name = h.name;
+        hr.index = static_cast<int>(i);
+        hr.netns = "inj-" + id + "-" + h.name;
+        hr.fabric_port = "h" + std::to_string(i);
+        hr.cgroup = s.cgroup_root + "/" + h.name;
+        for (const auto& a : h.addresses) {
+            // The address takes its zone's prefix so the gateway is on-link whatever prefix the
+            // plan wrote.
+            const std::optional<Cidr>& sn = a.addr.v6 ? z->subnet6 : z->subnet;
+            if (!sn || !sn->contains(a.addr))
+                return bad("host " + h.name + " address " + a.str() + " is outside its zone " + z->name + "'s subnet");
+            if (a.addr == sn->nth(0) || a.addr == sn->nth(1))
+                return bad("host " + h.name + " address " + a.addr.str() + " is the network or gateway address of zone " + z->name);
+            hr.addresses.push_back(Cidr{a.addr, sn->prefix});
+        }
+        s.hosts.push_back(std::move(hr));
+    }
+    if (v6) {
+        s.control_addr6 = Cidr{kControlNet6.nth(1), 126};
+        s.control_gateway6 = Cidr{kControlNet6.nth(2), 126};
+        s.routes.push_back(lab_range_v6());
+    }
+    for (const auto& svc : plan.lab.services) {
+        if (!valid_name(svc.name)) return bad("service name '" + svc.name + "' is not usable in a file name");
+        if (svc.volume && !valid_name(*svc.volume)) return bad("volume name '" + *svc.volume + "' is not usable as a directory name");
+        for (const auto& hn : svc.hosts)
+            if (!topo.host(hn)) return bad("service " + svc.name + " names unknown host " + hn);
+    }
+    return s;
+}
+
+// Refuses when another lab is up or anything in the root namespace already uses the lab ranges.
+Result<void> check_free(const LabState& s) {
+    for (const auto& other : list()) {
+        auto o = load(other);
+        std::string plan = o ? o->plan_name : "?";
+        if (other == s.id)
+            return plain_error("lab up", "lab " + other + " of plan " + plan + " is already up (state " +
+                                             labs_root() + "/" + other + "); take it down first");
+        return plain_error("lab up", "another lab is up: " + other + " of plan " + plan +
+                                         "; only one lab can own " + lab_range_v4().str() + " at a time");
+    }
+    for (const auto& range : s.routes) {
+        auto used = ip::overlapping(range);
+        if (!used) return used.error();
+        if (!used->empty()) {
+            std::vector<std::string> what;
+            for (auto& e : *used) what.push_back(e.what);
+            return plain_error("lab up", range.str() + " is already in use in the root namespace (" +
+                                             join(what, "; ") + "); refusing to take it over");
+        }
+    }
+    return {};
+}
+
+Result<void> write_sysctl(const std::string& key_path, const std::string& value) {
+    std::ofstream f(key_path);
+    f << value;
+    f.flush();
+    if (!f) return errno_error("write", key_path);
+    return {};
+}
+
+// Namespaces, veths, bridges, addresses, routes. Each namespace is configured by one `ip -batch`.
+Result<void> build_network(const plan::Plan& plan, const LabState& s) {
+    const auto& topo = plan.topology;
+    std::string ipdir = s.dir + "/ip";
+    INJ_TRY(mkdirs(ipdir));
+
+    // Root: the namespaces, and every veth created straight into its namespaces, so no lab
+    // interface ever appears in the root namespace except the control end.
+    std::vector<std::string> root{"netns add " + s.fabric_netns};
+    for (auto& h : s.hosts) root.push_back("netns add " + h.netns);
+    root.push_back("link add " + s.control_if + " type veth peer name " + s.control_port + " netns " + s.fabric_netns);
+    for (auto& h : s.hosts)
+        root.push_back("link add eth0 netns " + h.netns + " type veth peer name " + h.fabric_port + " netns " + s.fabric_netns);
+    root.push_back("addr add " + s.control_addr.str() + " dev " + s.control_if);
+    if (s.control_addr6) root.push_back("addr add " + s.control_addr6->str() + " dev " + s.control_if + " nodad");
+    root.push_back("link set " + s.control_if + " up");
+    INJ_TRY(ip::batch(root, ipdir + "/root.batch"));
+
+    {
+        // Forwarding only inside the fabric: the root namespace's settings are never touched.
+        auto g = NetnsGuard::enter(netns_path(s.fabric_netns));
+        if (!g) return g.error();
+        INJ_TRY(write_sysctl("/proc/sys/net/ipv4/ip_forward", "1"));
+        if (s.control_addr6) {
+            INJ_TRY(write_sysctl("/proc/sys/net/ipv6/conf/all/forwarding", "1"));
+            // The fabric solicits neighbours for forwarded packets from its link-local address;
+            // while that is tentative (DAD, about 2 s) the first packets to each host are lost.
+            // The fabric's interfaces are all its own, so there is nothing to detect.
+            for (const std::string& dev : {std::string("default"), std::string("all"), s.control_port})
+                INJ_TRY(write_sysctl("/proc/sys/net/ipv6/conf/" + dev + "/accept_dad", "0"));
+        }
+    }
+    std::vector<std::string> fabric{"link set lo up"};
+    for (size_t i = 0; i < topo.zones.size(); ++i) {
+        const auto& z = topo.zones[i];
+        std::string br = "z" + std::to_string(i);
+        // Without snooping the bridge floods multicast: with it, IPv6 neighbour solicitations
+        // are dropped until each host's MLD report has arrived (up to a second after up).
+        fabric.push_back("link add " + br + " type bridge mcast_snooping 0");
+        fabric.push_back("addr add " + gateway_of(*z.subnet).str() + " dev " + br);
+        if (z.subnet6) fabric.push_back("addr add " + gateway_of(*z.subnet6).str() + " dev " + br + " nodad");
+        fabric.push_back("link set " + br + " up");
+    }
+    for (auto& h : s.hosts) {
+        int zi = 0;
+        for (size_t i = 0; i < topo.zones.size(); ++i)
+            if (topo.zones[i].name == topo.hosts[h.index].zone) zi = static_cast<int>(i);
+        fabric.push_back("link set " + h.fabric_port + " master z" + std::to_string(zi) + " up");
+    }
+    fabric.push_back("addr add " + s.control_gateway.str() + " dev " + s.control_port);
+    if (s.control_gateway6) fabric.push_back("addr add " + s.control_gateway6->str() + " dev " + s.control_port + " nodad");
+    fabric.push_back("link set " + s.control_port + " up");
+    INJ_TRY(ip::batch(fabric, ipdir + "/fabric.batch", s.fabric_netns));
+
+    std::vector<ip::Job> jobs;
+    for (auto& h : s.hosts) {
+        const plan::Zone* z = topo.zone(topo.hosts[h.index].zone);
+        ip::Job job{{"link set lo up"}, ipdir + "/" + h.name + ".batch", h.netns};
+        for (auto& a : h.addresses) job.lines.push_back("addr add " + a.str() + " dev eth0" + (a.addr.v6 ? " nodad" : ""));
+        job.lines.push_back("link set eth0 up");
+        job.lines.push_back("route add default via " + z->subnet->nth(1).str() + " dev eth0");
+        if (z->subnet6) job.lines.push_back("route add default via " + z->subnet6->nth(1).str() + " dev eth0");
+        jobs.push_back(std::move(job));
+    }
+    INJ_TRY(ip::batch_all(jobs, kIpParallel));
+
+    // Last, the root routes into the lab: they only appear once the lab can carry them.
+    std::vector<std::string> routes;
+    for (auto& r : s.routes) {
+        const Cidr& via = r.addr.v6 ? *s.control_gateway6 : s.control_gateway;
+        routes.push_back("route add " + r.str() + " via " + via.addr.str() + " dev " + s.control_if);
+    }
+    INJ_TRY(ip::batch(routes, ipdir + "/routes.batch"));
+    return {};
+}
+
+// Starts each service on its hosts (all hosts of a service before waiting on any of them: a
+// cluster's members need each other to become ready), then waits for its readiness check.
+Result<void> start_services(const plan::Plan& plan, LabState& s) {
+    auto lab_deadline = std::chrono::steady_clock::now() + plan.lab.ready_timeout;
+    for (const auto& svc : plan.lab.services) {
+        size_t first = s.services.size();
+        for (const auto& hn : svc.hosts) {
+            const HostRuntime* h = s.host(hn);
+            auto cmd = expand(svc.command, plan, s, hn, svc.volume.value_or(""));
+            if (!cmd) return plain_error("service " + svc.name + " on " + hn, "command: " + cmd.error().message());
+            std::string log = s.dir + "/logs/" + svc.name + "-" + hn + ".log";
+            SpawnSpec spec;
+            spec.argv = {"/bin/sh", "-c", *cmd};
+            spec.netns = netns_path(h->netns);
+            spec.cgroup_procs = h->cgroup + "/cgroup.procs";
+            spec.output = log;
+            spec.new_session = true;  // outlives `injector lab up`; ended through its cgroup
+            auto pid = spawn(spec);
+            if (!pid) return plain_error("start service " + svc.name + " on " + hn, pid.error().message());
+            lg()->info("lab {}: started {} on {} (pid {}): {}", s.id, svc.name, hn, *pid, *cmd);
+            s.services.push_back({svc.name, hn, *pid, log});
+            INJ_TRY(state::save(s));
+        }
+        if (svc.ready.kind == plan::Check::Kind::none) continue;
+        for (size_t i = first; i < s.services.size(); ++i) {
+            const ServiceProcess& p = s.services[i];
+            // The check's own timeout, cut short where the lab's ready_timeout ends first.
+            auto start = std::chrono::steady_clock::now();
+            auto deadline = std::min(start + svc.ready.timeout, lab_deadline);
+            auto budget = std::chrono::duration_cast<Duration>(deadline - start);
+            auto target = expand(svc.ready.target, plan, s, p.host, svc.volume.value_or(""));
+            if (!target) return plain_error("service " + svc.name + " on " + p.host, "ready check: " + target.error().message());
+            Result<void> r;
+            if (svc.ready.kind == plan::Check::Kind::tcp) {
+                r = ready::wait_tcp(*target, deadline);
+            } else {
+                std::string where = svc.ready.in.empty() ? p.host : svc.ready.in;
+                std::string ns;
+                if (where != "control") {
+                    const HostRuntime* h = s.host(where);
+                    if (!h) return plain_error("service " + svc.name, "ready check runs in unknown host " + where);
+                    ns = netns_path(h->netns);
+                }
+                r = ready::wait_exec(*target, ns, deadline);
+            }
+            if (!r) {
+                std::string exited;
+                int status = 0;
+                if (::waitpid(p.pid, &status, WNOHANG) == p.pid)
+                    exited = WIFEXITED(status) ? " (its process exited with status " + std::to_string(WEXITSTATUS(status)) + ")"
+                                               : " (its process was killed by signal " + std::to_string(WTERMSIG(status)) + ")";
+                return plain_error("service " + svc.name + " on " + p.host + " not ready after " +
+                                   format_duration(budget) + exited + ": " + r.error().message() +
+                                   "; log: " + p.log + tail_of(p.log, kLogTailLines));
+            }
+            lg()->info("lab {}: {} on {} is ready", s.id, svc.name, p.host);
+        }
+    }
+    return {};
+}
+
+// Moves the logs of a failed up out of the lab directory (which down removes) so the error can
+// point at them; rewrites the log paths in `err` to the new place.
+Error keep_failed_logs(const LabState& s, Error err) {
+    std::string from = s.dir + "/logs";
+    std::string to = failed_logs_dir(s.id);
+    if (!path_exists(from)) return err;
+    (void)remove_tree(to);
+    if (!mkdirs(to.substr(0, to.rfind('/'))) || ::rename(from.c_str(), to.c_str()) != 0) {
+        lg()->warn("lab {}: could not keep logs of the failed up in {}: {}", s.id, to, std::strerror(errno));
+        return err;
+    }
+    for (std::string* field : {&err.op, &err.context})
+        for (size_t pos; (pos = field->find(from)) != std::string::npos;) field->replace(pos, from.size(), to);
+    return err;
+}
+
+}  // namespace
+
+std::string labs_root() { return "/run/injector/labs"; }
+
+std::string failed_logs_dir(const std::string& id) { return "/run/injector/failed-labs/" + id; }
+
+const HostRuntime* LabState::host(const std::string& name) const {
+    for (auto& h : hosts)
+        if (h.name == name) return &h;
+    return nullptr;
+}
+
+std::string LabState::volume_path(const std::string& host, const std::string& volume) const {
+    return dir + "/volumes/" + host + "/" + volume;
+}
+
+std::string id_for(const plan::Plan& plan) {
+    // FNV-1a: stable across builds and machines (std::hash is not), so `lab down PLAN` from
+    // another binary finds the lab `lab up PLAN` made.
+    uint64_t h = 1469598103934665603ull;
+    for (unsigned char c : plan.name) {
+        h ^= c;
+        h *= 1099511628211ull;
+    }
+    char buf[17];
+    std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
+    return std::string(buf, 6);
+}
+
+Result<std::string> expand(const std::string& tmpl, const plan::Plan& plan, const LabState& lab,
+                           const std::string& host, const std::string& volume) {
+    plan::TemplateContext ctx;
+    ctx.plan = &plan;
+    ctx.host = host;
+    ctx.volume = volume;
+    ctx.volume_path = [&lab](const std::string& h, const std::string& v) { return lab.volume_path(h, v); };
+    ctx.vars["lab"] = lab.id;
+    return plan::expand_template(tmpl, ctx);
+}
+
+Result<LabState> up(const plan::Plan& plan, const UpOptions& opts) {
+    std::string id = opts.id.empty() ? id_for(plan) : opts.id;
+    if (!valid_id(id)) return plain_error("lab up", "lab id '" + id + "' must be 1-8 lowercase letters or digits");
+    // The plan is checked before the machine is looked at: a bad plan is refused the same way
+    // everywhere.
+    auto cg2 = cgroup::v2_mount();
+    auto planned = plan_state(plan, id, cg2 ? *cg2 : std::string());
+    if (!planned) return planned.error();
+    if (!cg2) return cg2.error();
+    LabState s = std::move(*planned);
+
+    INJ_TRY(mkdirs(labs_root()));
+    auto lock = RootLock::take();
+    if (!lock) return lock.error();
+    INJ_TRY(check_free(s));
+    INJ_TRY(mkdirs(s.dir + "/logs"));
+    if (auto r = state::save(s); !r) {
+        (void)remove_tree(s.dir);
+        return r.error();
+    }
+    auto started = std::chrono::steady_clock::now();
+    lg()->info("lab {}: up for plan {} ({} zones, {} hosts) in {}", s.id, plan.name,
+               plan.topology.zones.size(), s.hosts.size(), s.dir);
+
+    auto build = [&]() -> Result<void> {
+        for (auto& h : s.hosts) INJ_TRY(cgroup::make(h.cgroup));
+        for (const auto& svc : plan.lab.services)
+            if (svc.volume)
+                for (const auto& hn : svc.hosts) INJ_TRY(mkdirs(s.volume_path(hn, *svc.volume)));
+        INJ_TRY(build_network(plan, s));
+        lg()->info("lab {}: network up in {} ms", s.id,
+                   std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count());
+        if (opts.start_services) INJ_TRY(start_services(plan, s));
+        s.phase = "up";
+        return state::save(s);
+    };
+    auto r = build();
+    if (!r) {
+        Error err = keep_failed_logs(s, r.error());
+        lg()->error("lab {}: up failed, removing what was created: {}", s.id, err.message());
+        if (auto d = down(s); !d) err.context += (err.context.empty() ? "" : "; ") + std::string("cleanup also failed: ") + d.error().message();
+        return err;
+    }
+    return s;
+}
+
+Result<void> down(const LabState& lab) {
+    std::vector<std::string> failed;
+    auto note = [&](const Result<void>& r) {
+        if (!r) failed.push_back(r.error().message());
+    };
+    lg()->info("lab {}: down", lab.id);
+
+    // Processes first (they hold namespaces and volumes), through the lab's cgroup: only what
+    // the lab started is ever killed.
+    if (!lab.cgroup_root.empty()) {
+        note(cgroup::kill_all(lab.cgroup_root, kKillBound));
+        note(cgroup::remove_tree(lab.cgroup_root));
+        // The shared parent goes only when no other lab uses it; EBUSY/ENOTEMPTY are fine.
+        std::string parent = lab.cgroup_root.substr(0, lab.cgroup_root.rfind('/'));
+        ::rmdir(parent.c_str());
+    }
+    // Reap the services when this process started them (a test, or up() failing): no zombies.
+    for (auto& p : lab.services) ::waitpid(p.pid, nullptr, WNOHANG);
+
+    // Deleting the root end removes its peer and the routes through it at once; deleting the
+    // namespaces then takes every other lab interface with them.
+    if (ip::link_exists(lab.control_if)) {
+        auto r = run({"ip", "link", "del", lab.control_if}, std::chrono::seconds(30));
+        if (!r) note(r.error());
+        else if (r->exit_code != 0 && ip::link_exists(lab.control_if))
+            failed.push_back("ip link del " + lab.control_if + ": " + r->output);
+    }
+    std::vector<std::string> dels;
+    for (auto& h : lab.hosts)
+        if (ip::netns_exists(h.netns)) dels.push_back("netns del " + h.netns);
+    if (ip::netns_exists(lab.fabric_netns)) dels.push_back("netns del " + lab.fabric_netns);
+    if (!dels.empty()) {
+        // The batch file lives beside the labs, not in the lab dir: down must work without it.
+        std::string file = labs_root() + "/.down-" + lab.id + ".batch";
+        note(mkdirs(labs_root()));
+        note(ip::batch(dels, file, {}, true));
+        ::unlink(file.c_str());
+    }
+
+    if (failed.empty()) {
+        note(remove_tree(lab.dir));
+    } else {
+        lg()->warn("lab {}: keeping state {} because some parts remain", lab.id, lab.dir);
+    }
+    if (!failed.empty()) return plain_error("lab down " + lab.id, "could not remove: " + join(failed, "; "));
+    return {};
+}
+
+Result<LabState> load(const std::string& id) {
+    if (!valid_id(id)) return plain_error("lab load", "no lab id '" + id + "'");
+    return state::read(state::file_of(labs_root() + "/" + id));
+}
+
+std::vector<std::string> list() {
+    std::vector<std::string> ids;
+    DIR* d = ::opendir(labs_root().c_str());
+    if (!d) return ids;
+    while (dirent* e = ::readdir(d)) {
+        std::string n = e->d_name;
+        if (valid_id(n) && path_exists(state::file_of(labs_root() + "/" + n))) ids.push_back(n);
+    }
+    ::closedir(d);
+    std::sort(ids.begin(), ids.end());
+    return ids;
+}
+
+Result<std::vector<std::string>> leftovers(const LabState& lab) {
+    std::vector<std::string> out;
+    if (ip::netns_exists(lab.fabric_netns)) out.push_back("netns " + lab.fabric_netns);
+    for (auto& h : lab.hosts)
+        if (ip::netns_exists(h.netns)) out.push_back("netns " + h.netns);
+    if (ip::link_exists(lab.control_if)) out.push_back("link " + lab.control_if + " (root namespace)");
+    for (auto& r : lab.routes) {
+        auto used = ip::overlapping(r);
+        if (!used) return used.error();
+        for (auto& e : *used)
+            if (e.dev == lab.control_if) out.push_back(e.what);
+    }
+    std::vector<std::string> cgs{lab.cgroup_root};
+    for (auto& h : lab.hosts) cgs.push_back(h.cgroup);
+    for (auto& c : cgs) {
+        if (c.empty() || !path_exists(c)) continue;
+        out.push_back("cgroup " + c);
+        for (pid_t p : cgroup::procs(c)) out.push_back("process " + std::to_string(p) + " in " + c);
+    }
+    // A recorded pid counts only while it is still in this lab's cgroup: after down the number
+    // may belong to an unrelated process.
+    std::string marker = "/injector/" + lab.id + "/";
+    for (auto& p : lab.services) {
+        if (!process_alive(p.pid)) continue;
+        std::ifstream in("/proc/" + std::to_string(p.pid) + "/cgroup");
+        std::string line;
+        while (std::getline(in, line))
+            if (line.rfind("0::", 0) == 0 && line.find(marker) != std::string::npos)
+                out.push_back("process " + std::to_string(p.pid) + " (" + p.service + " on " + p.host + ")");
+    }
+    if (path_exists(lab.dir)) out.push_back("state " + lab.dir);
+    return out;
+}
+
+}  // namespace inj::lab
