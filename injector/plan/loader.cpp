@@ -1,0 +1,1138 @@
+// The plan loader: YAML -> model with every rule of the schema checked (see loader.hpp and
+// experiments/zone-sever.yaml for the schema). It runs in phases so that one broken item does
+// not hide the problems of the others:
+//   1. structure, types, names and references, item by item, in a fixed order (topology, lab,
+//      safety, steady_state, method) so that each reference resolves against what came before;
+//   2. address overlaps, then address assignment (only when the topology is clean);
+//   3. checks that need addresses: templates expanded once per host, target/peer overlap.
+// yaml-cpp is used only here; its exceptions become PlanErrors.
+#include "plan/loader.hpp"
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <tuple>
+#include <set>
+#include <sstream>
+#include <yaml-cpp/yaml.h>
+
+#include "plan/template.hpp"
+
+namespace inj::plan {
+
+std::string PlanError::str() const {
+    std::string s = mark.line > 0 ? mark.str() : mark.file;
+    s += ": ";
+    if (!path.empty()) s += path + ": ";
+    return s + message;
+}
+
+const std::vector<std::string>& service_template_vars() {
+    static const std::vector<std::string> v{"lab"};
+    return v;
+}
+const std::vector<std::string>& probe_template_vars() {
+    static const std::vector<std::string> v{"lab", "run", "seq"};
+    return v;
+}
+
+namespace {
+
+using YAML::Node;
+
+// Where zones get their subnet when the plan gives none: one /22 each, inside this /16.
+constexpr int kAutoPrefix = 22;
+constexpr uint64_t kAutoSlots = 1u << (kAutoPrefix - 16);  // /22s in a /16
+// Sequential assignment inside a huge IPv6 subnet stops here; no lab has this many hosts.
+constexpr uint64_t kMaxAssign = 1u << 20;
+
+// A value in the document with where it came from.
+struct Field {
+    Node node;
+    std::string path;
+    Mark mark;      // of the value; the key's when the value has no position
+    Mark key_mark;  // of the key that introduced the value (for list items: the item itself)
+};
+
+std::string join(const std::vector<std::string>& v, const char* sep = ", ") {
+    std::string s;
+    for (auto& x : v) {
+        if (!s.empty()) s += sep;
+        s += x;
+    }
+    return s;
+}
+
+std::string child_path(const std::string& parent, const std::string& key) {
+    return parent.empty() ? key : parent + "." + key;
+}
+
+std::string describe(const Node& n) {
+    switch (n.Type()) {
+        case YAML::NodeType::Map: return "a map";
+        case YAML::NodeType::Sequence: return "a list";
+        case YAML::NodeType::Scalar: return "'" + n.Scalar() + "'";
+        default: return "nothing";
+    }
+}
+
+size_t edit_distance(const std::string& a, const std::string& b) {
+    std::vector<size_t> row(b.size() + 1);
+    for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
+    for (size_t i = 1; i <= a.size(); ++i) {
+        size_t diag = row[0];
+        row[0] = i;
+        for (size_t j = 1; j <= b.size(); ++j) {
+            size_t up = row[j];
+            row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] == b[j - 1] ? 0 : 1)});
+            diag = up;
+        }
+    }
+    return row[b.size()];
+}
+
+// Names become parts of namespace, cgroup and file names, so they stay plain.
+bool valid_name(const std::string& s) {
+    if (s.empty() || s.size() > 63 || s.front() == '-') return false;
+    return std::all_of(s.begin(), s.end(), [](char c) {
+        return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-';
+    });
+}
+
+bool in_lab_range(const Cidr& c) { return lab_range_v4().contains(c) || lab_range_v6().contains(c); }
+std::string lab_range_text() { return lab_range_v4().str() + " or " + lab_range_v6().str(); }
+
+uint64_t host_slots(const Cidr& subnet) {
+    int host_bits = subnet.addr.bits() - subnet.prefix;
+    return host_bits >= 21 ? kMaxAssign : (uint64_t{1} << host_bits);
+}
+
+// A prefix the topology owns, for overlap checks: a zone's subnet/subnet6/cidrs (host = -1)
+// or a host's address (as a host route) or cidr.
+struct Owned {
+    Cidr prefix;
+    int zone = -1;
+    int host = -1;
+    std::string what;  // "zone pangyo subnet 198.18.0.0/22"
+    Mark mark;
+    std::string path;
+};
+
+// A template the plan holds, kept for the dry expansion once addresses exist.
+struct TemplateUse {
+    std::string text;
+    Mark mark;
+    std::string path;
+    std::vector<std::string> hosts;  // expanded once per host; {""} for no current host
+    std::string volume;
+    const std::vector<std::string>* vars;
+    bool clean = true;  // passed check_template (else its problems are already reported)
+};
+
+class Loader;
+
+// A YAML map being read: keys are looked up by name, unknown and duplicate keys reported.
+class MapView {
+public:
+    MapView(Loader& l, const Field& f);
+    bool ok() const { return ok_; }
+    // Reports every key not in `allowed` (with the allowed list and a guess at the intended one).
+    void allow(std::initializer_list<const char*> allowed);
+    std::optional<Field> get(const std::string& key) const;
+    std::optional<Field> require(const std::string& key, const std::string& why = {});
+
+private:
+    struct Entry {
+        std::string key;
+        Mark key_mark;
+        Field value;
+    };
+    Loader& l_;
+    Field self_;
+    bool ok_ = false;
+    std::vector<Entry> entries_;
+};
+
+class Loader {
+public:
+    explicit Loader(std::string file) : file_(std::move(file)) {}
+
+    LoadResult run(const std::string& text);
+
+    Mark mark_of(const YAML::Mark& m, const Mark& fallback) const {
+        if (m.is_null() || m.line < 0) return fallback;
+        return Mark{file_, m.line + 1, m.column + 1};
+    }
+    Mark mark_of(const Node& n, const Mark& fallback) const { return mark_of(n.Mark(), fallback); }
+
+    void error(const Mark& m, const std::string& path, std::string msg) {
+        errors_.push_back(PlanError{m, path, std::move(msg)});
+    }
+    void error(const Field& f, std::string msg) { error(f.mark, f.path, std::move(msg)); }
+
+    // --- typed values; each reports its own problem and returns nullopt ---
+    std::optional<std::string> str(const Field& f) {
+        if (!f.node.IsScalar()) {
+            error(f, "expected a string, got " + describe(f.node));
+            return std::nullopt;
+        }
+        return f.node.Scalar();
+    }
+    std::optional<std::string> nonempty_str(const Field& f) {
+        auto s = str(f);
+        if (s && s->empty()) {
+            error(f, "must not be empty");
+            return std::nullopt;
+        }
+        return s;
+    }
+    std::optional<std::string> name(const Field& f) {
+        auto s = str(f);
+        if (s && !valid_name(*s)) {
+            error(f, "'" + *s + "' is not a valid name: use a-z, 0-9 and '-' (not first), at most 63 characters");
+            return std::nullopt;
+        }
+        return s;
+    }
+    std::optional<double> number(const Field& f) {
+        double d;
+        if (!f.node.IsScalar() || !YAML::convert<double>::decode(f.node, d)) {
+            error(f, "expected a number, got " + describe(f.node));
+            return std::nullopt;
+        }
+        return d;
+    }
+    std::optional<long long> integer(const Field& f) {
+        long long v;
+        if (!f.node.IsScalar() || !YAML::convert<long long>::decode(f.node, v)) {
+            error(f, "expected a whole number, got " + describe(f.node));
+            return std::nullopt;
+        }
+        return v;
+    }
+    std::optional<Duration> duration(const Field& f, bool positive) {
+        auto s = str(f);
+        if (!s) return std::nullopt;
+        std::string why;
+        auto d = parse_duration(*s, &why);
+        if (!d) {
+            error(f, "bad duration '" + *s + "': " + why);
+            return std::nullopt;
+        }
+        if (positive && d->count() == 0) {
+            error(f, "must be longer than 0 (got '" + *s + "')");
+            return std::nullopt;
+        }
+        return d;
+    }
+    std::optional<Cidr> cidr(const Field& f) {
+        auto s = str(f);
+        if (!s) return std::nullopt;
+        std::string why;
+        auto c = Cidr::parse(*s, &why);
+        if (!c) {
+            error(f, "bad address '" + *s + "': " + why);
+            return std::nullopt;
+        }
+        if (!in_lab_range(*c)) {
+            error(f, c->str() + " is not a lab address: lab addresses must lie in " + lab_range_text());
+            return std::nullopt;
+        }
+        return c;
+    }
+    // A list; null counts as empty. Items carry their own paths and marks.
+    std::optional<std::vector<Field>> list(const Field& f) {
+        if (f.node.IsNull()) return std::vector<Field>{};
+        if (!f.node.IsSequence()) {
+            error(f, "expected a list, got " + describe(f.node));
+            return std::nullopt;
+        }
+        std::vector<Field> out;
+        for (size_t i = 0; i < f.node.size(); ++i) {
+            Node item = f.node[i];
+            Mark m = mark_of(item, f.mark);
+            out.push_back(Field{item, f.path + "[" + std::to_string(i) + "]", m, m});
+        }
+        return out;
+    }
+    // "a name or a list of names": a scalar stands for a list of one.
+    std::optional<std::vector<Field>> one_or_list(const Field& f) {
+        if (f.node.IsScalar()) return std::vector<Field>{f};
+        if (f.node.IsNull()) {
+            error(f, "expected a name or a list, got nothing");
+            return std::nullopt;
+        }
+        if (f.node.IsMap()) {
+            error(f, "expected a name or a list, got a map");
+            return std::nullopt;
+        }
+        return list(f);
+    }
+
+private:
+    // --- phase 1 ---
+    void load_root(const Node& root);
+    void load_topology(const Field& f);
+    void load_zone(const Field& f);
+    void load_host(const Field& f);
+    void load_lab(const Field& f);
+    void load_service(const Field& f);
+    std::optional<Check> load_check(const Field& f, const std::vector<std::string>& hosts);
+    void load_safety(const Field& f);
+    void load_steady_state(const Field& f);
+    void load_probe(const Field& f);
+    void load_slo(const Field& f, Slo& slo);
+    void load_method(const Field& f);
+    void load_fault(const Field& f);
+    Selector load_selector(const Field& f);
+    std::optional<std::string> load_in(const Field& f);
+    void check_tcp_target(const Field& f, const std::string& target);
+    void use_template(const Field& f, const std::string& text, bool has_host, std::vector<std::string> hosts,
+                      std::string volume, const std::vector<std::string>& vars);
+
+    // --- phase 2 ---
+    void check_overlaps();
+    void assign_addresses();
+    bool taken(const Cidr& c, int zone) const;
+    bool address_used(const IpAddr& a) const;
+
+    // --- phase 3 ---
+    void expand_templates();
+    void check_fault_sides();
+
+    // Registers a name of a kind; reports a duplicate with the line of the first.
+    void unique(const char* kind, std::map<std::string, Mark>& seen, const std::string& n, const Field& f) {
+        auto [it, fresh] = seen.emplace(n, f.mark);
+        if (!fresh)
+            error(f, std::string("duplicate ") + kind + " name '" + n + "' (first at line " +
+                         std::to_string(it->second.line) + ")");
+    }
+    std::vector<std::string> names_of_zones() const {
+        std::vector<std::string> v;
+        for (auto& z : plan_.topology.zones) v.push_back(z.name);
+        return v;
+    }
+    std::vector<std::string> names_of_hosts() const {
+        std::vector<std::string> v;
+        for (auto& h : plan_.topology.hosts) v.push_back(h.name);
+        return v;
+    }
+    std::vector<std::string> names_of_power_domains() const {
+        std::vector<std::string> v;
+        for (auto& p : plan_.topology.power_domains) v.push_back(p.name);
+        return v;
+    }
+
+    std::string file_;
+    std::vector<PlanError> errors_;
+    Plan plan_;
+    std::map<std::string, Mark> zone_names_, host_names_, service_names_, probe_names_, fault_names_;
+    bool topology_clean_ = false;
+    bool addresses_assigned_ = false;
+    std::vector<Owned> owned_;
+    std::vector<TemplateUse> templates_;
+    std::vector<std::string> fault_paths_;  // method[i] for each entry of plan_.method
+};
+
+MapView::MapView(Loader& l, const Field& f) : l_(l), self_(f) {
+    if (f.node.IsNull()) {
+        ok_ = true;  // "key:" with nothing after it reads as an empty map
+        return;
+    }
+    if (!f.node.IsMap()) {
+        l.error(f, "expected a map, got " + describe(f.node));
+        return;
+    }
+    ok_ = true;
+    for (auto it = f.node.begin(); it != f.node.end(); ++it) {
+        Mark km = l.mark_of(it->first, f.mark);
+        if (!it->first.IsScalar()) {
+            l.error(km, f.path, "keys must be plain words, got " + describe(it->first));
+            continue;
+        }
+        std::string key = it->first.Scalar();
+        std::string path = child_path(f.path, key);
+        bool dup = std::any_of(entries_.begin(), entries_.end(), [&](const Entry& e) { return e.key == key; });
+        if (dup) {
+            l.error(km, path, "duplicate key '" + key + "'");
+            continue;
+        }
+        entries_.push_back(Entry{key, km, Field{it->second, path, l.mark_of(it->second, km), km}});
+    }
+}
+
+void MapView::allow(std::initializer_list<const char*> allowed) {
+    for (auto& e : entries_) {
+        bool known = std::any_of(allowed.begin(), allowed.end(), [&](const char* a) { return e.key == a; });
+        if (known) continue;
+        std::vector<std::string> names(allowed.begin(), allowed.end());
+        std::string msg = "unknown key '" + e.key + "'";
+        for (auto& n : names)
+            if (edit_distance(e.key, n) <= 2) {
+                msg += " (did you mean '" + n + "'?)";
+                break;
+            }
+        l_.error(e.key_mark, e.value.path, msg + "; allowed here: " + join(names));
+    }
+}
+
+std::optional<Field> MapView::get(const std::string& key) const {
+    for (auto& e : entries_)
+        if (e.key == key) return e.value;
+    return std::nullopt;
+}
+
+std::optional<Field> MapView::require(const std::string& key, const std::string& why) {
+    auto f = get(key);
+    if (!f && ok_)
+        l_.error(self_.key_mark, child_path(self_.path, key),
+                 "missing required key '" + key + "'" + (why.empty() ? "" : " (" + why + ")"));
+    return f;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+LoadResult Loader::run(const std::string& text) {
+    std::vector<Node> docs;
+    try {
+        docs = YAML::LoadAll(text);
+    } catch (const YAML::Exception& e) {
+        error(mark_of(e.mark, Mark{file_, 1, 1}), "", "YAML syntax: " + e.msg);
+    }
+    if (errors_.empty()) {
+        if (docs.empty() || docs[0].IsNull()) {
+            error(Mark{file_, 1, 1}, "", "the plan is empty");
+        } else {
+            if (docs.size() > 1)
+                error(mark_of(docs[1], Mark{file_, 1, 1}), "",
+                      "a plan file holds one YAML document, this one has " + std::to_string(docs.size()));
+            try {
+                load_root(docs[0]);
+            } catch (const YAML::Exception& e) {
+                // Reading goes through checked accessors; this is the net for whatever slips past.
+                error(mark_of(e.mark, Mark{file_, 1, 1}), "", std::string("YAML: ") + e.what());
+            }
+        }
+    }
+    std::stable_sort(errors_.begin(), errors_.end(), [](const PlanError& a, const PlanError& b) {
+        return std::tie(a.mark.line, a.mark.col) < std::tie(b.mark.line, b.mark.col);
+    });
+    LoadResult r;
+    r.errors = std::move(errors_);
+    if (r.errors.empty()) r.plan = std::move(plan_);
+    return r;
+}
+
+void Loader::load_root(const Node& root) {
+    Mark top = mark_of(root, Mark{file_, 1, 1});
+    Field f{root, "", top, top};
+    MapView m(*this, f);
+    if (!m.ok()) return;
+    m.allow({"name", "description", "topology", "lab", "steady_state", "method", "safety"});
+    plan_.file = file_;
+    if (auto n = m.require("name"))
+        if (auto s = name(*n)) plan_.name = *s;
+    if (auto d = m.get("description"))
+        if (auto s = str(*d)) plan_.description = *s;
+
+    size_t before = errors_.size();
+    if (auto t = m.require("topology")) load_topology(*t);
+    topology_clean_ = errors_.size() == before;
+    if (topology_clean_) assign_addresses();
+
+    if (auto l = m.get("lab")) load_lab(*l);
+    if (auto s = m.require("safety", "safety.max_duration bounds every run")) load_safety(*s);
+    if (auto s = m.get("steady_state")) load_steady_state(*s);
+    if (auto me = m.require("method")) load_method(*me);
+
+    expand_templates();
+    check_fault_sides();
+}
+
+// --- topology ---------------------------------------------------------------------------------
+
+void Loader::load_topology(const Field& f) {
+    MapView m(*this, f);
+    if (!m.ok()) return;
+    m.allow({"zones", "hosts"});
+    if (auto zs = m.require("zones"))
+        if (auto items = list(*zs)) {
+            if (items->empty()) error(*zs, "a topology needs at least one zone");
+            for (auto& it : *items) load_zone(it);
+        }
+    if (auto hs = m.require("hosts"))
+        if (auto items = list(*hs)) {
+            if (items->empty()) error(*hs, "a topology needs at least one host");
+            for (auto& it : *items) load_host(it);
+        }
+    check_overlaps();
+}
+
+void Loader::load_zone(const Field& f) {
+    MapView m(*this, f);
+    if (!m.ok()) return;
+    m.allow({"name", "power_domains", "subnet", "subnet6", "cidrs"});
+    Zone z;
+    z.mark = f.mark;
+    int zi = static_cast<int>(plan_.topology.zones.size());
+    if (auto n = m.require("name"))
+        if (auto s = name(*n)) {
+            z.name = *s;
+            unique("zone", zone_names_, *s, *n);
+        }
+
+    auto add_domain = [&](const std::string& pd, const Field& where) {
+        if (auto* prev = plan_.topology.power_domain(pd)) {
+            error(where, "power domain '" + pd + "' already belongs to zone '" + prev->zone + "' (line " +
+                             std::to_string(prev->mark.line) + "); a power domain belongs to exactly one zone");
+            return;
+        }
+        z.power_domains.push_back(pd);
+        plan_.topology.power_domains.push_back(PowerDomain{pd, z.name, where.mark});
+    };
+    if (auto p = m.get("power_domains")) {
+        if (auto items = one_or_list(*p)) {
+            if (items->empty()) error(*p, "a zone needs at least one power domain (leave the key out for one "
+                                          "named after the zone)");
+            for (auto& it : *items)
+                if (auto s = name(it)) add_domain(*s, it);
+        }
+    } else if (!z.name.empty()) {
+        // One power domain named after the zone: the whole zone loses power together.
+        add_domain(z.name, f);
+    }
+
+    if (auto s = m.get("subnet"))
+        if (auto c = cidr(*s)) {
+            if (c->addr.v6) error(*s, "subnet is the IPv4 segment; put " + c->str() + " in subnet6");
+            else if (c->prefix > 30) error(*s, "subnet " + c->str() + " is too small: a zone needs at least a /30");
+            else if (c->network() != *c) error(*s, c->str() + " has host bits set; did you mean " + c->network().str() + "?");
+            else {
+                z.subnet = c;
+                owned_.push_back({*c, zi, -1, "zone " + z.name + " subnet " + c->str(), s->mark, s->path});
+            }
+        }
+    if (auto s = m.get("subnet6"))
+        if (auto c = cidr(*s)) {
+            if (!c->addr.v6) error(*s, "subnet6 is the IPv6 segment; put " + c->str() + " in subnet");
+            else if (c->prefix > 126) error(*s, "subnet6 " + c->str() + " is too small: a zone needs at least a /126");
+            else if (c->network() != *c) error(*s, c->str() + " has host bits set; did you mean " + c->network().str() + "?");
+            else {
+                z.subnet6 = c;
+                owned_.push_back({*c, zi, -1, "zone " + z.name + " subnet6 " + c->str(), s->mark, s->path});
+            }
+        }
+    if (auto cs = m.get("cidrs"))
+        if (auto items = list(*cs))
+            for (auto& it : *items)
+                if (auto c = cidr(it)) {
+                    z.cidrs.push_back(c->network());
+                    owned_.push_back({c->network(), zi, -1, "zone " + z.name + " cidr " + c->network().str(), it.mark,
+                                      it.path});
+                }
+    plan_.topology.zones.push_back(std::move(z));
+}
+
+void Loader::load_host(const Field& f) {
+    MapView m(*this, f);
+    if (!m.ok()) return;
+    m.allow({"name", "zone", "power_domain", "addresses", "cidrs"});
+    Host h;
+    h.mark = f.mark;
+    int hi = static_cast<int>(plan_.topology.hosts.size());
+    if (auto n = m.require("name"))
+        if (auto s = name(*n)) {
+            h.name = *s;
+            if (*s == "control") error(*n, "'control' is reserved: it names the runner's own position");
+            unique("host", host_names_, *s, *n);
+        }
+    const Zone* zone = nullptr;
+    int zi = -1;
+    if (auto zf = m.require("zone"))
+        if (auto s = name(*zf)) {
+            h.zone = *s;
+            zone = plan_.topology.zone(*s);
+            if (!zone) error(*zf, "unknown zone '" + *s + "' (zones: " + join(names_of_zones()) + ")");
+            else zi = static_cast<int>(zone - plan_.topology.zones.data());
+        }
+    if (auto pf = m.get("power_domain")) {
+        if (auto s = name(*pf)) {
+            h.power_domain = *s;
+            const PowerDomain* pd = plan_.topology.power_domain(*s);
+            if (!pd)
+                error(*pf, "unknown power domain '" + *s + "' (power domains: " + join(names_of_power_domains()) + ")");
+            else if (zone && pd->zone != zone->name)
+                error(*pf, "power domain '" + *s + "' belongs to zone '" + pd->zone + "', not to the host's zone '" +
+                               zone->name + "'");
+        }
+    } else if (zone) {
+        if (zone->power_domains.size() == 1) h.power_domain = zone->power_domains[0];
+        else if (!zone->power_domains.empty())
+            error(f.key_mark, child_path(f.path, "power_domain"),
+                  "missing required key 'power_domain': zone '" + zone->name +
+                      "' has several (" + join(zone->power_domains) + ")");
+    }
+
+    if (auto af = m.get("addresses"))
+        if (auto items = list(*af))
+            for (auto& it : *items) {
+                auto c = cidr(it);
+                if (!c || !zone) continue;  // a bad zone is already reported
+                const IpAddr& a = c->addr;
+                const char* key = a.v6 ? "subnet6" : "subnet";
+                const std::optional<Cidr>* subnet = a.v6 ? &zone->subnet6 : &zone->subnet;
+                if (!*subnet) {
+                    error(it, "host address " + a.str() + " needs its zone '" + zone->name + "' to declare a " + key +
+                                  " that contains it");
+                    continue;
+                }
+                const Cidr& sn = **subnet;
+                if (c->prefix != a.bits() && c->prefix != sn.prefix) {
+                    error(it, c->str() + ": the prefix length differs from zone '" + zone->name + "' " + key + " " +
+                                  sn.str() + "; write the bare address");
+                    continue;
+                }
+                if (!sn.contains(a)) {
+                    error(it, "host address " + a.str() + " lies outside its zone '" + zone->name + "' " + key + " " +
+                                  sn.str());
+                    continue;
+                }
+                uint64_t slots = host_slots(sn);
+                if (a == sn.nth(0) || a == sn.nth(1) || (!a.v6 && a == sn.nth(slots - 1))) {
+                    error(it, a.str() + " is reserved in " + sn.str() +
+                                  " (network, gateway .1 or broadcast address); hosts use " + sn.nth(2).str() + " on");
+                    continue;
+                }
+                h.addresses.push_back(Cidr{a, sn.prefix});
+                owned_.push_back({Cidr{a, a.bits()}, zi, hi, "host " + h.name + " address " + a.str(), it.mark, it.path});
+            }
+    if (auto cf = m.get("cidrs"))
+        if (auto items = list(*cf))
+            for (auto& it : *items)
+                if (auto c = cidr(it)) {
+                    h.cidrs.push_back(c->network());
+                    owned_.push_back({c->network(), zi, hi, "host " + h.name + " cidr " + c->network().str(), it.mark,
+                                      it.path});
+                }
+    plan_.topology.hosts.push_back(std::move(h));
+}
+
+// Prefixes of different zones never overlap (a packet's zone must be unambiguous), nor do
+// prefixes of different hosts; a host's prefixes inside its own zone's are expected.
+void Loader::check_overlaps() {
+    for (size_t j = 0; j < owned_.size(); ++j) {
+        const Owned& b = owned_[j];
+        if (b.zone < 0) continue;
+        for (size_t i = 0; i < j; ++i) {
+            const Owned& a = owned_[i];
+            if (a.zone < 0 || !a.prefix.overlaps(b.prefix)) continue;
+            bool conflict = a.zone != b.zone || (a.host >= 0 && b.host >= 0 && a.host != b.host);
+            if (!conflict) continue;
+            std::string verb = a.prefix.prefix == a.prefix.addr.bits() && b.prefix.prefix == b.prefix.addr.bits()
+                                   ? " is already "
+                                   : " overlaps ";
+            error(b.mark, b.path, b.prefix.str() + verb + a.what + " (line " + std::to_string(a.mark.line) + ")");
+            break;
+        }
+    }
+}
+
+bool Loader::taken(const Cidr& c, int zone) const {
+    for (auto& o : owned_)
+        if (o.zone != zone && o.prefix.overlaps(c)) return true;
+    return false;
+}
+
+bool Loader::address_used(const IpAddr& a) const {
+    for (auto& o : owned_)
+        if (o.host >= 0 && o.prefix.contains(a)) return true;
+    return false;
+}
+
+void Loader::assign_addresses() {
+    auto& topo = plan_.topology;
+    const Cidr base = *Cidr::parse("198.18.0.0/16");
+    for (size_t i = 0; i < topo.zones.size(); ++i) {
+        Zone& z = topo.zones[i];
+        if (z.subnet) continue;
+        for (uint64_t k = 0; k < kAutoSlots && !z.subnet; ++k) {
+            Cidr c{base.nth(((i + k) % kAutoSlots) << (32 - kAutoPrefix)), kAutoPrefix};
+            if (taken(c, static_cast<int>(i))) continue;
+            z.subnet = c;
+            owned_.push_back({c, static_cast<int>(i), -1, "zone " + z.name + " subnet " + c.str(), z.mark, ""});
+        }
+        if (!z.subnet)
+            error(z.mark, "topology.zones[" + std::to_string(i) + "]",
+                  "no free /22 left in " + base.str() + " for zone '" + z.name + "'; give it a subnet");
+    }
+
+    for (size_t hi = 0; hi < topo.hosts.size(); ++hi) {
+        Host& h = topo.hosts[hi];
+        const Zone* z = topo.zone(h.zone);
+        int zi = static_cast<int>(z - topo.zones.data());
+        for (const std::optional<Cidr>* sn : {&z->subnet, &z->subnet6}) {
+            if (!*sn) continue;
+            bool v6 = (*sn)->addr.v6;
+            bool has = std::any_of(h.addresses.begin(), h.addresses.end(), [&](const Cidr& a) { return a.addr.v6 == v6; });
+            if (has) continue;
+            uint64_t slots = host_slots(**sn);
+            uint64_t last = v6 ? slots - 1 : slots - 2;  // IPv4 keeps its broadcast address
+            bool placed = false;
+            for (uint64_t n = 2; n <= last && !placed; ++n) {
+                IpAddr a = (*sn)->nth(n);
+                if (address_used(a)) continue;
+                h.addresses.push_back(Cidr{a, (*sn)->prefix});
+                owned_.push_back({Cidr{a, a.bits()}, zi, static_cast<int>(hi), "host " + h.name + " address " + a.str(),
+                                  h.mark, ""});
+                placed = true;
+            }
+            if (!placed)
+                error(h.mark, "topology.hosts[" + std::to_string(hi) + "]",
+                      "zone '" + z->name + "' has no free address left in " + (*sn)->str() + " for host '" + h.name +
+                          "'; give the zone a larger subnet");
+        }
+        // addresses[0] is the primary IPv4 address everything else relies on.
+        std::stable_partition(h.addresses.begin(), h.addresses.end(), [](const Cidr& a) { return !a.addr.v6; });
+    }
+    addresses_assigned_ = true;
+}
+
+// --- lab ---------------------------------------------------------------------------------------
+
+void Loader::load_lab(const Field& f) {
+    MapView m(*this, f);
+    if (!m.ok()) return;
+    m.allow({"ready_timeout", "services"});
+    if (auto t = m.get("ready_timeout"))
+        if (auto d = duration(*t, true)) plan_.lab.ready_timeout = *d;
+    if (auto sf = m.get("services"))
+        if (auto items = list(*sf))
+            for (auto& it : *items) load_service(it);
+    // Templates may name any service ({endpoints:SVC}), so they are checked once all are known.
+    for (auto& use : templates_) {
+        auto problems = check_template(use.text, plan_, !use.hosts.front().empty(), *use.vars);
+        for (auto& p : problems) error(use.mark, use.path, p);
+        use.clean = problems.empty();
+    }
+}
+
+void Loader::load_service(const Field& f) {
+    MapView m(*this, f);
+    if (!m.ok()) return;
+    m.allow({"name", "hosts", "port", "volume", "command", "ready"});
+    Service s;
+    s.mark = f.mark;
+    if (auto n = m.require("name"))
+        if (auto v = name(*n)) {
+            s.name = *v;
+            unique("service", service_names_, *v, *n);
+        }
+    if (auto hf = m.require("hosts"))
+        if (auto items = one_or_list(*hf)) {
+            if (items->empty()) error(*hf, "a service needs at least one host");
+            for (auto& it : *items)
+                if (auto v = name(it)) {
+                    if (!plan_.topology.host(*v))
+                        error(it, "unknown host '" + *v + "' (hosts: " + join(names_of_hosts()) + ")");
+                    else if (std::find(s.hosts.begin(), s.hosts.end(), *v) != s.hosts.end())
+                        error(it, "host '" + *v + "' is listed twice");
+                    else
+                        s.hosts.push_back(*v);
+                }
+        }
+    if (auto pf = m.get("port"))
+        if (auto p = integer(*pf)) {
+            if (*p < 1 || *p > 65535) error(*pf, "port " + std::to_string(*p) + " is outside 1..65535");
+            else s.port = static_cast<int>(*p);
+        }
+    if (auto vf = m.get("volume"))
+        if (auto v = name(*vf)) s.volume = *v;
+    std::optional<Field> command = m.require("command");
+    std::optional<std::string> cmd;
+    if (command) cmd = nonempty_str(*command);
+    if (cmd) s.command = *cmd;
+    if (auto rf = m.get("ready"))
+        if (auto c = load_check(*rf, s.hosts)) s.ready = *c;
+    if (cmd && !s.hosts.empty())
+        use_template(*command, *cmd, true, s.hosts, s.volume.value_or(""), service_template_vars());
+    plan_.lab.services.push_back(std::move(s));
+}
+
+std::optional<std::string> Loader::load_in(const Field& f) {
+    auto s = str(f);
+    if (!s) return std::nullopt;
+    if (*s != "control" && !plan_.topology.host(*s)) {
+        error(f, "'" + *s + "' is neither 'control' nor a host (hosts: " + join(names_of_hosts()) + ")");
+        return std::nullopt;
+    }
+    return s;
+}
+
+void Loader::check_tcp_target(const Field& f, const std::string& target) {
+    auto colon = target.rfind(':');
+    std::string port = colon == std::string::npos ? "" : target.substr(colon + 1);
+    bool digits = !port.empty() && port.size() <= 5 && port.find_first_not_of("0123456789") == std::string::npos;
+    if (!digits || std::stoi(port) < 1 || std::stoi(port) > 65535 || colon == 0)
+        error(f, "tcp target '" + target + "' must be ADDRESS:PORT, e.g. \"{addr}:2379\"");
+}
+
+std::optional<Check> Loader::load_check(const Field& f, const std::vector<std::string>& hosts) {
+    MapView m(*this, f);
+    if (!m.ok()) return std::nullopt;
+    m.allow({"tcp", "exec", "in", "timeout"});
+    Check c;
+    c.mark = f.mark;
+    // `in` left empty means "the host of the service instance being checked" (what lab::up
+    // does for an exec check); a tcp check connects from control.
+    auto tcp = m.get("tcp");
+    auto exec = m.get("exec");
+    bool ok = true;
+    if (tcp.has_value() == exec.has_value()) {
+        error(f.key_mark, f.path, "a readiness check needs exactly one of 'tcp' or 'exec'");
+        ok = false;
+    }
+    if (auto i = m.get("in")) {
+        if (auto v = load_in(*i)) c.in = *v;
+        else ok = false;
+    }
+    if (auto t = m.get("timeout")) {
+        if (auto d = duration(*t, true)) c.timeout = *d;
+        else ok = false;
+    }
+    const Field* tf = tcp ? &*tcp : exec ? &*exec : nullptr;
+    if (tf) {
+        auto text = nonempty_str(*tf);
+        if (!text) return std::nullopt;
+        c.kind = tcp ? Check::Kind::tcp : Check::Kind::exec;
+        c.target = *text;
+        if (tcp) check_tcp_target(*tf, *text);
+        // Expanded once per host of the service, with that host as the current host.
+        if (!hosts.empty()) use_template(*tf, *text, true, hosts, "", service_template_vars());
+    }
+    if (!ok) return std::nullopt;
+    return c;
+}
+
+void Loader::use_template(const Field& f, const std::string& text, bool has_host, std::vector<std::string> hosts,
+                          std::string volume, const std::vector<std::string>& vars) {
+    if (!has_host) hosts = {""};
+    templates_.push_back(TemplateUse{text, f.mark, f.path, std::move(hosts), std::move(volume), &vars, true});
+}
+
+// --- safety, probes ----------------------------------------------------------------------------
+
+void Loader::load_safety(const Field& f) {
+    MapView m(*this, f);
+    if (!m.ok()) return;
+    m.allow({"max_duration"});
+    plan_.safety.mark = f.key_mark;
+    if (auto d = m.require("max_duration", "no run may outlive it"))
+        if (auto v = duration(*d, true)) plan_.safety.max_duration = *v;
+}
+
+void Loader::load_steady_state(const Field& f) {
+    MapView m(*this, f);
+    if (!m.ok()) return;
+    m.allow({"probes"});
+    size_t first = templates_.size();
+    if (auto pf = m.require("probes"))
+        if (auto items = list(*pf))
+            for (auto& it : *items) load_probe(it);
+    for (size_t i = first; i < templates_.size(); ++i) {
+        auto& use = templates_[i];
+        auto problems = check_template(use.text, plan_, !use.hosts.front().empty(), *use.vars);
+        for (auto& p : problems) error(use.mark, use.path, p);
+        use.clean = problems.empty();
+    }
+}
+
+void Loader::load_probe(const Field& f) {
+    MapView m(*this, f);
+    if (!m.ok()) return;
+    m.allow({"name", "exec", "tcp", "in", "every", "timeout", "slo"});
+    Probe p;
+    p.mark = f.mark;
+    if (auto n = m.require("name"))
+        if (auto v = name(*n)) {
+            p.name = *v;
+            unique("probe", probe_names_, *v, *n);
+        }
+    bool in_ok = true;
+    if (auto i = m.get("in")) {
+        if (auto v = load_in(*i)) p.in = *v;
+        else in_ok = false;
+    }
+    if (auto e = m.get("every"))
+        if (auto d = duration(*e, true)) p.every = *d;
+    if (auto t = m.get("timeout"))
+        if (auto d = duration(*t, true)) p.timeout = *d;
+    if (auto s = m.get("slo")) load_slo(*s, p.slo);
+
+    auto tcp = m.get("tcp");
+    auto exec = m.get("exec");
+    if (tcp.has_value() == exec.has_value()) {
+        error(f.key_mark, f.path, "a probe needs exactly one of 'exec' or 'tcp'");
+    } else {
+        const Field& tf = tcp ? *tcp : *exec;
+        if (auto text = nonempty_str(tf)) {
+            p.kind = tcp ? Probe::Kind::tcp : Probe::Kind::exec;
+            p.target = *text;
+            if (tcp) check_tcp_target(tf, *text);
+            if (in_ok) {
+                bool in_host = p.in != "control";
+                use_template(tf, *text, in_host, in_host ? std::vector<std::string>{p.in} : std::vector<std::string>{},
+                             "", probe_template_vars());
+            }
+        }
+    }
+    plan_.probes.push_back(std::move(p));
+}
+
+void Loader::load_slo(const Field& f, Slo& slo) {
+    MapView m(*this, f);
+    if (!m.ok()) return;
+    m.allow({"success_rate", "window", "max_latency"});
+    if (auto r = m.get("success_rate"))
+        if (auto v = number(*r)) {
+            if (!(*v >= 0.0 && *v <= 1.0)) error(*r, "success_rate " + r->node.Scalar() + " is outside [0, 1]");
+            else slo.success_rate = *v;
+        }
+    if (auto w = m.get("window"))
+        if (auto d = duration(*w, true)) slo.window = *d;
+    if (auto l = m.get("max_latency"))
+        if (auto d = duration(*l, true)) slo.max_latency = *d;
+}
+
+// --- method ------------------------------------------------------------------------------------
+
+void Loader::load_method(const Field& f) {
+    auto items = list(f);
+    if (!items) return;
+    if (items->empty()) error(f, "a plan needs at least one fault in its method");
+    for (auto& it : *items) load_fault(it);
+}
+
+void Loader::load_fault(const Field& f) {
+    MapView m(*this, f);
+    if (!m.ok()) return;
+    Fault fault;
+    fault.mark = f.mark;
+    if (auto n = m.require("name"))
+        if (auto v = name(*n)) {
+            fault.name = *v;
+            unique("fault", fault_names_, *v, *n);
+        }
+    auto kf = m.require("fault");
+    if (!kf) return;
+    auto kind = str(*kf);
+    if (!kind) return;
+    static const std::vector<std::pair<std::string, FaultKind>> kinds{{"sever", FaultKind::sever},
+                                                                      {"power_loss", FaultKind::power_loss},
+                                                                      {"degrade_link", FaultKind::degrade_link},
+                                                                      {"degrade_storage", FaultKind::degrade_storage}};
+    auto k = std::find_if(kinds.begin(), kinds.end(), [&](auto& p) { return p.first == *kind; });
+    if (k == kinds.end()) {
+        error(*kf, "unknown fault kind '" + *kind + "' (known: sever, power_loss, degrade_link, degrade_storage)");
+        return;
+    }
+    if (k->second != FaultKind::sever) {
+        // The kind's own keys are not defined yet, so the rest of the item is not read.
+        error(*kf, "fault kind '" + *kind + "' is not supported yet by this version (supported: sever)");
+        return;
+    }
+    fault.kind = k->second;
+    m.allow({"name", "fault", "at", "duration", "target", "peer", "direction", "share"});
+
+    if (auto a = m.get("at"))
+        if (auto d = duration(*a, false)) fault.at = *d;
+    auto df = m.require("duration");
+    if (df)
+        if (auto d = duration(*df, true)) fault.duration = *d;
+    if (auto t = m.require("target")) fault.target = load_selector(*t);
+    if (auto p = m.get("peer")) fault.peer = load_selector(*p);
+    else {
+        fault.peer.rest = true;
+        fault.peer.mark = f.mark;
+    }
+    if (auto d = m.get("direction"))
+        if (auto v = str(*d)) {
+            if (*v == "both") fault.direction = Direction::both;
+            else if (*v == "from") fault.direction = Direction::from;
+            else if (*v == "to") fault.direction = Direction::to;
+            else error(*d, "unknown direction '" + *v + "' (use both, from or to)");
+        }
+    if (auto s = m.get("share"))
+        if (auto v = number(*s)) {
+            if (!(*v > 0.0 && *v <= 1.0)) error(*s, "share " + s->node.Scalar() + " is outside (0, 1]");
+            else fault.share = *v;
+        }
+
+    Duration max = plan_.safety.max_duration;
+    if (df && fault.duration.count() > 0 && max.count() > 0 && fault.at + fault.duration > max)
+        error(*df, "the fault ends at " + format_duration(fault.at + fault.duration) + " (at " +
+                       format_duration(fault.at) + " + duration " + format_duration(fault.duration) +
+                       "), after safety.max_duration " + format_duration(max));
+    plan_.method.push_back(std::move(fault));
+    fault_paths_.push_back(f.path);
+}
+
+Selector Loader::load_selector(const Field& f) {
+    Selector sel;
+    sel.mark = f.mark;
+    MapView m(*this, f);
+    if (!m.ok()) return sel;
+    m.allow({"zone", "power_domain", "host", "cidr"});
+    bool any = false;
+    auto names = [&](const char* key, std::vector<std::string>& out, auto exists, const char* kind,
+                     std::vector<std::string> known) {
+        auto kf = m.get(key);
+        if (!kf) return;
+        any = true;
+        auto items = one_or_list(*kf);
+        if (!items) return;
+        if (items->empty()) error(*kf, "an empty list selects nothing");
+        for (auto& it : *items)
+            if (auto v = name(it)) {
+                if (!exists(*v)) error(it, std::string("unknown ") + kind + " '" + *v + "' (" + kind + "s: " + join(known) + ")");
+                else if (std::find(out.begin(), out.end(), *v) == out.end()) out.push_back(*v);
+            }
+    };
+    auto& topo = plan_.topology;
+    names("zone", sel.zones, [&](const std::string& n) { return topo.zone(n) != nullptr; }, "zone", names_of_zones());
+    names("power_domain", sel.power_domains, [&](const std::string& n) { return topo.power_domain(n) != nullptr; },
+          "power domain", names_of_power_domains());
+    names("host", sel.hosts, [&](const std::string& n) { return topo.host(n) != nullptr; }, "host", names_of_hosts());
+    if (auto cf = m.get("cidr")) {
+        any = true;
+        if (auto items = one_or_list(*cf)) {
+            if (items->empty()) error(*cf, "an empty list selects nothing");
+            for (auto& it : *items)
+                if (auto c = cidr(it)) sel.cidrs.push_back(c->network());
+        }
+    }
+    if (!any) error(f.key_mark, f.path, "a selector needs at least one of zone, power_domain, host or cidr");
+    return sel;
+}
+
+// --- phase 3 -----------------------------------------------------------------------------------
+
+// Expands every template as the lab and the runner will, once per host, so a host without an
+// IPv6 address behind {addr6} or a service without a volume behind {volume} is refused here.
+void Loader::expand_templates() {
+    if (!errors_.empty() || !addresses_assigned_) return;
+    for (auto& use : templates_) {
+        if (!use.clean) continue;
+        for (auto& host : use.hosts) {
+            TemplateContext ctx;
+            ctx.plan = &plan_;
+            ctx.host = host;
+            ctx.volume = use.volume;
+            ctx.volume_path = [](const std::string& h, const std::string& v) { return "/volumes/" + h + "/" + v; };
+            for (auto& v : *use.vars) ctx.vars[v] = "x";
+            auto r = expand_template(use.text, ctx);
+            if (!r) {
+                error(use.mark, use.path, r.error().op + (host.empty() ? "" : " (for host '" + host + "')"));
+                break;
+            }
+        }
+    }
+}
+
+namespace {
+// What one side of a fault covers, to find a member on both sides.
+struct Covered {
+    std::set<std::string> zones, power_domains, hosts;
+    std::vector<std::pair<Cidr, std::string>> prefixes;  // with what it stands for
+};
+
+Covered cover(const Topology& t, const Selector& s) {
+    Covered c;
+    auto add_host = [&](const Host& h) {
+        c.hosts.insert(h.name);
+        for (auto& a : h.addresses) c.prefixes.push_back({Cidr{a.addr, a.addr.bits()}, "host " + h.name});
+        for (auto& x : h.cidrs) c.prefixes.push_back({x, "host " + h.name});
+    };
+    for (auto& zn : s.zones) {
+        const Zone* z = t.zone(zn);
+        if (!z) continue;
+        c.zones.insert(zn);
+        for (auto& pd : z->power_domains) c.power_domains.insert(pd);
+        if (z->subnet) c.prefixes.push_back({*z->subnet, "zone " + zn});
+        if (z->subnet6) c.prefixes.push_back({*z->subnet6, "zone " + zn});
+        for (auto& x : z->cidrs) c.prefixes.push_back({x, "zone " + zn});
+        for (auto& h : t.hosts)
+            if (h.zone == zn) add_host(h);
+    }
+    for (auto& pn : s.power_domains) {
+        c.power_domains.insert(pn);
+        for (auto& h : t.hosts)
+            if (h.power_domain == pn) add_host(h);
+    }
+    for (auto& hn : s.hosts)
+        if (const Host* h = t.host(hn)) add_host(*h);
+    for (auto& x : s.cidrs) c.prefixes.push_back({x, "cidr " + x.str()});
+    return c;
+}
+
+std::optional<std::string> common(const std::set<std::string>& a, const std::set<std::string>& b) {
+    for (auto& x : a)
+        if (b.count(x)) return x;
+    return std::nullopt;
+}
+}  // namespace
+
+// A member on both sides of a cut makes the cut meaningless (and the BPF classifier ambiguous).
+void Loader::check_fault_sides() {
+    if (!errors_.empty()) return;  // names may not resolve; the first problems come first
+    const Topology& t = plan_.topology;
+    for (size_t i = 0; i < plan_.method.size(); ++i) {
+        const Fault& f = plan_.method[i];
+        Covered target = cover(t, f.target);
+        if (f.peer.rest) {
+            if (!t.hosts.empty() && target.hosts.size() == t.hosts.size())
+                error(f.target.mark, fault_paths_[i] + ".target",
+                      "the target covers every host of the lab, so the rest of the lab (the default peer) is "
+                      "empty; name a peer");
+            continue;
+        }
+        Covered peer = cover(t, f.peer);
+        std::string why;
+        if (auto z = common(target.zones, peer.zones)) why = "zone '" + *z + "' is on both sides";
+        else if (auto p = common(target.power_domains, peer.power_domains))
+            why = "power domain '" + *p + "' is on both sides";
+        else if (auto h = common(target.hosts, peer.hosts)) why = "host '" + *h + "' is on both sides";
+        else
+            for (auto& [a, aw] : target.prefixes) {
+                for (auto& [b, bw] : peer.prefixes)
+                    if (a.overlaps(b)) {
+                        why = a.str() + " (" + aw + ", target) overlaps " + b.str() + " (" + bw + ", peer)";
+                        break;
+                    }
+                if (!why.empty()) break;
+            }
+        if (!why.empty())
+            error(f.peer.mark, fault_paths_[i] + ".peer", "target and peer overlap: " + why);
+    }
+}
+
+}  // namespace
+
+LoadResult load_string(const std::string& yaml, const std::string& filename) {
+    return Loader(filename).run(yaml);
+}
+
+LoadResult load_file(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) {
+        LoadResult r;
+        r.errors.push_back(PlanError{Mark{path, 0, 0}, "", std::string("cannot read the plan: ") + std::strerror(errno)});
+        return r;
+    }
+    std::ostringstream text;
+    text << in.rdbuf();
+    return load_string(text.str(), path);
+}
+
+}  // namespace inj::plan

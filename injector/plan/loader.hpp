@@ -1,0 +1,64 @@
+// Loads a plan file into the model: YAML parsed, every schema, reference, timing and address
+// rule checked, lab addresses assigned. Each problem is reported with file:line:col and the
+// field path, and loading goes on past it so one run shows as many problems as it can.
+// yaml-cpp is used (and its exceptions caught) only behind this header.
+//
+// The schema (experiments/zone-sever.yaml is a commented example). Unknown keys are errors;
+// names are [a-z0-9-] (not starting with '-', at most 63), unique per kind; "control" is no host.
+//   name (required), description
+//   topology (required):
+//     zones: [{ name, power_domains (default: [<zone name>]), subnet (IPv4, default: a free /22
+//               of 198.18.0.0/16 by position), subnet6, cidrs }]          at least one
+//     hosts: [{ name, zone, power_domain (optional when the zone has one), addresses (default:
+//               the next free subnet.nth(2..) in plan order; subnet6 too when the zone has one),
+//               cidrs }]                                                   at least one
+//     Every address lies in 198.18.0.0/15 or 2001:2::/48; a host's addresses in its zone's
+//     subnet/subnet6 (never network, gateway .1 or broadcast); prefixes of different zones, and
+//     of different hosts, never overlap. After loading, hosts[k].addresses[0] is the primary
+//     IPv4 address, with the zone subnet's prefix length.
+//   lab: { ready_timeout (60s), services: [{ name, hosts (a name or list), port, volume,
+//          command (template), ready: { tcp: ADDR:PORT | exec: CMD, in (exec: default the
+//          service's own host; a host or control), timeout (30s) } }] }
+//   safety (required): { max_duration (required, > 0) }
+//   steady_state: { probes: [{ name, exec: CMD | tcp: ADDR:PORT, in (control), every (1s),
+//          timeout (2s), slo: { success_rate [0,1], window (10s), max_latency } }] }
+//   method (required, at least one): [{ name, fault, at (0), duration (> 0), target, peer
+//          (default: the rest of the lab), direction (both|from|to), share ((0,1], 1) }]
+//     fault: only sever in this version; power_loss, degrade_link, degrade_storage are refused.
+//     selectors: { zone, power_domain, host, cidr }, each a name or a list, at least one;
+//     target and peer never overlap; at + duration <= safety.max_duration.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "plan/model.hpp"
+
+namespace inj::plan {
+
+struct PlanError {
+    Mark mark;            // 1-based; line 0 when the problem has no position (unreadable file)
+    std::string path;     // field path, e.g. "method[2].target.zone"; empty for YAML syntax errors
+    std::string message;
+    // "file:line:col: path: message"
+    std::string str() const;
+};
+
+struct LoadResult {
+    std::optional<Plan> plan;        // set exactly when errors is empty
+    std::vector<PlanError> errors;   // in file order
+    bool ok() const { return plan.has_value(); }
+};
+
+LoadResult load_file(const std::string& path);
+LoadResult load_string(const std::string& yaml, const std::string& filename);
+
+// The extra placeholders (TemplateContext::vars) the loader allows, which whoever expands the
+// template must provide:
+//   service commands and readiness checks: {lab} (the lab id);
+//   probes: {lab}, {run} (the run id) and {seq} (the probe's sequence number, from 1).
+const std::vector<std::string>& service_template_vars();
+const std::vector<std::string>& probe_template_vars();
+
+}  // namespace inj::plan

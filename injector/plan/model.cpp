@@ -1,0 +1,41 @@
+// Lookups and names for the plan model.
+#include "plan/model.hpp"
+
+namespace inj::plan {
+
+const Zone* Topology::zone(const std::string& n) const {
+    for (auto& z : zones) if (z.name == n) return &z;
+    return nullptr;
+}
+const PowerDomain* Topology::power_domain(const std::string& n) const {
+    for (auto& p : power_domains) if (p.name == n) return &p;
+    return nullptr;
+}
+const Host* Topology::host(const std::string& n) const {
+    for (auto& h : hosts) if (h.name == n) return &h;
+    return nullptr;
+}
+int Topology::host_index(const std::string& n) const {
+    for (size_t i = 0; i < hosts.size(); ++i) if (hosts[i].name == n) return static_cast<int>(i);
+    return -1;
+}
+
+const char* to_string(FaultKind k) {
+    switch (k) {
+        case FaultKind::sever: return "sever";
+        case FaultKind::degrade_link: return "degrade_link";
+        case FaultKind::power_loss: return "power_loss";
+        case FaultKind::degrade_storage: return "degrade_storage";
+    }
+    return "?";
+}
+const char* to_string(Direction d) {
+    switch (d) {
+        case Direction::both: return "both";
+        case Direction::from: return "from";
+        case Direction::to: return "to";
+    }
+    return "?";
+}
+
+}  // namespace inj::plan

@@ -1,0 +1,153 @@
+// The plan as the rest of the program sees it: parsed, validated, names resolved.
+// Everything here keeps the YAML position it came from, so later checks (preflight, guards)
+// can name file:line:col too.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/duration.hpp"
+#include "common/netaddr.hpp"
+
+namespace inj::plan {
+
+// A position in the plan file; line and col are 1-based, as editors show them.
+struct Mark {
+    std::string file;
+    int line = 0;
+    int col = 0;
+    std::string str() const { return file + ":" + std::to_string(line) + ":" + std::to_string(col); }
+};
+
+struct Zone {
+    std::string name;
+    std::vector<std::string> power_domains;  // names, in plan order
+    std::vector<Cidr> cidrs;                  // extra prefixes that belong to this zone
+    // The zone's L2 segment in a lab. Given by the plan (`subnet`, `subnet6`) or, for IPv4,
+    // assigned by the loader from 198.18.0.0/15. The gateway (the zone bridge in the fabric) is
+    // subnet.nth(1); hosts get nth(2), nth(3), ... unless the plan gives their addresses.
+    std::optional<Cidr> subnet;
+    std::optional<Cidr> subnet6;
+    Mark mark;
+};
+
+struct PowerDomain {
+    std::string name;
+    std::string zone;
+    Mark mark;
+};
+
+struct Host {
+    std::string name;
+    std::string zone;
+    std::string power_domain;
+    // Interface addresses. In a lab, given by the plan or assigned from 198.18.0.0/15 by the
+    // loader (so addresses[0] is always the primary IPv4 address after loading).
+    std::vector<Cidr> addresses;
+    std::vector<Cidr> cidrs;  // extra prefixes that belong to this host (not configured)
+    Mark mark;
+};
+
+struct Topology {
+    std::vector<Zone> zones;
+    std::vector<PowerDomain> power_domains;
+    std::vector<Host> hosts;
+
+    const Zone* zone(const std::string& n) const;
+    const PowerDomain* power_domain(const std::string& n) const;
+    const Host* host(const std::string& n) const;
+    int host_index(const std::string& n) const;  // -1 if absent
+};
+
+// How the runner knows a service (or the whole system) is up.
+struct Check {
+    enum class Kind { none, tcp, exec };
+    Kind kind = Kind::none;
+    std::string target;   // tcp: "host:port" template; exec: command template
+    std::string in;       // host name the exec runs inside, or "control" (root namespace)
+    Duration timeout{std::chrono::seconds(30)};
+    Mark mark;
+};
+
+struct Service {
+    std::string name;
+    std::vector<std::string> hosts;
+    std::string command;              // template: {host} {addr} {volume} {endpoints:SVC} ...
+    std::optional<std::string> volume;
+    std::optional<int> port;          // used by {endpoints:SVC}
+    Check ready;
+    Mark mark;
+};
+
+struct Lab {
+    std::vector<Service> services;
+    Duration ready_timeout{std::chrono::seconds(60)};
+};
+
+struct Slo {
+    std::optional<double> success_rate;  // minimum share of successful probes within window
+    Duration window{std::chrono::seconds(10)};
+    std::optional<Duration> max_latency; // every successful probe must be faster
+};
+
+struct Probe {
+    enum class Kind { exec, tcp };
+    std::string name;
+    Kind kind = Kind::exec;
+    std::string target;          // exec: command template; tcp: "host:port" template
+    std::string in = "control";  // host name, or "control"
+    Duration every{std::chrono::seconds(1)};
+    Duration timeout{std::chrono::seconds(2)};
+    Slo slo;
+    Mark mark;
+};
+
+// A set of fault-domain members. Empty with rest=true means "every lab endpoint not in the
+// other side of the fault".
+struct Selector {
+    std::vector<std::string> zones;
+    std::vector<std::string> power_domains;
+    std::vector<std::string> hosts;
+    std::vector<Cidr> cidrs;
+    bool rest = false;
+    Mark mark;
+    bool empty() const { return zones.empty() && power_domains.empty() && hosts.empty() && cidrs.empty(); }
+};
+
+enum class FaultKind { sever, degrade_link, power_loss, degrade_storage };
+enum class Direction { both, from, to };  // from: target->peer dropped; to: peer->target dropped
+
+struct Fault {
+    std::string name;
+    FaultKind kind = FaultKind::sever;
+    Duration at{0};
+    Duration duration{0};
+    Selector target;
+    Selector peer;         // rest=true when the plan leaves it out
+    Direction direction = Direction::both;
+    double share = 1.0;    // share of flows affected (1.0 = all); below 1 is a gray failure
+    Mark mark;
+};
+
+struct Safety {
+    Duration max_duration{0};  // mandatory; no fault outlives it
+    Mark mark;
+};
+
+struct Plan {
+    std::string file;
+    std::string name;
+    std::string description;
+    Topology topology;
+    Lab lab;
+    std::vector<Probe> probes;
+    std::vector<Fault> method;
+    Safety safety;
+};
+
+const char* to_string(FaultKind k);
+const char* to_string(Direction d);
+
+}  // namespace inj::plan
