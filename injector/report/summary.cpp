@@ -1,0 +1,65 @@
+// Terminal summary of a run.
+#include "report/summary.hpp"
+
+#include <cstdio>
+
+#include "common/duration.hpp"
+
+namespace inj::report {
+namespace {
+std::string pct(size_t a, size_t b) {
+    char buf[16];
+    std::snprintf(buf, sizeof buf, "%.1f%%", b ? 100.0 * static_cast<double>(a) / static_cast<double>(b) : 0.0);
+    return buf;
+}
+std::string us(std::chrono::nanoseconds d) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.0f us", static_cast<double>(d.count()) / 1e3);
+    return buf;
+}
+}  // namespace
+
+void print_summary(std::ostream& os, const runner::RunOutcome& o, bool color) {
+    const char* c_on = "";
+    const char* c_off = color ? "\033[0m" : "";
+    if (color) c_on = o.exit_code == 0 ? "\033[1;32m" : o.exit_code == 1 ? "\033[1;31m" : "\033[1;33m";
+    std::string label = o.verdict;
+    for (auto& ch : label) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+    os << "\n" << c_on << label << c_off << " (exit " << o.exit_code << ")  plan " << o.plan_name
+       << "  run " << o.run_id << "\n";
+    os << "  " << o.reason << "\n";
+    if (!o.faults.empty()) {
+        os << "faults:\n";
+        for (auto& f : o.faults) {
+            char line[256];
+            std::snprintf(line, sizeof line, "  %-20s %-8s planned T+%s for %s", f.name.c_str(), f.kind.c_str(),
+                          format_duration(f.planned_at).c_str(), format_duration(f.planned_duration).c_str());
+            os << line;
+            if (f.injected_at)
+                os << "; in force T+" << format_duration(*f.injected_at) << " (inject " << us(f.inject_cost) << ")";
+            else
+                os << "; not injected";
+            if (f.healed_at) os << ", healed T+" << format_duration(*f.healed_at) << " (heal " << us(f.heal_cost) << ")";
+            os << "; dropped " << f.counters.dropped << " packets";
+            if (!f.error.empty()) os << "; error: " << f.error;
+            os << "\n";
+        }
+    }
+    if (!o.probes.empty()) {
+        os << "probes:\n";
+        for (auto& p : o.probes) {
+            char line[256];
+            std::snprintf(line, sizeof line, "  %-20s %4zu attempts  %6s ok  p50 %s  p99 %s  worst window %.2f",
+                          p.probe.c_str(), p.attempts, pct(p.successes, p.attempts).c_str(),
+                          format_duration(p.p50).c_str(), format_duration(p.p99).c_str(), p.worst_rate);
+            os << line << "  " << (p.held ? "SLO held" : "SLO BROKEN") << "\n";
+            if (!p.held)
+                os << "      at T+" << format_duration(p.violated_at.value_or(std::chrono::nanoseconds{0})) << ": "
+                   << p.violation << "\n";
+        }
+    }
+    for (auto& e : o.cleanup_errors) os << "cleanup: " << e << "\n";
+    if (!o.journal.empty()) os << "journal: " << o.journal << "\n";
+}
+
+}  // namespace inj::report

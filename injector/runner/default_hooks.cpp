@@ -1,0 +1,28 @@
+// The real machine-facing parts of a run.
+#include <memory>
+
+#include "net/net_engine.hpp"
+#include "runner/runner.hpp"
+#include "safety/preflight.hpp"
+
+namespace inj::runner {
+
+RunHooks default_hooks() {
+    RunHooks h;
+    h.lab_up = [](const plan::Plan& p) { return lab::up(p); };
+    h.lab_down = [](const lab::LabState& l) { return lab::down(l); };
+    h.make_executor = [](const plan::Plan& p, const lab::LabState& l, const std::string& run) {
+        return std::unique_ptr<ProbeExecutor>(std::make_unique<LabProbeExecutor>(p, l, run));
+    };
+    h.engines.push_back(std::make_unique<net::NetEngine>());
+    h.preflight = []() -> Result<void> {
+        auto findings = safety::check_environment();
+        if (findings.empty()) return {};
+        std::string msg;
+        for (auto& f : findings) msg += (msg.empty() ? "" : "; ") + f.check + ": " + f.message;
+        return plain_error(msg);
+    };
+    return h;
+}
+
+}  // namespace inj::runner

@@ -1,0 +1,87 @@
+// Steady-state probes: what one probe attempt returns, the seam that executes attempts, and the
+// sampler thread that runs a probe on its schedule for the whole run.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "plan/model.hpp"
+
+namespace inj::lab { struct LabState; }
+
+namespace inj::runner {
+
+using SteadyTime = std::chrono::steady_clock::time_point;
+
+struct ProbeSample {
+    SteadyTime at;                     // when the attempt started
+    std::chrono::nanoseconds latency{0};
+    bool ok = false;
+    std::string detail;                // error text or a short output tail when it failed
+    uint64_t seq = 0;
+};
+
+// Executes one attempt of a probe. The real one runs commands and connects sockets inside lab
+// namespaces; tests substitute their own.
+class ProbeExecutor {
+public:
+    virtual ~ProbeExecutor() = default;
+    virtual ProbeSample attempt(const plan::Probe& probe, uint64_t seq) = 0;
+};
+
+// Runs probes for real: exec through /bin/sh (inside the host's namespace when `in` names a
+// host) and TCP connects, with the probe's timeout.
+class LabProbeExecutor : public ProbeExecutor {
+public:
+    LabProbeExecutor(const plan::Plan& plan, const lab::LabState& lab, std::string run_id);
+    ProbeSample attempt(const plan::Probe& probe, uint64_t seq) override;
+
+private:
+    const plan::Plan& plan_;
+    const lab::LabState& lab_;
+    std::string run_id_;
+};
+
+// One thread per probe, attempting every `probe.every` until stopped. Samples are kept in memory
+// and handed to a callback (the journal) as they arrive.
+class ProbeSampler {
+public:
+    using Sink = std::function<void(const plan::Probe&, const ProbeSample&)>;
+    ProbeSampler(const plan::Probe& probe, ProbeExecutor& exec, Sink sink);
+    ~ProbeSampler();
+    void start();
+    void stop();  // waits for an attempt in flight to finish (bounded by its timeout)
+    std::vector<ProbeSample> samples() const;
+    const plan::Probe& probe() const { return probe_; }
+
+private:
+    void loop();
+    const plan::Probe& probe_;
+    ProbeExecutor& exec_;
+    Sink sink_;
+    mutable std::mutex mu_;
+    std::condition_variable cv_;
+    bool stopping_ = false;
+    std::vector<ProbeSample> samples_;
+    std::thread thread_;
+};
+
+// Runs a probe until it has succeeded `needed` times in a row or `budget` has passed. Used to
+// refuse a run on an unhealthy system (before any fault) and to measure recovery.
+struct SettleResult {
+    bool ok = false;
+    int attempts = 0;
+    ProbeSample last;
+};
+SettleResult settle(const plan::Probe& probe, ProbeExecutor& exec, int needed,
+                    std::chrono::nanoseconds budget, const std::atomic<bool>* cancel = nullptr);
+
+}  // namespace inj::runner

@@ -1,0 +1,434 @@
+// One run of a plan. The structure is a straight line with one rule: once anything has been
+// created, every exit goes through teardown().
+#include "runner/runner.hpp"
+
+#include <poll.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <csignal>
+#include <filesystem>
+#include <fstream>
+
+#include "common/duration.hpp"
+#include "common/exit_codes.hpp"
+#include "common/log.hpp"
+#include "common/paths.hpp"
+#include "runner/journal.hpp"
+#include "safety/preflight.hpp"
+
+namespace inj::runner {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using std::chrono::nanoseconds;
+
+double ms(nanoseconds d) { return static_cast<double>(d.count()) / 1e6; }
+
+nlohmann::json fault_json(const FaultRecord& f) {
+    nlohmann::json j = {{"name", f.name}, {"kind", f.kind},
+                        {"planned_at_ms", ms(f.planned_at)}, {"planned_duration_ms", ms(f.planned_duration)},
+                        {"inject_cost_us", f.inject_cost.count() / 1000.0},
+                        {"heal_cost_us", f.heal_cost.count() / 1000.0},
+                        {"dropped", f.counters.dropped}, {"passed", f.counters.passed},
+                        {"expired", f.counters.expired}};
+    if (f.injected_at) j["injected_at_ms"] = ms(*f.injected_at);
+    if (f.healed_at) j["healed_at_ms"] = ms(*f.healed_at);
+    if (!f.error.empty()) j["error"] = f.error;
+    return j;
+}
+
+}  // namespace
+
+nlohmann::json outcome_json(const RunOutcome& o);
+
+nlohmann::json outcome_json(const RunOutcome& o) {
+    nlohmann::json faults = nlohmann::json::array();
+    for (auto& f : o.faults) faults.push_back(fault_json(f));
+    nlohmann::json probes = nlohmann::json::array();
+    for (auto& p : o.probes) {
+        nlohmann::json j = {{"name", p.probe}, {"attempts", p.attempts}, {"successes", p.successes},
+                            {"p50_ms", ms(p.p50)}, {"p99_ms", ms(p.p99)}, {"max_ms", ms(p.max)},
+                            {"held", p.held}, {"worst_rate", p.worst_rate}};
+        if (p.violated_at) j["violated_at_ms"] = ms(*p.violated_at);
+        if (!p.violation.empty()) j["violation"] = p.violation;
+        probes.push_back(j);
+    }
+    return {{"run", o.run_id}, {"plan", o.plan_name}, {"plan_file", o.plan_file},
+            {"verdict", o.verdict}, {"exit_code", o.exit_code}, {"reason", o.reason},
+            {"elapsed_ms", ms(o.elapsed)}, {"faults", faults}, {"probes", probes},
+            {"cleanup_errors", o.cleanup_errors}, {"journal", o.journal}, {"lab", o.lab_id}};
+}
+
+struct Runner::Impl {
+    const plan::Plan& plan;
+    RunOptions& opts;
+    RunHooks& hooks;
+    RunOutcome out;
+    std::optional<Journal> journal;
+    std::optional<safety::RunLock> lock;
+    std::optional<lab::LabState> lab;
+    bool lab_ours = false;  // we brought it up, so we take it down
+    std::vector<Engine*> engines;           // prepared engines
+    std::vector<Engine*> fault_engine;      // per method index
+    std::unique_ptr<ProbeExecutor> exec;
+    std::vector<std::unique_ptr<ProbeSampler>> samplers;
+    std::vector<std::unique_ptr<safety::Guard>> guards;
+    Clock::time_point t0;
+    std::vector<bool> active;               // per method index: injected and not yet healed
+
+    void jwrite(const std::string& ev, nlohmann::json f = nlohmann::json::object(), bool durable = false) {
+        if (journal) journal->write(ev, std::move(f), durable);
+    }
+
+    void finish(int code, std::string verdict, std::string reason) {
+        out.exit_code = code;
+        out.verdict = std::move(verdict);
+        out.reason = std::move(reason);
+    }
+
+    // Waits until `until`, polling signals and guards every tick. Returns an abort reason.
+    std::optional<std::string> wait_until(Clock::time_point until) {
+        while (true) {
+            auto now = Clock::now();
+            for (auto& g : guards)
+                if (auto why = g->check(now)) return std::string(g->name()) + ": " + *why;
+            if (now >= until) return std::nullopt;
+            auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - now) + std::chrono::milliseconds(1);
+            int timeout = static_cast<int>(std::min(left, opts.tick).count());
+            if (opts.signal_fd >= 0) {
+                pollfd p{opts.signal_fd, POLLIN, 0};
+                if (poll(&p, 1, timeout) > 0) {
+                    signalfd_siginfo si{};
+                    if (read(opts.signal_fd, &si, sizeof si) == sizeof si)
+                        return std::string("signal: received ") + sigdescr_np(static_cast<int>(si.ssi_signo));
+                }
+            } else {
+                std::this_thread::sleep_for(std::chrono::milliseconds(timeout));
+            }
+        }
+    }
+
+    void heal_everything(const char* why) {
+        for (auto* e : engines) {
+            auto t = Clock::now();
+            auto r = e->heal_all();
+            auto cost = Clock::now() - t;
+            jwrite("heal_all", {{"engine", std::string(e->name())}, {"why", why},
+                                {"cost_us", std::chrono::duration_cast<std::chrono::microseconds>(cost).count()},
+                                {"ok", r.ok()}}, true);
+            if (!r) out.cleanup_errors.push_back(std::string(e->name()) + ": heal: " + r.error().message());
+        }
+        for (size_t i = 0; i < active.size(); ++i)
+            if (active[i]) {
+                active[i] = false;
+                out.faults[i].healed_at = Clock::now() - t0;
+            }
+    }
+
+    void collect_counters() {
+        for (auto* e : engines)
+            for (auto& c : e->counters())
+                for (auto& f : out.faults)
+                    if (f.name == c.fault) f.counters = c;
+    }
+
+    void teardown() {
+        for (auto& s : samplers) s->stop();
+        heal_everything("teardown");
+        collect_counters();
+        for (auto* e : engines) {
+            e->release();
+            jwrite("engine_released", {{"engine", std::string(e->name())}});
+        }
+        engines.clear();
+        if (lab && lab_ours && !opts.keep_lab) {
+            auto r = hooks.lab_down(*lab);
+            jwrite("lab_down", {{"lab", lab->id}, {"ok", r.ok()}, {"error", r ? "" : r.error().message()}}, true);
+            if (!r) out.cleanup_errors.push_back("lab " + lab->id + ": " + r.error().message());
+        } else if (lab) {
+            jwrite("lab_kept", {{"lab", lab->id}});
+        }
+    }
+
+    RunOutcome run();
+};
+
+Runner::Runner(const plan::Plan& plan, RunOptions opts, RunHooks hooks)
+    : plan_(plan), opts_(std::move(opts)), hooks_(std::move(hooks)) {}
+
+RunOutcome Runner::run() {
+    Impl impl{plan_, opts_, hooks_, {}, {}, {}, {}, false, {}, {}, {}, {}, {}, {}, {}};
+    return impl.run();
+}
+
+RunOutcome Runner::Impl::run() {
+    auto logr = log::get("runner");
+    out.run_id = opts.run_id.empty() ? new_run_id() : opts.run_id;
+    out.plan_name = plan.name;
+    out.plan_file = plan.file;
+    for (auto& f : plan.method) {
+        FaultRecord r;
+        r.name = f.name;
+        r.kind = plan::to_string(f.kind);
+        r.planned_at = f.at;
+        r.planned_duration = f.duration;
+        r.counters.fault = f.name;
+        out.faults.push_back(r);
+    }
+    active.assign(plan.method.size(), false);
+
+    auto j = Journal::open(out.run_id);
+    if (!j) {
+        finish(kExitNotApplied, "not_applied", "cannot write the run journal: " + j.error().message());
+        return out;
+    }
+    journal.emplace(std::move(*j));
+    out.journal = journal->path();
+    jwrite("run_start", {{"plan", plan.name}, {"plan_file", plan.file}, {"pid", getpid()},
+                         {"max_duration_ms", ms(plan.safety.max_duration)}}, true);
+
+    // --- preflight: nothing on the machine changes before all of this passes ---
+    auto lk = safety::RunLock::acquire(out.run_id);
+    if (!lk) {
+        finish(kExitNotApplied, "not_applied", lk.error().message());
+        jwrite("refused", {{"reason", out.reason}}, true);
+        return out;
+    }
+    lock.emplace(std::move(*lk));
+    std::string kill_switch = state_root() + "/abort";
+    if (std::filesystem::exists(kill_switch)) {
+        finish(kExitNotApplied, "not_applied", "kill switch " + kill_switch + " is present; remove it to allow runs");
+        jwrite("refused", {{"reason", out.reason}}, true);
+        return out;
+    }
+    if (hooks.preflight) {
+        if (auto r = hooks.preflight(); !r) {
+            finish(kExitNotApplied, "not_applied", "preflight: " + r.error().message());
+            jwrite("refused", {{"reason", out.reason}}, true);
+            return out;
+        }
+    }
+    fault_engine.assign(plan.method.size(), nullptr);
+    for (size_t i = 0; i < plan.method.size(); ++i) {
+        for (auto& e : hooks.engines)
+            if (e->handles(plan.method[i].kind)) fault_engine[i] = e.get();
+        if (!fault_engine[i]) {
+            finish(kExitNotApplied, "not_applied",
+                   "fault " + plan.method[i].name + " (" + plan.method[i].mark.str() + "): no engine handles " +
+                       plan::to_string(plan.method[i].kind) + " in this version");
+            jwrite("refused", {{"reason", out.reason}}, true);
+            return out;
+        }
+    }
+
+    // --- lab ---
+    std::string lab_id = lab::id_for(plan);
+    out.lab_id = lab_id;
+    if (opts.reuse_lab) {
+        if (auto existing = lab::load(lab_id); existing) {
+            lab.emplace(std::move(*existing));
+            jwrite("lab_reused", {{"lab", lab_id}});
+        }
+    }
+    if (!lab) {
+        jwrite("lab_up_begin", {{"lab", lab_id}}, true);  // recover finds the lab from here on
+        auto t = Clock::now();
+        auto up = hooks.lab_up(plan);
+        if (!up) {
+            finish(kExitNotApplied, "not_applied", "lab: " + up.error().message());
+            jwrite("lab_up_failed", {{"lab", lab_id}, {"error", out.reason}}, true);
+            teardown();
+            return out;
+        }
+        lab.emplace(std::move(*up));
+        lab_ours = true;
+        jwrite("lab_up", {{"lab", lab->id}, {"hosts", lab->hosts.size()}, {"services", lab->services.size()},
+                          {"ms", ms(Clock::now() - t)}}, true);
+    }
+
+    // --- engines: all costly work happens here, before the first fault ---
+    const uint64_t run_deadline =
+        monotonic_ns() + static_cast<uint64_t>((opts.settle_budget + plan.safety.max_duration).count());
+    for (auto& e : hooks.engines) {
+        bool needed = std::find(fault_engine.begin(), fault_engine.end(), e.get()) != fault_engine.end();
+        if (!needed) continue;
+        auto t = Clock::now();
+        auto r = e->prepare(plan, *lab, run_deadline);
+        engines.push_back(e.get());  // release() is safe after a partial prepare
+        jwrite("engine_prepared", {{"engine", std::string(e->name())}, {"ok", r.ok()},
+                                   {"ms", ms(Clock::now() - t)}, {"error", r ? "" : r.error().message()}}, true);
+        if (!r) {
+            finish(kExitNotApplied, "not_applied", std::string(e->name()) + " engine: " + r.error().message());
+            teardown();
+            return out;
+        }
+    }
+
+    // --- steady state before the first fault ---
+    exec = hooks.make_executor(plan, *lab, out.run_id);
+    for (auto& p : plan.probes) {
+        auto s = settle(p, *exec, opts.settle_successes, opts.settle_budget);
+        jwrite("steady_before", {{"probe", p.name}, {"ok", s.ok}, {"attempts", s.attempts}, {"detail", s.last.detail}});
+        if (!s.ok) {
+            finish(kExitNotApplied, "not_applied",
+                   "the system is not in its steady state before the first fault: probe " + p.name + " did not succeed " +
+                       std::to_string(opts.settle_successes) + " times in a row within " +
+                       format_duration(opts.settle_budget) + " (last: " + s.last.detail + ")");
+            teardown();
+            return out;
+        }
+    }
+
+    // --- the timeline ---
+    t0 = Clock::now();
+    guards.push_back(std::make_unique<safety::DeadlineGuard>(t0, plan.safety.max_duration));
+    guards.push_back(std::make_unique<safety::AbortFileGuard>(
+        std::vector<std::string>{journal->dir() + "/abort", kill_switch}));
+    jwrite("timeline_start", {{"t0_mono_ns", monotonic_ns()}}, true);
+    for (auto& p : plan.probes) {
+        samplers.push_back(std::make_unique<ProbeSampler>(p, *exec, [this](const plan::Probe& pr, const ProbeSample& s) {
+            jwrite("probe", {{"probe", pr.name}, {"seq", s.seq}, {"ok", s.ok},
+                             {"at_ms", ms(s.at - t0)}, {"latency_ms", ms(s.latency)}, {"detail", s.detail}});
+        }));
+        samplers.back()->start();
+    }
+
+    struct Step { nanoseconds at; bool inject; size_t fault; };
+    std::vector<Step> steps;
+    for (size_t i = 0; i < plan.method.size(); ++i) {
+        steps.push_back({plan.method[i].at, true, i});
+        steps.push_back({plan.method[i].at + plan.method[i].duration, false, i});
+    }
+    std::stable_sort(steps.begin(), steps.end(), [](const Step& a, const Step& b) {
+        return a.at != b.at ? a.at < b.at : (!a.inject && b.inject);  // heals first at a tie
+    });
+
+    std::optional<std::string> abort_reason;
+    std::string inject_error;
+    nanoseconds last_heal{0};
+    for (auto& st : steps) {
+        abort_reason = wait_until(t0 + std::chrono::duration_cast<Clock::duration>(st.at));
+        if (abort_reason) break;
+        auto& f = plan.method[st.fault];
+        auto& rec = out.faults[st.fault];
+        Engine* e = fault_engine[st.fault];
+        auto t = Clock::now();
+        if (st.inject) {
+            const uint64_t now_mono = monotonic_ns();
+            // The rule's own deadline is the backstop if this process stops: the planned end plus
+            // one second, never past the run's max_duration.
+            uint64_t deadline = now_mono + static_cast<uint64_t>(f.duration.count()) + 1'000'000'000ull;
+            uint64_t run_end = now_mono + static_cast<uint64_t>((t0 + std::chrono::duration_cast<Clock::duration>(plan.safety.max_duration) - t).count());
+            deadline = std::min(deadline, run_end);
+            auto r = e->inject(st.fault, deadline);
+            rec.inject_cost = Clock::now() - t;
+            rec.injected_at = t - t0;
+            active[st.fault] = r.ok();
+            jwrite("inject", {{"fault", f.name}, {"kind", rec.kind}, {"at_ms", ms(*rec.injected_at)},
+                              {"cost_us", rec.inject_cost.count() / 1000.0}, {"deadline_mono_ns", deadline},
+                              {"ok", r.ok()}, {"error", r ? "" : r.error().message()}}, true);
+            logr->info("inject {} ({}) at T+{}", f.name, rec.kind, format_duration(*rec.injected_at));
+            if (!r) {
+                rec.error = r.error().message();
+                inject_error = "injecting " + f.name + " failed: " + rec.error;
+                break;
+            }
+        } else {
+            if (!active[st.fault]) continue;
+            auto r = e->heal(st.fault);
+            rec.heal_cost = Clock::now() - t;
+            rec.healed_at = t - t0;
+            active[st.fault] = false;
+            last_heal = *rec.healed_at;
+            jwrite("heal", {{"fault", f.name}, {"at_ms", ms(*rec.healed_at)},
+                            {"cost_us", rec.heal_cost.count() / 1000.0}, {"ok", r.ok()},
+                            {"error", r ? "" : r.error().message()}}, true);
+            logr->info("heal {} at T+{}", f.name, format_duration(*rec.healed_at));
+            if (!r) out.cleanup_errors.push_back("heal " + f.name + ": " + r.error().message());
+        }
+    }
+
+    if (abort_reason || !inject_error.empty()) {
+        auto decided = Clock::now();
+        heal_everything(abort_reason ? "abort" : "inject_failed");
+        auto cleared = Clock::now() - decided;
+        if (abort_reason) {
+            logr->warn("aborting: {}", *abort_reason);
+            jwrite("abort", {{"reason", *abort_reason}, {"at_ms", ms(decided - t0)},
+                             {"faults_cleared_us", std::chrono::duration_cast<std::chrono::microseconds>(cleared).count()}},
+                   true);
+            finish(kExitAborted, "aborted", *abort_reason);
+        } else {
+            finish(kExitNotApplied, "not_applied", inject_error);
+        }
+        out.elapsed = Clock::now() - t0;
+        for (auto& s : samplers) s->stop();
+        for (auto& s : samplers) out.probes.push_back(evaluate_slo(s->probe(), s->samples(), t0));
+        teardown();
+    } else {
+        // --- observe after the last heal, then check the steady state came back ---
+        nanoseconds observe{std::chrono::seconds(5)};
+        for (auto& p : plan.probes) observe = std::max(observe, p.slo.window);
+        if (opts.observe_after) observe = *opts.observe_after;
+        auto end = t0 + std::chrono::duration_cast<Clock::duration>(last_heal + observe);
+        auto cap = t0 + std::chrono::duration_cast<Clock::duration>(plan.safety.max_duration) - std::chrono::milliseconds(200);
+        abort_reason = wait_until(std::min(end, cap));
+        for (auto& s : samplers) s->stop();
+        out.elapsed = Clock::now() - t0;
+        for (auto& s : samplers) out.probes.push_back(evaluate_slo(s->probe(), s->samples(), t0));
+        std::string not_recovered;
+        if (!abort_reason) {
+            auto left = t0 + std::chrono::duration_cast<Clock::duration>(plan.safety.max_duration) - Clock::now();
+            auto budget = std::min<nanoseconds>(opts.settle_budget, std::max<nanoseconds>(left, nanoseconds{0}));
+            for (auto& p : plan.probes) {
+                auto s = settle(p, *exec, opts.settle_successes, budget);
+                jwrite("steady_after", {{"probe", p.name}, {"ok", s.ok}, {"attempts", s.attempts}, {"detail", s.last.detail}});
+                if (!s.ok && not_recovered.empty())
+                    not_recovered = "probe " + p.name + " did not return to its steady state after the last heal (last: " +
+                                    s.last.detail + ")";
+            }
+        }
+        teardown();
+        if (abort_reason) {
+            finish(kExitAborted, "aborted", *abort_reason);
+        } else {
+            std::string broke;
+            for (auto& p : out.probes)
+                if (!p.held) {
+                    broke = "probe " + p.probe + " broke its SLO at T+" +
+                            format_duration(p.violated_at.value_or(nanoseconds{0})) + ": " + p.violation;
+                    break;
+                }
+            if (!broke.empty()) finish(kExitViolated, "violated", broke);
+            else if (!not_recovered.empty()) finish(kExitViolated, "violated", not_recovered);
+            else finish(kExitHeld, "held", "the steady state held through every fault and came back after");
+        }
+    }
+
+    if (!out.cleanup_errors.empty()) {
+        std::string what;
+        for (auto& e : out.cleanup_errors) what += (what.empty() ? "" : "; ") + e;
+        finish(kExitCleanup, "cleanup_failed", what + " (run `injector recover`)");
+    }
+    auto report = outcome_json(out);
+    jwrite("verdict", {{"verdict", out.verdict}, {"exit_code", out.exit_code}, {"reason", out.reason}}, true);
+    {
+        std::ofstream f(journal->dir() + "/report.json");
+        f << report.dump(2) << "\n";
+    }
+    if (!opts.report_dir.empty()) {
+        std::error_code ec;
+        auto dst = std::filesystem::path(opts.report_dir) / out.run_id;
+        std::filesystem::create_directories(dst, ec);
+        std::filesystem::copy_file(journal->path(), dst / "journal.jsonl", std::filesystem::copy_options::overwrite_existing, ec);
+        std::filesystem::copy_file(journal->dir() + "/report.json", dst / "report.json",
+                                   std::filesystem::copy_options::overwrite_existing, ec);
+        if (ec) logr->warn("could not copy the report to {}: {}", dst.string(), ec.message());
+    }
+    jwrite("run_end", {{"clean", out.cleanup_errors.empty()}}, true);
+    return out;
+}
+
+}  // namespace inj::runner

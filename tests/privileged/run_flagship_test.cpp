@@ -1,0 +1,82 @@
+// The flagship experiments, run for real through the `injector` binary as a user would: a
+// three-zone etcd cluster in a namespace lab, cut by the eBPF classifier, probed with etcdctl.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "common/proc.hpp"
+#include "support/test_support.hpp"
+
+using namespace std::chrono_literals;
+
+namespace {
+
+struct CliRun {
+    int exit_code = -1;
+    std::string output;
+    nlohmann::json report;
+};
+
+// Runs `injector run PLAN --json` and parses its report.
+CliRun run_plan(const std::string& plan) {
+    CliRun r;
+    auto res = inj::run({inj::test::binary_path("injector/injector"), "--log-level", "warn", "run",
+                         inj::test::source_path(plan), "--json"},
+                        5min);
+    if (!res) {
+        r.output = res.error().message();
+        return r;
+    }
+    r.exit_code = res->exit_code;
+    r.output = res->output;
+    // The JSON report is the last top-level object printed.
+    auto start = r.output.rfind("\n{");
+    auto text = start == std::string::npos ? r.output : r.output.substr(start + 1);
+    r.report = nlohmann::json::parse(text, nullptr, false);
+    return r;
+}
+
+// Nothing of the project may remain: namespaces, root links, routes, lab state.
+std::string leftovers() {
+    auto r = inj::run_shell(inj::test::source_path("scripts/check-clean.sh"), 30s);
+    if (!r) return r.error().message();
+    return r->exit_code == 0 ? "" : r->output;
+}
+
+}  // namespace
+
+TEST(Flagship, ZoneSeverKeepsQuorumAndExitsZero) {
+    INJ_REQUIRE_PRIVILEGE();
+    auto r = run_plan("experiments/zone-sever.yaml");
+    ASSERT_FALSE(r.report.is_discarded()) << r.output;
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+    EXPECT_EQ(r.report["verdict"], "held") << r.output;
+    ASSERT_EQ(r.report["faults"].size(), 1u);
+    auto& f = r.report["faults"][0];
+    // The cut was real: the classifier dropped packets of the severed zone while it was in force.
+    EXPECT_GT(f["dropped"].get<uint64_t>(), 0u) << r.output;
+    EXPECT_TRUE(f.contains("injected_at_ms") && f.contains("healed_at_ms"));
+    EXPECT_NEAR(f["healed_at_ms"].get<double>() - f["injected_at_ms"].get<double>(), 30000.0, 500.0);
+    auto& p = r.report["probes"][0];
+    EXPECT_TRUE(p["held"].get<bool>());
+    EXPECT_GT(p["attempts"].get<int>(), 40);
+    EXPECT_EQ(leftovers(), "");
+}
+
+TEST(Flagship, IsolatingEveryZoneLosesQuorumAndExitsOne) {
+    INJ_REQUIRE_PRIVILEGE();
+    auto r = run_plan("experiments/zone-isolate-all.yaml");
+    ASSERT_FALSE(r.report.is_discarded()) << r.output;
+    EXPECT_EQ(r.exit_code, 1) << r.output;
+    EXPECT_EQ(r.report["verdict"], "violated");
+    // The summary says which probe broke its SLO and when: after the cut started at T+5s.
+    std::string reason = r.report["reason"];
+    EXPECT_NE(reason.find("probe kv-write broke its SLO at T+"), std::string::npos) << reason;
+    auto& p = r.report["probes"][0];
+    EXPECT_FALSE(p["held"].get<bool>());
+    EXPECT_GE(p["violated_at_ms"].get<double>(), 5000.0);
+    for (auto& f : r.report["faults"]) EXPECT_GT(f["dropped"].get<uint64_t>(), 0u) << f.dump();
+    EXPECT_EQ(leftovers(), "");
+}

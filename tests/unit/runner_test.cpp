@@ -1,0 +1,322 @@
+// The runner's verdicts and teardown guarantees, with a fake engine, fake probes and no lab:
+// every exit code path of DESIGN.md that does not need the kernel.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+#include <thread>
+
+#include "common/exit_codes.hpp"
+#include "common/paths.hpp"
+#include "runner/journal.hpp"
+#include "runner/runner.hpp"
+#include "safety/preflight.hpp"
+
+using namespace inj;
+using namespace std::chrono_literals;
+
+namespace {
+
+struct FakeEngine : Engine {
+    std::mutex mu;
+    std::vector<std::string> calls;
+    std::atomic<bool> in_force{false};
+    bool fail_inject = false;
+    bool prepared = false, released = false;
+
+    std::string_view name() const override { return "fake"; }
+    bool handles(plan::FaultKind k) const override { return k == plan::FaultKind::sever; }
+    Result<void> prepare(const plan::Plan&, const lab::LabState&, uint64_t) override {
+        prepared = true;
+        return {};
+    }
+    Result<void> inject(size_t i, uint64_t deadline) override {
+        std::lock_guard lk(mu);
+        calls.push_back("inject " + std::to_string(i));
+        EXPECT_GT(deadline, monotonic_ns());
+        if (fail_inject) return plain_error("inject", "fake failure");
+        in_force = true;
+        return {};
+    }
+    Result<void> heal(size_t i) override {
+        std::lock_guard lk(mu);
+        calls.push_back("heal " + std::to_string(i));
+        in_force = false;
+        return {};
+    }
+    Result<void> heal_all() noexcept override {
+        std::lock_guard lk(mu);
+        calls.push_back("heal_all");
+        in_force = false;
+        return {};
+    }
+    std::vector<FaultCounters> counters() const override { return {}; }
+    void release() noexcept override { released = true; }
+};
+
+// Succeeds unless told to fail, or to fail while the fake fault is in force.
+struct FakeProbes : runner::ProbeExecutor {
+    FakeEngine* engine = nullptr;
+    bool always_fail = false;
+    bool fail_during_fault = false;
+    std::atomic<int> attempts{0};
+    runner::ProbeSample attempt(const plan::Probe&, uint64_t seq) override {
+        ++attempts;
+        runner::ProbeSample s;
+        s.at = std::chrono::steady_clock::now();
+        s.seq = seq;
+        s.latency = 1ms;
+        s.ok = !(always_fail || (fail_during_fault && engine->in_force));
+        if (!s.ok) s.detail = "fake failure";
+        return s;
+    }
+};
+
+plan::Plan small_plan() {
+    plan::Plan p;
+    p.name = "runner-unit";
+    p.file = "runner-unit.yaml";
+    plan::Probe pr;
+    pr.name = "kv";
+    pr.every = 10ms;
+    pr.timeout = 50ms;
+    pr.slo.success_rate = 0.9;
+    pr.slo.window = 100ms;
+    p.probes.push_back(pr);
+    plan::Fault f;
+    f.name = "cut";
+    f.kind = plan::FaultKind::sever;
+    f.at = 100ms;
+    f.duration = 300ms;
+    f.target.zones = {"a"};
+    f.peer.rest = true;
+    p.method.push_back(f);
+    p.safety.max_duration = 5s;
+    return p;
+}
+
+class RunnerTest : public ::testing::Test {
+protected:
+    void SetUp() override {
+        dir_ = std::filesystem::temp_directory_path() / ("inj-runner-test-" + std::to_string(getpid()));
+        std::filesystem::create_directories(dir_);
+        setenv("INJECTOR_STATE_DIR", dir_.c_str(), 1);
+    }
+    void TearDown() override {
+        unsetenv("INJECTOR_STATE_DIR");
+        std::filesystem::remove_all(dir_);
+    }
+
+    // Runs the plan with fakes; engine and probes stay inspectable.
+    runner::RunOutcome run(const plan::Plan& p, runner::RunOptions opts = {}) {
+        auto eng = std::make_unique<FakeEngine>();
+        engine = eng.get();
+        eng->fail_inject = fail_inject;
+        probes = std::make_shared<FakeProbes>();
+        probes->engine = engine;
+        probes->always_fail = always_fail;
+        probes->fail_during_fault = fail_during_fault;
+        runner::RunHooks h;
+        h.lab_up = [this](const plan::Plan&) -> Result<lab::LabState> {
+            ++lab_ups;
+            lab::LabState s;
+            s.id = "fake";
+            return s;
+        };
+        h.lab_down = [this](const lab::LabState&) -> Result<void> {
+            ++lab_downs;
+            if (fail_lab_down) return plain_error("lab down", "fake leftover netns");
+            return {};
+        };
+        auto pr = probes;
+        h.make_executor = [pr](const plan::Plan&, const lab::LabState&, const std::string&) {
+            struct Fwd : runner::ProbeExecutor {
+                std::shared_ptr<FakeProbes> p;
+                runner::ProbeSample attempt(const plan::Probe& pb, uint64_t seq) override { return p->attempt(pb, seq); }
+            };
+            auto f = std::make_unique<Fwd>();
+            f->p = pr;
+            return std::unique_ptr<runner::ProbeExecutor>(std::move(f));
+        };
+        h.engines.push_back(std::move(eng));
+        opts.reuse_lab = false;
+        opts.settle_budget = 1s;
+        opts.observe_after = opts.observe_after.value_or(150ms);
+        opts.tick = 5ms;
+        engine_owner_ = std::move(h.engines);  // keep alive after run
+        h.engines.clear();
+        for (auto& e : engine_owner_) h.engines.push_back(std::unique_ptr<Engine>(new Proxy(e.get())));
+        runner::Runner r(p, opts, std::move(h));
+        return r.run();
+    }
+
+    // Forwards to an engine owned by the fixture, so the test can inspect it after the run.
+    struct Proxy : Engine {
+        explicit Proxy(Engine* e) : e(e) {}
+        Engine* e;
+        std::string_view name() const override { return e->name(); }
+        bool handles(plan::FaultKind k) const override { return e->handles(k); }
+        Result<void> prepare(const plan::Plan& p, const lab::LabState& l, uint64_t d) override { return e->prepare(p, l, d); }
+        Result<void> inject(size_t i, uint64_t d) override { return e->inject(i, d); }
+        Result<void> heal(size_t i) override { return e->heal(i); }
+        Result<void> heal_all() noexcept override { return e->heal_all(); }
+        std::vector<FaultCounters> counters() const override { return e->counters(); }
+        void release() noexcept override { e->release(); }
+    };
+
+    std::vector<std::string> events(const runner::RunOutcome& o) {
+        std::vector<std::string> ev;
+        for (auto& j : runner::read_journal(o.journal)) ev.push_back(j["event"]);
+        return ev;
+    }
+
+    std::filesystem::path dir_;
+    FakeEngine* engine = nullptr;
+    std::shared_ptr<FakeProbes> probes;
+    std::vector<std::unique_ptr<Engine>> engine_owner_;
+    bool fail_inject = false, always_fail = false, fail_during_fault = false, fail_lab_down = false;
+    int lab_ups = 0, lab_downs = 0;
+};
+
+bool contains(const std::vector<std::string>& v, const std::string& s) {
+    return std::find(v.begin(), v.end(), s) != v.end();
+}
+
+}  // namespace
+
+TEST_F(RunnerTest, HeldWhenProbesStayHealthy) {
+    auto o = run(small_plan());
+    EXPECT_EQ(o.exit_code, kExitHeld) << o.reason;
+    EXPECT_EQ(o.verdict, "held");
+    ASSERT_GE(engine->calls.size(), 2u);
+    EXPECT_EQ(engine->calls[0], "inject 0");
+    EXPECT_EQ(engine->calls[1], "heal 0");
+    EXPECT_TRUE(engine->released);
+    EXPECT_EQ(lab_ups, 1);
+    EXPECT_EQ(lab_downs, 1);
+    ASSERT_TRUE(o.faults[0].injected_at && o.faults[0].healed_at);
+    // Injected no earlier than planned, healed after the planned duration.
+    EXPECT_GE(*o.faults[0].injected_at, 100ms);
+    EXPECT_GE(*o.faults[0].healed_at - *o.faults[0].injected_at, 290ms);
+    auto ev = events(o);
+    EXPECT_TRUE(contains(ev, "inject"));
+    EXPECT_TRUE(contains(ev, "heal"));
+    EXPECT_TRUE(contains(ev, "probe"));
+    EXPECT_EQ(ev.back(), "run_end");
+    EXPECT_TRUE(std::filesystem::exists(std::filesystem::path(o.journal).parent_path() / "report.json"));
+}
+
+TEST_F(RunnerTest, ViolatedWhenProbeFailsDuringFault) {
+    fail_during_fault = true;
+    auto o = run(small_plan());
+    EXPECT_EQ(o.exit_code, kExitViolated) << o.reason;
+    EXPECT_NE(o.reason.find("probe kv broke its SLO at T+"), std::string::npos) << o.reason;
+    ASSERT_EQ(o.probes.size(), 1u);
+    EXPECT_FALSE(o.probes[0].held);
+    ASSERT_TRUE(o.probes[0].violated_at);
+    // The violation is noticed while the fault is in force, not before it.
+    EXPECT_GE(*o.probes[0].violated_at, 100ms);
+    EXPECT_EQ(lab_downs, 1);
+}
+
+TEST_F(RunnerTest, RefusesUnhealthySystemBeforeAnyFault) {
+    always_fail = true;
+    auto o = run(small_plan());
+    EXPECT_EQ(o.exit_code, kExitNotApplied);
+    EXPECT_NE(o.reason.find("not in its steady state before the first fault"), std::string::npos) << o.reason;
+    EXPECT_TRUE(std::none_of(engine->calls.begin(), engine->calls.end(),
+                             [](auto& c) { return c.rfind("inject", 0) == 0; }));
+    EXPECT_EQ(lab_downs, 1);  // what was built is removed
+    EXPECT_TRUE(engine->released);
+}
+
+TEST_F(RunnerTest, AbortFileStopsTheRunAndHeals) {
+    auto p = small_plan();
+    p.method[0].duration = 3s;
+    std::thread t([this] {
+        // Wait for the fault to be in force, then ask for an abort as `injector abort` does.
+        for (int i = 0; i < 400 && !(engine && engine->in_force); ++i) std::this_thread::sleep_for(5ms);
+        for (auto& e : std::filesystem::directory_iterator(runs_root())) std::ofstream(e.path() / "abort") << "test\n";
+    });
+    auto o = run(p);
+    t.join();
+    EXPECT_EQ(o.exit_code, kExitAborted) << o.reason;
+    EXPECT_NE(o.reason.find("abort requested: test"), std::string::npos) << o.reason;
+    EXPECT_FALSE(engine->in_force);
+    EXPECT_TRUE(contains(engine->calls, "heal_all"));
+    EXPECT_TRUE(contains(events(o), "abort"));
+    EXPECT_EQ(lab_downs, 1);
+}
+
+TEST_F(RunnerTest, SignalAbortsAndHeals) {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGHUP);
+    ASSERT_EQ(pthread_sigmask(SIG_BLOCK, &set, nullptr), 0);
+    int sfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+    ASSERT_GE(sfd, 0);
+    auto p = small_plan();
+    p.method[0].duration = 3s;
+    std::thread t([this] {
+        for (int i = 0; i < 400 && !(engine && engine->in_force); ++i) std::this_thread::sleep_for(5ms);
+        kill(getpid(), SIGHUP);
+    });
+    runner::RunOptions opts;
+    opts.signal_fd = sfd;
+    auto o = run(p, opts);
+    t.join();
+    close(sfd);
+    pthread_sigmask(SIG_UNBLOCK, &set, nullptr);
+    EXPECT_EQ(o.exit_code, kExitAborted) << o.reason;
+    EXPECT_NE(o.reason.find("signal"), std::string::npos) << o.reason;
+    EXPECT_FALSE(engine->in_force);
+}
+
+TEST_F(RunnerTest, MaxDurationAborts) {
+    auto p = small_plan();
+    p.safety.max_duration = 250ms;  // shorter than the fault's end: the deadline guard trips
+    auto o = run(p, {});
+    EXPECT_EQ(o.exit_code, kExitAborted) << o.reason;
+    EXPECT_NE(o.reason.find("max_duration"), std::string::npos) << o.reason;
+    EXPECT_FALSE(engine->in_force);
+}
+
+TEST_F(RunnerTest, InjectionFailureIsNotApplied) {
+    fail_inject = true;
+    auto o = run(small_plan());
+    EXPECT_EQ(o.exit_code, kExitNotApplied) << o.reason;
+    EXPECT_NE(o.reason.find("injecting cut failed"), std::string::npos) << o.reason;
+    EXPECT_TRUE(contains(engine->calls, "heal_all"));
+    EXPECT_EQ(lab_downs, 1);
+}
+
+TEST_F(RunnerTest, CleanupFailureIsExit4) {
+    fail_lab_down = true;
+    auto o = run(small_plan());
+    EXPECT_EQ(o.exit_code, kExitCleanup) << o.reason;
+    EXPECT_NE(o.reason.find("fake leftover netns"), std::string::npos);
+    EXPECT_NE(o.reason.find("injector recover"), std::string::npos);
+}
+
+TEST_F(RunnerTest, SecondRunIsRefusedWhileLockHeld) {
+    auto lock = safety::RunLock::acquire("other-run");
+    ASSERT_TRUE(lock.ok());
+    auto o = run(small_plan());
+    EXPECT_EQ(o.exit_code, kExitNotApplied);
+    EXPECT_NE(o.reason.find("other-run"), std::string::npos) << o.reason;
+    EXPECT_EQ(lab_ups, 0);  // nothing touched
+}
+
+TEST_F(RunnerTest, KillSwitchFileRefusesRun) {
+    std::ofstream(dir_ / "abort") << "freeze\n";
+    auto o = run(small_plan());
+    EXPECT_EQ(o.exit_code, kExitNotApplied);
+    EXPECT_NE(o.reason.find("kill switch"), std::string::npos);
+    EXPECT_EQ(lab_ups, 0);
+}
