@@ -17,7 +17,7 @@ for cg in /sys/fs/cgroup/unified/injector /sys/fs/cgroup/injector; do
 done
 labs=$(ls /run/injector/labs 2>/dev/null || true)
 [ -n "$labs" ] && report "lab state: $labs"
-procs=$(ps -eo pid=,comm= | awk '$2 ~ /^(etcd|iperf3|injector)$/' || true)
+procs=$(ps -eo pid=,stat=,comm= | awk '$2 !~ /^Z/ && $3 ~ /^(etcd|iperf3|injector)$/' || true)
 [ -n "$procs" ] && report "processes: $procs"
 if [ "$bad" -eq 0 ]; then echo "check-clean: the machine holds nothing of the injector"; fi
 exit "$bad"

@@ -131,8 +131,40 @@ struct Fault {
     Mark mark;
 };
 
+// The worst moment a plan may reach: preflight refuses a plan whose timeline exceeds any bound.
+struct BlastRadius {
+    std::optional<int> max_hosts;          // "max_hosts: 2"
+    std::optional<double> max_hosts_share; // "max_hosts: 50%" (0..1)
+    std::optional<int> max_zones;
+    std::optional<int> max_power_domains;
+    Mark mark;
+};
+
+// Something no fault may touch, whatever the plan says.
+struct Protected {
+    enum class Kind { zone, power_domain, host, cidr, interface };
+    Kind kind = Kind::zone;
+    std::string name;          // zone/power_domain/host/interface name
+    std::optional<Cidr> cidr;  // for Kind::cidr
+    Mark mark;
+};
+
+// A guard on a probe: trips (abort, exit 2) when the probe shows the run went off plan.
+struct AbortWhen {
+    std::string probe;
+    std::optional<double> success_rate_below;  // over the last `window` of samples
+    std::optional<Duration> latency_above;     // every sample of the last `window` slower (or the last one, if no window given)
+    std::optional<int> failures_in_a_row;      // N consecutive failures
+    Duration window{std::chrono::seconds(10)}; // YAML `for:`
+    bool window_given = false;
+    Mark mark;
+};
+
 struct Safety {
     Duration max_duration{0};  // mandatory; no fault outlives it
+    BlastRadius blast_radius;
+    std::vector<Protected> protected_targets;  // YAML `protected:`
+    std::vector<AbortWhen> abort_when;
     Mark mark;
 };
 

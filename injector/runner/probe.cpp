@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "common/log.hpp"
@@ -174,6 +175,13 @@ void ProbeSampler::stop() {
 std::vector<ProbeSample> ProbeSampler::samples() const {
     std::lock_guard lk(mu_);
     return samples_;
+}
+
+std::vector<ProbeSample> ProbeSampler::recent(SteadyTime since) const {
+    std::lock_guard lk(mu_);
+    auto it = std::lower_bound(samples_.begin(), samples_.end(), since,
+                               [](const ProbeSample& s, SteadyTime t) { return s.at < t; });
+    return {it, samples_.end()};
 }
 
 void ProbeSampler::loop() {

@@ -60,6 +60,8 @@ public:
     void start();
     void stop();  // waits for an attempt in flight to finish (bounded by its timeout)
     std::vector<ProbeSample> samples() const;
+    // Samples that started at or after `since` (guards look at recent windows only).
+    std::vector<ProbeSample> recent(SteadyTime since) const;
     const plan::Probe& probe() const { return probe_; }
 
 private:

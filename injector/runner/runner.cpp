@@ -16,7 +16,10 @@
 #include "common/log.hpp"
 #include "common/paths.hpp"
 #include "runner/journal.hpp"
+#include "net/compile.hpp"
+#include "common/netns.hpp"
 #include "safety/preflight.hpp"
+#include "safety/run_guards.hpp"
 
 namespace inj::runner {
 namespace {
@@ -76,7 +79,9 @@ struct Runner::Impl {
     std::vector<std::unique_ptr<ProbeSampler>> samplers;
     std::vector<std::unique_ptr<safety::Guard>> guards;
     Clock::time_point t0;
-    std::vector<bool> active;               // per method index: injected and not yet healed
+    // Per method index: injected and not yet healed. Read by guard threads, written by the
+    // timeline.
+    std::unique_ptr<std::atomic<bool>[]> active;
 
     void jwrite(const std::string& ev, nlohmann::json f = nlohmann::json::object(), bool durable = false) {
         if (journal) journal->write(ev, std::move(f), durable);
@@ -120,7 +125,7 @@ struct Runner::Impl {
                                 {"ok", r.ok()}}, true);
             if (!r) out.cleanup_errors.push_back(std::string(e->name()) + ": heal: " + r.error().message());
         }
-        for (size_t i = 0; i < active.size(); ++i)
+        for (size_t i = 0; i < plan.method.size(); ++i)
             if (active[i]) {
                 active[i] = false;
                 out.faults[i].healed_at = Clock::now() - t0;
@@ -135,6 +140,7 @@ struct Runner::Impl {
     }
 
     void teardown() {
+        guards.clear();  // their threads read the run's state: stop them first
         for (auto& s : samplers) s->stop();
         heal_everything("teardown");
         collect_counters();
@@ -152,8 +158,63 @@ struct Runner::Impl {
         }
     }
 
+    void add_run_guards();
     RunOutcome run();
 };
+
+// Guards that watch the run from inside: abort_when on probes, off-plan drops, vanished hosts,
+// cuts without effect.
+void Runner::Impl::add_run_guards() {
+    auto in_force = [this](const std::string& fault) {
+        for (size_t i = 0; i < plan.method.size(); ++i)
+            if (plan.method[i].name == fault) return active[i].load();
+        return false;
+    };
+    for (auto& rule : plan.safety.abort_when) {
+        ProbeSampler* sampler = nullptr;
+        for (auto& s : samplers)
+            if (s->probe().name == rule.probe) sampler = s.get();
+        if (!sampler) continue;  // the loader guarantees the probe exists
+        guards.push_back(std::make_unique<safety::ProbeGuard>(
+            rule,
+            [sampler](safety::SteadyTime since) {
+                std::vector<safety::Sample> out;
+                for (auto& s : sampler->recent(since)) out.push_back({s.at, s.ok, s.latency});
+                return out;
+            },
+            t0));
+    }
+    guards.push_back(std::make_unique<safety::OffPlanDropGuard>(
+        [this] {
+            std::vector<safety::DropCount> out;
+            for (auto* e : engines)
+                for (auto& c : e->counters()) out.push_back({c.fault, c.dropped});
+            return out;
+        },
+        in_force, std::chrono::milliseconds(100)));
+    std::vector<std::pair<std::string, std::string>> paths;
+    if (!lab->fabric_netns.empty()) paths.emplace_back("fabric", netns_path(lab->fabric_netns));
+    for (auto& h : lab->hosts) paths.emplace_back(h.name, netns_path(h.netns));
+    guards.push_back(std::make_unique<safety::HostVanishedGuard>(paths, std::chrono::milliseconds(100)));
+    // One canary per sever fault that cuts whole flows: the first pair of its cut set.
+    std::vector<safety::Canary> canaries;
+    if (auto tables = net::compile(plan); tables) {
+        for (size_t i = 0; i < plan.method.size(); ++i) {
+            auto& f = plan.method[i];
+            if (f.kind != plan::FaultKind::sever || f.share < 1.0) continue;
+            auto cut = net::cut_set(plan, *tables, i);
+            if (cut.empty()) continue;
+            auto* from = lab->host(cut[0].first);
+            auto* to = plan.topology.host(cut[0].second);
+            if (!from || !to || to->addresses.empty()) continue;
+            auto addr = to->addresses[0].addr;
+            canaries.push_back({f.name, cut[0].first, cut[0].second, netns_path(from->netns),
+                                (addr.v6 ? "[" + addr.str() + "]" : addr.str()) + ":9"});
+        }
+    }
+    guards.push_back(std::make_unique<safety::CutEffectGuard>(canaries, in_force, std::chrono::milliseconds(1000),
+                                                              std::chrono::milliseconds(300)));
+}
 
 Runner::Runner(const plan::Plan& plan, RunOptions opts, RunHooks hooks)
     : plan_(plan), opts_(std::move(opts)), hooks_(std::move(hooks)) {}
@@ -177,7 +238,8 @@ RunOutcome Runner::Impl::run() {
         r.counters.fault = f.name;
         out.faults.push_back(r);
     }
-    active.assign(plan.method.size(), false);
+    active.reset(new std::atomic<bool>[plan.method.size()]);
+    for (size_t i = 0; i < plan.method.size(); ++i) active[i] = false;
 
     auto j = Journal::open(out.run_id);
     if (!j) {
@@ -294,6 +356,7 @@ RunOutcome Runner::Impl::run() {
         }));
         samplers.back()->start();
     }
+    add_run_guards();
 
     struct Step { nanoseconds at; bool inject; size_t fault; };
     std::vector<Step> steps;

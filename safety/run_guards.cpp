@@ -1,0 +1,199 @@
+// Guards built from the plan and the running lab.
+#include "safety/run_guards.hpp"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstring>
+
+#include "common/duration.hpp"
+#include "common/netaddr.hpp"
+#include "common/netns.hpp"
+
+namespace inj::safety {
+
+ProbeGuard::ProbeGuard(plan::AbortWhen rule, SampleSource source, SteadyTime started)
+    : rule_(std::move(rule)), source_(std::move(source)), started_(started) {}
+
+std::optional<std::string> ProbeGuard::check(SteadyTime now) {
+    const auto where = " [abort_when at " + rule_.mark.str() + "]";
+    const auto window = std::chrono::duration_cast<SteadyTime::duration>(rule_.window);
+    if (rule_.failures_in_a_row) {
+        const size_t n = static_cast<size_t>(*rule_.failures_in_a_row);
+        auto s = source_(started_);
+        if (s.size() >= n && std::all_of(s.end() - static_cast<long>(n), s.end(), [](auto& x) { return !x.ok; }))
+            return "probe " + rule_.probe + " failed " + std::to_string(n) + " times in a row" + where;
+        return std::nullopt;
+    }
+    // Window-based conditions are judged only once the probe has run for a whole window.
+    const bool full = now - started_ >= window;
+    if (rule_.success_rate_below) {
+        if (!full) return std::nullopt;
+        auto s = source_(now - window);
+        if (s.empty()) return std::nullopt;
+        size_t ok = std::count_if(s.begin(), s.end(), [](auto& x) { return x.ok; });
+        double rate = static_cast<double>(ok) / static_cast<double>(s.size());
+        if (rate < *rule_.success_rate_below) {
+            char buf[200];
+            std::snprintf(buf, sizeof buf, "probe %s success rate %.2f over the last %s (%zu of %zu), below %.2f",
+                          rule_.probe.c_str(), rate, format_duration(rule_.window).c_str(), ok, s.size(),
+                          *rule_.success_rate_below);
+            return buf + where;
+        }
+        return std::nullopt;
+    }
+    if (rule_.latency_above) {
+        auto slow = [&](const Sample& x) { return x.latency > *rule_.latency_above; };
+        if (rule_.window_given) {
+            if (!full) return std::nullopt;
+            auto s = source_(now - window);
+            if (!s.empty() && std::all_of(s.begin(), s.end(), slow))
+                return "probe " + rule_.probe + " slower than " + format_duration(*rule_.latency_above) +
+                       " for " + format_duration(rule_.window) + " (" + std::to_string(s.size()) + " attempts)" + where;
+        } else {
+            auto s = source_(started_);
+            if (!s.empty() && slow(s.back()))
+                return "probe " + rule_.probe + " took " + format_duration(s.back().latency) + ", above " +
+                       format_duration(*rule_.latency_above) + where;
+        }
+    }
+    return std::nullopt;
+}
+
+OffPlanDropGuard::OffPlanDropGuard(DropSource drops, InForce in_force, std::chrono::milliseconds every)
+    : drops_(std::move(drops)), in_force_(std::move(in_force)), every_(every) {}
+
+std::optional<std::string> OffPlanDropGuard::check(SteadyTime now) {
+    if (now < next_) return std::nullopt;
+    next_ = now + every_;
+    for (auto& d : drops_()) {
+        const bool on = in_force_(d.fault);
+        auto [it, fresh] = was_in_force_.try_emplace(d.fault, on);
+        if (on) {
+            it->second = true;
+            continue;
+        }
+        // Just healed (or first look): packets dropped before the heal write landed are planned.
+        if (fresh || it->second) {
+            it->second = false;
+            baseline_[d.fault] = d.dropped;
+            continue;
+        }
+        if (d.dropped > baseline_[d.fault])
+            return "fault " + d.fault + " is not in force but its rule dropped " +
+                   std::to_string(d.dropped - baseline_[d.fault]) +
+                   " packets: traffic is being cut outside the planned cut set";
+    }
+    return std::nullopt;
+}
+
+HostVanishedGuard::HostVanishedGuard(std::vector<std::pair<std::string, std::string>> paths,
+                                     std::chrono::milliseconds every)
+    : paths_(std::move(paths)), every_(every) {}
+
+std::optional<std::string> HostVanishedGuard::check(SteadyTime now) {
+    if (now < next_) return std::nullopt;
+    next_ = now + every_;
+    for (auto& [host, path] : paths_) {
+        struct stat st{};
+        if (stat(path.c_str(), &st) != 0)
+            return "planned host " + host + " vanished (" + path + ": " + std::strerror(errno) + ")";
+    }
+    return std::nullopt;
+}
+
+CutEffectGuard::CutEffectGuard(std::vector<Canary> canaries, InForce in_force, std::chrono::milliseconds every,
+                               std::chrono::milliseconds connect_timeout)
+    : canaries_(std::move(canaries)), in_force_(std::move(in_force)), every_(every), timeout_(connect_timeout) {
+    if (!canaries_.empty()) thread_ = std::thread([this] { loop(); });
+}
+
+CutEffectGuard::~CutEffectGuard() {
+    stop_ = true;
+    if (thread_.joinable()) thread_.join();
+}
+
+std::optional<std::string> CutEffectGuard::check(SteadyTime) {
+    std::lock_guard lk(mu_);
+    return tripped_;
+}
+
+std::optional<std::string> CutEffectGuard::traffic_flows(const Canary& c, std::chrono::milliseconds timeout) {
+    auto colon = c.to.rfind(':');
+    if (colon == std::string::npos) return std::nullopt;
+    std::string host = c.to.substr(0, colon);
+    if (host.size() > 2 && host.front() == '[') host = host.substr(1, host.size() - 2);
+    auto ip = IpAddr::parse(host);
+    if (!ip) return std::nullopt;
+    int port = std::stoi(c.to.substr(colon + 1));
+    auto g = NetnsGuard::enter(c.from_netns);
+    if (!g) return std::nullopt;  // the host vanished: HostVanishedGuard reports that
+    sockaddr_storage ss{};
+    socklen_t len;
+    if (ip->v6) {
+        auto* a = reinterpret_cast<sockaddr_in6*>(&ss);
+        a->sin6_family = AF_INET6;
+        a->sin6_port = htons(static_cast<uint16_t>(port));
+        std::memcpy(&a->sin6_addr, ip->bytes.data(), 16);
+        len = sizeof *a;
+    } else {
+        auto* a = reinterpret_cast<sockaddr_in*>(&ss);
+        a->sin_family = AF_INET;
+        a->sin_port = htons(static_cast<uint16_t>(port));
+        std::memcpy(&a->sin_addr, ip->bytes.data(), 4);
+        len = sizeof *a;
+    }
+    int fd = socket(ip->v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) return std::nullopt;
+    std::optional<std::string> flows;
+    if (connect(fd, reinterpret_cast<sockaddr*>(&ss), len) == 0) {
+        flows = "connected";
+    } else if (errno == EINPROGRESS) {
+        pollfd p{fd, POLLOUT, 0};
+        if (poll(&p, 1, static_cast<int>(timeout.count())) > 0) {
+            int err = 0;
+            socklen_t sl = sizeof err;
+            getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &sl);
+            if (err == 0) flows = "connected";
+            else if (err == ECONNREFUSED) flows = "refused (a reset came back)";
+        }
+    } else if (errno == ECONNREFUSED) {
+        flows = "refused (a reset came back)";
+    }
+    close(fd);
+    return flows;
+}
+
+void CutEffectGuard::loop() {
+    // Give each fault a moment in force before its first canary, then probe about every `every_`.
+    std::map<std::string, SteadyTime> since;
+    while (!stop_) {
+        auto now = std::chrono::steady_clock::now();
+        for (auto& c : canaries_) {
+            if (stop_) return;
+            if (!in_force_(c.fault)) {
+                since.erase(c.fault);
+                continue;
+            }
+            auto [it, fresh] = since.try_emplace(c.fault, now);
+            if (now - it->second < std::chrono::milliseconds(100)) continue;
+            auto flows = traffic_flows(c, timeout_);
+            // Re-check: a heal during the canary makes its answer meaningless.
+            if (flows && in_force_(c.fault)) {
+                std::lock_guard lk(mu_);
+                if (!tripped_)
+                    tripped_ = "fault " + c.fault + " is in force but traffic still flows from " + c.from_host + " to " +
+                               c.to_host + " (" + c.to + " " + *flows + "): the planned cut has no effect";
+                return;
+            }
+        }
+        for (int i = 0; i < every_.count() / 10 && !stop_; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+}
+
+}  // namespace inj::safety
