@@ -19,7 +19,13 @@
 //   lab: { ready_timeout (60s), services: [{ name, hosts (a name or list), port, volume,
 //          command (template), ready: { tcp: ADDR:PORT | exec: CMD, in (exec: default the
 //          service's own host; a host or control), timeout (30s) } }] }
-//   safety (required): { max_duration (required, > 0) }
+//   safety (required): { max_duration (required, > 0),
+//          blast_radius: { max_hosts: N | "N%", max_zones: N, max_power_domains: N } (each optional),
+//          protected: [{ zone | power_domain | host | cidr | interface: VALUE }] (one key per item;
+//            zone/host 'control' names the runner's position; cidr may be any prefix),
+//          abort_when: [{ probe (a steady_state probe), exactly one of success_rate_below [0,1] |
+//            latency_above DURATION | failures_in_a_row N>=1, for (> 0; the window, default 10s;
+//            not with failures_in_a_row) }] }
 //   steady_state: { probes: [{ name, exec: CMD | tcp: ADDR:PORT, in (control), every (1s),
 //          timeout (2s), slo: { success_rate [0,1], window (10s), max_latency } }] }
 //   method (required, at least one): [{ name, fault, at (0), duration (> 0), target, peer

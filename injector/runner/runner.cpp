@@ -18,6 +18,7 @@
 #include "runner/journal.hpp"
 #include "net/compile.hpp"
 #include "common/netns.hpp"
+#include "safety/plan_checks.hpp"
 #include "safety/preflight.hpp"
 #include "safety/run_guards.hpp"
 
@@ -252,6 +253,22 @@ RunOutcome Runner::Impl::run() {
                          {"max_duration_ms", ms(plan.safety.max_duration)}}, true);
 
     // --- preflight: nothing on the machine changes before all of this passes ---
+    // The plan itself first: blast radius, protected targets, the abort path.
+    if (auto tables = net::compile(plan); !tables) {
+        finish(kExitNotApplied, "not_applied", "preflight: " + tables.error().message());
+        jwrite("refused", {{"reason", out.reason}}, true);
+        return out;
+    } else if (auto refusals = safety::check_plan(plan, *tables); !refusals.empty()) {
+        std::string why;
+        nlohmann::json list = nlohmann::json::array();
+        for (auto& r : refusals) {
+            why += (why.empty() ? "" : "; ") + r.str();
+            list.push_back({{"check", r.check}, {"fault", r.fault}, {"at", r.mark.str()}, {"message", r.message}});
+        }
+        finish(kExitNotApplied, "not_applied", "preflight refused the plan: " + why);
+        jwrite("refused", {{"reason", out.reason}, {"refusals", list}}, true);
+        return out;
+    }
     auto lk = safety::RunLock::acquire(out.run_id);
     if (!lk) {
         finish(kExitNotApplied, "not_applied", lk.error().message());

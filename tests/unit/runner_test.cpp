@@ -82,6 +82,20 @@ plan::Plan small_plan() {
     plan::Plan p;
     p.name = "runner-unit";
     p.file = "runner-unit.yaml";
+    // Two zones of one host each, addressed as the loader would.
+    for (int i = 0; i < 2; ++i) {
+        plan::Zone z;
+        z.name = i ? "b" : "a";
+        z.power_domains = {z.name};
+        z.subnet = *Cidr::parse(i ? "198.18.4.0/22" : "198.18.0.0/22");
+        p.topology.zones.push_back(z);
+        p.topology.power_domains.push_back({z.name, z.name, {}});
+        plan::Host h;
+        h.name = z.name + "1";
+        h.zone = h.power_domain = z.name;
+        h.addresses = {Cidr{z.subnet->nth(2), 22}};
+        p.topology.hosts.push_back(h);
+    }
     plan::Probe pr;
     pr.name = "kv";
     pr.every = 10ms;
@@ -319,4 +333,15 @@ TEST_F(RunnerTest, KillSwitchFileRefusesRun) {
     EXPECT_EQ(o.exit_code, kExitNotApplied);
     EXPECT_NE(o.reason.find("kill switch"), std::string::npos);
     EXPECT_EQ(lab_ups, 0);
+}
+
+TEST_F(RunnerTest, PlanChecksRefuseBeforeAnythingIsTouched) {
+    auto p = small_plan();
+    p.safety.blast_radius.max_hosts = 0;  // the sever cuts a1 off: one host too many
+    auto o = run(p);
+    EXPECT_EQ(o.exit_code, kExitNotApplied) << o.reason;
+    EXPECT_NE(o.reason.find("preflight refused the plan"), std::string::npos) << o.reason;
+    EXPECT_NE(o.reason.find("blast_radius"), std::string::npos) << o.reason;
+    EXPECT_EQ(lab_ups, 0);
+    EXPECT_TRUE(engine->calls.empty());
 }
