@@ -8,8 +8,10 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <set>
 
+#include "common/audit.hpp"
 #include "common/duration.hpp"
 #include "common/exit_codes.hpp"
 #include "common/log.hpp"
@@ -19,7 +21,9 @@
 #include "plan/loader.hpp"
 #include "report/summary.hpp"
 #include "runner/journal.hpp"
+#include "runner/recover.hpp"
 #include "runner/runner.hpp"
+#include "safety/plan_checks.hpp"
 #include "safety/preflight.hpp"
 
 namespace po = boost::program_options;
@@ -32,10 +36,12 @@ constexpr const char* kUsage = R"(usage: injector [--log-level LEVEL] COMMAND [A
 Rehearse the loss of a zone, a power domain or a disk, safely.
 
 commands:
-  run PLAN [--keep-lab] [--report-dir DIR] [--json]
+  run PLAN [--keep-lab] [--report-dir DIR] [--json] [--run-id ID]
                        run an experiment: lab up, steady state, faults on schedule, verdict
   validate PLAN...     check plans; errors name file:line:col and the field
-  plan PLAN            dry run: the timeline and, for each fault, who loses contact with whom
+  plan PLAN            dry run: the timeline, for each fault who loses contact with whom, the
+                       blast radius of every moment against safety.blast_radius, and what
+                       preflight would refuse; exits 3 when `run` would be refused, else 0
   status               the run in progress, labs that are up, recent runs
   abort [--reason TEXT]
                        stop the run in progress (it heals every fault and exits 2)
@@ -155,15 +161,52 @@ int cmd_plan(const std::vector<std::string>& args) {
         std::cout << (cut.empty() ? "\n" : ":\n");
         for (auto& [a, b] : cut) std::cout << "        " << a << " -> " << b << "\n";
     }
+    // The blast-radius preview and the refusals are exactly what the runner's preflight
+    // computes (safety::check_plan), so a plan that passes here passes there.
+    const auto& br = p->safety.blast_radius;
+    std::cout << "blast radius (hosts cut off from the connected majority):\n";
+    auto moments = safety::moments(*p, *tables);
+    if (moments.empty()) std::cout << "  no moment has a fault in force\n";
+    for (auto& m : moments) {
+        auto im = safety::impact(*p, *tables, m);
+        std::vector<std::string> faults;
+        for (size_t fi : m.faults) faults.push_back(p->method[fi].name);
+        auto list = [](const std::vector<std::string>& v) {
+            std::string s;
+            for (auto& x : v) s += (s.empty() ? "" : ", ") + x;
+            return s.empty() ? std::string("none") : s;
+        };
+        char share[16];
+        std::snprintf(share, sizeof share, "%.1f%%", im.share() * 100.0);
+        std::cout << "  " << m.str() << "  faults: " << list(faults) << "\n"
+                  << "      hosts cut off: " << im.cut_off.size() << "/" << im.hosts_total << " (" << share
+                  << "): " << list(im.cut_off) << "\n"
+                  << "      zones: " << list(im.zones) << "; power domains: " << list(im.power_domains)
+                  << "; hosts in a fault target: " << list(im.touched) << "\n";
+        for (auto& bc : safety::bounds_at(br, im))
+            std::cout << "      " << bc.bound << " " << bc.limit << ": " << bc.measured
+                      << (bc.exceeded ? "  EXCEEDS" : "  OK") << "\n";
+    }
+    if (!br.max_hosts && !br.max_hosts_share && !br.max_zones && !br.max_power_domains)
+        std::cout << "  (no safety.blast_radius bounds are set)\n";
+    auto refusals = safety::check_plan(*p, *tables);
+    if (refusals.empty()) {
+        std::cout << "preflight: the plan passes the blast-radius, protected-set and abort-path checks\n";
+    } else {
+        std::cout << "preflight would REFUSE this plan (" << refusals.size() << " refusal"
+                  << (refusals.size() == 1 ? "" : "s") << "; `run` exits 3):\n";
+        for (auto& r : refusals) std::cout << "  " << r.str() << "\n";
+    }
     std::cout << "nothing was changed on this machine (dry run)\n";
-    return kExitHeld;
+    return refusals.empty() ? kExitHeld : kExitNotApplied;
 }
 
 int cmd_run(const std::vector<std::string>& args) {
     po::options_description d;
     d.add_options()("keep-lab", po::bool_switch(), "keep the lab up after the run")(
         "report-dir", po::value<std::string>()->default_value(""), "copy journal and report here")(
-        "json", po::bool_switch(), "print the report as JSON instead of the summary");
+        "json", po::bool_switch(), "print the report as JSON instead of the summary")(
+        "run-id", po::value<std::string>()->default_value(""), "use this run id (schedulers name their runs)");
     po::variables_map vm;
     auto files = positional_after(args, d, vm);
     if (files.size() != 1) throw UsageError("run needs exactly one PLAN");
@@ -183,6 +226,10 @@ int cmd_run(const std::vector<std::string>& args) {
     opts.keep_lab = vm["keep-lab"].as<bool>();
     opts.report_dir = vm["report-dir"].as<std::string>();
     opts.signal_fd = sfd;
+    opts.run_id = vm["run-id"].as<std::string>();
+    if (!opts.run_id.empty() && opts.run_id.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.") != std::string::npos ||
+        (!opts.run_id.empty() && !std::isalnum(static_cast<unsigned char>(opts.run_id[0]))))
+        throw UsageError("--run-id must start with a letter or digit and may hold letters, digits, '-', '_' and '.'");
     runner::Runner r(*p, opts, runner::default_hooks());
     auto out = r.run();
     if (vm["json"].as<bool>())
@@ -247,6 +294,51 @@ int cmd_lab(const std::vector<std::string>& args) {
     throw UsageError("lab verbs are up, down and status");
 }
 
+// The audit log in brief: for the last run that changed the machine and for the last 24 hours,
+// how many actions of each kind succeeded and failed, and every failure in full.
+void print_audit_summary() {
+    const std::string path = audit::log_path();
+    auto entries = audit::read(path);
+    if (entries.empty()) {
+        std::cout << "audit log " << path << ": no records\n";
+        return;
+    }
+    struct Counts { size_t ok = 0, failed = 0; };
+    auto summarise = [](const std::vector<const audit::Entry*>& es, const std::string& title) {
+        std::map<std::string, Counts> by_action;
+        std::vector<const audit::Entry*> failures;
+        for (auto* e : es) {
+            auto& c = by_action[e->action];
+            if (e->result == "ok") ++c.ok;
+            else {
+                ++c.failed;
+                failures.push_back(e);
+            }
+        }
+        std::cout << title << ": " << es.size() << " actions";
+        if (es.empty()) {
+            std::cout << "\n";
+            return;
+        }
+        std::cout << ", " << failures.size() << " failed\n";
+        for (auto& [action, c] : by_action)
+            std::cout << "    " << action << ": " << c.ok << " ok" << (c.failed ? ", " + std::to_string(c.failed) + " FAILED" : "") << "\n";
+        for (auto* e : failures)
+            std::cout << "    FAILED " << audit::format_time(e->time) << " [" << e->run << "] " << e->action << " " << e->target
+                      << ": " << e->error << "\n";
+    };
+    std::string last_run = entries.back().run;
+    std::vector<const audit::Entry*> in_last, in_day;
+    auto since = std::chrono::system_clock::now() - std::chrono::hours(24);
+    for (auto& e : entries) {
+        if (e.run == last_run) in_last.push_back(&e);
+        if (e.time >= since) in_day.push_back(&e);
+    }
+    std::cout << "audit log " << path << " (" << entries.size() << " records):\n";
+    summarise(in_last, "  last run " + (last_run.empty() ? std::string("(no run id)") : last_run));
+    summarise(in_day, "  last 24 h");
+}
+
 int cmd_status(const std::vector<std::string>&) {
     if (auto h = safety::RunLock::holder())
         std::cout << "running: " << h->run_id << " (pid " << h->pid << ")\n";
@@ -274,6 +366,7 @@ int cmd_status(const std::vector<std::string>&) {
         }
         std::cout << "  " << runs[i].filename().string() << "  " << verdict << "\n";
     }
+    print_audit_summary();
     return kExitHeld;
 }
 
@@ -304,24 +397,22 @@ int cmd_recover(const std::vector<std::string>&) {
                   << ") is in progress; abort it first (injector abort)\n";
         return kExitNotApplied;
     }
-    int rc = kExitHeld;
-    auto labs = lab::list();
-    for (auto& id : labs) {
-        auto st = lab::load(id);
-        if (!st) {
-            std::cerr << "recover: lab " << id << ": " << st.error().message() << "\n";
-            rc = kExitCleanup;
-            continue;
-        }
-        auto r = lab::down(*st);
-        if (r) std::cout << "removed lab " << id << " (" << st->hosts.size() << " hosts, their namespaces, links, cgroups and processes)\n";
-        else {
-            std::cerr << "recover: lab " << id << ": " << r.error().message() << "\n";
-            rc = kExitCleanup;
-        }
+    // Held while recovering: no run may start on a machine being cleaned.
+    auto lk = safety::RunLock::acquire("recover");
+    if (!lk) {
+        std::cerr << "injector: " << lk.error().message() << "\n";
+        return kExitNotApplied;
     }
-    if (labs.empty()) std::cout << "nothing to recover: the machine holds nothing of the injector\n";
-    return rc;
+    auto rep = runner::recover();
+    for (auto& l : rep.removed) std::cout << l << "\n";
+    for (auto& f : rep.failed) std::cerr << "recover: could not remove " << f << "\n";
+    if (rep.nothing()) std::cout << "nothing to recover: the machine holds nothing of the injector\n";
+    if (!rep.failed.empty()) {
+        std::cerr << "recover: " << rep.failed.size() << " thing(s) left on this machine (listed above); "
+                  << "every action is in the audit log " << audit::log_path() << "\n";
+        return kExitCleanup;
+    }
+    return kExitHeld;
 }
 
 }  // namespace

@@ -120,6 +120,9 @@ Result<RunResult> run(const std::vector<std::string>& argv, std::chrono::nanosec
     int out[2];
     if (pipe2(out, O_CLOEXEC) != 0) return errno_error("pipe2");
     SpawnSpec spec{argv, netns};
+    // A helper outliving a killed caller would go on changing the machine (an `ip -batch`
+    // creating namespaces after `injector recover` has removed the lab's): it dies with us.
+    spec.die_with_parent = true;
     Error err;
     auto start = clock::now();
     pid_t pid = fork_child(spec, out[1], true, &err);

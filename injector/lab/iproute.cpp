@@ -94,6 +94,7 @@ Result<void> batch_all(const std::vector<Job>& jobs, int width) {
         SpawnSpec spec;
         spec.argv = {"ip", "-n", job.netns, "-batch", job.file};
         spec.output = job.file + ".out";
+        spec.die_with_parent = true;  // never configure a lab after the process that owns it died
         ::unlink(spec.output.c_str());
         auto pid = spawn(spec);
         if (!pid) {

@@ -19,6 +19,7 @@
 #include <fstream>
 #include <set>
 
+#include "common/audit.hpp"
 #include "common/duration.hpp"
 #include "common/log.hpp"
 #include "common/netns.hpp"
@@ -261,7 +262,18 @@ Result<void> build_network(const plan::Plan& plan, const LabState& s) {
     root.push_back("addr add " + s.control_addr.str() + " dev " + s.control_if);
     if (s.control_addr6) root.push_back("addr add " + s.control_addr6->str() + " dev " + s.control_if + " nodad");
     root.push_back("link set " + s.control_if + " up");
-    INJ_TRY(ip::batch(root, ipdir + "/root.batch"));
+    {
+        // One ip process creates every namespace and veth pair: one audit record for each kind.
+        auto r = ip::batch(root, ipdir + "/root.batch");
+        std::vector<std::string> namespaces{s.fabric_netns}, links{s.control_if + " <-> " + s.fabric_netns + "/" + s.control_port};
+        for (auto& h : s.hosts) {
+            namespaces.push_back(h.netns);
+            links.push_back(h.netns + "/eth0 <-> " + s.fabric_netns + "/" + h.fabric_port);
+        }
+        audit::record("netns_create", "lab " + s.id + ": " + std::to_string(namespaces.size()) + " namespaces", r, namespaces);
+        audit::record("link_create", "lab " + s.id + ": " + std::to_string(links.size()) + " veth pairs", r, links);
+        INJ_TRY(r);
+    }
 
     {
         // Forwarding only inside the fabric: the root namespace's settings are never touched.
@@ -297,7 +309,13 @@ Result<void> build_network(const plan::Plan& plan, const LabState& s) {
     fabric.push_back("addr add " + s.control_gateway.str() + " dev " + s.control_port);
     if (s.control_gateway6) fabric.push_back("addr add " + s.control_gateway6->str() + " dev " + s.control_port + " nodad");
     fabric.push_back("link set " + s.control_port + " up");
-    INJ_TRY(ip::batch(fabric, ipdir + "/fabric.batch", s.fabric_netns));
+    {
+        auto r = ip::batch(fabric, ipdir + "/fabric.batch", s.fabric_netns);
+        std::vector<std::string> bridges;
+        for (size_t i = 0; i < topo.zones.size(); ++i) bridges.push_back("z" + std::to_string(i) + " (zone " + topo.zones[i].name + ")");
+        audit::record("bridge_create", s.fabric_netns, r, bridges);
+        INJ_TRY(r);
+    }
 
     std::vector<ip::Job> jobs;
     for (auto& h : s.hosts) {
@@ -309,7 +327,14 @@ Result<void> build_network(const plan::Plan& plan, const LabState& s) {
         if (z->subnet6) job.lines.push_back("route add default via " + z->subnet6->nth(1).str() + " dev eth0");
         jobs.push_back(std::move(job));
     }
-    INJ_TRY(ip::batch_all(jobs, kIpParallel));
+    {
+        auto r = ip::batch_all(jobs, kIpParallel);
+        std::vector<std::string> configured;
+        for (auto& j : jobs) configured.push_back(j.netns);
+        audit::record("netns_configure", "lab " + s.id + ": addresses and default routes of " +
+                                             std::to_string(jobs.size()) + " hosts", r, configured);
+        INJ_TRY(r);
+    }
 
     // Last, the root routes into the lab: they only appear once the lab can carry them.
     std::vector<std::string> routes;
@@ -317,8 +342,9 @@ Result<void> build_network(const plan::Plan& plan, const LabState& s) {
         const Cidr& via = r.addr.v6 ? *s.control_gateway6 : s.control_gateway;
         routes.push_back("route add " + r.str() + " via " + via.addr.str() + " dev " + s.control_if);
     }
-    INJ_TRY(ip::batch(routes, ipdir + "/routes.batch"));
-    return {};
+    auto r = ip::batch(routes, ipdir + "/routes.batch");
+    audit::record("route_add", "root namespace via " + s.control_if, r, routes);
+    return r;
 }
 
 // Starts each service on its hosts (all hosts of a service before waiting on any of them: a
@@ -339,6 +365,8 @@ Result<void> start_services(const plan::Plan& plan, LabState& s) {
             spec.output = log;
             spec.new_session = true;  // outlives `injector lab up`; ended through its cgroup
             auto pid = spawn(spec);
+            audit::record("service_start", svc.name + " on " + hn + (pid ? " pid " + std::to_string(*pid) : std::string()),
+                          pid.ok(), pid ? std::string() : pid.error().message(), {*cmd});
             if (!pid) return plain_error("start service " + svc.name + " on " + hn, pid.error().message());
             lg()->info("lab {}: started {} on {} (pid {}): {}", s.id, svc.name, hn, *pid, *cmd);
             s.services.push_back({svc.name, hn, *pid, log});
@@ -441,6 +469,7 @@ Result<std::string> expand(const std::string& tmpl, const plan::Plan& plan, cons
 Result<LabState> up(const plan::Plan& plan, const UpOptions& opts) {
     std::string id = opts.id.empty() ? id_for(plan) : opts.id;
     if (!valid_id(id)) return plain_error("lab up", "lab id '" + id + "' must be 1-8 lowercase letters or digits");
+    audit::set_run_if_unset("lab-" + id);
     // The plan is checked before the machine is looked at: a bad plan is refused the same way
     // everywhere.
     auto cg2 = cgroup::v2_mount();
@@ -463,10 +492,28 @@ Result<LabState> up(const plan::Plan& plan, const UpOptions& opts) {
                plan.topology.zones.size(), s.hosts.size(), s.dir);
 
     auto build = [&]() -> Result<void> {
-        for (auto& h : s.hosts) INJ_TRY(cgroup::make(h.cgroup));
-        for (const auto& svc : plan.lab.services)
-            if (svc.volume)
-                for (const auto& hn : svc.hosts) INJ_TRY(mkdirs(s.volume_path(hn, *svc.volume)));
+        {
+            std::vector<std::string> made;
+            Result<void> r;
+            for (auto& h : s.hosts) {
+                if (r = cgroup::make(h.cgroup); !r) break;
+                made.push_back(h.cgroup);
+            }
+            audit::record("cgroup_create", s.cgroup_root, r, made);
+            INJ_TRY(r);
+        }
+        {
+            std::vector<std::string> made;
+            Result<void> r;
+            for (const auto& svc : plan.lab.services)
+                if (svc.volume)
+                    for (const auto& hn : svc.hosts) {
+                        if (r = mkdirs(s.volume_path(hn, *svc.volume)); !r) break;
+                        made.push_back(s.volume_path(hn, *svc.volume));
+                    }
+            if (!made.empty() || !r) audit::record("volume_create", s.dir + "/volumes", r, made);
+            INJ_TRY(r);
+        }
         INJ_TRY(build_network(plan, s));
         lg()->info("lab {}: network up in {} ms", s.id,
                    std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count());
@@ -490,12 +537,22 @@ Result<void> down(const LabState& lab) {
         if (!r) failed.push_back(r.error().message());
     };
     lg()->info("lab {}: down", lab.id);
+    audit::set_run_if_unset("lab-" + lab.id);
 
     // Processes first (they hold namespaces and volumes), through the lab's cgroup: only what
     // the lab started is ever killed.
     if (!lab.cgroup_root.empty()) {
-        note(cgroup::kill_all(lab.cgroup_root, kKillBound));
-        note(cgroup::remove_tree(lab.cgroup_root));
+        if (path_exists(lab.cgroup_root)) {  // audited only when there is something to remove
+            std::vector<std::string> pids;
+            for (auto& h : lab.hosts)
+                for (pid_t p : cgroup::procs(h.cgroup)) pids.push_back(std::to_string(p) + " (" + h.name + ")");
+            auto k = cgroup::kill_all(lab.cgroup_root, kKillBound);
+            audit::record("cgroup_kill", lab.cgroup_root, k, pids);
+            note(k);
+            auto rm = cgroup::remove_tree(lab.cgroup_root);
+            audit::record("cgroup_remove", lab.cgroup_root, rm);
+            note(rm);
+        }
         // The shared parent goes only when no other lab uses it; EBUSY/ENOTEMPTY are fine.
         std::string parent = lab.cgroup_root.substr(0, lab.cgroup_root.rfind('/'));
         ::rmdir(parent.c_str());
@@ -510,6 +567,11 @@ Result<void> down(const LabState& lab) {
         if (!r) note(r.error());
         else if (r->exit_code != 0 && ip::link_exists(lab.control_if))
             failed.push_back("ip link del " + lab.control_if + ": " + r->output);
+        bool gone = !ip::link_exists(lab.control_if);
+        std::vector<std::string> with;
+        for (auto& rt : lab.routes) with.push_back("route " + rt.str());
+        audit::record("link_delete", lab.control_if + " (root namespace)", gone,
+                      gone ? std::string() : (r ? r->output : r.error().message()), with);
     }
     std::vector<std::string> dels;
     for (auto& h : lab.hosts)
@@ -519,12 +581,24 @@ Result<void> down(const LabState& lab) {
         // The batch file lives beside the labs, not in the lab dir: down must work without it.
         std::string file = labs_root() + "/.down-" + lab.id + ".batch";
         note(mkdirs(labs_root()));
-        note(ip::batch(dels, file, {}, true));
+        auto r = ip::batch(dels, file, {}, true);
         ::unlink(file.c_str());
+        std::vector<std::string> names;
+        for (auto& d : dels) names.push_back(d.substr(std::string("netns del ").size()));
+        audit::record("netns_delete", "lab " + lab.id + ": " + std::to_string(names.size()) + " namespaces", r, names);
+        note(r);
     }
 
     if (failed.empty()) {
-        note(remove_tree(lab.dir));
+        std::vector<std::string> volumes;
+        for (auto& h : lab.hosts) {
+            std::string d = lab.dir + "/volumes/" + h.name;
+            if (path_exists(d)) volumes.push_back(d);
+        }
+        auto r = remove_tree(lab.dir);
+        if (!volumes.empty()) audit::record("volume_remove", lab.dir + "/volumes", r, volumes);
+        audit::record("state_remove", lab.dir, r);
+        note(r);
     } else {
         lg()->warn("lab {}: keeping state {} because some parts remain", lab.id, lab.dir);
     }

@@ -47,6 +47,13 @@ public:
     // Kernel id of the loaded program, as `bpftool prog` / `bpftool link` show it.
     uint32_t prog_id() const;
     size_t rule_count() const { return rules_.size(); }
+    // Rules in force as last written by arm()/disarm() (for the audit trail of a heal).
+    std::vector<int> armed_rules() const {
+        std::vector<int> out;
+        for (size_t i = 0; i < rules_.size(); ++i)
+            if (rules_[i].flags & NF_RULE_ARMED) out.push_back(static_cast<int>(i));
+        return out;
+    }
 
 private:
     struct SkelDeleter {

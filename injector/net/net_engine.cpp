@@ -3,6 +3,7 @@
 
 #include <chrono>
 
+#include "common/audit.hpp"
 #include "common/log.hpp"
 #include "common/netns.hpp"
 #include "lab/lab.hpp"
@@ -27,8 +28,12 @@ Result<void> NetEngine::prepare(const plan::Plan& plan, const lab::LabState& lab
 
     auto t1 = std::chrono::steady_clock::now();
     auto cls = Classifier::load();
-    if (!cls.ok()) return cls.error();
+    if (!cls.ok()) {
+        audit::record("bpf_prog_load", "netfault", false, cls.error().message());
+        return cls.error();
+    }
     classifier_.emplace(std::move(cls.value()));
+    audit::record("bpf_prog_load", "netfault prog id " + std::to_string(classifier_->prog_id()), true);
     double t_load = ms_since(t1);
 
     auto t2 = std::chrono::steady_clock::now();
@@ -40,16 +45,23 @@ Result<void> NetEngine::prepare(const plan::Plan& plan, const lab::LabState& lab
 
     auto t3 = std::chrono::steady_clock::now();
     const std::string fabric = netns_path(lab.fabric_netns);
+    fabric_ = lab.fabric_netns;
+    // One audit record for the whole attach (hundreds of ports are one action of the run).
+    std::vector<std::string> attached;
+    const std::string what = "tcx ingress in " + lab.fabric_netns + ", prog id " + std::to_string(classifier_->prog_id());
     for (auto& h : lab.hosts) {
         auto link = TcxLink::attach(classifier_->prog_fd(), fabric, h.fabric_port, true);
         if (!link.ok()) {
             Error e = link.error();
             e.context += " (host " + h.name + ")";
+            audit::record("tcx_attach", what, false, e.message(), attached);
             release();
             return e;
         }
+        attached.push_back(h.fabric_port + " (" + h.name + ") link id " + std::to_string(link.value().id()));
         links_.push_back(std::move(link.value()));
     }
+    audit::record("tcx_attach", what, true, {}, attached);
     double t_attach = ms_since(t3);
     log->info("{} rules, {} prefixes, {} domains; compile {:.1f} ms, load {:.1f} ms, install {:.1f} ms",
               tables_.rules.size(), tables_.prefixes.size(), tables_.domains.size(), t_compile, t_load, t_install);
@@ -68,19 +80,32 @@ Result<int> NetEngine::rule_for(size_t index) const {
 Result<void> NetEngine::inject(size_t index, uint64_t deadline_ns) {
     auto rule = rule_for(index);
     if (!rule.ok()) return rule.error();
-    return classifier_->arm(rule.value(), deadline_ns);
+    auto r = classifier_->arm(rule.value(), deadline_ns);
+    // After the map write: the audit's fdatasync must not delay the fault itself.
+    audit::record("arm", describe(index), r);
+    return r;
 }
 
 Result<void> NetEngine::heal(size_t index) {
     auto rule = rule_for(index);
     if (!rule.ok()) return rule.error();
-    return classifier_->disarm(rule.value());
+    auto r = classifier_->disarm(rule.value());
+    audit::record("disarm", describe(index), r);
+    return r;
 }
 
 Result<void> NetEngine::heal_all() noexcept {
     if (!classifier_) return {};
     try {
-        return classifier_->disarm_all();
+        std::vector<int> armed = classifier_->armed_rules();
+        // Every map write first, then one record: an abort clears all faults before any fsync.
+        auto r = classifier_->disarm_all();
+        if (!armed.empty() || !r.ok()) {
+            std::vector<std::string> what;
+            for (int rule : armed) what.push_back(describe_rule(rule));
+            audit::record("disarm_all", "netfault prog id " + std::to_string(classifier_->prog_id()), r, what);
+        }
+        return r;
     } catch (const std::exception& e) {  // allocation failure building the error text
         return plain_error("net heal_all", e.what());
     }
@@ -112,11 +137,38 @@ std::vector<uint32_t> NetEngine::link_ids() const {
     return ids;
 }
 
+std::string NetEngine::describe_rule(int rule) const {
+    std::string names;
+    for (size_t i = 0; i < tables_.rule_of_fault.size(); ++i)
+        if (tables_.rule_of_fault[i] == rule && i < fault_names_.size())
+            names += (names.empty() ? "" : ",") + fault_names_[i];
+    return "fault " + (names.empty() ? "?" : names) + " (rule " + std::to_string(rule) + ")";
+}
+
+std::string NetEngine::describe(size_t index) const {
+    std::string name = index < fault_names_.size() ? fault_names_[index] : std::to_string(index);
+    int rule = index < tables_.rule_of_fault.size() ? tables_.rule_of_fault[index] : -1;
+    return "fault " + name + " (rule " + std::to_string(rule) + ")";
+}
+
 void NetEngine::release() noexcept {
-    size_t n = links_.size();
-    links_.clear();  // detach before the program goes
-    if (classifier_ || n) log::get("net")->info("detached {} tcx links", n);
-    classifier_.reset();
+    try {
+        std::vector<std::string> detached;
+        for (auto& l : links_) detached.push_back(l.ifname() + " link id " + std::to_string(l.id()));
+        uint32_t prog = classifier_ ? classifier_->prog_id() : 0;
+        size_t n = links_.size();
+        links_.clear();  // detach before the program goes
+        if (n) audit::record("tcx_detach", "tcx ingress in " + fabric_, true, {}, detached);
+        if (classifier_ || n) log::get("net")->info("detached {} tcx links", n);
+        if (classifier_) {
+            classifier_.reset();
+            audit::record("bpf_prog_unload", "netfault prog id " + std::to_string(prog), true);
+        }
+    } catch (const std::exception& e) {  // allocation failure in the audit text: still let go
+        links_.clear();
+        classifier_.reset();
+        log::get("net")->error("release: {}", e.what());
+    }
 }
 
 }  // namespace inj::net

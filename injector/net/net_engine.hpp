@@ -38,6 +38,10 @@ private:
 
     Tables tables_;
     std::vector<std::string> fault_names_;  // plan.method names, by index
+    std::string fabric_;                    // namespace the links are attached in (for the audit)
+    // "fault NAME (rule N)" for the audit trail.
+    std::string describe(size_t index) const;
+    std::string describe_rule(int rule) const;
     // Declared before the links so it is destroyed after them: links detach first, then the
     // program and maps go.
     std::optional<Classifier> classifier_;

@@ -1,6 +1,8 @@
 // The real machine-facing parts of a run.
 #include <memory>
 
+#include "common/audit.hpp"
+
 #include "net/net_engine.hpp"
 #include "runner/runner.hpp"
 #include "safety/preflight.hpp"
@@ -17,6 +19,8 @@ RunHooks default_hooks() {
     h.engines.push_back(std::make_unique<net::NetEngine>());
     h.preflight = []() -> Result<void> {
         auto findings = safety::check_environment();
+        // A run whose changes cannot be audited does not start.
+        if (auto a = audit::check_writable(); !a) findings.push_back({"audit", a.error().message()});
         if (findings.empty()) return {};
         std::string msg;
         for (auto& f : findings) msg += (msg.empty() ? "" : "; ") + f.check + ": " + f.message;

@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "common/audit.hpp"
 #include "common/duration.hpp"
 #include "common/exit_codes.hpp"
 #include "common/log.hpp"
@@ -228,6 +229,7 @@ RunOutcome Runner::run() {
 RunOutcome Runner::Impl::run() {
     auto logr = log::get("runner");
     out.run_id = opts.run_id.empty() ? new_run_id() : opts.run_id;
+    audit::set_run(out.run_id);  // every change to the machine from here on carries the run id
     out.plan_name = plan.name;
     out.plan_file = plan.file;
     for (auto& f : plan.method) {

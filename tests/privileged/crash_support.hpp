@@ -1,0 +1,211 @@
+// Shared by the crash tests: plans written as YAML for the real `injector` binary, the runner
+// spawned and killed as a user's kill -9 would, its journal found and polled, TCP reachability
+// between lab namespaces, `injector recover` and scripts/check-clean.sh.
+#pragma once
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <thread>
+
+#include "common/netns.hpp"
+#include "common/paths.hpp"
+#include "common/proc.hpp"
+#include "runner/journal.hpp"
+#include "support/test_support.hpp"
+
+namespace inj::crashtest {
+
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+
+struct PlanSpec {
+    std::string name;
+    int zones = 3;              // zone z<i> with one host h<i>, etcd on each
+    std::string fault_at = "1s";
+    std::string fault_for = "60s";
+    std::string max_duration = "2m";
+    std::string slo_window = "2s";
+};
+
+// Zone z0 is severed from the others. Every host runs a single-member etcd (Debian's
+// etcd-server, ready in ~100 ms) so there is a TCP listener on each side of the cut; the probe
+// connects from control to h1's etcd, which the cut does not touch.
+inline std::string plan_yaml(const PlanSpec& s) {
+    std::string y = "name: " + s.name + "\ndescription: crash test plan\ntopology:\n  zones:\n";
+    for (int i = 0; i < s.zones; ++i)
+        y += "    - { name: z" + std::to_string(i) + ", power_domains: [z" + std::to_string(i) + "-pd] }\n";
+    y += "  hosts:\n";
+    for (int i = 0; i < s.zones; ++i)
+        y += "    - { name: h" + std::to_string(i) + ", zone: z" + std::to_string(i) + " }\n";
+    y += "lab:\n  ready_timeout: 30s\n  services:\n    - name: etcd\n      hosts: [";
+    for (int i = 0; i < s.zones; ++i) y += (i ? ", h" : "h") + std::to_string(i);
+    y += R"(]
+      port: 2379
+      volume: etcd-data
+      command: >-
+        etcd --name {host} --data-dir {volume}
+        --listen-client-urls http://{addr}:2379 --advertise-client-urls http://{addr}:2379
+        --listen-peer-urls http://{addr}:2380 --initial-advertise-peer-urls http://{addr}:2380
+        --initial-cluster {host}=http://{addr}:2380
+      ready: { tcp: "{addr}:2379", timeout: 20s }
+steady_state:
+  probes:
+    - name: h1-tcp
+      tcp: "{addr:h1}:2379"
+      every: 200ms
+      timeout: 500ms
+      slo: { success_rate: 0.9, window: )" + s.slo_window + R"( }
+method:
+  - name: cut-z0
+    fault: sever
+    at: )" + s.fault_at + R"(
+    duration: )" + s.fault_for + R"(
+    target: { zone: z0 }
+    peer: { zone: [)";
+    for (int i = 1; i < s.zones; ++i) y += (i > 1 ? ", z" : "z") + std::to_string(i);
+    y += "] }\n    direction: both\nsafety:\n  max_duration: " + s.max_duration + "\n";
+    return y;
+}
+
+// A private directory for plans and runner output, removed with the fixture.
+class TempDir {
+public:
+    TempDir() {
+        char t[] = "/tmp/inj-crash-XXXXXX";
+        if (::mkdtemp(t)) path_ = t;
+    }
+    ~TempDir() {
+        std::error_code ec;
+        if (!path_.empty()) std::filesystem::remove_all(path_, ec);
+    }
+    const std::string& path() const { return path_; }
+    std::string write(const std::string& name, const std::string& text) const {
+        std::ofstream(path_ + "/" + name) << text;
+        return path_ + "/" + name;
+    }
+
+private:
+    std::string path_;
+};
+
+inline std::string injector() { return test::binary_path("injector/injector"); }
+
+inline std::string slurp(const std::string& file) {
+    std::ifstream in(file);
+    return std::string((std::istreambuf_iterator<char>(in)), {});
+}
+
+// `injector run PLAN --json`, started in the background; output to `out`.
+inline Result<pid_t> start_run(const std::string& plan, const std::string& out) {
+    SpawnSpec spec;
+    spec.argv = {injector(), "--log-level", "info", "run", plan, "--json"};
+    spec.output = out;
+    spec.die_with_parent = true;  // a failing test must not leave a runner behind
+    return spawn(spec);
+}
+
+// Waits for the runner to exit; its exit code, or -1 after `bound` (it is then killed).
+inline int wait_exit(pid_t pid, std::chrono::nanoseconds bound) {
+    auto until = Clock::now() + bound;
+    int status = 0;
+    while (Clock::now() < until) {
+        if (::waitpid(pid, &status, WNOHANG) == pid)
+            return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+        std::this_thread::sleep_for(20ms);
+    }
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, &status, 0);
+    return -1;
+}
+
+inline void kill9(pid_t pid) {
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, nullptr, 0);
+}
+
+// The journal of the run whose run_start names `pid`, once it exists.
+inline std::optional<std::string> journal_of(pid_t pid) {
+    std::error_code ec;
+    for (auto& d : std::filesystem::directory_iterator(runs_root(), ec)) {
+        std::string j = d.path().string() + "/journal.jsonl";
+        for (auto& e : runner::read_journal(j))
+            if (e.value("event", "") == "run_start" && e.value("pid", 0) == pid) return j;
+    }
+    return std::nullopt;
+}
+
+// Polls the journal of `pid` until `event` appears (true) or `bound` passes or the runner exits.
+inline bool wait_event(pid_t pid, const std::string& event, std::chrono::nanoseconds bound) {
+    auto until = Clock::now() + bound;
+    while (Clock::now() < until) {
+        if (auto j = journal_of(pid))
+            for (auto& e : runner::read_journal(*j))
+                if (e.value("event", "") == event) return true;
+        if (!process_alive(pid)) return false;
+        std::this_thread::sleep_for(20ms);
+    }
+    return false;
+}
+
+// Non-blocking TCP connect from inside `netns` (path) to addr:port: true when it completes
+// within `timeout`. Only this thread enters the namespace.
+inline bool tcp_connects(const std::string& netns, const std::string& addr, int port, std::chrono::milliseconds timeout) {
+    auto g = NetnsGuard::enter(netns);
+    if (!g) return false;
+    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) return false;
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(static_cast<uint16_t>(port));
+    ::inet_pton(AF_INET, addr.c_str(), &a.sin_addr);
+    bool ok = false;
+    int rc = ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+    if (rc == 0) {
+        ok = true;
+    } else if (errno == EINPROGRESS) {
+        pollfd p{fd, POLLOUT, 0};
+        if (::poll(&p, 1, static_cast<int>(timeout.count())) == 1) {
+            int err = 0;
+            socklen_t len = sizeof err;
+            ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
+            ok = err == 0;
+        }
+    }
+    ::close(fd);
+    return ok;
+}
+
+struct Cli {
+    int exit_code = -1;
+    std::string output;
+};
+
+inline Cli cli(const std::vector<std::string>& args, std::chrono::nanoseconds timeout = 2min) {
+    std::vector<std::string> argv{injector()};
+    argv.insert(argv.end(), args.begin(), args.end());
+    auto r = run(argv, timeout);
+    if (!r) return {-1, r.error().message()};
+    return {r->exit_code, r->output};
+}
+
+// scripts/check-clean.sh: "" when the machine holds nothing of the injector, else its report.
+inline std::string leftovers() {
+    auto r = run_shell(test::source_path("scripts/check-clean.sh"), 30s);
+    if (!r) return r.error().message();
+    return r->exit_code == 0 ? "" : r->output;
+}
+
+}  // namespace inj::crashtest
