@@ -1,12 +1,7 @@
 // Guards built from the plan and the running lab.
 #include "safety/run_guards.hpp"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <poll.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include <cstdio>
 #include <cstring>
@@ -14,6 +9,7 @@
 #include "common/duration.hpp"
 #include "common/netaddr.hpp"
 #include "common/netns.hpp"
+#include "common/tcp.hpp"
 
 namespace inj::safety {
 
@@ -124,49 +120,14 @@ std::optional<std::string> CutEffectGuard::check(SteadyTime) {
 }
 
 std::optional<std::string> CutEffectGuard::traffic_flows(const Canary& c, std::chrono::milliseconds timeout) {
-    auto colon = c.to.rfind(':');
-    if (colon == std::string::npos) return std::nullopt;
-    std::string host = c.to.substr(0, colon);
-    if (host.size() > 2 && host.front() == '[') host = host.substr(1, host.size() - 2);
-    auto ip = IpAddr::parse(host);
-    if (!ip) return std::nullopt;
-    int port = std::stoi(c.to.substr(colon + 1));
+    auto hp = parse_host_port(c.to);
+    if (!hp) return std::nullopt;
     auto g = NetnsGuard::enter(c.from_netns);
     if (!g) return std::nullopt;  // the host vanished: HostVanishedGuard reports that
-    sockaddr_storage ss{};
-    socklen_t len;
-    if (ip->v6) {
-        auto* a = reinterpret_cast<sockaddr_in6*>(&ss);
-        a->sin6_family = AF_INET6;
-        a->sin6_port = htons(static_cast<uint16_t>(port));
-        std::memcpy(&a->sin6_addr, ip->bytes.data(), 16);
-        len = sizeof *a;
-    } else {
-        auto* a = reinterpret_cast<sockaddr_in*>(&ss);
-        a->sin_family = AF_INET;
-        a->sin_port = htons(static_cast<uint16_t>(port));
-        std::memcpy(&a->sin_addr, ip->bytes.data(), 4);
-        len = sizeof *a;
-    }
-    int fd = socket(ip->v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0) return std::nullopt;
-    std::optional<std::string> flows;
-    if (connect(fd, reinterpret_cast<sockaddr*>(&ss), len) == 0) {
-        flows = "connected";
-    } else if (errno == EINPROGRESS) {
-        pollfd p{fd, POLLOUT, 0};
-        if (poll(&p, 1, static_cast<int>(timeout.count())) > 0) {
-            int err = 0;
-            socklen_t sl = sizeof err;
-            getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &sl);
-            if (err == 0) flows = "connected";
-            else if (err == ECONNREFUSED) flows = "refused (a reset came back)";
-        }
-    } else if (errno == ECONNREFUSED) {
-        flows = "refused (a reset came back)";
-    }
-    close(fd);
-    return flows;
+    auto r = tcp_connect(hp->first, hp->second, timeout);
+    if (r) return "connected";
+    if (r.error().code == ECONNREFUSED) return "refused (a reset came back)";
+    return std::nullopt;  // timed out (the cut holds) or failed locally
 }
 
 void CutEffectGuard::loop() {

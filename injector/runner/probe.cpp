@@ -2,12 +2,6 @@
 // sampler threads that run them on schedule.
 #include "runner/probe.hpp"
 
-#include <arpa/inet.h>
-#include <fcntl.h>
-#include <netinet/in.h>
-#include <poll.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cstring>
@@ -15,6 +9,7 @@
 #include "common/log.hpp"
 #include "common/netns.hpp"
 #include "common/proc.hpp"
+#include "common/tcp.hpp"
 #include "lab/lab.hpp"
 #include "plan/template.hpp"
 
@@ -33,72 +28,12 @@ std::string tail_line(const std::string& out) {
     return s;
 }
 
-// Splits "addr:port" / "[v6]:port".
-bool split_host_port(const std::string& t, std::string* host, int* port) {
-    std::string h, p;
-    if (!t.empty() && t.front() == '[') {
-        auto rb = t.find(']');
-        if (rb == std::string::npos || rb + 1 >= t.size() || t[rb + 1] != ':') return false;
-        h = t.substr(1, rb - 1);
-        p = t.substr(rb + 2);
-    } else {
-        auto c = t.rfind(':');
-        if (c == std::string::npos) return false;
-        h = t.substr(0, c);
-        p = t.substr(c + 1);
-    }
-    if (p.empty() || p.find_first_not_of("0123456789") != std::string::npos) return false;
-    *host = h;
-    *port = std::stoi(p);
-    return *port > 0 && *port < 65536;
-}
-
-// Non-blocking connect bounded by timeout. Returns empty on success, else the reason.
-std::string tcp_connect(const std::string& target, std::chrono::nanoseconds timeout) {
-    std::string host;
-    int port = 0;
-    if (!split_host_port(target, &host, &port)) return "bad tcp target \"" + target + "\"";
-    auto ip = IpAddr::parse(host);
-    if (!ip) return "not an address: " + host;
-    sockaddr_storage ss{};
-    socklen_t len;
-    if (ip->v6) {
-        auto* a = reinterpret_cast<sockaddr_in6*>(&ss);
-        a->sin6_family = AF_INET6;
-        a->sin6_port = htons(static_cast<uint16_t>(port));
-        std::memcpy(&a->sin6_addr, ip->bytes.data(), 16);
-        len = sizeof *a;
-    } else {
-        auto* a = reinterpret_cast<sockaddr_in*>(&ss);
-        a->sin_family = AF_INET;
-        a->sin_port = htons(static_cast<uint16_t>(port));
-        std::memcpy(&a->sin_addr, ip->bytes.data(), 4);
-        len = sizeof *a;
-    }
-    int fd = socket(ip->v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0) return std::string("socket: ") + std::strerror(errno);
-    std::string err;
-    if (connect(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0) {
-        if (errno != EINPROGRESS) {
-            err = std::string("connect: ") + std::strerror(errno);
-        } else {
-            pollfd p{fd, POLLOUT, 0};
-            int ms = static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(timeout).count());
-            int pr = poll(&p, 1, ms);
-            if (pr == 0) {
-                err = "connect timed out";
-            } else if (pr < 0) {
-                err = std::string("poll: ") + std::strerror(errno);
-            } else {
-                int soerr = 0;
-                socklen_t sl = sizeof soerr;
-                getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl);
-                if (soerr) err = std::string("connect: ") + std::strerror(soerr);
-            }
-        }
-    }
-    close(fd);
-    return err;
+// Connects to "addr:port"; empty on success, else the reason.
+std::string tcp_probe(const std::string& target, std::chrono::nanoseconds timeout) {
+    auto hp = parse_host_port(target);
+    if (!hp) return hp.error().message();
+    auto r = tcp_connect(hp->first, hp->second, std::chrono::duration_cast<std::chrono::milliseconds>(timeout));
+    return r ? std::string() : r.error().message();
 }
 
 }  // namespace
@@ -145,10 +80,10 @@ ProbeSample LabProbeExecutor::attempt(const plan::Probe& probe, uint64_t seq) {
     }
     std::string err;
     if (netns.empty()) {
-        err = tcp_connect(*text, probe.timeout);
+        err = tcp_probe(*text, probe.timeout);
     } else {
         auto g = NetnsGuard::enter(netns);
-        err = g ? tcp_connect(*text, probe.timeout) : g.error().message();
+        err = g ? tcp_probe(*text, probe.timeout) : g.error().message();
     }
     s.latency = Clock::now() - s.at;
     s.ok = err.empty();

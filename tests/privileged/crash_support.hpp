@@ -21,6 +21,7 @@
 #include <thread>
 
 #include "common/netns.hpp"
+#include "common/tcp.hpp"
 #include "common/paths.hpp"
 #include "common/proc.hpp"
 #include "runner/journal.hpp"
@@ -164,28 +165,8 @@ inline bool wait_event(pid_t pid, const std::string& event, std::chrono::nanosec
 // within `timeout`. Only this thread enters the namespace.
 inline bool tcp_connects(const std::string& netns, const std::string& addr, int port, std::chrono::milliseconds timeout) {
     auto g = NetnsGuard::enter(netns);
-    if (!g) return false;
-    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0) return false;
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(static_cast<uint16_t>(port));
-    ::inet_pton(AF_INET, addr.c_str(), &a.sin_addr);
-    bool ok = false;
-    int rc = ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-    if (rc == 0) {
-        ok = true;
-    } else if (errno == EINPROGRESS) {
-        pollfd p{fd, POLLOUT, 0};
-        if (::poll(&p, 1, static_cast<int>(timeout.count())) == 1) {
-            int err = 0;
-            socklen_t len = sizeof err;
-            ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
-            ok = err == 0;
-        }
-    }
-    ::close(fd);
-    return ok;
+    auto ip = IpAddr::parse(addr);
+    return g && ip && tcp_connect(*ip, port, timeout).ok();
 }
 
 struct Cli {

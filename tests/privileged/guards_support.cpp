@@ -18,6 +18,7 @@
 #include "common/netns.hpp"
 #include "common/paths.hpp"
 #include "common/proc.hpp"
+#include "common/tcp.hpp"
 #include "runner/journal.hpp"
 #include "support/test_support.hpp"
 
@@ -130,26 +131,10 @@ std::string BackgroundRun::lab_id() const {
 
 bool answers(const std::string& netns, const std::string& addr, int port, std::chrono::milliseconds timeout) {
     auto g = NetnsGuard::enter(netns);
-    if (!g) return false;
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(static_cast<uint16_t>(port));
-    inet_pton(AF_INET, addr.c_str(), &a.sin_addr);
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    bool ok = false;
-    if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0) {
-        ok = true;
-    } else if (errno == EINPROGRESS) {
-        pollfd p{fd, POLLOUT, 0};
-        if (poll(&p, 1, static_cast<int>(timeout.count())) > 0) {
-            int err = 0;
-            socklen_t sl = sizeof err;
-            getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &sl);
-            ok = err == 0 || err == ECONNREFUSED;
-        }
-    }
-    close(fd);
-    return ok;
+    auto ip = IpAddr::parse(addr);
+    if (!g || !ip) return false;
+    auto r = tcp_connect(*ip, port, timeout);
+    return r || r.error().code == ECONNREFUSED;
 }
 
 }  // namespace inj::test
