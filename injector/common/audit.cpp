@@ -88,7 +88,7 @@ std::optional<std::chrono::system_clock::time_point> parse_time(const std::strin
 }
 
 void record(const std::string& action, const std::string& target, bool ok, const std::string& error,
-            const std::vector<std::string>& items) {
+            const std::vector<std::string>& items, Sync sync) {
     std::string line;
     std::string path = log_path();
     try {
@@ -115,7 +115,7 @@ void record(const std::string& action, const std::string& target, bool ok, const
         do n = ::write(*fd, line.data(), line.size());
         while (n < 0 && errno == EINTR);
         if (n != static_cast<ssize_t>(line.size())) r = errno_error("write audit log", path);
-        else if (::fdatasync(*fd) != 0) r = errno_error("fdatasync audit log", path);
+        else if (sync == Sync::durable && ::fdatasync(*fd) != 0) r = errno_error("fdatasync audit log", path);
         ::close(*fd);
     }
     if (!r && !g_warned.exchange(true))
@@ -123,8 +123,8 @@ void record(const std::string& action, const std::string& target, bool ok, const
 }
 
 void record(const std::string& action, const std::string& target, const Result<void>& r,
-            const std::vector<std::string>& items) {
-    record(action, target, r.ok(), r.ok() ? std::string() : r.error().message(), items);
+            const std::vector<std::string>& items, Sync sync) {
+    record(action, target, r.ok(), r.ok() ? std::string() : r.error().message(), items, sync);
 }
 
 Result<void> check_writable() {

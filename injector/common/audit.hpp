@@ -29,11 +29,16 @@ void set_run_if_unset(const std::string& run_id);
 // caller goes on (a crash right after still leaves it). `items` lists the members of a batch
 // (one record per batch, not per member). Never fails the caller: an unwritable log is reported
 // once on the "audit" logger and the action goes on (check_writable() is the preflight for it).
+//
+// Sync::page_cache skips the fdatasync, for records on the fault hot path (arm, disarm): the
+// write() alone survives any death of this process, and only a kernel crash could lose the
+// record, which also ends the fault it describes (maps and links do not outlive the kernel).
+enum class Sync { durable, page_cache };
 void record(const std::string& action, const std::string& target, bool ok, const std::string& error = {},
-            const std::vector<std::string>& items = {});
+            const std::vector<std::string>& items = {}, Sync sync = Sync::durable);
 // record() with the result and error taken from r.
 void record(const std::string& action, const std::string& target, const Result<void>& r,
-            const std::vector<std::string>& items = {});
+            const std::vector<std::string>& items = {}, Sync sync = Sync::durable);
 
 // Creates the log's directory and opens the log for appending: an error says why records would
 // be lost. For preflight.

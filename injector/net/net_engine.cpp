@@ -82,7 +82,7 @@ Result<void> NetEngine::inject(size_t index, uint64_t deadline_ns) {
     if (!rule.ok()) return rule.error();
     auto r = classifier_->arm(rule.value(), deadline_ns);
     // After the map write: the audit's fdatasync must not delay the fault itself.
-    audit::record("arm", describe(index), r);
+    audit::record("arm", describe(index), r, {}, audit::Sync::page_cache);
     return r;
 }
 
@@ -90,7 +90,7 @@ Result<void> NetEngine::heal(size_t index) {
     auto rule = rule_for(index);
     if (!rule.ok()) return rule.error();
     auto r = classifier_->disarm(rule.value());
-    audit::record("disarm", describe(index), r);
+    audit::record("disarm", describe(index), r, {}, audit::Sync::page_cache);
     return r;
 }
 
