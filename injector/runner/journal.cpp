@@ -35,7 +35,9 @@ Result<Journal> Journal::open(const std::string& run_id) {
     std::filesystem::create_directories(dir, ec);
     if (ec) return Error{ec.value(), "create journal directory", dir};
     std::string path = dir + "/journal.jsonl";
-    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    // A run id names one run: never append to another run's journal.
+    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0644);
+    if (fd < 0 && errno == EEXIST) return Error{EEXIST, "run id " + run_id + " was used before", path};
     if (fd < 0) return errno_error("open journal", path);
     return Journal(run_id, dir, path, fd);
 }

@@ -58,14 +58,16 @@ std::string small_plan(const std::string& name, const std::string& at, const std
     return y.str();
 }
 
-BackgroundRun::BackgroundRun(const std::string& plan_yaml, const std::string& run_id) : run_id_(run_id) {
-    dir_ = std::filesystem::temp_directory_path() / ("inj-guard-" + run_id);
+BackgroundRun::BackgroundRun(const std::string& plan_yaml, const std::string& run_id)
+    : run_id_(run_id + "-" + std::to_string(getpid()) + "-" +
+              std::to_string(std::chrono::steady_clock::now().time_since_epoch().count() % 1000000)) {
+    dir_ = std::filesystem::temp_directory_path() / ("inj-guard-" + run_id_);
     std::filesystem::create_directories(dir_);
     plan_path_ = dir_ + "/plan.yaml";
     out_path_ = dir_ + "/out.txt";
     std::ofstream(plan_path_) << plan_yaml;
     SpawnSpec s;
-    s.argv = {binary_path("injector/injector"), "--log-level", "info", "run", plan_path_, "--run-id", run_id, "--json"};
+    s.argv = {binary_path("injector/injector"), "--log-level", "info", "run", plan_path_, "--run-id", run_id_, "--json"};
     s.output = out_path_;
     auto pid = spawn(s);
     if (pid) pid_ = *pid;

@@ -345,3 +345,14 @@ TEST_F(RunnerTest, PlanChecksRefuseBeforeAnythingIsTouched) {
     EXPECT_EQ(lab_ups, 0);
     EXPECT_TRUE(engine->calls.empty());
 }
+
+TEST_F(RunnerTest, ARunIdNamesOneRun) {
+    runner::RunOptions opts;
+    opts.run_id = "drill-42";
+    auto first = run(small_plan(), opts);
+    EXPECT_EQ(first.exit_code, kExitHeld) << first.reason;
+    auto second = run(small_plan(), opts);
+    EXPECT_EQ(second.exit_code, kExitNotApplied);
+    EXPECT_NE(second.reason.find("run id drill-42 was used before"), std::string::npos) << second.reason;
+    EXPECT_EQ(lab_ups, 1) << "the second run touched nothing";
+}
