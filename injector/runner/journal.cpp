@@ -29,14 +29,18 @@ std::string new_run_id() {
     return std::string(ts) + "-" + suffix;
 }
 
-Result<Journal> Journal::open(const std::string& run_id) {
+Result<Journal> Journal::open(const std::string& run_id) { return open_with(run_id, true); }
+Result<Journal> Journal::reopen(const std::string& run_id) { return open_with(run_id, false); }
+
+Result<Journal> Journal::open_with(const std::string& run_id, bool fresh) {
     std::string dir = runs_root() + "/" + run_id;
     std::error_code ec;
     std::filesystem::create_directories(dir, ec);
     if (ec) return Error{ec.value(), "create journal directory", dir};
     std::string path = dir + "/journal.jsonl";
     // A run id names one run: never append to another run's journal.
-    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0644);
+    int flags = O_WRONLY | O_APPEND | O_CLOEXEC | (fresh ? O_CREAT | O_EXCL : 0);
+    int fd = ::open(path.c_str(), flags, 0644);
     if (fd < 0 && errno == EEXIST) return Error{EEXIST, "run id " + run_id + " was used before", path};
     if (fd < 0) return errno_error("open journal", path);
     return Journal(run_id, dir, path, fd);

@@ -16,7 +16,10 @@ std::string new_run_id();                      // 20261125T091800-3fa2c1
 
 class Journal {
 public:
+    // Starts the journal of a new run; a run id that has a journal already is refused.
     static Result<Journal> open(const std::string& run_id);
+    // Appends to the journal of an earlier run (recover closes interrupted runs this way).
+    static Result<Journal> reopen(const std::string& run_id);
     Journal(Journal&& o) noexcept;
     Journal& operator=(Journal&&) = delete;
     ~Journal();
@@ -30,6 +33,7 @@ public:
     const std::string& run_id() const { return run_id_; }
 
 private:
+    static Result<Journal> open_with(const std::string& run_id, bool fresh);
     Journal(std::string run_id, std::string dir, std::string path, int fd)
         : run_id_(std::move(run_id)), dir_(std::move(dir)), path_(std::move(path)), fd_(fd) {}
     std::string run_id_, dir_, path_;

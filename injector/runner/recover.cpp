@@ -113,7 +113,7 @@ public:
                 labinfo += " already gone";
             }
             // Closing the journal is what makes recover idempotent for this run.
-            auto j = Journal::open(id);
+            auto j = Journal::reopen(id);
             if (!j) {
                 failed("journal_close", journal, j.error().message());
                 continue;
