@@ -19,6 +19,7 @@
 #include "lab/lab.hpp"
 #include "net/compile.hpp"
 #include "plan/loader.hpp"
+#include "power/power_engine.hpp"
 #include "report/summary.hpp"
 #include "runner/journal.hpp"
 #include "runner/recover.hpp"
@@ -149,6 +150,36 @@ int cmd_plan(const std::vector<std::string>& args) {
     std::cout << "timeline (max_duration " << format_duration(p->safety.max_duration) << "):\n";
     for (size_t i = 0; i < p->method.size(); ++i) {
         auto& f = p->method[i];
+        if (f.kind == plan::FaultKind::power_loss) {
+            // What goes dark: the hosts and every service they run, cut from everyone (control
+            // included); then how power comes back.
+            auto dark = power::restore_order(*p, f);
+            std::cout << "  T+" << format_duration(f.at) << "  " << f.name << ": power_loss "
+                      << describe_selector(f.target) << " (mode " << plan::to_string(f.power_mode) << ") for "
+                      << format_duration(f.duration) << ", power back at T+" << format_duration(f.at + f.duration)
+                      << "  [" << f.mark.str() << "]\n";
+            std::cout << "      dark: " << dark.size() << " hosts, every link cut both ways (control included):";
+            for (auto& h : dark) std::cout << " " << h;
+            std::cout << "\n";
+            for (auto& s : p->lab.services) {
+                std::vector<std::string> on;
+                for (auto& h : s.hosts)
+                    if (std::find(dark.begin(), dark.end(), h) != dark.end()) on.push_back(h);
+                if (on.empty()) continue;
+                std::cout << "      service " << s.name << " " << (f.power_mode == plan::PowerMode::kill ? "killed" : "frozen")
+                          << " on";
+                for (auto& h : on) std::cout << " " << h;
+                std::cout << "\n";
+            }
+            std::cout << "      restore: " << (f.power_mode == plan::PowerMode::kill ? "restart services" : "thaw")
+                      << " in order";
+            for (auto& h : dark) std::cout << " " << h;
+            if (f.restore.stagger.count() > 0) std::cout << ", " << format_duration(f.restore.stagger) << " apart";
+            std::cout << "; readiness awaited (RTO per service in the report)\n";
+            auto cut = net::cut_set(*p, *tables, i);
+            std::cout << "      cut set: " << cut.size() << " host pairs lose contact\n";
+            continue;
+        }
         std::cout << "  T+" << format_duration(f.at) << "  " << f.name << ": " << plan::to_string(f.kind) << " "
                   << describe_selector(f.target) << (f.direction == plan::Direction::both ? " <-> " :
                                                      f.direction == plan::Direction::from ? " -> " : " <- ")
@@ -352,7 +383,13 @@ int cmd_status(const std::vector<std::string>&) {
     std::error_code ec;
     std::vector<std::filesystem::path> runs;
     for (auto& e : std::filesystem::directory_iterator(runs_root(), ec)) runs.push_back(e.path());
-    std::sort(runs.begin(), runs.end());
+    // Newest last, by the journal's last write (run ids given with --run-id do not sort by time).
+    auto mtime = [](const std::filesystem::path& p) {
+        std::error_code e;
+        auto t = std::filesystem::last_write_time(p / "journal.jsonl", e);
+        return e ? std::filesystem::file_time_type::min() : t;
+    };
+    std::sort(runs.begin(), runs.end(), [&](auto& a, auto& b) { return mtime(a) < mtime(b); });
     size_t from = runs.size() > 10 ? runs.size() - 10 : 0;
     if (!runs.empty()) std::cout << "recent runs:\n";
     for (size_t i = from; i < runs.size(); ++i) {

@@ -359,63 +359,56 @@ Result<void> build_network(const plan::Plan& plan, const LabState& s) {
     return r;
 }
 
+// Spawns one service on one host, inside the host's namespace and cgroup, and records it in
+// the state file (a crash right after still lets down/recover find the process through its
+// cgroup, and the state names it).
+Result<ServiceProcess> spawn_service(const plan::Plan& plan, LabState& s, const plan::Service& svc,
+                                     const std::string& hn) {
+    const HostRuntime* h = s.host(hn);
+    if (!h) return plain_error("start service " + svc.name, "unknown host " + hn);
+    auto cmd = expand(svc.command, plan, s, hn, svc.volume.value_or(""));
+    if (!cmd) return plain_error("service " + svc.name + " on " + hn, "command: " + cmd.error().message());
+    std::string log = s.dir + "/logs/" + svc.name + "-" + hn + ".log";
+    SpawnSpec spec;
+    spec.argv = {"/bin/sh", "-c", exec_form(*cmd)};
+    spec.netns = netns_path(h->netns);
+    spec.cgroup_procs = h->cgroup + "/cgroup.procs";
+    spec.output = log;
+    spec.new_session = true;  // outlives `injector lab up`; ended through its cgroup
+    auto pid = spawn(spec);
+    audit::record("service_start", svc.name + " on " + hn + (pid ? " pid " + std::to_string(*pid) : std::string()),
+                  pid.ok(), pid ? std::string() : pid.error().message(), {*cmd});
+    if (!pid) return plain_error("start service " + svc.name + " on " + hn, pid.error().message());
+    lg()->info("lab {}: started {} on {} (pid {}): {}", s.id, svc.name, hn, *pid, *cmd);
+    ServiceProcess p{svc.name, hn, *pid, log};
+    // A restart replaces the entry of the process it stands in for.
+    auto same = [&](const ServiceProcess& x) { return x.service == svc.name && x.host == hn; };
+    if (auto it = std::find_if(s.services.begin(), s.services.end(), same); it != s.services.end()) *it = p;
+    else s.services.push_back(p);
+    INJ_TRY(state::save(s));
+    return p;
+}
+
+const plan::Service* service_of(const plan::Plan& plan, const std::string& name) {
+    for (auto& svc : plan.lab.services)
+        if (svc.name == name) return &svc;
+    return nullptr;
+}
+
 // Starts each service on its hosts (all hosts of a service before waiting on any of them: a
 // cluster's members need each other to become ready), then waits for its readiness check.
 Result<void> start_services(const plan::Plan& plan, LabState& s) {
     auto lab_deadline = std::chrono::steady_clock::now() + plan.lab.ready_timeout;
     for (const auto& svc : plan.lab.services) {
-        size_t first = s.services.size();
+        std::vector<ServiceProcess> started;
         for (const auto& hn : svc.hosts) {
-            const HostRuntime* h = s.host(hn);
-            auto cmd = expand(svc.command, plan, s, hn, svc.volume.value_or(""));
-            if (!cmd) return plain_error("service " + svc.name + " on " + hn, "command: " + cmd.error().message());
-            std::string log = s.dir + "/logs/" + svc.name + "-" + hn + ".log";
-            SpawnSpec spec;
-            spec.argv = {"/bin/sh", "-c", exec_form(*cmd)};
-            spec.netns = netns_path(h->netns);
-            spec.cgroup_procs = h->cgroup + "/cgroup.procs";
-            spec.output = log;
-            spec.new_session = true;  // outlives `injector lab up`; ended through its cgroup
-            auto pid = spawn(spec);
-            audit::record("service_start", svc.name + " on " + hn + (pid ? " pid " + std::to_string(*pid) : std::string()),
-                          pid.ok(), pid ? std::string() : pid.error().message(), {*cmd});
-            if (!pid) return plain_error("start service " + svc.name + " on " + hn, pid.error().message());
-            lg()->info("lab {}: started {} on {} (pid {}): {}", s.id, svc.name, hn, *pid, *cmd);
-            s.services.push_back({svc.name, hn, *pid, log});
-            INJ_TRY(state::save(s));
+            auto p = spawn_service(plan, s, svc, hn);
+            if (!p) return p.error();
+            started.push_back(*p);
         }
         if (svc.ready.kind == plan::Check::Kind::none) continue;
-        for (size_t i = first; i < s.services.size(); ++i) {
-            const ServiceProcess& p = s.services[i];
-            // The check's own timeout, cut short where the lab's ready_timeout ends first.
-            auto start = std::chrono::steady_clock::now();
-            auto deadline = std::min(start + svc.ready.timeout, lab_deadline);
-            auto budget = std::chrono::duration_cast<Duration>(deadline - start);
-            auto target = expand(svc.ready.target, plan, s, p.host, svc.volume.value_or(""));
-            if (!target) return plain_error("service " + svc.name + " on " + p.host, "ready check: " + target.error().message());
-            Result<void> r;
-            if (svc.ready.kind == plan::Check::Kind::tcp) {
-                r = ready::wait_tcp(*target, deadline);
-            } else {
-                std::string where = svc.ready.in.empty() ? p.host : svc.ready.in;
-                std::string ns;
-                if (where != "control") {
-                    const HostRuntime* h = s.host(where);
-                    if (!h) return plain_error("service " + svc.name, "ready check runs in unknown host " + where);
-                    ns = netns_path(h->netns);
-                }
-                r = ready::wait_exec(*target, ns, deadline);
-            }
-            if (!r) {
-                std::string exited;
-                int status = 0;
-                if (::waitpid(p.pid, &status, WNOHANG) == p.pid)
-                    exited = WIFEXITED(status) ? " (its process exited with status " + std::to_string(WEXITSTATUS(status)) + ")"
-                                               : " (its process was killed by signal " + std::to_string(WTERMSIG(status)) + ")";
-                return plain_error("service " + svc.name + " on " + p.host + " not ready after " +
-                                   format_duration(budget) + exited + ": " + r.error().message() +
-                                   "; log: " + p.log + tail_of(p.log, kLogTailLines));
-            }
+        for (const ServiceProcess& p : started) {
+            INJ_TRY(await_ready(plan, s, p, lab_deadline));
             lg()->info("lab {}: {} on {} is ready", s.id, svc.name, p.host);
         }
     }
@@ -441,6 +434,53 @@ Error keep_failed_logs(const LabState& s, Error err) {
 }  // namespace
 
 std::string labs_root() { return "/run/injector/labs"; }
+
+Result<void> await_ready(const plan::Plan& plan, const LabState& s, const ServiceProcess& p,
+                         std::chrono::steady_clock::time_point lab_deadline) {
+    const plan::Service* svc = service_of(plan, p.service);
+    if (!svc) return plain_error("service " + p.service, "not in the plan");
+    if (svc->ready.kind == plan::Check::Kind::none) return {};
+    // The check's own timeout, cut short where the caller's deadline ends first.
+    auto start = std::chrono::steady_clock::now();
+    auto deadline = std::min(start + svc->ready.timeout, lab_deadline);
+    auto budget = std::chrono::duration_cast<Duration>(deadline - start);
+    auto target = expand(svc->ready.target, plan, s, p.host, svc->volume.value_or(""));
+    if (!target) return plain_error("service " + svc->name + " on " + p.host, "ready check: " + target.error().message());
+    Result<void> r;
+    if (svc->ready.kind == plan::Check::Kind::tcp) {
+        r = ready::wait_tcp(*target, deadline);
+    } else {
+        std::string where = svc->ready.in.empty() ? p.host : svc->ready.in;
+        std::string ns;
+        if (where != "control") {
+            const HostRuntime* h = s.host(where);
+            if (!h) return plain_error("service " + svc->name, "ready check runs in unknown host " + where);
+            ns = netns_path(h->netns);
+        }
+        r = ready::wait_exec(*target, ns, deadline);
+    }
+    if (r) return {};
+    std::string exited;
+    int status = 0;
+    if (::waitpid(p.pid, &status, WNOHANG) == p.pid)
+        exited = WIFEXITED(status) ? " (its process exited with status " + std::to_string(WEXITSTATUS(status)) + ")"
+                                   : " (its process was killed by signal " + std::to_string(WTERMSIG(status)) + ")";
+    return plain_error("service " + svc->name + " on " + p.host + " not ready after " + format_duration(budget) +
+                       exited + ": " + r.error().message() + "; log: " + p.log + tail_of(p.log, kLogTailLines));
+}
+
+Result<std::vector<ServiceProcess>> restart_services(const plan::Plan& plan, LabState& s,
+                                                     const std::vector<std::string>& hosts) {
+    std::vector<ServiceProcess> out;
+    for (const auto& hn : hosts)
+        for (const auto& svc : plan.lab.services) {
+            if (std::find(svc.hosts.begin(), svc.hosts.end(), hn) == svc.hosts.end()) continue;
+            auto p = spawn_service(plan, s, svc, hn);
+            if (!p) return p.error();
+            out.push_back(*p);
+        }
+    return out;
+}
 
 std::string failed_logs_dir(const std::string& id) { return "/run/injector/failed-labs/" + id; }
 

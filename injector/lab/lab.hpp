@@ -9,6 +9,7 @@
 // and `injector recover` remove exactly that and nothing else.
 #pragma once
 
+#include <chrono>
 #include <optional>
 #include <string>
 #include <sys/types.h>
@@ -89,6 +90,17 @@ Result<std::vector<std::string>> leftovers(const LabState& lab);
 std::string failed_logs_dir(const std::string& id);
 // The id `up` derives from a plan (so `lab down PLAN` finds the lab `lab up PLAN` made).
 std::string id_for(const plan::Plan& plan);
+
+// Starts again, as the lab defines them, the services the plan runs on `hosts` (hosts in the
+// order given, a host's services in plan order), each in its host's namespace and cgroup; their
+// entries in lab.services get the new pids and state.json is rewritten. For processes that are
+// gone (a power cut): it does not stop anything. Readiness is the caller's (await_ready).
+Result<std::vector<ServiceProcess>> restart_services(const plan::Plan& plan, LabState& lab,
+                                                     const std::vector<std::string>& hosts);
+// Waits for the readiness check of a started service (none defined: ready at once), bounded by
+// the check's timeout and `deadline`; the error names the service, its log and its tail.
+Result<void> await_ready(const plan::Plan& plan, const LabState& lab, const ServiceProcess& p,
+                         std::chrono::steady_clock::time_point deadline);
 
 // Expands a command template for a host of the lab: {host} {addr} {addr6} {zone}
 // {power_domain} {volume} {lab} {endpoints:SVC} {addrs:SVC} {each:SVC:pattern}.

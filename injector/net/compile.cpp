@@ -1,6 +1,6 @@
 // Plan -> netfault tables. Domain ids share one space: zones, then power domains, then hosts,
-// then one id per prefix entry (so a CIDR selector can name an exact set of prefixes). Id 0 is
-// never used: the BPF side reads it as "none".
+// then one id per prefix entry (so a CIDR selector can name an exact set of prefixes), and the
+// control position when a power_loss needs it. Id 0 is never used: the BPF side reads it as "none".
 #include "net/compile.hpp"
 
 #include <algorithm>
@@ -45,7 +45,7 @@ struct Builder {
     const Tables::Prefix* enclosing(const Cidr& c) const {
         const Tables::Prefix* best = nullptr;
         for (auto& p : t.prefixes)
-            if (p.cidr.prefix < c.prefix && p.cidr.contains(c) && (!best || p.cidr.prefix > best->cidr.prefix))
+            if (!p.control && p.cidr.prefix < c.prefix && p.cidr.contains(c) && (!best || p.cidr.prefix > best->cidr.prefix))
                 best = &p;
         return best;
     }
@@ -79,6 +79,18 @@ struct Builder {
             std::string owner = "host " + h.name;
             for (auto& a : h.addresses) INJ_TRY(add_prefix(Cidr{a.addr, a.addr.bits()}, ep, owner));
             for (auto& c : h.cidrs) INJ_TRY(add_prefix(c, ep, owner));
+        }
+        return {};
+    }
+
+    // The control link as one domain of its own. Its prefixes are marked so that no CIDR
+    // selector, no `rest` and no split can reach them: only power rules name control_domain.
+    Result<void> control() {
+        t.control_domain = new_id("control");
+        for (auto& c : control_prefixes()) {
+            nf_endpoint ep{t.control_domain, 0, 0, 0};
+            INJ_TRY(add_prefix(c, ep, "the control link"));
+            t.prefixes.back().control = true;
         }
         return {};
     }
@@ -122,7 +134,7 @@ struct Builder {
         for (auto& c : s.cidrs) {
             Cidr net = c.network();
             for (auto& p : t.prefixes)
-                if (net.contains(p.cidr)) ids.insert(p.ep.entry);
+                if (!p.control && net.contains(p.cidr)) ids.insert(p.ep.entry);
         }
         return ids;
     }
@@ -145,12 +157,17 @@ struct Builder {
             return ids;
         }
         for (auto& p : t.prefixes)
-            if (!covered(p.ep, left)) ids.insert(p.ep.entry);
+            if (!p.control && !covered(p.ep, left)) ids.insert(p.ep.entry);
         return ids;
     }
 };
 
 }  // namespace
+
+const std::vector<Cidr>& control_prefixes() {
+    static const std::vector<Cidr> prefixes{*Cidr::parse("198.19.255.0/30"), *Cidr::parse("2001:2:0:ffff::/64")};
+    return prefixes;
+}
 
 uint32_t scale_share(double share) {
     if (!(share < 1.0)) return kAllFlows;
@@ -162,47 +179,63 @@ Result<Tables> compile(const plan::Plan& plan) {
     Builder b{plan, {}};
     INJ_TRY(b.topology());
 
-    std::vector<size_t> severs;
+    auto has_rule = [](plan::FaultKind k) { return k == plan::FaultKind::sever || k == plan::FaultKind::power_loss; };
+    std::vector<size_t> ruled;
+    bool power = false;
     for (size_t i = 0; i < plan.method.size(); ++i)
-        if (plan.method[i].kind == plan::FaultKind::sever) {
-            if (severs.size() == NF_MAX_RULES)
+        if (has_rule(plan.method[i].kind)) {
+            if (ruled.size() == NF_MAX_RULES)
                 return plain_error("compile", "fault " + plan.method[i].name + " (" + plan.method[i].mark.str() +
                                                   "): more than " + std::to_string(NF_MAX_RULES) +
-                                                  " sever faults in one plan");
-            severs.push_back(i);
+                                                  " sever and power_loss faults in one plan");
+            ruled.push_back(i);
+            power = power || plan.method[i].kind == plan::FaultKind::power_loss;
         }
+    if (power) INJ_TRY(b.control());
 
     // Split first, mark second: a prefix split off for one fault must also carry the marks of
     // every other fault whose CIDR contains it.
-    for (size_t fi : severs) {
+    for (size_t fi : ruled) {
         auto& f = plan.method[fi];
         if (f.target.rest)
             return plain_error("compile", "fault " + f.name + ": the target cannot be `rest`");
+        if (f.kind != plan::FaultKind::sever) continue;
         INJ_TRY(b.split_for(f, f.target));
         INJ_TRY(b.split_for(f, f.peer));
     }
 
     b.t.rule_of_fault.assign(plan.method.size(), -1);
-    for (size_t bit = 0; bit < severs.size(); ++bit) {
-        auto& f = plan.method[severs[bit]];
+    for (size_t bit = 0; bit < ruled.size(); ++bit) {
+        auto& f = plan.method[ruled[bit]];
         auto left = b.members(f, f.target, "target");
         if (!left.ok()) return left.error();
-        auto right = b.members(f, f.peer, "peer");
-        if (!right.ok()) return right.error();
-        if (f.peer.rest)
-            for (uint32_t id : b.rest_of(f.target, left.value())) right.value().insert(id);
+        std::set<uint32_t> right;
+        nf_rule r{};
+        if (f.kind == plan::FaultKind::power_loss) {
+            // A dark host answers nobody: every zone (the target's own included: its dark
+            // neighbours are no better) and the control position, both ways. Whole zones keep
+            // this one domain per zone, whatever the number of hosts.
+            for (auto& [name, id] : b.zone_id) right.insert(id);
+            right.insert(b.t.control_domain);
+            r.flags = NF_RULE_CUT_FWD | NF_RULE_CUT_REV;
+            r.share = kAllFlows;
+        } else {
+            auto peer = b.members(f, f.peer, "peer");
+            if (!peer.ok()) return peer.error();
+            right = std::move(peer.value());
+            if (f.peer.rest)
+                for (uint32_t id : b.rest_of(f.target, left.value())) right.insert(id);
+            r.flags = f.direction == plan::Direction::from ? NF_RULE_CUT_FWD
+                      : f.direction == plan::Direction::to ? NF_RULE_CUT_REV
+                                                           : (NF_RULE_CUT_FWD | NF_RULE_CUT_REV);
+            r.share = scale_share(f.share);
+        }
 
         uint64_t mask = 1ull << bit;
         for (uint32_t id : left.value()) b.t.domains[id].left |= mask;
-        for (uint32_t id : right.value()) b.t.domains[id].right |= mask;
-
-        nf_rule r{};
-        r.flags = f.direction == plan::Direction::from ? NF_RULE_CUT_FWD
-                  : f.direction == plan::Direction::to ? NF_RULE_CUT_REV
-                                                       : (NF_RULE_CUT_FWD | NF_RULE_CUT_REV);
-        r.share = scale_share(f.share);
+        for (uint32_t id : right) b.t.domains[id].right |= mask;
         b.t.rules.push_back(r);
-        b.t.rule_of_fault[severs[bit]] = static_cast<int>(bit);
+        b.t.rule_of_fault[ruled[bit]] = static_cast<int>(bit);
         b.t.installed |= mask;
     }
     if (b.next_id > NF_MAX_DOMAINS)

@@ -1,4 +1,4 @@
-// Turns a plan's sever faults into the netfault maps (prefix -> fault domains, domain -> rule
+// Turns a plan's sever and power_loss faults into the netfault maps (prefix -> fault domains, domain -> rule
 // bits, rule bit -> direction and share), and evaluates those tables in userspace exactly as
 // bpf/netfault.bpf.c does, for dry runs and for checking the BPF program against.
 #pragma once
@@ -23,6 +23,7 @@ struct Tables {
     struct Prefix {
         Cidr cidr;        // network address (host bits clear) and prefix length
         nf_endpoint ep;   // domains of addresses whose longest match is this prefix
+        bool control = false;  // the lab's control link: only power_loss rules may name it
     };
     std::vector<Prefix> prefixes;             // IPv4 and IPv6 mixed; each cidr at most once
     std::map<uint32_t, nf_domain> domains;    // only domains that some rule lists
@@ -30,11 +31,20 @@ struct Tables {
     std::vector<int> rule_of_fault;           // plan.method index -> rule bit, or -1
     uint64_t installed = 0;                   // bit i set for every rule in `rules`
     std::map<uint32_t, std::string> domain_names;  // "zone:a", "host:kv-1", "entry:198.18.0.0/24"
+    // Domain of the control position (the lab's control link), 0 unless the plan has a
+    // power_loss fault: a dark host answers nobody, the runner and its probes included, so power
+    // rules list it on their peer side. No sever rule ever lists it (control is always protected).
+    uint32_t control_domain = 0;
 };
 
-// Builds the tables for every sever fault of plan.method. Needs a plan whose hosts all have
-// their addresses (the loader assigns them for a lab). Fails on more than NF_MAX_RULES sever
-// faults, on a prefix declared twice, and on selector names the topology lacks.
+// The prefixes of the lab's control link (mirrors kControlNet/kControlNet6 of lab/lab.cpp), the
+// only addresses outside the topology the classifier learns, and only for power_loss rules.
+const std::vector<Cidr>& control_prefixes();
+
+// Builds the tables for every sever and power_loss fault of plan.method (one rule bit each; a
+// power_loss cuts its target hosts from every zone and from control, both ways). Needs a plan
+// whose hosts all have their addresses (the loader assigns them for a lab). Fails on more than
+// NF_MAX_RULES such faults, on a prefix declared twice, and on selector names the topology lacks.
 Result<Tables> compile(const plan::Plan& plan);
 
 // Share of flows as the rule stores it: 1.0 -> 0xffffffff (all), 0 -> 0.
@@ -50,7 +60,7 @@ bool drops(const Tables& t, const IpAddr& src, const IpAddr& dst, uint64_t armed
            std::optional<uint32_t> flow_hash = std::nullopt);
 
 // Ordered host pairs (src, dst), by plan host order, whose traffic fault `fault_index` of
-// plan.method alone drops, judged on each host's primary address. Empty for non-sever faults.
+// plan.method alone drops, judged on each host's primary address. Empty for faults without a rule.
 std::vector<std::pair<std::string, std::string>> cut_set(const plan::Plan& plan, const Tables& t,
                                                          size_t fault_index);
 

@@ -73,7 +73,7 @@ Result<void> NetEngine::prepare(const plan::Plan& plan, const lab::LabState& lab
 Result<int> NetEngine::rule_for(size_t index) const {
     if (!classifier_) return plain_error("net", "engine not prepared");
     if (index >= tables_.rule_of_fault.size() || tables_.rule_of_fault[index] < 0)
-        return plain_error("net", "fault " + std::to_string(index) + " is not a sever fault");
+        return plain_error("net", "fault " + std::to_string(index) + " has no classifier rule (not sever or power_loss)");
     return tables_.rule_of_fault[index];
 }
 

@@ -1,5 +1,7 @@
 // The network engine: sever faults as rules of the netfault classifier, attached at tcx ingress
 // of every lab host's bridge port in the fabric. Inject and heal are single map writes.
+// It also holds the rules of power_loss faults (their network part), which the power engine
+// arms and disarms through inject()/heal() of this engine: one classifier per run.
 #pragma once
 
 #include <optional>
@@ -20,6 +22,9 @@ public:
 
     std::string_view name() const override { return "net"; }
     bool handles(plan::FaultKind kind) const override { return kind == plan::FaultKind::sever; }
+    bool serves(plan::FaultKind kind) const override {
+        return kind == plan::FaultKind::sever || kind == plan::FaultKind::power_loss;
+    }
     Result<void> prepare(const plan::Plan& plan, const lab::LabState& lab, uint64_t run_deadline_ns) override;
     Result<void> inject(size_t index, uint64_t deadline_ns) override;
     Result<void> heal(size_t index) override;

@@ -290,7 +290,8 @@ private:
     void load_slo(const Field& f, Slo& slo);
     void load_method(const Field& f);
     void load_fault(const Field& f);
-    Selector load_selector(const Field& f);
+    Selector load_selector(const Field& f, bool allow_cidr = true);
+    void load_power(MapView& m, Fault& fault);
     std::optional<std::string> load_in(const Field& f);
     void check_tcp_target(const Field& f, const std::string& target);
     void use_template(const Field& f, const std::string& text, bool has_host, std::vector<std::string> hosts,
@@ -1122,21 +1123,24 @@ void Loader::load_fault(const Field& f) {
         error(*kf, "unknown fault kind '" + *kind + "' (known: sever, power_loss, degrade_link, degrade_storage)");
         return;
     }
-    if (k->second != FaultKind::sever) {
+    if (k->second != FaultKind::sever && k->second != FaultKind::power_loss) {
         // The kind's own keys are not defined yet, so the rest of the item is not read.
-        error(*kf, "fault kind '" + *kind + "' is not supported yet by this version (supported: sever)");
+        error(*kf, "fault kind '" + *kind + "' is not supported yet by this version (supported: sever, power_loss)");
         return;
     }
     fault.kind = k->second;
-    m.allow({"name", "fault", "at", "duration", "target", "peer", "direction", "share"});
+    const bool power = fault.kind == FaultKind::power_loss;
+    if (power) m.allow({"name", "fault", "at", "duration", "target", "mode", "restore"});
+    else m.allow({"name", "fault", "at", "duration", "target", "peer", "direction", "share"});
 
     if (auto a = m.get("at"))
         if (auto d = duration(*a, false)) fault.at = *d;
     auto df = m.require("duration");
     if (df)
         if (auto d = duration(*df, true)) fault.duration = *d;
-    if (auto t = m.require("target")) fault.target = load_selector(*t);
-    if (auto p = m.get("peer")) fault.peer = load_selector(*p);
+    if (auto t = m.require("target")) fault.target = load_selector(*t, !power);
+    if (power) load_power(m, fault);
+    if (auto p = power ? std::nullopt : m.get("peer")) fault.peer = load_selector(*p);
     else {
         fault.peer.rest = true;
         fault.peer.mark = f.mark;
@@ -1163,12 +1167,57 @@ void Loader::load_fault(const Field& f) {
     fault_paths_.push_back(f.path);
 }
 
-Selector Loader::load_selector(const Field& f) {
+// power_loss's own keys: `mode` and `restore: { stagger, order }`. Runs after the target is read,
+// so `order` can be checked against the hosts the target darkens.
+void Loader::load_power(MapView& m, Fault& fault) {
+    if (auto mf = m.get("mode"))
+        if (auto v = str(*mf)) {
+            if (*v == "kill") fault.power_mode = PowerMode::kill;
+            else if (*v == "freeze") fault.power_mode = PowerMode::freeze;
+            else error(*mf, "unknown mode '" + *v + "' (use kill or freeze)");
+        }
+    auto rf = m.get("restore");
+    if (!rf) return;
+    fault.restore.mark = rf->mark;
+    MapView r(*this, *rf);
+    if (!r.ok()) return;
+    r.allow({"stagger", "order"});
+    if (auto s = r.get("stagger"))
+        if (auto d = duration(*s, false)) fault.restore.stagger = *d;
+    auto of = r.get("order");
+    if (!of) return;
+    auto items = one_or_list(*of);
+    if (!items) return;
+    std::vector<std::string> dark = selected_hosts(plan_.topology, fault.target);
+    for (auto& it : *items) {
+        auto v = name(it);
+        if (!v) continue;
+        if (!plan_.topology.host(*v)) {
+            error(it, "unknown host '" + *v + "' (hosts: " + join(names_of_hosts()) + ")");
+        } else if (std::find(dark.begin(), dark.end(), *v) == dark.end()) {
+            error(it, "host '" + *v + "' is not one of the hosts this fault darkens (" + join(dark) + ")");
+        } else if (std::find(fault.restore.order.begin(), fault.restore.order.end(), *v) != fault.restore.order.end()) {
+            error(it, "host '" + *v + "' is listed twice");
+        } else {
+            fault.restore.order.push_back(*v);
+        }
+    }
+}
+
+Selector Loader::load_selector(const Field& f, bool allow_cidr) {
     Selector sel;
     sel.mark = f.mark;
     MapView m(*this, f);
     if (!m.ok()) return sel;
-    m.allow({"zone", "power_domain", "host", "cidr"});
+    if (allow_cidr) {
+        m.allow({"zone", "power_domain", "host", "cidr"});
+    } else if (auto c = m.get("cidr")) {
+        // Power feeds hosts, not address ranges: a CIDR has no processes to kill or freeze.
+        error(c->key_mark, c->path, "power_loss targets zones, power domains or hosts, not CIDRs");
+        m.allow({"zone", "power_domain", "host", "cidr"});
+    } else {
+        m.allow({"zone", "power_domain", "host"});
+    }
     bool any = false;
     auto names = [&](const char* key, std::vector<std::string>& out, auto exists, const char* kind,
                      std::vector<std::string> known) {
@@ -1274,6 +1323,7 @@ void Loader::check_fault_sides() {
     const Topology& t = plan_.topology;
     for (size_t i = 0; i < plan_.method.size(); ++i) {
         const Fault& f = plan_.method[i];
+        if (f.kind == FaultKind::power_loss) continue;  // no peer: the rest of the lab and control
         Covered target = cover(t, f.target);
         if (f.peer.rest) {
             if (!t.hosts.empty() && target.hosts.size() == t.hosts.size())

@@ -1,6 +1,8 @@
 // Lookups and names for the plan model.
 #include "plan/model.hpp"
 
+#include <algorithm>
+
 namespace inj::plan {
 
 const Zone* Topology::zone(const std::string& n) const {
@@ -36,6 +38,23 @@ const char* to_string(Direction d) {
         case Direction::to: return "to";
     }
     return "?";
+}
+const char* to_string(PowerMode m) {
+    switch (m) {
+        case PowerMode::kill: return "kill";
+        case PowerMode::freeze: return "freeze";
+    }
+    return "?";
+}
+
+std::vector<std::string> selected_hosts(const Topology& t, const Selector& s) {
+    auto has = [](const std::vector<std::string>& v, const std::string& x) {
+        return std::find(v.begin(), v.end(), x) != v.end();
+    };
+    std::vector<std::string> out;
+    for (auto& h : t.hosts)
+        if (has(s.zones, h.zone) || has(s.power_domains, h.power_domain) || has(s.hosts, h.name)) out.push_back(h.name);
+    return out;
 }
 
 }  // namespace inj::plan

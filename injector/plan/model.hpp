@@ -118,6 +118,17 @@ struct Selector {
 
 enum class FaultKind { sever, degrade_link, power_loss, degrade_storage };
 enum class Direction { both, from, to };  // from: target->peer dropped; to: peer->target dropped
+// What a power_loss does to the processes of the dark hosts: SIGKILL all (a power cut) or freeze
+// them (the "hung host" gray failure: alive, holding locks and leases, answering nobody).
+enum class PowerMode { kill, freeze };
+
+// How power comes back after a power_loss: hosts in `order` first (then the other target hosts
+// in plan order), `stagger` apart, as racks come back one after another.
+struct Restore {
+    Duration stagger{0};
+    std::vector<std::string> order;  // host names, each one of the fault's target hosts
+    Mark mark;
+};
 
 struct Fault {
     std::string name;
@@ -128,6 +139,8 @@ struct Fault {
     Selector peer;         // rest=true when the plan leaves it out
     Direction direction = Direction::both;
     double share = 1.0;    // share of flows affected (1.0 = all); below 1 is a gray failure
+    PowerMode power_mode = PowerMode::kill;  // power_loss only
+    Restore restore;                         // power_loss only
     Mark mark;
 };
 
@@ -181,5 +194,10 @@ struct Plan {
 
 const char* to_string(FaultKind k);
 const char* to_string(Direction d);
+const char* to_string(PowerMode m);
+
+// The plan hosts a zone / power-domain / host selector stands for, in plan host order (CIDRs are
+// not resolved here: power_loss, the user of this, does not take them).
+std::vector<std::string> selected_hosts(const Topology& t, const Selector& s);
 
 }  // namespace inj::plan

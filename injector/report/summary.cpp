@@ -43,6 +43,11 @@ void print_summary(std::ostream& os, const runner::RunOutcome& o, bool color) {
             os << "; dropped " << f.counters.dropped << " packets";
             if (!f.error.empty()) os << "; error: " << f.error;
             os << "\n";
+            for (auto& r : f.recoveries) {
+                os << "      " << r.service << " on " << r.host;
+                if (r.ready) os << " healthy again after " << format_duration(r.rto) << " (RTO, pid " << r.pid << ")\n";
+                else os << " NOT healthy again: " << r.error << "\n";
+            }
         }
     }
     if (!o.probes.empty()) {

@@ -4,6 +4,7 @@
 #include "common/audit.hpp"
 
 #include "net/net_engine.hpp"
+#include "power/power_engine.hpp"
 #include "runner/runner.hpp"
 #include "safety/preflight.hpp"
 
@@ -16,7 +17,12 @@ RunHooks default_hooks() {
     h.make_executor = [](const plan::Plan& p, const lab::LabState& l, const std::string& run) {
         return std::unique_ptr<ProbeExecutor>(std::make_unique<LabProbeExecutor>(p, l, run));
     };
-    h.engines.push_back(std::make_unique<net::NetEngine>());
+    // Net first: it is prepared first (power arms its rules) and healed first on abort (links
+    // come back before the processes, as in a normal restore).
+    auto net = std::make_unique<net::NetEngine>();
+    auto power = std::make_unique<power::PowerEngine>(*net);
+    h.engines.push_back(std::move(net));
+    h.engines.push_back(std::move(power));
     h.preflight = []() -> Result<void> {
         auto findings = safety::check_environment();
         // A run whose changes cannot be audited does not start.

@@ -1,7 +1,8 @@
 // The seam between the runner's timeline and the things that change the kernel. Each engine
-// (net now; power and storage later) claims the fault kinds it handles. prepare() does all the
+// (net, power; storage later) claims the fault kinds it handles. prepare() does all the
 // expensive work before the first fault (attach programs, install rules disarmed), so inject()
-// and heal() are cheap and constant-time.
+// and heal() are cheap and constant-time. (The exception: a power_loss heal restarts services and
+// awaits their readiness, as a real restore does; its time is the RTO the run measures.)
 #pragma once
 
 #include <chrono>
@@ -24,11 +25,25 @@ struct FaultCounters {
     uint64_t expired = 0;
 };
 
+// A service an engine brought back after a fault (power_loss restore): when it was ready again.
+struct ServiceRecovery {
+    std::string service;
+    std::string host;
+    int pid = 0;                       // the process now serving (new after kill, same after freeze)
+    std::chrono::nanoseconds rto{0};   // from the start of the restore (power back) to ready
+    bool ready = false;                // false: not ready within its check's timeout (see error)
+    std::string error;
+};
+
 class Engine {
 public:
     virtual ~Engine() = default;
     virtual std::string_view name() const = 0;
+    // The fault kinds this engine injects and heals (the runner gives each fault to one engine).
     virtual bool handles(plan::FaultKind kind) const = 0;
+    // The fault kinds this engine takes part in, so it must be prepared when the plan has one:
+    // the net engine installs the network part of power_loss, which the power engine drives.
+    virtual bool serves(plan::FaultKind kind) const { return handles(kind); }
     // Everything costly: load, attach, install. run_deadline is the monotonic instant (ns, as
     // bpf_ktime_get_ns) past which nothing this engine does may stay in force.
     virtual Result<void> prepare(const plan::Plan& plan, const lab::LabState& lab,
@@ -39,6 +54,8 @@ public:
     // Heals everything; used on abort and teardown. Never throws.
     virtual Result<void> heal_all() noexcept = 0;
     virtual std::vector<FaultCounters> counters() const = 0;
+    // What heal(index) brought back and when; empty for faults that restart nothing.
+    virtual std::vector<ServiceRecovery> recoveries(size_t /*index*/) const { return {}; }
     // Detaches and releases everything prepare() created.
     virtual void release() noexcept = 0;
 };

@@ -31,6 +31,17 @@ using std::chrono::nanoseconds;
 
 double ms(nanoseconds d) { return static_cast<double>(d.count()) / 1e6; }
 
+nlohmann::json recoveries_json(const std::vector<ServiceRecovery>& rs) {
+    nlohmann::json out = nlohmann::json::array();
+    for (auto& r : rs) {
+        nlohmann::json j = {{"service", r.service}, {"host", r.host}, {"pid", r.pid}, {"ready", r.ready},
+                            {"rto_ms", ms(r.rto)}};
+        if (!r.error.empty()) j["error"] = r.error;
+        out.push_back(j);
+    }
+    return out;
+}
+
 nlohmann::json fault_json(const FaultRecord& f) {
     nlohmann::json j = {{"name", f.name}, {"kind", f.kind},
                         {"planned_at_ms", ms(f.planned_at)}, {"planned_duration_ms", ms(f.planned_duration)},
@@ -41,6 +52,7 @@ nlohmann::json fault_json(const FaultRecord& f) {
     if (f.injected_at) j["injected_at_ms"] = ms(*f.injected_at);
     if (f.healed_at) j["healed_at_ms"] = ms(*f.healed_at);
     if (!f.error.empty()) j["error"] = f.error;
+    if (!f.recoveries.empty()) j["recoveries"] = recoveries_json(f.recoveries);
     return j;
 }
 
@@ -333,7 +345,8 @@ RunOutcome Runner::Impl::run() {
     const uint64_t run_deadline =
         monotonic_ns() + static_cast<uint64_t>((opts.settle_budget + plan.safety.max_duration).count());
     for (auto& e : hooks.engines) {
-        bool needed = std::find(fault_engine.begin(), fault_engine.end(), e.get()) != fault_engine.end();
+        bool needed = std::find(fault_engine.begin(), fault_engine.end(), e.get()) != fault_engine.end() ||
+                      std::any_of(plan.method.begin(), plan.method.end(), [&](auto& f) { return e->serves(f.kind); });
         if (!needed) continue;
         auto t = Clock::now();
         auto r = e->prepare(plan, *lab, run_deadline);
@@ -424,9 +437,11 @@ RunOutcome Runner::Impl::run() {
             rec.healed_at = t - t0;
             active[st.fault] = false;
             last_heal = *rec.healed_at;
+            rec.recoveries = e->recoveries(st.fault);
             jwrite("heal", {{"fault", f.name}, {"at_ms", ms(*rec.healed_at)},
                             {"cost_us", rec.heal_cost.count() / 1000.0}, {"ok", r.ok()},
-                            {"error", r ? "" : r.error().message()}}, true);
+                            {"error", r ? "" : r.error().message()},
+                            {"recoveries", recoveries_json(rec.recoveries)}}, true);
             logr->info("heal {} at T+{}", f.name, format_duration(*rec.healed_at));
             if (!r) out.cleanup_errors.push_back("heal " + f.name + ": " + r.error().message());
         }

@@ -48,6 +48,7 @@ struct FaultRecord {
     std::chrono::nanoseconds inject_cost{0};              // wall time of the inject call
     std::chrono::nanoseconds heal_cost{0};
     FaultCounters counters;
+    std::vector<ServiceRecovery> recoveries;  // services the heal brought back (power_loss), with RTO
     std::string error;
 };
 

@@ -327,5 +327,56 @@ TEST_F(NetBpf, AllSixtyFourRuleBitsAreReached) {
     }
 }
 
+// --- power_loss rules: the control link becomes an endpoint, for power rules only ------------
+
+Fault power_loss(std::string name, std::string zone) {
+    Fault f;
+    f.name = std::move(name);
+    f.kind = plan::FaultKind::power_loss;
+    f.target.zones = {std::move(zone)};
+    f.peer.rest = true;
+    return f;
+}
+
+// 198.19.255.1 / 2001:2:0:ffff::1: the control position's end of the lab's control link.
+TEST_F(NetBpf, PowerLossDarkensItsZoneToEveryoneAndControlInOneWrite) {
+    plan_.method = {power_loss("fire-a", "a"),  // rule 0
+                    sever("b-c", "b", "c")};    // rule 1: a sever never touches control
+    auto t = compile(plan_);
+    ASSERT_TRUE(t.ok()) << t.error().message();
+    tables_ = std::move(t.value());
+    uint64_t later = monotonic_ns() + 60 * kSecond;
+    install(later);
+    const char* ctl = "198.19.255.1";
+    // Installed, disarmed: control is a known endpoint now, but nothing is cut.
+    check(ipv4_tcp("198.18.1.2", ctl), "198.18.1.2", ctl, false, 0);
+    EXPECT_EQ(stat(NF_STAT_UNKNOWN), 0u);
+
+    arm(0, later);  // the one write that darkens the zone
+    check(ipv4_tcp("198.18.1.2", ctl), "198.18.1.2", ctl, true, 1);   // a -> control: no answer
+    check(ipv4_tcp(ctl, "198.18.1.2"), ctl, "198.18.1.2", true, 1);   // control -> a
+    check(ipv4_tcp("198.18.1.2", "198.18.2.2"), "198.18.1.2", "198.18.2.2", true, 1);
+    check(ipv4_tcp("198.18.3.2", "198.18.1.2"), "198.18.3.2", "198.18.1.2", true, 1);
+    check(ipv4_tcp("198.18.1.2", "198.18.1.7"), "198.18.1.2", "198.18.1.7", true, 1);  // its own dark zone
+    check(ipv6_udp("2001:2:0:1::2", "2001:2:0:ffff::1"), "2001:2:0:1::2", "2001:2:0:ffff::1", true, 1);
+    check(ipv6_udp("2001:2:0:2::2", "2001:2:0:1::2"), "2001:2:0:2::2", "2001:2:0:1::2", true, 1);
+    // The powered zones keep talking to each other and to control.
+    check(ipv4_tcp("198.18.2.2", ctl), "198.18.2.2", ctl, false, 1);
+    check(ipv4_tcp(ctl, "198.18.3.2"), ctl, "198.18.3.2", false, 1);
+    check(ipv4_tcp("198.18.2.2", "198.18.3.2"), "198.18.2.2", "198.18.3.2", false, 1);
+    EXPECT_EQ(rs(0).dropped, 7u);
+
+    // A sever of b from the rest leaves control alone even while armed with the power rule.
+    arm(1, later);
+    check(ipv4_tcp("198.18.2.2", ctl), "198.18.2.2", ctl, false, 3);
+    check(ipv4_tcp("198.18.2.2", "198.18.3.2"), "198.18.2.2", "198.18.3.2", true, 3);
+
+    // Power back: one write, links back.
+    ASSERT_TRUE(cls_->disarm(0).ok());
+    check(ipv4_tcp("198.18.1.2", ctl), "198.18.1.2", ctl, false, 2);
+    check(ipv4_tcp("198.18.1.2", "198.18.2.2"), "198.18.1.2", "198.18.2.2", false, 2);
+    EXPECT_EQ(rs(0).dropped, 7u);
+}
+
 }  // namespace
 }  // namespace inj::net

@@ -195,17 +195,101 @@ TEST(NetCompile, ShareIsScaledAndComparedToFlowHash) {
     EXPECT_TRUE(drops(t, A("198.18.1.2"), A("198.18.2.2"), 1));  // no hash: "some flows"
 }
 
-TEST(NetCompile, NonSeverFaultsGetNoRule) {
+TEST(NetCompile, OtherFaultKindsGetNoRule) {
     Plan p = three_zones();
-    Fault power;
-    power.name = "fire";
-    power.kind = FaultKind::power_loss;
-    power.target = zones({"a"});
-    p.method = {power, sever("s", zones({"b"}), rest())};
+    Fault slow;
+    slow.name = "slow";
+    slow.kind = FaultKind::degrade_link;
+    slow.target = zones({"a"});
+    p.method = {slow, sever("s", zones({"b"}), rest())};
     Tables t = compile_ok(p);
     EXPECT_EQ(t.rule_of_fault, (std::vector<int>{-1, 0}));
     EXPECT_EQ(t.rules.size(), 1u);
     EXPECT_TRUE(cut_set(p, t, 0).empty());
+    EXPECT_EQ(t.control_domain, 0u);  // no power_loss: the control link stays unknown
+    EXPECT_EQ(lookup(t, A("198.19.255.1")), nullptr);
+}
+
+Fault power_loss(std::string name, Selector target) {
+    Fault f;
+    f.name = std::move(name);
+    f.kind = FaultKind::power_loss;
+    f.target = std::move(target);
+    f.peer.rest = true;
+    return f;
+}
+
+// The control position's end of the lab's control link (lab.cpp puts the root end at .1).
+const char* kControl = "198.19.255.1";
+const char* kControl6 = "2001:2:0:ffff::1";
+
+TEST(NetCompile, PowerLossDarkensTheZoneToEveryoneAndControl) {
+    Plan p = three_zones();
+    p.method = {power_loss("fire", zones({"a"}))};
+    Tables t = compile_ok(p);
+    ASSERT_EQ(t.rules.size(), 1u);
+    EXPECT_EQ(t.rule_of_fault, std::vector<int>{0});
+    EXPECT_EQ(t.rules[0].flags, NF_RULE_CUT_FWD | NF_RULE_CUT_REV);
+    EXPECT_EQ(t.rules[0].share, 0xffffffffu);
+    ASSERT_NE(t.control_domain, 0u);
+    EXPECT_EQ(t.domain_names.at(t.control_domain), "control");
+    // One domain per zone on the peer side plus control: the cost does not grow with hosts.
+    size_t right = 0;
+    for (auto& [id, d] : t.domains) right += (d.right & 1) ? 1 : 0;
+    EXPECT_EQ(right, 4u);
+
+    // Dark hosts answer nobody, both ways: other zones, control, their own zone.
+    EXPECT_TRUE(D(t, "198.18.1.2", "198.18.2.2"));
+    EXPECT_TRUE(D(t, "198.18.2.2", "198.18.1.2"));
+    EXPECT_TRUE(D(t, "198.18.1.2", kControl));
+    EXPECT_TRUE(D(t, kControl, "198.18.1.3"));
+    EXPECT_TRUE(D(t, "198.18.1.2", "198.18.1.3"));
+    EXPECT_TRUE(D(t, "2001:2:0:1::2", kControl6));
+    EXPECT_TRUE(D(t, "2001:2:0:2::2", "2001:2:0:1::2"));
+    // Everyone else keeps talking, to each other and to control.
+    EXPECT_FALSE(D(t, "198.18.2.2", "198.18.3.2"));
+    EXPECT_FALSE(D(t, "198.18.2.2", kControl));
+    EXPECT_FALSE(D(t, kControl, "198.18.3.2"));
+    // Disarmed: nothing.
+    EXPECT_FALSE(D(t, "198.18.1.2", kControl, 0));
+    EXPECT_FALSE(D(t, "198.18.1.2", "198.18.2.2", 0));
+
+    using Pairs = std::vector<std::pair<std::string, std::string>>;
+    EXPECT_EQ(cut_set(p, t, 0), (Pairs{{"a-1", "a-2"}, {"a-1", "b-1"}, {"a-1", "c-1"}, {"a-2", "a-1"},
+                                       {"a-2", "b-1"}, {"a-2", "c-1"}, {"b-1", "a-1"}, {"b-1", "a-2"},
+                                       {"c-1", "a-1"}, {"c-1", "a-2"}}));
+}
+
+TEST(NetCompile, PowerLossOfOneDomainOrHostSparesItsZoneNeighbours) {
+    Plan p = three_zones();
+    p.method = {power_loss("pd", pds({"a1"})), power_loss("host", hosts({"c-1"}))};
+    Tables t = compile_ok(p);
+    EXPECT_TRUE(D(t, "198.18.1.2", "198.18.1.3", 1));   // a-1 (dark) -> a-2
+    EXPECT_TRUE(D(t, "198.18.1.3", "198.18.1.2", 1));   // a-2 -> a-1 (dark)
+    EXPECT_FALSE(D(t, "198.18.1.3", "198.18.2.2", 1));  // a-2 -> b-1: both powered
+    EXPECT_FALSE(D(t, "198.18.1.3", kControl, 1));
+    EXPECT_TRUE(D(t, "198.18.1.2", kControl, 1));
+    EXPECT_TRUE(D(t, kControl, "198.18.3.2", 2));       // rule 1: c-1 only
+    EXPECT_FALSE(D(t, kControl, "198.18.1.2", 2));
+}
+
+TEST(NetCompile, SeverRulesNeverTouchControl) {
+    // With the control link in the tables (a power_loss is present), a sever against the rest
+    // of the lab, or with a CIDR wide enough to hold the control link, still leaves control out.
+    Plan p = three_zones();
+    p.method = {power_loss("fire", zones({"c"})), sever("pd", pds({"a1"}), rest()),
+                sever("wide", zones({"b"}), cidrs({C("198.18.0.0/15")}))};
+    Tables t = compile_ok(p);
+    EXPECT_FALSE(D(t, "198.18.1.2", kControl, 2));
+    EXPECT_FALSE(D(t, kControl, "198.18.1.2", 2));
+    EXPECT_FALSE(D(t, "198.18.2.2", kControl, 4));
+    EXPECT_FALSE(D(t, kControl, "198.18.2.2", 4));
+    EXPECT_TRUE(D(t, "198.18.2.2", "198.18.1.2", 4));
+    EXPECT_TRUE(D(t, "198.18.1.2", "198.18.2.2", 2));
+    const Tables::Prefix* c = lookup(t, A(kControl));
+    ASSERT_NE(c, nullptr);
+    EXPECT_TRUE(c->control);
+    EXPECT_EQ(t.domains.at(c->ep.zone).right, 1u);  // only the power rule lists control
 }
 
 TEST(NetCompile, CutSetOfThreeZones) {

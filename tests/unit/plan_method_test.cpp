@@ -51,12 +51,6 @@ TEST(PlanMethod, SelectorsTakeEveryKind) {
     EXPECT_EQ(f.peer.cidrs[0].str(), "198.18.8.0/22");
 }
 
-TEST(PlanMethod, UnsupportedFaultKind) {
-    std::string y = fault("{ name: f1, fault: power_loss, duration: 10s, target: { zone: z1 } }");
-    auto r = load(y);
-    expect_error(r, pos(y, "power_loss"), "method[0].fault", "fault kind 'power_loss' is not supported yet by this version");
-}
-
 TEST(PlanMethod, EveryRecognisedButUnimplementedKindIsRefused) {
     for (const char* k : {"degrade_link", "degrade_storage"}) {
         std::string y = fault(std::string("{ name: f1, fault: ") + k + ", duration: 10s, target: { zone: z1 } }");

@@ -205,7 +205,8 @@ TEST(SafetyBlastRadius, IsolateAllIsRefusedByOneZone) {
 }
 
 TEST(SafetyPlanChecks, FlagshipPlansPass) {
-    for (const char* f : {"experiments/zone-sever.yaml", "experiments/zone-isolate-all.yaml"}) {
+    for (const char* f : {"experiments/zone-sever.yaml", "experiments/zone-isolate-all.yaml",
+                          "experiments/pangyo-fire.yaml"}) {
         auto r = plan::load_file(inj::test::source_path(f));
         ASSERT_TRUE(r.plan.has_value()) << f;
         auto t = net::compile(*r.plan);
@@ -323,4 +324,39 @@ TEST(SafetyAbortPath, LiteralAddressesEachPatternsAndDirection) {
 TEST(SafetyAbortPath, ProbesWithoutAbortWhenAreNotChecked) {
     auto l = load(plan_text(kCutZ1, "", "    - { name: kv, exec: \"kvctl --endpoints {endpoints:kv}\", in: h2 }\n"));
     EXPECT_TRUE(check_abort_path(l.plan, l.tables).empty());
+}
+
+// --- power_loss -------------------------------------------------------------------------------
+
+TEST(SafetyPowerLoss, CountsInTheBlastRadius) {
+    std::string y = plan_text("  - { name: fire, fault: power_loss, at: 5s, duration: 20s, target: { zone: [z1, z2] } }\n",
+                              "  blast_radius: { max_hosts: 1, max_zones: 2, max_power_domains: 2 }\n");
+    auto l = load(y);
+    auto rs = check_blast_radius(l.plan, l.tables);
+    ASSERT_EQ(rs.size(), 1u) << dump(rs);
+    EXPECT_EQ(rs[0].fault, "fire");
+    EXPECT_EQ(rs[0].message,
+              "safety.blast_radius.max_hosts is 1, but T+5s..T+25s (faults in force: fire) reaches 2 (hosts cut off: h1, h2)");
+}
+
+TEST(SafetyPowerLoss, ProtectedZoneIsRefused) {
+    std::string y = plan_text("  - { name: fire, fault: power_loss, duration: 20s, target: { zone: z1 } }\n",
+                              "  protected:\n    - { zone: z1 }\n");
+    auto l = load(y);
+    auto rs = check_protected(l.plan, l.tables);
+    ASSERT_EQ(rs.size(), 1u) << dump(rs);
+    expect_contains(rs[0].message, {"fault fire", "would touch protected zone z1"});
+}
+
+TEST(SafetyPowerLoss, AControlProbeOfADarkHostCannotAbort) {
+    // Unlike a sever between zones, a dark host answers nobody, control included.
+    auto c = load(plan_text("  - { name: fire, fault: power_loss, duration: 20s, target: { zone: z1 } }\n",
+                            "  abort_when:\n    - { probe: q, failures_in_a_row: 5 }\n",
+                            "    - { name: q, tcp: \"{addr:h1}:80\", in: control }\n"));
+    auto rs = check_abort_path(c.plan, c.tables);
+    ASSERT_EQ(rs.size(), 1u) << dump(rs);
+    expect_contains(rs[0].message, {"cut control <-> h1;"});
+    auto ok = load(plan_text("  - { name: fire, fault: power_loss, duration: 20s, target: { zone: z1 } }\n",
+                             "  abort_when:\n    - { probe: p, failures_in_a_row: 5 }\n"));
+    EXPECT_TRUE(check_abort_path(ok.plan, ok.tables).empty()) << dump(check_abort_path(ok.plan, ok.tables));
 }

@@ -1,0 +1,282 @@
+// PowerEngine: arm + kill/freeze at the cut; disarm + thaw/restart + readiness at restore.
+#include "power/power_engine.hpp"
+
+#include <fcntl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <fstream>
+#include <memory>
+#include <mutex>
+#include <thread>
+
+#include "common/audit.hpp"
+#include "common/duration.hpp"
+#include "common/log.hpp"
+
+namespace inj::power {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+constexpr auto kSettleBound = std::chrono::seconds(5);  // for a cgroup to empty or freeze
+constexpr auto kPoll = std::chrono::milliseconds(2);
+
+auto lg() { return log::get("power"); }
+
+Result<void> write_file(const std::string& path, const std::string& value) {
+    int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
+    if (fd < 0) return errno_error("open", path);
+    ssize_t n = ::write(fd, value.data(), value.size());
+    int err = errno;
+    ::close(fd);
+    if (n != static_cast<ssize_t>(value.size())) {
+        errno = n < 0 ? err : EIO;
+        return errno_error("write " + value, path);
+    }
+    return {};
+}
+
+// A key of cgroup.events ("populated", "frozen"); -1 when the file or key is missing.
+int cgroup_event(const std::string& dir, const std::string& key) {
+    std::ifstream in(dir + "/cgroup.events");
+    std::string k;
+    int v;
+    while (in >> k >> v)
+        if (k == key) return v;
+    return -1;
+}
+
+// Waits until every cgroup in `dirs` shows cgroup.events `key` == want, or the bound passes;
+// names the ones that did not.
+Result<void> settle(const std::vector<std::string>& dirs, const std::string& key, int want) {
+    auto until = Clock::now() + kSettleBound;
+    std::vector<std::string> left = dirs;
+    while (true) {
+        left.erase(std::remove_if(left.begin(), left.end(), [&](auto& d) { return cgroup_event(d, key) == want; }),
+                   left.end());
+        if (left.empty()) return {};
+        if (Clock::now() > until) {
+            std::string names;
+            for (auto& d : left) names += (names.empty() ? "" : ", ") + d;
+            return plain_error("power", "cgroup.events " + key + " not " + std::to_string(want) + " after " +
+                                            format_duration(kSettleBound) + ": " + names);
+        }
+        std::this_thread::sleep_for(kPoll);
+    }
+}
+
+// The killed services may be children of this process (the runner brought the lab up): reap
+// them so their pids are really gone. Not our children (ECHILD): nothing to do.
+void reap(const std::vector<pid_t>& pids) {
+    auto until = Clock::now() + std::chrono::milliseconds(500);
+    for (pid_t pid : pids) {
+        while (true) {
+            pid_t r = ::waitpid(pid, nullptr, WNOHANG);
+            if (r == pid || (r < 0 && errno != EINTR) || Clock::now() > until) break;
+            std::this_thread::sleep_for(kPoll);
+        }
+    }
+}
+
+}  // namespace
+
+std::vector<std::string> restore_order(const plan::Plan& plan, const plan::Fault& f) {
+    std::vector<std::string> dark = plan::selected_hosts(plan.topology, f.target);
+    std::vector<std::string> out;
+    for (auto& h : f.restore.order)
+        if (std::find(dark.begin(), dark.end(), h) != dark.end()) out.push_back(h);
+    for (auto& h : dark)
+        if (std::find(out.begin(), out.end(), h) == out.end()) out.push_back(h);
+    return out;
+}
+
+Result<void> PowerEngine::prepare(const plan::Plan& plan, const lab::LabState& lab, uint64_t) {
+    release();
+    plan_ = &plan;
+    lab_ = lab;
+    faults_.assign(plan.method.size(), std::nullopt);
+    for (size_t i = 0; i < plan.method.size(); ++i) {
+        const auto& f = plan.method[i];
+        if (f.kind != plan::FaultKind::power_loss) continue;
+        Dark d;
+        d.hosts = restore_order(plan, f);
+        // Everything a cut needs is checked now, so inject() cannot fail half-way for a reason
+        // known in advance: every host has a cgroup with the control file the mode writes.
+        const char* file = f.power_mode == plan::PowerMode::kill ? "/cgroup.kill" : "/cgroup.freeze";
+        for (auto& hn : d.hosts) {
+            const lab::HostRuntime* h = lab_.host(hn);
+            if (!h) return plain_error("power", "fault " + f.name + ": host " + hn + " is not in the lab");
+            if (::access((h->cgroup + file).c_str(), W_OK) != 0)
+                return errno_error("power: fault " + f.name + " (mode " + plan::to_string(f.power_mode) +
+                                       ") needs " + h->cgroup + file,
+                                   "the kernel or cgroup2 mount lacks it");
+        }
+        faults_[i] = std::move(d);
+    }
+    return {};
+}
+
+Result<void> PowerEngine::inject(size_t index, uint64_t deadline_ns) {
+    if (!plan_ || index >= faults_.size() || !faults_[index])
+        return plain_error("power", "fault " + std::to_string(index) + " is not a prepared power_loss fault");
+    // The network first: from this write on the hosts answer nobody, so nothing they do while
+    // being killed (a FIN, an RST, a last reply) reaches anyone, as when the power goes.
+    INJ_TRY(net_.inject(index, deadline_ns));
+    faults_[index]->dark = true;
+    return cut(index);
+}
+
+Result<void> PowerEngine::cut(size_t index) {
+    const auto& f = plan_->method[index];
+    Dark& d = *faults_[index];
+    const bool kill = f.power_mode == plan::PowerMode::kill;
+    std::vector<std::string> dirs;
+    std::vector<pid_t> pids;
+    for (auto& hn : d.hosts) dirs.push_back(lab_.host(hn)->cgroup);
+    for (auto& p : lab_.services)
+        if (std::find(d.hosts.begin(), d.hosts.end(), p.host) != d.hosts.end()) pids.push_back(p.pid);
+
+    // Every host in one pass of writes, waiting on none: the spread between the first and the
+    // last host going dark is the time of these writes, not of the kernel's teardowns.
+    std::string failed;
+    for (auto& dir : dirs)
+        if (auto r = write_file(dir + (kill ? "/cgroup.kill" : "/cgroup.freeze"), "1"); !r)
+            failed += (failed.empty() ? "" : "; ") + r.error().message();
+    Result<void> r = failed.empty() ? settle(dirs, kill ? "populated" : "frozen", kill ? 0 : 1)
+                                    : Result<void>(plain_error("power", failed));
+    if (kill) reap(pids);
+    audit::record(kill ? "power_cut_kill" : "power_cut_freeze", "fault " + f.name, r, dirs);
+    lg()->info("fault {}: {} hosts dark ({})", f.name, d.hosts.size(), kill ? "killed" : "frozen");
+    return r;
+}
+
+Result<void> PowerEngine::heal(size_t index) {
+    if (!plan_ || index >= faults_.size() || !faults_[index])
+        return plain_error("power", "fault " + std::to_string(index) + " is not a prepared power_loss fault");
+    // Links first: a restarted member must reach its peers to rejoin, and readiness is checked
+    // across the network (from control, say), which the armed rule would keep failing. Only
+    // then the processes, as a rack's switches are up before its servers have booted.
+    auto n = net_.heal(index);
+    auto r = restore(index, true);
+    if (!n) return n;
+    return r;
+}
+
+Result<void> PowerEngine::restore(size_t index, bool await) {
+    const auto& f = plan_->method[index];
+    Dark& d = *faults_[index];
+    if (!d.dark) return {};
+    d.dark = false;
+    d.recoveries.clear();
+    const bool kill = f.power_mode == plan::PowerMode::kill;
+    const auto t0 = Clock::now();
+    const auto deadline = t0 + plan_->lab.ready_timeout;
+
+    std::mutex mu;
+    std::vector<std::thread> waiters;
+    // Joins on every way out (an exception while starting one must not leave others joinable).
+    struct Joiner {
+        std::vector<std::thread>& threads;
+        ~Joiner() {
+            for (auto& t : threads)
+                if (t.joinable()) t.join();
+        }
+    } joiner{waiters};
+    std::string failed;
+    // Each service's readiness is awaited in its own thread from the moment it is back, so a
+    // stagger or a slow neighbour does not add to another service's measured RTO.
+    // A waiter reads its own snapshot of the lab: restarting the next host rewrites lab_.services.
+    auto await_one = [&](lab::ServiceProcess p, std::shared_ptr<const lab::LabState> snapshot) {
+        auto ready = lab::await_ready(*plan_, *snapshot, p, deadline);
+        ServiceRecovery rec{p.service, p.host, p.pid, Clock::now() - t0, ready.ok(),
+                            ready ? std::string() : ready.error().message()};
+        std::lock_guard<std::mutex> lk(mu);
+        d.recoveries.push_back(std::move(rec));
+    };
+    for (size_t i = 0; i < d.hosts.size(); ++i) {
+        const std::string& hn = d.hosts[i];
+        if (i > 0 && f.restore.stagger.count() > 0) std::this_thread::sleep_for(f.restore.stagger);
+        std::vector<lab::ServiceProcess> back;
+        if (kill) {
+            auto started = lab::restart_services(*plan_, lab_, {hn});
+            if (!started) {
+                failed += (failed.empty() ? "" : "; ") + started.error().message();
+                continue;
+            }
+            back = std::move(*started);
+        } else {
+            auto r = write_file(lab_.host(hn)->cgroup + "/cgroup.freeze", "0");
+            if (!r) {
+                failed += (failed.empty() ? "" : "; ") + r.error().message();
+                continue;
+            }
+            for (auto& p : lab_.services)
+                if (p.host == hn) back.push_back(p);
+        }
+        audit::record(kill ? "power_restore_restart" : "power_restore_thaw", "fault " + f.name + " host " + hn, true,
+                      {}, [&] {
+                          std::vector<std::string> v;
+                          for (auto& p : back) v.push_back(p.service + " pid " + std::to_string(p.pid));
+                          return v;
+                      }());
+        if (await && !back.empty()) {
+            auto snapshot = std::make_shared<const lab::LabState>(lab_);
+            for (auto& p : back) waiters.emplace_back(await_one, p, snapshot);
+        }
+    }
+    for (auto& t : waiters) t.join();
+    waiters.clear();
+    // Report in restore order, whatever order the waiters finished in.
+    std::stable_sort(d.recoveries.begin(), d.recoveries.end(), [&](auto& a, auto& b) {
+        auto pos = [&](const std::string& h) { return std::find(d.hosts.begin(), d.hosts.end(), h) - d.hosts.begin(); };
+        return pos(a.host) < pos(b.host);
+    });
+    for (auto& rec : d.recoveries) {
+        if (rec.ready) lg()->info("fault {}: {} on {} ready again after {} (pid {})", f.name, rec.service, rec.host,
+                                  format_duration(std::chrono::duration_cast<Duration>(rec.rto)), rec.pid);
+        else lg()->warn("fault {}: {} on {} not ready: {}", f.name, rec.service, rec.host, rec.error);
+    }
+    if (!failed.empty()) return plain_error("power restore of " + f.name, failed);
+    for (auto& rec : d.recoveries)
+        if (!rec.ready) return plain_error("power restore of " + f.name, rec.error);
+    return {};
+}
+
+Result<void> PowerEngine::heal_all() noexcept {
+    try {
+        std::string failed;
+        for (size_t i = 0; i < faults_.size(); ++i)
+            if (faults_[i] && faults_[i]->dark)
+                if (auto r = restore(i, false); !r) failed += (failed.empty() ? "" : "; ") + r.error().message();
+        if (!failed.empty()) return plain_error("power heal_all", failed);
+        return {};
+    } catch (const std::exception& e) {  // allocation failure, thread creation
+        return plain_error("power heal_all", e.what());
+    }
+}
+
+std::vector<ServiceRecovery> PowerEngine::recoveries(size_t index) const {
+    if (index >= faults_.size() || !faults_[index]) return {};
+    return faults_[index]->recoveries;
+}
+
+void PowerEngine::release() noexcept {
+    // A frozen cgroup left behind would hang whatever touches its processes: thaw any still dark
+    // (killed hosts are not restarted here; the lab is going down).
+    try {
+        for (size_t i = 0; i < faults_.size(); ++i) {
+            if (!faults_[i] || !faults_[i]->dark || !plan_) continue;
+            if (plan_->method[i].power_mode == plan::PowerMode::freeze)
+                for (auto& hn : faults_[i]->hosts)
+                    if (auto* h = lab_.host(hn)) (void)write_file(h->cgroup + "/cgroup.freeze", "0");
+            faults_[i]->dark = false;
+        }
+        faults_.clear();
+    } catch (const std::exception& e) {
+        lg()->error("release: {}", e.what());
+    }
+}
+
+}  // namespace inj::power

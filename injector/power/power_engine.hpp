@@ -1,0 +1,68 @@
+// The power engine: power_loss faults. A power domain (or a zone, or hosts) goes dark at once:
+// its classifier rule is armed (every link of its hosts cut, both ways, control included) and
+// every process in its hosts' cgroups is killed (cgroup.kill) or frozen (cgroup.freeze). When
+// power returns: links back, then the processes (thawed, or the lab's services started again,
+// optionally staggered), then readiness awaited and each service's RTO recorded.
+//
+// The network part lives in the run's one NetEngine (one classifier per run): compile() gives
+// power_loss faults a rule bit and this engine arms/disarms it through NetEngine::inject/heal.
+// Volatile storage (unsynced writes lost at the cut) is not part of this engine yet.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "lab/lab.hpp"
+#include "net/net_engine.hpp"
+#include "runner/engine.hpp"
+
+namespace inj::power {
+
+class PowerEngine : public Engine {
+public:
+    // `net` must outlive this engine and be prepared before it (RunHooks::engines lists it first,
+    // so it is also healed first on abort: links come back before processes).
+    explicit PowerEngine(net::NetEngine& net) : net_(net) {}
+    ~PowerEngine() override { release(); }
+
+    std::string_view name() const override { return "power"; }
+    bool handles(plan::FaultKind kind) const override { return kind == plan::FaultKind::power_loss; }
+    Result<void> prepare(const plan::Plan& plan, const lab::LabState& lab, uint64_t run_deadline_ns) override;
+    // Arms the rule, then kills or freezes every target host's cgroup; returns once every cgroup
+    // is empty (kill) or frozen (freeze), bounded.
+    Result<void> inject(size_t index, uint64_t deadline_ns) override;
+    // Power returns: rule disarmed, then thaw or restart (honouring restore.order and stagger),
+    // then readiness of every service of the target hosts awaited (their RTO in recoveries()).
+    Result<void> heal(size_t index) override;
+    // Brings back every dark host without waiting for readiness (abort path). The caller heals
+    // the net engine first.
+    Result<void> heal_all() noexcept override;
+    // The rule's counters are the net engine's (it reports every rule it holds).
+    std::vector<FaultCounters> counters() const override { return {}; }
+    std::vector<ServiceRecovery> recoveries(size_t index) const override;
+    void release() noexcept override;
+
+    // The lab as this engine last saw it: service pids change when a restore restarts them.
+    const lab::LabState& lab() const { return lab_; }
+
+private:
+    struct Dark {
+        std::vector<std::string> hosts;  // target hosts, in restore order
+        bool dark = false;               // cut and not yet restored
+        std::vector<ServiceRecovery> recoveries;
+    };
+    Result<void> cut(size_t index);
+    Result<void> restore(size_t index, bool await);
+
+    net::NetEngine& net_;
+    const plan::Plan* plan_ = nullptr;
+    lab::LabState lab_;
+    std::vector<std::optional<Dark>> faults_;  // per plan.method index; set for power_loss
+};
+
+// Hosts a power_loss darkens, in the order power returns: restore.order, then the other target
+// hosts in plan order.
+std::vector<std::string> restore_order(const plan::Plan& plan, const plan::Fault& f);
+
+}  // namespace inj::power

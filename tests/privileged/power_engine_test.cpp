@@ -1,0 +1,257 @@
+// PowerEngine on a real two-zone lab with a real TCP service (a standalone etcd) on each host:
+// a power_loss of zone a kills or freezes a1's processes and makes it answer nobody (control, b1),
+// while b1 keeps serving; the restore brings a1 back (a new process in its netns and cgroup after
+// a kill, the same thawed one after a freeze) and records when it was ready again.
+#include <gtest/gtest.h>
+
+#include <signal.h>
+#include <sys/stat.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "common/netns.hpp"
+#include "common/proc.hpp"
+#include "common/tcp.hpp"
+#include "lab/lab.hpp"
+#include "net/net_engine.hpp"
+#include "power/power_engine.hpp"
+#include "support/test_support.hpp"
+
+using namespace std::chrono_literals;
+
+namespace inj::power {
+namespace {
+
+constexpr uint64_t kSecond = 1'000'000'000ull;
+
+// Two zones, one host each, a standalone etcd member per host (starts in ~100 ms, answers TCP on
+// 2379), one power_loss of zone a.
+plan::Plan two_zones(const std::string& name, plan::PowerMode mode) {
+    plan::Plan p;
+    p.name = name;
+    p.file = "<test " + name + ">";
+    p.lab.ready_timeout = 30s;
+    const char* names[] = {"a", "b"};
+    for (int i = 0; i < 2; ++i) {
+        plan::Zone z;
+        z.name = names[i];
+        z.power_domains = {z.name + "-p"};
+        z.subnet = Cidr{*IpAddr::parse("198.18." + std::to_string(4 * i) + ".0"), 22};
+        p.topology.zones.push_back(z);
+        p.topology.power_domains.push_back({z.name + "-p", z.name, {}});
+        plan::Host h;
+        h.name = z.name + "1";
+        h.zone = z.name;
+        h.power_domain = z.name + "-p";
+        h.addresses.push_back(Cidr{z.subnet->nth(2), 22});
+        p.topology.hosts.push_back(h);
+    }
+    plan::Service kv;
+    kv.name = "kv";
+    kv.hosts = {"a1", "b1"};
+    kv.volume = "data";
+    kv.port = 2379;
+    // `exec`: the lab's pid is etcd itself, so "the service's pid" means the server process.
+    kv.command =
+        "exec etcd --name {host} --data-dir {volume} --listen-client-urls http://{addr}:2379 "
+        "--advertise-client-urls http://{addr}:2379 --listen-peer-urls http://{addr}:2380 "
+        "--initial-advertise-peer-urls http://{addr}:2380 --initial-cluster {host}=http://{addr}:2380";
+    kv.ready.kind = plan::Check::Kind::tcp;
+    kv.ready.target = "{addr}:2379";
+    kv.ready.timeout = 20s;
+    p.lab.services.push_back(kv);
+    plan::Fault f;
+    f.name = "dark-a";
+    f.kind = plan::FaultKind::power_loss;
+    f.duration = 30s;
+    f.target.zones = {"a"};
+    f.peer.rest = true;
+    f.power_mode = mode;
+    p.method.push_back(f);
+    p.safety.max_duration = 2min;
+    return p;
+}
+
+// A TCP connect to addr:2379 from `netns` ("" = the control position): true when something
+// answered (connected, or refused by a live kernel).
+bool answers(const std::string& netns, const std::string& addr) {
+    std::optional<NetnsGuard> g;
+    if (!netns.empty()) {
+        auto e = NetnsGuard::enter(netns_path(netns));
+        if (!e) return false;
+        g.emplace(std::move(*e));
+    }
+    auto r = tcp_connect(*IpAddr::parse(addr), 2379, 700ms);
+    return r || r.error().code == ECONNREFUSED;
+}
+
+std::string read_file(const std::string& path) {
+    std::ifstream in(path);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+int cgroup_event(const std::string& dir, const std::string& key) {
+    std::ifstream in(dir + "/cgroup.events");
+    std::string k;
+    int v;
+    while (in >> k >> v)
+        if (k == key) return v;
+    return -1;
+}
+
+pid_t pid_of(const lab::LabState& l, const std::string& host) {
+    for (auto& p : l.services)
+        if (p.service == "kv" && p.host == host) return p.pid;
+    return 0;
+}
+
+class PowerEngineTest : public ::testing::Test {
+protected:
+    void SetUp() override {
+        INJ_REQUIRE_PRIVILEGE();
+        if (!run({"etcd", "--version"}, 10s).ok()) GTEST_SKIP() << "etcd is not installed";
+    }
+    void TearDown() override {
+        if (power_) power_->release();
+        if (net_) net_->release();
+        power_.reset();
+        net_.reset();
+        if (!id_.empty())
+            if (auto st = lab::load(id_)) {
+                auto d = lab::down(*st);
+                EXPECT_TRUE(d.ok()) << d.error().message();
+                auto left = lab::leftovers(*st);
+                ASSERT_TRUE(left.ok()) << left.error().message();
+                EXPECT_TRUE(left->empty()) << "lab " << id_ << " left: " << left->front();
+            }
+    }
+
+    // Brings the lab up and prepares both engines as the runner does (net first).
+    void start(const plan::Plan& plan) {
+        plan_ = plan;
+        id_ = lab::id_for(plan_);
+        auto l = lab::up(plan_);
+        ASSERT_TRUE(l.ok()) << l.error().message();
+        lab_ = std::move(*l);
+        net_.emplace();
+        power_.emplace(*net_);
+        uint64_t run_deadline = monotonic_ns() + 120 * kSecond;
+        auto n = net_->prepare(plan_, lab_, run_deadline);
+        ASSERT_TRUE(n.ok()) << n.error().message();
+        auto p = power_->prepare(plan_, lab_, run_deadline);
+        ASSERT_TRUE(p.ok()) << p.error().message();
+        a1_ = lab_.host("a1");
+        b1_ = lab_.host("b1");
+        ASSERT_NE(a1_, nullptr);
+        ASSERT_NE(b1_, nullptr);
+        a1_addr_ = a1_->addresses.at(0).addr.str();
+        b1_addr_ = b1_->addresses.at(0).addr.str();
+        // Before the cut, everyone answers everyone.
+        ASSERT_TRUE(answers("", a1_addr_));
+        ASSERT_TRUE(answers(b1_->netns, a1_addr_));
+        ASSERT_TRUE(answers("", b1_addr_));
+    }
+
+    // While a1 is dark: it answers nobody, b1 still serves control.
+    void expect_dark() {
+        EXPECT_FALSE(answers("", a1_addr_)) << "a1 answered control while dark";
+        EXPECT_FALSE(answers(b1_->netns, a1_addr_)) << "a1 answered b1 while dark";
+        EXPECT_TRUE(answers("", b1_addr_)) << "b1 stopped serving control";
+    }
+
+    plan::Plan plan_;
+    std::string id_;
+    lab::LabState lab_;
+    std::optional<net::NetEngine> net_;
+    std::optional<PowerEngine> power_;
+    const lab::HostRuntime* a1_ = nullptr;
+    const lab::HostRuntime* b1_ = nullptr;
+    std::string a1_addr_, b1_addr_;
+};
+
+TEST_F(PowerEngineTest, KillDarkensZoneAndRestoreRestartsItsService) {
+    ASSERT_NO_FATAL_FAILURE(start(two_zones("pwr-kill", plan::PowerMode::kill)));
+    pid_t old_a1 = pid_of(lab_, "a1"), old_b1 = pid_of(lab_, "b1");
+    ASSERT_GT(old_a1, 0);
+
+    auto r = power_->inject(0, monotonic_ns() + 60 * kSecond);
+    ASSERT_TRUE(r.ok()) << r.error().message();
+    // Killed and reaped: the pid no longer exists, and a1's cgroup is empty.
+    EXPECT_EQ(::kill(old_a1, 0), -1);
+    EXPECT_EQ(errno, ESRCH);
+    EXPECT_EQ(cgroup_event(a1_->cgroup, "populated"), 0);
+    EXPECT_EQ(::kill(old_b1, 0), 0) << "b1's service was touched";
+    expect_dark();
+
+    auto h = power_->heal(0);
+    ASSERT_TRUE(h.ok()) << h.error().message();
+    pid_t new_a1 = pid_of(power_->lab(), "a1");
+    EXPECT_GT(new_a1, 0);
+    EXPECT_NE(new_a1, old_a1);
+    EXPECT_EQ(pid_of(power_->lab(), "b1"), old_b1);
+    // The new process lives in a1's cgroup and network namespace.
+    std::string cg = read_file("/proc/" + std::to_string(new_a1) + "/cgroup");
+    std::string rel = a1_->cgroup.substr(a1_->cgroup.find("/injector/"));
+    EXPECT_NE(cg.find(rel), std::string::npos) << cg << " vs " << a1_->cgroup;
+    struct stat ns_proc {}, ns_host {};
+    ASSERT_EQ(::stat(("/proc/" + std::to_string(new_a1) + "/ns/net").c_str(), &ns_proc), 0);
+    ASSERT_EQ(::stat(netns_path(a1_->netns).c_str(), &ns_host), 0);
+    EXPECT_EQ(ns_proc.st_ino, ns_host.st_ino);
+    // It serves again, to control and to b1.
+    EXPECT_TRUE(answers("", a1_addr_));
+    EXPECT_TRUE(answers(b1_->netns, a1_addr_));
+    // The state file knows the new pid (down and recover find it there).
+    auto st = lab::load(id_);
+    ASSERT_TRUE(st.ok());
+    EXPECT_EQ(pid_of(*st, "a1"), new_a1);
+    // RTO recorded for the one service of the dark host.
+    auto rec = power_->recoveries(0);
+    ASSERT_EQ(rec.size(), 1u);
+    EXPECT_EQ(rec[0].service, "kv");
+    EXPECT_EQ(rec[0].host, "a1");
+    EXPECT_EQ(rec[0].pid, new_a1);
+    EXPECT_TRUE(rec[0].ready) << rec[0].error;
+    EXPECT_GT(rec[0].rto.count(), 0);
+    EXPECT_LT(rec[0].rto, std::chrono::nanoseconds(20s));
+}
+
+TEST_F(PowerEngineTest, FreezeHangsTheHostAndThawKeepsTheSamePid) {
+    ASSERT_NO_FATAL_FAILURE(start(two_zones("pwr-freeze", plan::PowerMode::freeze)));
+    pid_t a1 = pid_of(lab_, "a1");
+    ASSERT_GT(a1, 0);
+
+    auto r = power_->inject(0, monotonic_ns() + 60 * kSecond);
+    ASSERT_TRUE(r.ok()) << r.error().message();
+    EXPECT_EQ(cgroup_event(a1_->cgroup, "frozen"), 1);
+    EXPECT_EQ(cgroup_event(b1_->cgroup, "frozen"), 0);
+    EXPECT_EQ(::kill(a1, 0), 0) << "a frozen process is alive";
+    expect_dark();
+
+    auto h = power_->heal(0);
+    ASSERT_TRUE(h.ok()) << h.error().message();
+    EXPECT_EQ(cgroup_event(a1_->cgroup, "frozen"), 0);
+    EXPECT_EQ(pid_of(power_->lab(), "a1"), a1);
+    EXPECT_EQ(::kill(a1, 0), 0);
+    EXPECT_TRUE(answers("", a1_addr_));
+    EXPECT_TRUE(answers(b1_->netns, a1_addr_));
+    auto rec = power_->recoveries(0);
+    ASSERT_EQ(rec.size(), 1u);
+    EXPECT_EQ(rec[0].pid, a1);
+    EXPECT_TRUE(rec[0].ready) << rec[0].error;
+}
+
+TEST_F(PowerEngineTest, HealAllOnAbortBringsTheHostBack) {
+    ASSERT_NO_FATAL_FAILURE(start(two_zones("pwr-abort", plan::PowerMode::freeze)));
+    auto r = power_->inject(0, monotonic_ns() + 60 * kSecond);
+    ASSERT_TRUE(r.ok()) << r.error().message();
+    EXPECT_EQ(cgroup_event(a1_->cgroup, "frozen"), 1);
+    // The runner's abort order: net first (links back), then power (processes back).
+    ASSERT_TRUE(net_->heal_all().ok());
+    ASSERT_TRUE(power_->heal_all().ok());
+    EXPECT_EQ(cgroup_event(a1_->cgroup, "frozen"), 0);
+    EXPECT_TRUE(answers("", a1_addr_));
+}
+
+}  // namespace
+}  // namespace inj::power

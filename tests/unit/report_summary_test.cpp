@@ -1,0 +1,32 @@
+// The terminal summary shows, under a power_loss fault, when each restored service was healthy
+// again (its RTO) or that it was not.
+#include <gtest/gtest.h>
+
+#include <sstream>
+
+#include "report/summary.hpp"
+
+namespace inj::report {
+namespace {
+
+TEST(ReportSummary, PowerLossShowsRtoPerService) {
+    runner::RunOutcome o;
+    o.verdict = "held";
+    o.plan_name = "pangyo-fire";
+    runner::FaultRecord f;
+    f.name = "pangyo-power";
+    f.kind = "power_loss";
+    f.injected_at = std::chrono::seconds(5);
+    f.healed_at = std::chrono::seconds(25);
+    f.recoveries.push_back({"etcd", "kv-1", 4242, std::chrono::milliseconds(1500), true, ""});
+    f.recoveries.push_back({"api", "kv-1", 4243, std::chrono::seconds(30), false, "not ready after 30s"});
+    o.faults.push_back(f);
+    std::ostringstream os;
+    print_summary(os, o, false);
+    std::string s = os.str();
+    EXPECT_NE(s.find("etcd on kv-1 healthy again after 1.5s (RTO, pid 4242)"), std::string::npos) << s;
+    EXPECT_NE(s.find("api on kv-1 NOT healthy again: not ready after 30s"), std::string::npos) << s;
+}
+
+}  // namespace
+}  // namespace inj::report
