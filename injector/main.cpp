@@ -258,8 +258,12 @@ int cmd_run(const std::vector<std::string>& args) {
     opts.report_dir = vm["report-dir"].as<std::string>();
     opts.signal_fd = sfd;
     opts.run_id = vm["run-id"].as<std::string>();
-    if (!opts.run_id.empty() && opts.run_id.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.") != std::string::npos ||
-        (!opts.run_id.empty() && !std::isalnum(static_cast<unsigned char>(opts.run_id[0]))))
+    const bool bad_id =
+        !opts.run_id.empty() &&
+        (opts.run_id.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.") !=
+             std::string::npos ||
+         !std::isalnum(static_cast<unsigned char>(opts.run_id[0])));
+    if (bad_id)
         throw UsageError("--run-id must start with a letter or digit and may hold letters, digits, '-', '_' and '.'");
     runner::Runner r(*p, opts, runner::default_hooks());
     auto out = r.run();
