@@ -1,5 +1,6 @@
 // The flagship experiments, run for real through the `injector` binary as a user would: a
-// three-zone etcd cluster in a namespace lab, cut by the eBPF classifier, probed with etcdctl.
+// three-zone etcd cluster in a namespace lab, cut by the eBPF classifier (or darkened by a power
+// loss, then restored), probed with etcdctl.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -78,5 +79,35 @@ TEST(Flagship, IsolatingEveryZoneLosesQuorumAndExitsOne) {
     EXPECT_FALSE(p["held"].get<bool>());
     EXPECT_GE(p["violated_at_ms"].get<double>(), 5000.0);
     for (auto& f : r.report["faults"]) EXPECT_GT(f["dropped"].get<uint64_t>(), 0u) << f.dump();
+    EXPECT_EQ(leftovers(), "");
+}
+
+// experiments/pangyo-fire.yaml darkens the whole pangyo zone for 20 s (member SIGKILLed, links
+// cut), restores it, and reports the restored member's RTO.
+TEST(PowerFlagship, PangyoFireKeepsQuorumAndReportsTheRestoredMembersRto) {
+    INJ_REQUIRE_PRIVILEGE();
+    auto r = run_plan("experiments/pangyo-fire.yaml");
+    ASSERT_FALSE(r.report.is_discarded()) << r.output;
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+    EXPECT_EQ(r.report["verdict"], "held") << r.output;
+    ASSERT_EQ(r.report["faults"].size(), 1u);
+    auto& f = r.report["faults"][0];
+    EXPECT_EQ(f["kind"], "power_loss");
+    // The zone was really dark: its rule dropped packets (peers and control trying to reach it).
+    EXPECT_GT(f["dropped"].get<uint64_t>(), 0u) << r.output;
+    ASSERT_TRUE(f.contains("injected_at_ms") && f.contains("healed_at_ms")) << f.dump();
+    // Power returned after 20 s; the heal includes the restart and readiness wait.
+    EXPECT_NEAR(f["healed_at_ms"].get<double>() - f["injected_at_ms"].get<double>(), 20000.0, 500.0);
+    ASSERT_TRUE(f.contains("recoveries")) << f.dump();
+    ASSERT_EQ(f["recoveries"].size(), 1u) << f.dump();
+    auto& rec = f["recoveries"][0];
+    EXPECT_EQ(rec["service"], "etcd");
+    EXPECT_EQ(rec["host"], "kv-1");
+    EXPECT_TRUE(rec["ready"].get<bool>()) << rec.dump();
+    EXPECT_GT(rec["rto_ms"].get<double>(), 0.0);
+    EXPECT_LT(rec["rto_ms"].get<double>(), 30000.0);
+    EXPECT_GT(rec["pid"].get<int>(), 0);
+    auto& p = r.report["probes"][0];
+    EXPECT_TRUE(p["held"].get<bool>()) << p.dump();
     EXPECT_EQ(leftovers(), "");
 }
