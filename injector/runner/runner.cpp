@@ -92,6 +92,7 @@ struct Runner::Impl {
     std::unique_ptr<ProbeExecutor> exec;
     std::vector<std::unique_ptr<ProbeSampler>> samplers;
     std::vector<std::unique_ptr<safety::Guard>> guards;
+    net::Tables tables;                     // compiled once at preflight; the canaries reuse it
     Clock::time_point t0;
     // Per method index: injected and not yet healed. Read by guard threads, written by the
     // timeline.
@@ -212,11 +213,11 @@ void Runner::Impl::add_run_guards() {
     guards.push_back(std::make_unique<safety::HostVanishedGuard>(paths, std::chrono::milliseconds(100)));
     // One canary per sever fault that cuts whole flows: the first pair of its cut set.
     std::vector<safety::Canary> canaries;
-    if (auto tables = net::compile(plan); tables) {
+    {
         for (size_t i = 0; i < plan.method.size(); ++i) {
             auto& f = plan.method[i];
             if (f.kind != plan::FaultKind::sever || f.share < 1.0) continue;
-            auto cut = net::cut_set(plan, *tables, i);
+            auto cut = net::cut_set(plan, tables, i);
             if (cut.empty()) continue;
             auto* from = lab->host(cut[0].first);
             auto* to = plan.topology.host(cut[0].second);
@@ -268,11 +269,14 @@ RunOutcome Runner::Impl::run() {
 
     // --- preflight: nothing on the machine changes before all of this passes ---
     // The plan itself first: blast radius, protected targets, the abort path.
-    if (auto tables = net::compile(plan); !tables) {
-        finish(kExitNotApplied, "not_applied", "preflight: " + tables.error().message());
+    if (auto compiled = net::compile(plan); !compiled) {
+        finish(kExitNotApplied, "not_applied", "preflight: " + compiled.error().message());
         jwrite("refused", {{"reason", out.reason}}, true);
         return out;
-    } else if (auto refusals = safety::check_plan(plan, *tables); !refusals.empty()) {
+    } else {
+        tables = std::move(*compiled);
+    }
+    if (auto refusals = safety::check_plan(plan, tables); !refusals.empty()) {
         std::string why;
         nlohmann::json list = nlohmann::json::array();
         for (auto& r : refusals) {

@@ -60,6 +60,13 @@ std::vector<int> netfault_links() {
     return ids;
 }
 
+// Waits for the run's fault to be in force and checks the cut is real; fills *lab.
+void wait_for_cut(BackgroundRun& run, lab::LabState* lab) {
+    ASSERT_TRUE(run.wait_event("inject", 60s)) << run.output();
+    *lab = lab_of(run);
+    expect_cut_in_force(*lab);
+}
+
 void expect_aborted(BackgroundRun& run, const std::string& reason_part) {
     int rc = run.wait_exit(30s);
     auto rep = run.report();
@@ -85,8 +92,8 @@ TEST_P(Signals, SignalHealsAndExitsTwo) {
     INJ_REQUIRE_PRIVILEGE();
     const int sig = GetParam();
     BackgroundRun run(small_plan("guard-signal", "1s", "60s", "2m"), "guard-signal-" + std::to_string(sig));
-    ASSERT_TRUE(run.wait_event("inject", 60s)) << run.output();
-    expect_cut_in_force(lab_of(run));
+    lab::LabState lab;
+    ASSERT_NO_FATAL_FAILURE(wait_for_cut(run, &lab));
     ASSERT_EQ(kill(run.pid(), sig), 0);
     expect_aborted(run, "signal: received");
 }
@@ -96,8 +103,8 @@ INSTANTIATE_TEST_SUITE_P(Guards, Signals, ::testing::Values(SIGINT, SIGTERM, SIG
 TEST(Guards, AbortCommandFromAnotherTerminal) {
     INJ_REQUIRE_PRIVILEGE();
     BackgroundRun run(small_plan("guard-abort", "1s", "60s", "2m"), "guard-abort");
-    ASSERT_TRUE(run.wait_event("inject", 60s)) << run.output();
-    expect_cut_in_force(lab_of(run));
+    lab::LabState lab;
+    ASSERT_NO_FATAL_FAILURE(wait_for_cut(run, &lab));
     auto r = inj::run({binary_path("injector/injector"), "abort", "--reason", "drill called off"}, 10s);
     ASSERT_TRUE(r);
     EXPECT_EQ(r->exit_code, 0) << r->output;
@@ -109,8 +116,8 @@ TEST(Guards, MaxDurationStopsTheRun) {
     INJ_REQUIRE_PRIVILEGE();
     // The heal is due exactly at max_duration: the deadline guard stops the run there.
     BackgroundRun run(small_plan("guard-deadline", "1s", "3s", "4s"), "guard-deadline");
-    ASSERT_TRUE(run.wait_event("inject", 60s)) << run.output();
-    expect_cut_in_force(lab_of(run));
+    lab::LabState lab;
+    ASSERT_NO_FATAL_FAILURE(wait_for_cut(run, &lab));
     expect_aborted(run, "max_duration (4s) reached");
     auto rep = run.report();
     ASSERT_FALSE(rep.is_discarded());
@@ -122,9 +129,8 @@ TEST(Guards, AbortWhenProbeFailsInARow) {
     BackgroundRun run(small_plan("guard-probe", "1s", "60s", "2m",
                                  "  abort_when:\n    - { probe: b1-up, failures_in_a_row: 3 }\n"),
                       "guard-probe");
-    ASSERT_TRUE(run.wait_event("inject", 60s)) << run.output();
-    auto lab = lab_of(run);
-    expect_cut_in_force(lab);
+    lab::LabState lab;
+    ASSERT_NO_FATAL_FAILURE(wait_for_cut(run, &lab));
     // Something off plan: the service on b1 dies (we started it, through the run; end it by pid).
     bool killed = false;
     for (auto& s : lab.services)
@@ -136,9 +142,8 @@ TEST(Guards, AbortWhenProbeFailsInARow) {
 TEST(Guards, PlannedHostVanishing) {
     INJ_REQUIRE_PRIVILEGE();
     BackgroundRun run(small_plan("guard-vanish", "1s", "60s", "2m"), "guard-vanish");
-    ASSERT_TRUE(run.wait_event("inject", 60s)) << run.output();
-    auto lab = lab_of(run);
-    expect_cut_in_force(lab);
+    lab::LabState lab;
+    ASSERT_NO_FATAL_FAILURE(wait_for_cut(run, &lab));
     auto* b1 = lab.host("b1");
     ASSERT_TRUE(b1);
     auto r = inj::run({"ip", "netns", "del", b1->netns}, 10s);
@@ -149,9 +154,8 @@ TEST(Guards, PlannedHostVanishing) {
 TEST(Guards, CutWithoutEffect) {
     INJ_REQUIRE_PRIVILEGE();
     BackgroundRun run(small_plan("guard-effect", "1s", "60s", "2m"), "guard-effect");
-    ASSERT_TRUE(run.wait_event("inject", 60s)) << run.output();
-    auto lab = lab_of(run);
-    expect_cut_in_force(lab);
+    lab::LabState lab;
+    ASSERT_NO_FATAL_FAILURE(wait_for_cut(run, &lab));
     // Someone removes the classifier from under the run: the planned cut no longer holds.
     auto links = netfault_links();
     ASSERT_FALSE(links.empty());
