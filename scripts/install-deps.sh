@@ -4,7 +4,7 @@
 set -euo pipefail
 
 PKGS=(
-  build-essential cmake pkg-config clang llvm
+  build-essential cmake pkg-config clang llvm ccache
   bpftool libbpf-dev libelf-dev zlib1g-dev linux-libc-dev
   libyaml-cpp-dev libspdlog-dev libfmt-dev libboost-program-options-dev nlohmann-json3-dev
   libgtest-dev libgmock-dev
