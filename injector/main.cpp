@@ -176,6 +176,22 @@ int cmd_plan(const std::vector<std::string>& args) {
             for (auto& h : dark) std::cout << " " << h;
             if (f.restore.stagger.count() > 0) std::cout << ", " << format_duration(f.restore.stagger) << " apart";
             std::cout << "; readiness awaited (RTO per service in the report)\n";
+            // Cascades: links and zone switches the dark domains feed cut hosts that keep power.
+            for (auto& c : plan::cascades(p->topology, f.target)) {
+                std::cout << "      cascade: " << c.str() << " goes dark: ";
+                if (c.kind == plan::Cascade::Kind::link) {
+                    std::cout << "zones " << c.a << " and " << c.b << " lose each other";
+                } else {
+                    std::vector<std::string> cut_off;
+                    for (auto& h : p->topology.hosts)
+                        if (h.zone == c.a && std::find(dark.begin(), dark.end(), h.name) == dark.end())
+                            cut_off.push_back(h.name);
+                    std::cout << "every host of " << c.a << " is cut off (" << cut_off.size() << " still powered";
+                    for (auto& h : cut_off) std::cout << " " << h;
+                    std::cout << ")";
+                }
+                std::cout << "\n";
+            }
             auto cut = net::cut_set(*p, *tables, i);
             std::cout << "      cut set: " << cut.size() << " host pairs lose contact\n";
             continue;
@@ -191,6 +207,21 @@ int cmd_plan(const std::vector<std::string>& args) {
         std::cout << "      cut set: " << cut.size() << " host pairs lose contact";
         std::cout << (cut.empty() ? "\n" : ":\n");
         for (auto& [a, b] : cut) std::cout << "        " << a << " -> " << b << "\n";
+    }
+    for (auto& v : p->verify)
+        std::cout << "verify " << v.name << ": after recovery, every record probe " << v.probe
+                  << " acknowledged is read back in " << v.in << " ("
+                  << (v.per_record ? "one command per record" : "one command, records as lines of its output")
+                  << ", timeout " << format_duration(v.timeout) << ")\n";
+    if (p->expect.rto || p->expect.rpo_records || p->expect.rpo_window) {
+        std::cout << "expect:";
+        if (p->expect.rto) std::cout << " RTO <= " << format_duration(*p->expect.rto) << " per service restored;";
+        if (p->expect.rpo_records)
+            std::cout << " RPO: at most " << *p->expect.rpo_records << " acknowledged records lost;";
+        if (p->expect.rpo_window)
+            std::cout << " RPO: only records acknowledged within " << format_duration(*p->expect.rpo_window)
+                      << " before a fault may be lost;";
+        std::cout << "\n";
     }
     // The blast-radius preview and the refusals are exactly what the runner's preflight
     // computes (safety::check_plan), so a plan that passes here passes there.

@@ -183,7 +183,7 @@ std::vector<Moment> moments(const Plan& plan, const net::Tables& t) {
             const auto& f = plan.method[i];
             if (f.at <= m.from && m.from < f.at + f.duration) {
                 m.faults.push_back(i);
-                if (i < t.rule_of_fault.size() && t.rule_of_fault[i] >= 0) m.armed |= 1ull << t.rule_of_fault[i];
+                if (i < t.fault_mask.size()) m.armed |= t.fault_mask[i];
             }
         }
         if (m.faults.empty()) continue;

@@ -14,8 +14,6 @@
 namespace inj {
 namespace {
 
-constexpr size_t kMaxCapture = 16 * 1024;
-
 // In the child: report errno through fd and exit.
 [[noreturn]] void child_fail(int fd, int stage) {
     int payload[2] = {stage, errno};
@@ -114,7 +112,7 @@ Result<pid_t> spawn(const SpawnSpec& spec) {
 }
 
 Result<RunResult> run(const std::vector<std::string>& argv, std::chrono::nanoseconds timeout,
-                      const std::string& netns) {
+                      const std::string& netns, size_t max_output) {
     using clock = std::chrono::steady_clock;
     if (argv.empty()) return plain_error("run", "empty command");
     int out[2];
@@ -150,7 +148,9 @@ Result<RunResult> run(const std::vector<std::string>& argv, std::chrono::nanosec
             eof = true;
             break;
         }
-        if (r.output.size() < kMaxCapture) r.output.append(buf, std::min<size_t>(n, kMaxCapture - r.output.size()));
+        size_t room = max_output - std::min(max_output, r.output.size());
+        if (static_cast<size_t>(n) > room) r.truncated = true;
+        r.output.append(buf, std::min<size_t>(static_cast<size_t>(n), room));
     }
     close(out[0]);
     int status = 0;
@@ -180,8 +180,8 @@ Result<RunResult> run(const std::vector<std::string>& argv, std::chrono::nanosec
 }
 
 Result<RunResult> run_shell(const std::string& command, std::chrono::nanoseconds timeout,
-                            const std::string& netns) {
-    return run({"/bin/sh", "-c", command}, timeout, netns);
+                            const std::string& netns, size_t max_output) {
+    return run({"/bin/sh", "-c", command}, timeout, netns, max_output);
 }
 
 bool process_alive(pid_t pid) {

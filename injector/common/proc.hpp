@@ -28,16 +28,19 @@ Result<pid_t> spawn(const SpawnSpec& spec);
 struct RunResult {
     int exit_code = -1;          // exit status, or 128+signal; -1 when killed by the timeout
     bool timed_out = false;
-    std::string output;          // stdout+stderr, truncated to a few KiB
+    std::string output;          // stdout+stderr, the first max_output bytes
+    bool truncated = false;      // the command printed more than max_output
     std::chrono::nanoseconds elapsed{0};
 };
 
+constexpr size_t kDefaultMaxOutput = 16 * 1024;
+
 // Runs to completion (or timeout, then SIGKILL to its process group) capturing output.
 Result<RunResult> run(const std::vector<std::string>& argv, std::chrono::nanoseconds timeout,
-                      const std::string& netns = {});
+                      const std::string& netns = {}, size_t max_output = kDefaultMaxOutput);
 // run() of "/bin/sh -c command".
 Result<RunResult> run_shell(const std::string& command, std::chrono::nanoseconds timeout,
-                            const std::string& netns = {});
+                            const std::string& netns = {}, size_t max_output = kDefaultMaxOutput);
 
 // True while pid exists (not reaped, not a zombie of ours).
 bool process_alive(pid_t pid);

@@ -436,7 +436,7 @@ Error keep_failed_logs(const LabState& s, Error err) {
 std::string labs_root() { return "/run/injector/labs"; }
 
 Result<void> await_ready(const plan::Plan& plan, const LabState& s, const ServiceProcess& p,
-                         std::chrono::steady_clock::time_point lab_deadline) {
+                         std::chrono::steady_clock::time_point lab_deadline, const std::atomic<bool>* cancel) {
     const plan::Service* svc = service_of(plan, p.service);
     if (!svc) return plain_error("service " + p.service, "not in the plan");
     if (svc->ready.kind == plan::Check::Kind::none) return {};
@@ -448,7 +448,7 @@ Result<void> await_ready(const plan::Plan& plan, const LabState& s, const Servic
     if (!target) return plain_error("service " + svc->name + " on " + p.host, "ready check: " + target.error().message());
     Result<void> r;
     if (svc->ready.kind == plan::Check::Kind::tcp) {
-        r = ready::wait_tcp(*target, deadline);
+        r = ready::wait_tcp(*target, deadline, cancel);
     } else {
         std::string where = svc->ready.in.empty() ? p.host : svc->ready.in;
         std::string ns;
@@ -457,7 +457,7 @@ Result<void> await_ready(const plan::Plan& plan, const LabState& s, const Servic
             if (!h) return plain_error("service " + svc->name, "ready check runs in unknown host " + where);
             ns = netns_path(h->netns);
         }
-        r = ready::wait_exec(*target, ns, deadline);
+        r = ready::wait_exec(*target, ns, deadline, cancel);
     }
     if (r) return {};
     std::string exited;

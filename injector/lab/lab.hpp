@@ -9,6 +9,7 @@
 // and `injector recover` remove exactly that and nothing else.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <optional>
 #include <string>
@@ -99,8 +100,9 @@ Result<std::vector<ServiceProcess>> restart_services(const plan::Plan& plan, Lab
                                                      const std::vector<std::string>& hosts);
 // Waits for the readiness check of a started service (none defined: ready at once), bounded by
 // the check's timeout and `deadline`; the error names the service, its log and its tail.
+// A wait stops early (with an error) once *cancel turns true.
 Result<void> await_ready(const plan::Plan& plan, const LabState& lab, const ServiceProcess& p,
-                         std::chrono::steady_clock::time_point deadline);
+                         std::chrono::steady_clock::time_point deadline, const std::atomic<bool>* cancel = nullptr);
 
 // Expands a command template for a host of the lab: {host} {addr} {addr6} {zone}
 // {power_domain} {volume} {lab} {endpoints:SVC} {addrs:SVC} {each:SVC:pattern}.

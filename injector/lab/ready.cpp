@@ -31,7 +31,7 @@ Result<void> try_connect(const std::string& addr, int port, std::chrono::millise
     return tcp_connect(*ip, port, timeout);
 }
 
-Result<void> wait_tcp(const std::string& target, Deadline deadline) {
+Result<void> wait_tcp(const std::string& target, Deadline deadline, const std::atomic<bool>* cancel) {
     auto hp = split_host_port(target);
     if (!hp) return hp.error();
     while (true) {
@@ -39,11 +39,13 @@ Result<void> wait_tcp(const std::string& target, Deadline deadline) {
         auto r = try_connect(hp->first, hp->second, std::max(budget, std::chrono::milliseconds(1)));
         if (r) return {};
         if (left(deadline) <= kRetry) return r;
+        if (cancel && cancel->load()) return plain_error("`" + target + "`", "wait cancelled: " + r.error().message());
         std::this_thread::sleep_for(kRetry);
     }
 }
 
-Result<void> wait_exec(const std::string& command, const std::string& netns_path, Deadline deadline) {
+Result<void> wait_exec(const std::string& command, const std::string& netns_path, Deadline deadline,
+                       const std::atomic<bool>* cancel) {
     while (true) {
         auto budget = std::max(left(deadline), std::chrono::milliseconds(1));
         auto r = run_shell(command, budget, netns_path);
@@ -56,6 +58,7 @@ Result<void> wait_exec(const std::string& command, const std::string& netns_path
             std::string why = r->timed_out ? "timed out" : "exit " + std::to_string(r->exit_code);
             return plain_error("`" + command + "`", why + (out.empty() ? "" : ": " + out));
         }
+        if (cancel && cancel->load()) return plain_error("`" + command + "`", "wait cancelled");
         std::this_thread::sleep_for(kRetry);
     }
 }

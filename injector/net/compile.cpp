@@ -205,6 +205,10 @@ Result<Tables> compile(const plan::Plan& plan) {
     }
 
     b.t.rule_of_fault.assign(plan.method.size(), -1);
+    b.t.fault_mask.assign(plan.method.size(), 0);
+    // Powered links a power_loss darkens: one extra rule each (zone a <-> zone b), armed with the
+    // fault's own rule. Zone switches need none: their zone joins the fault's target side.
+    std::vector<std::pair<size_t, plan::Cascade>> link_rules;
     for (size_t bit = 0; bit < ruled.size(); ++bit) {
         auto& f = plan.method[ruled[bit]];
         auto left = b.members(f, f.target, "target");
@@ -219,6 +223,12 @@ Result<Tables> compile(const plan::Plan& plan) {
             right.insert(b.t.control_domain);
             r.flags = NF_RULE_CUT_FWD | NF_RULE_CUT_REV;
             r.share = kAllFlows;
+            // A dark switch cuts its whole zone off (from its own hosts too): the zone joins the
+            // target side, whose peers are every zone and control.
+            for (auto& c : plan::cascades(plan.topology, f.target)) {
+                if (c.kind == plan::Cascade::Kind::zone_switch) left.value().insert(b.zone_id.at(c.a));
+                else link_rules.emplace_back(ruled[bit], c);
+            }
         } else {
             auto peer = b.members(f, f.peer, "peer");
             if (!peer.ok()) return peer.error();
@@ -236,6 +246,23 @@ Result<Tables> compile(const plan::Plan& plan) {
         for (uint32_t id : right) b.t.domains[id].right |= mask;
         b.t.rules.push_back(r);
         b.t.rule_of_fault[ruled[bit]] = static_cast<int>(bit);
+        b.t.fault_mask[ruled[bit]] |= mask;
+        b.t.installed |= mask;
+    }
+    for (auto& [fi, c] : link_rules) {
+        size_t bit = b.t.rules.size();
+        if (bit == NF_MAX_RULES)
+            return plain_error("compile", "fault " + plan.method[fi].name + ": its cascade " + c.str() + " needs rule " +
+                                              std::to_string(bit + 1) + ", more than the " +
+                                              std::to_string(NF_MAX_RULES) + " the classifier holds");
+        uint64_t mask = 1ull << bit;
+        b.t.domains[b.zone_id.at(c.a)].left |= mask;
+        b.t.domains[b.zone_id.at(c.b)].right |= mask;
+        nf_rule r{};
+        r.flags = NF_RULE_CUT_FWD | NF_RULE_CUT_REV;
+        r.share = kAllFlows;
+        b.t.rules.push_back(r);
+        b.t.fault_mask[fi] |= mask;
         b.t.installed |= mask;
     }
     if (b.next_id > NF_MAX_DOMAINS)
@@ -302,8 +329,8 @@ bool drops(const Tables& t, const IpAddr& src, const IpAddr& dst, uint64_t armed
 std::vector<std::pair<std::string, std::string>> cut_set(const plan::Plan& plan, const Tables& t,
                                                          size_t fault_index) {
     std::vector<std::pair<std::string, std::string>> out;
-    if (fault_index >= t.rule_of_fault.size() || t.rule_of_fault[fault_index] < 0) return out;
-    uint64_t armed = 1ull << t.rule_of_fault[fault_index];
+    if (fault_index >= t.fault_mask.size() || t.fault_mask[fault_index] == 0) return out;
+    uint64_t armed = t.fault_mask[fault_index];
     // A packet never mixes families: pair each source's primary address with the destination's
     // first address of the same family.
     const auto& hosts = plan.topology.hosts;

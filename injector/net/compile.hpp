@@ -28,7 +28,10 @@ struct Tables {
     std::vector<Prefix> prefixes;             // IPv4 and IPv6 mixed; each cidr at most once
     std::map<uint32_t, nf_domain> domains;    // only domains that some rule lists
     std::vector<nf_rule> rules;               // index = rule bit; all disarmed
-    std::vector<int> rule_of_fault;           // plan.method index -> rule bit, or -1
+    std::vector<int> rule_of_fault;           // plan.method index -> its own rule bit, or -1
+    // plan.method index -> every rule bit the fault arms: its own, plus one per powered link a
+    // power_loss darkens (topology.links); 0 for faults without a rule.
+    std::vector<uint64_t> fault_mask;
     uint64_t installed = 0;                   // bit i set for every rule in `rules`
     std::map<uint32_t, std::string> domain_names;  // "zone:a", "host:kv-1", "entry:198.18.0.0/24"
     // Domain of the control position (the lab's control link), 0 unless the plan has a

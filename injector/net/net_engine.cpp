@@ -77,10 +77,22 @@ Result<int> NetEngine::rule_for(size_t index) const {
     return tables_.rule_of_fault[index];
 }
 
+namespace {
+// The fault's own rule first, then its cascades (powered links), lowest bit first.
+std::vector<int> bits_of(uint64_t mask, int own) {
+    std::vector<int> out{own};
+    for (int b = 0; b < 64; ++b)
+        if (((mask >> b) & 1) && b != own) out.push_back(b);
+    return out;
+}
+}  // namespace
+
 Result<void> NetEngine::inject(size_t index, uint64_t deadline_ns) {
     auto rule = rule_for(index);
     if (!rule.ok()) return rule.error();
-    auto r = classifier_->arm(rule.value(), deadline_ns);
+    Result<void> r;
+    for (int b : bits_of(tables_.fault_mask[index], rule.value()))
+        if (r = classifier_->arm(b, deadline_ns); !r) break;
     // After the map write: the audit's fdatasync must not delay the fault itself.
     audit::record("arm", describe(index), r, {}, audit::Sync::page_cache);
     return r;
@@ -89,7 +101,9 @@ Result<void> NetEngine::inject(size_t index, uint64_t deadline_ns) {
 Result<void> NetEngine::heal(size_t index) {
     auto rule = rule_for(index);
     if (!rule.ok()) return rule.error();
-    auto r = classifier_->disarm(rule.value());
+    Result<void> r;
+    for (int b : bits_of(tables_.fault_mask[index], rule.value()))
+        if (auto d = classifier_->disarm(b); !d && r) r = d;  // every rule, even after a failure
     audit::record("disarm", describe(index), r, {}, audit::Sync::page_cache);
     return r;
 }
@@ -119,12 +133,14 @@ std::vector<FaultCounters> NetEngine::counters() const {
         if (rule < 0) continue;
         FaultCounters c;
         c.fault = i < fault_names_.size() ? fault_names_[i] : std::to_string(i);
-        if (auto s = classifier_->rule_stats(rule); s.ok()) {
-            c.dropped = s.value().dropped;
-            c.passed = s.value().passed;
-            c.expired = s.value().expired;
-        } else {
-            log::get("net")->warn("counters of fault {}: {}", c.fault, s.error().message());
+        for (int b : bits_of(tables_.fault_mask[i], rule)) {
+            if (auto s = classifier_->rule_stats(b); s.ok()) {
+                c.dropped += s.value().dropped;
+                c.passed += s.value().passed;
+                c.expired += s.value().expired;
+            } else {
+                log::get("net")->warn("counters of fault {}: {}", c.fault, s.error().message());
+            }
         }
         out.push_back(std::move(c));
     }
@@ -139,8 +155,8 @@ std::vector<uint32_t> NetEngine::link_ids() const {
 
 std::string NetEngine::describe_rule(int rule) const {
     std::string names;
-    for (size_t i = 0; i < tables_.rule_of_fault.size(); ++i)
-        if (tables_.rule_of_fault[i] == rule && i < fault_names_.size())
+    for (size_t i = 0; i < tables_.fault_mask.size(); ++i)
+        if (((tables_.fault_mask[i] >> rule) & 1) && i < fault_names_.size())
             names += (names.empty() ? "" : ",") + fault_names_[i];
     return "fault " + (names.empty() ? "?" : names) + " (rule " + std::to_string(rule) + ")";
 }

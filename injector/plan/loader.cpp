@@ -37,6 +37,10 @@ const std::vector<std::string>& probe_template_vars() {
     static const std::vector<std::string> v{"lab", "run", "seq"};
     return v;
 }
+const std::vector<std::string>& verify_template_vars() {
+    static const std::vector<std::string> v{"lab", "run", "ack"};
+    return v;
+}
 
 namespace {
 
@@ -288,6 +292,10 @@ private:
     void load_steady_state(const Field& f);
     void load_probe(const Field& f);
     void load_slo(const Field& f, Slo& slo);
+    void load_link(const Field& f);
+    void check_power_feeds();
+    void load_verify(const Field& f);
+    void load_expect(const Field& f);
     void load_method(const Field& f);
     void load_fault(const Field& f);
     Selector load_selector(const Field& f, bool allow_cidr = true);
@@ -341,6 +349,8 @@ private:
     std::vector<std::string> fault_paths_;  // method[i] for each entry of plan_.method
     // safety.abort_when[i].probe fields: probes load after safety, so names resolve afterwards.
     std::vector<Field> abort_probe_fields_;
+    // zones[i].switch_power_domain fields: checked once every zone (and domain) is known.
+    std::vector<Field> switch_power_fields_;
 };
 
 MapView::MapView(Loader& l, const Field& f) : l_(l), self_(f) {
@@ -437,7 +447,7 @@ void Loader::load_root(const Node& root) {
     Field f{root, "", top, top};
     MapView m(*this, f);
     if (!m.ok()) return;
-    m.allow({"name", "description", "topology", "lab", "steady_state", "method", "safety"});
+    m.allow({"name", "description", "topology", "lab", "steady_state", "method", "safety", "verify", "expect"});
     plan_.file = file_;
     if (auto n = m.require("name"))
         if (auto s = name(*n)) plan_.name = *s;
@@ -454,6 +464,8 @@ void Loader::load_root(const Node& root) {
     if (auto s = m.get("steady_state")) load_steady_state(*s);
     check_abort_probes();
     if (auto me = m.require("method")) load_method(*me);
+    if (auto v = m.get("verify")) load_verify(*v);
+    if (auto e = m.get("expect")) load_expect(*e);
 
     expand_templates();
     check_fault_sides();
@@ -464,7 +476,7 @@ void Loader::load_root(const Node& root) {
 void Loader::load_topology(const Field& f) {
     MapView m(*this, f);
     if (!m.ok()) return;
-    m.allow({"zones", "hosts"});
+    m.allow({"zones", "hosts", "links"});
     if (auto zs = m.require("zones"))
         if (auto items = list(*zs)) {
             if (items->empty()) error(*zs, "a topology needs at least one zone");
@@ -475,13 +487,17 @@ void Loader::load_topology(const Field& f) {
             if (items->empty()) error(*hs, "a topology needs at least one host");
             for (auto& it : *items) load_host(it);
         }
+    if (auto ls = m.get("links"))
+        if (auto items = list(*ls))
+            for (auto& it : *items) load_link(it);
+    check_power_feeds();
     check_overlaps();
 }
 
 void Loader::load_zone(const Field& f) {
     MapView m(*this, f);
     if (!m.ok()) return;
-    m.allow({"name", "power_domains", "subnet", "subnet6", "cidrs"});
+    m.allow({"name", "power_domains", "subnet", "subnet6", "cidrs", "switch_power_domain"});
     Zone z;
     z.mark = f.mark;
     int zi = static_cast<int>(plan_.topology.zones.size());
@@ -512,6 +528,11 @@ void Loader::load_zone(const Field& f) {
         add_domain(z.name, f);
     }
 
+    if (auto sp = m.get("switch_power_domain"))
+        if (auto v = name(*sp)) {
+            z.switch_power_domain = *v;
+            switch_power_fields_.push_back(*sp);
+        }
     if (auto s = m.get("subnet"))
         if (auto c = cidr(*s)) {
             if (c->addr.v6) error(*s, "subnet is the IPv4 segment; put " + c->str() + " in subnet6");
@@ -1037,7 +1058,7 @@ void Loader::load_steady_state(const Field& f) {
 void Loader::load_probe(const Field& f) {
     MapView m(*this, f);
     if (!m.ok()) return;
-    m.allow({"name", "exec", "tcp", "in", "every", "timeout", "slo"});
+    m.allow({"name", "exec", "tcp", "in", "every", "timeout", "slo", "acknowledges"});
     Probe p;
     p.mark = f.mark;
     if (auto n = m.require("name"))
@@ -1073,6 +1094,20 @@ void Loader::load_probe(const Field& f) {
             }
         }
     }
+    if (auto a = m.get("acknowledges")) {
+        if (tcp) {
+            error(a->key_mark, a->path, "only an exec probe acknowledges records (a tcp connect writes nothing)");
+        } else if (auto text = nonempty_str(*a)) {
+            p.acknowledges = *text;
+            if (text->find("{seq}") == std::string::npos)
+                error(*a, "'" + *text + "' names the same record on every attempt; include {seq} (e.g. \"drill-{seq}\")");
+            if (in_ok) {
+                bool in_host = p.in != "control";
+                use_template(*a, *text, in_host, in_host ? std::vector<std::string>{p.in} : std::vector<std::string>{},
+                             "", probe_template_vars());
+            }
+        }
+    }
     plan_.probes.push_back(std::move(p));
 }
 
@@ -1089,6 +1124,171 @@ void Loader::load_slo(const Field& f, Slo& slo) {
         if (auto d = duration(*w, true)) slo.window = *d;
     if (auto l = m.get("max_latency"))
         if (auto d = duration(*l, true)) slo.max_latency = *d;
+}
+
+// --- powered links ------------------------------------------------------------------------------
+
+void Loader::load_link(const Field& f) {
+    MapView m(*this, f);
+    if (!m.ok()) return;
+    m.allow({"between", "power_domain"});
+    PoweredLink l;
+    l.mark = f.mark;
+    bool ok = true;
+    if (auto b = m.require("between")) {
+        auto items = list(*b);
+        if (!items || items->size() != 2) {
+            if (items) error(*b, "a link is between exactly two zones, e.g. [pangyo, ansan]");
+            ok = false;
+        } else {
+            std::vector<std::string> zs;
+            for (auto& it : *items) {
+                auto v = name(it);
+                if (!v) { ok = false; continue; }
+                if (!plan_.topology.zone(*v)) {
+                    error(it, "unknown zone '" + *v + "' (zones: " + join(names_of_zones()) + ")");
+                    ok = false;
+                }
+                zs.push_back(*v);
+            }
+            if (ok && zs[0] == zs[1]) {
+                error(*b, "a link joins two different zones (a zone's own switch is its switch_power_domain)");
+                ok = false;
+            }
+            if (ok) {
+                l.a = zs[0];
+                l.b = zs[1];
+                for (auto& prev : plan_.topology.links)
+                    if ((prev.a == l.a && prev.b == l.b) || (prev.a == l.b && prev.b == l.a)) {
+                        error(*b, "link " + l.a + "<->" + l.b + " is already declared (line " +
+                                      std::to_string(prev.mark.line) + ")");
+                        ok = false;
+                    }
+            }
+        }
+    } else {
+        ok = false;
+    }
+    if (auto p = m.require("power_domain", "a link in topology.links exists to say what feeds it")) {
+        if (auto v = name(*p)) {
+            if (!plan_.topology.power_domain(*v)) {
+                error(*p, "unknown power domain '" + *v + "' (power domains: " + join(names_of_power_domains()) + ")");
+                ok = false;
+            }
+            l.power_domain = *v;
+        } else {
+            ok = false;
+        }
+    } else {
+        ok = false;
+    }
+    if (ok) plan_.topology.links.push_back(std::move(l));
+}
+
+void Loader::check_power_feeds() {
+    for (auto& f : switch_power_fields_) {
+        const std::string& v = f.node.Scalar();
+        if (!plan_.topology.power_domain(v))
+            error(f, "unknown power domain '" + v + "' (power domains: " + join(names_of_power_domains()) + ")");
+    }
+}
+
+// --- verify, expect -----------------------------------------------------------------------------
+
+void Loader::load_verify(const Field& f) {
+    auto items = list(f);
+    if (!items) return;
+    std::map<std::string, Mark> names;
+    size_t first = templates_.size();
+    for (auto& it : *items) {
+        MapView m(*this, it);
+        if (!m.ok()) continue;
+        m.allow({"name", "probe", "exec", "in", "timeout"});
+        Verify v;
+        v.mark = it.mark;
+        if (auto n = m.require("name"))
+            if (auto s = name(*n)) {
+                v.name = *s;
+                unique("verify step", names, *s, *n);
+            }
+        if (auto pf = m.require("probe", "a verify step reads back what one probe acknowledged"))
+            if (auto s = str(*pf)) {
+                auto p = std::find_if(plan_.probes.begin(), plan_.probes.end(), [&](auto& x) { return x.name == *s; });
+                if (p == plan_.probes.end()) {
+                    std::vector<std::string> known;
+                    for (auto& x : plan_.probes) known.push_back(x.name);
+                    error(*pf, "unknown probe '" + *s + "' (" +
+                                   (known.empty() ? "the plan has no steady_state probes" : "probes: " + join(known)) + ")");
+                } else if (!p->acknowledges) {
+                    error(*pf, "probe '" + *s + "' acknowledges nothing: give it `acknowledges:` (e.g. \"drill-{seq}\")");
+                } else {
+                    v.probe = *s;
+                }
+            }
+        bool in_ok = true;
+        if (auto i = m.get("in")) {
+            if (auto s = load_in(*i)) v.in = *s;
+            else in_ok = false;
+        }
+        if (auto t = m.get("timeout"))
+            if (auto d = duration(*t, true)) v.timeout = *d;
+        if (auto e = m.require("exec", "the command that reads the records back"))
+            if (auto text = nonempty_str(*e)) {
+                v.command = *text;
+                v.per_record = text->find("{ack}") != std::string::npos;
+                if (in_ok) {
+                    bool in_host = v.in != "control";
+                    use_template(*e, *text, in_host, in_host ? std::vector<std::string>{v.in} : std::vector<std::string>{},
+                                 "", verify_template_vars());
+                }
+            }
+        plan_.verify.push_back(std::move(v));
+    }
+    for (size_t i = first; i < templates_.size(); ++i) {
+        auto& use = templates_[i];
+        auto problems = check_template(use.text, plan_, !use.hosts.front().empty(), *use.vars);
+        for (auto& p : problems) error(use.mark, use.path, p);
+        use.clean = problems.empty();
+    }
+}
+
+void Loader::load_expect(const Field& f) {
+    MapView m(*this, f);
+    if (!m.ok()) return;
+    m.allow({"rto", "rpo"});
+    auto& e = plan_.expect;
+    e.mark = f.mark;
+    if (auto r = m.get("rto")) {
+        e.rto_mark = r->mark;
+        if (auto d = duration(*r, false)) {
+            // An RTO is measured on services a power_loss took down and the restore brought back.
+            bool measurable = false;
+            for (auto& fault : plan_.method) {
+                if (fault.kind != FaultKind::power_loss) continue;
+                auto dark = selected_hosts(plan_.topology, fault.target);
+                for (auto& svc : plan_.lab.services)
+                    for (auto& h : svc.hosts)
+                        if (std::find(dark.begin(), dark.end(), h) != dark.end()) measurable = true;
+            }
+            if (!measurable)
+                error(*r, "no power_loss fault of this plan takes down a lab service, so there is no RTO to measure");
+            else
+                e.rto = *d;
+        }
+    }
+    if (auto r = m.get("rpo")) {
+        e.rpo_mark = r->mark;
+        long long n;
+        std::string text = r->node.IsScalar() ? r->node.Scalar() : "";
+        if (r->node.IsScalar() && YAML::convert<long long>::decode(r->node, n)) {
+            if (n < 0) error(*r, "rpo " + text + " is negative: it counts acknowledged records that may be lost");
+            else e.rpo_records = n;
+        } else if (auto d = duration(*r, false)) {
+            e.rpo_window = *d;
+        }
+        if (plan_.verify.empty())
+            error(*r, "an RPO needs a verify step (`verify:`) that reads back what a probe acknowledged");
+    }
 }
 
 // --- method ------------------------------------------------------------------------------------

@@ -64,7 +64,9 @@ LoadResult load_string(const std::string& yaml, const std::string& filename);
 // template must provide:
 //   service commands and readiness checks: {lab} (the lab id);
 //   probes: {lab}, {run} (the run id) and {seq} (the probe's sequence number, from 1).
+//   verify steps: {lab}, {run} and {ack} (one record a probe acknowledged).
 const std::vector<std::string>& service_template_vars();
 const std::vector<std::string>& probe_template_vars();
+const std::vector<std::string>& verify_template_vars();
 
 }  // namespace inj::plan

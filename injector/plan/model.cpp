@@ -57,4 +57,30 @@ std::vector<std::string> selected_hosts(const Topology& t, const Selector& s) {
     return out;
 }
 
+std::vector<std::string> darkened_power_domains(const Topology& t, const Selector& s) {
+    std::vector<std::string> out;
+    for (auto& pd : t.power_domains)
+        if (std::find(s.zones.begin(), s.zones.end(), pd.zone) != s.zones.end() ||
+            std::find(s.power_domains.begin(), s.power_domains.end(), pd.name) != s.power_domains.end())
+            out.push_back(pd.name);
+    return out;
+}
+
+std::string Cascade::str() const {
+    if (kind == Kind::link) return "link " + a + "<->" + b + " (fed by " + power_domain + ")";
+    return "switch of zone " + a + " (fed by " + power_domain + ")";
+}
+
+std::vector<Cascade> cascades(const Topology& t, const Selector& target) {
+    std::vector<Cascade> out;
+    auto dark = darkened_power_domains(t, target);
+    auto is_dark = [&](const std::string& pd) { return std::find(dark.begin(), dark.end(), pd) != dark.end(); };
+    for (auto& z : t.zones)
+        if (z.switch_power_domain && is_dark(*z.switch_power_domain))
+            out.push_back({Cascade::Kind::zone_switch, *z.switch_power_domain, z.name, {}});
+    for (auto& l : t.links)
+        if (is_dark(l.power_domain)) out.push_back({Cascade::Kind::link, l.power_domain, l.a, l.b});
+    return out;
+}
+
 }  // namespace inj::plan

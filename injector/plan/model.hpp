@@ -30,6 +30,18 @@ struct Zone {
     // subnet.nth(1); hosts get nth(2), nth(3), ... unless the plan gives their addresses.
     std::optional<Cidr> subnet;
     std::optional<Cidr> subnet6;
+    // The power domain that feeds this zone's switch (`switch_power_domain`), if the plan says:
+    // when it goes dark, every host of this zone is cut off, even from its zone neighbours,
+    // though the hosts themselves keep power.
+    std::optional<std::string> switch_power_domain;
+    Mark mark;
+};
+
+// An inter-zone link fed by a power domain (`topology.links`): losing that domain cuts the two
+// zones apart, wherever their hosts are powered from.
+struct PoweredLink {
+    std::string a, b;          // zone names
+    std::string power_domain;  // what feeds it
     Mark mark;
 };
 
@@ -54,6 +66,7 @@ struct Topology {
     std::vector<Zone> zones;
     std::vector<PowerDomain> power_domains;
     std::vector<Host> hosts;
+    std::vector<PoweredLink> links;
 
     const Zone* zone(const std::string& n) const;
     const PowerDomain* power_domain(const std::string& n) const;
@@ -98,6 +111,9 @@ struct Probe {
     Kind kind = Kind::exec;
     std::string target;          // exec: command template; tcp: "host:port" template
     std::string in = "control";  // host name, or "control"
+    // What a successful attempt acknowledged (`acknowledges`, a template expanded with the same
+    // {seq} as the attempt, e.g. "drill-{seq}"): the records a verify step reads back (RPO).
+    std::optional<std::string> acknowledges;
     Duration every{std::chrono::seconds(1)};
     Duration timeout{std::chrono::seconds(2)};
     Slo slo;
@@ -181,6 +197,30 @@ struct Safety {
     Mark mark;
 };
 
+// A read-back after recovery (`verify:`): every record `probe` acknowledged during the run must
+// be readable again. With {ack} in the command it runs once per record and must succeed; without,
+// it runs once and every record must appear as a line (trimmed) of its output.
+struct Verify {
+    std::string name;
+    std::string probe;           // whose acknowledged records
+    std::string command;         // template; {ack} = one record
+    std::string in = "control";  // host name, or "control"
+    Duration timeout{std::chrono::seconds(30)};  // for the whole step
+    bool per_record = false;     // the command holds {ack}
+    Mark mark;
+};
+
+// What the plan expects of recovery. rto: every service a power_loss took down is ready again
+// within this of power returning. rpo: acknowledged records that may be lost, as a count
+// (`rpo: 0`: none) or as a time window (`rpo: 5s`: only records acknowledged within 5 s before
+// the fault may be lost).
+struct Expect {
+    std::optional<Duration> rto;
+    std::optional<long long> rpo_records;
+    std::optional<Duration> rpo_window;
+    Mark mark, rto_mark, rpo_mark;
+};
+
 struct Plan {
     std::string file;
     std::string name;
@@ -190,6 +230,8 @@ struct Plan {
     std::vector<Probe> probes;
     std::vector<Fault> method;
     Safety safety;
+    std::vector<Verify> verify;
+    Expect expect;
 };
 
 const char* to_string(FaultKind k);
@@ -199,5 +241,19 @@ const char* to_string(PowerMode m);
 // The plan hosts a zone / power-domain / host selector stands for, in plan host order (CIDRs are
 // not resolved here: power_loss, the user of this, does not take them).
 std::vector<std::string> selected_hosts(const Topology& t, const Selector& s);
+
+// Power domains a power_loss target darkens as a whole: a zone's domains, named domains (a list of
+// hosts darkens hosts, not their domains). In topology order.
+std::vector<std::string> darkened_power_domains(const Topology& t, const Selector& s);
+
+// What else goes dark with a power domain: links and zone switches it feeds.
+struct Cascade {
+    enum class Kind { link, zone_switch };
+    Kind kind = Kind::link;
+    std::string power_domain;  // the dark domain that feeds it
+    std::string a, b;          // link: the two zones; zone_switch: a = the zone
+    std::string str() const;   // "link pangyo<->ansan (fed by pangyo-b)"
+};
+std::vector<Cascade> cascades(const Topology& t, const Selector& target);
 
 }  // namespace inj::plan

@@ -157,24 +157,48 @@ Result<void> PowerEngine::heal(size_t index) {
         return plain_error("power", "fault " + std::to_string(index) + " is not a prepared power_loss fault");
     // Links first: a restarted member must reach its peers to rejoin, and readiness is checked
     // across the network (from control, say), which the armed rule would keep failing. Only
-    // then the processes, as a rack's switches are up before its servers have booted.
+    // then the processes, as a rack's switches are up before its servers have booted. That part
+    // runs in the background: the timeline (and its guards) must not wait for a slow boot.
     auto n = net_.heal(index);
-    auto r = restore(index, true);
-    if (!n) return n;
-    return r;
+    Dark& d = *faults_[index];
+    if (d.dark) {
+        d.dark = false;
+        ++restoring_;
+        try {
+            restorers_.emplace_back([this, index] {
+                restore(index, true);
+                --restoring_;
+            });
+        } catch (const std::exception& e) {  // no thread: restore here, without waiting
+            --restoring_;
+            lg()->error("fault {}: no restore thread ({}); restoring without awaiting readiness",
+                        plan_->method[index].name, e.what());
+            restore(index, false);
+        }
+    }
+    return n;
 }
 
-Result<void> PowerEngine::restore(size_t index, bool await) {
+namespace {
+// Sleeps `d`, or less once *cancel turns true.
+void sleep_unless(std::chrono::nanoseconds d, const std::atomic<bool>& cancel) {
+    auto until = Clock::now() + d;
+    while (!cancel.load() && Clock::now() < until)
+        std::this_thread::sleep_for(std::min<Clock::duration>(std::chrono::milliseconds(10), until - Clock::now()));
+}
+}  // namespace
+
+void PowerEngine::restore(size_t index, bool await) {
     const auto& f = plan_->method[index];
     Dark& d = *faults_[index];
-    if (!d.dark) return {};
-    d.dark = false;
-    d.recoveries.clear();
+    {
+        std::lock_guard lk(mu_);
+        d.recoveries.clear();
+    }
     const bool kill = f.power_mode == plan::PowerMode::kill;
     const auto t0 = Clock::now();
     const auto deadline = t0 + plan_->lab.ready_timeout;
 
-    std::mutex mu;
     std::vector<std::thread> waiters;
     // Joins on every way out (an exception while starting one must not leave others joinable).
     struct Joiner {
@@ -184,36 +208,48 @@ Result<void> PowerEngine::restore(size_t index, bool await) {
                 if (t.joinable()) t.join();
         }
     } joiner{waiters};
-    std::string failed;
+    auto record = [&](ServiceRecovery rec) {
+        std::lock_guard lk(mu_);
+        d.recoveries.push_back(std::move(rec));
+    };
+    // A host that could not be brought back: each of its services is a recovery that failed.
+    auto failed_host = [&](const std::string& hn, const std::string& why) {
+        lg()->error("fault {}: host {} not restored: {}", f.name, hn, why);
+        for (auto& svc : plan_->lab.services)
+            if (std::find(svc.hosts.begin(), svc.hosts.end(), hn) != svc.hosts.end())
+                record({svc.name, hn, 0, Clock::now() - t0, false, why});
+    };
     // Each service's readiness is awaited in its own thread from the moment it is back, so a
     // stagger or a slow neighbour does not add to another service's measured RTO.
     // A waiter reads its own snapshot of the lab: restarting the next host rewrites lab_.services.
     auto await_one = [&](lab::ServiceProcess p, std::shared_ptr<const lab::LabState> snapshot) {
-        auto ready = lab::await_ready(*plan_, *snapshot, p, deadline);
-        ServiceRecovery rec{p.service, p.host, p.pid, Clock::now() - t0, ready.ok(),
-                            ready ? std::string() : ready.error().message()};
-        std::lock_guard<std::mutex> lk(mu);
-        d.recoveries.push_back(std::move(rec));
+        auto ready = lab::await_ready(*plan_, *snapshot, p, deadline, &cancel_);
+        record({p.service, p.host, p.pid, Clock::now() - t0, ready.ok(), ready ? std::string() : ready.error().message()});
     };
     for (size_t i = 0; i < d.hosts.size(); ++i) {
         const std::string& hn = d.hosts[i];
-        if (i > 0 && f.restore.stagger.count() > 0) std::this_thread::sleep_for(f.restore.stagger);
+        if (i > 0 && f.restore.stagger.count() > 0 && await) sleep_unless(f.restore.stagger, cancel_);
         std::vector<lab::ServiceProcess> back;
+        std::shared_ptr<const lab::LabState> snapshot;
         if (kill) {
+            std::lock_guard lk(mu_);
             auto started = lab::restart_services(*plan_, lab_, {hn});
             if (!started) {
-                failed += (failed.empty() ? "" : "; ") + started.error().message();
+                failed_host(hn, "restart failed: " + started.error().message());
                 continue;
             }
             back = std::move(*started);
+            snapshot = std::make_shared<const lab::LabState>(lab_);
         } else {
             auto r = write_file(lab_.host(hn)->cgroup + "/cgroup.freeze", "0");
             if (!r) {
-                failed += (failed.empty() ? "" : "; ") + r.error().message();
+                failed_host(hn, "thaw failed: " + r.error().message());
                 continue;
             }
+            std::lock_guard lk(mu_);
             for (auto& p : lab_.services)
                 if (p.host == hn) back.push_back(p);
+            snapshot = std::make_shared<const lab::LabState>(lab_);
         }
         audit::record(kill ? "power_restore_restart" : "power_restore_thaw", "fault " + f.name + " host " + hn, true,
                       {}, [&] {
@@ -221,13 +257,14 @@ Result<void> PowerEngine::restore(size_t index, bool await) {
                           for (auto& p : back) v.push_back(p.service + " pid " + std::to_string(p.pid));
                           return v;
                       }());
-        if (await && !back.empty()) {
-            auto snapshot = std::make_shared<const lab::LabState>(lab_);
-            for (auto& p : back) waiters.emplace_back(await_one, p, snapshot);
+        for (auto& p : back) {
+            if (await && !cancel_.load()) waiters.emplace_back(await_one, p, snapshot);
+            else record({p.service, p.host, p.pid, Clock::now() - t0, false, "restored without awaiting readiness (the run was ending: abort or max_duration)"});
         }
     }
     for (auto& t : waiters) t.join();
     waiters.clear();
+    std::lock_guard lk(mu_);
     // Report in restore order, whatever order the waiters finished in.
     std::stable_sort(d.recoveries.begin(), d.recoveries.end(), [&](auto& a, auto& b) {
         auto pos = [&](const std::string& h) { return std::find(d.hosts.begin(), d.hosts.end(), h) - d.hosts.begin(); };
@@ -238,19 +275,25 @@ Result<void> PowerEngine::restore(size_t index, bool await) {
                                   format_duration(std::chrono::duration_cast<Duration>(rec.rto)), rec.pid);
         else lg()->warn("fault {}: {} on {} not ready: {}", f.name, rec.service, rec.host, rec.error);
     }
-    if (!failed.empty()) return plain_error("power restore of " + f.name, failed);
-    for (auto& rec : d.recoveries)
-        if (!rec.ready) return plain_error("power restore of " + f.name, rec.error);
-    return {};
+}
+
+void PowerEngine::stop_restorers() noexcept {
+    cancel_ = true;
+    for (auto& t : restorers_)
+        if (t.joinable()) t.join();
+    restorers_.clear();
 }
 
 Result<void> PowerEngine::heal_all() noexcept {
     try {
-        std::string failed;
+        // Restores in progress hurry (no stagger, no more waiting) and finish first.
+        stop_restorers();
         for (size_t i = 0; i < faults_.size(); ++i)
-            if (faults_[i] && faults_[i]->dark)
-                if (auto r = restore(i, false); !r) failed += (failed.empty() ? "" : "; ") + r.error().message();
-        if (!failed.empty()) return plain_error("power heal_all", failed);
+            if (faults_[i] && faults_[i]->dark) {
+                faults_[i]->dark = false;
+                restore(i, false);
+            }
+        cancel_ = false;
         return {};
     } catch (const std::exception& e) {  // allocation failure, thread creation
         return plain_error("power heal_all", e.what());
@@ -259,10 +302,13 @@ Result<void> PowerEngine::heal_all() noexcept {
 
 std::vector<ServiceRecovery> PowerEngine::recoveries(size_t index) const {
     if (index >= faults_.size() || !faults_[index]) return {};
+    std::lock_guard lk(mu_);
     return faults_[index]->recoveries;
 }
 
 void PowerEngine::release() noexcept {
+    stop_restorers();
+    cancel_ = false;
     // A frozen cgroup left behind would hang whatever touches its processes: thaw any still dark
     // (killed hosts are not restarted here; the lab is going down).
     try {

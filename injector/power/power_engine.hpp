@@ -9,8 +9,11 @@
 // Volatile storage (unsynced writes lost at the cut) is not part of this engine yet.
 #pragma once
 
+#include <atomic>
+#include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "lab/lab.hpp"
@@ -32,33 +35,43 @@ public:
     // Arms the rule, then kills or freezes every target host's cgroup; returns once every cgroup
     // is empty (kill) or frozen (freeze), bounded.
     Result<void> inject(size_t index, uint64_t deadline_ns) override;
-    // Power returns: rule disarmed, then thaw or restart (honouring restore.order and stagger),
-    // then readiness of every service of the target hosts awaited (their RTO in recoveries()).
+    // Power returns: the rule is disarmed before this returns; then, in a background thread,
+    // thaw or restart (honouring restore.order and stagger) and readiness of every service of
+    // the target hosts awaited (their RTO in recoveries(), complete once settled()).
     Result<void> heal(size_t index) override;
-    // Brings back every dark host without waiting for readiness (abort path). The caller heals
-    // the net engine first.
+    // Brings back every dark host at once: a restore in progress skips its stagger and stops
+    // awaiting readiness; hosts still dark are restarted or thawed without waiting (abort path).
+    // The caller heals the net engine first.
     Result<void> heal_all() noexcept override;
     // The rule's counters are the net engine's (it reports every rule it holds).
     std::vector<FaultCounters> counters() const override { return {}; }
     std::vector<ServiceRecovery> recoveries(size_t index) const override;
+    bool settled() const override { return restoring_.load() == 0; }
     void release() noexcept override;
 
     // The lab as this engine last saw it: service pids change when a restore restarts them.
+    // Read it once settled().
     const lab::LabState& lab() const { return lab_; }
 
 private:
     struct Dark {
         std::vector<std::string> hosts;  // target hosts, in restore order
         bool dark = false;               // cut and not yet restored
-        std::vector<ServiceRecovery> recoveries;
+        std::vector<ServiceRecovery> recoveries;  // guarded by mu_
     };
     Result<void> cut(size_t index);
-    Result<void> restore(size_t index, bool await);
+    // Brings the fault's hosts back. await: stagger and readiness as planned (until cancel_).
+    void restore(size_t index, bool await);
+    void stop_restorers() noexcept;
 
     net::NetEngine& net_;
     const plan::Plan* plan_ = nullptr;
     lab::LabState lab_;
     std::vector<std::optional<Dark>> faults_;  // per plan.method index; set for power_loss
+    mutable std::mutex mu_;                    // recoveries and lab_ while restores run
+    std::vector<std::thread> restorers_;
+    std::atomic<int> restoring_{0};
+    std::atomic<bool> cancel_{false};          // hurry every restore: no stagger, no waiting
 };
 
 // Hosts a power_loss darkens, in the order power returns: restore.order, then the other target

@@ -63,6 +63,14 @@ void print_summary(std::ostream& os, const runner::RunOutcome& o, bool color) {
                    << p.violation << "\n";
         }
     }
+    if (!o.expectations.empty()) {
+        os << "expectations:\n";
+        for (auto& e : o.expectations) {
+            char line[64];
+            std::snprintf(line, sizeof line, "  %-28s %-7s", e.name.c_str(), e.held ? "met" : "NOT MET");
+            os << line << "  " << e.message << "\n";
+        }
+    }
     for (auto& e : o.cleanup_errors) os << "cleanup: " << e << "\n";
     if (!o.journal.empty()) os << "journal: " << o.journal << "\n";
 }

@@ -1,8 +1,9 @@
 // The seam between the runner's timeline and the things that change the kernel. Each engine
 // (net, power; storage later) claims the fault kinds it handles. prepare() does all the
 // expensive work before the first fault (attach programs, install rules disarmed), so inject()
-// and heal() are cheap and constant-time. (The exception: a power_loss heal restarts services and
-// awaits their readiness, as a real restore does; its time is the RTO the run measures.)
+// and heal() are cheap and constant-time. (A power_loss heal brings links back at once and
+// leaves restarting services and awaiting their readiness to a background thread, see
+// settled(): the time that takes is the RTO the run measures.)
 #pragma once
 
 #include <chrono>
@@ -54,8 +55,13 @@ public:
     // Heals everything; used on abort and teardown. Never throws.
     virtual Result<void> heal_all() noexcept = 0;
     virtual std::vector<FaultCounters> counters() const = 0;
-    // What heal(index) brought back and when; empty for faults that restart nothing.
+    // What heal(index) brought back and when; empty for faults that restart nothing. Complete
+    // once settled() is true.
     virtual std::vector<ServiceRecovery> recoveries(size_t /*index*/) const { return {}; }
+    // False while work a heal started goes on in the background (a power restore restarting
+    // services and awaiting their readiness): the runner keeps its guards running meanwhile and
+    // waits for it before judging the run.
+    virtual bool settled() const { return true; }
     // Detaches and releases everything prepare() created.
     virtual void release() noexcept = 0;
 };

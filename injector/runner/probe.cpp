@@ -75,6 +75,12 @@ ProbeSample LabProbeExecutor::attempt(const plan::Probe& probe, uint64_t seq) {
             s.detail = "exit " + std::to_string(r->exit_code) + ": " + tail_line(r->output);
         } else {
             s.ok = true;
+            if (probe.acknowledges) {
+                // Expanded with the very context of the command that was acknowledged.
+                auto ack = plan::expand_template(*probe.acknowledges, ctx);
+                if (ack) s.ack = *ack;
+                else s.detail = "acknowledges: " + ack.error().message();
+            }
         }
         return s;
     }

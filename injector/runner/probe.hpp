@@ -27,6 +27,7 @@ struct ProbeSample {
     bool ok = false;
     std::string detail;                // error text or a short output tail when it failed
     uint64_t seq = 0;
+    std::string ack;                   // what a success acknowledged (probe.acknowledges expanded)
 };
 
 // Executes one attempt of a probe. The real one runs commands and connects sockets inside lab

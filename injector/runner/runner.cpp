@@ -16,6 +16,8 @@
 #include "common/exit_codes.hpp"
 #include "common/log.hpp"
 #include "common/paths.hpp"
+#include "common/proc.hpp"
+#include "plan/template.hpp"
 #include "runner/journal.hpp"
 #include "net/compile.hpp"
 #include "common/netns.hpp"
@@ -56,6 +58,15 @@ nlohmann::json fault_json(const FaultRecord& f) {
     return j;
 }
 
+nlohmann::json verify_json(const VerifyResult& v) {
+    nlohmann::json missing = nlohmann::json::array();
+    for (auto& m : v.missing) missing.push_back({{"record", m.record}, {"acknowledged_at_ms", ms(m.at)}});
+    nlohmann::json j = {{"name", v.name}, {"probe", v.probe}, {"acknowledged", v.acknowledged},
+                        {"missing", missing}, {"cost_ms", ms(v.cost)}};
+    if (!v.error.empty()) j["error"] = v.error;
+    return j;
+}
+
 }  // namespace
 
 nlohmann::json outcome_json(const RunOutcome& o);
@@ -72,9 +83,15 @@ nlohmann::json outcome_json(const RunOutcome& o) {
         if (!p.violation.empty()) j["violation"] = p.violation;
         probes.push_back(j);
     }
+    nlohmann::json verifies = nlohmann::json::array();
+    for (auto& v : o.verifies) verifies.push_back(verify_json(v));
+    nlohmann::json expectations = nlohmann::json::array();
+    for (auto& e : o.expectations)
+        expectations.push_back({{"name", e.name}, {"held", e.held}, {"message", e.message}});
     return {{"run", o.run_id}, {"plan", o.plan_name}, {"plan_file", o.plan_file},
             {"verdict", o.verdict}, {"exit_code", o.exit_code}, {"reason", o.reason},
             {"elapsed_ms", ms(o.elapsed)}, {"faults", faults}, {"probes", probes},
+            {"verify", verifies}, {"expectations", expectations},
             {"cleanup_errors", o.cleanup_errors}, {"journal", o.journal}, {"lab", o.lab_id}};
 }
 
@@ -171,6 +188,71 @@ struct Runner::Impl {
         } else if (lab) {
             jwrite("lab_kept", {{"lab", lab->id}});
         }
+    }
+
+    // Waits, guards running, until no engine has background work left (a restore awaiting
+    // readiness) or `cap`; returns an abort reason.
+    std::optional<std::string> wait_settled(Clock::time_point cap) {
+        auto settled = [this] {
+            return std::all_of(engines.begin(), engines.end(), [](Engine* e) { return e->settled(); });
+        };
+        while (!settled() && Clock::now() < cap)
+            if (auto why = wait_until(std::min(Clock::now() + opts.tick, cap))) return why;
+        return std::nullopt;
+    }
+
+    // Each fault's recoveries (services a power restore brought back, with RTO), journaled.
+    void collect_recoveries() {
+        for (size_t i = 0; i < plan.method.size(); ++i) {
+            if (!fault_engine[i] || !out.faults[i].recoveries.empty()) continue;
+            out.faults[i].recoveries = fault_engine[i]->recoveries(i);
+            for (auto& r : out.faults[i].recoveries) {
+                nlohmann::json ev = recoveries_json({r})[0];
+                ev["fault"] = plan.method[i].name;
+                jwrite("recovery", std::move(ev), true);
+            }
+        }
+    }
+
+    // The verify steps: every record a probe acknowledged, read back after recovery.
+    void run_verifies() {
+        for (auto& v : plan.verify) {
+            std::vector<AckedRecord> records;
+            for (auto& s : samplers)
+                if (s->probe().name == v.probe)
+                    for (auto& smp : s->samples())
+                        if (smp.ok && !smp.ack.empty()) records.push_back({smp.ack, smp.at - t0});
+            std::string netns;
+            if (v.in != "control")
+                if (auto* h = lab->host(v.in)) netns = netns_path(h->netns);
+            auto expand = [this](const std::string& text, const std::string& ack) -> Result<std::string> {
+                plan::TemplateContext ctx;
+                ctx.plan = &plan;
+                ctx.volume_path = [this](const std::string& h, const std::string& vol) { return lab->volume_path(h, vol); };
+                ctx.vars = {{"run", out.run_id}, {"lab", lab->id}, {"ack", ack}};
+                return plan::expand_template(text, ctx);
+            };
+            auto r = run_verify(v, records, expand, netns,
+                                [](const std::string& c, nanoseconds t, const std::string& ns, size_t max) {
+                                    return run_shell(c, t, ns, max);
+                                });
+            log::get("runner")->info("verify {}: {} acknowledged, {} missing{}", v.name, r.acknowledged,
+                                     r.missing.size(), r.error.empty() ? "" : " (" + r.error + ")");
+            jwrite("verify", verify_json(r), true);
+            out.verifies.push_back(std::move(r));
+        }
+    }
+
+    void judge_expectations() {
+        std::vector<std::pair<std::string, ServiceRecovery>> recs;
+        std::vector<FaultWindow> windows;
+        for (auto& f : out.faults) {
+            for (auto& r : f.recoveries) recs.emplace_back(f.name, r);
+            if (f.injected_at) windows.push_back({f.name, *f.injected_at});
+        }
+        out.expectations = judge(plan.expect, recs, out.verifies, windows);
+        for (auto& e : out.expectations)
+            jwrite("expectation", {{"name", e.name}, {"held", e.held}, {"message", e.message}}, true);
     }
 
     void add_run_guards();
@@ -387,8 +469,10 @@ RunOutcome Runner::Impl::run() {
     jwrite("timeline_start", {{"t0_mono_ns", monotonic_ns()}}, true);
     for (auto& p : plan.probes) {
         samplers.push_back(std::make_unique<ProbeSampler>(p, *exec, [this](const plan::Probe& pr, const ProbeSample& s) {
-            jwrite("probe", {{"probe", pr.name}, {"seq", s.seq}, {"ok", s.ok},
-                             {"at_ms", ms(s.at - t0)}, {"latency_ms", ms(s.latency)}, {"detail", s.detail}});
+            nlohmann::json ev = {{"probe", pr.name}, {"seq", s.seq}, {"ok", s.ok},
+                                 {"at_ms", ms(s.at - t0)}, {"latency_ms", ms(s.latency)}, {"detail", s.detail}};
+            if (!s.ack.empty()) ev["ack"] = s.ack;  // acknowledged: the verify step reads it back
+            jwrite("probe", std::move(ev));
         }));
         samplers.back()->start();
     }
@@ -441,11 +525,9 @@ RunOutcome Runner::Impl::run() {
             rec.healed_at = t - t0;
             active[st.fault] = false;
             last_heal = *rec.healed_at;
-            rec.recoveries = e->recoveries(st.fault);
             jwrite("heal", {{"fault", f.name}, {"at_ms", ms(*rec.healed_at)},
                             {"cost_us", rec.heal_cost.count() / 1000.0}, {"ok", r.ok()},
-                            {"error", r ? "" : r.error().message()},
-                            {"recoveries", recoveries_json(rec.recoveries)}}, true);
+                            {"error", r ? "" : r.error().message()}}, true);
             logr->info("heal {} at T+{}", f.name, format_duration(*rec.healed_at));
             if (!r) out.cleanup_errors.push_back("heal " + f.name + ": " + r.error().message());
         }
@@ -455,6 +537,7 @@ RunOutcome Runner::Impl::run() {
         auto decided = Clock::now();
         heal_everything(abort_reason ? "abort" : "inject_failed");
         auto cleared = Clock::now() - decided;
+        collect_recoveries();
         if (abort_reason) {
             logr->warn("aborting: {}", *abort_reason);
             jwrite("abort", {{"reason", *abort_reason}, {"at_ms", ms(decided - t0)},
@@ -476,6 +559,9 @@ RunOutcome Runner::Impl::run() {
         auto end = t0 + std::chrono::duration_cast<Clock::duration>(last_heal + observe);
         auto cap = t0 + std::chrono::duration_cast<Clock::duration>(plan.safety.max_duration) - std::chrono::milliseconds(200);
         abort_reason = wait_until(std::min(end, cap));
+        // Restores still bringing services back (power_loss): their RTO is part of the result.
+        if (!abort_reason) abort_reason = wait_settled(cap);
+        collect_recoveries();
         for (auto& s : samplers) s->stop();
         out.elapsed = Clock::now() - t0;
         for (auto& s : samplers) out.probes.push_back(evaluate_slo(s->probe(), s->samples(), t0));
@@ -490,7 +576,9 @@ RunOutcome Runner::Impl::run() {
                     not_recovered = "probe " + p.name + " did not return to its steady state after the last heal (last: " +
                                     s.last.detail + ")";
             }
+            run_verifies();
         }
+        judge_expectations();
         teardown();
         if (abort_reason) {
             finish(kExitAborted, "aborted", *abort_reason);
@@ -502,7 +590,14 @@ RunOutcome Runner::Impl::run() {
                             format_duration(p.violated_at.value_or(nanoseconds{0})) + ": " + p.violation;
                     break;
                 }
+            std::string unmet;
+            for (auto& e : out.expectations)
+                if (!e.held) {
+                    unmet = "expectation " + e.name + " not met: " + e.message;
+                    break;
+                }
             if (!broke.empty()) finish(kExitViolated, "violated", broke);
+            else if (!unmet.empty()) finish(kExitViolated, "violated", unmet);
             else if (!not_recovered.empty()) finish(kExitViolated, "violated", not_recovered);
             else finish(kExitHeld, "held", "the steady state held through every fault and came back after");
         }

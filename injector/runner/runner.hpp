@@ -21,6 +21,7 @@
 #include "runner/engine.hpp"
 #include "runner/probe.hpp"
 #include "runner/slo.hpp"
+#include "runner/verify.hpp"
 #include "safety/guards.hpp"
 
 namespace inj::runner {
@@ -61,6 +62,8 @@ struct RunOutcome {
     std::string reason;         // one line: why this verdict
     std::vector<FaultRecord> faults;
     std::vector<SloReport> probes;
+    std::vector<VerifyResult> verifies;      // read-backs of acknowledged records (RPO)
+    std::vector<Expectation> expectations;   // expect.rto / expect.rpo, judged
     std::vector<std::string> cleanup_errors;
     std::chrono::nanoseconds elapsed{0};  // t0 .. end of observation
     std::string journal;

@@ -9,6 +9,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <thread>
 
 #include "common/netns.hpp"
 #include "common/proc.hpp"
@@ -25,15 +26,15 @@ namespace {
 
 constexpr uint64_t kSecond = 1'000'000'000ull;
 
-// Two zones, one host each, a standalone etcd member per host (starts in ~100 ms, answers TCP on
-// 2379), one power_loss of zone a.
-plan::Plan two_zones(const std::string& name, plan::PowerMode mode) {
+// `zones` zones (a, b, c), one host each (a1, b1, c1), a standalone etcd member per host (starts
+// in ~100 ms, answers TCP on 2379), one power_loss of zone a.
+plan::Plan zoned(const std::string& name, plan::PowerMode mode, int zones = 2) {
     plan::Plan p;
     p.name = name;
     p.file = "<test " + name + ">";
     p.lab.ready_timeout = 30s;
-    const char* names[] = {"a", "b"};
-    for (int i = 0; i < 2; ++i) {
+    const char* names[] = {"a", "b", "c"};
+    for (int i = 0; i < zones; ++i) {
         plan::Zone z;
         z.name = names[i];
         z.power_domains = {z.name + "-p"};
@@ -49,7 +50,7 @@ plan::Plan two_zones(const std::string& name, plan::PowerMode mode) {
     }
     plan::Service kv;
     kv.name = "kv";
-    kv.hosts = {"a1", "b1"};
+    for (auto& h : p.topology.hosts) kv.hosts.push_back(h.name);
     kv.volume = "data";
     kv.port = 2379;
     // `exec`: the lab's pid is etcd itself, so "the service's pid" means the server process.
@@ -72,6 +73,7 @@ plan::Plan two_zones(const std::string& name, plan::PowerMode mode) {
     p.safety.max_duration = 2min;
     return p;
 }
+plan::Plan two_zones(const std::string& name, plan::PowerMode mode) { return zoned(name, mode, 2); }
 
 // A TCP connect to addr:2379 from `netns` ("" = the control position): true when something
 // answered (connected, or refused by a live kernel).
@@ -154,6 +156,12 @@ protected:
     }
 
     // While a1 is dark: it answers nobody, b1 still serves control.
+    // Background restores done (bounded: the readiness timeout is 30 s).
+    bool wait_settled() {
+        for (int i = 0; i < 400 && !power_->settled(); ++i) std::this_thread::sleep_for(100ms);
+        return power_->settled();
+    }
+
     void expect_dark() {
         EXPECT_FALSE(answers("", a1_addr_)) << "a1 answered control while dark";
         EXPECT_FALSE(answers(b1_->netns, a1_addr_)) << "a1 answered b1 while dark";
@@ -186,6 +194,7 @@ TEST_F(PowerEngineTest, KillDarkensZoneAndRestoreRestartsItsService) {
 
     auto h = power_->heal(0);
     ASSERT_TRUE(h.ok()) << h.error().message();
+    ASSERT_TRUE(wait_settled());
     pid_t new_a1 = pid_of(power_->lab(), "a1");
     EXPECT_GT(new_a1, 0);
     EXPECT_NE(new_a1, old_a1);
@@ -230,6 +239,7 @@ TEST_F(PowerEngineTest, FreezeHangsTheHostAndThawKeepsTheSamePid) {
 
     auto h = power_->heal(0);
     ASSERT_TRUE(h.ok()) << h.error().message();
+    ASSERT_TRUE(wait_settled());
     EXPECT_EQ(cgroup_event(a1_->cgroup, "frozen"), 0);
     EXPECT_EQ(pid_of(power_->lab(), "a1"), a1);
     EXPECT_EQ(::kill(a1, 0), 0);
@@ -251,6 +261,93 @@ TEST_F(PowerEngineTest, HealAllOnAbortBringsTheHostBack) {
     ASSERT_TRUE(power_->heal_all().ok());
     EXPECT_EQ(cgroup_event(a1_->cgroup, "frozen"), 0);
     EXPECT_TRUE(answers("", a1_addr_));
+}
+
+// heal() gives power back and returns: the restore (here staggered by far longer than any test
+// waits) goes on in the background, settled() says so, and heal_all (the abort path) hurries it:
+// every dark host is back, the ones not yet awaited recorded as such.
+TEST_F(PowerEngineTest, StaggeredRestoreRunsInTheBackgroundAndAbortHurriesIt) {
+    auto p = two_zones("pwr-stagger", plan::PowerMode::kill);
+    p.method[0].target.zones = {"a", "b"};
+    p.method[0].restore.order = {"a1", "b1"};
+    p.method[0].restore.stagger = 600s;
+    ASSERT_NO_FATAL_FAILURE(start(p));
+    pid_t old_b1 = pid_of(lab_, "b1");
+    ASSERT_TRUE(power_->inject(0, monotonic_ns() + 60 * kSecond).ok());
+    EXPECT_FALSE(answers("", b1_addr_));
+
+    ASSERT_TRUE(power_->heal(0).ok());
+    EXPECT_FALSE(power_->settled()) << "the restore waits 600 s before b1: it cannot be over";
+    // a1 comes back first, b1 stays dark while the stagger runs.
+    bool a1_back = false;
+    for (int i = 0; i < 100 && !a1_back; ++i) {
+        a1_back = answers("", a1_addr_);
+        if (!a1_back) std::this_thread::sleep_for(100ms);
+    }
+    EXPECT_TRUE(a1_back) << "a1 did not come back within 10 s";
+    // Links came back at once (switches first); b1's servers wait for their turn.
+    EXPECT_EQ(cgroup_event(b1_->cgroup, "populated"), 0) << "b1's service restarted before its stagger";
+
+    ASSERT_TRUE(net_->heal_all().ok());
+    ASSERT_TRUE(power_->heal_all().ok());
+    EXPECT_TRUE(power_->settled());
+    pid_t new_b1 = pid_of(power_->lab(), "b1");
+    EXPECT_GT(new_b1, 0);
+    EXPECT_NE(new_b1, old_b1);
+    EXPECT_EQ(::kill(new_b1, 0), 0) << "b1's service was not restarted by heal_all";
+    auto rec = power_->recoveries(0);
+    ASSERT_EQ(rec.size(), 2u);
+    EXPECT_EQ(rec[0].host, "a1");
+    EXPECT_EQ(rec[1].host, "b1");
+    EXPECT_FALSE(rec[1].ready);
+    EXPECT_NE(rec[1].error.find("without awaiting"), std::string::npos) << rec[1].error;
+}
+
+// A powered link: a<->b is fed by c's power domain. Losing zone c darkens c1 and cuts a from b
+// (both ways), while both keep serving control; when power returns, a and b talk again.
+TEST_F(PowerEngineTest, LosingADomainCutsTheLinkItFeeds) {
+    auto p = zoned("pwr-link", plan::PowerMode::kill, 3);
+    p.topology.links.push_back({"a", "b", "c-p", {}});
+    p.method[0].target.zones = {"c"};
+    ASSERT_NO_FATAL_FAILURE(start(p));
+    const auto* c1 = lab_.host("c1");
+    ASSERT_NE(c1, nullptr);
+    std::string c1_addr = c1->addresses.at(0).addr.str();
+    ASSERT_TRUE(answers(a1_->netns, b1_addr_));
+
+    ASSERT_TRUE(power_->inject(0, monotonic_ns() + 60 * kSecond).ok());
+    EXPECT_FALSE(answers("", c1_addr)) << "c1 answered while dark";
+    EXPECT_FALSE(answers(a1_->netns, b1_addr_)) << "a reached b over a dark link";
+    EXPECT_FALSE(answers(b1_->netns, a1_addr_)) << "b reached a over a dark link";
+    EXPECT_TRUE(answers("", a1_addr_)) << "a lost control: only its link to b is dark";
+    EXPECT_TRUE(answers("", b1_addr_)) << "b lost control: only its link to a is dark";
+
+    ASSERT_TRUE(power_->heal(0).ok());
+    ASSERT_TRUE(wait_settled());
+    EXPECT_TRUE(answers(a1_->netns, b1_addr_));
+    EXPECT_TRUE(answers(b1_->netns, a1_addr_));
+    EXPECT_TRUE(answers("", c1_addr));
+}
+
+// A powered switch: zone b's switch is fed by c's power domain. Losing zone c cuts every host of
+// b off (from control and from a) although b1 keeps power: its process lives on.
+TEST_F(PowerEngineTest, LosingADomainDarkensTheSwitchItFeeds) {
+    auto p = zoned("pwr-switch", plan::PowerMode::kill, 3);
+    p.topology.zones[1].switch_power_domain = "c-p";
+    p.method[0].target.zones = {"c"};
+    ASSERT_NO_FATAL_FAILURE(start(p));
+    pid_t b1_pid = pid_of(lab_, "b1");
+
+    ASSERT_TRUE(power_->inject(0, monotonic_ns() + 60 * kSecond).ok());
+    EXPECT_FALSE(answers("", b1_addr_)) << "b1 answered control behind a dark switch";
+    EXPECT_FALSE(answers(a1_->netns, b1_addr_)) << "b1 answered a1 behind a dark switch";
+    EXPECT_TRUE(answers("", a1_addr_));
+    EXPECT_EQ(::kill(b1_pid, 0), 0) << "b1 has power: its service must not be killed";
+
+    ASSERT_TRUE(power_->heal(0).ok());
+    ASSERT_TRUE(wait_settled());
+    EXPECT_TRUE(answers("", b1_addr_));
+    EXPECT_EQ(pid_of(power_->lab(), "b1"), b1_pid) << "b1 was restarted though it never lost power";
 }
 
 }  // namespace

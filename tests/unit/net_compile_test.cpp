@@ -354,5 +354,42 @@ TEST(NetCompile, Errors) {
     EXPECT_FALSE(compile(p).ok());
 }
 
+// Cascades: a link fed by a dark power domain is one more rule of the same fault; a zone switch
+// fed by it puts its whole zone on the fault's target side (cut from everyone, its own zone too).
+TEST(NetCompile, PowerLossCutsTheLinksAndSwitchesItFeeds) {
+    Plan p = three_zones();
+    p.topology.links.push_back({"b", "c", "a2", {}});
+    p.method = {power_loss("pd", pds({"a2"}))};
+    Tables t = compile_ok(p);
+    ASSERT_EQ(t.rules.size(), 2u);
+    EXPECT_EQ(t.rule_of_fault, std::vector<int>{0});
+    EXPECT_EQ(t.fault_mask, std::vector<uint64_t>{0b11});
+    uint64_t all = t.fault_mask[0];
+    EXPECT_TRUE(D(t, "198.18.2.2", "198.18.3.2", all));   // b-1 -> c-1: the link is dark
+    EXPECT_TRUE(D(t, "198.18.3.2", "198.18.2.2", all));
+    EXPECT_FALSE(D(t, "198.18.1.2", "198.18.2.2", all));  // a-1 (a1 keeps power) -> b-1
+    EXPECT_TRUE(D(t, "198.18.1.3", "198.18.2.2", all));   // a-2 itself is dark
+    EXPECT_FALSE(D(t, "198.18.2.2", "198.18.3.2", 1));    // the link is only cut with its rule
+    auto cut = cut_set(p, t, 0);
+    std::set<std::pair<std::string, std::string>> pairs(cut.begin(), cut.end());
+    EXPECT_TRUE(pairs.count({"b-1", "c-1"}));
+    EXPECT_TRUE(pairs.count({"c-1", "b-1"}));
+    EXPECT_FALSE(pairs.count({"a-1", "b-1"}));
+
+    // The same domain feeding b's switch instead: b-1 is cut from everyone.
+    p.topology.links.clear();
+    p.topology.zones[1].switch_power_domain = "a2";
+    t = compile_ok(p);
+    ASSERT_EQ(t.rules.size(), 1u);
+    EXPECT_TRUE(D(t, "198.18.2.2", "198.18.3.2"));
+    EXPECT_TRUE(D(t, "198.18.1.2", "198.18.2.2"));
+    EXPECT_TRUE(D(t, "198.19.255.1", "198.18.2.2"));       // control loses b-1 too
+    EXPECT_FALSE(D(t, "198.18.1.2", "198.18.3.2"));       // a-1 -> c-1 untouched
+    // A host-list power_loss darkens hosts, not domains: no cascade.
+    p.method = {power_loss("host", hosts({"a-2"}))};
+    t = compile_ok(p);
+    EXPECT_FALSE(D(t, "198.18.2.2", "198.18.3.2"));
+}
+
 }  // namespace
 }  // namespace inj::net

@@ -45,11 +45,11 @@ TEST(PlanLoader, TwoDocumentsAreRefused) {
 }
 
 TEST(PlanLoader, UnknownRootKeyListsAllowedKeys) {
-    std::string y = with(kBase, "safety:", "expect: { rto: 30s }\nsafety:");
+    std::string y = with(kBase, "safety:", "hypothesis: { rto: 30s }\nsafety:");
     auto r = load(y);
-    expect_error(r, pos(y, "expect:"), "expect", "unknown key 'expect'");
-    expect_error(r, pos(y, "expect:"), "expect",
-                 "allowed here: name, description, topology, lab, steady_state, method, safety");
+    expect_error(r, pos(y, "hypothesis:"), "hypothesis", "unknown key 'hypothesis'");
+    expect_error(r, pos(y, "hypothesis:"), "hypothesis",
+                 "allowed here: name, description, topology, lab, steady_state, method, safety, verify, expect");
 }
 
 TEST(PlanLoader, UnknownNestedKeySuggestsTheNearOne) {

@@ -28,5 +28,21 @@ TEST(ReportSummary, PowerLossShowsRtoPerService) {
     EXPECT_NE(s.find("api on kv-1 NOT healthy again: not ready after 30s"), std::string::npos) << s;
 }
 
+TEST(ReportSummary, ExpectationsAreListedMetOrNot) {
+    runner::RunOutcome o;
+    o.verdict = "violated";
+    o.exit_code = 1;
+    o.expectations.push_back({"rto etcd@kv-1", true, "etcd on kv-1 ready 126ms after power returned"});
+    o.expectations.push_back({"rpo acknowledged-writes", false, "2 of 151 acknowledged records lost"});
+    std::ostringstream os;
+    print_summary(os, o, false);
+    std::string s = os.str();
+    EXPECT_NE(s.find("expectations:"), std::string::npos) << s;
+    // Name, a status column, then the message.
+    EXPECT_NE(s.find("  rto etcd@kv-1" + std::string(16, ' ') + "met      etcd on kv-1 ready 126ms"), std::string::npos) << s;
+    EXPECT_NE(s.find("  rpo acknowledged-writes" + std::string(6, ' ') + "NOT MET  2 of 151 acknowledged records lost"),
+              std::string::npos) << s;
+}
+
 }  // namespace
 }  // namespace inj::report
