@@ -66,10 +66,10 @@ class LabScope {
 public:
     // Brings the lab up. Only one lab may own the lab range at a time, and other programs
     // (tests) may hold it briefly, so "another lab is up" is retried for a while.
-    static Result<LabScope> up(const plan::Plan& plan, const std::string& id) {
+    static Result<LabScope> up(const plan::Plan& plan, const std::string& id, bool services = false) {
         lab::UpOptions o;
         o.id = id;
-        o.start_services = false;
+        o.start_services = services;
         auto until = std::chrono::steady_clock::now() + std::chrono::seconds(120);
         for (bool told = false;; told = true) {
             auto s = lab::up(plan, o);

@@ -158,7 +158,7 @@ int cmd_plan(const std::vector<std::string>& args) {
                       << describe_selector(f.target) << " (mode " << plan::to_string(f.power_mode) << ") for "
                       << format_duration(f.duration) << ", power back at T+" << format_duration(f.at + f.duration)
                       << "  [" << f.mark.str() << "]\n";
-            std::cout << "      dark: " << dark.size() << " hosts, every link cut both ways (control included):";
+            std::cout << "      dark: " << dark.size() << (dark.size() == 1 ? " host" : " hosts") << ", every link cut both ways (control included):";
             for (auto& h : dark) std::cout << " " << h;
             std::cout << "\n";
             for (auto& s : p->lab.services) {

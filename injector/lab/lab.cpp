@@ -199,7 +199,9 @@ Result<LabState> plan_state(const plan::Plan& plan, const std::string& id, const
         hr.index = static_cast<int>(i);
         hr.netns = "inj-" + id + "-" + h.name;
         hr.fabric_port = "h" + std::to_string(i);
-        hr.cgroup = s.cgroup_root + "/" + h.name;
+        // Hosts are grouped by power domain, so a whole domain's processes can be killed or
+        // frozen with one write (cgroup.kill of the domain's cgroup kills its subtree).
+        hr.cgroup = s.power_domain_cgroup(h.power_domain) + "/" + h.name;
         for (const auto& a : h.addresses) {
             // The address takes its zone's prefix so the gateway is on-link whatever prefix the
             // plan wrote.

@@ -56,7 +56,7 @@ struct LabState {
     std::optional<Cidr> control_gateway6;
     // Routes the lab added to the root namespace (via control_if): 198.18.0.0/15, 2001:2::/48.
     std::vector<Cidr> routes;
-    std::string cgroup_root;   // parent cgroup of all host cgroups of this lab
+    std::string cgroup_root;   // parent of this lab's cgroups: <root>/<power domain>/<host>
     std::vector<HostRuntime> hosts;
     std::vector<ServiceProcess> services;
     // "creating" while up() runs (a crash leaves it so), "up" once every service is ready.
@@ -64,6 +64,8 @@ struct LabState {
 
     const HostRuntime* host(const std::string& name) const;
     std::string volume_path(const std::string& host, const std::string& volume) const;
+    // Parent cgroup of every host of a power domain ("" for hosts without one: "_").
+    std::string power_domain_cgroup(const std::string& pd) const { return cgroup_root + "/" + (pd.empty() ? "_" : pd); }
 };
 
 struct UpOptions {

@@ -104,15 +104,26 @@ Result<void> PowerEngine::prepare(const plan::Plan& plan, const lab::LabState& l
         d.hosts = restore_order(plan, f);
         // Everything a cut needs is checked now, so inject() cannot fail half-way for a reason
         // known in advance: every host has a cgroup with the control file the mode writes.
-        const char* file = f.power_mode == plan::PowerMode::kill ? "/cgroup.kill" : "/cgroup.freeze";
+        const bool kill = f.power_mode == plan::PowerMode::kill;
+        const char* file = kill ? "/cgroup.kill" : "/cgroup.freeze";
+        std::vector<std::string> whole;  // power domains the fault darkens entirely
+        if (kill)
+            for (auto& pd : plan::darkened_power_domains(plan.topology, f.target))
+                if (::access(lab_.power_domain_cgroup(pd).c_str(), F_OK) == 0) {
+                    whole.push_back(pd);
+                    d.cut_dirs.push_back(lab_.power_domain_cgroup(pd));
+                }
         for (auto& hn : d.hosts) {
             const lab::HostRuntime* h = lab_.host(hn);
-            if (!h) return plain_error("power", "fault " + f.name + ": host " + hn + " is not in the lab");
-            if (::access((h->cgroup + file).c_str(), W_OK) != 0)
-                return errno_error("power: fault " + f.name + " (mode " + plan::to_string(f.power_mode) +
-                                       ") needs " + h->cgroup + file,
-                                   "the kernel or cgroup2 mount lacks it");
+            const plan::Host* ph = plan.topology.host(hn);
+            if (!h || !ph) return plain_error("power", "fault " + f.name + ": host " + hn + " is not in the lab");
+            if (std::find(whole.begin(), whole.end(), ph->power_domain) == whole.end()) d.cut_dirs.push_back(h->cgroup);
         }
+        for (auto& dir : d.cut_dirs)
+            if (::access((dir + file).c_str(), W_OK) != 0)
+                return errno_error("power: fault " + f.name + " (mode " + plan::to_string(f.power_mode) + ") needs " +
+                                       dir + file,
+                                   "the kernel or cgroup2 mount lacks it");
         faults_[i] = std::move(d);
     }
     return {};
@@ -123,7 +134,9 @@ Result<void> PowerEngine::inject(size_t index, uint64_t deadline_ns) {
         return plain_error("power", "fault " + std::to_string(index) + " is not a prepared power_loss fault");
     // The network first: from this write on the hosts answer nobody, so nothing they do while
     // being killed (a FIN, an RST, a last reply) reaches anyone, as when the power goes.
+    last_cut_.arm_begin = monotonic_ns();
     INJ_TRY(net_.inject(index, deadline_ns));
+    last_cut_.arm_end = monotonic_ns();
     faults_[index]->dark = true;
     return cut(index);
 }
@@ -132,18 +145,20 @@ Result<void> PowerEngine::cut(size_t index) {
     const auto& f = plan_->method[index];
     Dark& d = *faults_[index];
     const bool kill = f.power_mode == plan::PowerMode::kill;
-    std::vector<std::string> dirs;
+    const std::vector<std::string>& dirs = d.cut_dirs;
     std::vector<pid_t> pids;
-    for (auto& hn : d.hosts) dirs.push_back(lab_.host(hn)->cgroup);
     for (auto& p : lab_.services)
         if (std::find(d.hosts.begin(), d.hosts.end(), p.host) != d.hosts.end()) pids.push_back(p.pid);
 
-    // Every host in one pass of writes, waiting on none: the spread between the first and the
-    // last host going dark is the time of these writes, not of the kernel's teardowns.
+    // Every host in one pass of writes (one per whole power domain), waiting on none: the spread
+    // between the first and the last host going dark is the time of these writes, not of the
+    // kernel's teardowns.
     std::string failed;
+    last_cut_.writes_begin = monotonic_ns();
     for (auto& dir : dirs)
         if (auto r = write_file(dir + (kill ? "/cgroup.kill" : "/cgroup.freeze"), "1"); !r)
             failed += (failed.empty() ? "" : "; ") + r.error().message();
+    last_cut_.writes_end = monotonic_ns();
     Result<void> r = failed.empty() ? settle(dirs, kill ? "populated" : "frozen", kill ? 0 : 1)
                                     : Result<void>(plain_error("power", failed));
     if (kill) reap(pids);

@@ -49,6 +49,15 @@ public:
     bool settled() const override { return restoring_.load() == 0; }
     void release() noexcept override;
 
+    // When the last cut happened, CLOCK_MONOTONIC ns: the rule write (every host's packets are
+    // dropped from its end on), and the kill/freeze writes (first write's start, last write's
+    // end: every host's processes have their signal or are frozen from then on).
+    struct CutTimes {
+        uint64_t arm_begin = 0, arm_end = 0;
+        uint64_t writes_begin = 0, writes_end = 0;
+    };
+    CutTimes last_cut() const { return last_cut_; }
+
     // The lab as this engine last saw it: service pids change when a restore restarts them.
     // Read it once settled().
     const lab::LabState& lab() const { return lab_; }
@@ -56,6 +65,10 @@ public:
 private:
     struct Dark {
         std::vector<std::string> hosts;  // target hosts, in restore order
+        // The cgroups the cut writes: one per whole power domain (its subtree holds every host
+        // of it), one per host the target names outside those. Freeze: one per host, so the
+        // restore can thaw hosts one by one.
+        std::vector<std::string> cut_dirs;
         bool dark = false;               // cut and not yet restored
         std::vector<ServiceRecovery> recoveries;  // guarded by mu_
     };
@@ -72,6 +85,7 @@ private:
     std::vector<std::thread> restorers_;
     std::atomic<int> restoring_{0};
     std::atomic<bool> cancel_{false};          // hurry every restore: no stagger, no waiting
+    CutTimes last_cut_;
 };
 
 // Hosts a power_loss darkens, in the order power returns: restore.order, then the other target

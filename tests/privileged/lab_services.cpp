@@ -65,7 +65,9 @@ TEST_F(LabServices, RunInTheirHostNamespaceAndCgroupAndDieWithDown) {
         EXPECT_EQ(inode_of("/proc/" + std::to_string(p.pid) + "/ns/net"), inode_of(netns_path(h->netns)))
             << p.service << " on " << p.host << " is not in its host's namespace";
         std::string cg = slurp("/proc/" + std::to_string(p.pid) + "/cgroup");
-        EXPECT_NE(cg.find("::/injector/" + s.id + "/" + p.host + "\n"), std::string::npos) << cg;
+        // <cgroup2>/injector/<lab>/<power domain>/<host>, as the process sees it.
+        EXPECT_NE(h->cgroup.find("/injector/" + s.id + "/"), std::string::npos) << h->cgroup;
+        EXPECT_NE(cg.find("::" + h->cgroup.substr(h->cgroup.find("/injector/")) + "\n"), std::string::npos) << cg;
     }
     // Templates saw the lab: {lab} and {volume} expanded to the lab's id and volume directory.
     std::string marker = slurp(s.volume_path("e1", "data") + "/marker");

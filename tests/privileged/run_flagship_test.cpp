@@ -122,3 +122,21 @@ TEST(PowerFlagship, PangyoFireKeepsQuorumAndMeetsItsRtoAndRpo) {
     for (auto& e : r.report["expectations"]) EXPECT_TRUE(e["held"].get<bool>()) << e.dump();
     EXPECT_EQ(leftovers(), "");
 }
+
+// experiments/pangyo-fire-cascade.yaml: the ansan<->gasan link is fed by pangyo's power, so the
+// fire also splits the surviving majority; writes stop and the drill reports the weakness.
+TEST(PowerFlagship, PangyoFireCascadeSplitsTheMajorityAndIsViolated) {
+    INJ_REQUIRE_PRIVILEGE();
+    auto r = run_plan("experiments/pangyo-fire-cascade.yaml");
+    ASSERT_FALSE(r.report.is_discarded()) << r.output;
+    EXPECT_EQ(r.exit_code, 1) << r.output;
+    EXPECT_EQ(r.report["verdict"], "violated");
+    std::string reason = r.report["reason"];
+    EXPECT_NE(reason.find("probe kv-write broke its SLO at T+"), std::string::npos) << reason;
+    EXPECT_GE(r.report["probes"][0]["violated_at_ms"].get<double>(), 5000.0);
+    // The restored member still came back (the weakness is the split, not the restart).
+    auto& f = r.report["faults"][0];
+    ASSERT_EQ(f["recoveries"].size(), 1u) << f.dump();
+    EXPECT_TRUE(f["recoveries"][0]["ready"].get<bool>()) << f.dump();
+    EXPECT_EQ(leftovers(), "");
+}
