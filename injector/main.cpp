@@ -16,6 +16,7 @@
 #include "common/exit_codes.hpp"
 #include "common/log.hpp"
 #include "common/paths.hpp"
+#include "faultfs/faultfs.hpp"
 #include "lab/lab.hpp"
 #include "net/compile.hpp"
 #include "plan/loader.hpp"
@@ -460,6 +461,8 @@ int cmd_recover(const std::vector<std::string>&) {
 
 int main(int argc, char** argv) {
     std::vector<std::string> args(argv + 1, argv + argc);
+    // Hidden: the fault filesystem daemon the lab starts for each degraded or volatile volume.
+    if (!args.empty() && args[0] == "faultfs") return faultfs::main_faultfs({args.begin() + 1, args.end()});
     try {
         std::string level = "info";
         while (!args.empty() && args[0].rfind("--", 0) == 0) {
