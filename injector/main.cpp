@@ -27,6 +27,7 @@
 #include "runner/runner.hpp"
 #include "safety/plan_checks.hpp"
 #include "safety/preflight.hpp"
+#include "storage/storage_engine.hpp"
 
 namespace po = boost::program_options;
 using namespace inj;
@@ -179,6 +180,14 @@ int cmd_plan(const std::vector<std::string>& args) {
             std::cout << "; readiness awaited (RTO per service in the report)\n";
             auto cut = net::cut_set(*p, *tables, i);
             std::cout << "      cut set: " << cut.size() << " host pairs lose contact\n";
+            continue;
+        }
+        if (f.kind == plan::FaultKind::degrade_storage) {
+            std::cout << "  T+" << format_duration(f.at) << "  " << f.name << ": degrade_storage of volume "
+                      << f.storage.volume << " on " << describe_selector(f.target) << " for "
+                      << format_duration(f.duration) << ", healed at T+" << format_duration(f.at + f.duration) << "  ["
+                      << f.mark.str() << "]\n";
+            std::cout << "      " << storage::describe(f.storage) << " (through faultfs; no network cut)\n";
             continue;
         }
         std::cout << "  T+" << format_duration(f.at) << "  " << f.name << ": " << plan::to_string(f.kind) << " "

@@ -89,6 +89,9 @@ struct Settings {
     uint32_t flags = 0;
     uint64_t read_bps = 0, write_bps = 0;    // token bucket; 0 = unlimited
     uint64_t read_iops = 0, write_iops = 0;
+    // CLOCK_MONOTONIC ns past which every fault is void (the daemon clears them), whatever the
+    // runner does; 0 = none.
+    uint64_t deadline_ns = 0;
 };
 
 // Counters the daemon keeps (read by the engine for the report).

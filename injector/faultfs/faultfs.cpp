@@ -101,8 +101,7 @@ struct Inode {
     dev_t dev = 0;
     ino_t ino = 0;
     uint64_t nlookup = 0;  // guarded by Fs::mu
-    std::mutex mu;         // guards path and dirty
-    std::string path;      // inside the volume, "/" for the root; the first name it was found by
+    std::mutex mu;         // guards dirty
     std::unique_ptr<Dirty> dirty;
     std::atomic<bool> has_dirty{false};
 };
@@ -126,18 +125,21 @@ struct Fs {
     std::mutex dirty_mu;
     std::set<Inode*> dirty;  // inodes holding volatile pages (each pinned by one lookup count)
     std::atomic<bool> running{true};
+    std::string root_path;  // the backing directory as /proc/self/fd shows it
 
     explicit Fs(Control c) : ctl(std::move(c)), b(ctl.block()) {}
 };
 
 Fs* g_fs = nullptr;
 
-// The settings in force, re-read only when the sequence moved.
+// The settings in force, re-read only when the sequence moved. Past the deadline: none.
 const Settings& cur() {
+    static const Settings kNone{};
     thread_local uint64_t seq = ~0ull;
     thread_local Settings s;
     uint64_t q = g_fs->b->seq.load(std::memory_order_acquire);
     if (q != seq) s = g_fs->ctl.read(&seq);
+    if (s.deadline_ns && mono_ns() > s.deadline_ns) return kNone;
     return s;
 }
 
@@ -149,9 +151,20 @@ Inode* inode_of(fuse_ino_t ino) {
     return reinterpret_cast<Inode*>(ino);
 }
 
+std::string proc_path(int fd) { return "/proc/self/fd/" + std::to_string(fd); }
+
+// The path inside the volume ("/member/wal/0.wal"), as the kernel knows it now: read from the
+// descriptor, so renames of the file or of any directory above it are followed.
 std::string path_of(Inode* in) {
-    std::lock_guard<std::mutex> lk(in->mu);
-    return in->path;
+    char buf[PATH_MAX];
+    ssize_t n = ::readlink(proc_path(in->fd).c_str(), buf, sizeof(buf) - 1);
+    if (n < 0) return {};
+    std::string p(buf, size_t(n));
+    const std::string& root = g_fs->root_path;
+    if (p == root) return "/";
+    if (p.size() > root.size() && p.compare(0, root.size(), root) == 0 && p[root.size()] == '/')
+        return p.substr(root.size());
+    return p;
 }
 
 std::string child_path(Inode* parent, const char* name) {
@@ -159,7 +172,6 @@ std::string child_path(Inode* parent, const char* name) {
     return p == "/" ? "/" + std::string(name) : p + "/" + name;
 }
 
-std::string proc_path(int fd) { return "/proc/self/fd/" + std::to_string(fd); }
 
 // The fault gate every operation passes first: latency, then read-only, full and error rules.
 // Returns the errno to reply with, or 0. `path` is computed only when a rule has a pattern.
@@ -283,7 +295,6 @@ int do_lookup(Inode* parent, const char* name, fuse_entry_param* e) {
             in->dev = e->attr.st_dev;
             in->ino = e->attr.st_ino;
             in->nlookup = 1;
-            in->path = child_path(parent, name);
             g_fs->inodes[{in->dev, in->ino}] = in;
         }
     }
@@ -598,16 +609,6 @@ void op_rename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t n
     Inode* np = inode_of(newparent);
     if (int e = gate_child(kOpRename, p, name)) return (void)fuse_reply_err(req, e);
     if (::syscall(SYS_renameat2, p->fd, name, np->fd, newname, flags) != 0) return (void)fuse_reply_err(req, errno);
-    // Keep path patterns meaningful for the moved inode (if the kernel holds it).
-    struct stat st;
-    if (::fstatat(np->fd, newname, &st, AT_SYMLINK_NOFOLLOW) == 0) {
-        std::string np_path = child_path(np, newname);
-        std::lock_guard<std::mutex> lk(g_fs->mu);
-        if (auto it = g_fs->inodes.find({st.st_dev, st.st_ino}); it != g_fs->inodes.end()) {
-            std::lock_guard<std::mutex> lk2(it->second->mu);
-            it->second->path = np_path;
-        }
-    }
     fuse_reply_err(req, 0);
 }
 
@@ -919,6 +920,11 @@ void watch() {
         }
         uint64_t seq;
         Settings s = g_fs->ctl.read(&seq);
+        if (s.deadline_ns && mono_ns() > s.deadline_ns) {
+            lg()->warn("fault deadline passed: every fault cleared");
+            g_fs->ctl.clear();
+            s = g_fs->ctl.read(&seq);
+        }
         if (seq != seen_seq) {
             seen_seq = seq;
             if (!(s.flags & kFlagVolatile)) writeback_all();
@@ -976,7 +982,11 @@ int main_faultfs(const std::vector<std::string>& args) {
     fs.root.dev = st.st_dev;
     fs.root.ino = st.st_ino;
     fs.root.nlookup = 2;
-    fs.root.path = "/";
+    {
+        char buf[PATH_MAX];
+        ssize_t n = ::readlink(("/proc/self/fd/" + std::to_string(root_fd)).c_str(), buf, sizeof(buf) - 1);
+        fs.root_path = n > 0 ? std::string(buf, size_t(n)) : dir;
+    }
     fs.b->daemon_pid.store(uint32_t(::getpid()));
 
     std::vector<std::string> argv_s{"injector-faultfs", "-o",
