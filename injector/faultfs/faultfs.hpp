@@ -43,6 +43,8 @@ Result<void> stop(const std::string& mountpoint, pid_t pid, std::chrono::millise
 std::vector<std::string> mounts();
 // Pids of every running faultfs daemon (an injector process whose first argument is `faultfs`).
 std::vector<pid_t> daemons();
+// The mountpoint a daemon serves (its last argument), or "".
+std::string mountpoint_of(pid_t daemon);
 // The daemon serving a mountpoint, or 0.
 pid_t daemon_of(const std::string& mountpoint);
 // Processes (other than daemons) with a file, cwd or root under the mountpoint.

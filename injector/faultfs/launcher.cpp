@@ -125,6 +125,11 @@ std::vector<pid_t> daemons() {
     return v;
 }
 
+std::string mountpoint_of(pid_t daemon) {
+    auto v = cmdline(daemon);
+    return v.empty() ? std::string() : v.back();
+}
+
 pid_t daemon_of(const std::string& mountpoint) {
     for (pid_t p : daemons()) {
         auto v = cmdline(p);
