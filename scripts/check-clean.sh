@@ -18,6 +18,8 @@ for cg in /sys/fs/cgroup/unified/injector /sys/fs/cgroup/injector; do
 done
 fuse=$(awk '$0 ~ / - fuse\.injector-faultfs / {print $5}' /proc/self/mountinfo 2>/dev/null || true)
 [ -n "$fuse" ] && report "faultfs mounts: $fuse"
+blk=$(ls -d /sys/fs/cgroup/blkio/injector-* /sys/fs/cgroup/unified/injector-* 2>/dev/null || true)
+[ -n "$blk" ] && report "blkio/io throttle cgroups: $blk"
 labs=$(ls /run/injector/labs 2>/dev/null || true)
 [ -n "$labs" ] && report "lab state: $labs"
 procs=$(ps -eo pid=,stat=,comm= | awk '$2 !~ /^Z/ && $3 ~ /^(etcd|iperf3|injector)$/' || true)

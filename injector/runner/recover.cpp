@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <regex>
@@ -159,6 +160,7 @@ public:
         orphan_netns();
         orphan_pins();
         orphan_faultfs();
+        orphan_blkio();
         orphan_lab_dirs();
     }
 
@@ -324,6 +326,32 @@ private:
             }
             removed("faultfs_daemon_kill", std::to_string(pid), "stopped faultfs daemon " + std::to_string(pid) + " (no mount)");
         }
+    }
+
+    // Block throttling cgroups (storage/blkio.hpp) a dead run left: their processes go back to
+    // the root of the hierarchy, unthrottled, and the cgroup is removed.
+    void orphan_blkio() {
+        std::vector<std::string> roots{"/sys/fs/cgroup/blkio"};
+        if (auto cg2 = lab::cgroup::v2_mount()) roots.push_back(*cg2);
+        for (auto& root : roots)
+            for (auto& n : entries(root)) {
+                if (n.rfind("injector-", 0) != 0) continue;
+                std::string dir = root + "/" + n;
+                std::vector<std::string> moved;
+                {
+                    std::ifstream procs(dir + "/cgroup.procs");
+                    std::string pid;
+                    while (procs >> pid) {
+                        std::ofstream(root + "/cgroup.procs") << pid;
+                        moved.push_back(pid);
+                    }
+                }
+                if (::rmdir(dir.c_str()) != 0) {
+                    failed("blkio_unthrottle", "cgroup " + dir, std::strerror(errno));
+                    continue;
+                }
+                removed("blkio_unthrottle", dir, "removed block throttle cgroup " + dir, moved);
+            }
     }
 
     // Lab directories with no readable state: a lab up killed before its first state write, or
