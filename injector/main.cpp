@@ -16,6 +16,7 @@
 #include "common/exit_codes.hpp"
 #include "common/log.hpp"
 #include "common/paths.hpp"
+#include "faultfs/faultfs.hpp"
 #include "lab/lab.hpp"
 #include "net/compile.hpp"
 #include "plan/loader.hpp"
@@ -26,6 +27,7 @@
 #include "runner/runner.hpp"
 #include "safety/plan_checks.hpp"
 #include "safety/preflight.hpp"
+#include "storage/storage_engine.hpp"
 
 namespace po = boost::program_options;
 using namespace inj;
@@ -194,6 +196,14 @@ int cmd_plan(const std::vector<std::string>& args) {
             }
             auto cut = net::cut_set(*p, *tables, i);
             std::cout << "      cut set: " << cut.size() << " host pairs lose contact\n";
+            continue;
+        }
+        if (f.kind == plan::FaultKind::degrade_storage) {
+            std::cout << "  T+" << format_duration(f.at) << "  " << f.name << ": degrade_storage of volume "
+                      << f.storage.volume << " on " << describe_selector(f.target) << " for "
+                      << format_duration(f.duration) << ", healed at T+" << format_duration(f.at + f.duration) << "  ["
+                      << f.mark.str() << "]\n";
+            std::cout << "      " << storage::describe(f.storage) << " (through faultfs; no network cut)\n";
             continue;
         }
         std::cout << "  T+" << format_duration(f.at) << "  " << f.name << ": " << plan::to_string(f.kind) << " "
@@ -491,6 +501,8 @@ int cmd_recover(const std::vector<std::string>&) {
 
 int main(int argc, char** argv) {
     std::vector<std::string> args(argv + 1, argv + argc);
+    // Hidden: the fault filesystem daemon the lab starts for each degraded or volatile volume.
+    if (!args.empty() && args[0] == "faultfs") return faultfs::main_faultfs({args.begin() + 1, args.end()});
     try {
         std::string level = "info";
         while (!args.empty() && args[0].rfind("--", 0) == 0) {

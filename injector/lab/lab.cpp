@@ -24,6 +24,7 @@
 #include "common/log.hpp"
 #include "common/netns.hpp"
 #include "common/proc.hpp"
+#include "faultfs/faultfs.hpp"
 #include "lab/cgroup.hpp"
 #include "lab/iproute.hpp"
 #include "lab/ready.hpp"
@@ -492,6 +493,12 @@ const HostRuntime* LabState::host(const std::string& name) const {
     return nullptr;
 }
 
+const FaultfsMount* LabState::faultfs_of(const std::string& host, const std::string& volume) const {
+    for (auto& m : faultfs)
+        if (m.host == host && m.volume == volume) return &m;
+    return nullptr;
+}
+
 std::string LabState::volume_path(const std::string& host, const std::string& volume) const {
     return dir + "/volumes/" + host + "/" + volume;
 }
@@ -518,6 +525,41 @@ Result<std::string> expand(const std::string& tmpl, const plan::Plan& plan, cons
     ctx.volume_path = [&lab](const std::string& h, const std::string& v) { return lab.volume_path(h, v); };
     ctx.vars["lab"] = lab.id;
     return plan::expand_template(tmpl, ctx);
+}
+
+// The fault filesystem over every volume the plan degrades or declares volatile, before any
+// service opens it. Each daemon is recorded in the state as soon as it serves, so a crash
+// between two leaves a record for down/recover.
+static Result<void> mount_faultfs(const plan::Plan& plan, LabState& s) {
+    auto vols = plan::faultfs_volumes(plan);
+    if (vols.empty()) return {};
+    INJ_TRY(mkdirs(s.dir + "/faultfs"));
+    for (auto& [host, volume] : vols) {
+        FaultfsMount m{host, volume, s.volume_path(host, volume), s.dir + "/faultfs/" + host + "." + volume + ".ctl", 0};
+        auto pid = faultfs::start({m.path, m.control, "", s.dir + "/logs/faultfs-" + host + "-" + volume + ".log"});
+        audit::record("faultfs_mount", m.path, pid.ok() ? Result<void>() : Result<void>(pid.error()),
+                      pid ? std::vector<std::string>{"daemon pid " + std::to_string(*pid), "control " + m.control}
+                          : std::vector<std::string>{});
+        if (!pid) return pid.error();
+        m.pid = *pid;
+        s.faultfs.push_back(m);
+        INJ_TRY(state::save(s));
+    }
+    lg()->info("lab {}: {} volumes served through faultfs", s.id, s.faultfs.size());
+    return {};
+}
+
+// Unmounts every faultfs of the lab (their users are gone: the cgroups were killed first).
+static void unmount_faultfs(const LabState& lab, std::vector<std::string>& failed) {
+    for (auto& m : lab.faultfs) {
+        auto mounted = faultfs::mounts();
+        bool is_mounted = std::find(mounted.begin(), mounted.end(), m.path) != mounted.end();
+        pid_t pid = faultfs::daemon_of(m.path);
+        if (!is_mounted && pid == 0) continue;
+        auto r = faultfs::stop(m.path, pid);
+        audit::record("faultfs_unmount", m.path, r, {"daemon pid " + std::to_string(pid)});
+        if (!r) failed.push_back(r.error().message());
+    }
 }
 
 Result<LabState> up(const plan::Plan& plan, const UpOptions& opts) {
@@ -568,6 +610,7 @@ Result<LabState> up(const plan::Plan& plan, const UpOptions& opts) {
             if (!made.empty() || !r) audit::record("volume_create", s.dir + "/volumes", r, made);
             INJ_TRY(r);
         }
+        INJ_TRY(mount_faultfs(plan, s));
         INJ_TRY(build_network(plan, s));
         lg()->info("lab {}: network up in {} ms", s.id,
                    std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count());
@@ -613,6 +656,7 @@ Result<void> down(const LabState& lab) {
     }
     // Reap the services when this process started them (a test, or up() failing): no zombies.
     for (auto& p : lab.services) ::waitpid(p.pid, nullptr, WNOHANG);
+    unmount_faultfs(lab, failed);
 
     // Deleting the root end removes its peer and the routes through it at once; deleting the
     // namespaces then takes every other lab interface with them.
@@ -707,6 +751,11 @@ Result<std::vector<std::string>> leftovers(const LabState& lab) {
         while (std::getline(in, line))
             if (line.rfind("0::", 0) == 0 && line.find(marker) != std::string::npos)
                 out.push_back("process " + std::to_string(p.pid) + " (" + p.service + " on " + p.host + ")");
+    }
+    auto mounted = faultfs::mounts();
+    for (auto& m : lab.faultfs) {
+        if (std::find(mounted.begin(), mounted.end(), m.path) != mounted.end()) out.push_back("faultfs mount " + m.path);
+        if (pid_t p = faultfs::daemon_of(m.path)) out.push_back("process " + std::to_string(p) + " (faultfs daemon of " + m.path + ")");
     }
     if (path_exists(lab.dir)) out.push_back("state " + lab.dir);
     return out;

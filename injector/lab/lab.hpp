@@ -41,6 +41,16 @@ struct ServiceProcess {
     std::string log;           // its stdout+stderr
 };
 
+// A volume served through the fault filesystem (degraded by a plan fault, or volatile): the
+// daemon's filesystem is mounted in place over the volume directory.
+struct FaultfsMount {
+    std::string host;
+    std::string volume;
+    std::string path;          // the volume directory (and mountpoint)
+    std::string control;       // the daemon's control file (faultfs/control.hpp)
+    pid_t pid = 0;             // the daemon
+};
+
 struct LabState {
     std::string id;            // short id; every name the lab creates carries it
     std::string plan_name;
@@ -59,6 +69,7 @@ struct LabState {
     std::string cgroup_root;   // parent of this lab's cgroups: <root>/<power domain>/<host>
     std::vector<HostRuntime> hosts;
     std::vector<ServiceProcess> services;
+    std::vector<FaultfsMount> faultfs;
     // "creating" while up() runs (a crash leaves it so), "up" once every service is ready.
     std::string phase;
 
@@ -66,6 +77,7 @@ struct LabState {
     std::string volume_path(const std::string& host, const std::string& volume) const;
     // Parent cgroup of every host of a power domain ("" for hosts without one: "_").
     std::string power_domain_cgroup(const std::string& pd) const { return cgroup_root + "/" + (pd.empty() ? "_" : pd); }
+    const FaultfsMount* faultfs_of(const std::string& host, const std::string& volume) const;
 };
 
 struct UpOptions {

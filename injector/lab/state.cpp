@@ -34,6 +34,9 @@ json to_json(const LabState& s) {
         services.push_back({{"service", p.service}, {"host", p.host}, {"pid", p.pid}, {"log", p.log}});
     json routes = json::array();
     for (auto& r : s.routes) routes.push_back(r.str());
+    json faultfs = json::array();
+    for (auto& m : s.faultfs)
+        faultfs.push_back({{"host", m.host}, {"volume", m.volume}, {"path", m.path}, {"control", m.control}, {"pid", m.pid}});
     json j = {{"version", kVersion},
               {"id", s.id},
               {"plan_name", s.plan_name},
@@ -48,7 +51,8 @@ json to_json(const LabState& s) {
               {"routes", routes},
               {"cgroup_root", s.cgroup_root},
               {"hosts", hosts},
-              {"services", services}};
+              {"services", services},
+              {"faultfs", faultfs}};
     if (s.control_addr6) j["control_addr6"] = s.control_addr6->str();
     if (s.control_gateway6) j["control_gateway6"] = s.control_gateway6->str();
     return j;
@@ -107,6 +111,9 @@ Result<LabState> from_json(const json& j) {
     }
     for (auto& p : j.value("services", json::array()))
         s.services.push_back({p.value("service", ""), p.value("host", ""), p.value("pid", 0), p.value("log", "")});
+    for (auto& m : j.value("faultfs", json::array()))
+        s.faultfs.push_back({m.value("host", ""), m.value("volume", ""), m.value("path", ""), m.value("control", ""),
+                             m.value("pid", 0)});
     return s;
 }
 

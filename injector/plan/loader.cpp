@@ -18,6 +18,7 @@
 #include <sstream>
 #include <yaml-cpp/yaml.h>
 
+#include "faultfs/control.hpp"
 #include "plan/template.hpp"
 
 namespace inj::plan {
@@ -59,6 +60,78 @@ struct Field {
     Mark mark;      // of the value; the key's when the value has no position
     Mark key_mark;  // of the key that introduced the value (for list items: the item itself)
 };
+
+// A path inside a volume, as a degrade_storage plan writes it: relative to the volume, never
+// leaving it. Returns the normalised path ("member/wal/*"), or nullopt with the reason.
+std::optional<std::string> volume_relative(const std::string& p, const std::string& volumes, std::string* why) {
+    static const std::set<std::string> system_dirs{"bin",  "boot", "dev", "etc", "home", "lib",  "lib64", "media",
+                                                   "mnt",  "opt",  "proc", "root", "run", "sbin", "srv", "sys",
+                                                   "tmp",  "usr",  "var"};
+    const std::string outside = " is outside the volumes this plan declares (" + volumes +
+                                "); a degrade_storage path is relative to its volume, e.g. 'member/wal/*'";
+    if (p.empty()) {
+        *why = "must not be empty";
+        return std::nullopt;
+    }
+    if (p[0] == '/') {
+        std::string first = p.substr(1, p.find('/', 1) == std::string::npos ? std::string::npos : p.find('/', 1) - 1);
+        if (p.find_first_not_of('/') == std::string::npos) *why = "'" + p + "' is the root directory: it" + outside;
+        else if (system_dirs.count(first)) *why = "'" + p + "' is a system directory: it" + outside;
+        else *why = "'" + p + "' is an absolute path: it" + outside;
+        return std::nullopt;
+    }
+    if (p[0] == '~') {
+        *why = "'" + p + "'" + outside;
+        return std::nullopt;
+    }
+    std::vector<std::string> parts;
+    std::stringstream ss(p);
+    std::string c;
+    while (std::getline(ss, c, '/')) {
+        if (c.empty() || c == ".") continue;
+        if (c == "..") {
+            *why = "'" + p + "' leaves the volume through '..': it" + outside;
+            return std::nullopt;
+        }
+        parts.push_back(c);
+    }
+    if (parts.empty()) {
+        *why = "'" + p + "' names the volume itself; leave `path` out to match every file";
+        return std::nullopt;
+    }
+    std::string out;
+    for (auto& part : parts) out += (out.empty() ? "" : "/") + part;
+    return out;
+}
+
+// "10MiB", "10MiB/s", "512KiB", "1G", "1000000" (bytes); nullopt with the reason.
+std::optional<uint64_t> parse_bytes(std::string s, std::string* why) {
+    if (s.size() > 2 && s.compare(s.size() - 2, 2, "/s") == 0) s.resize(s.size() - 2);
+    size_t i = 0;
+    while (i < s.size() && (std::isdigit(static_cast<unsigned char>(s[i])) || s[i] == '.')) ++i;
+    if (i == 0) {
+        *why = "expected a number of bytes, e.g. 10MiB";
+        return std::nullopt;
+    }
+    double v = std::strtod(s.substr(0, i).c_str(), nullptr);
+    std::string unit = s.substr(i);
+    while (!unit.empty() && unit[0] == ' ') unit.erase(0, 1);
+    static const std::map<std::string, double> units{
+        {"", 1},           {"B", 1},           {"k", 1e3},          {"K", 1e3},          {"KB", 1e3},
+        {"kB", 1e3},       {"KiB", 1024.0},    {"M", 1e6},          {"MB", 1e6},         {"MiB", 1048576.0},
+        {"G", 1e9},        {"GB", 1e9},        {"GiB", 1073741824.0}};
+    auto u = units.find(unit);
+    if (u == units.end()) {
+        *why = "unknown unit '" + unit + "' (use B, KB, KiB, MB, MiB, GB, GiB)";
+        return std::nullopt;
+    }
+    double bytes = v * u->second;
+    if (!(bytes >= 1) || bytes > 1e15) {
+        *why = "must be between 1 byte and 1 PB";
+        return std::nullopt;
+    }
+    return static_cast<uint64_t>(bytes);
+}
 
 std::string join(const std::vector<std::string>& v, const char* sep = ", ") {
     std::string s;
@@ -208,6 +281,14 @@ public:
         }
         return d;
     }
+    std::optional<bool> boolean(const Field& f) {
+        bool b;
+        if (!f.node.IsScalar() || !YAML::convert<bool>::decode(f.node, b)) {
+            error(f, "expected true or false, got " + describe(f.node));
+            return std::nullopt;
+        }
+        return b;
+    }
     std::optional<long long> integer(const Field& f) {
         long long v;
         if (!f.node.IsScalar() || !YAML::convert<long long>::decode(f.node, v)) {
@@ -298,8 +379,12 @@ private:
     void load_expect(const Field& f);
     void load_method(const Field& f);
     void load_fault(const Field& f);
-    Selector load_selector(const Field& f, bool allow_cidr = true);
+    // no_cidr_kind: the fault kind (for the message) when CIDRs are refused, or nullptr.
+    Selector load_selector(const Field& f, const char* no_cidr_kind = nullptr);
     void load_power(MapView& m, Fault& fault);
+    void load_storage(MapView& m, Fault& fault, const Field& f);
+    std::optional<IoLatency> load_latency(const Field& f);
+    void load_storage_error(const Field& f, StorageDegrade& sd);
     std::optional<std::string> load_in(const Field& f);
     void check_tcp_target(const Field& f, const std::string& target);
     void use_template(const Field& f, const std::string& text, bool has_host, std::vector<std::string> hosts,
@@ -776,8 +861,20 @@ void Loader::load_service(const Field& f) {
             if (*p < 1 || *p > 65535) error(*pf, "port " + std::to_string(*p) + " is outside 1..65535");
             else s.port = static_cast<int>(*p);
         }
-    if (auto vf = m.get("volume"))
-        if (auto v = name(*vf)) s.volume = *v;
+    if (auto vf = m.get("volume")) {
+        if (vf->node.IsMap()) {  // { name: x, volatile: true }
+            MapView vm(*this, *vf);
+            if (vm.ok()) {
+                vm.allow({"name", "volatile"});
+                if (auto nf = vm.require("name"))
+                    if (auto v = name(*nf)) s.volume = *v;
+                if (auto bf = vm.get("volatile"))
+                    if (auto b = boolean(*bf)) s.volume_volatile = *b;
+            }
+        } else if (auto v = name(*vf)) {
+            s.volume = *v;
+        }
+    }
     std::optional<Field> command = m.require("command");
     std::optional<std::string> cmd;
     if (command) cmd = nonempty_str(*command);
@@ -1323,14 +1420,21 @@ void Loader::load_fault(const Field& f) {
         error(*kf, "unknown fault kind '" + *kind + "' (known: sever, power_loss, degrade_link, degrade_storage)");
         return;
     }
-    if (k->second != FaultKind::sever && k->second != FaultKind::power_loss) {
+    if (k->second == FaultKind::degrade_link) {
         // The kind's own keys are not defined yet, so the rest of the item is not read.
-        error(*kf, "fault kind '" + *kind + "' is not supported yet by this version (supported: sever, power_loss)");
+        error(*kf, "fault kind '" + *kind +
+                       "' is not supported yet by this version (supported: sever, power_loss, degrade_storage)");
         return;
     }
     fault.kind = k->second;
     const bool power = fault.kind == FaultKind::power_loss;
+    const bool storage = fault.kind == FaultKind::degrade_storage;
+    // Power and disks belong to hosts, not to address ranges: their targets take no CIDR.
+    const bool host_target = power || storage;
     if (power) m.allow({"name", "fault", "at", "duration", "target", "mode", "restore"});
+    else if (storage)
+        m.allow({"name", "fault", "at", "duration", "target", "volume", "latency", "errors", "full", "read_only",
+                 "limit"});
     else m.allow({"name", "fault", "at", "duration", "target", "peer", "direction", "share"});
 
     if (auto a = m.get("at"))
@@ -1338,9 +1442,10 @@ void Loader::load_fault(const Field& f) {
     auto df = m.require("duration");
     if (df)
         if (auto d = duration(*df, true)) fault.duration = *d;
-    if (auto t = m.require("target")) fault.target = load_selector(*t, !power);
+    if (auto t = m.require("target")) fault.target = load_selector(*t, host_target ? kind->c_str() : nullptr);
     if (power) load_power(m, fault);
-    if (auto p = power ? std::nullopt : m.get("peer")) fault.peer = load_selector(*p);
+    if (storage) load_storage(m, fault, f);
+    if (auto p = host_target ? std::nullopt : m.get("peer")) fault.peer = load_selector(*p);
     else {
         fault.peer.rest = true;
         fault.peer.mark = f.mark;
@@ -1404,7 +1509,171 @@ void Loader::load_power(MapView& m, Fault& fault) {
     }
 }
 
-Selector Loader::load_selector(const Field& f, bool allow_cidr) {
+// degrade_storage's own keys. The volume must be declared by the lab on every target host, and
+// every path is relative to it (a plan cannot reach outside the volumes it declares).
+void Loader::load_storage(MapView& m, Fault& fault, const Field& item) {
+    StorageDegrade& sd = fault.storage;
+    sd.mark = fault.mark;
+    std::vector<std::string> hosts = selected_hosts(plan_.topology, fault.target);
+    std::vector<std::string> declared;
+    for (auto& s : plan_.lab.services)
+        if (s.volume && std::find(declared.begin(), declared.end(), *s.volume) == declared.end())
+            declared.push_back(*s.volume);
+    if (auto vf = m.require("volume", "the volume whose disk degrades (a lab service's volume)"))
+        if (auto v = name(*vf)) {
+            sd.volume = *v;
+            if (declared.empty()) {
+                error(*vf, "no lab service declares a volume, so there is nothing to degrade (add `volume:` to a service)");
+            } else if (std::find(declared.begin(), declared.end(), *v) == declared.end()) {
+                error(*vf, "unknown volume '" + *v + "' (volumes the lab declares: " + join(declared) + ")");
+            } else {
+                for (auto& h : hosts) {
+                    bool on = false;
+                    for (auto& s : plan_.lab.services)
+                        if (s.volume == *v && std::find(s.hosts.begin(), s.hosts.end(), h) != s.hosts.end()) on = true;
+                    if (!on) error(*vf, "host '" + h + "' of the target has no volume '" + *v + "' (no service there declares it)");
+                }
+            }
+        }
+    bool any = false;
+    if (auto lf = m.get("latency")) {
+        MapView lm(*this, *lf);
+        if (lm.ok()) {
+            lm.allow({"read", "write", "fsync", "metadata"});
+            for (auto [key, dst] : {std::pair{"read", &sd.read}, {"write", &sd.write}, {"fsync", &sd.fsync},
+                                    {"metadata", &sd.metadata}})
+                if (auto f = lm.get(key))
+                    if (auto l = load_latency(*f)) {
+                        *dst = *l;
+                        any = true;
+                    }
+        }
+    }
+    if (auto ef = m.get("errors"))
+        if (auto items = list(*ef)) {
+            if (items->empty()) error(*ef, "an empty list injects nothing; leave `errors` out");
+            if (items->size() > size_t(faultfs::kMaxErrorRules))
+                error(*ef, "at most " + std::to_string(faultfs::kMaxErrorRules) + " error rules per fault");
+            for (auto& it : *items) load_storage_error(it, sd);
+            any = any || !items->empty();
+        }
+    if (auto f = m.get("full"))
+        if (auto b = boolean(*f)) {
+            sd.full = *b;
+            any = any || *b;
+        }
+    if (auto f = m.get("read_only"))
+        if (auto b = boolean(*f)) {
+            sd.read_only = *b;
+            any = any || *b;
+        }
+    if (auto lf = m.get("limit")) {
+        MapView lm(*this, *lf);
+        if (lm.ok()) {
+            lm.allow({"read_bps", "write_bps", "read_iops", "write_iops"});
+            for (auto [key, dst] : {std::pair{"read_bps", &sd.read_bps}, {"write_bps", &sd.write_bps}})
+                if (auto f = lm.get(key))
+                    if (auto v = str(*f)) {
+                        std::string why;
+                        if (auto b = parse_bytes(*v, &why)) {
+                            *dst = *b;
+                            any = true;
+                        } else {
+                            error(*f, "bad rate '" + *v + "': " + why);
+                        }
+                    }
+            for (auto [key, dst] : {std::pair{"read_iops", &sd.read_iops}, {"write_iops", &sd.write_iops}})
+                if (auto f = lm.get(key))
+                    if (auto v = integer(*f)) {
+                        if (*v < 1 || *v > 10000000) error(*f, "iops " + std::to_string(*v) + " is outside 1..10000000");
+                        else {
+                            *dst = uint64_t(*v);
+                            any = true;
+                        }
+                    }
+        }
+    }
+    if (!any)
+        error(item,
+              "degrade_storage needs at least one of latency, errors, full: true, read_only: true or limit");
+}
+
+// `5ms` or `{ fixed: 5ms, jitter: 2ms }`.
+std::optional<IoLatency> Loader::load_latency(const Field& f) {
+    IoLatency l;
+    if (f.node.IsScalar()) {
+        auto d = duration(f, true);
+        if (!d) return std::nullopt;
+        l.fixed = *d;
+    } else {
+        MapView m(*this, f);
+        if (!m.ok()) return std::nullopt;
+        m.allow({"fixed", "jitter"});
+        auto ff = m.require("fixed");
+        if (!ff) return std::nullopt;
+        auto d = duration(*ff, false);
+        if (!d) return std::nullopt;
+        l.fixed = *d;
+        if (auto jf = m.get("jitter")) {
+            auto j = duration(*jf, false);
+            if (!j) return std::nullopt;
+            l.jitter = *j;
+        }
+        if (!l.any()) {
+            error(f, "a latency of 0 with no jitter delays nothing; leave it out");
+            return std::nullopt;
+        }
+    }
+    if (l.fixed + l.jitter > std::chrono::seconds(60)) {
+        error(f, "latency above 60s (fixed + jitter) would hang the service's I/O, not slow it");
+        return std::nullopt;
+    }
+    return l;
+}
+
+// `{ errno: EIO, probability: 0.1, ops: [write, fsync], path: "member/wal/*" }`.
+void Loader::load_storage_error(const Field& f, StorageDegrade& sd) {
+    MapView m(*this, f);
+    if (!m.ok()) return;
+    m.allow({"errno", "probability", "ops", "path"});
+    StorageError e;
+    e.mark = f.mark;
+    if (auto ef = m.require("errno", "the error the program sees, by name: EIO, ENOSPC, EROFS, EDQUOT, ..."))
+        if (auto v = str(*ef)) {
+            e.errno_name = *v;
+            e.err = faultfs::errno_by_name(*v);
+            if (e.err == 0) error(*ef, "unknown errno '" + *v + "' (e.g. EIO, ENOSPC, EROFS, EDQUOT, EACCES, ETIMEDOUT)");
+        }
+    if (auto pf = m.get("probability"))
+        if (auto v = number(*pf)) {
+            if (!(*v > 0.0 && *v <= 1.0)) error(*pf, "probability " + pf->node.Scalar() + " is outside (0, 1]");
+            else e.probability = *v;
+        }
+    if (auto of = m.get("ops"))
+        if (auto items = one_or_list(*of)) {
+            if (items->empty()) error(*of, "an empty list matches nothing; leave `ops` out for every operation");
+            for (auto& it : *items)
+                if (auto v = str(it)) {
+                    if (faultfs::ops_by_name(*v) == 0)
+                        error(it, "unknown operation '" + *v +
+                                      "' (classes: read, write, fsync, metadata, all; or one of open, create, "
+                                      "mkdir, unlink, rmdir, rename, link, lookup, getattr, setattr, readdir, "
+                                      "statfs, fallocate, readlink, flush)");
+                    else e.ops.push_back(*v);
+                }
+        }
+    if (auto pf = m.get("path"))
+        if (auto v = str(*pf)) {
+            std::string why;
+            std::string vols = sd.volume.empty() ? "none" : "volume " + sd.volume;
+            if (auto rel = volume_relative(*v, vols, &why)) e.path = *rel;
+            else error(*pf, "path " + why);
+        }
+    sd.errors.push_back(std::move(e));
+}
+
+Selector Loader::load_selector(const Field& f, const char* no_cidr_kind) {
+    const bool allow_cidr = no_cidr_kind == nullptr;
     Selector sel;
     sel.mark = f.mark;
     MapView m(*this, f);
@@ -1413,7 +1682,7 @@ Selector Loader::load_selector(const Field& f, bool allow_cidr) {
         m.allow({"zone", "power_domain", "host", "cidr"});
     } else if (auto c = m.get("cidr")) {
         // Power feeds hosts, not address ranges: a CIDR has no processes to kill or freeze.
-        error(c->key_mark, c->path, "power_loss targets zones, power domains or hosts, not CIDRs");
+        error(c->key_mark, c->path, std::string(no_cidr_kind) + " targets zones, power domains or hosts, not CIDRs");
         m.allow({"zone", "power_domain", "host", "cidr"});
     } else {
         m.allow({"zone", "power_domain", "host"});
@@ -1523,7 +1792,7 @@ void Loader::check_fault_sides() {
     const Topology& t = plan_.topology;
     for (size_t i = 0; i < plan_.method.size(); ++i) {
         const Fault& f = plan_.method[i];
-        if (f.kind == FaultKind::power_loss) continue;  // no peer: the rest of the lab and control
+        if (f.kind != FaultKind::sever) continue;  // no peer: power_loss cuts from everyone, storage cuts nothing
         Covered target = cover(t, f.target);
         if (f.peer.rest) {
             if (!t.hosts.empty() && target.hosts.size() == t.hosts.size())

@@ -84,3 +84,29 @@ std::vector<Cascade> cascades(const Topology& t, const Selector& target) {
 }
 
 }  // namespace inj::plan
+
+namespace inj::plan {
+
+std::vector<std::pair<std::string, std::string>> faultfs_volumes(const Plan& plan) {
+    std::vector<std::pair<std::string, std::string>> out;
+    auto add = [&](const std::string& h, const std::string& v) {
+        if (std::find(out.begin(), out.end(), std::make_pair(h, v)) == out.end()) out.emplace_back(h, v);
+    };
+    for (auto& s : plan.lab.services)
+        if (s.volume && s.volume_volatile)
+            for (auto& h : s.hosts) add(h, *s.volume);
+    for (auto& f : plan.method)
+        if (f.kind == FaultKind::degrade_storage)
+            for (auto& h : selected_hosts(plan.topology, f.target)) add(h, f.storage.volume);
+    return out;
+}
+
+bool volume_volatile(const Plan& plan, const std::string& host, const std::string& volume) {
+    for (auto& s : plan.lab.services)
+        if (s.volume && *s.volume == volume && s.volume_volatile &&
+            std::find(s.hosts.begin(), s.hosts.end(), host) != s.hosts.end())
+            return true;
+    return false;
+}
+
+}  // namespace inj::plan

@@ -89,6 +89,9 @@ struct Service {
     std::vector<std::string> hosts;
     std::string command;              // template: {host} {addr} {volume} {endpoints:SVC} ...
     std::optional<std::string> volume;
+    // `volume: { name: x, volatile: true }`: the volume's disk has a volatile write cache, so a
+    // power_loss of its host throws away every write not yet fsynced (served through faultfs).
+    bool volume_volatile = false;
     std::optional<int> port;          // used by {endpoints:SVC}
     Check ready;
     Mark mark;
@@ -146,6 +149,33 @@ struct Restore {
     Mark mark;
 };
 
+// degrade_storage: what the volume's disk does while the fault is in force.
+struct IoLatency {
+    Duration fixed{0};
+    Duration jitter{0};  // uniform in [fixed - jitter, fixed + jitter], never below 0
+    bool any() const { return fixed.count() > 0 || jitter.count() > 0; }
+};
+
+struct StorageError {
+    std::string errno_name;  // "EIO", "ENOSPC", ...
+    int err = 0;             // its value
+    double probability = 1.0;
+    std::vector<std::string> ops;  // operation classes or names; empty = every operation
+    std::string path;              // fnmatch pattern inside the volume ("/wal/*"); empty = any
+    Mark mark;
+};
+
+struct StorageDegrade {
+    std::string volume;       // a volume the lab declares on every target host
+    std::string path;         // subtree of the volume the fault is limited to ("/member/wal"); "" = all
+    IoLatency read, write, fsync, metadata;
+    std::vector<StorageError> errors;
+    bool full = false;        // statfs shows no space; growing writes fail with ENOSPC
+    bool read_only = false;   // mutating operations fail with EROFS
+    uint64_t read_bps = 0, write_bps = 0, read_iops = 0, write_iops = 0;  // 0 = unlimited
+    Mark mark;
+};
+
 struct Fault {
     std::string name;
     FaultKind kind = FaultKind::sever;
@@ -157,6 +187,7 @@ struct Fault {
     double share = 1.0;    // share of flows affected (1.0 = all); below 1 is a gray failure
     PowerMode power_mode = PowerMode::kill;  // power_loss only
     Restore restore;                         // power_loss only
+    StorageDegrade storage;                  // degrade_storage only
     Mark mark;
 };
 
@@ -255,5 +286,10 @@ struct Cascade {
     std::string str() const;   // "link pangyo<->ansan (fed by pangyo-b)"
 };
 std::vector<Cascade> cascades(const Topology& t, const Selector& target);
+// The (host, volume) pairs the lab serves through the fault filesystem: every volume a
+// degrade_storage fault targets on its hosts, and every volatile volume. Plan order, no repeats.
+std::vector<std::pair<std::string, std::string>> faultfs_volumes(const Plan& plan);
+// True when `volume` on `host` is declared volatile by a service.
+bool volume_volatile(const Plan& plan, const std::string& host, const std::string& volume);
 
 }  // namespace inj::plan

@@ -162,6 +162,9 @@ Result<void> PowerEngine::cut(size_t index) {
     Result<void> r = failed.empty() ? settle(dirs, kill ? "populated" : "frozen", kill ? 0 : 1)
                                     : Result<void>(plain_error("power", failed));
     if (kill) reap(pids);
+    // What the dark hosts' disks held only in a volatile cache dies with the power.
+    if (kill && listener_)
+        if (auto v = listener_->power_lost(d.hosts); !v && r) r = v;
     audit::record(kill ? "power_cut_kill" : "power_cut_freeze", "fault " + f.name, r, dirs);
     lg()->info("fault {}: {} hosts dark ({})", f.name, d.hosts.size(), kill ? "killed" : "frozen");
     return r;

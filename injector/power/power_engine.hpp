@@ -22,6 +22,14 @@
 
 namespace inj::power {
 
+// Told which hosts just lost power (kill mode, their processes already gone): the storage engine
+// throws away the writes their disks held only in a volatile cache.
+class PowerLossListener {
+public:
+    virtual ~PowerLossListener() = default;
+    virtual Result<void> power_lost(const std::vector<std::string>& hosts) = 0;
+};
+
 class PowerEngine : public Engine {
 public:
     // `net` must outlive this engine and be prepared before it (RunHooks::engines lists it first,
@@ -57,6 +65,8 @@ public:
         uint64_t writes_begin = 0, writes_end = 0;
     };
     CutTimes last_cut() const { return last_cut_; }
+    // Called at every kill-mode cut, after the processes are gone; must outlive this engine's use.
+    void set_power_loss_listener(PowerLossListener* l) { listener_ = l; }
 
     // The lab as this engine last saw it: service pids change when a restore restarts them.
     // Read it once settled().
@@ -78,6 +88,7 @@ private:
     void stop_restorers() noexcept;
 
     net::NetEngine& net_;
+    PowerLossListener* listener_ = nullptr;
     const plan::Plan* plan_ = nullptr;
     lab::LabState lab_;
     std::vector<std::optional<Dark>> faults_;  // per plan.method index; set for power_loss

@@ -7,6 +7,7 @@
 #include "power/power_engine.hpp"
 #include "runner/runner.hpp"
 #include "safety/preflight.hpp"
+#include "storage/storage_engine.hpp"
 
 namespace inj::runner {
 
@@ -19,9 +20,14 @@ RunHooks default_hooks() {
     };
     // Net first: it is prepared first (power arms its rules) and healed first on abort (links
     // come back before the processes, as in a normal restore).
+    // Storage before power: on abort the disks are healthy again before services restart on them.
     auto net = std::make_unique<net::NetEngine>();
     auto power = std::make_unique<power::PowerEngine>(*net);
+    auto storage = std::make_unique<storage::StorageEngine>();
+    // A kill-mode power_loss throws away the dark hosts' writes not yet durable (volatile volumes).
+    power->set_power_loss_listener(storage.get());
     h.engines.push_back(std::move(net));
+    h.engines.push_back(std::move(storage));
     h.engines.push_back(std::move(power));
     h.preflight = []() -> Result<void> {
         auto findings = safety::check_environment();

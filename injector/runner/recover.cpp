@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <regex>
@@ -21,6 +22,7 @@
 #include "common/netns.hpp"
 #include "common/paths.hpp"
 #include "common/proc.hpp"
+#include "faultfs/faultfs.hpp"
 #include "lab/cgroup.hpp"
 #include "lab/iproute.hpp"
 #include "lab/lab.hpp"
@@ -157,6 +159,8 @@ public:
         orphan_routes();
         orphan_netns();
         orphan_pins();
+        orphan_faultfs();
+        orphan_blkio();
         orphan_lab_dirs();
     }
 
@@ -286,6 +290,68 @@ private:
         }
         for (auto& p : pins) removed("pin_remove", p, "removed BPF pin " + p);
         if (pins.empty()) removed("pin_remove", kPinRoot, std::string("removed empty pin directory ") + kPinRoot);
+    }
+
+    // Fault filesystems no lab state names (a lab dir removed by hand, a host-mode mount whose run
+    // died): unmounted once nothing uses them (a mount in use is named, with its users, and left:
+    // its daemon has already dropped every fault, so it is a plain passthrough). Then daemons
+    // whose mount is gone.
+    void orphan_faultfs() {
+        for (auto& mp : faultfs::mounts()) {
+            auto users = faultfs::users(mp);
+            if (!users.empty()) {
+                std::string who;
+                for (pid_t p : users) who += (who.empty() ? "" : ", ") + std::to_string(p) + " (" + comm_of(p) + ")";
+                failed("faultfs_unmount", "faultfs " + mp, "in use by " + who + "; stop them and run recover again");
+                continue;
+            }
+            pid_t pid = faultfs::daemon_of(mp);
+            auto r = faultfs::stop(mp, pid);
+            auto left = faultfs::mounts();
+            if (!r || std::find(left.begin(), left.end(), mp) != left.end()) {
+                failed("faultfs_unmount", "faultfs " + mp, r ? "still mounted" : r.error().message());
+                continue;
+            }
+            removed("faultfs_unmount", mp,
+                    "unmounted faultfs " + mp + (pid ? " (daemon " + std::to_string(pid) + " exited)" : ""));
+        }
+        auto still = faultfs::mounts();
+        for (pid_t pid : faultfs::daemons()) {
+            // A daemon whose mount is still there (in use, reported above) keeps serving it.
+            if (std::find(still.begin(), still.end(), faultfs::mountpoint_of(pid)) != still.end()) continue;
+            auto r = faultfs::stop("", pid);
+            if (!r || process_alive(pid)) {
+                failed("faultfs_daemon_kill", "faultfs daemon " + std::to_string(pid), r ? "still alive" : r.error().message());
+                continue;
+            }
+            removed("faultfs_daemon_kill", std::to_string(pid), "stopped faultfs daemon " + std::to_string(pid) + " (no mount)");
+        }
+    }
+
+    // Block throttling cgroups (storage/blkio.hpp) a dead run left: their processes go back to
+    // the root of the hierarchy, unthrottled, and the cgroup is removed.
+    void orphan_blkio() {
+        std::vector<std::string> roots{"/sys/fs/cgroup/blkio"};
+        if (auto cg2 = lab::cgroup::v2_mount()) roots.push_back(*cg2);
+        for (auto& root : roots)
+            for (auto& n : entries(root)) {
+                if (n.rfind("injector-", 0) != 0) continue;
+                std::string dir = root + "/" + n;
+                std::vector<std::string> moved;
+                {
+                    std::ifstream procs(dir + "/cgroup.procs");
+                    std::string pid;
+                    while (procs >> pid) {
+                        std::ofstream(root + "/cgroup.procs") << pid;
+                        moved.push_back(pid);
+                    }
+                }
+                if (::rmdir(dir.c_str()) != 0) {
+                    failed("blkio_unthrottle", "cgroup " + dir, std::strerror(errno));
+                    continue;
+                }
+                removed("blkio_unthrottle", dir, "removed block throttle cgroup " + dir, moved);
+            }
     }
 
     // Lab directories with no readable state: a lab up killed before its first state write, or

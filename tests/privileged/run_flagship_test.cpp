@@ -140,3 +140,24 @@ TEST(PowerFlagship, PangyoFireCascadeSplitsTheMajorityAndIsViolated) {
     EXPECT_TRUE(f["recoveries"][0]["ready"].get<bool>()) << f.dump();
     EXPECT_EQ(leftovers(), "");
 }
+
+// experiments/slow-disk.yaml gives kv-1 a slow disk whose WAL writes fail with EIO one time in
+// five, through the faultfs the lab mounted over its volume; the quorum of the two other members
+// keeps writes and reads from control succeeding.
+TEST(StorageFlagship, SlowDiskOnOneMemberKeepsTheClusterServing) {
+    INJ_REQUIRE_PRIVILEGE();
+    auto r = run_plan("experiments/slow-disk.yaml");
+    ASSERT_FALSE(r.report.is_discarded()) << r.output;
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+    EXPECT_EQ(r.report["verdict"], "held") << r.output;
+    ASSERT_EQ(r.report["faults"].size(), 1u);
+    auto& f = r.report["faults"][0];
+    EXPECT_EQ(f["kind"], "degrade_storage");
+    // The disk was really bad: the faultfs injected errors and saw the member's I/O.
+    EXPECT_GT(f["dropped"].get<uint64_t>(), 0u) << f.dump();
+    EXPECT_GT(f["passed"].get<uint64_t>(), 0u) << f.dump();
+    EXPECT_NEAR(f["healed_at_ms"].get<double>() - f["injected_at_ms"].get<double>(), 20000.0, 500.0);
+    ASSERT_EQ(r.report["probes"].size(), 2u);
+    for (auto& p : r.report["probes"]) EXPECT_TRUE(p["held"].get<bool>()) << p.dump();
+    EXPECT_EQ(leftovers(), "");
+}

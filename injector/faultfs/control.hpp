@@ -1,0 +1,154 @@
+// The control block of one fault filesystem: a small file, mmap'd shared by the runner (writer)
+// and the faultfs daemon (reader), so a fault changes for the next operation with no remount and
+// no round trip. Settings are published under a seqlock; the daemon re-reads them only when the
+// sequence moved (one atomic load per operation otherwise). A futex word in the block wakes the
+// daemon's watcher at once for the things it must act on (drop volatile writes, owner changed).
+//
+// Why a file and not a socket: the daemon outlives the runner, and a file survives either side
+// dying; the owner pid in the block lets the daemon notice the runner is gone (pidfd) and drop
+// every fault by itself, so a crashed tool never leaves a service on a failing disk.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+#include "common/result.hpp"
+
+namespace inj::faultfs {
+
+// Operations, as bits of an error rule's filter. Classes (read, write, fsync, metadata) are the
+// unions below; latency is set per class.
+enum Op : uint32_t {
+    kOpRead = 1u << 0,
+    kOpWrite = 1u << 1,
+    kOpFsync = 1u << 2,      // fsync, fdatasync, fsyncdir
+    kOpLookup = 1u << 3,
+    kOpGetattr = 1u << 4,
+    kOpSetattr = 1u << 5,    // chmod, chown, utimes, truncate
+    kOpOpen = 1u << 6,       // open, opendir
+    kOpCreate = 1u << 7,     // create, mknod
+    kOpMkdir = 1u << 8,
+    kOpUnlink = 1u << 9,
+    kOpRmdir = 1u << 10,
+    kOpRename = 1u << 11,
+    kOpLink = 1u << 12,      // link, symlink
+    kOpReaddir = 1u << 13,
+    kOpStatfs = 1u << 14,
+    kOpFallocate = 1u << 15,
+    kOpReadlink = 1u << 16,
+    kOpFlush = 1u << 17,     // close(2) of a descriptor
+};
+constexpr uint32_t kOpsMetadata = kOpLookup | kOpGetattr | kOpSetattr | kOpOpen | kOpCreate | kOpMkdir |
+                                  kOpUnlink | kOpRmdir | kOpRename | kOpLink | kOpReaddir | kOpStatfs |
+                                  kOpFallocate | kOpReadlink | kOpFlush;
+constexpr uint32_t kOpsAll = kOpRead | kOpWrite | kOpFsync | kOpsMetadata;
+// The operations a read-only volume refuses (EROFS) and a full one may refuse (ENOSPC).
+constexpr uint32_t kOpsMutating = kOpWrite | kOpSetattr | kOpCreate | kOpMkdir | kOpUnlink | kOpRmdir |
+                                  kOpRename | kOpLink | kOpFallocate;
+constexpr uint32_t kOpsGrowing = kOpWrite | kOpCreate | kOpMkdir | kOpLink | kOpFallocate;
+
+enum OpClass : uint32_t { kClassRead = 0, kClassWrite = 1, kClassFsync = 2, kClassMetadata = 3, kClasses = 4 };
+OpClass class_of(uint32_t op);
+// "read", "write", "fsync", "metadata", "all" or one operation name ("open", "unlink", ...);
+// 0 when unknown.
+uint32_t ops_by_name(const std::string& name);
+const char* class_name(OpClass c);
+// "EIO" -> 5 (the errnos a disk or filesystem can return, and a few more); 0 when unknown.
+int errno_by_name(const std::string& name);
+std::string errno_name(int err);
+
+constexpr int kMaxErrorRules = 8;
+constexpr int kPatternLen = 112;
+
+struct Latency {
+    uint64_t fixed_ns = 0;
+    uint64_t jitter_ns = 0;  // the delay is uniform in [fixed - jitter, fixed + jitter], at least 0
+};
+
+struct ErrorRule {
+    int32_t err = 0;                // positive errno
+    uint32_t ppm = 0;               // probability, parts per million (1000000 = always)
+    uint32_t ops = 0;               // Op bits
+    uint32_t pad = 0;
+    char pattern[kPatternLen] = {}; // fnmatch(3) on the path inside the volume ("/wal/*"); empty = any
+};
+
+enum Flag : uint32_t {
+    kFlagFull = 1u << 0,      // statfs shows no space; growing operations fail with ENOSPC
+    kFlagReadOnly = 1u << 1,  // mutating operations fail with EROFS; statfs shows ST_RDONLY
+    kFlagVolatile = 1u << 2,  // writes not made durable are held in memory until fsync
+};
+
+// Everything a fault can set; all zero = a plain passthrough.
+struct Settings {
+    Latency latency[kClasses];
+    ErrorRule errors[kMaxErrorRules];
+    uint32_t nerrors = 0;
+    uint32_t flags = 0;
+    uint64_t read_bps = 0, write_bps = 0;    // token bucket; 0 = unlimited
+    uint64_t read_iops = 0, write_iops = 0;
+    // CLOCK_MONOTONIC ns past which every fault is void (the daemon clears them), whatever the
+    // runner does; 0 = none.
+    uint64_t deadline_ns = 0;
+};
+
+// Counters the daemon keeps (read by the engine for the report).
+struct Counters {
+    std::atomic<uint64_t> ops[kClasses];
+    std::atomic<uint64_t> errors_injected;
+    std::atomic<uint64_t> delayed;          // operations that waited for latency
+    std::atomic<uint64_t> throttled_ns;     // time spent waiting in the token bucket
+    std::atomic<uint64_t> dirty_bytes;      // volatile bytes held now
+    std::atomic<uint64_t> dropped_bytes;    // volatile bytes thrown away by power losses
+    std::atomic<uint64_t> owner_lost;       // times the owner died and faults were cleared
+};
+
+constexpr uint64_t kMagic = 0x736674666a6e69ULL;  // "injftfs"
+constexpr uint32_t kVersion = 1;
+
+enum class DaemonState : uint32_t { starting = 0, serving = 1, stopped = 2 };
+
+struct Block {
+    uint64_t magic;
+    uint32_t version;
+    uint32_t size;
+    std::atomic<uint64_t> seq;          // seqlock: odd while a writer is inside
+    Settings settings;                  // guarded by seq
+    std::atomic<uint32_t> owner_pid;    // the run that set the faults; 0 = none
+    std::atomic<uint32_t> doorbell;     // futex word: bumped to wake the daemon's watcher
+    std::atomic<uint64_t> drop_req;     // power loss requests: the daemon drops volatile data and
+    std::atomic<uint64_t> drop_done;    //   sets drop_done = drop_req
+    std::atomic<uint32_t> daemon_pid;
+    std::atomic<uint32_t> state;        // DaemonState
+    Counters counters;
+};
+
+// A mapping of a control file. Move-only; unmaps on destruction (the file stays).
+class Control {
+public:
+    // Creates (or truncates) the file with an all-clear block.
+    static Result<Control> create(const std::string& path);
+    static Result<Control> open(const std::string& path);
+    Control(Control&& o) noexcept : b_(o.b_) { o.b_ = nullptr; }
+    Control& operator=(Control&& o) noexcept;
+    ~Control();
+
+    Block* block() const { return b_; }
+    // Publishes new settings (seqlock writer; safe against the daemon clearing them concurrently).
+    void write(const Settings& s, uint32_t owner_pid);
+    // A consistent copy of the settings and its sequence number.
+    Settings read(uint64_t* seq_out = nullptr) const;
+    // Clears every fault (keeps nothing of `settings`) and the owner.
+    void clear();
+    void ring();  // wakes the daemon's watcher
+    // Asks the daemon to throw away every write not yet durable; waits for it (bounded).
+    Result<void> drop_volatile(std::chrono::milliseconds bound);
+
+private:
+    explicit Control(Block* b) : b_(b) {}
+    Block* b_ = nullptr;
+};
+
+}  // namespace inj::faultfs

@@ -1,0 +1,74 @@
+// The storage engine: degrade_storage faults, and the storage half of power_loss.
+//
+// The lab serves every degraded or volatile volume through a faultfs daemon (lab::up starts
+// them before the services). This engine maps each daemon's control block and, at every inject
+// and heal, publishes the sum of the faults in force on that volume: one seqlock write, read by
+// the daemon on its next operation (no remount, nothing restarted). The run's pid is the owner
+// in each block, so if the runner dies the daemons clear every fault by themselves; each block
+// also carries a deadline past which the daemon ignores the faults.
+//
+// Volatile volumes: volatile mode is set from prepare() to release(); at a kill-mode power_loss
+// the power engine calls power_lost() right after the processes are gone, and the dark hosts'
+// daemons throw away every write not yet durable.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "faultfs/control.hpp"
+#include "lab/lab.hpp"
+#include "power/power_engine.hpp"
+#include "runner/engine.hpp"
+
+namespace inj::storage {
+
+class StorageEngine : public Engine, public power::PowerLossListener {
+public:
+    ~StorageEngine() override { release(); }
+
+    std::string_view name() const override { return "storage"; }
+    bool handles(plan::FaultKind kind) const override { return kind == plan::FaultKind::degrade_storage; }
+    bool serves(plan::FaultKind kind) const override {
+        return kind == plan::FaultKind::degrade_storage || kind == plan::FaultKind::power_loss;
+    }
+    Result<void> prepare(const plan::Plan& plan, const lab::LabState& lab, uint64_t run_deadline_ns) override;
+    Result<void> inject(size_t index, uint64_t deadline_ns) override;
+    Result<void> heal(size_t index) override;
+    Result<void> heal_all() noexcept override;
+    // Per degrade_storage fault: dropped = errors injected, passed = operations seen, on its
+    // volumes (volumes shared by two faults count for both).
+    std::vector<FaultCounters> counters() const override;
+    void release() noexcept override;
+
+    Result<void> power_lost(const std::vector<std::string>& hosts) override;
+
+private:
+    struct Volume {
+        std::string host, volume, path;
+        faultfs::Control ctl;
+        bool is_volatile = false;
+    };
+    struct Active {
+        std::vector<size_t> volumes;  // indexes into volumes_
+        bool on = false;
+        uint64_t deadline_ns = 0;
+    };
+    faultfs::Settings compose(size_t volume) const;
+    void publish(size_t volume);
+
+    const plan::Plan* plan_ = nullptr;
+    uint64_t run_deadline_ns_ = 0;
+    std::vector<Volume> volumes_;
+    std::vector<std::optional<Active>> faults_;  // per plan.method index; set for degrade_storage
+};
+
+// One line for `injector plan`: "fsync 40ms±20ms, write 5ms; EIO p=0.2 on write at member/wal/*".
+std::string describe(const plan::StorageDegrade& sd);
+// The control settings one degrade_storage fault stands for (no volatile flag, no deadline).
+faultfs::Settings settings_of(const plan::StorageDegrade& sd);
+// `b` added to `a`: latencies and limits take the harsher value, flags add up, error rules are
+// appended (up to the block's room).
+void merge(faultfs::Settings& a, const faultfs::Settings& b);
+
+}  // namespace inj::storage
