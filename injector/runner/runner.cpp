@@ -16,7 +16,9 @@
 #include "common/exit_codes.hpp"
 #include "common/log.hpp"
 #include "common/paths.hpp"
+#include "runner/events.hpp"
 #include "runner/journal.hpp"
+#include "plan/json.hpp"
 #include "net/compile.hpp"
 #include "common/netns.hpp"
 #include "safety/plan_checks.hpp"
@@ -99,7 +101,36 @@ struct Runner::Impl {
     std::unique_ptr<std::atomic<bool>[]> active;
 
     void jwrite(const std::string& ev, nlohmann::json f = nlohmann::json::object(), bool durable = false) {
-        if (journal) journal->write(ev, std::move(f), durable);
+        if (!journal) return;
+        auto line = journal->write(ev, std::move(f), durable);
+        for (auto* o : opts.observers) o->on_event(line);
+    }
+
+    // The engines' counters, for the timeline of drops (journal, live view, metrics).
+    Clock::time_point next_counters{};
+    void journal_counters(bool final) {
+        nlohmann::json list = nlohmann::json::array();
+        for (auto* e : engines)
+            for (auto& c : e->counters())
+                list.push_back({{"fault", c.fault}, {"dropped", c.dropped}, {"passed", c.passed}, {"expired", c.expired}});
+        if (list.empty() && !final) return;
+        nlohmann::json f = {{"counters", list}, {"final", final}};
+        if (t0 != Clock::time_point{}) f["at_ms"] = ms(Clock::now() - t0);
+        jwrite("counters", f, final);
+    }
+
+    void evaluate_probes() {
+        for (auto& s : samplers) {
+            out.probes.push_back(evaluate_slo(s->probe(), s->samples(), t0));
+            auto& p = out.probes.back();
+            nlohmann::json j = {{"probe", p.probe}, {"attempts", p.attempts}, {"successes", p.successes},
+                                {"p50_ms", ms(p.p50)}, {"p99_ms", ms(p.p99)}, {"max_ms", ms(p.max)},
+                                {"held", p.held}, {"worst_rate", p.worst_rate}};
+            if (p.violated_at) j["violated_at_ms"] = ms(*p.violated_at);
+            if (p.worst_at) j["worst_at_ms"] = ms(*p.worst_at);
+            if (!p.violation.empty()) j["violation"] = p.violation;
+            jwrite("slo", j, true);
+        }
     }
 
     void finish(int code, std::string verdict, std::string reason) {
@@ -114,6 +145,10 @@ struct Runner::Impl {
             auto now = Clock::now();
             for (auto& g : guards)
                 if (auto why = g->check(now)) return std::string(g->name()) + ": " + *why;
+            if (now >= next_counters) {
+                journal_counters(false);
+                next_counters = now + opts.counters_every;
+            }
             if (now >= until) return std::nullopt;
             auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - now) + std::chrono::milliseconds(1);
             int timeout = static_cast<int>(std::min(left, opts.tick).count());
@@ -159,6 +194,7 @@ struct Runner::Impl {
         for (auto& s : samplers) s->stop();
         heal_everything("teardown");
         collect_counters();
+        journal_counters(true);
         for (auto* e : engines) {
             e->release();
             jwrite("engine_released", {{"engine", std::string(e->name())}});
@@ -266,6 +302,8 @@ RunOutcome Runner::Impl::run() {
     out.journal = journal->path();
     jwrite("run_start", {{"plan", plan.name}, {"plan_file", plan.file}, {"pid", getpid()},
                          {"max_duration_ms", ms(plan.safety.max_duration)}}, true);
+    jwrite("plan", plan::plan_json(plan));
+    jwrite("environment", environment_json());
 
     // --- preflight: nothing on the machine changes before all of this passes ---
     // The plan itself first: blast radius, protected targets, the abort path.
@@ -287,6 +325,7 @@ RunOutcome Runner::Impl::run() {
         jwrite("refused", {{"reason", out.reason}, {"refusals", list}}, true);
         return out;
     }
+    jwrite("preflight", preflight_json(plan, tables));
     auto lk = safety::RunLock::acquire(out.run_id);
     if (!lk) {
         finish(kExitNotApplied, "not_applied", lk.error().message());
@@ -393,6 +432,11 @@ RunOutcome Runner::Impl::run() {
         samplers.back()->start();
     }
     add_run_guards();
+    {
+        std::vector<std::string> names;
+        for (auto& g : guards) names.emplace_back(g->name());
+        jwrite("guards", {{"guards", guards_json(plan, names, opts.signal_fd >= 0)}});
+    }
 
     struct Step { nanoseconds at; bool inject; size_t fault; };
     std::vector<Step> steps;
@@ -457,7 +501,8 @@ RunOutcome Runner::Impl::run() {
         auto cleared = Clock::now() - decided;
         if (abort_reason) {
             logr->warn("aborting: {}", *abort_reason);
-            jwrite("abort", {{"reason", *abort_reason}, {"at_ms", ms(decided - t0)},
+            jwrite("abort", {{"reason", *abort_reason}, {"guard", abort_reason->substr(0, abort_reason->find(':'))},
+                             {"at_ms", ms(decided - t0)},
                              {"faults_cleared_us", std::chrono::duration_cast<std::chrono::microseconds>(cleared).count()}},
                    true);
             finish(kExitAborted, "aborted", *abort_reason);
@@ -466,7 +511,7 @@ RunOutcome Runner::Impl::run() {
         }
         out.elapsed = Clock::now() - t0;
         for (auto& s : samplers) s->stop();
-        for (auto& s : samplers) out.probes.push_back(evaluate_slo(s->probe(), s->samples(), t0));
+        evaluate_probes();
         teardown();
     } else {
         // --- observe after the last heal, then check the steady state came back ---
@@ -478,7 +523,7 @@ RunOutcome Runner::Impl::run() {
         abort_reason = wait_until(std::min(end, cap));
         for (auto& s : samplers) s->stop();
         out.elapsed = Clock::now() - t0;
-        for (auto& s : samplers) out.probes.push_back(evaluate_slo(s->probe(), s->samples(), t0));
+        evaluate_probes();
         std::string not_recovered;
         if (!abort_reason) {
             auto left = t0 + std::chrono::duration_cast<Clock::duration>(plan.safety.max_duration) - Clock::now();
