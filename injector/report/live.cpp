@@ -121,6 +121,7 @@ LiveView::Probe& LiveView::probe(const std::string& name) {
 
 double LiveView::now_ms() const {
     if (!t0_) return 0;
+    if (end_ms_) return *end_ms_;
     return std::chrono::duration<double, std::milli>(Steady::now() - *t0_).count();
 }
 
@@ -194,10 +195,12 @@ void LiveView::on_event(const nlohmann::json& ev) noexcept {
             if (!changed) return;  // a probe gets a line when its health changes, not every attempt
         } else if (type == "abort") {
             abort_ms_ = num(ev, "at_ms");
+            end_ms_ = *abort_ms_;
             abort_reason_ = str(ev, "reason");
             phase_ = "aborting";
         } else if (type == "slo") {
             phase_ = "judging";
+            if (!end_ms_) end_ms_ = now_ms();
         } else if (type == "steady_after") {
             phase_ = "steady state after";
         } else if (type == "heal_all" || type == "engine_released" || type == "lab_down") {
@@ -281,8 +284,13 @@ std::vector<std::pair<int, std::string>> LiveView::frame_locked() const {
     f.push_back({bold, buf});
     if (t0_) {
         double left = std::max(planned_end - now, 0.0);
-        std::snprintf(buf, sizeof buf, "%s %s of ~%s, %s left (max_duration %s)", bar(now / planned_end, 30).c_str(),
-                      fmt_t(now).c_str(), fmt_ms(planned_end).c_str(), fmt_ms(left).c_str(), fmt_ms(max_duration_ms_).c_str());
+        if (end_ms_)
+            std::snprintf(buf, sizeof buf, "%s %s: the timeline is over (max_duration %s)", bar(1, 30).c_str(),
+                          fmt_t(now).c_str(), fmt_ms(max_duration_ms_).c_str());
+        else
+            std::snprintf(buf, sizeof buf, "%s %s of ~%s, %s left (max_duration %s)", bar(now / planned_end, 30).c_str(),
+                          fmt_t(now).c_str(), fmt_ms(planned_end).c_str(), left < 100 ? "0s" : fmt_ms(left).c_str(),
+                          fmt_ms(max_duration_ms_).c_str());
         f.push_back({plain, buf});
     } else {
         f.push_back({dim, "waiting for the timeline (lab, engines, steady state)"});

@@ -74,7 +74,7 @@ private:
     std::string plan_, run_, phase_ = "starting", verdict_;
     double max_duration_ms_ = 0, observe_ms_ = 5000;
     std::optional<Steady::time_point> t0_;
-    std::optional<double> abort_ms_;
+    std::optional<double> abort_ms_, end_ms_;  // end_ms_: the timeline is over (clock stops)
     std::string abort_reason_;
     std::vector<Fault> faults_;
     std::vector<Probe> probes_;
