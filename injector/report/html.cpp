@@ -213,6 +213,19 @@ void timeline_svg(std::ostringstream& os, const RunView& v) {
                        << f1(ax.x(s.at_ms)) << "\" y2=\"" << f1(l.y + l.h) << "\" stroke=\"" << kAbort
                        << "\" stroke-width=\"2\"><title>" << esc(fmt_t(s.at_ms) + " failed: " + s.detail)
                        << "</title></line>\n";
+            // Where the SLO broke (the first violation the verdict names).
+            if (p.result.is_object() && !p.result.value("held", true) && p.result.contains("violated_at_ms")) {
+                double at = p.result["violated_at_ms"].get<double>();
+                double x = ax.x(at), cy = l.y + l.h / 2;
+                // On the curve: the rolling rate at the sample that broke it.
+                double best = 1e18;
+                for (auto& [t, r] : pts)
+                    if (std::fabs(t - at) < best) best = std::fabs(t - at), cy = yv(r);
+                os << "<circle class=\"slo-broken\" cx=\"" << f1(x) << "\" cy=\"" << f1(cy) << "\" r=\"5\" fill=\""
+                   << kAbort << "\"><title>" << esc(p.result.value("violation", "")) << "</title></circle>\n";
+                os << "<text x=\"" << f1(x + 8) << "\" y=\"" << f1(cy - 6) << "\" fill=\"" << kAbort
+                   << "\" font-weight=\"bold\">SLO broken " << esc(fmt_t(at)) << "</text>\n";
+            }
             os << "<text x=\"" << ax.x0 + 4 << "\" y=\"" << f1(l.y + 11) << "\" fill=\"#777\">100%</text>\n";
             os << "<text x=\"" << ax.x0 + 4 << "\" y=\"" << f1(l.y + l.h - 3) << "\" fill=\"#777\">0%</text>\n";
         } else {

@@ -239,6 +239,7 @@ TEST(Html, IsSelfContained) {
     auto fire = render_html(view("pangyo-fire"));
     EXPECT_NE(fire.find("class=\"rto\""), std::string::npos);
     EXPECT_NE(fire.find("RTO etcd@kv-1"), std::string::npos);
+    EXPECT_NE(render_html(view("zone-isolate-all")).find("SLO broken T+11.1s"), std::string::npos);
     auto aborted = render_html(view("old-aborted"));
     EXPECT_NE(aborted.find("class=\"abort-mark\""), std::string::npos);
 }
