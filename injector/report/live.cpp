@@ -40,12 +40,9 @@ double LiveView::Probe::rate() const {
     return static_cast<double>(ok) / static_cast<double>(recent.size());
 }
 
-LiveView::LiveView(Mode mode, int fd, int width) : mode_(mode), fd_(fd), width_(width) {
+LiveView::LiveView(Mode mode, int fd, int width) : mode_(mode), fd_(fd), width_(width), fixed_width_(width > 0) {
     if (mode_ == Mode::tty) {
-        if (width_ <= 0) {
-            winsize ws{};
-            width_ = ioctl(fd_, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0 ? ws.ws_col : 100;
-        }
+        if (width_ <= 0) width_ = 100;
         emit("\033[?25l");  // hide the cursor while the block is live
         thread_ = std::thread([this] { draw_loop(); });
     }
@@ -87,12 +84,24 @@ void LiveView::draw_loop() {
 }
 
 void LiveView::draw_locked(bool final) {
+    // The terminal may have been resized: lines longer than it wrap, and a block taller than it
+    // cannot be reached by moving the cursor up, so both are cut to fit.
+    winsize ws{};
+    if (ioctl(fd_, TIOCGWINSZ, &ws) == 0) {
+        if (!fixed_width_ && ws.ws_col > 0) width_ = ws.ws_col;
+        height_ = ws.ws_row;
+    }
     std::string out;
     // Back to the top of the block; the lines above it are history and stay.
     if (drawn_ > 0) out += "\033[" + std::to_string(drawn_) + "F";
     for (auto& p : pending_) out += "\033[2K" + p.substr(0, static_cast<size_t>(std::max(width_ - 1, 10))) + "\n";
     pending_.clear();
     auto frame = frame_locked();
+    if (height_ > 3 && frame.size() > static_cast<size_t>(height_ - 1)) {
+        size_t cut = frame.size() - static_cast<size_t>(height_ - 2);
+        frame.resize(static_cast<size_t>(height_ - 2));
+        frame.push_back({dim, "... " + std::to_string(cut) + " more lines (the terminal is too short)"});
+    }
     for (auto& [colour, text] : frame) {
         std::string t = text.substr(0, static_cast<size_t>(std::max(width_ - 1, 10)));
         out += "\033[2K";

@@ -63,7 +63,8 @@ private:
 
     Mode mode_;
     int fd_;
-    int width_;
+    int width_, height_ = 0;
+    bool fixed_width_;
     mutable std::mutex mu_;
     std::condition_variable cv_;
     bool stopping_ = false, finished_ = false;

@@ -308,5 +308,23 @@ TEST(ReportCli, RegeneratesEachFormatFromAJournal) {
     EXPECT_EQ(r->exit_code, 64);
 }
 
+// The run options are checked before anything is touched: a metrics address that is not loopback
+// and an unknown output format are usage errors (exit 64).
+TEST(RunCli, RefusesANonLoopbackMetricsAddressAndUnknownOutput) {
+    auto bin = test::binary_path("injector/injector");
+    auto plan = test::source_path("experiments/zone-sever.yaml");
+    auto r = run({bin, "run", plan, "--metrics", "0.0.0.0:9464"}, 30s);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->exit_code, 64) << r->output;
+    EXPECT_NE(r->output.find("0.0.0.0 is not a loopback address"), std::string::npos) << r->output;
+    r = run({bin, "run", plan, "--metrics", "198.18.0.2:9464"}, 30s);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->exit_code, 64) << r->output;
+    r = run({bin, "run", plan, "--output", "yaml"}, 30s);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->exit_code, 64) << r->output;
+    EXPECT_NE(r->output.find("--output must be text or json"), std::string::npos) << r->output;
+}
+
 }  // namespace
 }  // namespace inj::report
