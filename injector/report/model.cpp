@@ -194,7 +194,13 @@ RunView build_view(const std::vector<nlohmann::json>& events) {
             v.other.push_back(o);
         }
     }
-    // The faults' heal/inject at_ms for inject events written before t0 was known stay as given.
+    // Journals of refused runs written before every run ended with a verdict.
+    if (!v.has_verdict && !v.refusals.empty()) {
+        v.has_verdict = true;
+        v.verdict = "not_applied";
+        v.exit_code = 3;
+        v.reason = str(v.refusals.back(), "reason");
+    }
     if (v.end_ms <= 0) v.end_ms = last_ms;
     v.end_ms = std::max(v.end_ms, last_ms);
     // Which guard stopped the run: abort_when guards are told apart by their probe.

@@ -10,6 +10,7 @@
 #include <csignal>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 
 #include "common/audit.hpp"
 #include "common/duration.hpp"
@@ -100,8 +101,12 @@ struct Runner::Impl {
     // timeline.
     std::unique_ptr<std::atomic<bool>[]> active;
 
+    bool verdict_written = false;
+    std::mutex jwrite_mu;  // observers see the lines in the journal's order (probe threads write too)
     void jwrite(const std::string& ev, nlohmann::json f = nlohmann::json::object(), bool durable = false) {
         if (!journal) return;
+        std::lock_guard lk(jwrite_mu);
+        if (ev == "verdict") verdict_written = true;
         auto line = journal->write(ev, std::move(f), durable);
         for (auto* o : opts.observers) o->on_event(line);
     }
@@ -211,6 +216,15 @@ struct Runner::Impl {
 
     void add_run_guards();
     RunOutcome run();
+
+    // Every run that has a journal ends it with a verdict (refusals and failed setups return
+    // early), so readers of the journal, and CI, never have to guess.
+    void close_journal() {
+        if (!journal || verdict_written) return;
+        jwrite("verdict", {{"verdict", out.verdict}, {"exit_code", out.exit_code}, {"reason", out.reason}}, true);
+        std::ofstream(journal->dir() + "/report.json") << outcome_json(out).dump(2) << "\n";
+        jwrite("run_end", {{"clean", out.cleanup_errors.empty()}}, true);
+    }
 };
 
 // Guards that watch the run from inside: abort_when on probes, off-plan drops, vanished hosts,
@@ -272,7 +286,9 @@ Runner::Runner(const plan::Plan& plan, RunOptions opts, RunHooks hooks)
 
 RunOutcome Runner::run() {
     Impl impl{plan_, opts_, hooks_, {}, {}, {}, {}, false, {}, {}, {}, {}, {}, {}, {}};
-    return impl.run();
+    auto out = impl.run();
+    impl.close_journal();
+    return out;
 }
 
 RunOutcome Runner::Impl::run() {
