@@ -40,13 +40,14 @@ constexpr const char* kUsage = R"(usage: injector [--log-level LEVEL] COMMAND [A
 Rehearse the loss of a zone, a power domain or a disk, safely.
 
 commands:
-  run PLAN [--keep-lab] [--report-dir DIR] [--run-id ID] [--quiet | --output text|json]
+  run PLAN [--keep-lab] [--report-dir DIR] [--run-id ID] [--quiet | --output text|json | --json]
          [--html FILE] [--junit FILE] [--metrics 127.0.0.1:PORT]
                        run an experiment: lab up, steady state, faults on schedule, verdict.
                        A live view on a terminal, plain log lines otherwise; --output json
                        prints one JSON object per journal event, then the outcome. Writes
                        report.html and junit.xml next to the journal; --html/--junit copy them.
                        --metrics serves Prometheus text on loopback while the run is active.
+                       --json prints only the final report as JSON.
   report JOURNAL [--format text|html|junit] [-o FILE]
                        regenerate a report from a run's journal (journal.jsonl or its run dir)
   validate PLAN...     check plans; errors name file:line:col and the field

@@ -82,7 +82,7 @@ nlohmann::json guards_json(const plan::Plan& plan, const std::vector<std::string
             if (a.success_rate_below) what += " success rate below " + std::to_string(*a.success_rate_below).substr(0, 4);
             if (a.latency_above) what += " latency above " + format_duration(*a.latency_above);
             if (a.failures_in_a_row) what += " " + std::to_string(*a.failures_in_a_row) + " failures in a row";
-            what += " for " + format_duration(a.window);
+            if (!a.failures_in_a_row || a.window_given) what += " for " + format_duration(a.window);
             out.push_back({{"name", n}, {"probe", a.probe}, {"watches", what}});
             continue;
         }

@@ -71,6 +71,17 @@ struct Drain {
     }
 };
 
+// What the fd received once `needle` is in it (or after 3 s): the reader thread may lag on a busy
+// machine.
+std::string wait_for(Drain& d, const std::string& needle) {
+    for (int i = 0; i < 300; ++i) {
+        auto s = d.get();
+        if (s.find(needle) != std::string::npos) return s;
+        std::this_thread::sleep_for(10ms);
+    }
+    return d.get();
+}
+
 size_t count(const std::string& s, const std::string& what) {
     size_t n = 0;
     for (size_t p = s.find(what); p != std::string::npos; p = s.find(what, p + 1)) ++n;
@@ -120,8 +131,7 @@ TEST(LiveView, RedrawsInPlaceOnAPseudoTerminalAtMostFourTimesASecond) {
         for (size_t k = j; k < ev.size(); ++k) live.on_event(ev[k]);
         live.finish();
     }
-    std::this_thread::sleep_for(100ms);
-    auto out = drain.get();
+    auto out = wait_for(drain, "\033[?25h");
     EXPECT_NE(out.find("\033[?25h"), std::string::npos) << "cursor not restored";
     EXPECT_NE(out.find("verdict: held"), std::string::npos);
     EXPECT_NE(out.find("heal cut-pangyo"), std::string::npos);
@@ -139,8 +149,7 @@ TEST(LiveView, PlainLinesWhenNotATerminal) {
         for (auto& e : events("zone-isolate-all")) live.on_event(e);
         live.finish();
     }
-    std::this_thread::sleep_for(100ms);
-    auto out = drain.get();
+    auto out = wait_for(drain, "verdict violated");
     EXPECT_EQ(out.find('\033'), std::string::npos) << "escape sequences on a pipe";
     EXPECT_TRUE(std::regex_search(out, std::regex("\\n[0-9:.]+ T\\+5\\.0s inject isolate-pangyo \\(sever\\)\\n"))) << out;
     EXPECT_NE(out.find("probe kv-write failing: exit 1"), std::string::npos) << out;
@@ -163,8 +172,7 @@ TEST(LiveView, JsonLinesOnePerEvent) {
         for (auto& e : ev) live.on_event(e);
         live.finish();
     }
-    std::this_thread::sleep_for(100ms);
-    std::istringstream in(drain.get());
+    std::istringstream in(wait_for(drain, "\"event\":\"run_end\""));
     std::string line;
     size_t n = 0;
     while (std::getline(in, line)) {

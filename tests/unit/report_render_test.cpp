@@ -87,6 +87,31 @@ TEST(ReportView, OldJournalOfAnAbortedRunStillRenders) {
         << junit;
 }
 
+TEST(ReportView, AbortedRunNamesTheGuardThatStoppedIt) {
+    auto v = view("aborted");
+    EXPECT_EQ(v.verdict, "aborted");
+    EXPECT_EQ(v.exit_code, 2);
+    ASSERT_TRUE(v.abort);
+    size_t tripped = 0;
+    for (auto& g : v.guards) {
+        if (!g.tripped) continue;
+        ++tripped;
+        EXPECT_EQ(g.name, "abort_when");
+        EXPECT_EQ(g.probe, "b1-up");
+        EXPECT_NEAR(g.at_ms, v.abort->at_ms, 0.001);
+    }
+    EXPECT_EQ(tripped, 1u);
+    // The fault in force was healed by the abort.
+    for (auto& f : v.faults)
+        if (f.injected_at_ms) {
+            EXPECT_TRUE(f.healed_at_ms) << f.name;
+        }
+    auto junit = render_junit(v);
+    EXPECT_NE(junit.find("classname=\"guard-probe.guard\" name=\"abort_when b1-up\""), std::string::npos) << junit;
+    EXPECT_NE(junit.find("<failure message=\"guard abort_when stopped the run at T+"), std::string::npos) << junit;
+    EXPECT_NE(render_html(v).find("class=\"abort-mark\""), std::string::npos);
+}
+
 // New fault kinds and events render without code changes: by name, kind and parameters, and
 // unknown events listed.
 TEST(ReportView, UnknownFaultKindsAndEventsAreShown) {
@@ -147,7 +172,7 @@ TEST(JournalSchema, AcceptsTheFlagshipJournalsAndRejectsABrokenLine) {
         "sys.exit(1 if bad else 0)\n";
     auto script = write_tmp("validate.py", py);
     std::string files;
-    for (auto n : {"zone-sever", "pangyo-fire", "zone-isolate-all"}) files += " " + quote(journal(n));
+    for (auto n : {"zone-sever", "pangyo-fire", "zone-isolate-all", "aborted"}) files += " " + quote(journal(n));
     auto r = run_shell(std::string(kPython) + " " + script + " " + quote(schema) + files, 60s);
     ASSERT_TRUE(r) << r.error().message();
     EXPECT_EQ(r->exit_code, 0) << r->output;
@@ -179,7 +204,7 @@ TEST(JournalSchema, AcceptsTheFlagshipJournalsAndRejectsABrokenLine) {
 
 TEST(Junit, ValidatesAgainstTheXsdAndParsesInJunitparser) {
     auto xsd = test::source_path("injector/report/junit.xsd");
-    for (auto n : {"zone-sever", "pangyo-fire", "zone-isolate-all", "old-aborted"}) {
+    for (auto n : {"zone-sever", "pangyo-fire", "zone-isolate-all", "old-aborted", "aborted"}) {
         auto path = write_tmp(std::string(n) + ".xml", render_junit(view(n)));
         auto r = run({"xmllint", "--noout", "--schema", xsd, path}, 30s);
         ASSERT_TRUE(r) << r.error().message();
