@@ -49,7 +49,8 @@ commands:
                        --metrics serves Prometheus text on loopback while the run is active.
                        --json prints only the final report as JSON.
   report JOURNAL [--format text|html|junit] [-o FILE]
-                       regenerate a report from a run's journal (journal.jsonl or its run dir)
+                       regenerate a report from a run's journal (journal.jsonl, its run dir
+                       or its run id)
   validate PLAN...     check plans; errors name file:line:col and the field
   plan PLAN            dry run: the timeline, for each fault who loses contact with whom, the
                        blast radius of every moment against safety.blast_radius, and what
@@ -252,7 +253,9 @@ int cmd_report(const std::vector<std::string>& args) {
     if (files.size() != 1) throw UsageError("report needs exactly one JOURNAL");
     auto fmt = report::parse_format(vm["format"].as<std::string>());
     if (!fmt) throw UsageError("--format must be text, html or junit");
+    // A journal file, a run directory, or a run id (looked up under the runs directory).
     std::string path = files[0];
+    if (!std::filesystem::exists(path) && std::filesystem::exists(runs_root() + "/" + path)) path = runs_root() + "/" + path;
     if (std::filesystem::is_directory(path)) path += "/journal.jsonl";
     auto v = report::load_journal(path);
     if (!v) {

@@ -246,7 +246,7 @@ std::string LiveView::line_for(const nlohmann::json& ev) {
         return head + "engine " + str(ev, "engine") + (ev.value("ok", false) ? " ready" : " FAILED: " + str(ev, "error"));
     if (type == "steady_before")
         return head + "steady state before: probe " + str(ev, "probe") + (ev.value("ok", false) ? " ok" : " NOT ok: " + str(ev, "detail"));
-    if (type == "timeline_start") return head + "T+0 timeline starts";
+    if (type == "timeline_start") return head + "timeline starts";
     if (type == "inject")
         return head + "inject " + str(ev, "fault") + " (" + str(ev, "kind") + ")" +
                (ev.value("ok", true) ? "" : " FAILED: " + str(ev, "error"));

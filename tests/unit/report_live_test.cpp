@@ -161,6 +161,22 @@ TEST(LiveView, PlainLinesWhenNotATerminal) {
     close(p[1]);
 }
 
+TEST(LiveView, QuietPrintsNothing) {
+    int p[2];
+    ASSERT_EQ(pipe(p), 0);
+    fcntl(p[0], F_SETFL, O_NONBLOCK);
+    {
+        LiveView live(LiveView::Mode::quiet, p[1]);
+        for (auto& e : events("zone-sever")) live.on_event(e);
+        live.log_line("12:00:00.000 info  [runner] something");
+        live.finish();
+    }
+    char buf[64];
+    EXPECT_LE(read(p[0], buf, sizeof buf), 0);
+    close(p[0]);
+    close(p[1]);
+}
+
 TEST(LiveView, JsonLinesOnePerEvent) {
     int p[2];
     ASSERT_EQ(pipe(p), 0);
