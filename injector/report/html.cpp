@@ -306,9 +306,14 @@ void blast_svg(std::ostringstream& os, const RunView& v) {
             for (auto& z : zones)
                 if (z.first == h.value("zone", "")) z.second.push_back(h.value("name", ""));
     }
-    const double box_w = 64, box_h = 22, zone_gap = 18, row_h = 60;
+    size_t hosts = 0;
+    for (auto& z : zones) hosts += z.second.size();
+    // Up to a few dozen hosts each gets a labelled box; beyond that each zone is one bar whose
+    // filled part is its share of hosts cut off.
+    const bool compact = hosts > 24;
+    const double box_w = 64, box_h = 22, zone_gap = 18, row_h = 60, bar_w = 120;
     double width = 190;
-    for (auto& z : zones) width += z.second.size() * (box_w + 4) + zone_gap;
+    for (auto& z : zones) width += (compact ? bar_w : static_cast<double>(z.second.size()) * (box_w + 4)) + zone_gap;
     width = std::max(width, 400.0);
     double height = 20 + row_h * moments.size();
     os << "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"blast\" width=\"" << f1(width) << "\" height=\"" << f1(height)
@@ -323,6 +328,20 @@ void blast_svg(std::ostringstream& os, const RunView& v) {
         double x = 190;
         for (auto& z : zones) {
             os << "<text x=\"" << f1(x) << "\" y=\"" << f1(y + 8) << "\" fill=\"#555\">zone " << esc(z.first) << "</text>\n";
+            if (compact) {
+                size_t n = 0;
+                for (auto& h : z.second) n += std::find(cut.begin(), cut.end(), h) != cut.end();
+                double share = z.second.empty() ? 0 : double(n) / double(z.second.size());
+                os << "<rect x=\"" << f1(x) << "\" y=\"" << f1(y + 14) << "\" width=\"" << bar_w << "\" height=\"" << box_h
+                   << "\" fill=\"#e9f5f2\" stroke=\"#888\"/>\n";
+                if (n)
+                    os << "<rect x=\"" << f1(x) << "\" y=\"" << f1(y + 14) << "\" width=\"" << f1(bar_w * share) << "\" height=\""
+                       << box_h << "\" fill=\"" << kFault << "\"/>\n";
+                os << "<text x=\"" << f1(x + bar_w / 2) << "\" y=\"" << f1(y + 29) << "\" text-anchor=\"middle\" fill=\"#222\">" << n
+                   << "/" << z.second.size() << " cut off</text>\n";
+                x += bar_w + zone_gap;
+                continue;
+            }
             for (auto& h : z.second) {
                 bool c = std::find(cut.begin(), cut.end(), h) != cut.end();
                 os << "<rect x=\"" << f1(x) << "\" y=\"" << f1(y + 14) << "\" width=\"" << box_w << "\" height=\"" << box_h

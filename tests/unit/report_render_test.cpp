@@ -156,6 +156,30 @@ TEST(ReportView, UnknownFaultKindsAndEventsAreShown) {
         << junit;
 }
 
+// A large lab's blast-radius preview stays readable: one bar per zone instead of a box per host.
+TEST(Html, LargeLabsGetOneBarPerZoneInTheBlastRadiusPreview) {
+    nlohmann::json hosts = nlohmann::json::array();
+    std::vector<std::string> cut;
+    for (int i = 0; i < 60; ++i) {
+        std::string name = "h" + std::to_string(i);
+        hosts.push_back({{"name", name}, {"zone", i < 40 ? "big" : "small"}});
+        if (i >= 40) cut.push_back(name);
+    }
+    std::vector<nlohmann::json> ev = {
+        {{"t", "2026-11-25T10:00:00.000Z"}, {"mono_ns", 1}, {"run", "r"}, {"event", "plan"}, {"name", "p"}, {"file", "p.yaml"},
+         {"max_duration_ms", 1000}, {"faults", nlohmann::json::array()}, {"probes", nlohmann::json::array()},
+         {"topology", {{"zones", {{{"name", "big"}}, {{"name", "small"}}}}, {"hosts", hosts}}}},
+        {{"t", "2026-11-25T10:00:00.000Z"}, {"mono_ns", 2}, {"run", "r"}, {"event", "preflight"},
+         {"moments", {{{"from_ms", 0}, {"to_ms", 1000}, {"faults", {"f"}}, {"cut_off", cut}, {"hosts_total", 60}}}}},
+    };
+    auto html = render_html(build_view(ev));
+    EXPECT_NE(html.find("0/40 cut off"), std::string::npos);
+    EXPECT_NE(html.find("20/20 cut off"), std::string::npos);
+    std::smatch m;
+    ASSERT_TRUE(std::regex_search(html, m, std::regex("class=\"blast\" width=\"([0-9.]+)\"")));
+    EXPECT_LT(std::stod(m[1]), 800.0);
+}
+
 TEST(JournalSchema, AcceptsTheFlagshipJournalsAndRejectsABrokenLine) {
     auto schema = test::source_path("injector/report/journal.schema.json");
     // Validates every line of every file given; prints one line per problem, then the count.
