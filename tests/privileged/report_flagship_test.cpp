@@ -37,6 +37,15 @@ std::string tmpdir() {
     return d;
 }
 
+// The scratch directory goes when the test program ends.
+struct RemoveTmpdir {
+    RemoveTmpdir() { tmpdir(); }  // the path is made first, so it outlives this object
+    ~RemoveTmpdir() {
+        std::error_code ec;
+        fs::remove_all(tmpdir(), ec);
+    }
+} remove_tmpdir_at_exit;
+
 uint16_t free_port() {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     sockaddr_in a{};

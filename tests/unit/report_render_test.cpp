@@ -37,6 +37,15 @@ std::string tmpdir() {
     return d;
 }
 
+// The scratch directory goes when the test program ends.
+struct RemoveTmpdir {
+    RemoveTmpdir() { tmpdir(); }  // the path is made first, so it outlives this object
+    ~RemoveTmpdir() {
+        std::error_code ec;
+        std::filesystem::remove_all(tmpdir(), ec);
+    }
+} remove_tmpdir_at_exit;
+
 std::string write_tmp(const std::string& name, const std::string& text) {
     auto p = tmpdir() + "/" + name;
     std::ofstream(p) << text;
