@@ -21,6 +21,9 @@
 #include "net/compile.hpp"
 #include "plan/loader.hpp"
 #include "power/power_engine.hpp"
+#include "report/live.hpp"
+#include "report/metrics.hpp"
+#include "report/render.hpp"
 #include "report/summary.hpp"
 #include "runner/journal.hpp"
 #include "runner/recover.hpp"
@@ -39,8 +42,17 @@ constexpr const char* kUsage = R"(usage: injector [--log-level LEVEL] COMMAND [A
 Rehearse the loss of a zone, a power domain or a disk, safely.
 
 commands:
-  run PLAN [--keep-lab] [--report-dir DIR] [--json] [--run-id ID]
-                       run an experiment: lab up, steady state, faults on schedule, verdict
+  run PLAN [--keep-lab] [--report-dir DIR] [--run-id ID] [--quiet | --output text|json | --json]
+         [--html FILE] [--junit FILE] [--metrics 127.0.0.1:PORT]
+                       run an experiment: lab up, steady state, faults on schedule, verdict.
+                       A live view on a terminal, plain log lines otherwise; --output json
+                       prints one JSON object per journal event, then the outcome. Writes
+                       report.html and junit.xml next to the journal; --html/--junit copy them.
+                       --metrics serves Prometheus text on loopback while the run is active.
+                       --json prints only the final report as JSON.
+  report JOURNAL [--format text|html|junit] [-o FILE]
+                       regenerate a report from a run's journal (journal.jsonl, its run dir
+                       or its run id)
   validate PLAN...     check plans; errors name file:line:col and the field
   plan PLAN            dry run: the timeline, for each fault who loses contact with whom, the
                        blast radius of every moment against safety.blast_radius, and what
@@ -273,15 +285,63 @@ int cmd_plan(const std::vector<std::string>& args) {
     return refusals.empty() ? kExitHeld : kExitNotApplied;
 }
 
+int cmd_report(const std::vector<std::string>& args) {
+    po::options_description d;
+    d.add_options()("format", po::value<std::string>()->default_value("text"), "text, html or junit")(
+        "output,o", po::value<std::string>()->default_value(""), "write here instead of stdout");
+    po::variables_map vm;
+    auto files = positional_after(args, d, vm);
+    if (files.size() != 1) throw UsageError("report needs exactly one JOURNAL");
+    auto fmt = report::parse_format(vm["format"].as<std::string>());
+    if (!fmt) throw UsageError("--format must be text, html or junit");
+    // A journal file, a run directory, or a run id (looked up under the runs directory).
+    std::string path = files[0];
+    if (!std::filesystem::exists(path) && std::filesystem::exists(runs_root() + "/" + path)) path = runs_root() + "/" + path;
+    if (std::filesystem::is_directory(path)) path += "/journal.jsonl";
+    auto v = report::load_journal(path);
+    if (!v) {
+        std::cerr << "injector: " << path << ": not a run journal (missing, unreadable or no events)\n";
+        return kExitUsage;
+    }
+    auto text = report::render(*v, *fmt);
+    const auto& out = vm["output"].as<std::string>();
+    if (out.empty()) {
+        std::cout << text;
+        return kExitHeld;
+    }
+    std::ofstream f(out, std::ios::trunc);
+    f << text;
+    if (!f.flush()) {
+        std::cerr << "injector: cannot write " << out << "\n";
+        return kExitNotApplied;
+    }
+    return kExitHeld;
+}
+
 int cmd_run(const std::vector<std::string>& args) {
     po::options_description d;
     d.add_options()("keep-lab", po::bool_switch(), "keep the lab up after the run")(
-        "report-dir", po::value<std::string>()->default_value(""), "copy journal and report here")(
-        "json", po::bool_switch(), "print the report as JSON instead of the summary")(
+        "report-dir", po::value<std::string>()->default_value(""), "copy journal and reports here")(
+        "json", po::bool_switch(), "print the report as JSON instead of the summary (no progress)")(
+        "quiet,q", po::bool_switch(), "no progress; only the verdict line")(
+        "output", po::value<std::string>()->default_value("text"), "text or json")(
+        "html", po::value<std::string>()->default_value(""), "copy the HTML report here")(
+        "junit", po::value<std::string>()->default_value(""), "copy the JUnit XML here")(
+        "metrics", po::value<std::string>()->default_value(""), "serve Prometheus metrics on this loopback address")(
         "run-id", po::value<std::string>()->default_value(""), "use this run id (schedulers name their runs)");
     po::variables_map vm;
     auto files = positional_after(args, d, vm);
     if (files.size() != 1) throw UsageError("run needs exactly one PLAN");
+    const std::string output = vm["output"].as<std::string>();
+    if (output != "text" && output != "json") throw UsageError("--output must be text or json");
+    const bool json_lines = output == "json";
+    const bool quiet = vm["quiet"].as<bool>() || vm["json"].as<bool>();
+    std::optional<report::MetricsServer::Address> metrics_addr;
+    if (!vm["metrics"].as<std::string>().empty()) {
+        std::string why;
+        metrics_addr = report::MetricsServer::parse_address(vm["metrics"].as<std::string>(), &why);
+        if (!metrics_addr) throw UsageError("--metrics: " + why);
+    }
     auto p = load_plan(files[0]);
     if (!p) return kExitUsage;
 
@@ -306,12 +366,63 @@ int cmd_run(const std::vector<std::string>& args) {
          !std::isalnum(static_cast<unsigned char>(opts.run_id[0])));
     if (bad_id)
         throw UsageError("--run-id must start with a letter or digit and may hold letters, digits, '-', '_' and '.'");
+
+    // Who watches the run: the live view (or log lines, or JSON lines) and the metrics endpoint.
+    using Mode = report::LiveView::Mode;
+    Mode mode = json_lines ? Mode::json : quiet ? Mode::quiet : isatty(STDOUT_FILENO) ? Mode::tty : Mode::lines;
+    std::cout.flush();
+    report::LiveView live(mode, STDOUT_FILENO);
+    if (mode == Mode::tty) log::redirect([&live](const std::string& l) { live.log_line(l); });
+    opts.observers.push_back(&live);
+    std::unique_ptr<report::MetricsServer> metrics;
+    if (metrics_addr) {
+        auto m = report::MetricsServer::start(*metrics_addr);
+        if (!m) {
+            std::cerr << "injector: --metrics: " << m.error().message() << "\n";
+            if (sfd >= 0) close(sfd);
+            return kExitNotApplied;
+        }
+        metrics = std::move(*m);
+        opts.observers.push_back(metrics.get());
+        if (mode == Mode::lines) std::cout << "metrics on " << metrics->url() << std::endl;
+    }
     runner::Runner r(*p, opts, runner::default_hooks());
     auto out = r.run();
-    if (vm["json"].as<bool>())
-        std::cout << runner::outcome_json(out).dump(2) << "\n";
-    else
-        report::print_summary(std::cout, out, isatty(STDOUT_FILENO));
+    metrics.reset();  // serves only while the run is active
+    live.finish();
+    if (mode == Mode::tty) log::redirect(nullptr);
+
+    // The reports, rendered from the journal (so `injector report` gives the same files later).
+    nlohmann::json reports = nlohmann::json::object();
+    if (!out.journal.empty()) {
+        auto files_written = report::write_reports(out.journal, vm["html"].as<std::string>(), vm["junit"].as<std::string>());
+        if (!files_written) {
+            std::cerr << "injector: reports: " << files_written.error().message() << "\n";
+        } else {
+            reports = {{"html", files_written->html}, {"junit", files_written->junit}};
+            if (!opts.report_dir.empty()) {
+                std::error_code ec;
+                auto dst = std::filesystem::path(opts.report_dir) / out.run_id;
+                for (auto& f : {files_written->html, files_written->junit, out.journal})
+                    std::filesystem::copy_file(f, dst / std::filesystem::path(f).filename(),
+                                               std::filesystem::copy_options::overwrite_existing, ec);
+                if (ec) std::cerr << "injector: could not copy the reports to " << dst.string() << ": " << ec.message() << "\n";
+            }
+        }
+    }
+    auto outcome = runner::outcome_json(out);
+    outcome["reports"] = reports;
+    if (vm["json"].as<bool>()) {
+        std::cout << outcome.dump(2) << "\n";
+    } else if (json_lines) {
+        outcome["event"] = "outcome";
+        std::cout << outcome.dump() << "\n";
+    } else if (quiet) {
+        std::cout << out.verdict << " (exit " << out.exit_code << ") run " << out.run_id << "\n";
+    } else {
+        report::print_summary(std::cout, out, mode == Mode::tty);
+        if (reports.contains("html")) std::cout << "report: " << reports["html"].get<std::string>() << "\n";
+    }
     if (sfd >= 0) close(sfd);
     return out.exit_code;
 }
@@ -526,6 +637,7 @@ int main(int argc, char** argv) {
         args.erase(args.begin());
         if (cmd == "run") return cmd_run(args);
         if (cmd == "validate") return cmd_validate(args);
+        if (cmd == "report") return cmd_report(args);
         if (cmd == "plan") return cmd_plan(args);
         if (cmd == "status") return cmd_status(args);
         if (cmd == "abort") return cmd_abort(args);

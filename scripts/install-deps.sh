@@ -11,6 +11,9 @@ PKGS=(
   libfuse3-dev fuse3
   iproute2 iptables nftables iperf3 procps
   etcd-server etcd-client
+  # reports: the journal schema, JUnit (XSD and a real consumer), the HTML in a headless browser,
+  # the metrics (promtool), the game-day units (systemd-analyze)
+  python3-jsonschema python3-junitparser libxml2-utils chromium prometheus systemd
 )
 
 missing=()

@@ -58,7 +58,7 @@ Journal::~Journal() {
     }
 }
 
-void Journal::write(const std::string& event, nlohmann::json fields, bool durable) {
+nlohmann::json Journal::write(const std::string& event, nlohmann::json fields, bool durable) {
     auto now = std::chrono::system_clock::now();
     auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
     std::time_t secs = ms / 1000;
@@ -73,10 +73,11 @@ void Journal::write(const std::string& event, nlohmann::json fields, bool durabl
         for (auto& [k, v] : fields.items()) line[k] = v;
     std::string text = line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
     std::lock_guard lk(mu_);
-    if (fd_ < 0) return;
+    if (fd_ < 0) return line;
     if (::write(fd_, text.data(), text.size()) != static_cast<ssize_t>(text.size()))
         log::get("runner")->warn("journal write failed: {}", std::strerror(errno));
     if (durable) fdatasync(fd_);
+    return line;
 }
 
 std::vector<nlohmann::json> read_journal(const std::string& path) {

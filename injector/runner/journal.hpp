@@ -25,8 +25,8 @@ public:
     ~Journal();
 
     // Appends {"t": wall-clock ISO time, "mono_ns": ..., "event": event, ...fields}. Thread-safe.
-    // Important events (durable=true) are fsync'ed before returning.
-    void write(const std::string& event, nlohmann::json fields = nlohmann::json::object(),
+    // Important events (durable=true) are fsync'ed before returning. Returns the line written.
+    nlohmann::json write(const std::string& event, nlohmann::json fields = nlohmann::json::object(),
                bool durable = false);
     const std::string& dir() const { return dir_; }
     const std::string& path() const { return path_; }

@@ -10,6 +10,7 @@
 #include <csignal>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 
 #include "common/audit.hpp"
 #include "common/duration.hpp"
@@ -18,7 +19,9 @@
 #include "common/paths.hpp"
 #include "common/proc.hpp"
 #include "plan/template.hpp"
+#include "runner/events.hpp"
 #include "runner/journal.hpp"
+#include "plan/json.hpp"
 #include "net/compile.hpp"
 #include "common/netns.hpp"
 #include "safety/plan_checks.hpp"
@@ -115,8 +118,41 @@ struct Runner::Impl {
     // timeline.
     std::unique_ptr<std::atomic<bool>[]> active;
 
+    bool verdict_written = false;
+    std::mutex jwrite_mu;  // observers see the lines in the journal's order (probe threads write too)
     void jwrite(const std::string& ev, nlohmann::json f = nlohmann::json::object(), bool durable = false) {
-        if (journal) journal->write(ev, std::move(f), durable);
+        if (!journal) return;
+        std::lock_guard lk(jwrite_mu);
+        if (ev == "verdict") verdict_written = true;
+        auto line = journal->write(ev, std::move(f), durable);
+        for (auto* o : opts.observers) o->on_event(line);
+    }
+
+    // The engines' counters, for the timeline of drops (journal, live view, metrics).
+    Clock::time_point next_counters{};
+    void journal_counters(bool final) {
+        nlohmann::json list = nlohmann::json::array();
+        for (auto* e : engines)
+            for (auto& c : e->counters())
+                list.push_back({{"fault", c.fault}, {"dropped", c.dropped}, {"passed", c.passed}, {"expired", c.expired}});
+        if (list.empty() && !final) return;
+        nlohmann::json f = {{"counters", list}, {"final", final}};
+        if (t0 != Clock::time_point{}) f["at_ms"] = ms(Clock::now() - t0);
+        jwrite("counters", f, final);
+    }
+
+    void evaluate_probes() {
+        for (auto& s : samplers) {
+            out.probes.push_back(evaluate_slo(s->probe(), s->samples(), t0));
+            auto& p = out.probes.back();
+            nlohmann::json j = {{"probe", p.probe}, {"attempts", p.attempts}, {"successes", p.successes},
+                                {"p50_ms", ms(p.p50)}, {"p99_ms", ms(p.p99)}, {"max_ms", ms(p.max)},
+                                {"held", p.held}, {"worst_rate", p.worst_rate}};
+            if (p.violated_at) j["violated_at_ms"] = ms(*p.violated_at);
+            if (p.worst_at) j["worst_at_ms"] = ms(*p.worst_at);
+            if (!p.violation.empty()) j["violation"] = p.violation;
+            jwrite("slo", j, true);
+        }
     }
 
     void finish(int code, std::string verdict, std::string reason) {
@@ -131,6 +167,10 @@ struct Runner::Impl {
             auto now = Clock::now();
             for (auto& g : guards)
                 if (auto why = g->check(now)) return std::string(g->name()) + ": " + *why;
+            if (now >= next_counters) {
+                journal_counters(false);
+                next_counters = now + opts.counters_every;
+            }
             if (now >= until) return std::nullopt;
             auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - now) + std::chrono::milliseconds(1);
             int timeout = static_cast<int>(std::min(left, opts.tick).count());
@@ -176,6 +216,7 @@ struct Runner::Impl {
         for (auto& s : samplers) s->stop();
         heal_everything("teardown");
         collect_counters();
+        journal_counters(true);
         for (auto* e : engines) {
             e->release();
             jwrite("engine_released", {{"engine", std::string(e->name())}});
@@ -252,11 +293,20 @@ struct Runner::Impl {
         }
         out.expectations = judge(plan.expect, recs, out.verifies, windows);
         for (auto& e : out.expectations)
-            jwrite("expectation", {{"name", e.name}, {"held", e.held}, {"message", e.message}}, true);
+            jwrite("expectation", {{"name", e.name}, {"ok", e.held}, {"message", e.message}}, true);
     }
 
     void add_run_guards();
     RunOutcome run();
+
+    // Every run that has a journal ends it with a verdict (refusals and failed setups return
+    // early), so readers of the journal, and CI, never have to guess.
+    void close_journal() {
+        if (!journal || verdict_written) return;
+        jwrite("verdict", {{"verdict", out.verdict}, {"exit_code", out.exit_code}, {"reason", out.reason}}, true);
+        std::ofstream(journal->dir() + "/report.json") << outcome_json(out).dump(2) << "\n";
+        jwrite("run_end", {{"clean", out.cleanup_errors.empty()}}, true);
+    }
 };
 
 // Guards that watch the run from inside: abort_when on probes, off-plan drops, vanished hosts,
@@ -318,7 +368,9 @@ Runner::Runner(const plan::Plan& plan, RunOptions opts, RunHooks hooks)
 
 RunOutcome Runner::run() {
     Impl impl{plan_, opts_, hooks_, {}, {}, {}, {}, false, {}, {}, {}, {}, {}, {}, {}};
-    return impl.run();
+    auto out = impl.run();
+    impl.close_journal();
+    return out;
 }
 
 RunOutcome Runner::Impl::run() {
@@ -348,6 +400,8 @@ RunOutcome Runner::Impl::run() {
     out.journal = journal->path();
     jwrite("run_start", {{"plan", plan.name}, {"plan_file", plan.file}, {"pid", getpid()},
                          {"max_duration_ms", ms(plan.safety.max_duration)}}, true);
+    jwrite("plan", plan::plan_json(plan));
+    jwrite("environment", environment_json());
 
     // --- preflight: nothing on the machine changes before all of this passes ---
     // The plan itself first: blast radius, protected targets, the abort path.
@@ -369,6 +423,7 @@ RunOutcome Runner::Impl::run() {
         jwrite("refused", {{"reason", out.reason}, {"refusals", list}}, true);
         return out;
     }
+    jwrite("preflight", preflight_json(plan, tables));
     auto lk = safety::RunLock::acquire(out.run_id);
     if (!lk) {
         finish(kExitNotApplied, "not_applied", lk.error().message());
@@ -477,6 +532,11 @@ RunOutcome Runner::Impl::run() {
         samplers.back()->start();
     }
     add_run_guards();
+    {
+        std::vector<std::string> names;
+        for (auto& g : guards) names.emplace_back(g->name());
+        jwrite("guards", {{"guards", guards_json(plan, names, opts.signal_fd >= 0)}});
+    }
 
     struct Step { nanoseconds at; bool inject; size_t fault; };
     std::vector<Step> steps;
@@ -540,7 +600,8 @@ RunOutcome Runner::Impl::run() {
         collect_recoveries();
         if (abort_reason) {
             logr->warn("aborting: {}", *abort_reason);
-            jwrite("abort", {{"reason", *abort_reason}, {"at_ms", ms(decided - t0)},
+            jwrite("abort", {{"reason", *abort_reason}, {"guard", abort_reason->substr(0, abort_reason->find(':'))},
+                             {"at_ms", ms(decided - t0)},
                              {"faults_cleared_us", std::chrono::duration_cast<std::chrono::microseconds>(cleared).count()}},
                    true);
             finish(kExitAborted, "aborted", *abort_reason);
@@ -549,7 +610,7 @@ RunOutcome Runner::Impl::run() {
         }
         out.elapsed = Clock::now() - t0;
         for (auto& s : samplers) s->stop();
-        for (auto& s : samplers) out.probes.push_back(evaluate_slo(s->probe(), s->samples(), t0));
+        evaluate_probes();
         teardown();
     } else {
         // --- observe after the last heal, then check the steady state came back ---
@@ -564,7 +625,7 @@ RunOutcome Runner::Impl::run() {
         collect_recoveries();
         for (auto& s : samplers) s->stop();
         out.elapsed = Clock::now() - t0;
-        for (auto& s : samplers) out.probes.push_back(evaluate_slo(s->probe(), s->samples(), t0));
+        evaluate_probes();
         std::string not_recovered;
         if (!abort_reason) {
             auto left = t0 + std::chrono::duration_cast<Clock::duration>(plan.safety.max_duration) - Clock::now();

@@ -19,6 +19,7 @@
 #include "lab/lab.hpp"
 #include "plan/model.hpp"
 #include "runner/engine.hpp"
+#include "runner/observer.hpp"
 #include "runner/probe.hpp"
 #include "runner/slo.hpp"
 #include "runner/verify.hpp"
@@ -37,6 +38,9 @@ struct RunOptions {
     std::chrono::milliseconds tick{20};  // how often guards and signals are checked
     std::string report_dir;              // also copy journal and report.json here
     int signal_fd = -1;                  // signalfd for SIGINT/SIGTERM/SIGHUP (-1: none)
+    std::vector<RunObserver*> observers; // see every journal event as it is written
+    // While faults can be in force, the engines' counters are journaled this often ("counters").
+    std::chrono::milliseconds counters_every{1000};
 };
 
 struct FaultRecord {

@@ -91,7 +91,8 @@ protected:
             EXPECT_FALSE(process_alive(daemon_));
         }
         if (!base_.empty()) {
-            EXPECT_EQ(std::count(mounts().begin(), mounts().end(), vol_), 0);
+            auto m = mounts();  // one list: begin and end of two temporaries would be undefined
+            EXPECT_EQ(std::count(m.begin(), m.end(), vol_), 0);
             std::error_code ec;
             fs::remove_all(base_, ec);
         }

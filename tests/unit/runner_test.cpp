@@ -356,3 +356,57 @@ TEST_F(RunnerTest, ARunIdNamesOneRun) {
     EXPECT_NE(second.reason.find("run id drill-42 was used before"), std::string::npos) << second.reason;
     EXPECT_EQ(lab_ups, 1) << "the second run touched nothing";
 }
+
+// Observers (live view, metrics) see every journal line as written, and the journal describes the
+// whole run: plan, environment, preflight, guards, counters, SLO results, verdict.
+TEST_F(RunnerTest, ObserversSeeEveryJournalLine) {
+    struct Recorder : runner::RunObserver {
+        std::mutex mu;
+        std::vector<nlohmann::json> seen;
+        void on_event(const nlohmann::json& ev) noexcept override {
+            std::lock_guard lk(mu);
+            seen.push_back(ev);
+        }
+    } rec;
+    runner::RunOptions opts;
+    opts.observers.push_back(&rec);
+    opts.counters_every = 50ms;
+    auto o = run(small_plan(), opts);
+    EXPECT_EQ(o.exit_code, kExitHeld) << o.reason;
+    auto lines = runner::read_journal(o.journal);
+    ASSERT_EQ(rec.seen.size(), lines.size());
+    for (size_t i = 0; i < lines.size(); ++i) EXPECT_EQ(rec.seen[i], lines[i]) << i;
+    auto ev = events(o);
+    for (auto e : {"plan", "environment", "preflight", "guards", "counters", "slo", "verdict"})
+        EXPECT_TRUE(contains(ev, e)) << e;
+    for (auto& l : lines) {
+        if (l["event"] == "plan") {
+            ASSERT_EQ(l["faults"].size(), 1u);
+            EXPECT_EQ(l["faults"][0]["name"], "cut");
+            EXPECT_EQ(l["faults"][0]["at_ms"], 100.0);
+            EXPECT_EQ(l["probes"][0]["slo"]["success_rate"], 0.9);
+        }
+        if (l["event"] == "slo") {
+            EXPECT_TRUE(l["held"].get<bool>());
+        }
+        if (l["event"] == "guards") {
+            EXPECT_GE(l["guards"].size(), 4u);
+        }
+    }
+}
+
+// A refused run still ends its journal with a verdict, so a report of it says why.
+TEST_F(RunnerTest, RefusedRunsEndTheirJournalWithAVerdict) {
+    std::ofstream(dir_ / "abort") << "freeze\n";
+    auto o = run(small_plan());
+    EXPECT_EQ(o.exit_code, kExitNotApplied);
+    auto lines = runner::read_journal(o.journal);
+    ASSERT_GE(lines.size(), 3u);
+    EXPECT_EQ(lines.back()["event"], "run_end");
+    auto& v = lines[lines.size() - 2];
+    EXPECT_EQ(v["event"], "verdict");
+    EXPECT_EQ(v["verdict"], "not_applied");
+    EXPECT_EQ(v["exit_code"], 3);
+    EXPECT_NE(v["reason"].get<std::string>().find("kill switch"), std::string::npos);
+    EXPECT_TRUE(std::filesystem::exists(std::filesystem::path(o.journal).parent_path() / "report.json"));
+}
