@@ -11,6 +11,8 @@
 #include <string_view>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "common/result.hpp"
 #include "plan/model.hpp"
 
@@ -56,6 +58,8 @@ public:
     virtual std::vector<FaultCounters> counters() const = 0;
     // What heal(index) brought back and when; empty for faults that restart nothing.
     virtual std::vector<ServiceRecovery> recoveries(size_t /*index*/) const { return {}; }
+    // Engine-specific figures of fault `index` for the report (fleet: activation spread), or null.
+    virtual nlohmann::json fault_report(size_t /*index*/) const { return nullptr; }
     // Detaches and releases everything prepare() created.
     virtual void release() noexcept = 0;
 };

@@ -53,6 +53,7 @@ nlohmann::json fault_json(const FaultRecord& f) {
     if (f.healed_at) j["healed_at_ms"] = ms(*f.healed_at);
     if (!f.error.empty()) j["error"] = f.error;
     if (!f.recoveries.empty()) j["recoveries"] = recoveries_json(f.recoveries);
+    if (!f.engine_report.is_null()) j["engine"] = f.engine_report;
     return j;
 }
 
@@ -425,6 +426,7 @@ RunOutcome Runner::Impl::run() {
             rec.inject_cost = Clock::now() - t;
             rec.injected_at = t - t0;
             active[st.fault] = r.ok();
+            rec.engine_report = e->fault_report(st.fault);
             jwrite("inject", {{"fault", f.name}, {"kind", rec.kind}, {"at_ms", ms(*rec.injected_at)},
                               {"cost_us", rec.inject_cost.count() / 1000.0}, {"deadline_mono_ns", deadline},
                               {"ok", r.ok()}, {"error", r ? "" : r.error().message()}}, true);
@@ -442,6 +444,7 @@ RunOutcome Runner::Impl::run() {
             active[st.fault] = false;
             last_heal = *rec.healed_at;
             rec.recoveries = e->recoveries(st.fault);
+            rec.engine_report = e->fault_report(st.fault);
             jwrite("heal", {{"fault", f.name}, {"at_ms", ms(*rec.healed_at)},
                             {"cost_us", rec.heal_cost.count() / 1000.0}, {"ok", r.ok()},
                             {"error", r ? "" : r.error().message()},
