@@ -295,7 +295,8 @@ int AgentLoop::run() {
         info_.error = probe.error().message();
         log_->error("unhealthy: {}", info_.error);
     }
-    client_.set_timeout(std::chrono::milliseconds(1000));
+    // Short: a write to an unreachable etcd must not hold up the loop (it tries each endpoint).
+    client_.set_timeout(std::chrono::milliseconds(500));
     if (!register_agent()) return 3;
     last_contact_ns_ = static_cast<int64_t>(monotonic_ns());
     log_->info("agent {} registered (pid {}, lease {})", opts_.host, info_.pid, lease_.load());
@@ -359,7 +360,8 @@ int AgentLoop::run() {
             if (at - realtime_ns() < 3'000'000ull) sleep_until_real(at);
         }
         apply(*desired_);
-        if (loaded_ && SteadyClock::now() >= next_status_) publish("ready", "");
+        // Counters while a run is loaded; not while etcd is away (a write would only block).
+        if (loaded_ && !contact_lost_ && SteadyClock::now() >= next_status_) publish("ready", "");
     }
     watch.stop();
     if (loaded_) revert("agent stopping");
