@@ -178,7 +178,7 @@ nlohmann::json report_of(const std::string& output) {
 
 // The same plan gives the same verdict through agents as through the local classifier.
 TEST_F(Fleet, ZoneSeverGivesTheSameVerdictAsLocalMode) {
-    ASSERT_NO_FATAL_FAILURE(up("2s", "6s"));
+    ASSERT_NO_FATAL_FAILURE(up("3s", "10s"));
     auto fleet = cli({"--log-level", "warn", "run", plan_path_, "--fleet", endpoints_, "--json"}, 2min);
     auto fr = report_of(fleet.output);
     ASSERT_FALSE(fr.is_discarded()) << fleet.output;
