@@ -3,6 +3,8 @@
 // the dead man's switch.
 #include "fleet/agent.hpp"
 
+#include <pthread.h>
+#include <sched.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -35,6 +37,22 @@ uint64_t to_mono(uint64_t real_ns) {
     if (real_ns <= now_real) return now_mono;
     return now_mono + (real_ns - now_real);
 }
+
+// Real-time priority for the few microseconds around an activation, so a busy machine does not
+// make this agent write late (the spread across agents is what a fleet step is judged by).
+struct PunctualScope {
+    bool raised = false;
+    PunctualScope() {
+        sched_param sp{};
+        sp.sched_priority = 1;
+        raised = pthread_setschedparam(pthread_self(), SCHED_FIFO, &sp) == 0;
+    }
+    ~PunctualScope() {
+        if (!raised) return;
+        sched_param sp{};
+        pthread_setschedparam(pthread_self(), SCHED_OTHER, &sp);
+    }
+};
 
 void sleep_until_real(uint64_t real_ns) {
     timespec ts{static_cast<time_t>(real_ns / 1'000'000'000ull), static_cast<long>(real_ns % 1'000'000'000ull)};
@@ -87,6 +105,7 @@ private:
     std::optional<Desired> desired_;
     std::optional<Loaded> loaded_;
     bool reverted_for_contact_ = false;
+    bool confirm_ = false;  // a step was applied: report it
     SteadyClock::time_point next_status_{};
 };
 
@@ -246,7 +265,7 @@ void AgentLoop::apply(const Desired& d) {
     }
     if (next_activation(d) == 0 && (changed || loaded_->generation != d.generation)) {
         loaded_->generation = d.generation;
-        publish("ready", "");
+        confirm_ = true;  // published by the loop once it is back at normal priority
     }
 }
 
@@ -355,11 +374,20 @@ int AgentLoop::run() {
             continue;
         }
         if (reverted_for_contact_) continue;  // until etcd answers again (resync)
+        std::optional<PunctualScope> punctual;
         if (uint64_t at = next_activation(*desired_); at && at > realtime_ns()) {
             // The agreed instant is close: sleep to it exactly, then write.
-            if (at - realtime_ns() < 3'000'000ull) sleep_until_real(at);
+            if (at - realtime_ns() < 3'000'000ull) {
+                punctual.emplace();
+                sleep_until_real(at);
+            }
         }
         apply(*desired_);
+        punctual.reset();
+        if (confirm_) {
+            confirm_ = false;
+            publish("ready", "");
+        }
         // Counters while a run is loaded; not while etcd is away (a write would only block).
         if (loaded_ && !contact_lost_ && SteadyClock::now() >= next_status_) publish("ready", "");
     }
