@@ -220,7 +220,7 @@ Result<std::string> EtcdClient::call(const std::string& path, const std::string&
         }
         return resp;
     }
-    return plain_error("etcd " + path, "no endpoint reachable (" + failures + ")");
+    return plain_error("etcd: no endpoint reachable", failures);
 }
 
 namespace {

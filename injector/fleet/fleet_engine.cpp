@@ -131,9 +131,9 @@ Result<void> FleetEngine::prepare(const plan::Plan& plan, const lab::LabState&, 
         else if (!it->second.healthy) unhealthy.push_back(h + " (" + it->second.error + ")");
     }
     if (!missing.empty())
-        return plain_error("fleet", "no agent registered for host(s) " + list(missing) + " under " + kAgentsPrefix +
+        return plain_error("fleet: no agent registered for host(s) " + list(missing) + " under " + kAgentsPrefix +
                                         " (start `injector agent --host NAME` there)");
-    if (!unhealthy.empty()) return plain_error("fleet", "unhealthy agent(s): " + list(unhealthy));
+    if (!unhealthy.empty()) return plain_error("fleet: unhealthy agent(s): " + list(unhealthy));
 
     // The run lease: every desired key hangs on it, so the controller's death reverts the fleet.
     auto lease = client_->lease_grant(opts_.lease_ttl_s);
@@ -160,7 +160,7 @@ Result<void> FleetEngine::prepare(const plan::Plan& plan, const lab::LabState&, 
     std::ifstream f(plan.file);
     std::stringstream text;
     text << f.rdbuf();
-    if (!f) return plain_error("fleet", "cannot read the plan file " + plan.file + " to publish it");
+    if (!f) return plain_error("fleet: cannot read the plan file " + plan.file + " to publish it");
     if (auto r = client_->put(plan_key(run_), text.str(), lease_); !r) return r.error();
 
     // Claim every host in one transaction: a host some other run still drives is refused.
@@ -180,7 +180,7 @@ Result<void> FleetEngine::prepare(const plan::Plan& plan, const lab::LabState&, 
             if (auto kv = client_->get(desired_key(h)); kv && *kv)
                 if (auto d = desired_from_json((*kv)->value)) held.push_back(h + " (run " + d->run + ")");
         hosts_.clear();  // nothing of ours to delete on release
-        return plain_error("fleet", "host(s) already driven by another run: " + list(held));
+        return plain_error("fleet: host(s) already driven by another run: " + list(held));
     }
     audit::record("fleet_publish", "run " + run_ + ": desired state for " + std::to_string(hosts_.size()) + " hosts", true);
     // Wait until every agent has loaded the plan and attached (generation 1, nothing armed).
@@ -194,14 +194,14 @@ Result<void> FleetEngine::prepare(const plan::Plan& plan, const lab::LabState&, 
             if (it == st->end() || it->second.run != run_ || it->second.generation < 1) waiting.push_back(h);
             else if (it->second.state == "error") failed.push_back(h + ": " + it->second.reason);
         }
-        if (!failed.empty()) return plain_error("fleet", "agent(s) could not load the plan: " + list(failed));
+        if (!failed.empty()) return plain_error("fleet: agent(s) could not load the plan: " + list(failed));
         if (waiting.empty()) {
             std::lock_guard lk(mu_);
             last_status_ = *st;
             break;
         }
         if (SteadyClock::now() > deadline)
-            return plain_error("fleet", "agent(s) did not load the plan within " +
+            return plain_error("fleet: agent(s) did not load the plan within " +
                                             std::to_string(opts_.prepare_timeout.count()) + " ms: " + list(waiting));
         std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
@@ -210,7 +210,7 @@ Result<void> FleetEngine::prepare(const plan::Plan& plan, const lab::LabState&, 
 }
 
 Result<std::map<std::string, Status>> FleetEngine::publish_and_wait(std::chrono::milliseconds timeout) {
-    if (!client_ || hosts_.empty()) return plain_error("fleet", "engine not prepared");
+    if (!client_ || hosts_.empty()) return plain_error("fleet: engine not prepared");
     ++generation_;
     const std::string doc = to_json(desired_now());
     // etcd allows 128 operations per transaction by default.
@@ -234,11 +234,11 @@ Result<std::map<std::string, Status>> FleetEngine::publish_and_wait(std::chrono:
                 std::lock_guard lk(mu_);
                 last_status_ = *st;
                 status_read_ = SteadyClock::now();
-                if (!failed.empty()) return plain_error("fleet", "agent(s) did not apply the step: " + list(failed));
+                if (!failed.empty()) return plain_error("fleet: agent(s) did not apply the step: " + list(failed));
                 return *st;
             }
             if (SteadyClock::now() > deadline)
-                return plain_error("fleet", "agent(s) did not confirm step " + std::to_string(generation_) + " within " +
+                return plain_error("fleet: agent(s) did not confirm step " + std::to_string(generation_) + " within " +
                                                 std::to_string(timeout.count()) + " ms: " + list(waiting));
         } else if (SteadyClock::now() > deadline) {
             return st.error();
@@ -269,8 +269,8 @@ StepSpread spread_of(const std::map<std::string, Status>& st, size_t index, uint
 
 Result<void> FleetEngine::inject(size_t index, uint64_t deadline_ns) {
     auto it = state_.find(index);
-    if (it == state_.end()) return plain_error("fleet", "fault " + std::to_string(index) + " is not a sever fault");
-    if (lease_lost_) return plain_error("fleet", "the run lease expired; the agents have reverted");
+    if (it == state_.end()) return plain_error("fleet: fault " + std::to_string(index) + " is not a sever fault");
+    if (lease_lost_) return plain_error("fleet: the run lease expired; the agents have reverted");
     uint64_t now_real = realtime_ns(), now_mono = monotonic_ns();
     it->second.armed = true;
     it->second.at_ns = now_real + static_cast<uint64_t>(std::chrono::nanoseconds(opts_.activation_lead).count());
@@ -285,7 +285,7 @@ Result<void> FleetEngine::inject(size_t index, uint64_t deadline_ns) {
 
 Result<void> FleetEngine::heal(size_t index) {
     auto it = state_.find(index);
-    if (it == state_.end()) return plain_error("fleet", "fault " + std::to_string(index) + " is not a sever fault");
+    if (it == state_.end()) return plain_error("fleet: fault " + std::to_string(index) + " is not a sever fault");
     it->second.armed = false;
     it->second.at_ns = realtime_ns();  // at once: a heal is never held back
     auto st = publish_and_wait(opts_.confirm_timeout);

@@ -222,12 +222,25 @@ TEST_F(Fleet, RefusesWithoutEveryAgentOrWhenACutWouldReachEtcd) {
     EXPECT_NE(r2.output.find("cuts agent host kv-1 from etcd endpoint"), std::string::npos) << r2.output;
 }
 
-// kill -9 of the controller: nothing reverts the agents but the lapse of its lease.
-TEST_F(Fleet, KillingTheControllerRevertsEveryAgentWithinTheLease) {
+// kill -9 of an agent, then of the controller: a restarted agent reconciles to the desired state;
+// after the controller's death nothing reverts the agents but the lapse of its lease.
+TEST_F(Fleet, ARestartedAgentReconcilesAndKillingTheControllerRevertsEveryAgent) {
     ASSERT_NO_FATAL_FAILURE(up("1s", "60s"));
     pid_t c = start_controller({"--lease-ttl", "3"});
     ASSERT_TRUE(until([&] { return !tcp("kv-1", "kv-2") && !tcp("kv-3", "kv-1"); }, 30s)) << slurp(dir_.path() + "/controller.log");
     ASSERT_FALSE(tcp("kv-2", "kv-1"));
+    // First an agent dies (kill -9): its tcx link dies with it, so its host's packets flow; a new
+    // agent reconciles to the desired state and the cut is back.
+    const int port = 40124;
+    ASSERT_FALSE(udp_arrives(ns("kv-2"), ns("kv-1"), addr("kv-1"), port, 300ms));
+    kill(agents_["kv-2"], SIGKILL);
+    waitpid(agents_["kv-2"], nullptr, 0);
+    EXPECT_TRUE(until([&] { return udp_arrives(ns("kv-2"), ns("kv-1"), addr("kv-1"), port, 100ms); }, 5s));
+    ASSERT_NO_FATAL_FAILURE(start_agent("kv-2"));
+    EXPECT_TRUE(until([&] { return !udp_arrives(ns("kv-2"), ns("kv-1"), addr("kv-1"), port, 150ms); }, 10s))
+        << slurp(dir_.path() + "/agent-kv-2.log");
+    EXPECT_FALSE(tcp("kv-2", "kv-1"));
+
     kill(c, SIGKILL);
     waitpid(c, nullptr, 0);
     killed_ = true;

@@ -7,12 +7,19 @@
 
 #include <atomic>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <mutex>
 #include <thread>
 
 #include "common/proc.hpp"
 #include "fleet/etcd_client.hpp"
+#include "fleet/fleet_engine.hpp"
 #include "fleet/protocol.hpp"
+#include "lab/lab.hpp"
+#include "net/compile.hpp"
+#include "plan/loader.hpp"
+#include "support/test_support.hpp"
 
 using namespace inj;
 using namespace inj::fleet;
@@ -251,6 +258,112 @@ TEST(FleetProtocol, DocumentsRoundTrip) {
     ASSERT_TRUE(sb);
     EXPECT_EQ(sb->faults.at(0).dropped, 10u);
     EXPECT_EQ(sb->state, "ready");
+}
+
+
+// ---- the controller's logic, against the loopback etcd (no lab, no agents running) ----
+
+plan::Plan fleet_plan(const std::string& edit_from = {}, const std::string& edit_to = {}) {
+    std::ifstream f(inj::test::source_path("experiments/fleet-zone-sever.yaml"));
+    std::stringstream ss;
+    ss << f.rdbuf();
+    std::string y = ss.str();
+    if (!edit_from.empty()) y.replace(y.find(edit_from), edit_from.size(), edit_to);
+    auto r = plan::load_string(y, inj::test::source_path("experiments/fleet-zone-sever.yaml"));
+    EXPECT_TRUE(r.ok()) << (r.errors.empty() ? "" : r.errors[0].str());
+    return *r.plan;
+}
+
+TEST(FleetPreflight, AgentsAreNeededOnBothSidesOfEveryCutAndTheControlPathIsChecked) {
+    auto p = fleet_plan();
+    auto t = net::compile(p);
+    ASSERT_TRUE(t.ok());
+    EXPECT_EQ(fleet::hosts_needing_agents(p, *t), (std::vector<std::string>{"kv-1", "kv-2", "kv-3"}));
+    const std::string eps = "198.18.12.2:2379,http://198.18.12.3:2379,198.18.12.4:2379";
+    EXPECT_TRUE(fleet::check_control_path(p, *t, eps).empty());
+    EXPECT_TRUE(fleet::check_control_path(p, *t, "127.0.0.1:2379").empty());  // outside the topology
+
+    // The cut now reaches the ops zone (protection lifted): every agent host on the cut's side
+    // loses an endpoint, and preflight says which fault, which host, which endpoint.
+    auto bad = fleet_plan("peer: { zone: [ansan, gasan] }", "peer: { zone: [ansan, gasan, ops] }");
+    auto bt = net::compile(bad);
+    ASSERT_TRUE(bt.ok());
+    auto problems = fleet::check_control_path(bad, *bt, eps);
+    ASSERT_EQ(problems.size(), 3u);  // kv-1 to each of the three members
+    EXPECT_NE(problems[0].find("fault cut-pangyo"), std::string::npos) << problems[0];
+    EXPECT_NE(problems[0].find("cuts agent host kv-1 from etcd endpoint 198.18.12.2"), std::string::npos) << problems[0];
+}
+
+TEST_F(LoopbackEtcd, ControllerRefusesMissingUnhealthyOrBusyAgents) {
+    auto c = client();
+    auto p = fleet_plan();
+    lab::LabState none;
+    fleet::FleetOptions o;
+    o.endpoints = client_url_;
+    o.run_id = "unit-1";
+    o.lease_ttl_s = 2;
+    o.prepare_timeout = 300ms;
+    const uint64_t deadline = monotonic_ns() + 60'000'000'000ull;
+    {
+        fleet::FleetEngine e(o);
+        auto r = e.prepare(p, none, deadline);
+        ASSERT_FALSE(r.ok());
+        EXPECT_NE(r.error().message().find("no agent registered for host(s) kv-1, kv-2, kv-3"), std::string::npos)
+            << r.error().message();
+    }
+    auto lease = c.lease_grant(30);
+    ASSERT_TRUE(lease.ok());
+    for (auto h : {"kv-1", "kv-2", "kv-3"}) {
+        AgentInfo a;
+        a.host = h;
+        a.healthy = std::string(h) != "kv-3";
+        a.error = a.healthy ? "" : "bpf: Operation not permitted";
+        ASSERT_TRUE(c.put(agent_key(h), to_json(a), *lease).ok());
+    }
+    {
+        fleet::FleetEngine e(o);
+        auto r = e.prepare(p, none, deadline);
+        ASSERT_FALSE(r.ok());
+        EXPECT_NE(r.error().message().find("unhealthy agent(s): kv-3 (bpf: Operation not permitted)"), std::string::npos)
+            << r.error().message();
+    }
+    AgentInfo ok3;
+    ok3.host = "kv-3";
+    ok3.healthy = true;
+    ASSERT_TRUE(c.put(agent_key("kv-3"), to_json(ok3), *lease).ok());
+    // Registered but nobody acts on the desired state: the controller gives up, names the
+    // hosts, and takes its desired state back.
+    {
+        fleet::FleetEngine e(o);
+        auto r = e.prepare(p, none, deadline);
+        ASSERT_FALSE(r.ok());
+        EXPECT_NE(r.error().message().find("did not load the plan within 300 ms: kv-1, kv-2, kv-3"), std::string::npos)
+            << r.error().message();
+        EXPECT_TRUE(c.get(desired_key("kv-1")).value().has_value());
+        auto d = desired_from_json(c.get(desired_key("kv-1")).value()->value);
+        ASSERT_TRUE(d);
+        EXPECT_EQ(d->run, "unit-1");
+        EXPECT_EQ(d->lease_ttl_ms, 2000);
+        EXPECT_TRUE(c.get(plan_key("unit-1")).value().has_value());
+        e.release();
+        EXPECT_FALSE(c.get(desired_key("kv-1")).value().has_value());
+        EXPECT_FALSE(c.get(plan_key("unit-1")).value().has_value());
+    }
+    // A host another run still drives is not taken over.
+    Desired other;
+    other.run = "someone-else";
+    ASSERT_TRUE(c.put(desired_key("kv-2"), to_json(other), *lease).ok());
+    {
+        fleet::FleetEngine e(o);
+        auto r = e.prepare(p, none, deadline);
+        ASSERT_FALSE(r.ok());
+        EXPECT_NE(r.error().message().find("already driven by another run: kv-2 (run someone-else)"), std::string::npos)
+            << r.error().message();
+        e.release();
+        EXPECT_EQ(desired_from_json(c.get(desired_key("kv-2")).value()->value)->run, "someone-else");
+        EXPECT_FALSE(c.get(desired_key("kv-1")).value().has_value());
+    }
+    ASSERT_TRUE(c.lease_revoke(*lease).ok());
 }
 
 }  // namespace
