@@ -11,6 +11,7 @@ PKGS=(
   libfuse3-dev fuse3
   iproute2 iptables nftables iperf3 procps
   etcd-server etcd-client
+  libcurl4-openssl-dev
 )
 
 missing=()
