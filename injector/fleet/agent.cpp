@@ -106,6 +106,7 @@ private:
     std::optional<Loaded> loaded_;
     bool reverted_for_contact_ = false;
     bool confirm_ = false;  // a step was applied: report it
+    std::pair<std::string, uint64_t> failed_;  // (run, generation) whose load failed
     SteadyClock::time_point next_status_{};
 };
 
@@ -236,12 +237,16 @@ uint64_t AgentLoop::next_activation(const Desired& d) const {
 void AgentLoop::apply(const Desired& d) {
     if (loaded_ && loaded_->run != d.run) revert("a new run " + d.run + " replaces run " + loaded_->run);
     if (!loaded_) {
+        // A load that failed is retried when the desired state changes, not every loop.
+        if (failed_ == std::pair{d.run, d.generation}) return;
         if (auto r = load(d); !r) {
             log_->error("run {}: {}", d.run, r.error().message());
             loaded_.reset();
+            failed_ = {d.run, d.generation};
             publish("error", r.error().message());
             return;
         }
+        failed_ = {};
     }
     bool changed = false;
     for (auto& f : d.faults) {
