@@ -101,8 +101,11 @@ private:
     std::atomic<int64_t> lease_{0};
     std::atomic<int64_t> last_contact_ns_{0};  // monotonic ns of the last successful etcd call
     std::atomic<bool> contact_lost_{false};
+    std::atomic<Watch*> watch_{nullptr};
+    SteadyClock::time_point next_resync_{};
 
     std::optional<Desired> desired_;
+    int64_t desired_rev_ = 0;  // store revision desired_ reflects
     std::optional<Loaded> loaded_;
     bool reverted_for_contact_ = false;
     bool confirm_ = false;  // a step was applied: report it
@@ -154,6 +157,8 @@ void AgentLoop::keepalive_loop() {
             last_contact_ns_ = static_cast<int64_t>(monotonic_ns());
             if (contact_lost_.exchange(false)) {
                 log_->info("etcd reachable again");
+                // The stream may sit on a connection that died meanwhile: open a fresh one.
+                if (auto* w = watch_.load()) w->reconnect();
                 std::lock_guard lk(mu_);
                 resync_ = true;
                 cv_.notify_all();
@@ -333,6 +338,7 @@ int AgentLoop::run() {
                     resync_ = true;  // events may have been missed while the stream was down
                     cv_.notify_all();
                 });
+    watch_ = &watch;
     // A restarted agent starts clean and reconciles here (resync_ is true).
     while (!stop_) {
         bool resync = false;
@@ -351,21 +357,12 @@ int AgentLoop::run() {
             std::swap(resync, resync_);
         }
         if (stop_) break;
-        if (resync && !contact_lost_) {
-            if (auto kv = client_.get(desired_key(opts_.host)); kv) {
-                desired_ = *kv ? desired_from_json((*kv)->value) : std::nullopt;
-                reverted_for_contact_ = false;
-            } else {
-                std::lock_guard lk(mu_);
-                resync_ = true;
-            }
+        // Belt and braces behind the watch: re-read the desired state every 2 s.
+        if (SteadyClock::now() >= next_resync_) {
+            resync = true;
+            next_resync_ = SteadyClock::now() + std::chrono::seconds(2);
         }
-        for (auto& e : evs) {
-            if (e.type == WatchEvent::Type::del) desired_.reset();
-            else desired_ = desired_from_json(e.kv.value);
-            reverted_for_contact_ = false;
-        }
-        // The local half of the dead man's switch: no etcd for longer than the run's lease TTL.
+        // First (before anything that may block on etcd), the local half of the dead man's switch: no etcd for longer than the run's lease TTL.
         if (loaded_ && desired_ && desired_->lease_ttl_ms > 0) {
             uint64_t since = monotonic_ns() - static_cast<uint64_t>(last_contact_ns_.load());
             if (since > static_cast<uint64_t>(desired_->lease_ttl_ms) * 1'000'000ull) {
@@ -373,6 +370,25 @@ int AgentLoop::run() {
                        std::to_string(desired_->lease_ttl_ms) + " ms)");
                 reverted_for_contact_ = true;
             }
+        }
+        // Watch events and re-reads are ordered by revision: nothing older than what is applied
+        // may replace it (an event queued before a re-read that saw a later state).
+        for (auto& e : evs) {
+            if (e.kv.mod_revision <= desired_rev_) continue;
+            desired_rev_ = e.kv.mod_revision;
+            if (e.type == WatchEvent::Type::del) desired_.reset();
+            else desired_ = desired_from_json(e.kv.value);
+            reverted_for_contact_ = false;
+        }
+        if (resync && !contact_lost_) {
+            int64_t rev = 0;
+            if (auto kv = client_.get(desired_key(opts_.host), &rev); kv) {
+                if (rev >= desired_rev_) {
+                    desired_rev_ = rev;
+                    desired_ = *kv ? desired_from_json((*kv)->value) : std::nullopt;
+                }
+                reverted_for_contact_ = false;
+            }  // else: the periodic re-read tries again; the keepalive thread tracks contact
         }
         if (!desired_) {
             if (loaded_) revert("desired state gone (run ended or its lease lapsed)");
@@ -396,6 +412,7 @@ int AgentLoop::run() {
         // Counters while a run is loaded; not while etcd is away (a write would only block).
         if (loaded_ && !contact_lost_ && SteadyClock::now() >= next_status_) publish("ready", "");
     }
+    watch_ = nullptr;
     watch.stop();
     if (loaded_) revert("agent stopping");
     // Gone from the registry at once (the lease would drop the keys a TTL later anyway).

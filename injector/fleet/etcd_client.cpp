@@ -239,9 +239,10 @@ Result<int64_t> EtcdClient::revision() {
     return i64((*j)["header"], "revision");
 }
 
-Result<std::optional<KeyValue>> EtcdClient::get(const std::string& key) {
+Result<std::optional<KeyValue>> EtcdClient::get(const std::string& key, int64_t* header_revision) {
     auto j = parse(call("/v3/kv/range", json{{"key", base64_encode(key)}}.dump()), "range");
     if (!j) return j.error();
+    if (header_revision && j->contains("header")) *header_revision = i64((*j)["header"], "revision");
     if (!j->contains("kvs") || (*j)["kvs"].empty()) return std::optional<KeyValue>{};
     return std::optional<KeyValue>{kv_of((*j)["kvs"][0])};
 }

@@ -69,7 +69,9 @@ public:
     // Per-request timeout (connect + transfer).
     void set_timeout(std::chrono::milliseconds t) { timeout_ = t; }
 
-    Result<std::optional<KeyValue>> get(const std::string& key);
+    // header_revision: set to the store revision the answer reflects (to order it against watch
+    // events, whose mod_revision is comparable).
+    Result<std::optional<KeyValue>> get(const std::string& key, int64_t* header_revision = nullptr);
     Result<std::vector<KeyValue>> get_prefix(const std::string& prefix);
     // Returns the store revision after the write.
     Result<int64_t> put(const std::string& key, const std::string& value, int64_t lease = 0);
