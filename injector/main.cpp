@@ -5,6 +5,8 @@
 #include <unistd.h>
 
 #include <boost/program_options.hpp>
+#include <atomic>
+#include <thread>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -17,6 +19,8 @@
 #include "common/log.hpp"
 #include "common/paths.hpp"
 #include "faultfs/faultfs.hpp"
+#include "fleet/agent.hpp"
+#include "fleet/fleet_engine.hpp"
 #include "lab/lab.hpp"
 #include "net/compile.hpp"
 #include "plan/loader.hpp"
@@ -43,16 +47,19 @@ Rehearse the loss of a zone, a power domain or a disk, safely.
 
 commands:
   run PLAN [--keep-lab] [--report-dir DIR] [--run-id ID] [--quiet | --output text|json | --json]
-         [--html FILE] [--junit FILE] [--metrics 127.0.0.1:PORT]
+         [--html FILE] [--junit FILE] [--metrics 127.0.0.1:PORT] [--fleet ENDPOINTS [--lease-ttl S]]
                        run an experiment: lab up, steady state, faults on schedule, verdict.
                        A live view on a terminal, plain log lines otherwise; --output json
                        prints one JSON object per journal event, then the outcome. Writes
                        report.html and junit.xml next to the journal; --html/--junit copy them.
                        --metrics serves Prometheus text on loopback while the run is active.
-                       --json prints only the final report as JSON.
+                       --json prints only the final report as JSON. --fleet: the faults are
+                       applied by agents coordinated through etcd.
   report JOURNAL [--format text|html|junit] [-o FILE]
                        regenerate a report from a run's journal (journal.jsonl, its run dir
                        or its run id)
+  agent --etcd ENDPOINTS --host NAME [--interface IF] [--lease-ttl SECONDS]
+                       apply the faults a fleet controller assigns to host NAME
   validate PLAN...     check plans; errors name file:line:col and the field
   plan PLAN            dry run: the timeline, for each fault who loses contact with whom, the
                        blast radius of every moment against safety.blast_radius, and what
@@ -328,7 +335,9 @@ int cmd_run(const std::vector<std::string>& args) {
         "html", po::value<std::string>()->default_value(""), "copy the HTML report here")(
         "junit", po::value<std::string>()->default_value(""), "copy the JUnit XML here")(
         "metrics", po::value<std::string>()->default_value(""), "serve Prometheus metrics on this loopback address")(
-        "run-id", po::value<std::string>()->default_value(""), "use this run id (schedulers name their runs)");
+        "run-id", po::value<std::string>()->default_value(""), "use this run id (schedulers name their runs)")(
+        "fleet", po::value<std::string>()->default_value(""), "etcd endpoints: agents apply the faults")(
+        "lease-ttl", po::value<int>()->default_value(3), "fleet: run lease TTL in seconds (dead man's switch)");
     po::variables_map vm;
     auto files = positional_after(args, d, vm);
     if (files.size() != 1) throw UsageError("run needs exactly one PLAN");
@@ -386,7 +395,32 @@ int cmd_run(const std::vector<std::string>& args) {
         opts.observers.push_back(metrics.get());
         if (mode == Mode::lines) std::cout << "metrics on " << metrics->url() << std::endl;
     }
-    runner::Runner r(*p, opts, runner::default_hooks());
+    auto hooks = runner::default_hooks();
+    if (const auto& eps = vm["fleet"].as<std::string>(); !eps.empty()) {
+        // Fleet mode: one engine publishes to the agents; the runner is unchanged.
+        if (vm["lease-ttl"].as<int>() < 2 || vm["lease-ttl"].as<int>() > 600)
+            throw UsageError("--lease-ttl must be 2..600 seconds (etcd's minimum lease is 2 s)");
+        if (opts.run_id.empty()) opts.run_id = runner::new_run_id();
+        fleet::FleetOptions fo;
+        fo.endpoints = eps;
+        fo.run_id = opts.run_id;
+        fo.lease_ttl_s = vm["lease-ttl"].as<int>();
+        hooks.engines.clear();
+        hooks.engines.push_back(std::make_unique<fleet::FleetEngine>(fo));
+        auto env = hooks.preflight;
+        hooks.preflight = [env, eps, &p]() -> Result<void> {
+            if (env) INJ_TRY(env());
+            auto tables = net::compile(*p);
+            if (!tables) return tables.error();
+            auto problems = fleet::check_control_path(*p, *tables, eps);
+            if (auto c = fleet::EtcdClient::connect(eps); !c) problems.push_back(c.error().message());
+            if (problems.empty()) return {};
+            std::string msg = "fleet control path";
+            for (auto& x : problems) msg += "; " + x;
+            return plain_error(msg);
+        };
+    }
+    runner::Runner r(*p, opts, std::move(hooks));
     auto out = r.run();
     metrics.reset();  // serves only while the run is active
     live.finish();
@@ -425,6 +459,43 @@ int cmd_run(const std::vector<std::string>& args) {
     }
     if (sfd >= 0) close(sfd);
     return out.exit_code;
+}
+
+int cmd_agent(const std::vector<std::string>& args) {
+    po::options_description d;
+    d.add_options()("etcd", po::value<std::string>()->default_value(""), "etcd endpoints")(
+        "host", po::value<std::string>()->default_value(""), "the plan host this agent stands for")(
+        "interface", po::value<std::string>()->default_value("eth0"), "interface to attach to (tcx egress)")(
+        "lease-ttl", po::value<int>()->default_value(2), "the agent's registration lease, seconds");
+    po::variables_map vm;
+    auto rest = positional_after(args, d, vm);
+    if (!rest.empty()) throw UsageError("agent takes no positional arguments");
+    fleet::AgentOptions o;
+    o.endpoints = vm["etcd"].as<std::string>();
+    o.host = vm["host"].as<std::string>();
+    o.interface = vm["interface"].as<std::string>();
+    o.lease_ttl_s = vm["lease-ttl"].as<int>();
+    if (o.endpoints.empty() || o.host.empty()) throw UsageError("agent needs --etcd ENDPOINTS and --host NAME");
+    if (o.lease_ttl_s < 2) throw UsageError("--lease-ttl must be at least 2 seconds");
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &set, nullptr);
+    static std::atomic<bool> stop{false};
+    std::thread waiter([set] {
+        int sig = 0;
+        sigwait(&set, &sig);
+        stop = true;
+    });
+    waiter.detach();
+    auto r = fleet::run_agent(o, stop);
+    if (!r) {
+        std::cerr << "injector agent: " << r.error().message() << "\n";
+        return kExitNotApplied;
+    }
+    return *r;
 }
 
 int cmd_lab(const std::vector<std::string>& args) {
@@ -643,6 +714,7 @@ int main(int argc, char** argv) {
         if (cmd == "abort") return cmd_abort(args);
         if (cmd == "recover") return cmd_recover(args);
         if (cmd == "lab") return cmd_lab(args);
+        if (cmd == "agent") return cmd_agent(args);
         if (cmd == "help") {
             std::cout << kUsage;
             return kExitHeld;

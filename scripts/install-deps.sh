@@ -14,6 +14,8 @@ PKGS=(
   # reports: the journal schema, JUnit (XSD and a real consumer), the HTML in a headless browser,
   # the metrics (promtool), the game-day units (systemd-analyze)
   python3-jsonschema python3-junitparser libxml2-utils chromium prometheus systemd
+  # fleet mode: the etcd v3 JSON gateway client
+  libcurl4-openssl-dev
 )
 
 missing=()

@@ -43,6 +43,13 @@ void print_summary(std::ostream& os, const runner::RunOutcome& o, bool color) {
             os << "; dropped " << f.counters.dropped << " packets";
             if (!f.error.empty()) os << "; error: " << f.error;
             os << "\n";
+            if (f.engine_report.is_object() && f.engine_report.contains("activation")) {
+                auto& a = f.engine_report["activation"];
+                char fl[160];
+                std::snprintf(fl, sizeof fl, "      fleet: %d agents applied it within %.3f ms of each other (last %.3f ms after the agreed instant)\n",
+                              a.value("agents_confirmed", 0), a.value("spread_ms", 0.0), a.value("late_max_ms", 0.0));
+                os << fl;
+            }
             for (auto& r : f.recoveries) {
                 os << "      " << r.service << " on " << r.host;
                 if (r.ready) os << " healthy again after " << format_duration(r.rto) << " (RTO, pid " << r.pid << ")\n";

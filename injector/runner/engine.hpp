@@ -12,6 +12,8 @@
 #include <string_view>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "common/result.hpp"
 #include "plan/model.hpp"
 
@@ -62,6 +64,8 @@ public:
     // services and awaiting their readiness): the runner keeps its guards running meanwhile and
     // waits for it before judging the run.
     virtual bool settled() const { return true; }
+    // Engine-specific figures of fault `index` for the report (fleet: activation spread), or null.
+    virtual nlohmann::json fault_report(size_t /*index*/) const { return nullptr; }
     // Detaches and releases everything prepare() created.
     virtual void release() noexcept = 0;
 };

@@ -58,6 +58,7 @@ nlohmann::json fault_json(const FaultRecord& f) {
     if (f.healed_at) j["healed_at_ms"] = ms(*f.healed_at);
     if (!f.error.empty()) j["error"] = f.error;
     if (!f.recoveries.empty()) j["recoveries"] = recoveries_json(f.recoveries);
+    if (!f.engine_report.is_null()) j["engine"] = f.engine_report;
     return j;
 }
 
@@ -569,6 +570,7 @@ RunOutcome Runner::Impl::run() {
             rec.inject_cost = Clock::now() - t;
             rec.injected_at = t - t0;
             active[st.fault] = r.ok();
+            rec.engine_report = e->fault_report(st.fault);
             jwrite("inject", {{"fault", f.name}, {"kind", rec.kind}, {"at_ms", ms(*rec.injected_at)},
                               {"cost_us", rec.inject_cost.count() / 1000.0}, {"deadline_mono_ns", deadline},
                               {"ok", r.ok()}, {"error", r ? "" : r.error().message()}}, true);
@@ -585,6 +587,7 @@ RunOutcome Runner::Impl::run() {
             rec.healed_at = t - t0;
             active[st.fault] = false;
             last_heal = *rec.healed_at;
+            rec.engine_report = e->fault_report(st.fault);
             jwrite("heal", {{"fault", f.name}, {"at_ms", ms(*rec.healed_at)},
                             {"cost_us", rec.heal_cost.count() / 1000.0}, {"ok", r.ok()},
                             {"error", r ? "" : r.error().message()}}, true);

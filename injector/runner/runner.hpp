@@ -54,6 +54,7 @@ struct FaultRecord {
     std::chrono::nanoseconds heal_cost{0};
     FaultCounters counters;
     std::vector<ServiceRecovery> recoveries;  // services the heal brought back (power_loss), with RTO
+    nlohmann::json engine_report;             // Engine::fault_report after inject/heal (null: none)
     std::string error;
 };
 

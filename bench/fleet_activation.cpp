@@ -1,0 +1,268 @@
+// Fleet mode figures on one machine (needs root): N agents, each in its own host namespace, a
+// three-member etcd in a protected ops zone.
+//   1. Activation spread: the agents' applied-at times (one clock: this machine) of one step,
+//      with an agreed activation instant (the controller's default) against the baseline of
+//      applying on receipt (activation instant = now: each agent writes when its watch delivers).
+//   2. Controller death: kill -9 of `injector run --fleet` with a cut in force -> every agent has
+//      reverted (its revert time as it reports it), against the run lease TTL.
+// Usage: fleet_activation [AGENTS...]   (default 16 64)
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <map>
+
+#include "bench_lab.hpp"
+#include "common/netns.hpp"
+#include "fleet/etcd_client.hpp"
+#include "fleet/fleet_engine.hpp"
+#include "fleet/protocol.hpp"
+#include "plan/loader.hpp"
+
+using namespace inj;
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+constexpr int kZones = 4;
+
+std::string plan_yaml(int agents, const std::string& at, const std::string& duration) {
+    std::string y = "name: fleet-bench\ntopology:\n  zones:\n    - { name: ops, subnet: 198.18.64.0/22 }\n";
+    for (int z = 0; z < kZones; ++z)
+        y += "    - { name: z" + std::to_string(z) + ", subnet: 198.18." + std::to_string(4 * z) + ".0/22 }\n";
+    y += "  hosts:\n";
+    for (int i = 1; i <= 3; ++i) y += "    - { name: ops-" + std::to_string(i) + ", zone: ops }\n";
+    for (int h = 0; h < agents; ++h) y += "    - { name: h" + std::to_string(h) + ", zone: z" + std::to_string(h % kZones) + " }\n";
+    y += R"(lab:
+  services:
+    - name: fleet-etcd
+      hosts: [ops-1, ops-2, ops-3]
+      port: 2379
+      volume: data
+      command: >-
+        etcd --name {host} --data-dir {volume}
+        --listen-client-urls http://{addr}:2379 --advertise-client-urls http://{addr}:2379
+        --listen-peer-urls http://{addr}:2380 --initial-advertise-peer-urls http://{addr}:2380
+        --initial-cluster {each:fleet-etcd:{host}=http://{addr}:2380}
+        --initial-cluster-state new --initial-cluster-token {lab}
+        --heartbeat-interval 100 --election-timeout 1000
+      ready: { tcp: "{addr}:2379", timeout: 30s }
+method:
+  - name: cut-z0
+    fault: sever
+    at: )" + at + "\n    duration: " + duration + R"(
+    target: { zone: z0 }
+    peer: { zone: [z1, z2, z3] }
+safety:
+  max_duration: 10m
+  protected:
+    - { zone: ops }
+)";
+    return y;
+}
+
+std::string injector_bin() {
+    auto self = std::filesystem::read_symlink("/proc/self/exe");
+    return (self.parent_path().parent_path() / "injector" / "injector").string();
+}
+
+struct Setup {
+    std::string dir;
+    std::string plan_path;
+    plan::Plan plan;
+    std::optional<lab::LabState> lab;
+    std::string endpoints;
+    std::vector<pid_t> agents;
+
+    ~Setup() {
+        for (pid_t p : agents) kill(p, SIGTERM);
+        for (pid_t p : agents) {
+            for (int i = 0; i < 200 && waitpid(p, nullptr, WNOHANG) == 0; ++i) std::this_thread::sleep_for(25ms);
+            if (kill(p, 0) == 0) {
+                kill(p, SIGKILL);
+                waitpid(p, nullptr, 0);
+            }
+        }
+        if (lab) {
+            if (auto r = lab::down(*lab); !r) std::fprintf(stderr, "lab down: %s\n", r.error().message().c_str());
+        }
+        std::error_code ec;
+        if (!dir.empty()) std::filesystem::remove_all(dir, ec);
+    }
+};
+
+Result<void> bring_up(Setup& s, int agents, const std::string& at, const std::string& duration) {
+    char t[] = "/tmp/inj-fleet-bench-XXXXXX";
+    if (!mkdtemp(t)) return errno_error("mkdtemp");
+    s.dir = t;
+    s.plan_path = s.dir + "/fleet-bench.yaml";
+    std::ofstream(s.plan_path) << plan_yaml(agents, at, duration);
+    auto lr = plan::load_file(s.plan_path);
+    if (!lr.ok()) return plain_error("plan", lr.errors.empty() ? "?" : lr.errors[0].str());
+    s.plan = *lr.plan;
+    auto st = lab::up(s.plan);
+    if (!st) return st.error();
+    s.lab = *st;
+    for (int i = 1; i <= 3; ++i)
+        s.endpoints += (s.endpoints.empty() ? "" : ",") +
+                       s.plan.topology.host("ops-" + std::to_string(i))->addresses[0].addr.str() + ":2379";
+    for (int h = 0; h < agents; ++h) {
+        SpawnSpec sp;
+        std::string name = "h" + std::to_string(h);
+        sp.argv = {injector_bin(), "--log-level", "warn", "agent", "--etcd", s.endpoints, "--host", name};
+        sp.netns = netns_path(s.lab->host(name)->netns);
+        sp.output = s.dir + "/agent-" + name + ".log";
+        sp.die_with_parent = true;
+        auto pid = spawn(sp);
+        if (!pid) return pid.error();
+        s.agents.push_back(*pid);
+    }
+    auto c = fleet::EtcdClient::connect(s.endpoints);
+    if (!c) return c.error();
+    for (int i = 0; i < 600; ++i) {
+        auto a = c->get_prefix(fleet::kAgentsPrefix);
+        if (a && static_cast<int>(a->size()) == agents) return {};
+        std::this_thread::sleep_for(50ms);
+    }
+    return plain_error("agents", "not all registered within 30 s; logs in " + s.dir);
+}
+
+struct Spread {
+    std::vector<double> spread_ms, late_ms;
+};
+
+// reps inject/heal steps through a FleetEngine in this process.
+Result<Spread> activation(const Setup& s, std::chrono::milliseconds lead, int reps) {
+    fleet::FleetOptions o;
+    o.endpoints = s.endpoints;
+    o.run_id = "bench-" + std::to_string(getpid()) + "-" + std::to_string(lead.count());
+    o.activation_lead = lead;
+    o.confirm_timeout = 10s;
+    o.prepare_timeout = 60s;
+    fleet::FleetEngine e(o);
+    uint64_t deadline = monotonic_ns() + 600'000'000'000ull;
+    INJ_TRY(e.prepare(s.plan, *s.lab, deadline));
+    Spread out;
+    for (int r = 0; r < reps && !bench::g_stop; ++r) {
+        INJ_TRY(e.inject(0, deadline));
+        auto sp = e.last_inject_spread(0);
+        if (!sp || sp->agents != e.hosts().size()) return plain_error("bench", "not every agent reported its applied-at time");
+        out.spread_ms.push_back(sp->spread_ms);
+        out.late_ms.push_back(sp->late_max_ms);
+        std::this_thread::sleep_for(100ms);
+        INJ_TRY(e.heal(0));
+        std::this_thread::sleep_for(100ms);
+    }
+    e.release();
+    return out;
+}
+
+// kill -9 of a controller with the cut in force -> the last agent's revert, in ms.
+Result<double> controller_death(const Setup& s, int agents, int lease_ttl) {
+    SpawnSpec sp;
+    sp.argv = {injector_bin(), "--log-level", "warn", "run", s.plan_path, "--fleet", s.endpoints, "--lease-ttl",
+               std::to_string(lease_ttl)};
+    sp.output = s.dir + "/controller.log";
+    sp.die_with_parent = true;
+    auto pid = spawn(sp);
+    if (!pid) return pid.error();
+    auto c = fleet::EtcdClient::connect(s.endpoints);
+    if (!c) return c.error();
+    auto all = [&](auto pred) {
+        auto st = c->get_prefix(fleet::kStatusPrefix);
+        if (!st) return false;
+        int n = 0;
+        for (auto& kv : *st)
+            if (auto x = fleet::status_from_json(kv.value); x && pred(*x)) ++n;
+        return n == agents;
+    };
+    auto armed = [](const fleet::Status& x) {
+        return x.state == "ready" && !x.faults.empty() && x.faults[0].armed;
+    };
+    auto t0 = Clock::now();
+    while (!all(armed)) {
+        if (Clock::now() - t0 > 120s || bench::g_stop) {
+            kill(*pid, SIGKILL);
+            waitpid(*pid, nullptr, 0);
+            return plain_error("bench", "the cut was not in force on every agent; see " + sp.output);
+        }
+        std::this_thread::sleep_for(50ms);
+    }
+    std::string run;
+    if (auto st = c->get_prefix(fleet::kStatusPrefix); st && !st->empty()) run = fleet::status_from_json((*st)[0].value)->run;
+    uint64_t killed = fleet::realtime_ns();
+    kill(*pid, SIGKILL);
+    waitpid(*pid, nullptr, 0);
+    uint64_t last = 0;
+    auto t1 = Clock::now();
+    while (true) {
+        auto st = c->get_prefix(fleet::kStatusPrefix);
+        int n = 0;
+        last = 0;
+        if (st)
+            for (auto& kv : *st)
+                if (auto x = fleet::status_from_json(kv.value); x && x->run == run && x->state == "reverted") {
+                    ++n;
+                    for (auto& f : x->faults) last = std::max(last, f.applied_ns);
+                }
+        if (n == agents) break;
+        if (Clock::now() - t1 > 60s) return plain_error("bench", "agents did not all revert within 60 s");
+        std::this_thread::sleep_for(20ms);
+    }
+    // The killed controller's run lock is released with its process; its journal stays.
+    return static_cast<double>(last - killed) / 1e6;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    bench::install_stop_handlers();
+    std::vector<int> sizes;
+    for (int i = 1; i < argc; ++i) sizes.push_back(std::atoi(argv[i]));
+    if (sizes.empty()) sizes = {16, 64};
+    const int reps = 7, deaths = 3, ttl = 3;
+    std::printf("%6s  %-26s %5s %12s %12s %14s\n", "agents", "activation", "steps", "spread med", "spread max",
+                "last late med");
+    std::map<int, std::vector<double>> death_ms;
+    for (int n : sizes) {
+        Setup s;
+        if (auto r = bring_up(s, n, "1s", "5m"); !r) {
+            std::fprintf(stderr, "setup: %s\n", r.error().message().c_str());
+            return 3;
+        }
+        double base_med = 0;
+        for (auto [name, lead] : {std::pair{"on receipt (baseline)", 0ms}, std::pair{"agreed instant (+150 ms)", 150ms}}) {
+            auto a = activation(s, lead, reps);
+            if (!a) {
+                std::fprintf(stderr, "activation: %s\n", a.error().message().c_str());
+                return 3;
+            }
+            double med = bench::median(a->spread_ms);
+            if (lead.count() == 0) base_med = med;
+            std::printf("%6d  %-26s %5zu %9.3f ms %9.3f ms %11.3f ms", n, name, a->spread_ms.size(), med,
+                        *std::max_element(a->spread_ms.begin(), a->spread_ms.end()), bench::median(a->late_ms));
+            if (lead.count()) std::printf("   spread %.2fx of on-receipt", base_med > 0 ? med / base_med : 0.0);
+            std::printf("\n");
+        }
+        for (int d = 0; d < deaths && !bench::g_stop; ++d) {
+            auto ms = controller_death(s, n, ttl);
+            if (!ms) {
+                std::fprintf(stderr, "controller death: %s\n", ms.error().message().c_str());
+                return 3;
+            }
+            death_ms[n].push_back(*ms);
+            std::this_thread::sleep_for(500ms);
+        }
+    }
+    std::printf("\ncontroller kill -9 -> every agent reverted (run lease TTL %d s):\n", ttl);
+    for (auto& [n, v] : death_ms) {
+        std::sort(v.begin(), v.end());
+        std::printf("%6d agents  %zu runs  median %8.1f ms  min %8.1f  max %8.1f  (%.2fx the TTL)\n", n, v.size(),
+                    bench::median(v), v.front(), v.back(), bench::median(v) / (ttl * 1000.0));
+    }
+    return 0;
+}

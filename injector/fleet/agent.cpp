@@ -1,0 +1,437 @@
+// The agent's loop: desired state in (watch + resync), map writes at the agreed instant, status
+// out; a separate keepalive thread tracks whether etcd is reachable, which is the local half of
+// the dead man's switch.
+#include "fleet/agent.hpp"
+
+#include <pthread.h>
+#include <sched.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <thread>
+
+#include "common/audit.hpp"
+#include "common/log.hpp"
+#include "fleet/etcd_client.hpp"
+#include "fleet/protocol.hpp"
+#include "net/classifier.hpp"
+#include "net/compile.hpp"
+#include "net/tcx_link.hpp"
+#include "plan/loader.hpp"
+#include "runner/engine.hpp"
+
+namespace inj::fleet {
+namespace {
+
+using SteadyClock = std::chrono::steady_clock;
+
+// Realtime instant -> CLOCK_MONOTONIC instant (what bpf_ktime_get_ns compares against).
+uint64_t to_mono(uint64_t real_ns) {
+    uint64_t now_real = realtime_ns();
+    uint64_t now_mono = monotonic_ns();
+    if (real_ns <= now_real) return now_mono;
+    return now_mono + (real_ns - now_real);
+}
+
+// Real-time priority for the few microseconds around an activation, so a busy machine does not
+// make this agent write late (the spread across agents is what a fleet step is judged by).
+struct PunctualScope {
+    bool raised = false;
+    PunctualScope() {
+        sched_param sp{};
+        sp.sched_priority = 1;
+        raised = pthread_setschedparam(pthread_self(), SCHED_FIFO, &sp) == 0;
+    }
+    ~PunctualScope() {
+        if (!raised) return;
+        sched_param sp{};
+        pthread_setschedparam(pthread_self(), SCHED_OTHER, &sp);
+    }
+};
+
+void sleep_until_real(uint64_t real_ns) {
+    timespec ts{static_cast<time_t>(real_ns / 1'000'000'000ull), static_cast<long>(real_ns % 1'000'000'000ull)};
+    while (clock_nanosleep(CLOCK_REALTIME, TIMER_ABSTIME, &ts, nullptr) == EINTR) {
+    }
+}
+
+// What the agent has loaded for one run: the plan's tables in its own classifier, attached.
+struct Loaded {
+    std::string run;
+    net::Tables tables;
+    std::vector<std::string> fault_names;
+    std::optional<net::Classifier> classifier;  // before the link: the link goes first
+    std::optional<net::TcxLink> link;
+    std::map<size_t, AppliedFault> applied;     // by plan.method index
+    uint64_t generation = 0;
+};
+
+class AgentLoop {
+public:
+    AgentLoop(const AgentOptions& o, EtcdClient c, const std::atomic<bool>& stop)
+        : opts_(o), client_(std::move(c)), stop_(stop), log_(log::get("agent")) {}
+
+    int run();
+
+private:
+    void keepalive_loop();
+    bool register_agent();
+    void on_events(const std::vector<WatchEvent>& evs);
+    Result<void> load(const Desired& d);
+    void apply(const Desired& d);
+    void revert(const std::string& why);
+    void publish(const std::string& state, const std::string& reason);
+    uint64_t next_activation(const Desired& d) const;
+
+    AgentOptions opts_;
+    EtcdClient client_;
+    const std::atomic<bool>& stop_;
+    std::shared_ptr<spdlog::logger> log_;
+    AgentInfo info_;
+
+    std::mutex mu_;
+    std::condition_variable cv_;
+    std::deque<WatchEvent> events_;   // from the watch thread
+    bool resync_ = true;              // re-read the desired key (start, watch reconnect, contact back)
+    std::atomic<int64_t> lease_{0};
+    std::atomic<int64_t> last_contact_ns_{0};  // monotonic ns of the last successful etcd call
+    std::atomic<bool> contact_lost_{false};
+    std::atomic<Watch*> watch_{nullptr};
+    SteadyClock::time_point next_resync_{};
+
+    std::optional<Desired> desired_;
+    int64_t desired_rev_ = 0;  // store revision desired_ reflects
+    std::optional<Loaded> loaded_;
+    bool reverted_for_contact_ = false;
+    bool confirm_ = false;  // a step was applied: report it
+    std::pair<std::string, uint64_t> failed_;  // (run, generation) whose load failed
+    SteadyClock::time_point next_status_{};
+};
+
+bool AgentLoop::register_agent() {
+    auto lease = client_.lease_grant(opts_.lease_ttl_s);
+    if (!lease) {
+        log_->warn("agent lease: {}", lease.error().message());
+        return false;
+    }
+    lease_ = *lease;
+    if (auto r = client_.put(agent_key(opts_.host), to_json(info_), *lease); !r) {
+        log_->warn("register: {}", r.error().message());
+        return false;
+    }
+    return true;
+}
+
+void AgentLoop::keepalive_loop() {
+    // Its own connection: a slow status write must not delay the heartbeat, nor the reverse.
+    auto c = EtcdClient::connect(opts_.endpoints, std::chrono::milliseconds(500));
+    std::optional<EtcdClient> own;
+    if (c) own.emplace(std::move(*c));
+    const auto every = std::chrono::milliseconds(opts_.lease_ttl_s * 1000 / 4);
+    while (!stop_) {
+        bool ok = false;
+        if (!own) {
+            if (auto again = EtcdClient::connect(opts_.endpoints, std::chrono::milliseconds(500)); again)
+                own.emplace(std::move(*again));
+        }
+        if (own) {
+            own->set_timeout(std::chrono::milliseconds(500));
+            auto ttl = own->lease_keepalive(lease_);
+            if (ttl && *ttl > 0) {
+                ok = true;
+            } else if (ttl) {
+                // The lease expired while we were away: register again under a new one.
+                auto l = own->lease_grant(opts_.lease_ttl_s);
+                if (l && own->put(agent_key(opts_.host), to_json(info_), *l)) {
+                    lease_ = *l;
+                    ok = true;
+                }
+            }
+        }
+        if (ok) {
+            last_contact_ns_ = static_cast<int64_t>(monotonic_ns());
+            if (contact_lost_.exchange(false)) {
+                log_->info("etcd reachable again");
+                // The stream may sit on a connection that died meanwhile: open a fresh one.
+                if (auto* w = watch_.load()) w->reconnect();
+                std::lock_guard lk(mu_);
+                resync_ = true;
+                cv_.notify_all();
+            }
+        } else if (!contact_lost_) {
+            contact_lost_ = true;
+            log_->warn("etcd unreachable");
+            cv_.notify_all();
+        }
+        for (auto t = SteadyClock::now() + every; SteadyClock::now() < t && !stop_;)
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+}
+
+void AgentLoop::on_events(const std::vector<WatchEvent>& evs) {
+    std::lock_guard lk(mu_);
+    for (auto& e : evs) events_.push_back(e);
+    cv_.notify_all();
+}
+
+Result<void> AgentLoop::load(const Desired& d) {
+    auto kv = client_.get(plan_key(d.run));
+    if (!kv) return kv.error();
+    if (!*kv) return plain_error("agent", "run " + d.run + " has no plan under " + plan_key(d.run));
+    auto lr = plan::load_string((*kv)->value, "etcd:" + plan_key(d.run));
+    if (!lr.ok()) return plain_error("agent", "plan of run " + d.run + ": " + (lr.errors.empty() ? "" : lr.errors[0].str()));
+    auto tables = net::compile(*lr.plan);
+    if (!tables) return tables.error();
+    Loaded l;
+    l.run = d.run;
+    l.tables = std::move(*tables);
+    for (auto& f : lr.plan->method) l.fault_names.push_back(f.name);
+    auto cls = net::Classifier::load();
+    if (!cls) return cls.error();
+    l.classifier.emplace(std::move(*cls));
+    INJ_TRY(l.classifier->install(l.tables, to_mono(d.run_deadline_ns)));
+    // Egress of the host's own interface: what the fabric port's ingress sees in local mode.
+    auto link = net::TcxLink::attach(l.classifier->prog_fd(), "", opts_.interface, false);
+    if (!link) return link.error();
+    audit::record("tcx_attach", "tcx egress of " + opts_.interface + " on " + opts_.host + ", prog id " +
+                                    std::to_string(l.classifier->prog_id()) + ", link id " + std::to_string(link->id()),
+                  true);
+    l.link.emplace(std::move(*link));
+    loaded_.emplace(std::move(l));
+    log_->info("run {}: classifier attached at tcx egress of {} ({} rules)", d.run, opts_.interface,
+               loaded_->tables.rules.size());
+    return {};
+}
+
+void AgentLoop::revert(const std::string& why) {
+    if (!loaded_) return;
+    auto r = loaded_->classifier->disarm_all();
+    uint64_t at = realtime_ns();
+    std::string run = loaded_->run;
+    for (auto& [i, a] : loaded_->applied)
+        if (a.armed) {
+            a.armed = false;
+            a.applied_ns = at;
+        }
+    loaded_->link.reset();
+    loaded_->classifier.reset();
+    audit::record("revert", "run " + run + " on " + opts_.host + ": " + why, r);
+    log_->warn("run {}: reverted ({})", run, why);
+    // Keep the last counters in the status: the controller may still want them.
+    publish("reverted", why);
+    loaded_.reset();
+}
+
+uint64_t AgentLoop::next_activation(const Desired& d) const {
+    uint64_t next = 0;
+    for (auto& f : d.faults) {
+        if (!loaded_ || f.index >= loaded_->tables.rule_of_fault.size() || loaded_->tables.rule_of_fault[f.index] < 0)
+            continue;
+        auto it = loaded_->applied.find(f.index);
+        bool is_armed = it != loaded_->applied.end() && it->second.armed;
+        if (is_armed != f.armed && (!next || f.at_ns < next)) next = f.at_ns;
+    }
+    return next;
+}
+
+void AgentLoop::apply(const Desired& d) {
+    if (loaded_ && loaded_->run != d.run) revert("a new run " + d.run + " replaces run " + loaded_->run);
+    if (!loaded_) {
+        // A load that failed is retried when the desired state changes, not every loop.
+        if (failed_ == std::pair{d.run, d.generation}) return;
+        if (auto r = load(d); !r) {
+            log_->error("run {}: {}", d.run, r.error().message());
+            loaded_.reset();
+            failed_ = {d.run, d.generation};
+            publish("error", r.error().message());
+            return;
+        }
+        failed_ = {};
+    }
+    bool changed = false;
+    for (auto& f : d.faults) {
+        if (f.index >= loaded_->tables.rule_of_fault.size()) continue;
+        int rule = loaded_->tables.rule_of_fault[f.index];
+        if (rule < 0) continue;
+        auto& a = loaded_->applied[f.index];
+        a.index = f.index;
+        if (a.armed == f.armed) continue;
+        if (f.at_ns > realtime_ns()) continue;  // not yet: the loop comes back at f.at_ns
+        auto r = f.armed ? loaded_->classifier->arm(rule, to_mono(f.deadline_ns)) : loaded_->classifier->disarm(rule);
+        a.applied_ns = realtime_ns();
+        if (!r) {
+            publish("error", "fault " + std::to_string(f.index) + ": " + r.error().message());
+            continue;
+        }
+        a.armed = f.armed;
+        changed = true;
+        audit::record(f.armed ? "arm" : "disarm", "run " + d.run + " fault " + loaded_->fault_names[f.index] + " on " + opts_.host,
+                      true, {}, {}, audit::Sync::page_cache);
+    }
+    if (next_activation(d) == 0 && (changed || loaded_->generation != d.generation)) {
+        loaded_->generation = d.generation;
+        confirm_ = true;  // published by the loop once it is back at normal priority
+    }
+}
+
+void AgentLoop::publish(const std::string& state, const std::string& reason) {
+    Status st;
+    st.host = opts_.host;
+    st.state = state;
+    st.reason = reason;
+    st.updated_ns = realtime_ns();
+    if (!loaded_ && desired_) {
+        st.run = desired_->run;
+        st.generation = desired_->generation;
+    }
+    if (loaded_) {
+        st.run = loaded_->run;
+        st.generation = loaded_->generation;
+        for (auto& [i, a] : loaded_->applied) {
+            AppliedFault af = a;
+            int rule = i < loaded_->tables.rule_of_fault.size() ? loaded_->tables.rule_of_fault[i] : -1;
+            if (rule >= 0 && loaded_->classifier)
+                if (auto s = loaded_->classifier->rule_stats(rule); s) {
+                    af.dropped = s->dropped;
+                    af.passed = s->passed;
+                    af.expired = s->expired;
+                }
+            loaded_->applied[i] = af;
+            st.faults.push_back(af);
+        }
+    }
+    next_status_ = SteadyClock::now() + opts_.status_every;
+    if (auto r = client_.put(status_key(opts_.host), to_json(st), lease_); !r)
+        log_->warn("status: {}", r.error().message());
+    else
+        last_contact_ns_ = static_cast<int64_t>(monotonic_ns());
+}
+
+int AgentLoop::run() {
+    info_.host = opts_.host;
+    info_.pid = getpid();
+    info_.interface = opts_.interface;
+    info_.started_ns = realtime_ns();
+    // Healthy means: this host can load the classifier (capabilities, BTF, verifier).
+    if (auto probe = net::Classifier::load(); probe) {
+        info_.healthy = true;
+    } else {
+        info_.error = probe.error().message();
+        log_->error("unhealthy: {}", info_.error);
+    }
+    // Short: a write to an unreachable etcd must not hold up the loop (it tries each endpoint).
+    client_.set_timeout(std::chrono::milliseconds(500));
+    if (!register_agent()) return 3;
+    last_contact_ns_ = static_cast<int64_t>(monotonic_ns());
+    log_->info("agent {} registered (pid {}, lease {})", opts_.host, info_.pid, lease_.load());
+    std::thread ka([this] { keepalive_loop(); });
+    Watch watch(client_.endpoints(), desired_key(opts_.host), false, 0,
+                [this](const std::vector<WatchEvent>& evs) { on_events(evs); },
+                [this](bool up) {
+                    if (!up) return;
+                    std::lock_guard lk(mu_);
+                    resync_ = true;  // events may have been missed while the stream was down
+                    cv_.notify_all();
+                });
+    watch_ = &watch;
+    // A restarted agent starts clean and reconciles here (resync_ is true).
+    while (!stop_) {
+        bool resync = false;
+        std::deque<WatchEvent> evs;
+        {
+            std::unique_lock lk(mu_);
+            auto wake = SteadyClock::now() + std::chrono::milliseconds(100);
+            if (desired_ && loaded_)
+                if (uint64_t at = next_activation(*desired_); at) {
+                    uint64_t now = realtime_ns();
+                    auto in = std::chrono::nanoseconds(at > now ? at - now : 0);
+                    wake = std::min(wake, SteadyClock::now() + in - std::chrono::milliseconds(2));
+                }
+            cv_.wait_until(lk, wake, [&] { return stop_ || resync_ || !events_.empty(); });
+            std::swap(evs, events_);
+            std::swap(resync, resync_);
+        }
+        if (stop_) break;
+        // Belt and braces behind the watch: re-read the desired state every 2 s.
+        if (SteadyClock::now() >= next_resync_) {
+            resync = true;
+            next_resync_ = SteadyClock::now() + std::chrono::seconds(2);
+        }
+        // First (before anything that may block on etcd), the local half of the dead man's switch: no etcd for longer than the run's lease TTL.
+        if (loaded_ && desired_ && desired_->lease_ttl_ms > 0) {
+            uint64_t since = monotonic_ns() - static_cast<uint64_t>(last_contact_ns_.load());
+            if (since > static_cast<uint64_t>(desired_->lease_ttl_ms) * 1'000'000ull) {
+                revert("etcd unreachable for " + std::to_string(since / 1'000'000) + " ms (lease TTL " +
+                       std::to_string(desired_->lease_ttl_ms) + " ms)");
+                reverted_for_contact_ = true;
+            }
+        }
+        // Watch events and re-reads are ordered by revision: nothing older than what is applied
+        // may replace it (an event queued before a re-read that saw a later state).
+        for (auto& e : evs) {
+            if (e.kv.mod_revision <= desired_rev_) continue;
+            desired_rev_ = e.kv.mod_revision;
+            if (e.type == WatchEvent::Type::del) desired_.reset();
+            else desired_ = desired_from_json(e.kv.value);
+            reverted_for_contact_ = false;
+        }
+        if (resync && !contact_lost_) {
+            int64_t rev = 0;
+            if (auto kv = client_.get(desired_key(opts_.host), &rev); kv) {
+                if (rev >= desired_rev_) {
+                    desired_rev_ = rev;
+                    desired_ = *kv ? desired_from_json((*kv)->value) : std::nullopt;
+                }
+                reverted_for_contact_ = false;
+            }  // else: the periodic re-read tries again; the keepalive thread tracks contact
+        }
+        if (!desired_) {
+            if (loaded_) revert("desired state gone (run ended or its lease lapsed)");
+            continue;
+        }
+        if (reverted_for_contact_) continue;  // until etcd answers again (resync)
+        std::optional<PunctualScope> punctual;
+        if (uint64_t at = next_activation(*desired_); at && at > realtime_ns()) {
+            // The agreed instant is close: sleep to it exactly, then write.
+            if (at - realtime_ns() < 3'000'000ull) {
+                punctual.emplace();
+                sleep_until_real(at);
+            }
+        }
+        apply(*desired_);
+        punctual.reset();
+        if (confirm_) {
+            confirm_ = false;
+            publish("ready", "");
+        }
+        // Counters while a run is loaded; not while etcd is away (a write would only block).
+        if (loaded_ && !contact_lost_ && SteadyClock::now() >= next_status_) publish("ready", "");
+    }
+    watch_ = nullptr;
+    watch.stop();
+    if (loaded_) revert("agent stopping");
+    // Gone from the registry at once (the lease would drop the keys a TTL later anyway).
+    (void)client_.del(status_key(opts_.host));
+    (void)client_.del(agent_key(opts_.host));
+    (void)client_.lease_revoke(lease_);
+    ka.join();
+    return 0;
+}
+
+}  // namespace
+
+Result<int> run_agent(const AgentOptions& opts, const std::atomic<bool>& stop) {
+    if (opts.host.empty()) return plain_error("agent", "--host is required");
+    auto c = EtcdClient::connect(opts.endpoints);
+    if (!c) return c.error();
+    audit::set_run_if_unset("agent-" + opts.host);
+    AgentLoop loop(opts, std::move(*c), stop);
+    return loop.run();
+}
+
+}  // namespace inj::fleet

@@ -1,0 +1,383 @@
+// FleetEngine: publish desired state, agree on activation instants, collect confirmations.
+#include "fleet/fleet_engine.hpp"
+
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "common/audit.hpp"
+#include "common/log.hpp"
+#include "common/netaddr.hpp"
+
+namespace inj::fleet {
+namespace {
+
+using SteadyClock = std::chrono::steady_clock;
+
+std::string list(const std::vector<std::string>& v) {
+    std::string s;
+    for (auto& x : v) s += (s.empty() ? "" : ", ") + x;
+    return s;
+}
+
+// etcd endpoint strings -> the IP addresses among them (names are not resolved: a name is not a
+// lab address, so no cut can concern it).
+std::vector<IpAddr> endpoint_addrs(const std::string& endpoints) {
+    std::vector<IpAddr> out;
+    std::stringstream ss(endpoints);
+    std::string ep;
+    while (std::getline(ss, ep, ',')) {
+        if (auto p = ep.find("://"); p != std::string::npos) ep = ep.substr(p + 3);
+        std::string host = ep;
+        if (!host.empty() && host[0] == '[') host = host.substr(1, host.find(']') - 1);
+        else if (auto c = host.rfind(':'); c != std::string::npos && host.find(':') == c) host = host.substr(0, c);
+        if (auto a = IpAddr::parse(host)) out.push_back(*a);
+    }
+    return out;
+}
+
+}  // namespace
+
+std::vector<std::string> hosts_needing_agents(const plan::Plan& plan, const net::Tables& tables) {
+    std::set<std::string> need;
+    for (size_t i = 0; i < plan.method.size(); ++i)
+        for (auto& [a, b] : net::cut_set(plan, tables, i)) {
+            need.insert(a);
+            need.insert(b);
+        }
+    std::vector<std::string> out;
+    for (auto& h : plan.topology.hosts)
+        if (need.count(h.name)) out.push_back(h.name);
+    return out;
+}
+
+std::vector<std::string> check_control_path(const plan::Plan& plan, const net::Tables& tables,
+                                            const std::string& endpoints) {
+    std::vector<std::string> problems;
+    auto eps = endpoint_addrs(endpoints);
+    for (size_t i = 0; i < plan.method.size(); ++i) {
+        if (i >= tables.rule_of_fault.size() || tables.rule_of_fault[i] < 0) continue;
+        uint64_t armed = 1ull << tables.rule_of_fault[i];
+        for (auto& h : hosts_needing_agents(plan, tables)) {
+            auto* host = plan.topology.host(h);
+            if (!host || host->addresses.empty()) continue;
+            for (auto& ep : eps) {
+                const IpAddr& ha = host->addresses[0].addr;
+                if (ha.v6 != ep.v6) continue;
+                bool out = net::drops(tables, ha, ep, armed), in = net::drops(tables, ep, ha, armed);
+                if (out || in)
+                    problems.push_back("fault " + plan.method[i].name + " (" + plan.method[i].mark.str() + ") cuts agent host " +
+                                       h + " from etcd endpoint " + ep.str() +
+                                       ": the tool's own control traffic must stay outside every cut (protect the "
+                                       "etcd zone)");
+            }
+        }
+    }
+    return problems;
+}
+
+Desired FleetEngine::desired_now() const {
+    Desired d;
+    d.run = run_;
+    d.generation = generation_;
+    d.lease_ttl_ms = opts_.lease_ttl_s * 1000;
+    d.run_deadline_ns = run_deadline_real_;
+    for (auto& [i, s] : state_) d.faults.push_back(s);
+    return d;
+}
+
+Result<std::map<std::string, Status>> FleetEngine::read_statuses() const {
+    auto kvs = client_->get_prefix(kStatusPrefix);
+    if (!kvs) return kvs.error();
+    std::map<std::string, Status> out;
+    for (auto& kv : *kvs)
+        if (auto s = status_from_json(kv.value)) out[s->host] = *s;
+    return out;
+}
+
+Result<void> FleetEngine::prepare(const plan::Plan& plan, const lab::LabState&, uint64_t run_deadline_ns) {
+    auto log = log::get("fleet");
+    release();
+    keepalive_stop_ = false;
+    lease_lost_ = false;
+    run_ = opts_.run_id.empty() ? audit::run() : opts_.run_id;
+    if (run_.empty()) run_ = "run-" + std::to_string(realtime_ns());
+    auto tables = net::compile(plan);
+    if (!tables) return tables.error();
+    hosts_ = hosts_needing_agents(plan, *tables);
+    fault_names_.clear();
+    state_.clear();
+    for (size_t i = 0; i < plan.method.size(); ++i) {
+        fault_names_.push_back(plan.method[i].name);
+        if (i < tables->rule_of_fault.size() && tables->rule_of_fault[i] >= 0) state_[i] = FaultState{i, false, 0, 0};
+    }
+    uint64_t mono = monotonic_ns();
+    run_deadline_real_ = realtime_ns() + (run_deadline_ns > mono ? run_deadline_ns - mono : 0);
+
+    auto c = EtcdClient::connect(opts_.endpoints);
+    if (!c) return c.error();
+    client_.emplace(std::move(*c));
+
+    // Every host a fault touches needs a live, healthy agent.
+    auto agents = client_->get_prefix(kAgentsPrefix);
+    if (!agents) return agents.error();
+    std::map<std::string, AgentInfo> by_host;
+    for (auto& kv : *agents)
+        if (auto a = agent_info_from_json(kv.value)) by_host[a->host] = *a;
+    std::vector<std::string> missing, unhealthy;
+    for (auto& h : hosts_) {
+        auto it = by_host.find(h);
+        if (it == by_host.end()) missing.push_back(h);
+        else if (!it->second.healthy) unhealthy.push_back(h + " (" + it->second.error + ")");
+    }
+    if (!missing.empty())
+        return plain_error("fleet: no agent registered for host(s) " + list(missing) + " under " + kAgentsPrefix +
+                                        " (start `injector agent --host NAME` there)");
+    if (!unhealthy.empty()) return plain_error("fleet: unhealthy agent(s): " + list(unhealthy));
+
+    // The run lease: every desired key hangs on it, so the controller's death reverts the fleet.
+    auto lease = client_->lease_grant(opts_.lease_ttl_s);
+    if (!lease) return lease.error();
+    lease_ = *lease;
+    keepalive_ = std::thread([this] {
+        auto kc = EtcdClient::connect(opts_.endpoints, std::chrono::milliseconds(1000));
+        const auto every = std::chrono::milliseconds(opts_.lease_ttl_s * 1000 / 3);
+        while (!keepalive_stop_) {
+            if (kc) {
+                auto ttl = kc->lease_keepalive(lease_);
+                if (ttl && *ttl == 0 && !lease_lost_) {
+                    lease_lost_ = true;
+                    log::get("fleet")->error("run lease {} expired: the agents have reverted", lease_);
+                }
+            } else {
+                kc = EtcdClient::connect(opts_.endpoints, std::chrono::milliseconds(1000));
+            }
+            for (auto t = SteadyClock::now() + every; SteadyClock::now() < t && !keepalive_stop_;)
+                std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        }
+    });
+
+    std::ifstream f(plan.file);
+    std::stringstream text;
+    text << f.rdbuf();
+    if (!f) return plain_error("fleet: cannot read the plan file " + plan.file + " to publish it");
+    if (auto r = client_->put(plan_key(run_), text.str(), lease_); !r) return r.error();
+
+    // Claim every host in one transaction: a host some other run still drives is refused.
+    std::vector<TxnCompare> cmp;
+    std::vector<TxnOp> ops;
+    generation_ = 1;
+    const std::string doc = to_json(desired_now());
+    for (auto& h : hosts_) {
+        cmp.push_back(TxnCompare::absent(desired_key(h)));
+        ops.push_back(TxnOp::put(desired_key(h), doc, lease_));
+    }
+    auto claimed = client_->txn(cmp, ops);
+    if (!claimed) return claimed.error();
+    if (!*claimed) {
+        std::vector<std::string> held;
+        for (auto& h : hosts_)
+            if (auto kv = client_->get(desired_key(h)); kv && *kv)
+                if (auto d = desired_from_json((*kv)->value)) held.push_back(h + " (run " + d->run + ")");
+        hosts_.clear();  // nothing of ours to delete on release
+        return plain_error("fleet: host(s) already driven by another run: " + list(held));
+    }
+    audit::record("fleet_publish", "run " + run_ + ": desired state for " + std::to_string(hosts_.size()) + " hosts", true);
+    // Wait until every agent has loaded the plan and attached (generation 1, nothing armed).
+    auto deadline = SteadyClock::now() + opts_.prepare_timeout;
+    while (true) {
+        auto st = read_statuses();
+        if (!st) return st.error();
+        std::vector<std::string> waiting, failed;
+        for (auto& h : hosts_) {
+            auto it = st->find(h);
+            if (it == st->end() || it->second.run != run_ || it->second.generation < 1) waiting.push_back(h);
+            else if (it->second.state == "error") failed.push_back(h + ": " + it->second.reason);
+        }
+        if (!failed.empty()) return plain_error("fleet: agent(s) could not load the plan: " + list(failed));
+        if (waiting.empty()) {
+            std::lock_guard lk(mu_);
+            last_status_ = *st;
+            break;
+        }
+        if (SteadyClock::now() > deadline)
+            return plain_error("fleet: agent(s) did not load the plan within " +
+                                            std::to_string(opts_.prepare_timeout.count()) + " ms: " + list(waiting));
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    log->info("run {}: {} agents ready, lease {} ({} s)", run_, hosts_.size(), lease_, opts_.lease_ttl_s);
+    return {};
+}
+
+Result<std::map<std::string, Status>> FleetEngine::publish_and_wait(std::chrono::milliseconds timeout) {
+    if (!client_ || hosts_.empty()) return plain_error("fleet: engine not prepared");
+    ++generation_;
+    const std::string doc = to_json(desired_now());
+    // etcd allows 128 operations per transaction by default.
+    for (size_t i = 0; i < hosts_.size(); i += 100) {
+        std::vector<TxnOp> ops;
+        for (size_t k = i; k < std::min(hosts_.size(), i + 100); ++k) ops.push_back(TxnOp::put(desired_key(hosts_[k]), doc, lease_));
+        auto r = client_->txn({}, ops);
+        if (!r) return r.error();
+    }
+    auto deadline = SteadyClock::now() + timeout;
+    while (true) {
+        auto st = read_statuses();
+        if (st) {
+            std::vector<std::string> waiting, failed;
+            for (auto& h : hosts_) {
+                auto it = st->find(h);
+                if (it == st->end() || it->second.run != run_ || it->second.generation < generation_) waiting.push_back(h);
+                else if (it->second.state != "ready") failed.push_back(h + " (" + it->second.state + ": " + it->second.reason + ")");
+            }
+            if (waiting.empty()) {
+                std::lock_guard lk(mu_);
+                last_status_ = *st;
+                status_read_ = SteadyClock::now();
+                if (!failed.empty()) return plain_error("fleet: agent(s) did not apply the step: " + list(failed));
+                return *st;
+            }
+            if (SteadyClock::now() > deadline)
+                return plain_error("fleet: agent(s) did not confirm step " + std::to_string(generation_) + " within " +
+                                                std::to_string(timeout.count()) + " ms: " + list(waiting));
+        } else if (SteadyClock::now() > deadline) {
+            return st.error();
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+}
+
+namespace {
+StepSpread spread_of(const std::map<std::string, Status>& st, size_t index, uint64_t planned) {
+    StepSpread s;
+    s.planned_ns = planned;
+    uint64_t lo = UINT64_MAX, hi = 0;
+    for (auto& [h, x] : st)
+        for (auto& f : x.faults)
+            if (f.index == index && f.applied_ns) {
+                lo = std::min(lo, f.applied_ns);
+                hi = std::max(hi, f.applied_ns);
+                ++s.agents;
+            }
+    if (s.agents) {
+        s.spread_ms = static_cast<double>(hi - lo) / 1e6;
+        s.late_max_ms = hi > planned ? static_cast<double>(hi - planned) / 1e6 : 0;
+    }
+    return s;
+}
+}  // namespace
+
+Result<void> FleetEngine::inject(size_t index, uint64_t deadline_ns) {
+    auto it = state_.find(index);
+    if (it == state_.end()) return plain_error("fleet: fault " + std::to_string(index) + " is not a sever fault");
+    if (lease_lost_) return plain_error("fleet: the run lease expired; the agents have reverted");
+    uint64_t now_real = realtime_ns(), now_mono = monotonic_ns();
+    it->second.armed = true;
+    it->second.at_ns = now_real + static_cast<uint64_t>(std::chrono::nanoseconds(opts_.activation_lead).count());
+    it->second.deadline_ns = now_real + (deadline_ns > now_mono ? deadline_ns - now_mono : 0);
+    auto st = publish_and_wait(opts_.activation_lead + opts_.confirm_timeout);
+    audit::record("fleet_arm", "run " + run_ + " fault " + fault_names_[index] + " on " + std::to_string(hosts_.size()) + " hosts",
+                  st.ok() ? Result<void>{} : Result<void>{st.error()}, {}, audit::Sync::page_cache);
+    if (!st) return st.error();
+    inject_spread_[index] = spread_of(*st, index, it->second.at_ns);
+    return {};
+}
+
+Result<void> FleetEngine::heal(size_t index) {
+    auto it = state_.find(index);
+    if (it == state_.end()) return plain_error("fleet: fault " + std::to_string(index) + " is not a sever fault");
+    it->second.armed = false;
+    it->second.at_ns = realtime_ns();  // at once: a heal is never held back
+    auto st = publish_and_wait(opts_.confirm_timeout);
+    audit::record("fleet_disarm", "run " + run_ + " fault " + fault_names_[index],
+                  st.ok() ? Result<void>{} : Result<void>{st.error()}, {}, audit::Sync::page_cache);
+    if (!st) return st.error();
+    heal_spread_[index] = spread_of(*st, index, it->second.at_ns);
+    return {};
+}
+
+Result<void> FleetEngine::heal_all() noexcept {
+    try {
+        if (!client_ || hosts_.empty()) return {};
+        bool any = false;
+        for (auto& [i, s] : state_)
+            if (s.armed) {
+                s.armed = false;
+                s.at_ns = realtime_ns();
+                any = true;
+            }
+        if (!any) return {};
+        auto st = publish_and_wait(opts_.confirm_timeout);
+        if (!st) return st.error();
+        return {};
+    } catch (const std::exception& e) {
+        return plain_error("fleet heal_all", e.what());
+    }
+}
+
+std::vector<FaultCounters> FleetEngine::counters() const {
+    std::lock_guard lk(mu_);
+    if (client_ && !hosts_.empty() && SteadyClock::now() - status_read_ > std::chrono::milliseconds(100)) {
+        if (auto st = read_statuses(); st) {
+            // Keep statuses of this run only: a reverted agent's last report stays valid.
+            for (auto& [h, s] : *st)
+                if (s.run == run_) last_status_[h] = s;
+        }
+        status_read_ = SteadyClock::now();
+    }
+    std::vector<FaultCounters> out;
+    for (auto& [i, s] : state_) {
+        FaultCounters c;
+        c.fault = fault_names_[i];
+        for (auto& [h, st] : last_status_)
+            for (auto& f : st.faults)
+                if (f.index == i) {
+                    c.dropped += f.dropped;
+                    c.passed += f.passed;
+                    c.expired += f.expired;
+                }
+        out.push_back(c);
+    }
+    return out;
+}
+
+std::optional<StepSpread> FleetEngine::last_inject_spread(size_t index) const {
+    auto it = inject_spread_.find(index);
+    if (it == inject_spread_.end()) return std::nullopt;
+    return it->second;
+}
+
+nlohmann::json FleetEngine::fault_report(size_t index) const {
+    nlohmann::json j = {{"agents", hosts_.size()}, {"lease_ttl_s", opts_.lease_ttl_s}};
+    auto one = [](const StepSpread& s) {
+        return nlohmann::json{{"agents_confirmed", s.agents}, {"spread_ms", s.spread_ms}, {"late_max_ms", s.late_max_ms}};
+    };
+    if (auto it = inject_spread_.find(index); it != inject_spread_.end()) j["activation"] = one(it->second);
+    if (auto it = heal_spread_.find(index); it != heal_spread_.end()) j["heal"] = one(it->second);
+    return j;
+}
+
+void FleetEngine::release() noexcept {
+    keepalive_stop_ = true;
+    if (keepalive_.joinable()) keepalive_.join();
+    try {
+        if (client_ && lease_) {
+            // Deleting the keys reverts the agents now; revoking the lease would too.
+            std::vector<TxnOp> ops;
+            for (auto& h : hosts_) ops.push_back(TxnOp::del(desired_key(h)));
+            ops.push_back(TxnOp::del(plan_key(run_)));
+            auto r = client_->txn({}, ops);
+            auto rv = client_->lease_revoke(lease_);
+            audit::record("fleet_release", "run " + run_ + ": desired state of " + std::to_string(hosts_.size()) + " hosts removed",
+                          r.ok() ? Result<void>{} : Result<void>{r.error()});
+            if (!r || !rv) log::get("fleet")->warn("release: {}", !r ? r.error().message() : rv.error().message());
+        }
+    } catch (const std::exception& e) {
+        log::get("fleet")->error("release: {}", e.what());
+    }
+    lease_ = 0;
+    hosts_.clear();
+    client_.reset();
+}
+
+}  // namespace inj::fleet

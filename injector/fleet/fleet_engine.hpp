@@ -1,0 +1,94 @@
+// The controller side of fleet mode: an Engine, so `injector run --fleet` keeps the runner's
+// timeline, probes, guards and journal unchanged. Instead of map writes it publishes each host's
+// desired state to etcd (protocol.hpp) under a run lease it keeps alive, and each step carries
+// one activation instant shared by every agent; inject/heal return once every agent has
+// confirmed the step, and the report gives the spread of their applied-at times.
+#pragma once
+
+#include <atomic>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "fleet/etcd_client.hpp"
+#include "fleet/protocol.hpp"
+#include "net/compile.hpp"
+#include "runner/engine.hpp"
+
+namespace inj::fleet {
+
+struct FleetOptions {
+    std::string endpoints;
+    std::string run_id;                                  // names the plan key; empty: audit::run()
+    int lease_ttl_s = 3;                                 // the run lease (dead man's switch)
+    std::chrono::milliseconds activation_lead{150};      // activation instant = publish + this
+    std::chrono::milliseconds confirm_timeout{3000};     // agents must confirm a step within this
+    std::chrono::milliseconds prepare_timeout{15000};    // agents must load the plan within this
+};
+
+// Plan hosts that need an agent: every host on either side of some fault's cut set.
+std::vector<std::string> hosts_needing_agents(const plan::Plan& plan, const net::Tables& tables);
+
+// Preflight for fleet mode: etcd answers, and no fault of the plan cuts any agent host from any
+// etcd endpoint that lies in the topology (the tool's own control traffic). Returns one message
+// per problem; empty means the control path is safe.
+std::vector<std::string> check_control_path(const plan::Plan& plan, const net::Tables& tables,
+                                            const std::string& endpoints);
+
+// Activation spread of one step: applied-at times of every agent, against the agreed instant.
+struct StepSpread {
+    uint64_t planned_ns = 0;          // the activation instant (realtime)
+    size_t agents = 0;
+    double spread_ms = 0;             // max - min of applied-at
+    double late_max_ms = 0;           // max(applied - planned)
+};
+
+class FleetEngine : public Engine {
+public:
+    explicit FleetEngine(FleetOptions o) : opts_(std::move(o)) {}
+    ~FleetEngine() override { release(); }
+
+    std::string_view name() const override { return "fleet"; }
+    bool handles(plan::FaultKind kind) const override { return kind == plan::FaultKind::sever; }
+    Result<void> prepare(const plan::Plan& plan, const lab::LabState& lab, uint64_t run_deadline_ns) override;
+    Result<void> inject(size_t index, uint64_t deadline_ns) override;
+    Result<void> heal(size_t index) override;
+    Result<void> heal_all() noexcept override;
+    std::vector<FaultCounters> counters() const override;
+    nlohmann::json fault_report(size_t index) const override;
+    void release() noexcept override;
+
+    const std::vector<std::string>& hosts() const { return hosts_; }
+    std::optional<StepSpread> last_inject_spread(size_t index) const;
+
+private:
+    // Publishes the desired state (generation + 1) to every host in transactions, then waits
+    // until every agent reports that generation (or the timeout). Returns the statuses.
+    Result<std::map<std::string, Status>> publish_and_wait(std::chrono::milliseconds timeout);
+    Result<std::map<std::string, Status>> read_statuses() const;
+    Desired desired_now() const;
+
+    FleetOptions opts_;
+    std::string run_;
+    std::vector<std::string> hosts_;
+    std::vector<std::string> fault_names_;
+    std::map<size_t, FaultState> state_;  // per sever fault
+    uint64_t generation_ = 0;
+    uint64_t run_deadline_real_ = 0;
+    mutable std::optional<EtcdClient> client_;  // its calls are serialised inside
+    int64_t lease_ = 0;
+    std::atomic<bool> keepalive_stop_{false};
+    std::atomic<bool> lease_lost_{false};
+    std::thread keepalive_;
+    std::map<size_t, StepSpread> inject_spread_, heal_spread_;
+
+    mutable std::mutex mu_;  // counters() comes from the guards
+    mutable std::map<std::string, Status> last_status_;
+    mutable std::chrono::steady_clock::time_point status_read_{};
+};
+
+}  // namespace inj::fleet

@@ -1,0 +1,85 @@
+// Fleet mode's etcd key layout and the documents stored there. The controller (`injector run
+// --fleet`) and the agents (`injector agent`) talk only through these keys:
+//
+//   /injector/agents/<host>        an agent's registration (AgentInfo), bound to the agent's own
+//                                  lease: it vanishes when the agent dies or loses etcd
+//   /injector/runs/<run>/plan      the plan's YAML text, bound to the run lease; every agent
+//                                  compiles the same classifier tables from it
+//   /injector/desired/<host>       what the host must have in force (Desired), bound to the run
+//                                  lease the controller keeps alive. Claimed by a transaction
+//                                  (absent -> put), so two runs never drive one host. When the
+//                                  lease lapses (the controller died) etcd deletes it and the
+//                                  agent reverts: the dead man's switch.
+//   /injector/status/<host>        what the agent actually did (Status), bound to the agent lease
+//
+// Instants are CLOCK_REALTIME ns (the clock hosts share through NTP); an agent converts a
+// deadline to its own CLOCK_MONOTONIC for the BPF rule, which stays the last layer.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace inj::fleet {
+
+inline const std::string kAgentsPrefix = "/injector/agents/";
+inline const std::string kDesiredPrefix = "/injector/desired/";
+inline const std::string kStatusPrefix = "/injector/status/";
+inline std::string agent_key(const std::string& host) { return kAgentsPrefix + host; }
+inline std::string desired_key(const std::string& host) { return kDesiredPrefix + host; }
+inline std::string status_key(const std::string& host) { return kStatusPrefix + host; }
+inline std::string plan_key(const std::string& run) { return "/injector/runs/" + run + "/plan"; }
+
+struct AgentInfo {
+    std::string host;
+    int pid = 0;
+    std::string interface;     // where it attaches the classifier
+    bool healthy = false;      // it could load the classifier here
+    std::string error;         // why not
+    uint64_t started_ns = 0;   // realtime
+};
+
+// The state of one fault on a host.
+struct FaultState {
+    size_t index = 0;             // plan.method index
+    bool armed = false;
+    uint64_t at_ns = 0;           // realtime instant to apply this state (activation time)
+    uint64_t deadline_ns = 0;     // realtime; the rule is inert past it
+};
+
+struct Desired {
+    std::string run;
+    uint64_t generation = 0;      // grows with every change the controller publishes
+    int lease_ttl_ms = 0;         // agents revert on their own after losing etcd this long
+    uint64_t run_deadline_ns = 0; // realtime; nothing stays in force past it
+    std::vector<FaultState> faults;
+};
+
+struct AppliedFault {
+    size_t index = 0;
+    bool armed = false;
+    uint64_t applied_ns = 0;      // realtime of the map write
+    uint64_t dropped = 0, passed = 0, expired = 0;
+};
+
+struct Status {
+    std::string host;
+    std::string run;              // empty: clean (nothing loaded)
+    uint64_t generation = 0;      // the Desired generation applied
+    std::string state;            // ready | reverted | clean | error
+    std::string reason;           // why reverted / the error
+    uint64_t updated_ns = 0;
+    std::vector<AppliedFault> faults;
+};
+
+std::string to_json(const AgentInfo& a);
+std::string to_json(const Desired& d);
+std::string to_json(const Status& s);
+std::optional<AgentInfo> agent_info_from_json(const std::string& s);
+std::optional<Desired> desired_from_json(const std::string& s);
+std::optional<Status> status_from_json(const std::string& s);
+
+uint64_t realtime_ns();
+
+}  // namespace inj::fleet
