@@ -18,6 +18,7 @@
 #include "common/paths.hpp"
 #include "lab/lab.hpp"
 #include "net/compile.hpp"
+#include "net/mechanism.hpp"
 #include "plan/loader.hpp"
 #include "power/power_engine.hpp"
 #include "report/summary.hpp"
@@ -185,12 +186,22 @@ int cmd_plan(const std::vector<std::string>& args) {
                                                      f.direction == plan::Direction::from ? " -> " : " <- ")
                   << describe_selector(f.peer) << " for " << format_duration(f.duration) << ", healed at T+"
                   << format_duration(f.at + f.duration) << "  [" << f.mark.str() << "]\n";
+        if (f.kind == plan::FaultKind::degrade_link) {
+            std::cout << "      " << net::describe_degrade(f.degrade) << (f.share < 1.0 ? " (a share of flows: " + std::to_string(f.share) + ")" : "") << "\n";
+            std::cout << "      degraded pairs: " << net::cut_set(*p, *tables, i).size() << " host pairs\n";
+            continue;
+        }
         if (f.kind != plan::FaultKind::sever) continue;
         auto cut = net::cut_set(*p, *tables, i);
         std::set<std::string> isolated;
         std::cout << "      cut set: " << cut.size() << " host pairs lose contact";
         std::cout << (cut.empty() ? "\n" : ":\n");
         for (auto& [a, b] : cut) std::cout << "        " << a << " -> " << b << "\n";
+    }
+    if (auto mech = net::choose_mechanisms(*p, net::capabilities()); !mech) {
+        std::cout << "mechanisms: REFUSED (`run` exits 3): " << mech.error().message() << "\n";
+    } else {
+        for (auto& line : mech->describe()) std::cout << "mechanism " << line << "\n";
     }
     // The blast-radius preview and the refusals are exactly what the runner's preflight
     // computes (safety::check_plan), so a plan that passes here passes there.
