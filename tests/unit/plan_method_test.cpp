@@ -52,7 +52,7 @@ TEST(PlanMethod, SelectorsTakeEveryKind) {
 }
 
 TEST(PlanMethod, EveryRecognisedButUnimplementedKindIsRefused) {
-    for (const char* k : {"degrade_link", "degrade_storage"}) {
+    for (const char* k : {"degrade_storage"}) {
         std::string y = fault(std::string("{ name: f1, fault: ") + k + ", duration: 10s, target: { zone: z1 } }");
         expect_error(load(y), pos(y, k), "method[0].fault", "not supported yet by this version");
     }
