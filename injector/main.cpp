@@ -188,7 +188,7 @@ int cmd_plan(const std::vector<std::string>& args) {
                   << format_duration(f.at + f.duration) << "  [" << f.mark.str() << "]\n";
         if (f.kind == plan::FaultKind::degrade_link) {
             std::cout << "      " << net::describe_degrade(f.degrade) << (f.share < 1.0 ? " (a share of flows: " + std::to_string(f.share) + ")" : "") << "\n";
-            std::cout << "      degraded pairs: " << net::cut_set(*p, *tables, i).size() << " host pairs\n";
+            std::cout << "      degraded: " << net::degraded_set(*p, *tables, i).size() << " host pairs (cut off: none)\n";
             continue;
         }
         if (f.kind != plan::FaultKind::sever) continue;

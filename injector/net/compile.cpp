@@ -305,7 +305,7 @@ void masks(const Tables& t, const nf_endpoint& ep, uint64_t& left, uint64_t& rig
 
 // The rule loop of netfault_classify() for two resolved endpoints.
 bool drops_between(const Tables& t, const nf_endpoint& s, const nf_endpoint& d, uint64_t armed,
-                   std::optional<uint32_t> flow_hash) {
+                   std::optional<uint32_t> flow_hash, bool degraded = false) {
     uint64_t sl, sr, dl, dr;
     masks(t, s, sl, sr);
     masks(t, d, dl, dr);
@@ -319,8 +319,8 @@ bool drops_between(const Tables& t, const nf_endpoint& s, const nf_endpoint& d, 
         bool dir_ok = (((fwd >> i) & 1) && (r.flags & NF_RULE_CUT_FWD)) ||
                       (((rev >> i) & 1) && (r.flags & NF_RULE_CUT_REV));
         bool share_ok = r.share == kAllFlows || !flow_hash || *flow_hash <= r.share;
-        // A degrade rule does not drop every packet, but it is the rule's pair that suffers:
-        // counted here so preflight's blast radius and protected checks see it (ports ignored).
+        // A degrade rule cuts nobody off: it counts only when asked which pairs it degrades.
+        if ((r.flags & NF_RULE_DEGRADE) && !degraded) continue;
         if (in_force && dir_ok && share_ok) return true;
     }
     return false;
@@ -337,8 +337,10 @@ bool drops(const Tables& t, const IpAddr& src, const IpAddr& dst, uint64_t armed
     return drops_between(t, s->ep, d->ep, armed_rules, flow_hash);
 }
 
-std::vector<std::pair<std::string, std::string>> cut_set(const plan::Plan& plan, const Tables& t,
-                                                         size_t fault_index) {
+namespace {
+
+std::vector<std::pair<std::string, std::string>> pairs(const plan::Plan& plan, const Tables& t, size_t fault_index,
+                                                       bool degraded) {
     std::vector<std::pair<std::string, std::string>> out;
     if (fault_index >= t.rule_of_fault.size() || t.rule_of_fault[fault_index] < 0) return out;
     uint64_t armed = 1ull << t.rule_of_fault[fault_index];
@@ -352,12 +354,26 @@ std::vector<std::pair<std::string, std::string>> cut_set(const plan::Plan& plan,
             if (a == b) continue;
             for (auto& dst : hosts[b].addresses) {
                 if (dst.addr.v6 != src.v6) continue;
-                if (drops(t, src, dst.addr, armed)) out.emplace_back(hosts[a].name, hosts[b].name);
+                auto* s = lookup(t, src);
+                auto* d = lookup(t, dst.addr);
+                if (s && d && drops_between(t, s->ep, d->ep, armed, std::nullopt, degraded))
+                    out.emplace_back(hosts[a].name, hosts[b].name);
                 break;
             }
         }
     }
     return out;
+}
+
+}  // namespace
+
+std::vector<std::pair<std::string, std::string>> cut_set(const plan::Plan& plan, const Tables& t, size_t fault_index) {
+    return pairs(plan, t, fault_index, false);
+}
+
+std::vector<std::pair<std::string, std::string>> degraded_set(const plan::Plan& plan, const Tables& t,
+                                                              size_t fault_index) {
+    return pairs(plan, t, fault_index, true);
 }
 
 }  // namespace inj::net

@@ -62,8 +62,8 @@ uint32_t scale_share(double share);
 const Tables::Prefix* lookup(const Tables& t, const IpAddr& a);
 
 // The BPF decision for one packet, with the rules in `armed_rules` in force (deadlines not yet
-// passed). A degrade_link rule counts as dropping: its pair is affected, which is what the
-// blast-radius and protected checks must see (the degrade's protocol/port filter is ignored). `flow_hash` stands for bpf_get_hash_recalc(); without it a partial rule (share below
+// passed). A degrade_link rule never counts: it degrades its pairs but cuts nobody off (the
+// protected check reads selectors, so it still covers degrade_link targets and peers). `flow_hash` stands for bpf_get_hash_recalc(); without it a partial rule (share below
 // all) counts as dropping, i.e. the answer is "are some flows of this pair cut".
 bool drops(const Tables& t, const IpAddr& src, const IpAddr& dst, uint64_t armed_rules,
            std::optional<uint32_t> flow_hash = std::nullopt);
@@ -72,5 +72,10 @@ bool drops(const Tables& t, const IpAddr& src, const IpAddr& dst, uint64_t armed
 // plan.method alone drops, judged on each host's primary address. Empty for faults without a rule.
 std::vector<std::pair<std::string, std::string>> cut_set(const plan::Plan& plan, const Tables& t,
                                                          size_t fault_index);
+
+// Like cut_set, for a degrade_link fault: the ordered host pairs whose traffic it degrades
+// (protocol and port filters aside).
+std::vector<std::pair<std::string, std::string>> degraded_set(const plan::Plan& plan, const Tables& t,
+                                                              size_t fault_index);
 
 }  // namespace inj::net
