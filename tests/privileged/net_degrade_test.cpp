@@ -13,9 +13,11 @@
 #include <netinet/in.h>
 #include <nlohmann/json.hpp>
 #include <poll.h>
+#include <csignal>
 #include <set>
 #include <sstream>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <thread>
 #include <unistd.h>
 
@@ -409,6 +411,52 @@ TEST_F(NetDegrade, PortFilterLeavesOtherTrafficAlone) {
     inject(d);
     EXPECT_EQ(blast(200, 7003, 100ms).size(), 0u) << "the degraded port got through";
     EXPECT_EQ(blast(200, 7004, 100ms).size(), 200u) << "another port was degraded";
+}
+
+// The injector dies (kill -9) with packets in the delay line and a loss rule armed: the taps go
+// with the process, the classifier's links too, and traffic flows again at full speed.
+TEST_F(NetDegrade, KillNineLeavesNothingDelayedOrRedirected) {
+    auto base = rtts(10);
+    ASSERT_EQ(base.size(), 10u);
+    int ready[2];
+    ASSERT_EQ(pipe(ready), 0);
+    pid_t child = fork();
+    ASSERT_GE(child, 0);
+    if (child == 0) {
+        close(ready[0]);
+        plan::Fault f;
+        f.name = "wan";
+        f.kind = plan::FaultKind::degrade_link;
+        f.target.zones = {"za"};
+        f.peer.zones = {"zb"};
+        f.degrade.delay = 40ms;
+        plan_.method = {f};
+        NetEngine e;
+        char ok = e.prepare(plan_, lab_, monotonic_ns() + 300 * kSecond).ok() &&
+                          e.inject(0, monotonic_ns() + 200 * kSecond).ok() ? 'y' : 'n';
+        if (write(ready[1], &ok, 1) != 1) _exit(1);
+        for (;;) pause();
+    }
+    close(ready[1]);
+    char ok = 0;
+    ASSERT_EQ(read(ready[0], &ok, 1), 1);
+    close(ready[0]);
+    if (ok != 'y') {
+        kill(child, SIGKILL);
+        waitpid(child, nullptr, 0);
+        FAIL() << "the child could not inject";
+    }
+    EXPECT_EQ(sh("ip -n " + fabric_ + " link show nfdl0").exit_code, 0) << "no tap while the fault is in force";
+    auto slow = rtts(5);
+    ASSERT_EQ(slow.size(), 5u);
+    EXPECT_GT(median(slow), 79.0);
+    // Frames in flight when the process dies are lost with it, as on a link that goes down.
+    kill(child, SIGKILL);
+    ASSERT_EQ(waitpid(child, nullptr, 0), child);
+    EXPECT_NE(sh("ip -n " + fabric_ + " link show nfdl0").exit_code, 0) << "the tap outlived the injector";
+    auto after = rtts(10);
+    ASSERT_EQ(after.size(), 10u) << "packets lost after the injector died";
+    EXPECT_LT(median(after), median(base) + 5.0) << "still delayed after the injector died";
 }
 
 }  // namespace
