@@ -123,15 +123,23 @@ static const __u8 nf_debruijn_index[64] = {
 	46, 26, 40, 15, 34, 20, 31, 10, 25, 14, 19, 9,  13, 8,  7,  6,
 };
 
-/* 1 when x is 0, else 0; and 1 when a <= b (both below 2^63), else 0: without a jump. */
+/* 1 when x is 0, else 0; and 1 when a <= b (both below 2^63), else 0: without a jump. The
+ * empty asm hides the intermediate from clang, which would otherwise see the comparison again
+ * and emit a branch (each one in the rule loop doubles the paths the verifier walks). */
 static __always_inline __u64 nf_is_zero(__u64 x)
 {
-	return ((x | -x) >> 63) ^ 1;
+	__u64 y = x | -x;
+
+	asm volatile("" : "+r"(y));
+	return (y >> 63) ^ 1;
 }
 
 static __always_inline __u64 nf_le(__u64 a, __u64 b)
 {
-	return ((b - a) >> 63) ^ 1;
+	__u64 d = b - a;
+
+	asm volatile("" : "+r"(d));
+	return (d >> 63) ^ 1;
 }
 
 static __always_inline void count(__u32 index)
@@ -167,7 +175,7 @@ static __always_inline void endpoint_masks(const struct nf_endpoint *ep, __u64 *
 	*right = r;
 }
 
-static __noinline int degrade_packet(struct __sk_buff *skb, __u64 hits, __u32 reentry, __u64 mac, __u64 now);
+__noinline int degrade_packet(struct __sk_buff *skb, __u64 hits, __u32 reentry, __u64 mac, __u64 now);
 
 SEC("tc")
 int netfault_classify(struct __sk_buff *skb)
@@ -327,8 +335,9 @@ static __always_inline int chance(__u32 p)
 
 /* Applies the first (lowest-bit) degrade rule a packet hits; several degrade rules on the same
  * packet do not add up (see the README). Order: loss, duplication (the copy is made before the
- * corruption), corruption, then delay and the rate mark, which a duplicate also gets. */
-static __noinline int degrade_packet(struct __sk_buff *skb, __u64 hits, __u32 reentry, __u64 mac, __u64 now)
+ * corruption), corruption, then delay and the rate mark, which a duplicate also gets. A global
+ * function: the verifier checks it once, not once per state leaving the rule loop. */
+__noinline int degrade_packet(struct __sk_buff *skb, __u64 hits, __u32 reentry, __u64 mac, __u64 now)
 {
 	__u64 low = hits & -hits;
 	__u32 i = nf_debruijn_index[(low * NF_DEBRUIJN64) >> 58];
