@@ -198,7 +198,7 @@ int cmd_plan(const std::vector<std::string>& args) {
         std::cout << (cut.empty() ? "\n" : ":\n");
         for (auto& [a, b] : cut) std::cout << "        " << a << " -> " << b << "\n";
     }
-    if (auto mech = net::choose_mechanisms(*p, net::capabilities()); !mech) {
+    if (auto mech = net::choose_mechanisms(*p); !mech) {
         std::cout << "mechanisms: REFUSED (`run` exits 3): " << mech.error().message() << "\n";
     } else {
         for (auto& line : mech->describe()) std::cout << "mechanism " << line << "\n";

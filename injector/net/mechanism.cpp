@@ -65,6 +65,12 @@ Result<Mechanisms> choose_mechanisms(const plan::Plan& plan, const Capabilities&
     return m;
 }
 
+Result<Mechanisms> choose_mechanisms(const plan::Plan& plan) {
+    for (auto& f : plan.method)
+        if (f.kind == plan::FaultKind::degrade_link) return choose_mechanisms(plan, capabilities());
+    return Mechanisms{};
+}
+
 std::string describe_degrade(const plan::LinkDegrade& d) {
     auto pct = [](double p) {
         char b[32];

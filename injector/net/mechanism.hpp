@@ -35,5 +35,7 @@ std::string describe_degrade(const plan::LinkDegrade& d);
 
 // The mechanisms the plan's degrade_link faults need, or an error naming what the kernel lacks.
 Result<Mechanisms> choose_mechanisms(const plan::Plan& plan, const Capabilities& caps);
+// The same with this machine's capabilities, probed only when the plan has a degrade_link fault.
+Result<Mechanisms> choose_mechanisms(const plan::Plan& plan);
 
 }  // namespace inj::net

@@ -82,7 +82,7 @@ Result<void> NetEngine::prepare_degrade(const plan::Plan& plan, const lab::LabSt
     bool any = false;
     for (auto& f : plan.method) any = any || f.kind == plan::FaultKind::degrade_link;
     if (!any) return {};
-    auto m = choose_mechanisms(plan, capabilities());
+    auto m = choose_mechanisms(plan);
     if (!m.ok()) return m.error();
     mech_ = m.value();
     for (auto& line : mech_.describe()) log->info("degrade_link {}", line);

@@ -289,7 +289,7 @@ RunOutcome Runner::Impl::run() {
         return out;
     }
     // degrade_link needs kernel mechanisms (sch_fq or TUN for latency, HTB for rate caps).
-    if (auto mech = net::choose_mechanisms(plan, net::capabilities()); !mech) {
+    if (auto mech = net::choose_mechanisms(plan); !mech) {
         finish(kExitNotApplied, "not_applied", "preflight: " + mech.error().message());
         jwrite("refused", {{"reason", out.reason}}, true);
         return out;

@@ -365,6 +365,24 @@ TEST_F(NetDegrade, CorruptedPacketsFailTheReceiversChecksum) {
     EXPECT_EQ(static_cast<long>(got.size()), static_cast<long>(n) - corrupted);
 }
 
+TEST_F(NetDegrade, CorruptedTcpSegmentsAreRefusedAndResent) {
+    long before = snmp(ns_b_, "Tcp", "InCsumErrors");
+    ASSERT_GE(before, 0);
+    plan::LinkDegrade d;
+    d.corrupt = 0.02;
+    inject(d, plan::Direction::from);
+    std::thread server([&] { run({"iperf3", "-s", "-1", "-B", kB, "-p", "5203"}, 30s, netns_path(ns_b_)); });
+    std::this_thread::sleep_for(400ms);
+    // 4 MB in segments of at most 1448 bytes: about 2,900 segments, ~58 corrupted.
+    auto r = run({"iperf3", "-c", kB, "-p", "5203", "-n", "4M"}, 30s, netns_path(ns_a_));
+    server.join();
+    ASSERT_TRUE(r.ok()) << r.error().message();
+    EXPECT_EQ(r.value().exit_code, 0) << r.value().output;  // TCP delivered it all regardless
+    long errors = snmp(ns_b_, "Tcp", "InCsumErrors") - before;
+    EXPECT_GT(errors, 10) << "the receiver's TCP saw no bad checksums";
+    EXPECT_LE(static_cast<uint64_t>(errors), engine_.degrade_stats(0).corrupted);
+}
+
 TEST_F(NetDegrade, DuplicatesArriveTwice) {
     plan::LinkDegrade d;
     d.duplicate = 0.1;
