@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <linux/ethtool.h>
 #include <linux/sockios.h>
@@ -28,6 +29,8 @@ std::string hex(uint32_t v) {
 }
 
 Result<void> tc_batch(const std::string& netns_path, const std::vector<std::string>& lines, bool force) {
+    std::error_code ec;
+    std::filesystem::create_directories(state_root(), ec);
     std::string file = state_root() + "/tc-" + std::to_string(getpid()) + ".batch";
     {
         std::ofstream out(file, std::ios::trunc);
