@@ -1,7 +1,8 @@
 // What the netfault classifier costs per packet, measured with BPF_PROG_TEST_RUN (the kernel
 // runs the program `repeat` times on one frame and reports the mean): with nothing installed,
 // then with 1k and 100k prefixes in the trie and a rule armed that drops the packet (and, on the
-// same tables, a packet no rule concerns). Each
+// same tables, a packet no rule concerns); and with degrade_link rules installed but idle, and one
+// armed that lets the packet through. Each
 // figure is the median of 5 runs; ratios are against the no-rules baseline of the same run.
 // Needs root (CAP_BPF, CAP_SYS_ADMIN).
 #include <algorithm>
@@ -157,11 +158,60 @@ int main() {
                         measure(cls.value().prog_fd(), other)});
     }
 
+    // degrade_link rules present but idle (installed, disarmed), then one armed that lets the
+    // packet through (loss 0 on a rate-capped path: the degrade step runs and marks it), on the
+    // 1k-prefix tables, against the same tables with only the sever rule.
+    {
+        auto plan = make_plan(100, 10);
+        {
+            auto t = net::compile(plan);
+            if (!t.ok()) return fail(t.error());
+            auto cls = net::Classifier::load();
+            if (!cls.ok()) return fail(cls.error());
+            if (auto r = cls.value().install(t.value(), monotonic_ns() + 3600ull * 1'000'000'000ull); !r.ok())
+                return fail(r.error());
+            auto f = tcp_frame(plan.topology.hosts[0].addresses[0].addr, plan.topology.hosts[1].addresses[0].addr);
+            rows.push_back({"1k prefixes, sever rule idle", t.value().prefixes.size(), 0, measure(cls.value().prog_fd(), f)});
+        }
+        for (int k = 0; k < 8; ++k) {
+            plan::Fault d;
+            d.name = "slow" + std::to_string(k);
+            d.kind = plan::FaultKind::degrade_link;
+            d.target.zones = {"z" + std::to_string(k % 4)};
+            d.peer.zones = {"z" + std::to_string((k + 1) % 4)};
+            d.degrade.delay = std::chrono::milliseconds(10);
+            d.degrade.loss = 0.01;
+            d.degrade.protocol = 6;
+            d.degrade.port_lo = 2379;
+            d.degrade.port_hi = 2380;
+            plan.method.push_back(d);
+        }
+        plan::Fault cap;
+        cap.name = "cap";
+        cap.kind = plan::FaultKind::degrade_link;
+        cap.target.zones = {"z0"};
+        cap.peer.zones = {"z1"};
+        cap.degrade.rate_bps = 10'000'000;
+        plan.method.push_back(cap);
+        auto t = net::compile(plan);
+        if (!t.ok()) return fail(t.error());
+        auto cls = net::Classifier::load();
+        if (!cls.ok()) return fail(cls.error());
+        uint64_t later = monotonic_ns() + 3600ull * 1'000'000'000ull;
+        if (auto r = cls.value().install(t.value(), later); !r.ok()) return fail(r.error());
+        auto f = tcp_frame(plan.topology.hosts[0].addresses[0].addr, plan.topology.hosts[1].addresses[0].addr);
+        rows.push_back({"1k prefixes, sever + 9 degrade rules, all idle", t.value().prefixes.size(), 0,
+                        measure(cls.value().prog_fd(), f)});
+        if (auto r = cls.value().arm(9, later); !r.ok()) return fail(r.error());
+        rows.push_back({"1k prefixes, degrade rule armed (rate mark)", t.value().prefixes.size(), 0,
+                        measure(cls.value().prog_fd(), f)});
+    }
+
     std::printf("netfault classifier, ns/packet: median of %d runs of BPF_PROG_TEST_RUN x %u\n", kRuns, kRepeat);
     std::printf("%-44s %9s %12s %10s %8s %12s\n", "case", "prefixes", "ns/packet", "x base", "verdict", "install ms");
     double base = rows[0].fig.ns;
     for (auto& r : rows)
         std::printf("%-44s %9zu %12.1f %10.2f %8s %12.1f\n", r.name.c_str(), r.prefixes, r.fig.ns,
-                    base > 0 ? r.fig.ns / base : 0.0, r.fig.verdict == 2 ? "drop" : "pass", r.install_ms);
+                    base > 0 ? r.fig.ns / base : 0.0, r.fig.verdict == 2 ? "drop" : r.fig.verdict == 7 ? "redir" : "pass", r.install_ms);
     return 0;
 }

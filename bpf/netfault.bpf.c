@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
-/* netfault: the tc classifier that decides every sever fault. Attached at tcx ingress of each
+/* netfault: the tc classifier that decides every sever and degrade_link fault. Attached at tcx ingress of each
  * lab host's bridge port, it sees every packet once, at its source host. It maps source and
  * destination addresses to fault domains (LPM tries), turns the domains into rule bit masks and
  * drops the packet when an armed, unexpired rule cuts that direction. Injecting or healing a
@@ -7,7 +7,10 @@
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
 #include <linux/ip.h>
+#include <linux/in.h>
 #include <linux/ipv6.h>
+#include <linux/tcp.h>
+#include <linux/udp.h>
 #include <bpf/bpf_endian.h>
 #include <bpf/bpf_helpers.h>
 
@@ -58,6 +61,41 @@ struct {
 	__type(value, struct nf_rule_stats);
 } rule_stats SEC(".maps");
 
+/* Rule bit -> what a degrade_link rule does (loss, corruption, duplication, delay, rate cap).
+ * Written at install time; arming is still the one write to rules. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, NF_MAX_RULES);
+	__type(key, __u32);
+	__type(value, struct nf_degrade);
+} degrades SEC(".maps");
+
+/* Rule bit -> what the degrade rule did, per CPU. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, NF_MAX_RULES);
+	__type(key, __u32);
+	__type(value, struct nf_degrade_stats);
+} degrade_stats SEC(".maps");
+
+/* Rule bit -> 1 while a bursty-loss rule is in its lossy state. Shared by all CPUs: a racy
+ * update only shifts one transition by a packet, which the loss model does not notice. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, NF_MAX_RULES);
+	__type(key, __u32);
+	__type(value, __u32);
+} loss_state SEC(".maps");
+
+/* Source MAC (6 bytes in a u64) -> ifindex of the port the frame came in on, learned when a
+ * packet goes to the delay line, so netfault_reinject can put it back where it came from. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u64);
+	__type(value, __u32);
+} ports SEC(".maps");
+
 /* enum nf_stat_index -> packet count, per CPU. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -84,6 +122,25 @@ static const __u8 nf_debruijn_index[64] = {
 	63, 47, 56, 27, 60, 41, 37, 16, 54, 35, 52, 21, 44, 32, 23, 11,
 	46, 26, 40, 15, 34, 20, 31, 10, 25, 14, 19, 9,  13, 8,  7,  6,
 };
+
+/* 1 when x is 0, else 0; and 1 when a <= b (both below 2^63), else 0: without a jump. The
+ * empty asm hides the intermediate from clang, which would otherwise see the comparison again
+ * and emit a branch (each one in the rule loop doubles the paths the verifier walks). */
+static __always_inline __u64 nf_is_zero(__u64 x)
+{
+	__u64 y = x | -x;
+
+	asm volatile("" : "+r"(y));
+	return (y >> 63) ^ 1;
+}
+
+static __always_inline __u64 nf_le(__u64 a, __u64 b)
+{
+	__u64 d = b - a;
+
+	asm volatile("" : "+r"(d));
+	return (d >> 63) ^ 1;
+}
 
 static __always_inline void count(__u32 index)
 {
@@ -118,6 +175,8 @@ static __always_inline void endpoint_masks(const struct nf_endpoint *ep, __u64 *
 	*right = r;
 }
 
+__noinline int degrade_packet(struct __sk_buff *skb, __u64 hits, __u32 reentry, __u64 mac, __u64 now);
+
 SEC("tc")
 int netfault_classify(struct __sk_buff *skb)
 {
@@ -127,11 +186,19 @@ int netfault_classify(struct __sk_buff *skb)
 	__u64 sl, sr, dl, dr, fwd, rev, m, now;
 	struct ethhdr *eth = data;
 	struct nf_control *ctl;
-	__u32 zero = 0, hash = 0;
-	__u64 drop = 0;
+	__u32 zero = 0, hash = 0, mark, reentry = 0;
+	__u64 l4 = 0, sport = 0, dport = 0;
+	__u64 drop = 0, hits = 0, mac = 0;
 	int n;
 
 	count(NF_STAT_PACKETS);
+	/* A duplicate or a delayed packet coming round again: remember which, and clear our mark
+	 * (it would otherwise select a rate class it no longer deserves). */
+	mark = skb->mark;
+	if ((mark & NF_MARK_MASK) == NF_MARK_MAGIC) {
+		reentry = mark & (NF_MARK_DUP | NF_MARK_DELAYED);
+		skb->mark = 0;
+	}
 	if ((void *)(eth + 1) > data_end) {
 		count(NF_STAT_NON_IP);
 		return NF_TCX_NEXT;
@@ -145,6 +212,7 @@ int netfault_classify(struct __sk_buff *skb)
 	ctl = bpf_map_lookup_elem(&control, &zero);
 	if (!ctl || !ctl->installed)
 		return NF_TCX_NEXT;
+	__builtin_memcpy(&mac, eth->h_source, 6);
 
 	if (eth->h_proto == bpf_htons(ETH_P_IP)) {
 		struct iphdr *ip = (void *)(eth + 1);
@@ -158,6 +226,16 @@ int netfault_classify(struct __sk_buff *skb)
 		src_ep = bpf_map_lookup_elem(&endpoints_v4, &key);
 		key.addr = ip->daddr;
 		dst_ep = bpf_map_lookup_elem(&endpoints_v4, &key);
+		l4 = ip->protocol;
+		if (ctl->filtered && (l4 == IPPROTO_TCP || l4 == IPPROTO_UDP)) {
+			struct udphdr *uh = (void *)ip + ip->ihl * 4;
+
+			/* The ports of TCP and UDP sit at the same offsets. */
+			if ((void *)(uh + 1) <= data_end) {
+				sport = bpf_ntohs(uh->source);
+				dport = bpf_ntohs(uh->dest);
+			}
+		}
 	} else {
 		struct ipv6hdr *ip6 = (void *)(eth + 1);
 		struct nf_lpm_v6 key = { .prefixlen = 128 };
@@ -170,6 +248,16 @@ int netfault_classify(struct __sk_buff *skb)
 		src_ep = bpf_map_lookup_elem(&endpoints_v6, &key);
 		__builtin_memcpy(key.addr, &ip6->daddr, sizeof(key.addr));
 		dst_ep = bpf_map_lookup_elem(&endpoints_v6, &key);
+		/* The first next header only: extension headers are not walked. */
+		l4 = ip6->nexthdr;
+		if (ctl->filtered && (l4 == IPPROTO_TCP || l4 == IPPROTO_UDP)) {
+			struct udphdr *uh = (void *)(ip6 + 1);
+
+			if ((void *)(uh + 1) <= data_end) {
+				sport = bpf_ntohs(uh->source);
+				dport = bpf_ntohs(uh->dest);
+			}
+		}
 	}
 	if (!src_ep || !dst_ep) {
 		/* Outside the topology (the control position, say): never cut. */
@@ -195,7 +283,7 @@ int netfault_classify(struct __sk_buff *skb)
 	 * 64-iteration loop multiplies the states the verifier walks (a branchy version of the
 	 * same logic costs 312k verified instructions and 300 ms to load; this one ~20k and 10 ms). */
 	for (n = 0; n < NF_MAX_RULES && m; n++) {
-		__u64 low, dir_ok, share_ok, armed, timely, hit;
+		__u64 low, dir_ok, share_ok, armed, timely, hit, proto_ok, port_ok, degrade, proto, span;
 		struct nf_rule_stats *rs;
 		struct nf_rule *rule;
 		__u32 i;
@@ -215,16 +303,137 @@ int netfault_classify(struct __sk_buff *skb)
 		share_ok = hash <= rule->share;
 		armed = rule->flags & NF_RULE_ARMED;
 		timely = (now < rule->deadline_ns) & (now < ctl->run_deadline_ns);
-		hit = dir_ok & share_ok & armed;
-		rs->dropped += hit & timely;
-		rs->passed += !(hit & timely);
+		/* Comparisons as arithmetic (is_zero, le), not branches: see above. A port below
+		 * port_lo wraps to a large number, so one unsigned test checks both ends. */
+		proto = rule->proto;
+		span = (__u64)rule->port_hi - rule->port_lo;
+		proto_ok = nf_is_zero(proto) | nf_is_zero(proto ^ l4);
+		port_ok = nf_le((sport - rule->port_lo) & 0xffffffffULL, span) |
+			  nf_le((dport - rule->port_lo) & 0xffffffffULL, span);
+		degrade = (rule->flags >> 3) & 1; /* NF_RULE_DEGRADE */
+		hit = dir_ok & share_ok & armed & proto_ok & port_ok;
+		rs->dropped += hit & timely & (degrade ^ 1);
+		rs->passed += ((hit & timely) ^ 1) | degrade;
 		rs->expired += hit & !timely;
-		drop |= hit & timely;
+		drop |= hit & timely & (degrade ^ 1);
+		hits |= (hit & timely & degrade) << i;
 	}
-	if (!drop)
+	if (drop) {
+		count(NF_STAT_DROPPED);
+		return NF_TCX_DROP;
+	}
+	if (!hits)
 		return NF_TCX_NEXT;
-	count(NF_STAT_DROPPED);
-	return NF_TCX_DROP;
+	return degrade_packet(skb, hits, reentry, mac, now);
+}
+
+/* P(event) out of 2^32-1 against a fresh random number. */
+static __always_inline int chance(__u32 p)
+{
+	return p && bpf_get_prandom_u32() < p;
+}
+
+/* Applies the first (lowest-bit) degrade rule a packet hits; several degrade rules on the same
+ * packet do not add up (see the README). Order: loss, duplication (the copy is made before the
+ * corruption), corruption, then delay and the rate mark, which a duplicate also gets. A global
+ * function: the verifier checks it once, not once per state leaving the rule loop. */
+__noinline int degrade_packet(struct __sk_buff *skb, __u64 hits, __u32 reentry, __u64 mac, __u64 now)
+{
+	__u64 low = hits & -hits;
+	__u32 i = nf_debruijn_index[(low * NF_DEBRUIJN64) >> 58];
+	struct nf_degrade_stats *ds;
+	struct nf_degrade *dg;
+
+	dg = bpf_map_lookup_elem(&degrades, &i);
+	ds = bpf_map_lookup_elem(&degrade_stats, &i);
+	if (!dg || !ds)
+		return NF_TCX_NEXT;
+
+	if (!reentry) {
+		if (dg->loss_enter) {
+			__u32 *lossy = bpf_map_lookup_elem(&loss_state, &i);
+
+			if (lossy) {
+				if (*lossy ? chance(dg->loss_exit) : chance(dg->loss_enter))
+					*lossy = !*lossy;
+				if (*lossy) {
+					ds->lost++;
+					count(NF_STAT_DROPPED);
+					return NF_TCX_DROP;
+				}
+			}
+		} else if (chance(dg->loss)) {
+			ds->lost++;
+			count(NF_STAT_DROPPED);
+			return NF_TCX_DROP;
+		}
+		if (chance(dg->duplicate)) {
+			/* The copy comes in again on the same port, marked so it is not lost, corrupted
+			 * or copied once more; it still gets the delay and the rate cap. */
+			skb->mark = NF_MARK_MAGIC | NF_MARK_DUP;
+			if (bpf_clone_redirect(skb, skb->ifindex, BPF_F_INGRESS) == 0)
+				ds->duplicated++;
+			skb->mark = 0;
+		}
+		if (chance(dg->corrupt) && skb->len > ETH_HLEN + 20) {
+			/* The last byte is always past the IP header (in the L4 header or payload), so the
+			 * packet still routes and the receiver's checksum check catches it. */
+			__u32 off = skb->len - 1;
+			__u8 b;
+
+			if (bpf_skb_load_bytes(skb, off, &b, 1) == 0) {
+				b ^= 0x5a;
+				if (bpf_skb_store_bytes(skb, off, &b, 1, 0) == 0)
+					ds->corrupted++;
+			}
+		}
+	}
+	if (!(reentry & NF_MARK_DELAYED)) {
+		if (dg->delay_ifindex) {
+			__u32 in = skb->ifindex;
+			__u32 *known = bpf_map_lookup_elem(&ports, &mac);
+
+			if (!known || *known != in)
+				bpf_map_update_elem(&ports, &mac, &in, BPF_ANY);
+			ds->delayed++;
+			return bpf_redirect(dg->delay_ifindex, 0);
+		}
+		if (dg->delay_ns) {
+			__u64 at = now + dg->delay_ns;
+
+			if (dg->jitter_ns)
+				at = at - dg->jitter_ns + bpf_get_prandom_u32() % (2 * (__u64)dg->jitter_ns + 1);
+			bpf_skb_set_tstamp(skb, at, BPF_SKB_TSTAMP_DELIVERY_MONO);
+			ds->delayed++;
+		}
+	}
+	if (dg->rate_mark) {
+		skb->mark = dg->rate_mark;
+		ds->capped++;
+	}
+	return NF_TCX_NEXT;
+}
+
+/* The delay line's way back: attached at tcx ingress of each delay-line tap. A frame the delay
+ * line writes back re-enters the port it first came in on, marked so the classifier does not
+ * delay it again. A frame from an unknown source never entered through the classifier: dropped. */
+SEC("tc")
+int netfault_reinject(struct __sk_buff *skb)
+{
+	void *data = (void *)(long)skb->data;
+	void *data_end = (void *)(long)skb->data_end;
+	struct ethhdr *eth = data;
+	__u64 mac = 0;
+	__u32 *port;
+
+	if ((void *)(eth + 1) > data_end)
+		return NF_TCX_DROP;
+	__builtin_memcpy(&mac, eth->h_source, 6);
+	port = bpf_map_lookup_elem(&ports, &mac);
+	if (!port)
+		return NF_TCX_DROP;
+	skb->mark = NF_MARK_MAGIC | NF_MARK_DELAYED;
+	return bpf_redirect(*port, BPF_F_INGRESS);
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

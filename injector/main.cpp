@@ -23,6 +23,7 @@
 #include "fleet/fleet_engine.hpp"
 #include "lab/lab.hpp"
 #include "net/compile.hpp"
+#include "net/mechanism.hpp"
 #include "plan/loader.hpp"
 #include "power/power_engine.hpp"
 #include "report/live.hpp"
@@ -230,6 +231,11 @@ int cmd_plan(const std::vector<std::string>& args) {
                                                      f.direction == plan::Direction::from ? " -> " : " <- ")
                   << describe_selector(f.peer) << " for " << format_duration(f.duration) << ", healed at T+"
                   << format_duration(f.at + f.duration) << "  [" << f.mark.str() << "]\n";
+        if (f.kind == plan::FaultKind::degrade_link) {
+            std::cout << "      " << net::describe_degrade(f.degrade) << (f.share < 1.0 ? " (a share of flows: " + std::to_string(f.share) + ")" : "") << "\n";
+            std::cout << "      degraded: " << net::degraded_set(*p, *tables, i).size() << " host pairs (cut off: none)\n";
+            continue;
+        }
         if (f.kind != plan::FaultKind::sever) continue;
         auto cut = net::cut_set(*p, *tables, i);
         std::set<std::string> isolated;
@@ -251,6 +257,11 @@ int cmd_plan(const std::vector<std::string>& args) {
             std::cout << " RPO: only records acknowledged within " << format_duration(*p->expect.rpo_window)
                       << " before a fault may be lost;";
         std::cout << "\n";
+    }
+    if (auto mech = net::choose_mechanisms(*p); !mech) {
+        std::cout << "mechanisms: REFUSED (`run` exits 3): " << mech.error().message() << "\n";
+    } else {
+        for (auto& line : mech->describe()) std::cout << "mechanism " << line << "\n";
     }
     // The blast-radius preview and the refusals are exactly what the runner's preflight
     // computes (safety::check_plan), so a plan that passes here passes there.

@@ -163,6 +163,14 @@ Result<void> Classifier::install(const Tables& t, uint64_t run_deadline_ns) {
         INJ_TRY(update(dom_fd, &id, &d, "domains"));
         domain_ids_.push_back(id);
     }
+    const int deg_fd = map_fd(skel_->maps.degrades);
+    const int lossy_fd = map_fd(skel_->maps.loss_state);
+    for (uint32_t i = 0; i < NF_MAX_RULES; ++i) {
+        nf_degrade dg = i < t.degrades.size() ? t.degrades[i] : nf_degrade{};
+        const uint32_t good = 0;
+        INJ_TRY(update(deg_fd, &i, &dg, "degrades"));
+        INJ_TRY(update(lossy_fd, &i, &good, "loss_state"));
+    }
     for (uint32_t i = 0; i < t.rules.size(); ++i) {
         nf_rule r = t.rules[i];
         r.flags &= ~NF_RULE_ARMED;  // installing never puts a fault in force
@@ -170,6 +178,8 @@ Result<void> Classifier::install(const Tables& t, uint64_t run_deadline_ns) {
         INJ_TRY(update(rule_fd, &i, &r, "rules"));
         rules_.push_back(r);
         if (r.share != 0xffffffffu) ctl.partial |= 1ull << i;
+        if (r.proto != 0 || r.port_lo != 0 || r.port_hi != 65535) ctl.filtered |= 1ull << i;
+        if (r.flags & NF_RULE_DEGRADE) ctl.degrade |= 1ull << i;
     }
     ctl.installed = t.installed;
     ctl.run_deadline_ns = run_deadline_ns;
@@ -222,6 +232,25 @@ Result<nf_rule_stats> Classifier::rule_stats(int rule) const {
     return sum;
 }
 
+Result<nf_degrade_stats> Classifier::degrade_stats(int rule) const {
+    if (rule < 0 || rule >= NF_MAX_RULES) return plain_error("degrade_stats", "rule out of range");
+    std::vector<nf_degrade_stats> per_cpu(ncpus_);
+    uint32_t key = static_cast<uint32_t>(rule);
+    if (bpf_map_lookup_elem(map_fd(skel_->maps.degrade_stats), &key, per_cpu.data()) != 0)
+        return errno_error("bpf_map_lookup_elem", "degrade_stats");
+    nf_degrade_stats sum{};
+    for (auto& s : per_cpu) {
+        sum.lost += s.lost;
+        sum.corrupted += s.corrupted;
+        sum.duplicated += s.duplicated;
+        sum.delayed += s.delayed;
+        sum.capped += s.capped;
+    }
+    return sum;
+}
+
+int Classifier::reinject_fd() const { return bpf_program__fd(skel_->progs.netfault_reinject); }
+
 Result<std::array<uint64_t, NF_STAT_MAX>> Classifier::stats() const {
     std::array<uint64_t, NF_STAT_MAX> out{};
     std::vector<uint64_t> per_cpu(ncpus_);
@@ -240,6 +269,9 @@ Result<void> Classifier::reset_stats() {
         INJ_TRY(update(map_fd(skel_->maps.rule_stats), &k, zero_rules.data(), "rule_stats"));
     for (uint32_t k = 0; k < NF_STAT_MAX; ++k)
         INJ_TRY(update(map_fd(skel_->maps.stats), &k, zero_stats.data(), "stats"));
+    std::vector<nf_degrade_stats> zero_deg(ncpus_);
+    for (uint32_t k = 0; k < NF_MAX_RULES; ++k)
+        INJ_TRY(update(map_fd(skel_->maps.degrade_stats), &k, zero_deg.data(), "degrade_stats"));
     return {};
 }
 

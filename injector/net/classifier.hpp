@@ -38,12 +38,16 @@ public:
 
     // Counters of one rule, summed over CPUs.
     Result<nf_rule_stats> rule_stats(int rule) const;
+    // What degrade rule `rule` did, summed over CPUs.
+    Result<nf_degrade_stats> degrade_stats(int rule) const;
     // Global counters (enum nf_stat_index), summed over CPUs.
     Result<std::array<uint64_t, NF_STAT_MAX>> stats() const;
     // Zeroes every counter (rule and global); for tests and benchmarks.
     Result<void> reset_stats();
 
     int prog_fd() const;
+    // The delay line's re-entry program (netfault_reinject), for tcx ingress of its taps.
+    int reinject_fd() const;
     // Kernel id of the loaded program, as `bpftool prog` / `bpftool link` show it.
     uint32_t prog_id() const;
     size_t rule_count() const { return rules_.size(); }

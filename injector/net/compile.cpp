@@ -4,6 +4,7 @@
 #include "net/compile.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <set>
 
@@ -169,6 +170,27 @@ const std::vector<Cidr>& control_prefixes() {
     return prefixes;
 }
 
+nf_degrade degrade_entry(const plan::LinkDegrade& d, int rule) {
+    nf_degrade e{};
+    if (d.loss > 0.0 && d.loss_burst > 1.0 && d.loss < 1.0) {
+        // Gilbert model with a lossy state that drops everything: a mean stay of `burst` packets
+        // there (exit 1/burst) and a stationary share of `loss` (enter = loss / (burst (1 - loss))).
+        e.loss_exit = scale_share(1.0 / d.loss_burst);
+        e.loss_enter = scale_share(std::min(1.0, d.loss / (d.loss_burst * (1.0 - d.loss))));
+    } else {
+        e.loss = scale_share(d.loss);
+    }
+    e.corrupt = scale_share(d.corrupt);
+    e.duplicate = scale_share(d.duplicate);
+    e.delay_ns = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(d.delay).count());
+    e.jitter_ns = static_cast<uint32_t>(
+        std::min<int64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(d.jitter).count(), 0xffffffffll));
+    e.rate_mark = d.rate_bps ? rate_mark(rule) : 0;
+    return e;
+}
+
+uint32_t rate_mark(int rule) { return NF_MARK_MAGIC | NF_MARK_RATE | static_cast<uint32_t>(rule + 1); }
+
 uint32_t scale_share(double share) {
     if (!(share < 1.0)) return kAllFlows;
     if (!(share > 0.0)) return 0;
@@ -179,7 +201,9 @@ Result<Tables> compile(const plan::Plan& plan) {
     Builder b{plan, {}};
     INJ_TRY(b.topology());
 
-    auto has_rule = [](plan::FaultKind k) { return k == plan::FaultKind::sever || k == plan::FaultKind::power_loss; };
+    auto has_rule = [](plan::FaultKind k) {
+        return k == plan::FaultKind::sever || k == plan::FaultKind::power_loss || k == plan::FaultKind::degrade_link;
+    };
     std::vector<size_t> ruled;
     bool power = false;
     for (size_t i = 0; i < plan.method.size(); ++i)
@@ -187,7 +211,7 @@ Result<Tables> compile(const plan::Plan& plan) {
             if (ruled.size() == NF_MAX_RULES)
                 return plain_error("compile", "fault " + plan.method[i].name + " (" + plan.method[i].mark.str() +
                                                   "): more than " + std::to_string(NF_MAX_RULES) +
-                                                  " sever and power_loss faults in one plan");
+                                                  " sever, degrade_link and power_loss faults in one plan");
             ruled.push_back(i);
             power = power || plan.method[i].kind == plan::FaultKind::power_loss;
         }
@@ -199,7 +223,7 @@ Result<Tables> compile(const plan::Plan& plan) {
         auto& f = plan.method[fi];
         if (f.target.rest)
             return plain_error("compile", "fault " + f.name + ": the target cannot be `rest`");
-        if (f.kind != plan::FaultKind::sever) continue;
+        if (f.kind == plan::FaultKind::power_loss) continue;
         INJ_TRY(b.split_for(f, f.target));
         INJ_TRY(b.split_for(f, f.peer));
     }
@@ -240,11 +264,23 @@ Result<Tables> compile(const plan::Plan& plan) {
                                                            : (NF_RULE_CUT_FWD | NF_RULE_CUT_REV);
             r.share = scale_share(f.share);
         }
+        r.port_lo = 0;
+        r.port_hi = 65535;
+        nf_degrade dg{};
+        if (f.kind == plan::FaultKind::degrade_link) {
+            const plan::LinkDegrade& d = f.degrade;
+            r.flags |= NF_RULE_DEGRADE;
+            r.proto = static_cast<__u8>(d.protocol);
+            r.port_lo = d.port_lo;
+            r.port_hi = d.port_hi;
+            dg = degrade_entry(d, static_cast<int>(b.t.rules.size()));
+        }
 
         uint64_t mask = 1ull << bit;
         for (uint32_t id : left.value()) b.t.domains[id].left |= mask;
         for (uint32_t id : right) b.t.domains[id].right |= mask;
         b.t.rules.push_back(r);
+        b.t.degrades.push_back(dg);
         b.t.rule_of_fault[ruled[bit]] = static_cast<int>(bit);
         b.t.fault_mask[ruled[bit]] |= mask;
         b.t.installed |= mask;
@@ -262,6 +298,7 @@ Result<Tables> compile(const plan::Plan& plan) {
         r.flags = NF_RULE_CUT_FWD | NF_RULE_CUT_REV;
         r.share = kAllFlows;
         b.t.rules.push_back(r);
+        b.t.degrades.push_back(nf_degrade{});  // a cut, not a degrade
         b.t.fault_mask[fi] |= mask;
         b.t.installed |= mask;
     }
@@ -296,7 +333,7 @@ void masks(const Tables& t, const nf_endpoint& ep, uint64_t& left, uint64_t& rig
 
 // The rule loop of netfault_classify() for two resolved endpoints.
 bool drops_between(const Tables& t, const nf_endpoint& s, const nf_endpoint& d, uint64_t armed,
-                   std::optional<uint32_t> flow_hash) {
+                   std::optional<uint32_t> flow_hash, bool degraded = false) {
     uint64_t sl, sr, dl, dr;
     masks(t, s, sl, sr);
     masks(t, d, dl, dr);
@@ -310,6 +347,8 @@ bool drops_between(const Tables& t, const nf_endpoint& s, const nf_endpoint& d, 
         bool dir_ok = (((fwd >> i) & 1) && (r.flags & NF_RULE_CUT_FWD)) ||
                       (((rev >> i) & 1) && (r.flags & NF_RULE_CUT_REV));
         bool share_ok = r.share == kAllFlows || !flow_hash || *flow_hash <= r.share;
+        // A degrade rule cuts nobody off: it counts only when asked which pairs it degrades.
+        if ((r.flags & NF_RULE_DEGRADE) && !degraded) continue;
         if (in_force && dir_ok && share_ok) return true;
     }
     return false;
@@ -326,8 +365,10 @@ bool drops(const Tables& t, const IpAddr& src, const IpAddr& dst, uint64_t armed
     return drops_between(t, s->ep, d->ep, armed_rules, flow_hash);
 }
 
-std::vector<std::pair<std::string, std::string>> cut_set(const plan::Plan& plan, const Tables& t,
-                                                         size_t fault_index) {
+namespace {
+
+std::vector<std::pair<std::string, std::string>> pairs(const plan::Plan& plan, const Tables& t, size_t fault_index,
+                                                       bool degraded) {
     std::vector<std::pair<std::string, std::string>> out;
     if (fault_index >= t.fault_mask.size() || t.fault_mask[fault_index] == 0) return out;
     uint64_t armed = t.fault_mask[fault_index];
@@ -341,12 +382,26 @@ std::vector<std::pair<std::string, std::string>> cut_set(const plan::Plan& plan,
             if (a == b) continue;
             for (auto& dst : hosts[b].addresses) {
                 if (dst.addr.v6 != src.v6) continue;
-                if (drops(t, src, dst.addr, armed)) out.emplace_back(hosts[a].name, hosts[b].name);
+                auto* s = lookup(t, src);
+                auto* d = lookup(t, dst.addr);
+                if (s && d && drops_between(t, s->ep, d->ep, armed, std::nullopt, degraded))
+                    out.emplace_back(hosts[a].name, hosts[b].name);
                 break;
             }
         }
     }
     return out;
+}
+
+}  // namespace
+
+std::vector<std::pair<std::string, std::string>> cut_set(const plan::Plan& plan, const Tables& t, size_t fault_index) {
+    return pairs(plan, t, fault_index, false);
+}
+
+std::vector<std::pair<std::string, std::string>> degraded_set(const plan::Plan& plan, const Tables& t,
+                                                              size_t fault_index) {
+    return pairs(plan, t, fault_index, true);
 }
 
 }  // namespace inj::net

@@ -1,4 +1,4 @@
-// Turns a plan's sever and power_loss faults into the netfault maps (prefix -> fault domains, domain -> rule
+// Turns a plan's sever, degrade_link and power_loss faults into the netfault maps (prefix -> fault domains, domain -> rule
 // bits, rule bit -> direction and share), and evaluates those tables in userspace exactly as
 // bpf/netfault.bpf.c does, for dry runs and for checking the BPF program against.
 #pragma once
@@ -28,6 +28,9 @@ struct Tables {
     std::vector<Prefix> prefixes;             // IPv4 and IPv6 mixed; each cidr at most once
     std::map<uint32_t, nf_domain> domains;    // only domains that some rule lists
     std::vector<nf_rule> rules;               // index = rule bit; all disarmed
+    // index = rule bit; zero for sever/power rules. delay_ns/jitter_ns hold the plan's latency
+    // (the EDT form); the engine moves it to a delay line where the kernel lacks sch_fq.
+    std::vector<nf_degrade> degrades;
     std::vector<int> rule_of_fault;           // plan.method index -> its own rule bit, or -1
     // plan.method index -> every rule bit the fault arms: its own, plus one per powered link a
     // power_loss darkens (topology.links); 0 for faults without a rule.
@@ -50,6 +53,11 @@ const std::vector<Cidr>& control_prefixes();
 // NF_MAX_RULES such faults, on a prefix declared twice, and on selector names the topology lacks.
 Result<Tables> compile(const plan::Plan& plan);
 
+// The nf_degrade of a degrade_link fault that got rule bit `rule`.
+nf_degrade degrade_entry(const plan::LinkDegrade& d, int rule);
+// skb->mark that selects rule `rule`'s rate-cap class on an egress port (matched by a u32 filter).
+uint32_t rate_mark(int rule);
+
 // Share of flows as the rule stores it: 1.0 -> 0xffffffff (all), 0 -> 0.
 uint32_t scale_share(double share);
 
@@ -57,7 +65,8 @@ uint32_t scale_share(double share);
 const Tables::Prefix* lookup(const Tables& t, const IpAddr& a);
 
 // The BPF decision for one packet, with the rules in `armed_rules` in force (deadlines not yet
-// passed). `flow_hash` stands for bpf_get_hash_recalc(); without it a partial rule (share below
+// passed). A degrade_link rule never counts: it degrades its pairs but cuts nobody off (the
+// protected check reads selectors, so it still covers degrade_link targets and peers). `flow_hash` stands for bpf_get_hash_recalc(); without it a partial rule (share below
 // all) counts as dropping, i.e. the answer is "are some flows of this pair cut".
 bool drops(const Tables& t, const IpAddr& src, const IpAddr& dst, uint64_t armed_rules,
            std::optional<uint32_t> flow_hash = std::nullopt);
@@ -66,5 +75,10 @@ bool drops(const Tables& t, const IpAddr& src, const IpAddr& dst, uint64_t armed
 // plan.method alone drops, judged on each host's primary address. Empty for faults without a rule.
 std::vector<std::pair<std::string, std::string>> cut_set(const plan::Plan& plan, const Tables& t,
                                                          size_t fault_index);
+
+// Like cut_set, for a degrade_link fault: the ordered host pairs whose traffic it degrades
+// (protocol and port filters aside).
+std::vector<std::pair<std::string, std::string>> degraded_set(const plan::Plan& plan, const Tables& t,
+                                                              size_t fault_index);
 
 }  // namespace inj::net

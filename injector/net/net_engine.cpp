@@ -7,6 +7,7 @@
 #include "common/log.hpp"
 #include "common/netns.hpp"
 #include "lab/lab.hpp"
+#include "net/shaper.hpp"
 
 namespace inj::net {
 namespace {
@@ -35,6 +36,11 @@ Result<void> NetEngine::prepare(const plan::Plan& plan, const lab::LabState& lab
     classifier_.emplace(std::move(cls.value()));
     audit::record("bpf_prog_load", "netfault prog id " + std::to_string(classifier_->prog_id()), true);
     double t_load = ms_since(t1);
+
+    if (auto r = prepare_degrade(plan, lab); !r.ok()) {
+        release();
+        return r.error();
+    }
 
     auto t2 = std::chrono::steady_clock::now();
     if (auto r = classifier_->install(tables_, run_deadline_ns); !r.ok()) {
@@ -70,10 +76,90 @@ Result<void> NetEngine::prepare(const plan::Plan& plan, const lab::LabState& lab
     return {};
 }
 
+Result<void> NetEngine::prepare_degrade(const plan::Plan& plan, const lab::LabState& lab) {
+    auto log = log::get("net");
+    mech_ = {};
+    bool any = false;
+    for (auto& f : plan.method) any = any || f.kind == plan::FaultKind::degrade_link;
+    if (!any) return {};
+    auto m = choose_mechanisms(plan);
+    if (!m.ok()) return m.error();
+    mech_ = m.value();
+    for (auto& line : mech_.describe()) log->info("degrade_link {}", line);
+    const std::string fabric = netns_path(lab.fabric_netns);
+
+    std::vector<DelayLine::Spec> delays;
+    std::vector<RateCap> caps;
+    for (size_t i = 0; i < plan.method.size(); ++i) {
+        int rule = tables_.rule_of_fault[i];
+        if (rule < 0 || plan.method[i].kind != plan::FaultKind::degrade_link) continue;
+        nf_degrade& dg = tables_.degrades[rule];
+        if (dg.delay_ns && mech_.latency == Mechanisms::Latency::delay_line)
+            delays.push_back({rule, dg.delay_ns, dg.jitter_ns});
+        if (plan.method[i].degrade.rate_bps) caps.push_back({rule, plan.method[i].degrade.rate_bps});
+    }
+    if (!delays.empty()) {
+        auto dl = DelayLine::start(fabric, delays);
+        if (!dl.ok()) {
+            audit::record("tap_create", "delay line in " + lab.fabric_netns, false, dl.error().message());
+            return dl.error();
+        }
+        delay_ = std::move(dl.value());
+        std::vector<std::string> taps;
+        for (auto& d : delays) {
+            nf_degrade& dg = tables_.degrades[d.rule];
+            dg.delay_ifindex = static_cast<uint32_t>(delay_->ifindex(d.rule));
+            dg.delay_ns = 0;  // the delay line holds the packet; no delivery time on top
+            dg.jitter_ns = 0;
+            auto link = TcxLink::attach(classifier_->reinject_fd(), fabric, delay_->ifname(d.rule), true);
+            if (!link.ok()) return link.error();
+            taps.push_back(delay_->ifname(d.rule) + " ifindex " + std::to_string(dg.delay_ifindex) + " link id " +
+                           std::to_string(link.value().id()));
+            tap_links_.push_back(std::move(link.value()));
+        }
+        audit::record("tap_create", "delay line in " + lab.fabric_netns + " (taps die with this process)", true, {}, taps);
+    }
+    if (!caps.empty() || mech_.latency == Mechanisms::Latency::edt) {
+        std::vector<std::string> ports;
+        for (auto& h : lab.hosts) ports.push_back(h.fabric_port);
+        auto lines = shaper_lines(ports, caps, mech_.latency == Mechanisms::Latency::edt);
+        auto r = shaper_install(fabric, lines);
+        shaped_ports_ = ports;  // a partial batch is removed too
+        audit::record("qdisc_add", "egress of " + std::to_string(ports.size()) + " host ports in " + lab.fabric_netns, r,
+                      lines);
+        if (!r.ok()) return r;
+    }
+    if (mech_.corrupt) {
+        std::vector<std::string> done;
+        for (auto& h : lab.hosts) {
+            auto r = set_tx_checksum(netns_path(h.netns), "eth0", false);
+            if (!r.ok()) {
+                audit::record("tx_checksum_off", "eth0 of lab hosts", false, r.error().message(), done);
+                return r;
+            }
+            csum_off_.push_back(h.netns);
+            done.push_back(h.netns + "/eth0");
+        }
+        audit::record("tx_checksum_off", "eth0 of " + std::to_string(done.size()) + " lab hosts", true, {}, done);
+    }
+    return {};
+}
+
+nf_degrade_stats NetEngine::degrade_stats(size_t index) const {
+    if (!classifier_ || index >= tables_.rule_of_fault.size() || tables_.rule_of_fault[index] < 0) return {};
+    auto s = classifier_->degrade_stats(tables_.rule_of_fault[index]);
+    return s.ok() ? s.value() : nf_degrade_stats{};
+}
+
+DelayLine::Stats NetEngine::delay_stats(size_t index) const {
+    if (!delay_ || index >= tables_.rule_of_fault.size() || tables_.rule_of_fault[index] < 0) return {};
+    return delay_->stats(tables_.rule_of_fault[index]);
+}
+
 Result<int> NetEngine::rule_for(size_t index) const {
     if (!classifier_) return plain_error("net", "engine not prepared");
     if (index >= tables_.rule_of_fault.size() || tables_.rule_of_fault[index] < 0)
-        return plain_error("net", "fault " + std::to_string(index) + " has no classifier rule (not sever or power_loss)");
+        return plain_error("net", "fault " + std::to_string(index) + " has no classifier rule (not sever, degrade_link or power_loss)");
     return tables_.rule_of_fault[index];
 }
 
@@ -142,6 +228,8 @@ std::vector<FaultCounters> NetEngine::counters() const {
                 log::get("net")->warn("counters of fault {}: {}", c.fault, s.error().message());
             }
         }
+        // A degrade rule drops only by its loss; the rest it lets through, degraded.
+        c.dropped += degrade_stats(i).lost;
         out.push_back(std::move(c));
     }
     return out;
@@ -175,6 +263,26 @@ void NetEngine::release() noexcept {
         size_t n = links_.size();
         links_.clear();  // detach before the program goes
         if (n) audit::record("tcx_detach", "tcx ingress in " + fabric_, true, {}, detached);
+        // Nothing is redirected to the taps any more: held frames go on, then the taps go.
+        tap_links_.clear();
+        if (delay_) {
+            delay_.reset();
+            audit::record("tap_remove", "delay line in " + fabric_, true);
+        }
+        if (!shaped_ports_.empty()) {
+            auto r = shaper_remove(netns_path(fabric_), shaped_ports_);
+            audit::record("qdisc_del", "egress of " + std::to_string(shaped_ports_.size()) + " host ports in " + fabric_, r);
+            shaped_ports_.clear();
+        }
+        if (!csum_off_.empty()) {
+            std::vector<std::string> failed;
+            for (auto& ns : csum_off_)
+                if (!set_tx_checksum(netns_path(ns), "eth0", true).ok()) failed.push_back(ns);
+            audit::record("tx_checksum_on", "eth0 of " + std::to_string(csum_off_.size()) + " lab hosts", failed.empty(),
+                          failed.empty() ? "" : "namespaces gone or refused", failed);
+            csum_off_.clear();
+        }
+        mech_ = {};
         if (classifier_ || n) log::get("net")->info("detached {} tcx links", n);
         if (classifier_) {
             classifier_.reset();
@@ -182,6 +290,8 @@ void NetEngine::release() noexcept {
         }
     } catch (const std::exception& e) {  // allocation failure in the audit text: still let go
         links_.clear();
+        tap_links_.clear();
+        delay_.reset();
         classifier_.reset();
         log::get("net")->error("release: {}", e.what());
     }

@@ -10,6 +10,8 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <map>
@@ -385,6 +387,8 @@ private:
     void load_storage(MapView& m, Fault& fault, const Field& f);
     std::optional<IoLatency> load_latency(const Field& f);
     void load_storage_error(const Field& f, StorageDegrade& sd);
+    void load_degrade(MapView& m, Fault& fault, const Field& f);
+    std::optional<double> probability(const Field& f);
     std::optional<std::string> load_in(const Field& f);
     void check_tcp_target(const Field& f, const std::string& target);
     void use_template(const Field& f, const std::string& text, bool has_host, std::vector<std::string> hosts,
@@ -1420,12 +1424,6 @@ void Loader::load_fault(const Field& f) {
         error(*kf, "unknown fault kind '" + *kind + "' (known: sever, power_loss, degrade_link, degrade_storage)");
         return;
     }
-    if (k->second == FaultKind::degrade_link) {
-        // The kind's own keys are not defined yet, so the rest of the item is not read.
-        error(*kf, "fault kind '" + *kind +
-                       "' is not supported yet by this version (supported: sever, power_loss, degrade_storage)");
-        return;
-    }
     fault.kind = k->second;
     const bool power = fault.kind == FaultKind::power_loss;
     const bool storage = fault.kind == FaultKind::degrade_storage;
@@ -1435,6 +1433,9 @@ void Loader::load_fault(const Field& f) {
     else if (storage)
         m.allow({"name", "fault", "at", "duration", "target", "volume", "latency", "errors", "full", "read_only",
                  "limit"});
+    else if (fault.kind == FaultKind::degrade_link)
+        m.allow({"name", "fault", "at", "duration", "target", "peer", "direction", "share", "loss", "latency",
+                 "rate", "corrupt", "duplicate", "protocol", "port"});
     else m.allow({"name", "fault", "at", "duration", "target", "peer", "direction", "share"});
 
     if (auto a = m.get("at"))
@@ -1462,6 +1463,8 @@ void Loader::load_fault(const Field& f) {
             if (!(*v > 0.0 && *v <= 1.0)) error(*s, "share " + s->node.Scalar() + " is outside (0, 1]");
             else fault.share = *v;
         }
+
+    if (fault.kind == FaultKind::degrade_link) load_degrade(m, fault, f);
 
     Duration max = plan_.safety.max_duration;
     if (df && fault.duration.count() > 0 && max.count() > 0 && fault.at + fault.duration > max)
@@ -1672,6 +1675,135 @@ void Loader::load_storage_error(const Field& f, StorageDegrade& sd) {
     sd.errors.push_back(std::move(e));
 }
 
+// A probability: a number in [0, 1] or a percentage ("5%", "0.5%").
+std::optional<double> Loader::probability(const Field& f) {
+    auto s = str(f);
+    if (!s) return std::nullopt;
+    double v;
+    std::string text = *s;
+    bool pct = !text.empty() && text.back() == '%';
+    if (pct) text.pop_back();
+    char* end = nullptr;
+    errno = 0;
+    v = std::strtod(text.c_str(), &end);
+    if (text.empty() || errno != 0 || end != text.c_str() + text.size()) {
+        error(f, "expected a probability (0.05 or 5%), got '" + *s + "'");
+        return std::nullopt;
+    }
+    if (pct) v /= 100.0;
+    if (!(v >= 0.0 && v <= 1.0)) {
+        error(f, "probability '" + *s + "' is outside [0, 1]");
+        return std::nullopt;
+    }
+    return v;
+}
+
+// degrade_link's own keys: loss, latency, rate, corrupt, duplicate, protocol, port. At least one
+// of the effects must be given, or the fault would do nothing.
+void Loader::load_degrade(MapView& m, Fault& fault, const Field& f) {
+    LinkDegrade& d = fault.degrade;
+    d.mark = fault.mark;
+    bool any = false;
+    if (auto lf = m.get("loss")) {
+        any = true;
+        if (lf->node.IsMap()) {
+            MapView l(*this, *lf);
+            if (l.ok()) {
+                l.allow({"probability", "burst"});
+                if (auto p = l.require("probability"))
+                    if (auto v = probability(*p)) d.loss = *v;
+                if (auto b = l.get("burst"))
+                    if (auto v = number(*b)) {
+                        if (!(*v >= 1.0 && *v <= 1e6)) error(*b, "burst " + b->node.Scalar() + " (mean packets lost in a row) is outside [1, 1000000]");
+                        else d.loss_burst = *v;
+                    }
+                if (d.loss >= 1.0 && d.loss_burst > 1.0)
+                    error(*lf, "a loss burst needs a probability below 1 (every packet is lost already)");
+            }
+        } else if (auto v = probability(*lf)) {
+            d.loss = *v;
+        }
+    }
+    if (auto lf = m.get("latency")) {
+        any = true;
+        if (lf->node.IsMap()) {
+            MapView l(*this, *lf);
+            if (l.ok()) {
+                l.allow({"delay", "jitter"});
+                if (auto p = l.require("delay"))
+                    if (auto v = duration(*p, true)) d.delay = *v;
+                if (auto j = l.get("jitter"))
+                    if (auto v = duration(*j, false)) {
+                        if (*v > d.delay && d.delay.count() > 0)
+                            error(*j, "jitter " + format_duration(*v) + " is larger than the delay " + format_duration(d.delay) + " (a packet cannot leave before it was sent)");
+                        else d.jitter = *v;
+                    }
+            }
+        } else if (auto v = duration(*lf, true)) {
+            d.delay = *v;
+        }
+        if (d.delay > std::chrono::seconds(10)) error(*lf, "latency above 10s is not a degraded link but a cut: use sever");
+    }
+    if (auto rf = m.get("rate")) {
+        any = true;
+        if (auto s = str(*rf)) {
+            // tc's units: bit, kbit, mbit, gbit (x1000), and the same with "ps" (bytes).
+            static const std::vector<std::pair<std::string, double>> units{
+                {"gbit", 1e9}, {"mbit", 1e6}, {"kbit", 1e3}, {"bit", 1.0},
+                {"gbps", 8e9}, {"mbps", 8e6}, {"kbps", 8e3}, {"bps", 8.0}};
+            double mult = 0;
+            std::string num = *s;
+            for (auto& [u, f] : units)
+                if (num.size() > u.size() && num.compare(num.size() - u.size(), u.size(), u) == 0) {
+                    mult = f;
+                    num.resize(num.size() - u.size());
+                    break;
+                }
+            char* end = nullptr;
+            double v = std::strtod(num.c_str(), &end);
+            if (mult == 0 || num.empty() || end != num.c_str() + num.size())
+                error(*rf, "bad rate '" + *s + "': use a number with bit, kbit, mbit, gbit (or bps, kbps, mbps, gbps for bytes)");
+            else if (!(v * mult >= 8000.0 && v * mult <= 100e9))
+                error(*rf, "rate '" + *s + "' is outside 8kbit..100gbit");
+            else d.rate_bps = static_cast<uint64_t>(v * mult);
+        }
+    }
+    if (auto c = m.get("corrupt")) {
+        any = true;
+        if (auto v = probability(*c)) d.corrupt = *v;
+    }
+    if (auto c = m.get("duplicate")) {
+        any = true;
+        if (auto v = probability(*c)) d.duplicate = *v;
+    }
+    if (auto pf = m.get("protocol"))
+        if (auto s = str(*pf)) {
+            if (*s == "tcp") d.protocol = 6;
+            else if (*s == "udp") d.protocol = 17;
+            else if (*s == "icmp") d.protocol = 1;
+            else if (*s == "icmpv6") d.protocol = 58;
+            else if (*s != "any") error(*pf, "unknown protocol '" + *s + "' (use tcp, udp, icmp, icmpv6 or any)");
+        }
+    if (auto pf = m.get("port"))
+        if (auto s = str(*pf)) {
+            // "2380" or "2379-2380": a packet matches when either of its ports is in range.
+            unsigned lo = 0, hi = 0;
+            char dash = 0, extra = 0;
+            int n = std::sscanf(s->c_str(), "%u%c%u%c", &lo, &dash, &hi, &extra);
+            if (n == 1) hi = lo;
+            if (!((n == 1) || (n == 3 && dash == '-')) || lo < 1 || hi > 65535 || lo > hi)
+                error(*pf, "bad port '" + *s + "': use a port (2380) or a range (2379-2380) within 1-65535");
+            else if (d.protocol != 0 && d.protocol != 6 && d.protocol != 17)
+                error(*pf, "ports need protocol tcp or udp (or none)");
+            else {
+                d.port_lo = static_cast<uint16_t>(lo);
+                d.port_hi = static_cast<uint16_t>(hi);
+            }
+        }
+    if (!any)
+        error(f, "degrade_link needs at least one of loss, latency, rate, corrupt, duplicate");
+}
+
 Selector Loader::load_selector(const Field& f, const char* no_cidr_kind) {
     const bool allow_cidr = no_cidr_kind == nullptr;
     Selector sel;
@@ -1792,7 +1924,8 @@ void Loader::check_fault_sides() {
     const Topology& t = plan_.topology;
     for (size_t i = 0; i < plan_.method.size(); ++i) {
         const Fault& f = plan_.method[i];
-        if (f.kind != FaultKind::sever) continue;  // no peer: power_loss cuts from everyone, storage cuts nothing
+        // Only faults between two sides: power_loss cuts from everyone, storage has no peer.
+        if (f.kind != FaultKind::sever && f.kind != FaultKind::degrade_link) continue;
         Covered target = cover(t, f.target);
         if (f.peer.rest) {
             if (!t.hosts.empty() && target.hosts.size() == t.hosts.size())

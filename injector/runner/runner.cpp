@@ -25,6 +25,7 @@
 #include "net/compile.hpp"
 #include "common/netns.hpp"
 #include "safety/plan_checks.hpp"
+#include "net/mechanism.hpp"
 #include "safety/preflight.hpp"
 #include "safety/run_guards.hpp"
 
@@ -425,6 +426,14 @@ RunOutcome Runner::Impl::run() {
         return out;
     }
     jwrite("preflight", preflight_json(plan, tables));
+    // degrade_link needs kernel mechanisms (sch_fq or TUN for latency, HTB for rate caps).
+    if (auto mech = net::choose_mechanisms(plan); !mech) {
+        finish(kExitNotApplied, "not_applied", "preflight: " + mech.error().message());
+        jwrite("refused", {{"reason", out.reason}}, true);
+        return out;
+    } else {
+        for (auto& line : mech->describe()) jwrite("mechanism", {{"what", line}}, false);
+    }
     auto lk = safety::RunLock::acquire(out.run_id);
     if (!lk) {
         finish(kExitNotApplied, "not_applied", lk.error().message());

@@ -184,7 +184,8 @@ TEST(Guards, DropsOutsideThePlannedCutSet) {
     }
     ASSERT_NE(rules_id, 0);
     auto r = run_shell("bpftool map update id " + std::to_string(rules_id) +
-                           " key hex 00 00 00 00 value hex ff ff ff ff ff ff ff 7f 07 00 00 00 ff ff ff ff",
+                           " key hex 00 00 00 00 value hex ff ff ff ff ff ff ff 7f 07 00 00 00 ff ff ff ff"
+                           " 00 00 00 00 00 00 ff ff",  // any protocol, ports 0-65535
                        10s);
     ASSERT_TRUE(r && r->exit_code == 0) << (r ? r->output : r.error().message());
     // Real traffic across the stray cut, so the counters move.

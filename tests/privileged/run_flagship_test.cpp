@@ -161,3 +161,25 @@ TEST(StorageFlagship, SlowDiskOnOneMemberKeepsTheClusterServing) {
     for (auto& p : r.report["probes"]) EXPECT_TRUE(p["held"].get<bool>()) << p.dump();
     EXPECT_EQ(leftovers(), "");
 }
+
+TEST(Flagship, SlowWanKeepsServingAndTheSlowLinkShowsItsLatency) {
+    INJ_REQUIRE_PRIVILEGE();
+    auto r = run_plan("experiments/slow-wan.yaml");
+    ASSERT_FALSE(r.report.is_discarded()) << r.output;
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+    EXPECT_EQ(r.report["verdict"], "held") << r.output;
+    ASSERT_EQ(r.report["faults"].size(), 1u);
+    auto& f = r.report["faults"][0];
+    EXPECT_EQ(f["kind"], "degrade_link");
+    // 5% loss on the ansan <-> gasan path: some packets were lost, by the rule.
+    EXPECT_GT(f["dropped"].get<uint64_t>(), 0u) << r.output;
+    ASSERT_EQ(r.report["probes"].size(), 2u);
+    for (auto& p : r.report["probes"]) EXPECT_TRUE(p["held"].get<bool>()) << p.dump();
+    // The connect probe across the slow link spends most of the run under the fault: its median
+    // is one round trip of 2 x 50 ms (+- jitter), where the healthy path takes well under 1 ms.
+    auto& wan = r.report["probes"][1];
+    EXPECT_EQ(wan["name"], "wan-connect");
+    EXPECT_GT(wan["p50_ms"].get<double>(), 88.0) << wan.dump();
+    EXPECT_LT(wan["p50_ms"].get<double>(), 150.0) << wan.dump();
+    EXPECT_EQ(leftovers(), "");
+}

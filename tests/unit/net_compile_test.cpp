@@ -197,17 +197,78 @@ TEST(NetCompile, ShareIsScaledAndComparedToFlowHash) {
 
 TEST(NetCompile, OtherFaultKindsGetNoRule) {
     Plan p = three_zones();
-    Fault slow;
-    slow.name = "slow";
-    slow.kind = FaultKind::degrade_link;
-    slow.target = zones({"a"});
-    p.method = {slow, sever("s", zones({"b"}), rest())};
+    Fault disk;
+    disk.name = "disk";
+    disk.kind = FaultKind::degrade_storage;
+    disk.target = zones({"a"});
+    p.method = {disk, sever("s", zones({"b"}), rest())};
     Tables t = compile_ok(p);
     EXPECT_EQ(t.rule_of_fault, (std::vector<int>{-1, 0}));
     EXPECT_EQ(t.rules.size(), 1u);
     EXPECT_TRUE(cut_set(p, t, 0).empty());
     EXPECT_EQ(t.control_domain, 0u);  // no power_loss: the control link stays unknown
     EXPECT_EQ(lookup(t, A("198.19.255.1")), nullptr);
+}
+
+Fault degrade(std::string name, Selector target, Selector peer, plan::LinkDegrade d) {
+    Fault f = sever(std::move(name), std::move(target), std::move(peer));
+    f.kind = FaultKind::degrade_link;
+    f.degrade = d;
+    return f;
+}
+
+TEST(NetCompile, DegradeLinkIsARuleWithItsEntry) {
+    Plan p = three_zones();
+    plan::LinkDegrade d;
+    d.loss = 0.25;
+    d.delay = std::chrono::milliseconds(30);
+    d.jitter = std::chrono::milliseconds(5);
+    d.rate_bps = 10'000'000;
+    d.corrupt = 0.5;
+    d.duplicate = 1.0;
+    d.protocol = 6;
+    d.port_lo = 2379;
+    d.port_hi = 2380;
+    p.method = {sever("s", zones({"c"}), rest()), degrade("wan", zones({"a"}), zones({"b"}), d)};
+    Tables t = compile_ok(p);
+    ASSERT_EQ(t.rule_of_fault, (std::vector<int>{0, 1}));
+    ASSERT_EQ(t.degrades.size(), 2u);
+    const nf_rule& r = t.rules[1];
+    EXPECT_EQ(r.flags, NF_RULE_DEGRADE | NF_RULE_CUT_FWD | NF_RULE_CUT_REV);
+    EXPECT_EQ(r.proto, 6);
+    EXPECT_EQ(r.port_lo, 2379);
+    EXPECT_EQ(r.port_hi, 2380);
+    EXPECT_EQ(t.rules[0].port_lo, 0);  // a sever matches every port
+    EXPECT_EQ(t.rules[0].port_hi, 65535);
+    const nf_degrade& e = t.degrades[1];
+    EXPECT_EQ(e.loss, scale_share(0.25));
+    EXPECT_EQ(e.loss_enter, 0u);
+    EXPECT_EQ(e.delay_ns, 30'000'000u);
+    EXPECT_EQ(e.jitter_ns, 5'000'000u);
+    EXPECT_EQ(e.corrupt, scale_share(0.5));
+    EXPECT_EQ(e.duplicate, 0xffffffffu);
+    EXPECT_EQ(e.rate_mark, NF_MARK_MAGIC | NF_MARK_RATE | 2u);
+    EXPECT_EQ(e.delay_ifindex, 0u);  // the engine fills it when it uses the delay line
+    EXPECT_EQ(t.degrades[0].rate_mark, 0u);
+    // It cuts nobody off (blast radius), but degrades exactly the a <-> b pairs.
+    EXPECT_FALSE(drops(t, A("198.18.1.2"), A("198.18.2.2"), 2));
+    EXPECT_TRUE(cut_set(p, t, 1).empty());
+    EXPECT_EQ(degraded_set(p, t, 1), (std::vector<std::pair<std::string, std::string>>{
+                                    {"a-1", "b-1"}, {"a-2", "b-1"}, {"b-1", "a-1"}, {"b-1", "a-2"}}));
+}
+
+TEST(NetCompile, BurstyLossBecomesAGilbertModelWithTheAskedRate) {
+    Plan p = three_zones();
+    plan::LinkDegrade d;
+    d.loss = 0.1;
+    d.loss_burst = 4;
+    p.method = {degrade("wan", zones({"a"}), zones({"b"}), d)};
+    Tables t = compile_ok(p);
+    const nf_degrade& e = t.degrades[0];
+    EXPECT_EQ(e.loss, 0u);
+    double exit = e.loss_exit / 4294967295.0, enter = e.loss_enter / 4294967295.0;
+    EXPECT_NEAR(exit, 0.25, 1e-6);           // mean stay in the lossy state: 4 packets
+    EXPECT_NEAR(enter / (enter + exit), 0.1, 1e-6);  // stationary share of lossy packets
 }
 
 Fault power_loss(std::string name, Selector target) {

@@ -109,3 +109,22 @@ TEST(PlanExperiments, ZoneIsolateAllSeversEveryZoneFromTheRestAtOnce) {
     EXPECT_EQ(p.probes[0].target, sever.probes[0].target);
     EXPECT_EQ(p.probes[0].in, sever.probes[0].in);
 }
+
+TEST(PlanExperiments, SlowWanDegradesTheLinkBetweenTwoZonesOnly) {
+    Plan p = load_experiment("slow-wan.yaml");
+    ASSERT_EQ(p.method.size(), 1u);
+    const Fault& f = p.method[0];
+    EXPECT_EQ(f.kind, FaultKind::degrade_link);
+    EXPECT_EQ(f.target.zones, std::vector<std::string>{"ansan"});
+    EXPECT_EQ(f.peer.zones, std::vector<std::string>{"gasan"});
+    EXPECT_EQ(f.direction, Direction::both);
+    EXPECT_EQ(f.degrade.delay, 50ms);
+    EXPECT_EQ(f.degrade.jitter, 5ms);
+    EXPECT_DOUBLE_EQ(f.degrade.loss, 0.05);
+    EXPECT_EQ(f.degrade.rate_bps, 0u);
+    // The write probe runs from the zone the fault leaves alone; the connect probe crosses it.
+    ASSERT_EQ(p.probes.size(), 2u);
+    EXPECT_EQ(p.probes[0].in, "kv-1");
+    EXPECT_EQ(p.probes[1].in, "kv-2");
+    EXPECT_EQ(p.probes[1].target, "{addr:kv-3}:2379");
+}

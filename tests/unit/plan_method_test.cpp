@@ -51,13 +51,6 @@ TEST(PlanMethod, SelectorsTakeEveryKind) {
     EXPECT_EQ(f.peer.cidrs[0].str(), "198.18.8.0/22");
 }
 
-TEST(PlanMethod, EveryRecognisedButUnimplementedKindIsRefused) {
-    for (const char* k : {"degrade_link"}) {
-        std::string y = fault(std::string("{ name: f1, fault: ") + k + ", duration: 10s, target: { zone: z1 } }");
-        expect_error(load(y), pos(y, k), "method[0].fault", "not supported yet by this version");
-    }
-}
-
 TEST(PlanMethod, UnknownFaultKindListsTheKnownOnes) {
     std::string y = fault("{ name: f1, fault: meteor, duration: 10s, target: { zone: z1 } }");
     expect_error(load(y), pos(y, "meteor"), "method[0].fault",
