@@ -966,6 +966,9 @@ void watch() {
 }  // namespace
 
 int main_faultfs(const std::vector<std::string>& args) {
+    // Whatever the starter left open (beyond stdio) must not live as long as this daemon: a run
+    // lock or a BPF link held here would outlive the run that owns it.
+    ::syscall(SYS_close_range, 3u, ~0u, 0u);
     std::string control, backing, mountpoint;
     unsigned max_threads = 16;
     bool writeback = false;
