@@ -439,3 +439,28 @@ TEST_F(FaultfsTest, FaultsPastTheirDeadlineAreVoidWhateverTheRunnerDoes) {
 
 }  // namespace
 }  // namespace inj::faultfs
+
+namespace inj::faultfs {
+namespace {
+
+TEST_F(FaultfsTest, ArmingAReadFaultDropsTheCacheSoReadsReachTheDisk) {
+    const std::string data = random_bytes(1 << 20, 9);
+    ASSERT_EQ(write_file(p("cached"), data, 0, true), 0);
+    ASSERT_TRUE(slurp(p("cached")) == data);  // now in the kernel's page cache
+    auto timed_read = [&] {
+        auto t0 = Clock::now();
+        std::string got = slurp(p("cached"));
+        EXPECT_TRUE(got == data);
+        return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+    };
+    EXPECT_LT(timed_read(), 20.0);  // served from the cache
+    Settings s;
+    s.latency[kClassRead] = {30'000'000, 0};
+    set(s);
+    std::this_thread::sleep_for(150ms);  // the watcher acts on the new settings
+    // Buffered reads, no O_DIRECT: they reach the daemon again and wait.
+    EXPECT_GE(timed_read(), 30.0);
+}
+
+}  // namespace
+}  // namespace inj::faultfs
