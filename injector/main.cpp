@@ -159,6 +159,9 @@ int cmd_plan(const std::vector<std::string>& args) {
     for (auto& s : p->lab.services) {
         std::cout << "service " << s.name << " on";
         for (auto& h : s.hosts) std::cout << " " << h;
+        if (s.volume)
+            std::cout << ", volume " << *s.volume
+                      << (s.volume_volatile ? " (volatile: writes not fsynced are lost at a power cut)" : "");
         std::cout << "\n";
     }
     for (auto& pr : p->probes) {

@@ -8,7 +8,7 @@ PKGS=(
   bpftool libbpf-dev libelf-dev zlib1g-dev linux-libc-dev
   libyaml-cpp-dev libspdlog-dev libfmt-dev libboost-program-options-dev nlohmann-json3-dev
   libgtest-dev libgmock-dev
-  libfuse3-dev fuse3
+  libfuse3-dev fuse3 fio python3
   iproute2 iptables nftables iperf3 procps
   etcd-server etcd-client
   # reports: the journal schema, JUnit (XSD and a real consumer), the HTML in a headless browser,

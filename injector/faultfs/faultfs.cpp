@@ -126,6 +126,8 @@ struct Fs {
     std::set<Inode*> dirty;  // inodes holding volatile pages (each pinned by one lookup count)
     std::atomic<bool> running{true};
     std::string root_path;  // the backing directory as /proc/self/fd shows it
+    bool in_place = true;   // no --backing: the mount hides the backing directory
+    bool writeback = false; // --writeback: the kernel's writeback cache (never with volatile mode)
 
     explicit Fs(Control c) : ctl(std::move(c)), b(ctl.block()) {}
 };
@@ -143,7 +145,9 @@ const Settings& cur() {
     return s;
 }
 
-bool volatile_mode() { return cur().flags & kFlagVolatile; }
+// Volatile mode needs every write to reach this process when it is made; with the kernel's
+// writeback cache it cannot hold, and is ignored.
+bool volatile_mode() { return !g_fs->writeback && (cur().flags & kFlagVolatile); }
 double timeout() { return volatile_mode() ? 0.0 : kCacheTimeout; }
 
 Inode* inode_of(fuse_ino_t ino) {
@@ -221,8 +225,8 @@ int gate_child(uint32_t op, Inode* parent, const char* name) {
     return gate(op, [parent, name] { return child_path(parent, name); });
 }
 
-// Token bucket for reads and writes: each operation reserves its bytes and one I/O on a virtual
-// clock per direction and returns when its transfer would have finished at the configured rate.
+// Token bucket for reads and writes (no burst): each operation reserves its bytes and one I/O
+// on a virtual clock per direction and waits for its slot.
 void throttle(bool write, size_t bytes) {
     const Settings& s = cur();
     uint64_t bps = write ? s.write_bps : s.read_bps;
@@ -236,15 +240,20 @@ void throttle(bool write, size_t bytes) {
             g_fs->bucket_seq = seq;
             g_fs->next_rb = g_fs->next_wb = g_fs->next_rio = g_fs->next_wio = now;
         }
+        // The operation starts at its slot on the schedule; the next slot is one transfer time
+        // later. A client slower than the rate never waits; the time a client spends between
+        // operations counts toward its wait, so the rate holds whatever the per-call overhead.
         if (bps) {
             uint64_t& next = write ? g_fs->next_wb : g_fs->next_rb;
-            next = std::max(next, now) + uint64_t(double(bytes) * 1e9 / double(bps));
-            until = std::max(until, next);
+            uint64_t start = std::max(next, now);
+            next = start + uint64_t(double(bytes) * 1e9 / double(bps));
+            until = std::max(until, start);
         }
         if (iops) {
             uint64_t& next = write ? g_fs->next_wio : g_fs->next_rio;
-            next = std::max(next, now) + 1000000000ull / iops;
-            until = std::max(until, next);
+            uint64_t start = std::max(next, now);
+            next = start + 1000000000ull / iops;
+            until = std::max(until, start);
         }
     }
     if (until > now) {
@@ -466,8 +475,14 @@ void fix_size(Inode* in, struct stat* st) {
 }
 
 void op_init(void*, fuse_conn_info* conn) {
-    // Writeback caching stays off: every write must reach the gate and the volatile pages.
-    conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
+    // Writeback caching only when asked (--writeback, for volumes that are not volatile): write()
+    // then returns once in the page cache and the gate sees the kernel's writeback, so errors
+    // and latency of writes surface at fsync/close, as they do above a real disk.
+    if (g_fs->writeback && (conn->capable & FUSE_CAP_WRITEBACK_CACHE)) conn->want |= FUSE_CAP_WRITEBACK_CACHE;
+    else conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
+    // In place nothing but this filesystem reaches the backing files, so a changed mtime is our
+    // own write and the cached pages are current: keep them (volatile mode drops them itself).
+    if (g_fs->in_place) conn->want &= ~FUSE_CAP_AUTO_INVAL_DATA;
     if (conn->capable & FUSE_CAP_SPLICE_WRITE) conn->want |= FUSE_CAP_SPLICE_WRITE;
     if (conn->capable & FUSE_CAP_SPLICE_MOVE) conn->want |= FUSE_CAP_SPLICE_MOVE;
     if (conn->capable & FUSE_CAP_FLOCK_LOCKS) conn->want |= FUSE_CAP_FLOCK_LOCKS;
@@ -686,12 +701,25 @@ void set_open_flags(fuse_file_info* fi) {
     fi->keep_cache = volatile_mode() ? 0 : 1;
 }
 
+// O_DIRECT stays between the program and the kernel (it bypasses the FUSE page cache, so every
+// block reaches the gate); the backing file is written through its own cache, from buffers that
+// need no alignment. With the writeback cache the kernel reads pages of write-only files and
+// positions appends itself.
+int backing_flags(int flags) {
+    flags = (flags | O_CLOEXEC) & ~(O_NOFOLLOW | O_DIRECT);
+    if (g_fs->writeback) {
+        if ((flags & O_ACCMODE) == O_WRONLY) flags = (flags & ~O_ACCMODE) | O_RDWR;
+        flags &= ~O_APPEND;
+    }
+    return flags;
+}
+
 bool opens_for_write(int flags) { return (flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC); }
 
 void op_create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, fuse_file_info* fi) {
     Inode* p = inode_of(parent);
     if (int e = gate_child(kOpCreate, p, name)) return (void)fuse_reply_err(req, e);
-    int fd = ::openat(p->fd, name, (fi->flags | O_CREAT | O_CLOEXEC) & ~(O_NOFOLLOW | O_DIRECT), mode);
+    int fd = ::openat(p->fd, name, backing_flags(fi->flags | O_CREAT), mode);
     if (fd < 0) return (void)fuse_reply_err(req, errno);
     fi->fh = uint64_t(fd);
     fuse_entry_param e;
@@ -706,10 +734,7 @@ void op_create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
 void op_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     Inode* in = inode_of(ino);
     if (int e = gate_in(kOpOpen, in, opens_for_write(fi->flags))) return (void)fuse_reply_err(req, e);
-    // O_DIRECT stays between the program and the kernel (it bypasses the FUSE page cache, so every
-    // block reaches the gate); the backing file is written through its own cache, from buffers
-    // that need no alignment.
-    int flags = (fi->flags | O_CLOEXEC) & ~(O_NOFOLLOW | O_DIRECT);
+    int flags = backing_flags(fi->flags);
     if (flags & O_TRUNC) {
         // Truncation through open drops held pages the same way setattr(size 0) does.
         std::lock_guard<std::mutex> lk(in->mu);
@@ -941,8 +966,12 @@ void watch() {
 }  // namespace
 
 int main_faultfs(const std::vector<std::string>& args) {
+    // Whatever the starter left open (beyond stdio) must not live as long as this daemon: a run
+    // lock or a BPF link held here would outlive the run that owns it.
+    ::syscall(SYS_close_range, 3u, ~0u, 0u);
     std::string control, backing, mountpoint;
     unsigned max_threads = 16;
+    bool writeback = false;
     for (size_t i = 0; i < args.size(); ++i) {
         auto value = [&]() -> std::string {
             if (i + 1 >= args.size()) throw std::runtime_error(args[i] + " needs a value");
@@ -951,17 +980,20 @@ int main_faultfs(const std::vector<std::string>& args) {
         if (args[i] == "--control") control = value();
         else if (args[i] == "--backing") backing = value();
         else if (args[i] == "--max-threads") max_threads = unsigned(std::stoul(value()));
+        else if (args[i] == "--writeback") writeback = true;
         else if (!args[i].empty() && args[i][0] != '-' && mountpoint.empty()) mountpoint = args[i];
         else {
-            std::fprintf(stderr, "usage: injector faultfs --control FILE [--backing DIR] MOUNTPOINT\n");
+            std::fprintf(stderr, "usage: injector faultfs --control FILE [--backing DIR] [--writeback] MOUNTPOINT\n");
             return 64;
         }
     }
     if (control.empty() || mountpoint.empty()) {
-        std::fprintf(stderr, "usage: injector faultfs --control FILE [--backing DIR] MOUNTPOINT\n");
+        std::fprintf(stderr, "usage: injector faultfs --control FILE [--backing DIR] [--writeback] MOUNTPOINT\n");
         return 64;
     }
-    auto ctl = Control::open(control);
+    // A control file that does not exist yet is created (all clear): `injector faultfs` can be
+    // started by hand over a directory and driven by a run later.
+    auto ctl = ::access(control.c_str(), F_OK) == 0 ? Control::open(control) : Control::create(control);
     if (!ctl) {
         lg()->error("{}", ctl.error().message());
         return 3;
@@ -975,6 +1007,8 @@ int main_faultfs(const std::vector<std::string>& args) {
         return 3;
     }
     Fs fs(std::move(*ctl));
+    fs.writeback = writeback;
+    fs.in_place = backing.empty();
     g_fs = &fs;
     struct stat st;
     ::fstat(root_fd, &st);

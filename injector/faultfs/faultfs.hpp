@@ -19,7 +19,7 @@ namespace inj::faultfs {
 // The fstype in /proc/self/mountinfo of every faultfs mount.
 constexpr const char* kFsType = "fuse.injector-faultfs";
 
-// The daemon: `injector faultfs --control FILE [--backing DIR] MOUNTPOINT`. Without --backing the
+// The daemon: `injector faultfs --control FILE [--backing DIR] [--writeback] MOUNTPOINT`. Without --backing the
 // mountpoint is opened first and the filesystem goes over it in place. Returns the exit code.
 int main_faultfs(const std::vector<std::string>& args);
 
@@ -32,6 +32,10 @@ struct StartSpec {
     std::string control;   // created (all faults clear) before the daemon starts
     std::string backing;   // empty: in place over the mountpoint
     std::string log;       // daemon stdout+stderr; empty: /dev/null
+    // The kernel's writeback cache: buffered writes return from the page cache and reach the
+    // daemon (and its faults) at writeback, so write errors surface at fsync/close. Never for a
+    // volatile volume (the daemon ignores volatile mode then).
+    bool writeback = false;
 };
 // Starts a daemon and returns its pid once the mount is up and serving (bounded).
 Result<pid_t> start(const StartSpec& spec, std::chrono::milliseconds bound = std::chrono::seconds(10));

@@ -164,6 +164,7 @@ Result<pid_t> start(const StartSpec& spec, std::chrono::milliseconds bound) {
     SpawnSpec s;
     s.argv = {binary(), "faultfs", "--control", spec.control};
     if (!spec.backing.empty()) s.argv.insert(s.argv.end(), {"--backing", spec.backing});
+    if (spec.writeback) s.argv.push_back("--writeback");
     s.argv.push_back(spec.mountpoint);
     s.output = spec.log;
     s.new_session = true;  // not tied to the terminal or to the runner: it must outlive both

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <tuple>
 
 #include "common/audit.hpp"
 #include "common/duration.hpp"
@@ -164,6 +165,7 @@ Result<void> StorageEngine::inject(size_t index, uint64_t deadline_ns) {
     if (!plan_ || index >= faults_.size() || !faults_[index])
         return plain_error("storage", "fault " + std::to_string(index) + " is not a prepared degrade_storage fault");
     auto& a = *faults_[index];
+    if (!a.on) std::tie(a.base_errors, a.base_ops) = totals(a);
     a.on = true;
     a.deadline_ns = deadline_ns;
     std::vector<std::string> paths;
@@ -184,36 +186,58 @@ Result<void> StorageEngine::heal(size_t index) {
     if (!a.on) return {};
     a.on = false;
     for (size_t v : a.volumes) publish(v);
+    auto [e, o] = totals(a);
+    a.errors += e - a.base_errors;
+    a.ops += o - a.base_ops;
     audit::record("storage_heal", "fault " + plan_->method[index].name, true, {}, {}, audit::Sync::page_cache);
     return {};
 }
 
 Result<void> StorageEngine::heal_all() noexcept {
     try {
-        bool any = false;
-        for (auto& f : faults_)
-            if (f && f->on) {
-                f->on = false;
-                any = true;
+        std::vector<size_t> healed;
+        for (size_t i = 0; i < faults_.size(); ++i)
+            if (faults_[i] && faults_[i]->on) {
+                faults_[i]->on = false;
+                healed.push_back(i);
             }
-        if (any)
-            for (size_t v = 0; v < volumes_.size(); ++v) publish(v);
+        if (healed.empty()) return {};
+        for (size_t v = 0; v < volumes_.size(); ++v) publish(v);
+        for (size_t i : healed) {
+            auto& a = *faults_[i];
+            auto [e, o] = totals(a);
+            a.errors += e - a.base_errors;
+            a.ops += o - a.base_ops;
+        }
         return {};
     } catch (const std::exception& e) {
         return plain_error("storage heal_all", e.what());
     }
 }
 
+std::pair<uint64_t, uint64_t> StorageEngine::totals(const Active& a) const {
+    uint64_t errors = 0, ops = 0;
+    for (size_t v : a.volumes) {
+        auto& k = volumes_[v].ctl.block()->counters;
+        errors += k.errors_injected.load();
+        for (auto& o : k.ops) ops += o.load();
+    }
+    return {errors, ops};
+}
+
 std::vector<FaultCounters> StorageEngine::counters() const {
     std::vector<FaultCounters> out;
     for (size_t i = 0; i < faults_.size(); ++i) {
         if (!faults_[i]) continue;
+        const Active& a = *faults_[i];
         FaultCounters c;
         c.fault = plan_->method[i].name;
-        for (size_t v : faults_[i]->volumes) {
-            auto& k = volumes_[v].ctl.block()->counters;
-            c.dropped += k.errors_injected.load();
-            for (auto& o : k.ops) c.passed += o.load();
+        c.dropped = a.errors;
+        c.passed = a.ops;
+        if (a.on) {
+            auto [e, o] = totals(a);
+            c.dropped += e - a.base_errors;
+            c.passed += o - a.base_ops;
         }
         out.push_back(std::move(c));
     }

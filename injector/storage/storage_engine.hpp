@@ -37,7 +37,7 @@ public:
     Result<void> heal(size_t index) override;
     Result<void> heal_all() noexcept override;
     // Per degrade_storage fault: dropped = errors injected, passed = operations seen, on its
-    // volumes (volumes shared by two faults count for both).
+    // volumes while it was in force (two faults in force together on one volume both count them).
     std::vector<FaultCounters> counters() const override;
     void release() noexcept override;
 
@@ -53,7 +53,13 @@ private:
         std::vector<size_t> volumes;  // indexes into volumes_
         bool on = false;
         uint64_t deadline_ns = 0;
+        // Errors and operations on its volumes while this fault was in force (a volume another
+        // fault degrades at another time does not count here: the off-plan guard reads these).
+        uint64_t errors = 0, ops = 0;          // closed periods
+        uint64_t base_errors = 0, base_ops = 0; // volume totals when the open period began
     };
+    // Sum over the fault's volumes of the daemon counters (errors injected, operations).
+    std::pair<uint64_t, uint64_t> totals(const Active& a) const;
     faultfs::Settings compose(size_t volume) const;
     void publish(size_t volume);
 

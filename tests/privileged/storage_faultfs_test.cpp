@@ -412,3 +412,56 @@ TEST_F(FaultfsTest, OwnerKilledNineClearsEveryFaultAndTheFilesystemKeepsServing)
 
 }  // namespace
 }  // namespace inj::faultfs
+
+namespace inj::faultfs {
+namespace {
+
+uint64_t mono_now_ns() {
+    timespec ts;
+    ::clock_gettime(CLOCK_MONOTONIC, &ts);
+    return uint64_t(ts.tv_sec) * 1000000000ull + uint64_t(ts.tv_nsec);
+}
+
+TEST_F(FaultfsTest, FaultsPastTheirDeadlineAreVoidWhateverTheRunnerDoes) {
+    Settings s;
+    s.errors[0] = rule(EIO, kOpWrite);
+    s.nerrors = 1;
+    s.deadline_ns = mono_now_ns() + 300'000'000ull;  // 300 ms
+    set(s);
+    EXPECT_EQ(in_child([&] { return write_file(p("d"), "x"); }), EIO);
+    std::this_thread::sleep_for(400ms);
+    // Nobody healed it: the deadline did. The watcher also clears the block.
+    EXPECT_EQ(in_child([&] { return write_file(p("d"), "y"); }), 0);
+    auto until = Clock::now() + 1s;
+    while (ctl_->read().nerrors != 0 && Clock::now() < until) std::this_thread::sleep_for(5ms);
+    EXPECT_EQ(ctl_->read().nerrors, 0u);
+    EXPECT_EQ(ctl_->block()->owner_pid.load(), 0u);
+}
+
+}  // namespace
+}  // namespace inj::faultfs
+
+namespace inj::faultfs {
+namespace {
+
+TEST_F(FaultfsTest, ArmingAReadFaultDropsTheCacheSoReadsReachTheDisk) {
+    const std::string data = random_bytes(1 << 20, 9);
+    ASSERT_EQ(write_file(p("cached"), data, 0, true), 0);
+    ASSERT_TRUE(slurp(p("cached")) == data);  // now in the kernel's page cache
+    auto timed_read = [&] {
+        auto t0 = Clock::now();
+        std::string got = slurp(p("cached"));
+        EXPECT_TRUE(got == data);
+        return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+    };
+    EXPECT_LT(timed_read(), 20.0);  // served from the cache
+    Settings s;
+    s.latency[kClassRead] = {30'000'000, 0};
+    set(s);
+    std::this_thread::sleep_for(150ms);  // the watcher acts on the new settings
+    // Buffered reads, no O_DIRECT: they reach the daemon again and wait.
+    EXPECT_GE(timed_read(), 30.0);
+}
+
+}  // namespace
+}  // namespace inj::faultfs

@@ -228,7 +228,13 @@ TEST_F(StorageLabTest, DegradeStorageIsSeenInsideTheHostAndHealedWithoutARemount
     e.ops = {"write"};
     f.storage.errors.push_back(e);
     f.storage.fsync.fixed = 30ms;
-    ASSERT_NO_FATAL_FAILURE(start(two_hosts("stdegrade", script_, false, {f})));
+    // A second fault on the same volume, later: full disk.
+    plan::Fault g = f;
+    g.name = "full-disk";
+    g.storage.errors.clear();
+    g.storage.fsync = {};
+    g.storage.full = true;
+    ASSERT_NO_FATAL_FAILURE(start(two_hosts("stdegrade", script_, false, {f, g})));
     ASSERT_EQ(lab_.faultfs.size(), 1u);
     const auto* a1 = lab_.host("a1");
     ASSERT_NE(a1, nullptr);
@@ -253,15 +259,27 @@ TEST_F(StorageLabTest, DegradeStorageIsSeenInsideTheHostAndHealedWithoutARemount
     ASSERT_TRUE(other.ok());
     EXPECT_EQ(other->exit_code, 0) << other->output;
     auto c = storage_->counters();
-    ASSERT_EQ(c.size(), 1u);
+    ASSERT_EQ(c.size(), 2u);
     EXPECT_EQ(c[0].fault, "bad-disk");
     EXPECT_GT(c[0].dropped, 0u);
+    EXPECT_EQ(c[1].dropped, 0u);  // not in force: nothing of bad-disk's errors is counted for it
 
     auto h = storage_->heal(0);
     ASSERT_TRUE(h.ok()) << h.error().message();
     auto after = dd("conv=fsync");
     ASSERT_TRUE(after.ok());
     EXPECT_EQ(after->exit_code, 0) << after->output;
+    // The second fault, later, on the same volume: ENOSPC; its errors are its own.
+    uint64_t bad_disk_errors = storage_->counters()[0].dropped;
+    ASSERT_TRUE(storage_->inject(1, monotonic_ns() + 60 * kSecond).ok());
+    auto full = dd("conv=fsync");
+    ASSERT_TRUE(full.ok());
+    EXPECT_NE(full->output.find("No space left on device"), std::string::npos) << full->output;
+    ASSERT_TRUE(storage_->heal_all().ok());
+    c = storage_->counters();
+    EXPECT_EQ(c[0].dropped, bad_disk_errors);
+    EXPECT_GT(c[1].dropped, 0u);
+    EXPECT_EQ(dd("conv=fsync")->exit_code, 0);
     // Same daemon all along: nothing was remounted.
     EXPECT_EQ(faultfs::daemon_of(vol("a1")), lab_.faultfs[0].pid);
 }

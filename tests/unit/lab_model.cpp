@@ -68,6 +68,7 @@ TEST(LabState, RoundTripsThroughTheStateFile) {
     s.hosts.push_back({"kv-1", 0, "inj-abc123-kv-1", "h0", "/sys/fs/cgroup/injector/abc123/kv-1",
                        {*Cidr::parse("198.18.0.2/22"), *Cidr::parse("2001:2:0:1::2/64")}});
     s.services.push_back({"etcd", "kv-1", 4242, std::string(tmpl) + "/logs/etcd-kv-1.log"});
+    s.faultfs.push_back({"kv-1", "data", std::string(tmpl) + "/volumes/kv-1/data", std::string(tmpl) + "/faultfs/kv-1.data.ctl", 4343});
     ASSERT_TRUE(state::save(s).ok());
     auto r = state::read(state::file_of(tmpl));
     ASSERT_TRUE(r.ok()) << r.error().message();
@@ -82,6 +83,13 @@ TEST(LabState, RoundTripsThroughTheStateFile) {
     ASSERT_EQ(r->services.size(), 1u);
     EXPECT_EQ(r->services[0].pid, 4242);
     EXPECT_EQ(r->volume_path("kv-1", "data"), std::string(tmpl) + "/volumes/kv-1/data");
+    ASSERT_EQ(r->faultfs.size(), 1u);
+    const FaultfsMount* m = r->faultfs_of("kv-1", "data");
+    ASSERT_NE(m, nullptr);
+    EXPECT_EQ(m->path, r->volume_path("kv-1", "data"));
+    EXPECT_EQ(m->control, std::string(tmpl) + "/faultfs/kv-1.data.ctl");
+    EXPECT_EQ(m->pid, 4343);
+    EXPECT_EQ(r->faultfs_of("kv-2", "data"), nullptr);
     std::filesystem::remove_all(tmpl);
 }
 

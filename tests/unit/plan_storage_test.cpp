@@ -174,3 +174,27 @@ TEST(PlanStorage, TooManyErrorRules) {
 
 }  // namespace
 }  // namespace inj::plan::test
+
+namespace inj::plan::test {
+namespace {
+
+TEST(PlanStorage, SlowDiskExperimentDegradesOneMembersWal) {
+    auto r = load_file(std::string(INJ_SOURCE_DIR) + "/experiments/slow-disk.yaml");
+    ASSERT_TRUE(r.plan.has_value()) << dump(r);
+    const Plan& p = *r.plan;
+    ASSERT_EQ(p.method.size(), 1u);
+    const Fault& f = p.method[0];
+    EXPECT_EQ(f.kind, FaultKind::degrade_storage);
+    EXPECT_EQ(selected_hosts(p.topology, f.target), std::vector<std::string>{"kv-1"});
+    EXPECT_EQ(f.storage.volume, "etcd-data");
+    EXPECT_GT(f.storage.fsync.fixed.count(), 0);
+    ASSERT_EQ(f.storage.errors.size(), 1u);
+    EXPECT_EQ(f.storage.errors[0].errno_name, "EIO");
+    EXPECT_EQ(f.storage.errors[0].path, "member/wal/*");
+    // Only the degraded member's volume goes through faultfs; the probes run from control.
+    EXPECT_EQ(faultfs_volumes(p), (std::vector<std::pair<std::string, std::string>>{{"kv-1", "etcd-data"}}));
+    for (auto& pr : p.probes) EXPECT_EQ(pr.in, "control");
+}
+
+}  // namespace
+}  // namespace inj::plan::test

@@ -1,0 +1,173 @@
+// What the fault filesystem costs with no fault in force: fio (psync, buffered, one job, 3 s
+// time-based runs on a 256 MiB file) for sequential 1 MiB and random 4 KiB reads and writes, on
+// the native directory, through faultfs mounted over it in place, and through libfuse's own
+// passthrough_ll example (built from /usr/share/doc/libfuse3-dev/examples with this tree), in the
+// same run. Modes alternate run by run; medians of 5 runs (or argv[1]); ratios against native and
+// against passthrough_ll. Needs root (FUSE mounts) and fio. Mounts are removed on every exit path.
+#include <sys/mount.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "common/log.hpp"
+#include "common/proc.hpp"
+#include "faultfs/faultfs.hpp"
+
+using namespace inj;
+using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+
+namespace {
+
+struct Case {
+    const char* name;
+    const char* rw;
+    const char* bs;
+    bool write;
+};
+constexpr Case kCases[] = {
+    {"seq read 1M", "read", "1M", false},
+    {"seq write 1M", "write", "1M", true},
+    {"rand read 4k", "randread", "4k", false},
+    {"rand write 4k", "randwrite", "4k", true},
+};
+enum Mode { kNative, kFaultfs, kFaultfsWb, kPassthrough, kModes };
+
+// A FUSE mount over `dir` for the life of the scope.
+class Mount {
+public:
+    Mount() = default;
+    Mount(const Mount&) = delete;
+    ~Mount() { stop(); }
+    bool start_faultfs(const std::string& dir, const std::string& work, bool writeback) {
+        mp_ = dir;
+        auto p = faultfs::start({dir, work + "/ctl", "", work + "/faultfs.log", writeback});
+        if (!p) {
+            std::fprintf(stderr, "faultfs: %s\n", p.error().message().c_str());
+            return false;
+        }
+        pid_ = *p;
+        return true;
+    }
+    bool start_passthrough(const std::string& bin, const std::string& source, const std::string& mp) {
+        mp_ = mp;
+        SpawnSpec s;
+        s.argv = {bin, "-f", "-o", "source=" + source + ",allow_other", mp};
+        auto p = spawn(s);
+        if (!p) return false;
+        pid_ = *p;
+        for (int i = 0; i < 500; ++i) {
+            auto m = run_shell("grep -q ' " + mp + " ' /proc/self/mounts", 5s);
+            if (m && m->exit_code == 0) return true;
+            std::this_thread::sleep_for(10ms);
+        }
+        return false;
+    }
+    void stop() {
+        if (!pid_) return;
+        ::umount2(mp_.c_str(), MNT_DETACH);
+        for (int i = 0; i < 300 && ::waitpid(pid_, nullptr, WNOHANG) == 0 && process_alive(pid_); ++i)
+            std::this_thread::sleep_for(10ms);
+        if (process_alive(pid_)) ::kill(pid_, SIGKILL);
+        ::waitpid(pid_, nullptr, 0);
+        pid_ = 0;
+    }
+
+private:
+    std::string mp_;
+    pid_t pid_ = 0;
+};
+
+// One fio run in `dir`; bytes/s and IOPS.
+std::pair<double, double> fio(const std::string& dir, const Case& c) {
+    auto r = run({"fio", "--name=bench", "--directory=" + dir, "--filename=bench.dat", "--size=256M",
+                  "--ioengine=psync", "--rw=" + std::string(c.rw), "--bs=" + std::string(c.bs), "--numjobs=1",
+                  "--time_based", "--runtime=3", "--ramp_time=0", "--output-format=json",
+                  // Warm cache in every mode: fio's default drops the file's cache before each
+                  // job, which on FUSE drops only the upper cache and compares disk to memory.
+                  "--invalidate=0",
+                  std::string("--end_fsync=") + (c.write ? "1" : "0")},
+                 2min);
+    if (!r || r->exit_code != 0) {
+        std::fprintf(stderr, "fio failed: %s\n", r ? r->output.c_str() : r.error().message().c_str());
+        return {0, 0};
+    }
+    auto start = r->output.find('{');
+    auto j = nlohmann::json::parse(r->output.substr(start == std::string::npos ? 0 : start), nullptr, false);
+    if (j.is_discarded()) return {0, 0};
+    auto& job = j["jobs"][0][c.write ? "write" : "read"];
+    return {job["bw_bytes"].get<double>(), job["iops"].get<double>()};
+}
+
+double median(std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    return v.empty() ? 0 : v[v.size() / 2];
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    log::set_level(spdlog::level::warn);
+    int runs = argc > 1 ? std::atoi(argv[1]) : 5;
+    std::string passthrough = PASSTHROUGH_LL_BIN;
+    fs::path work = fs::temp_directory_path() / ("inj-storage-fio-" + std::to_string(::getpid()));
+    fs::create_directories(work / "native");
+    fs::create_directories(work / "faultfs");
+    fs::create_directories(work / "pt-src");
+    fs::create_directories(work / "pt-mnt");
+
+    // [case][mode] -> samples of MiB/s and IOPS
+    std::vector<std::vector<std::vector<double>>> bw(std::size(kCases), std::vector<std::vector<double>>(kModes));
+    auto iops = bw;
+    for (int run_i = 0; run_i < runs; ++run_i) {
+        for (int m = 0; m < kModes; ++m) {
+            Mount mount;
+            std::string dir;
+            if (m == kNative) dir = (work / "native").string();
+            if (m == kFaultfs || m == kFaultfsWb) {
+                dir = (work / "faultfs").string();
+                if (!mount.start_faultfs(dir, work.string(), m == kFaultfsWb)) return 3;
+            }
+            if (m == kPassthrough) {
+                dir = (work / "pt-mnt").string();
+                if (!mount.start_passthrough(passthrough, (work / "pt-src").string(), dir)) {
+                    std::fprintf(stderr, "passthrough_ll did not mount\n");
+                    return 3;
+                }
+            }
+            for (size_t c = 0; c < std::size(kCases); ++c) {
+                auto [b, i] = fio(dir, kCases[c]);
+                bw[c][size_t(m)].push_back(b / 1048576.0);
+                iops[c][size_t(m)].push_back(i);
+            }
+            mount.stop();
+        }
+        std::fprintf(stderr, "run %d/%d done\n", run_i + 1, runs);
+    }
+    std::printf("| case | native | faultfs | faultfs --writeback | passthrough_ll | faultfs / native | "
+                "wb / native | faultfs / pt_ll | wb / pt_ll |\n");
+    std::printf("|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    for (size_t c = 0; c < std::size(kCases); ++c) {
+        double n = median(bw[c][kNative]), f = median(bw[c][kFaultfs]), w = median(bw[c][kFaultfsWb]),
+               p = median(bw[c][kPassthrough]);
+        std::printf("| %s | %.0f | %.0f | %.0f | %.0f | %.0f%% | %.0f%% | %.2fx | %.2fx |\n", kCases[c].name, n, f, w, p,
+                    100.0 * f / n, 100.0 * w / n, f / p, w / p);
+    }
+    std::printf("(MiB/s, medians)\nIOPS (medians): ");
+    for (size_t c = 0; c < std::size(kCases); ++c)
+        std::printf("%s%s native %.0f / faultfs %.0f / wb %.0f / passthrough_ll %.0f", c ? "; " : "", kCases[c].name,
+                    median(iops[c][kNative]), median(iops[c][kFaultfs]), median(iops[c][kFaultfsWb]),
+                    median(iops[c][kPassthrough]));
+    std::printf("\n(%d runs per mode, modes alternating)\n", runs);
+    std::error_code ec;
+    fs::remove_all(work, ec);
+    return 0;
+}
