@@ -297,6 +297,8 @@ Result<Tables> compile(const plan::Plan& plan) {
         nf_rule r{};
         r.flags = NF_RULE_CUT_FWD | NF_RULE_CUT_REV;
         r.share = kAllFlows;
+        r.port_lo = 0;  // every protocol, every port
+        r.port_hi = 65535;
         b.t.rules.push_back(r);
         b.t.degrades.push_back(nf_degrade{});  // a cut, not a degrade
         b.t.fault_mask[fi] |= mask;

@@ -425,6 +425,11 @@ TEST(NetCompile, PowerLossCutsTheLinksAndSwitchesItFeeds) {
     ASSERT_EQ(t.rules.size(), 2u);
     EXPECT_EQ(t.rule_of_fault, std::vector<int>{0});
     EXPECT_EQ(t.fault_mask, std::vector<uint64_t>{0b11});
+    // The link's rule cuts like a sever: every protocol and port (the BPF side filters on them).
+    EXPECT_EQ(t.rules[1].flags, NF_RULE_CUT_FWD | NF_RULE_CUT_REV);
+    EXPECT_EQ(t.rules[1].proto, 0);
+    EXPECT_EQ(t.rules[1].port_lo, 0);
+    EXPECT_EQ(t.rules[1].port_hi, 65535);
     uint64_t all = t.fault_mask[0];
     EXPECT_TRUE(D(t, "198.18.2.2", "198.18.3.2", all));   // b-1 -> c-1: the link is dark
     EXPECT_TRUE(D(t, "198.18.3.2", "198.18.2.2", all));
