@@ -24,6 +24,7 @@
 #include "lab/lab.hpp"
 #include "net/compile.hpp"
 #include "net/mechanism.hpp"
+#include "plan/json.hpp"
 #include "plan/loader.hpp"
 #include "power/power_engine.hpp"
 #include "report/live.hpp"
@@ -118,18 +119,6 @@ int cmd_validate(const std::vector<std::string>& args) {
     return rc;
 }
 
-std::string describe_selector(const plan::Selector& s) {
-    if (s.rest && s.empty()) return "the rest of the lab";
-    std::string out;
-    auto add = [&](const char* kind, const std::vector<std::string>& v) {
-        for (auto& x : v) out += (out.empty() ? "" : ", ") + std::string(kind) + " " + x;
-    };
-    add("zone", s.zones);
-    add("power domain", s.power_domains);
-    add("host", s.hosts);
-    for (auto& c : s.cidrs) out += (out.empty() ? "" : ", ") + std::string("cidr ") + c.str();
-    return out;
-}
 
 int cmd_plan(const std::vector<std::string>& args) {
     po::options_description d;
@@ -180,7 +169,7 @@ int cmd_plan(const std::vector<std::string>& args) {
             // included); then how power comes back.
             auto dark = power::restore_order(*p, f);
             std::cout << "  T+" << format_duration(f.at) << "  " << f.name << ": power_loss "
-                      << describe_selector(f.target) << " (mode " << plan::to_string(f.power_mode) << ") for "
+                      << plan::describe(f.target) << " (mode " << plan::to_string(f.power_mode) << ") for "
                       << format_duration(f.duration) << ", power back at T+" << format_duration(f.at + f.duration)
                       << "  [" << f.mark.str() << "]\n";
             std::cout << "      dark: " << dark.size() << (dark.size() == 1 ? " host" : " hosts") << ", every link cut both ways (control included):";
@@ -223,16 +212,16 @@ int cmd_plan(const std::vector<std::string>& args) {
         }
         if (f.kind == plan::FaultKind::degrade_storage) {
             std::cout << "  T+" << format_duration(f.at) << "  " << f.name << ": degrade_storage of volume "
-                      << f.storage.volume << " on " << describe_selector(f.target) << " for "
+                      << f.storage.volume << " on " << plan::describe(f.target) << " for "
                       << format_duration(f.duration) << ", healed at T+" << format_duration(f.at + f.duration) << "  ["
                       << f.mark.str() << "]\n";
             std::cout << "      " << storage::describe(f.storage) << " (through faultfs; no network cut)\n";
             continue;
         }
         std::cout << "  T+" << format_duration(f.at) << "  " << f.name << ": " << plan::to_string(f.kind) << " "
-                  << describe_selector(f.target) << (f.direction == plan::Direction::both ? " <-> " :
+                  << plan::describe(f.target) << (f.direction == plan::Direction::both ? " <-> " :
                                                      f.direction == plan::Direction::from ? " -> " : " <- ")
-                  << describe_selector(f.peer) << " for " << format_duration(f.duration) << ", healed at T+"
+                  << plan::describe(f.peer) << " for " << format_duration(f.duration) << ", healed at T+"
                   << format_duration(f.at + f.duration) << "  [" << f.mark.str() << "]\n";
         if (f.kind == plan::FaultKind::degrade_link) {
             std::cout << "      " << net::describe_degrade(f.degrade) << (f.share < 1.0 ? " (a share of flows: " + std::to_string(f.share) + ")" : "") << "\n";
