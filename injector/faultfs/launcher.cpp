@@ -188,6 +188,9 @@ Result<pid_t> start(const StartSpec& spec, std::chrono::milliseconds bound) {
 
 Result<void> stop(const std::string& mountpoint, pid_t pid, std::chrono::milliseconds bound) {
     if (pid == 0) pid = daemon_of(mountpoint);
+    // Whose pid it is, decided before the unmount: a daemon on its way out no longer shows its
+    // command line, and must still be waited for.
+    const bool ours = pid > 0 && is_daemon(pid);
     std::string failed;
     if (mounted(mountpoint) && ::umount2(mountpoint.c_str(), 0) != 0) {
         // Busy (a process still has a file open there): detach it from the tree now; the
@@ -195,7 +198,7 @@ Result<void> stop(const std::string& mountpoint, pid_t pid, std::chrono::millise
         if (errno != EINVAL && ::umount2(mountpoint.c_str(), MNT_DETACH) != 0 && errno != EINVAL)
             failed = "umount " + mountpoint + ": " + std::strerror(errno);
     }
-    if (pid > 0 && is_daemon(pid)) {
+    if (ours) {
         auto until = Clock::now() + bound;
         wait_gone(pid, until);
         if (process_alive(pid) && is_daemon(pid)) {
@@ -208,6 +211,8 @@ Result<void> stop(const std::string& mountpoint, pid_t pid, std::chrono::millise
         }
         if (process_alive(pid) && is_daemon(pid))
             failed += (failed.empty() ? "" : "; ") + std::string("daemon ") + std::to_string(pid) + " did not exit";
+        else if (process_alive(pid))
+            wait_gone(pid, Clock::now() + std::chrono::seconds(1));  // exiting: its command line is gone
     }
     if (!failed.empty()) return plain_error("faultfs stop", failed);
     return {};
