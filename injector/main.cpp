@@ -26,7 +26,7 @@
 #include "net/mechanism.hpp"
 #include "plan/json.hpp"
 #include "plan/loader.hpp"
-#include "power/power_engine.hpp"
+#include "faults/registry.hpp"
 #include "report/live.hpp"
 #include "report/metrics.hpp"
 #include "report/render.hpp"
@@ -162,79 +162,8 @@ int cmd_plan(const std::vector<std::string>& args) {
         std::cout << "\n";
     }
     std::cout << "timeline (max_duration " << format_duration(p->safety.max_duration) << "):\n";
-    for (size_t i = 0; i < p->method.size(); ++i) {
-        auto& f = p->method[i];
-        if (f.kind == plan::FaultKind::power_loss) {
-            // What goes dark: the hosts and every service they run, cut from everyone (control
-            // included); then how power comes back.
-            auto dark = power::restore_order(*p, f);
-            std::cout << "  T+" << format_duration(f.at) << "  " << f.name << ": power_loss "
-                      << plan::describe(f.target) << " (mode " << plan::to_string(f.power_mode) << ") for "
-                      << format_duration(f.duration) << ", power back at T+" << format_duration(f.at + f.duration)
-                      << "  [" << f.mark.str() << "]\n";
-            std::cout << "      dark: " << dark.size() << (dark.size() == 1 ? " host" : " hosts") << ", every link cut both ways (control included):";
-            for (auto& h : dark) std::cout << " " << h;
-            std::cout << "\n";
-            for (auto& s : p->lab.services) {
-                std::vector<std::string> on;
-                for (auto& h : s.hosts)
-                    if (std::find(dark.begin(), dark.end(), h) != dark.end()) on.push_back(h);
-                if (on.empty()) continue;
-                std::cout << "      service " << s.name << " " << (f.power_mode == plan::PowerMode::kill ? "killed" : "frozen")
-                          << " on";
-                for (auto& h : on) std::cout << " " << h;
-                std::cout << "\n";
-            }
-            std::cout << "      restore: " << (f.power_mode == plan::PowerMode::kill ? "restart services" : "thaw")
-                      << " in order";
-            for (auto& h : dark) std::cout << " " << h;
-            if (f.restore.stagger.count() > 0) std::cout << ", " << format_duration(f.restore.stagger) << " apart";
-            std::cout << "; readiness awaited (RTO per service in the report)\n";
-            // Cascades: links and zone switches the dark domains feed cut hosts that keep power.
-            for (auto& c : plan::cascades(p->topology, f.target)) {
-                std::cout << "      cascade: " << c.str() << " goes dark: ";
-                if (c.kind == plan::Cascade::Kind::link) {
-                    std::cout << "zones " << c.a << " and " << c.b << " lose each other";
-                } else {
-                    std::vector<std::string> cut_off;
-                    for (auto& h : p->topology.hosts)
-                        if (h.zone == c.a && std::find(dark.begin(), dark.end(), h.name) == dark.end())
-                            cut_off.push_back(h.name);
-                    std::cout << "every host of " << c.a << " is cut off (" << cut_off.size() << " still powered";
-                    for (auto& h : cut_off) std::cout << " " << h;
-                    std::cout << ")";
-                }
-                std::cout << "\n";
-            }
-            auto cut = net::cut_set(*p, *tables, i);
-            std::cout << "      cut set: " << cut.size() << " host pairs lose contact\n";
-            continue;
-        }
-        if (f.kind == plan::FaultKind::degrade_storage) {
-            std::cout << "  T+" << format_duration(f.at) << "  " << f.name << ": degrade_storage of volume "
-                      << f.storage.volume << " on " << plan::describe(f.target) << " for "
-                      << format_duration(f.duration) << ", healed at T+" << format_duration(f.at + f.duration) << "  ["
-                      << f.mark.str() << "]\n";
-            std::cout << "      " << storage::describe(f.storage) << " (through faultfs; no network cut)\n";
-            continue;
-        }
-        std::cout << "  T+" << format_duration(f.at) << "  " << f.name << ": " << plan::to_string(f.kind) << " "
-                  << plan::describe(f.target) << (f.direction == plan::Direction::both ? " <-> " :
-                                                     f.direction == plan::Direction::from ? " -> " : " <- ")
-                  << plan::describe(f.peer) << " for " << format_duration(f.duration) << ", healed at T+"
-                  << format_duration(f.at + f.duration) << "  [" << f.mark.str() << "]\n";
-        if (f.kind == plan::FaultKind::degrade_link) {
-            std::cout << "      " << net::describe_degrade(f.degrade) << (f.share < 1.0 ? " (a share of flows: " + std::to_string(f.share) + ")" : "") << "\n";
-            std::cout << "      degraded: " << net::degraded_set(*p, *tables, i).size() << " host pairs (cut off: none)\n";
-            continue;
-        }
-        if (f.kind != plan::FaultKind::sever) continue;
-        auto cut = net::cut_set(*p, *tables, i);
-        std::set<std::string> isolated;
-        std::cout << "      cut set: " << cut.size() << " host pairs lose contact";
-        std::cout << (cut.empty() ? "\n" : ":\n");
-        for (auto& [a, b] : cut) std::cout << "        " << a << " -> " << b << "\n";
-    }
+    for (size_t i = 0; i < p->method.size(); ++i)
+        faults::kind_of(p->method[i]).describe(std::cout, {*p, *tables, i});
     for (auto& v : p->verify)
         std::cout << "verify " << v.name << ": after recovery, every record probe " << v.probe
                   << " acknowledged is read back in " << v.in << " ("
@@ -250,10 +179,14 @@ int cmd_plan(const std::vector<std::string>& args) {
                       << " before a fault may be lost;";
         std::cout << "\n";
     }
-    if (auto mech = net::choose_mechanisms(*p); !mech) {
-        std::cout << "mechanisms: REFUSED (`run` exits 3): " << mech.error().message() << "\n";
-    } else {
-        for (auto& line : mech->describe()) std::cout << "mechanism " << line << "\n";
+    // Each kind the plan uses says what the machine must have (and `run` checks it the same way).
+    for (const faults::Kind* k : faults::kinds()) {
+        bool used = std::any_of(p->method.begin(), p->method.end(), [&](auto& f) { return k->name == std::string(f.kind()); });
+        if (!used || !k->preflight) continue;
+        if (auto lines = k->preflight(*p); !lines)
+            std::cout << "mechanisms: REFUSED (`run` exits 3): " << lines.error().message() << "\n";
+        else
+            for (auto& line : *lines) std::cout << "mechanism " << line << "\n";
     }
     // The blast-radius preview and the refusals are exactly what the runner's preflight
     // computes (safety::check_plan), so a plan that passes here passes there.
@@ -408,8 +341,7 @@ int cmd_run(const std::vector<std::string>& args) {
         fo.endpoints = eps;
         fo.run_id = opts.run_id;
         fo.lease_ttl_s = vm["lease-ttl"].as<int>();
-        hooks.engines.clear();
-        hooks.engines.push_back(std::make_unique<fleet::FleetEngine>(fo));
+        hooks.make_engines = [fo](const plan::Plan& plan) { return fleet::fleet_engines(plan, fo); };
         auto env = hooks.preflight;
         hooks.preflight = [env, eps, &p]() -> Result<void> {
             if (env) INJ_TRY(env());

@@ -95,7 +95,7 @@ Result<std::map<std::string, Status>> FleetEngine::read_statuses() const {
     return out;
 }
 
-Result<void> FleetEngine::prepare(const plan::Plan& plan, const lab::LabState&, uint64_t run_deadline_ns) {
+Result<void> FleetEngine::prepare(const plan::Plan& plan, targets::Targets&, uint64_t run_deadline_ns) {
     auto log = log::get("fleet");
     release();
     keepalive_stop_ = false;
@@ -378,6 +378,17 @@ void FleetEngine::release() noexcept {
     lease_ = 0;
     hosts_.clear();
     client_.reset();
+}
+
+EngineSet fleet_engines(const plan::Plan& plan, FleetOptions o) {
+    EngineSet set;
+    set.own.push_back(std::make_unique<FleetEngine>(std::move(o)));
+    for (auto& f : plan.method) {
+        auto effect = f.net();
+        bool cut = effect && effect->kind == plan::NetEffect::Kind::cut;
+        set.of_fault.push_back(cut ? set.own.back().get() : nullptr);
+    }
+    return set;
 }
 
 }  // namespace inj::fleet

@@ -47,14 +47,17 @@ struct StepSpread {
     double late_max_ms = 0;           // max(applied - planned)
 };
 
+// The engines of a fleet run: one FleetEngine applies every fault that is a plain cut (sever);
+// faults of other kinds get no engine, so the runner refuses the plan naming them.
+EngineSet fleet_engines(const plan::Plan& plan, FleetOptions o);
+
 class FleetEngine : public Engine {
 public:
     explicit FleetEngine(FleetOptions o) : opts_(std::move(o)) {}
     ~FleetEngine() override { release(); }
 
     std::string_view name() const override { return "fleet"; }
-    bool handles(plan::FaultKind kind) const override { return kind == plan::FaultKind::sever; }
-    Result<void> prepare(const plan::Plan& plan, const lab::LabState& lab, uint64_t run_deadline_ns) override;
+    Result<void> prepare(const plan::Plan& plan, targets::Targets& targets, uint64_t run_deadline_ns) override;
     Result<void> inject(size_t index, uint64_t deadline_ns) override;
     Result<void> heal(size_t index) override;
     Result<void> heal_all() noexcept override;

@@ -473,11 +473,12 @@ Result<void> await_ready(const plan::Plan& plan, const LabState& s, const Servic
 }
 
 Result<std::vector<ServiceProcess>> restart_services(const plan::Plan& plan, LabState& s,
-                                                     const std::vector<std::string>& hosts) {
+                                                     const std::vector<std::string>& hosts, const std::string& only) {
     std::vector<ServiceProcess> out;
     for (const auto& hn : hosts)
         for (const auto& svc : plan.lab.services) {
             if (std::find(svc.hosts.begin(), svc.hosts.end(), hn) == svc.hosts.end()) continue;
+            if (!only.empty() && svc.name != only) continue;
             auto p = spawn_service(plan, s, svc, hn);
             if (!p) return p.error();
             out.push_back(*p);

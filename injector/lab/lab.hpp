@@ -110,8 +110,10 @@ std::string id_for(const plan::Plan& plan);
 // order given, a host's services in plan order), each in its host's namespace and cgroup; their
 // entries in lab.services get the new pids and state.json is rewritten. For processes that are
 // gone (a power cut): it does not stop anything. Readiness is the caller's (await_ready).
+// `only`: that service alone (empty: every service of those hosts).
 Result<std::vector<ServiceProcess>> restart_services(const plan::Plan& plan, LabState& lab,
-                                                     const std::vector<std::string>& hosts);
+                                                     const std::vector<std::string>& hosts,
+                                                     const std::string& only = {});
 // Waits for the readiness check of a started service (none defined: ready at once), bounded by
 // the check's timeout and `deadline`; the error names the service, its log and its tail.
 // A wait stops early (with an error) once *cancel turns true.

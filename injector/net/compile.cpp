@@ -201,19 +201,19 @@ Result<Tables> compile(const plan::Plan& plan) {
     Builder b{plan, {}};
     INJ_TRY(b.topology());
 
-    auto has_rule = [](plan::FaultKind k) {
-        return k == plan::FaultKind::sever || k == plan::FaultKind::power_loss || k == plan::FaultKind::degrade_link;
-    };
+    using Effect = plan::NetEffect::Kind;
     std::vector<size_t> ruled;
+    std::vector<plan::NetEffect> effects(plan.method.size());
     bool power = false;
     for (size_t i = 0; i < plan.method.size(); ++i)
-        if (has_rule(plan.method[i].kind)) {
+        if (auto effect = plan.method[i].net()) {
+            effects[i] = *effect;
             if (ruled.size() == NF_MAX_RULES)
                 return plain_error("compile", "fault " + plan.method[i].name + " (" + plan.method[i].mark.str() +
                                                   "): more than " + std::to_string(NF_MAX_RULES) +
-                                                  " sever, degrade_link and power_loss faults in one plan");
+                                                  " faults with a network part in one plan");
             ruled.push_back(i);
-            power = power || plan.method[i].kind == plan::FaultKind::power_loss;
+            power = power || effect->kind == Effect::isolate;
         }
     if (power) INJ_TRY(b.control());
 
@@ -223,7 +223,7 @@ Result<Tables> compile(const plan::Plan& plan) {
         auto& f = plan.method[fi];
         if (f.target.rest)
             return plain_error("compile", "fault " + f.name + ": the target cannot be `rest`");
-        if (f.kind == plan::FaultKind::power_loss) continue;
+        if (effects[fi].kind == Effect::isolate) continue;
         INJ_TRY(b.split_for(f, f.target));
         INJ_TRY(b.split_for(f, f.peer));
     }
@@ -235,11 +235,12 @@ Result<Tables> compile(const plan::Plan& plan) {
     std::vector<std::pair<size_t, plan::Cascade>> link_rules;
     for (size_t bit = 0; bit < ruled.size(); ++bit) {
         auto& f = plan.method[ruled[bit]];
+        const plan::NetEffect& effect = effects[ruled[bit]];
         auto left = b.members(f, f.target, "target");
         if (!left.ok()) return left.error();
         std::set<uint32_t> right;
         nf_rule r{};
-        if (f.kind == plan::FaultKind::power_loss) {
+        if (effect.kind == Effect::isolate) {
             // A dark host answers nobody: every zone (the target's own included: its dark
             // neighbours are no better) and the control position, both ways. Whole zones keep
             // this one domain per zone, whatever the number of hosts.
@@ -259,16 +260,16 @@ Result<Tables> compile(const plan::Plan& plan) {
             right = std::move(peer.value());
             if (f.peer.rest)
                 for (uint32_t id : b.rest_of(f.target, left.value())) right.insert(id);
-            r.flags = f.direction == plan::Direction::from ? NF_RULE_CUT_FWD
-                      : f.direction == plan::Direction::to ? NF_RULE_CUT_REV
-                                                           : (NF_RULE_CUT_FWD | NF_RULE_CUT_REV);
-            r.share = scale_share(f.share);
+            r.flags = effect.direction == plan::Direction::from ? NF_RULE_CUT_FWD
+                      : effect.direction == plan::Direction::to ? NF_RULE_CUT_REV
+                                                                : (NF_RULE_CUT_FWD | NF_RULE_CUT_REV);
+            r.share = scale_share(effect.share);
         }
         r.port_lo = 0;
         r.port_hi = 65535;
         nf_degrade dg{};
-        if (f.kind == plan::FaultKind::degrade_link) {
-            const plan::LinkDegrade& d = f.degrade;
+        if (effect.kind == Effect::degrade) {
+            const plan::LinkDegrade& d = *effect.link;
             r.flags |= NF_RULE_DEGRADE;
             r.proto = static_cast<__u8>(d.protocol);
             r.port_lo = d.port_lo;

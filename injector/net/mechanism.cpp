@@ -39,10 +39,11 @@ Result<Mechanisms> choose_mechanisms(const plan::Plan& plan, const Capabilities&
     const plan::Fault* latency = nullptr;
     const plan::Fault* rate = nullptr;
     for (auto& f : plan.method) {
-        if (f.kind != plan::FaultKind::degrade_link) continue;
-        if (f.degrade.delay.count() > 0 && !latency) latency = &f;
-        if (f.degrade.rate_bps > 0 && !rate) rate = &f;
-        if (f.degrade.corrupt > 0) m.corrupt = true;
+        auto effect = f.net();
+        if (!effect || effect->kind != plan::NetEffect::Kind::degrade) continue;
+        if (effect->link->delay.count() > 0 && !latency) latency = &f;
+        if (effect->link->rate_bps > 0 && !rate) rate = &f;
+        if (effect->link->corrupt > 0) m.corrupt = true;
     }
     std::string missing;
     if (latency) {
@@ -67,7 +68,8 @@ Result<Mechanisms> choose_mechanisms(const plan::Plan& plan, const Capabilities&
 
 Result<Mechanisms> choose_mechanisms(const plan::Plan& plan) {
     for (auto& f : plan.method)
-        if (f.kind == plan::FaultKind::degrade_link) return choose_mechanisms(plan, capabilities());
+        if (auto effect = f.net(); effect && effect->kind == plan::NetEffect::Kind::degrade)
+            return choose_mechanisms(plan, capabilities());
     return Mechanisms{};
 }
 

@@ -6,7 +6,7 @@
 #include "common/audit.hpp"
 #include "common/log.hpp"
 #include "common/netns.hpp"
-#include "lab/lab.hpp"
+#include "targets/targets.hpp"
 #include "net/shaper.hpp"
 
 namespace inj::net {
@@ -16,7 +16,7 @@ double ms_since(std::chrono::steady_clock::time_point t0) {
 }
 }  // namespace
 
-Result<void> NetEngine::prepare(const plan::Plan& plan, const lab::LabState& lab, uint64_t run_deadline_ns) {
+Result<void> NetEngine::prepare(const plan::Plan& plan, targets::Targets& targets, uint64_t run_deadline_ns) {
     auto log = log::get("net");
     release();
     auto t0 = std::chrono::steady_clock::now();
@@ -37,7 +37,7 @@ Result<void> NetEngine::prepare(const plan::Plan& plan, const lab::LabState& lab
     audit::record("bpf_prog_load", "netfault prog id " + std::to_string(classifier_->prog_id()), true);
     double t_load = ms_since(t1);
 
-    if (auto r = prepare_degrade(plan, lab); !r.ok()) {
+    if (auto r = prepare_degrade(plan, targets); !r.ok()) {
         release();
         return r.error();
     }
@@ -50,13 +50,13 @@ Result<void> NetEngine::prepare(const plan::Plan& plan, const lab::LabState& lab
     double t_install = ms_since(t2);
 
     auto t3 = std::chrono::steady_clock::now();
-    const std::string fabric = netns_path(lab.fabric_netns);
-    fabric_ = lab.fabric_netns;
+    fabric_ = targets.judge_netns();
     // One audit record for the whole attach (hundreds of ports are one action of the run).
     std::vector<std::string> attached;
-    const std::string what = "tcx ingress in " + lab.fabric_netns + ", prog id " + std::to_string(classifier_->prog_id());
-    for (auto& h : lab.hosts) {
-        auto link = TcxLink::attach(classifier_->prog_fd(), fabric, h.fabric_port, true);
+    const std::string what = "tcx ingress at the judge points of " + targets.describe() + ", prog id " +
+                             std::to_string(classifier_->prog_id());
+    for (auto& h : targets.hosts()) {
+        auto link = TcxLink::attach(classifier_->prog_fd(), h.judge.netns, h.judge.ifname, true);
         if (!link.ok()) {
             Error e = link.error();
             e.context += " (host " + h.name + ")";
@@ -64,44 +64,50 @@ Result<void> NetEngine::prepare(const plan::Plan& plan, const lab::LabState& lab
             release();
             return e;
         }
-        attached.push_back(h.fabric_port + " (" + h.name + ") link id " + std::to_string(link.value().id()));
+        attached.push_back(h.judge.ifname + " (" + h.name + ") link id " + std::to_string(link.value().id()));
         links_.push_back(std::move(link.value()));
     }
     audit::record("tcx_attach", what, true, {}, attached);
     double t_attach = ms_since(t3);
     log->info("{} rules, {} prefixes, {} domains; compile {:.1f} ms, load {:.1f} ms, install {:.1f} ms",
               tables_.rules.size(), tables_.prefixes.size(), tables_.domains.size(), t_compile, t_load, t_install);
-    log->info("attached at tcx ingress of {} host ports in {} in {:.1f} ms", links_.size(),
-              lab.fabric_netns, t_attach);
+    log->info("attached at tcx ingress of {} host ports of {} in {:.1f} ms", links_.size(), targets.describe(),
+              t_attach);
     return {};
 }
 
-Result<void> NetEngine::prepare_degrade(const plan::Plan& plan, const lab::LabState& lab) {
+Result<void> NetEngine::prepare_degrade(const plan::Plan& plan, const targets::Targets& targets) {
     auto log = log::get("net");
     mech_ = {};
     bool any = false;
-    for (auto& f : plan.method) any = any || f.kind == plan::FaultKind::degrade_link;
+    for (auto& f : plan.method) {
+        auto effect = f.net();
+        any = any || (effect && effect->kind == plan::NetEffect::Kind::degrade);
+    }
     if (!any) return {};
     auto m = choose_mechanisms(plan);
     if (!m.ok()) return m.error();
     mech_ = m.value();
     for (auto& line : mech_.describe()) log->info("degrade_link {}", line);
-    const std::string fabric = netns_path(lab.fabric_netns);
+    // Delay-line taps live beside the judge points, so the classifier can redirect to them.
+    const std::string fabric = targets.judge_netns();
+    if (fabric.empty()) return plain_error("net", "degrade_link needs every host judged in one namespace (a lab's fabric)");
 
     std::vector<DelayLine::Spec> delays;
     std::vector<RateCap> caps;
     for (size_t i = 0; i < plan.method.size(); ++i) {
         int rule = tables_.rule_of_fault[i];
-        if (rule < 0 || plan.method[i].kind != plan::FaultKind::degrade_link) continue;
+        auto effect = plan.method[i].net();
+        if (rule < 0 || !effect || effect->kind != plan::NetEffect::Kind::degrade) continue;
         nf_degrade& dg = tables_.degrades[rule];
         if (dg.delay_ns && mech_.latency == Mechanisms::Latency::delay_line)
             delays.push_back({rule, dg.delay_ns, dg.jitter_ns});
-        if (plan.method[i].degrade.rate_bps) caps.push_back({rule, plan.method[i].degrade.rate_bps});
+        if (effect->link->rate_bps) caps.push_back({rule, effect->link->rate_bps});
     }
     if (!delays.empty()) {
         auto dl = DelayLine::start(fabric, delays);
         if (!dl.ok()) {
-            audit::record("tap_create", "delay line in " + lab.fabric_netns, false, dl.error().message());
+            audit::record("tap_create", "delay line in " + fabric, false, dl.error().message());
             return dl.error();
         }
         delay_ = std::move(dl.value());
@@ -117,28 +123,28 @@ Result<void> NetEngine::prepare_degrade(const plan::Plan& plan, const lab::LabSt
                            std::to_string(link.value().id()));
             tap_links_.push_back(std::move(link.value()));
         }
-        audit::record("tap_create", "delay line in " + lab.fabric_netns + " (taps die with this process)", true, {}, taps);
+        audit::record("tap_create", "delay line in " + fabric + " (taps die with this process)", true, {}, taps);
     }
     if (!caps.empty() || mech_.latency == Mechanisms::Latency::edt) {
         std::vector<std::string> ports;
-        for (auto& h : lab.hosts) ports.push_back(h.fabric_port);
+        for (auto& h : targets.hosts()) ports.push_back(h.judge.ifname);
         auto lines = shaper_lines(ports, caps, mech_.latency == Mechanisms::Latency::edt);
         auto r = shaper_install(fabric, lines);
         shaped_ports_ = ports;  // a partial batch is removed too
-        audit::record("qdisc_add", "egress of " + std::to_string(ports.size()) + " host ports in " + lab.fabric_netns, r,
+        audit::record("qdisc_add", "egress of " + std::to_string(ports.size()) + " host ports in " + fabric, r,
                       lines);
         if (!r.ok()) return r;
     }
     if (mech_.corrupt) {
         std::vector<std::string> done;
-        for (auto& h : lab.hosts) {
-            auto r = set_tx_checksum(netns_path(h.netns), "eth0", false);
+        for (auto& h : targets.hosts()) {
+            auto r = set_tx_checksum(h.netns, h.interface, false);
             if (!r.ok()) {
                 audit::record("tx_checksum_off", "eth0 of lab hosts", false, r.error().message(), done);
                 return r;
             }
-            csum_off_.push_back(h.netns);
-            done.push_back(h.netns + "/eth0");
+            csum_off_.push_back({h.netns, h.interface});
+            done.push_back(h.netns + "/" + h.interface);
         }
         audit::record("tx_checksum_off", "eth0 of " + std::to_string(done.size()) + " lab hosts", true, {}, done);
     }
@@ -159,7 +165,7 @@ DelayLine::Stats NetEngine::delay_stats(size_t index) const {
 Result<int> NetEngine::rule_for(size_t index) const {
     if (!classifier_) return plain_error("net", "engine not prepared");
     if (index >= tables_.rule_of_fault.size() || tables_.rule_of_fault[index] < 0)
-        return plain_error("net", "fault " + std::to_string(index) + " has no classifier rule (not sever, degrade_link or power_loss)");
+        return plain_error("net", "fault " + std::to_string(index) + " has no classifier rule (its kind has no network part)");
     return tables_.rule_of_fault[index];
 }
 
@@ -270,14 +276,14 @@ void NetEngine::release() noexcept {
             audit::record("tap_remove", "delay line in " + fabric_, true);
         }
         if (!shaped_ports_.empty()) {
-            auto r = shaper_remove(netns_path(fabric_), shaped_ports_);
+            auto r = shaper_remove(fabric_, shaped_ports_);
             audit::record("qdisc_del", "egress of " + std::to_string(shaped_ports_.size()) + " host ports in " + fabric_, r);
             shaped_ports_.clear();
         }
         if (!csum_off_.empty()) {
             std::vector<std::string> failed;
-            for (auto& ns : csum_off_)
-                if (!set_tx_checksum(netns_path(ns), "eth0", true).ok()) failed.push_back(ns);
+            for (auto& [ns, ifname] : csum_off_)
+                if (!set_tx_checksum(ns, ifname, true).ok()) failed.push_back(ns + "/" + ifname);
             audit::record("tx_checksum_on", "eth0 of " + std::to_string(csum_off_.size()) + " lab hosts", failed.empty(),
                           failed.empty() ? "" : "namespaces gone or refused", failed);
             csum_off_.clear();

@@ -1,11 +1,13 @@
-// The network engine: sever and degrade_link faults as rules of the netfault classifier, attached at tcx ingress
-// of every lab host's bridge port in the fabric. Inject and heal are single map writes.
-// It also holds the rules of power_loss faults (their network part), which the power engine
-// arms and disarms through inject()/heal() of this engine: one classifier per run.
+// The network engine: every fault's network part (plan::NetEffect) as rules of the netfault
+// classifier, attached at tcx ingress of every target host's judge point (in a lab, its bridge
+// port in the fabric). Inject and heal are single map writes. It applies the kinds that are only a
+// rule (sever, degrade_link), and kinds with more to do (power_loss) arm and disarm their rules
+// through LinkRules: one classifier per run.
 #pragma once
 
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "net/classifier.hpp"
@@ -13,28 +15,26 @@
 #include "net/delay_line.hpp"
 #include "net/mechanism.hpp"
 #include "net/tcx_link.hpp"
+#include "faults/parts.hpp"
 #include "runner/engine.hpp"
 
 namespace inj::net {
 
-class NetEngine : public Engine {
+class NetEngine : public Engine, public faults::LinkRules {
 public:
     NetEngine() = default;
     ~NetEngine() override { release(); }
 
     std::string_view name() const override { return "net"; }
-    bool handles(plan::FaultKind kind) const override {
-        return kind == plan::FaultKind::sever || kind == plan::FaultKind::degrade_link;
-    }
-    bool serves(plan::FaultKind kind) const override {
-        return handles(kind) || kind == plan::FaultKind::power_loss;
-    }
-    Result<void> prepare(const plan::Plan& plan, const lab::LabState& lab, uint64_t run_deadline_ns) override;
+    Result<void> prepare(const plan::Plan& plan, targets::Targets& targets, uint64_t run_deadline_ns) override;
     Result<void> inject(size_t index, uint64_t deadline_ns) override;
     Result<void> heal(size_t index) override;
     Result<void> heal_all() noexcept override;
     std::vector<FaultCounters> counters() const override;
     void release() noexcept override;
+    // LinkRules: a fault's rules (its own and the cascades it feeds), for kinds that drive them.
+    Result<void> arm(size_t fault, uint64_t deadline_ns) override { return inject(fault, deadline_ns); }
+    Result<void> disarm(size_t fault) override { return heal(fault); }
 
     // The compiled tables (for dry runs and reports); empty before prepare().
     const Tables& tables() const { return tables_; }
@@ -51,11 +51,11 @@ public:
 private:
     Result<int> rule_for(size_t index) const;
     // prepare()'s degrade_link part: delay line, shaping, checksums; fills the degrade entries.
-    Result<void> prepare_degrade(const plan::Plan& plan, const lab::LabState& lab);
+    Result<void> prepare_degrade(const plan::Plan& plan, const targets::Targets& targets);
 
     Tables tables_;
     std::vector<std::string> fault_names_;  // plan.method names, by index
-    std::string fabric_;                    // namespace the links are attached in (for the audit)
+    std::string fabric_;                    // namespace the judge points share (the delay line, the shaper)
     // "fault NAME (rule N)" for the audit trail.
     std::string describe(size_t index) const;
     std::string describe_rule(int rule) const;
@@ -67,7 +67,7 @@ private:
     std::vector<TcxLink> tap_links_;         // netfault_reinject on the delay line's taps
     Mechanisms mech_;
     std::vector<std::string> shaped_ports_;  // fabric ports with our root qdisc
-    std::vector<std::string> csum_off_;      // host namespaces whose eth0 checksums we turned to software
+    std::vector<std::pair<std::string, std::string>> csum_off_;  // (netns, ifname) whose checksums we turned to software
 };
 
 }  // namespace inj::net

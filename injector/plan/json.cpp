@@ -78,10 +78,10 @@ nlohmann::json plan_json(const Plan& plan) {
             i < source["method"].size() && source["method"][i].is_object())
             for (auto& [k, v] : source["method"][i].items())
                 if (k != "name" && k != "fault" && k != "at" && k != "duration" && k != "target") params[k] = v;
-        nlohmann::json j = {{"name", f.name}, {"kind", to_string(f.kind)}, {"at_ms", ms(f.at)},
+        nlohmann::json j = {{"name", f.name}, {"kind", f.kind()}, {"at_ms", ms(f.at)},
                             {"duration_ms", ms(f.duration)}, {"target", describe(f.target)},
                             {"params", params}, {"line", f.mark.str()}};
-        if (f.kind == FaultKind::sever || f.kind == FaultKind::degrade_link) j["peer"] = describe(f.peer);
+        if (f.takes_peer()) j["peer"] = describe(f.peer);
         faults.push_back(j);
     }
     nlohmann::json probes = nlohmann::json::array();

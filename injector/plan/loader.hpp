@@ -28,9 +28,10 @@
 //            not with failures_in_a_row) }] }
 //   steady_state: { probes: [{ name, exec: CMD | tcp: ADDR:PORT, in (control), every (1s),
 //          timeout (2s), slo: { success_rate [0,1], window (10s), max_latency } }] }
-//   method (required, at least one): [{ name, fault, at (0), duration (> 0), target, peer
-//          (default: the rest of the lab), direction (both|from|to), share ((0,1], 1) }]
-//     fault: only sever in this version; power_loss, degrade_link, degrade_storage are refused.
+//   method (required, at least one): [{ name, fault, at (0), duration (> 0), target, peer (the
+//          kinds that take one; default: the rest of the lab), and the kind's own keys }]
+//     fault: a kind of faults/registry.cpp; each kind's module documents its keys, and
+//     docs/plan.schema.json (generated from the registry) lists them all.
 //     selectors: { zone, power_domain, host, cidr }, each a name or a list, at least one;
 //     target and peer never overlap; at + duration <= safety.max_duration.
 #pragma once
@@ -42,14 +43,6 @@
 #include "plan/model.hpp"
 
 namespace inj::plan {
-
-struct PlanError {
-    Mark mark;            // 1-based; line 0 when the problem has no position (unreadable file)
-    std::string path;     // field path, e.g. "method[2].target.zone"; empty for YAML syntax errors
-    std::string message;
-    // "file:line:col: path: message"
-    std::string str() const;
-};
 
 struct LoadResult {
     std::optional<Plan> plan;        // set exactly when errors is empty

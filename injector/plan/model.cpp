@@ -22,15 +22,6 @@ int Topology::host_index(const std::string& n) const {
     return -1;
 }
 
-const char* to_string(FaultKind k) {
-    switch (k) {
-        case FaultKind::sever: return "sever";
-        case FaultKind::degrade_link: return "degrade_link";
-        case FaultKind::power_loss: return "power_loss";
-        case FaultKind::degrade_storage: return "degrade_storage";
-    }
-    return "?";
-}
 const char* to_string(Direction d) {
     switch (d) {
         case Direction::both: return "both";
@@ -39,14 +30,6 @@ const char* to_string(Direction d) {
     }
     return "?";
 }
-const char* to_string(PowerMode m) {
-    switch (m) {
-        case PowerMode::kill: return "kill";
-        case PowerMode::freeze: return "freeze";
-    }
-    return "?";
-}
-
 std::vector<std::string> selected_hosts(const Topology& t, const Selector& s) {
     auto has = [](const std::vector<std::string>& v, const std::string& x) {
         return std::find(v.begin(), v.end(), x) != v.end();
@@ -96,8 +79,8 @@ std::vector<std::pair<std::string, std::string>> faultfs_volumes(const Plan& pla
         if (s.volume && s.volume_volatile)
             for (auto& h : s.hosts) add(h, *s.volume);
     for (auto& f : plan.method)
-        if (f.kind == FaultKind::degrade_storage)
-            for (auto& h : selected_hosts(plan.topology, f.target)) add(h, f.storage.volume);
+        if (const std::string* v = f.volume())
+            for (auto& h : selected_hosts(plan.topology, f.target)) add(h, *v);
     return out;
 }
 

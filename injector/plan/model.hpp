@@ -5,21 +5,16 @@
 
 #include <cstdint>
 #include <optional>
+#include <type_traits>
 #include <string>
 #include <vector>
 
 #include "common/duration.hpp"
 #include "common/netaddr.hpp"
+#include "faults/specs.hpp"
+#include "plan/base.hpp"
 
 namespace inj::plan {
-
-// A position in the plan file; line and col are 1-based, as editors show them.
-struct Mark {
-    std::string file;
-    int line = 0;
-    int col = 0;
-    std::string str() const { return file + ":" + std::to_string(line) + ":" + std::to_string(col); }
-};
 
 struct Zone {
     std::string name;
@@ -135,76 +130,29 @@ struct Selector {
     bool empty() const { return zones.empty() && power_domains.empty() && hosts.empty() && cidrs.empty(); }
 };
 
-enum class FaultKind { sever, degrade_link, power_loss, degrade_storage };
-enum class Direction { both, from, to };  // from: target->peer dropped; to: peer->target dropped
-// What a power_loss does to the processes of the dark hosts: SIGKILL all (a power cut) or freeze
-// them (the "hung host" gray failure: alive, holding locks and leases, answering nobody).
-enum class PowerMode { kill, freeze };
-
-// How power comes back after a power_loss: hosts in `order` first (then the other target hosts
-// in plan order), `stagger` apart, as racks come back one after another.
-struct Restore {
-    Duration stagger{0};
-    std::vector<std::string> order;  // host names, each one of the fault's target hosts
-    Mark mark;
-};
-
-// degrade_storage: what the volume's disk does while the fault is in force.
-struct IoLatency {
-    Duration fixed{0};
-    Duration jitter{0};  // uniform in [fixed - jitter, fixed + jitter], never below 0
-    bool any() const { return fixed.count() > 0 || jitter.count() > 0; }
-};
-
-struct StorageError {
-    std::string errno_name;  // "EIO", "ENOSPC", ...
-    int err = 0;             // its value
-    double probability = 1.0;
-    std::vector<std::string> ops;  // operation classes or names; empty = every operation
-    std::string path;              // fnmatch pattern inside the volume ("/wal/*"); empty = any
-    Mark mark;
-};
-
-struct StorageDegrade {
-    std::string volume;       // a volume the lab declares on every target host
-    std::string path;         // subtree of the volume the fault is limited to ("/member/wal"); "" = all
-    IoLatency read, write, fsync, metadata;
-    std::vector<StorageError> errors;
-    bool full = false;        // statfs shows no space; growing writes fail with ENOSPC
-    bool read_only = false;   // mutating operations fail with EROFS
-    uint64_t read_bps = 0, write_bps = 0, read_iops = 0, write_iops = 0;  // 0 = unlimited
-    Mark mark;
-};
-
-// What a degrade_link does to the packets it matches (each part optional; zero = off).
-struct LinkDegrade {
-    double loss = 0.0;          // probability a packet is dropped
-    double loss_burst = 1.0;    // mean run of consecutive losses (1: independent losses)
-    Duration delay{0};          // added one-way latency
-    Duration jitter{0};         // delay varies uniformly within delay +- jitter
-    uint64_t rate_bps = 0;      // bandwidth cap, bits per second (0: none)
-    double corrupt = 0.0;       // probability a packet has a byte flipped (bad checksum)
-    double duplicate = 0.0;     // probability a packet is sent twice
-    int protocol = 0;           // IPPROTO_TCP/UDP/ICMP(V6); 0: every protocol
-    uint16_t port_lo = 0;       // ports (either end's) the fault applies to; 0-65535: all
-    uint16_t port_hi = 65535;
-    Mark mark;
-};
-
+// One entry of the method: the part every kind has, and the kind's own keys (`spec`, one of
+// faults/specs.hpp). Code outside a kind's module reads the spec only through the hooks of
+// plan::SpecBase (net(), volume(), takes_peer), never by naming the kind.
 struct Fault {
     std::string name;
-    FaultKind kind = FaultKind::sever;
     Duration at{0};
     Duration duration{0};
     Selector target;
-    Selector peer;         // rest=true when the plan leaves it out
-    Direction direction = Direction::both;
-    double share = 1.0;    // share of flows affected (1.0 = all); below 1 is a gray failure
-    PowerMode power_mode = PowerMode::kill;  // power_loss only
-    Restore restore;                         // power_loss only
-    StorageDegrade storage;                  // degrade_storage only
-    LinkDegrade degrade;                     // degrade_link only
+    Selector peer;  // rest=true when the plan leaves it out (or the kind takes none)
+    FaultSpec spec;
     Mark mark;
+
+    // The kind's name as plans write it ("sever").
+    const char* kind() const {
+        return std::visit([](auto& s) { return std::remove_cvref_t<decltype(s)>::kind; }, spec);
+    }
+    template <class S> const S* as() const { return std::get_if<S>(&spec); }
+    template <class S> S* as() { return std::get_if<S>(&spec); }
+    std::optional<NetEffect> net() const { return std::visit([](auto& s) { return s.net(); }, spec); }
+    const std::string* volume() const { return std::visit([](auto& s) { return s.volume(); }, spec); }
+    bool takes_peer() const {
+        return std::visit([](auto& s) { return std::remove_cvref_t<decltype(s)>::takes_peer; }, spec);
+    }
 };
 
 // The worst moment a plan may reach: preflight refuses a plan whose timeline exceeds any bound.
@@ -281,9 +229,6 @@ struct Plan {
     Expect expect;
 };
 
-const char* to_string(FaultKind k);
-const char* to_string(Direction d);
-const char* to_string(PowerMode m);
 
 // The plan hosts a zone / power-domain / host selector stands for, in plan host order (CIDRs are
 // not resolved here: power_loss, the user of this, does not take them).

@@ -1,13 +1,11 @@
-// The real machine-facing parts of a run.
+// The real machine-facing parts of a run: the lab, its Targets view, the registry's engines.
 #include <memory>
 
 #include "common/audit.hpp"
-
-#include "net/net_engine.hpp"
-#include "power/power_engine.hpp"
+#include "faults/facilities.hpp"
+#include "lab/targets.hpp"
 #include "runner/runner.hpp"
 #include "safety/preflight.hpp"
-#include "storage/storage_engine.hpp"
 
 namespace inj::runner {
 
@@ -18,17 +16,10 @@ RunHooks default_hooks() {
     h.make_executor = [](const plan::Plan& p, const lab::LabState& l, const std::string& run) {
         return std::unique_ptr<ProbeExecutor>(std::make_unique<LabProbeExecutor>(p, l, run));
     };
-    // Net first: it is prepared first (power arms its rules) and healed first on abort (links
-    // come back before the processes, as in a normal restore).
-    // Storage before power: on abort the disks are healthy again before services restart on them.
-    auto net = std::make_unique<net::NetEngine>();
-    auto power = std::make_unique<power::PowerEngine>(*net);
-    auto storage = std::make_unique<storage::StorageEngine>();
-    // A kill-mode power_loss throws away the dark hosts' writes not yet durable (volatile volumes).
-    power->set_power_loss_listener(storage.get());
-    h.engines.push_back(std::move(net));
-    h.engines.push_back(std::move(storage));
-    h.engines.push_back(std::move(power));
+    h.make_targets = [](const plan::Plan& p, const lab::LabState& l) {
+        return std::unique_ptr<targets::Targets>(std::make_unique<lab::LabTargets>(p, l));
+    };
+    h.make_engines = [](const plan::Plan& p) { return faults::make_engines(p); };
     h.preflight = []() -> Result<void> {
         auto findings = safety::check_environment();
         // A run whose changes cannot be audited does not start.

@@ -1,5 +1,6 @@
-// The seam between the runner's timeline and the things that change the kernel. Each engine
-// (net, power; storage later) claims the fault kinds it handles. prepare() does all the
+// The seam between the runner's timeline and the things that change the kernel. The registry
+// (faults/registry.hpp) gives each fault kind the engine that applies it; the runner gets them
+// as an EngineSet and names no kind. prepare() does all the
 // expensive work before the first fault (attach programs, install rules disarmed), so inject()
 // and heal() are cheap and constant-time. (A power_loss heal brings links back at once and
 // leaves restarting services and awaiting their readiness to a background thread, see
@@ -8,6 +9,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -17,7 +19,7 @@
 #include "common/result.hpp"
 #include "plan/model.hpp"
 
-namespace inj::lab { struct LabState; }
+namespace inj::targets { class Targets; }
 
 namespace inj {
 
@@ -42,15 +44,10 @@ class Engine {
 public:
     virtual ~Engine() = default;
     virtual std::string_view name() const = 0;
-    // The fault kinds this engine injects and heals (the runner gives each fault to one engine).
-    virtual bool handles(plan::FaultKind kind) const = 0;
-    // The fault kinds this engine takes part in, so it must be prepared when the plan has one:
-    // the net engine installs the network part of power_loss, which the power engine drives.
-    virtual bool serves(plan::FaultKind kind) const { return handles(kind); }
     // Everything costly: load, attach, install. run_deadline is the monotonic instant (ns, as
     // bpf_ktime_get_ns) past which nothing this engine does may stay in force.
-    virtual Result<void> prepare(const plan::Plan& plan, const lab::LabState& lab,
-                                 uint64_t run_deadline_ns) = 0;
+    // The engine acts on `targets` (the plan hosts' bindings), which outlives it.
+    virtual Result<void> prepare(const plan::Plan& plan, targets::Targets& targets, uint64_t run_deadline_ns) = 0;
     // Puts fault number `index` of plan.method in force until deadline_ns.
     virtual Result<void> inject(size_t index, uint64_t deadline_ns) = 0;
     virtual Result<void> heal(size_t index) = 0;
@@ -68,6 +65,22 @@ public:
     virtual nlohmann::json fault_report(size_t /*index*/) const { return nullptr; }
     // Detaches and releases everything prepare() created.
     virtual void release() noexcept = 0;
+};
+
+// The engines of one run. `shared` are the facilities several kinds use (the classifier, the
+// fault filesystems' controls): prepared first, healed first on abort (links and disks healthy
+// before anything restarts on them) and released first. `own` are engines of one kind each (a
+// power restore, a stopped service), which may drive the shared ones through narrow interfaces.
+struct EngineSet {
+    std::vector<std::unique_ptr<Engine>> shared;
+    std::vector<std::unique_ptr<Engine>> own;
+    std::vector<Engine*> of_fault;  // plan.method index -> the engine that applies it
+    std::vector<Engine*> all() const {
+        std::vector<Engine*> v;
+        for (auto& e : shared) v.push_back(e.get());
+        for (auto& e : own) v.push_back(e.get());
+        return v;
+    }
 };
 
 // CLOCK_MONOTONIC in ns: the clock bpf_ktime_get_ns() reads.

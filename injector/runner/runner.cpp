@@ -25,7 +25,8 @@
 #include "net/compile.hpp"
 #include "common/netns.hpp"
 #include "safety/plan_checks.hpp"
-#include "net/mechanism.hpp"
+#include "faults/registry.hpp"
+#include "targets/targets.hpp"
 #include "safety/preflight.hpp"
 #include "safety/run_guards.hpp"
 
@@ -109,8 +110,9 @@ struct Runner::Impl {
     std::optional<safety::RunLock> lock;
     std::optional<lab::LabState> lab;
     bool lab_ours = false;  // we brought it up, so we take it down
+    EngineSet set;                          // the engines of this run, one per fault (set.of_fault)
+    std::unique_ptr<targets::Targets> targets;  // what the plan hosts are bound to
     std::vector<Engine*> engines;           // prepared engines
-    std::vector<Engine*> fault_engine;      // per method index
     std::unique_ptr<ProbeExecutor> exec;
     std::vector<std::unique_ptr<ProbeSampler>> samplers;
     std::vector<std::unique_ptr<safety::Guard>> guards;
@@ -120,6 +122,8 @@ struct Runner::Impl {
     // timeline.
     std::unique_ptr<std::atomic<bool>[]> active;
 
+    std::string inject_error;               // why the timeline stopped early, if an inject failed
+    nanoseconds last_heal{0};
     bool verdict_written = false;
     std::mutex jwrite_mu;  // observers see the lines in the journal's order (probe threads write too)
     void jwrite(const std::string& ev, nlohmann::json f = nlohmann::json::object(), bool durable = false) {
@@ -247,8 +251,8 @@ struct Runner::Impl {
     // Each fault's recoveries (services a power restore brought back, with RTO), journaled.
     void collect_recoveries() {
         for (size_t i = 0; i < plan.method.size(); ++i) {
-            if (!fault_engine[i] || !out.faults[i].recoveries.empty()) continue;
-            out.faults[i].recoveries = fault_engine[i]->recoveries(i);
+            if (i >= set.of_fault.size() || !set.of_fault[i] || !out.faults[i].recoveries.empty()) continue;
+            out.faults[i].recoveries = set.of_fault[i]->recoveries(i);
             for (auto& r : out.faults[i].recoveries) {
                 nlohmann::json ev = recoveries_json({r})[0];
                 ev["fault"] = plan.method[i].name;
@@ -300,6 +304,20 @@ struct Runner::Impl {
 
     void add_run_guards();
     RunOutcome run();
+    // The phases of run(), in order.
+    bool preflight();
+    bool setup_lab();
+    bool prepare_engines();
+    bool steady_before();
+    void start_timeline();
+    std::optional<std::string> timeline();
+    bool inject_step(size_t i);
+    void heal_step(size_t i);
+    void end_early(const std::optional<std::string>& abort_reason);
+    std::string steady_after();
+    void observe_and_judge();
+    void write_verdict();
+    static std::string kill_switch() { return state_root() + "/abort"; }
 
     // Every run that has a journal ends it with a verdict (refusals and failed setups return
     // early), so readers of the journal, and CI, never have to guess.
@@ -342,22 +360,23 @@ void Runner::Impl::add_run_guards() {
         },
         in_force, std::chrono::milliseconds(100)));
     std::vector<std::pair<std::string, std::string>> paths;
-    if (!lab->fabric_netns.empty()) paths.emplace_back("fabric", netns_path(lab->fabric_netns));
-    for (auto& h : lab->hosts) paths.emplace_back(h.name, netns_path(h.netns));
+    if (auto judge = targets->judge_netns(); !judge.empty()) paths.emplace_back("fabric", judge);
+    for (auto& h : targets->hosts()) paths.emplace_back(h.name, h.netns);
     guards.push_back(std::make_unique<safety::HostVanishedGuard>(paths, std::chrono::milliseconds(100)));
     // One canary per sever fault that cuts whole flows: the first pair of its cut set.
     std::vector<safety::Canary> canaries;
     {
         for (size_t i = 0; i < plan.method.size(); ++i) {
             auto& f = plan.method[i];
-            if (f.kind != plan::FaultKind::sever || f.share < 1.0) continue;
+            auto effect = f.net();
+            if (!effect || effect->kind != plan::NetEffect::Kind::cut || effect->share < 1.0) continue;
             auto cut = net::cut_set(plan, tables, i);
             if (cut.empty()) continue;
-            auto* from = lab->host(cut[0].first);
+            auto* from = targets->host(cut[0].first);
             auto* to = plan.topology.host(cut[0].second);
             if (!from || !to || to->addresses.empty()) continue;
             auto addr = to->addresses[0].addr;
-            canaries.push_back({f.name, cut[0].first, cut[0].second, netns_path(from->netns),
+            canaries.push_back({f.name, cut[0].first, cut[0].second, from->netns,
                                 (addr.v6 ? "[" + addr.str() + "]" : addr.str()) + ":9"});
         }
     }
@@ -369,14 +388,312 @@ Runner::Runner(const plan::Plan& plan, RunOptions opts, RunHooks hooks)
     : plan_(plan), opts_(std::move(opts)), hooks_(std::move(hooks)) {}
 
 RunOutcome Runner::run() {
-    Impl impl{plan_, opts_, hooks_, {}, {}, {}, {}, false, {}, {}, {}, {}, {}, {}, {}};
+    Impl impl{plan_, opts_, hooks_};
     auto out = impl.run();
     impl.close_journal();
     return out;
 }
 
+// Refuses (returns false, verdict set) unless the plan passes every check that needs nothing
+// from the machine: compiled tables, blast radius, protected set, abort path, the fault kinds'
+// own preflight, the lock and the kill switch.
+bool Runner::Impl::preflight() {
+    auto refuse = [this](const std::string& why, nlohmann::json extra = nlohmann::json::object()) {
+        finish(kExitNotApplied, "not_applied", why);
+        extra["reason"] = out.reason;
+        jwrite("refused", std::move(extra), true);
+        return false;
+    };
+    // The plan itself first: blast radius, protected targets, the abort path.
+    auto compiled = net::compile(plan);
+    if (!compiled) return refuse("preflight: " + compiled.error().message());
+    tables = std::move(*compiled);
+    if (auto refusals = safety::check_plan(plan, tables); !refusals.empty()) {
+        std::string why;
+        nlohmann::json list = nlohmann::json::array();
+        for (auto& r : refusals) {
+            why += (why.empty() ? "" : "; ") + r.str();
+            list.push_back({{"check", r.check}, {"fault", r.fault}, {"at", r.mark.str()}, {"message", r.message}});
+        }
+        return refuse("preflight refused the plan: " + why, {{"refusals", list}});
+    }
+    jwrite("preflight", preflight_json(plan, tables));
+    // Each kind the plan uses checks the machine can apply it (degrade_link: sch_fq or TUN, HTB).
+    for (const faults::Kind* k : faults::kinds()) {
+        bool used = std::any_of(plan.method.begin(), plan.method.end(), [&](auto& f) { return k->name == std::string(f.kind()); });
+        if (!used || !k->preflight) continue;
+        auto lines = k->preflight(plan);
+        if (!lines) return refuse("preflight: " + lines.error().message());
+        for (auto& line : *lines) jwrite("mechanism", {{"what", line}}, false);
+    }
+    auto lk = safety::RunLock::acquire(out.run_id);
+    if (!lk) return refuse(lk.error().message());
+    lock.emplace(std::move(*lk));
+    if (std::filesystem::exists(kill_switch()))
+        return refuse("kill switch " + kill_switch() + " is present; remove it to allow runs");
+    if (hooks.preflight)
+        if (auto r = hooks.preflight(); !r) return refuse("preflight: " + r.error().message());
+    set = hooks.make_engines(plan);
+    for (size_t i = 0; i < plan.method.size(); ++i)
+        if (i >= set.of_fault.size() || !set.of_fault[i])
+            return refuse("fault " + plan.method[i].name + " (" + plan.method[i].mark.str() + "): no engine applies " +
+                          plan.method[i].kind() + " here");
+    return true;
+}
+
+// The lab (reused or brought up) and its Targets view; false (verdict set, torn down) on failure.
+bool Runner::Impl::setup_lab() {
+    std::string lab_id = lab::id_for(plan);
+    out.lab_id = lab_id;
+    if (opts.reuse_lab) {
+        if (auto existing = lab::load(lab_id); existing) {
+            lab.emplace(std::move(*existing));
+            jwrite("lab_reused", {{"lab", lab_id}});
+        }
+    }
+    if (!lab) {
+        jwrite("lab_up_begin", {{"lab", lab_id}}, true);  // recover finds the lab from here on
+        auto t = Clock::now();
+        auto up = hooks.lab_up(plan);
+        if (!up) {
+            finish(kExitNotApplied, "not_applied", "lab: " + up.error().message());
+            jwrite("lab_up_failed", {{"lab", lab_id}, {"error", out.reason}}, true);
+            teardown();
+            return false;
+        }
+        lab.emplace(std::move(*up));
+        lab_ours = true;
+        jwrite("lab_up", {{"lab", lab->id}, {"hosts", lab->hosts.size()}, {"services", lab->services.size()},
+                          {"ms", ms(Clock::now() - t)}}, true);
+    }
+    targets = hooks.make_targets(plan, *lab);
+    return true;
+}
+
+// All costly work happens here, before the first fault; false (verdict set, torn down) on failure.
+bool Runner::Impl::prepare_engines() {
+    const uint64_t run_deadline =
+        monotonic_ns() + static_cast<uint64_t>((opts.settle_budget + plan.safety.max_duration).count());
+    for (Engine* e : set.all()) {
+        auto t = Clock::now();
+        auto r = e->prepare(plan, *targets, run_deadline);
+        engines.push_back(e);  // release() is safe after a partial prepare
+        jwrite("engine_prepared", {{"engine", std::string(e->name())}, {"ok", r.ok()},
+                                   {"ms", ms(Clock::now() - t)}, {"error", r ? "" : r.error().message()}}, true);
+        if (!r) {
+            finish(kExitNotApplied, "not_applied", std::string(e->name()) + " engine: " + r.error().message());
+            teardown();
+            return false;
+        }
+    }
+    return true;
+}
+
+// The steady state before the first fault; false (verdict set, torn down) when it is not there.
+bool Runner::Impl::steady_before() {
+    exec = hooks.make_executor(plan, *lab, out.run_id);
+    for (auto& p : plan.probes) {
+        auto s = settle(p, *exec, opts.settle_successes, opts.settle_budget);
+        jwrite("steady_before", {{"probe", p.name}, {"ok", s.ok}, {"attempts", s.attempts}, {"detail", s.last.detail}});
+        if (!s.ok) {
+            finish(kExitNotApplied, "not_applied",
+                   "the system is not in its steady state before the first fault: probe " + p.name + " did not succeed " +
+                       std::to_string(opts.settle_successes) + " times in a row within " +
+                       format_duration(opts.settle_budget) + " (last: " + s.last.detail + ")");
+            teardown();
+            return false;
+        }
+    }
+    return true;
+}
+
+// t0, the run-wide guards, the probes' samplers.
+void Runner::Impl::start_timeline() {
+    t0 = Clock::now();
+    guards.push_back(std::make_unique<safety::DeadlineGuard>(t0, plan.safety.max_duration));
+    guards.push_back(std::make_unique<safety::AbortFileGuard>(
+        std::vector<std::string>{journal->dir() + "/abort", kill_switch()}));
+    jwrite("timeline_start", {{"t0_mono_ns", monotonic_ns()}}, true);
+    for (auto& p : plan.probes) {
+        samplers.push_back(std::make_unique<ProbeSampler>(p, *exec, [this](const plan::Probe& pr, const ProbeSample& s) {
+            nlohmann::json ev = {{"probe", pr.name}, {"seq", s.seq}, {"ok", s.ok},
+                                 {"at_ms", ms(s.at - t0)}, {"latency_ms", ms(s.latency)}, {"detail", s.detail}};
+            if (!s.ack.empty()) ev["ack"] = s.ack;  // acknowledged: the verify step reads it back
+            jwrite("probe", std::move(ev));
+        }));
+        samplers.back()->start();
+    }
+    add_run_guards();
+    std::vector<std::string> names;
+    for (auto& g : guards) names.emplace_back(g->name());
+    jwrite("guards", {{"guards", guards_json(plan, names, opts.signal_fd >= 0)}});
+}
+
+// One inject step; false when it failed (inject_error set).
+bool Runner::Impl::inject_step(size_t i) {
+    auto& f = plan.method[i];
+    auto& rec = out.faults[i];
+    Engine* e = set.of_fault[i];
+    auto t = Clock::now();
+    const uint64_t now_mono = monotonic_ns();
+    // The rule's own deadline is the backstop if this process stops: the planned end plus
+    // one second, never past the run's max_duration.
+    uint64_t deadline = now_mono + static_cast<uint64_t>(f.duration.count()) + 1'000'000'000ull;
+    uint64_t run_end = now_mono + static_cast<uint64_t>(
+                                      (t0 + std::chrono::duration_cast<Clock::duration>(plan.safety.max_duration) - t).count());
+    deadline = std::min(deadline, run_end);
+    auto r = e->inject(i, deadline);
+    rec.inject_cost = Clock::now() - t;
+    rec.injected_at = t - t0;
+    active[i] = r.ok();
+    rec.engine_report = e->fault_report(i);
+    jwrite("inject", {{"fault", f.name}, {"kind", rec.kind}, {"at_ms", ms(*rec.injected_at)},
+                      {"cost_us", rec.inject_cost.count() / 1000.0}, {"deadline_mono_ns", deadline},
+                      {"ok", r.ok()}, {"error", r ? "" : r.error().message()}}, true);
+    log::get("runner")->info("inject {} ({}) at T+{}", f.name, rec.kind, format_duration(*rec.injected_at));
+    if (r) return true;
+    rec.error = r.error().message();
+    inject_error = "injecting " + f.name + " failed: " + rec.error;
+    return false;
+}
+
+void Runner::Impl::heal_step(size_t i) {
+    if (!active[i]) return;
+    auto& f = plan.method[i];
+    auto& rec = out.faults[i];
+    Engine* e = set.of_fault[i];
+    auto t = Clock::now();
+    auto r = e->heal(i);
+    rec.heal_cost = Clock::now() - t;
+    rec.healed_at = t - t0;
+    active[i] = false;
+    last_heal = *rec.healed_at;
+    rec.engine_report = e->fault_report(i);
+    jwrite("heal", {{"fault", f.name}, {"at_ms", ms(*rec.healed_at)}, {"cost_us", rec.heal_cost.count() / 1000.0},
+                    {"ok", r.ok()}, {"error", r ? "" : r.error().message()}}, true);
+    log::get("runner")->info("heal {} at T+{}", f.name, format_duration(*rec.healed_at));
+    if (!r) out.cleanup_errors.push_back("heal " + f.name + ": " + r.error().message());
+}
+
+// Every inject and heal at its planned time, guards polled in between; an abort reason or
+// inject_error ends it early.
+std::optional<std::string> Runner::Impl::timeline() {
+    struct Step { nanoseconds at; bool inject; size_t fault; };
+    std::vector<Step> steps;
+    for (size_t i = 0; i < plan.method.size(); ++i) {
+        steps.push_back({plan.method[i].at, true, i});
+        steps.push_back({plan.method[i].at + plan.method[i].duration, false, i});
+    }
+    std::stable_sort(steps.begin(), steps.end(), [](const Step& a, const Step& b) {
+        return a.at != b.at ? a.at < b.at : (!a.inject && b.inject);  // heals first at a tie
+    });
+    for (auto& st : steps) {
+        if (auto why = wait_until(t0 + std::chrono::duration_cast<Clock::duration>(st.at))) return why;
+        if (st.inject) {
+            if (!inject_step(st.fault)) return std::nullopt;
+        } else {
+            heal_step(st.fault);
+        }
+    }
+    return std::nullopt;
+}
+
+// An abort or a failed inject: everything heals at once, then the verdict.
+void Runner::Impl::end_early(const std::optional<std::string>& abort_reason) {
+    auto decided = Clock::now();
+    heal_everything(abort_reason ? "abort" : "inject_failed");
+    auto cleared = Clock::now() - decided;
+    collect_recoveries();
+    if (abort_reason) {
+        log::get("runner")->warn("aborting: {}", *abort_reason);
+        jwrite("abort", {{"reason", *abort_reason}, {"guard", abort_reason->substr(0, abort_reason->find(':'))},
+                         {"at_ms", ms(decided - t0)},
+                         {"faults_cleared_us", std::chrono::duration_cast<std::chrono::microseconds>(cleared).count()}},
+               true);
+        finish(kExitAborted, "aborted", *abort_reason);
+    } else {
+        finish(kExitNotApplied, "not_applied", inject_error);
+    }
+    out.elapsed = Clock::now() - t0;
+    for (auto& s : samplers) s->stop();
+    evaluate_probes();
+    teardown();
+}
+
+// Probes' steady state after the last heal; the first probe that did not come back, or "".
+std::string Runner::Impl::steady_after() {
+    std::string not_recovered;
+    auto left = t0 + std::chrono::duration_cast<Clock::duration>(plan.safety.max_duration) - Clock::now();
+    auto budget = std::min<nanoseconds>(opts.settle_budget, std::max<nanoseconds>(left, nanoseconds{0}));
+    for (auto& p : plan.probes) {
+        auto s = settle(p, *exec, opts.settle_successes, budget);
+        jwrite("steady_after", {{"probe", p.name}, {"ok", s.ok}, {"attempts", s.attempts}, {"detail", s.last.detail}});
+        if (!s.ok && not_recovered.empty())
+            not_recovered = "probe " + p.name + " did not return to its steady state after the last heal (last: " +
+                            s.last.detail + ")";
+    }
+    return not_recovered;
+}
+
+// Observe after the last heal, wait for restores, then judge: SLOs, expectations, steady state.
+void Runner::Impl::observe_and_judge() {
+    nanoseconds observe{std::chrono::seconds(5)};
+    for (auto& p : plan.probes) observe = std::max(observe, p.slo.window);
+    if (opts.observe_after) observe = *opts.observe_after;
+    auto end = t0 + std::chrono::duration_cast<Clock::duration>(last_heal + observe);
+    auto cap = t0 + std::chrono::duration_cast<Clock::duration>(plan.safety.max_duration) - std::chrono::milliseconds(200);
+    auto abort_reason = wait_until(std::min(end, cap));
+    // Restores still bringing services back (power_loss): their RTO is part of the result.
+    if (!abort_reason) abort_reason = wait_settled(cap);
+    collect_recoveries();
+    for (auto& s : samplers) s->stop();
+    out.elapsed = Clock::now() - t0;
+    evaluate_probes();
+    std::string not_recovered;
+    if (!abort_reason) {
+        not_recovered = steady_after();
+        run_verifies();
+    }
+    judge_expectations();
+    teardown();
+    if (abort_reason) return finish(kExitAborted, "aborted", *abort_reason);
+    for (auto& p : out.probes)
+        if (!p.held)
+            return finish(kExitViolated, "violated",
+                          "probe " + p.probe + " broke its SLO at T+" +
+                              format_duration(p.violated_at.value_or(nanoseconds{0})) + ": " + p.violation);
+    for (auto& e : out.expectations)
+        if (!e.held) return finish(kExitViolated, "violated", "expectation " + e.name + " not met: " + e.message);
+    if (!not_recovered.empty()) return finish(kExitViolated, "violated", not_recovered);
+    finish(kExitHeld, "held", "the steady state held through every fault and came back after");
+}
+
+// The verdict line, report.json and the copies the user asked for.
+void Runner::Impl::write_verdict() {
+    if (!out.cleanup_errors.empty()) {
+        std::string what;
+        for (auto& e : out.cleanup_errors) what += (what.empty() ? "" : "; ") + e;
+        finish(kExitCleanup, "cleanup_failed", what + " (run `injector recover`)");
+    }
+    auto report = outcome_json(out);
+    jwrite("verdict", {{"verdict", out.verdict}, {"exit_code", out.exit_code}, {"reason", out.reason}}, true);
+    {
+        std::ofstream f(journal->dir() + "/report.json");
+        f << report.dump(2) << "\n";
+    }
+    if (!opts.report_dir.empty()) {
+        std::error_code ec;
+        auto dst = std::filesystem::path(opts.report_dir) / out.run_id;
+        std::filesystem::create_directories(dst, ec);
+        std::filesystem::copy_file(journal->path(), dst / "journal.jsonl", std::filesystem::copy_options::overwrite_existing, ec);
+        std::filesystem::copy_file(journal->dir() + "/report.json", dst / "report.json",
+                                   std::filesystem::copy_options::overwrite_existing, ec);
+        if (ec) log::get("runner")->warn("could not copy the report to {}: {}", dst.string(), ec.message());
+    }
+    jwrite("run_end", {{"clean", out.cleanup_errors.empty()}}, true);
+}
+
 RunOutcome Runner::Impl::run() {
-    auto logr = log::get("runner");
     out.run_id = opts.run_id.empty() ? new_run_id() : opts.run_id;
     audit::set_run(out.run_id);  // every change to the machine from here on carries the run id
     out.plan_name = plan.name;
@@ -384,7 +701,7 @@ RunOutcome Runner::Impl::run() {
     for (auto& f : plan.method) {
         FaultRecord r;
         r.name = f.name;
-        r.kind = plan::to_string(f.kind);
+        r.kind = f.kind();
         r.planned_at = f.at;
         r.planned_duration = f.duration;
         r.counters.fault = f.name;
@@ -405,298 +722,13 @@ RunOutcome Runner::Impl::run() {
     jwrite("plan", plan::plan_json(plan));
     jwrite("environment", environment_json());
 
-    // --- preflight: nothing on the machine changes before all of this passes ---
-    // The plan itself first: blast radius, protected targets, the abort path.
-    if (auto compiled = net::compile(plan); !compiled) {
-        finish(kExitNotApplied, "not_applied", "preflight: " + compiled.error().message());
-        jwrite("refused", {{"reason", out.reason}}, true);
-        return out;
-    } else {
-        tables = std::move(*compiled);
-    }
-    if (auto refusals = safety::check_plan(plan, tables); !refusals.empty()) {
-        std::string why;
-        nlohmann::json list = nlohmann::json::array();
-        for (auto& r : refusals) {
-            why += (why.empty() ? "" : "; ") + r.str();
-            list.push_back({{"check", r.check}, {"fault", r.fault}, {"at", r.mark.str()}, {"message", r.message}});
-        }
-        finish(kExitNotApplied, "not_applied", "preflight refused the plan: " + why);
-        jwrite("refused", {{"reason", out.reason}, {"refusals", list}}, true);
-        return out;
-    }
-    jwrite("preflight", preflight_json(plan, tables));
-    // degrade_link needs kernel mechanisms (sch_fq or TUN for latency, HTB for rate caps).
-    if (auto mech = net::choose_mechanisms(plan); !mech) {
-        finish(kExitNotApplied, "not_applied", "preflight: " + mech.error().message());
-        jwrite("refused", {{"reason", out.reason}}, true);
-        return out;
-    } else {
-        for (auto& line : mech->describe()) jwrite("mechanism", {{"what", line}}, false);
-    }
-    auto lk = safety::RunLock::acquire(out.run_id);
-    if (!lk) {
-        finish(kExitNotApplied, "not_applied", lk.error().message());
-        jwrite("refused", {{"reason", out.reason}}, true);
-        return out;
-    }
-    lock.emplace(std::move(*lk));
-    std::string kill_switch = state_root() + "/abort";
-    if (std::filesystem::exists(kill_switch)) {
-        finish(kExitNotApplied, "not_applied", "kill switch " + kill_switch + " is present; remove it to allow runs");
-        jwrite("refused", {{"reason", out.reason}}, true);
-        return out;
-    }
-    if (hooks.preflight) {
-        if (auto r = hooks.preflight(); !r) {
-            finish(kExitNotApplied, "not_applied", "preflight: " + r.error().message());
-            jwrite("refused", {{"reason", out.reason}}, true);
-            return out;
-        }
-    }
-    fault_engine.assign(plan.method.size(), nullptr);
-    for (size_t i = 0; i < plan.method.size(); ++i) {
-        for (auto& e : hooks.engines)
-            if (e->handles(plan.method[i].kind)) fault_engine[i] = e.get();
-        if (!fault_engine[i]) {
-            finish(kExitNotApplied, "not_applied",
-                   "fault " + plan.method[i].name + " (" + plan.method[i].mark.str() + "): no engine handles " +
-                       plan::to_string(plan.method[i].kind) + " in this version");
-            jwrite("refused", {{"reason", out.reason}}, true);
-            return out;
-        }
-    }
-
-    // --- lab ---
-    std::string lab_id = lab::id_for(plan);
-    out.lab_id = lab_id;
-    if (opts.reuse_lab) {
-        if (auto existing = lab::load(lab_id); existing) {
-            lab.emplace(std::move(*existing));
-            jwrite("lab_reused", {{"lab", lab_id}});
-        }
-    }
-    if (!lab) {
-        jwrite("lab_up_begin", {{"lab", lab_id}}, true);  // recover finds the lab from here on
-        auto t = Clock::now();
-        auto up = hooks.lab_up(plan);
-        if (!up) {
-            finish(kExitNotApplied, "not_applied", "lab: " + up.error().message());
-            jwrite("lab_up_failed", {{"lab", lab_id}, {"error", out.reason}}, true);
-            teardown();
-            return out;
-        }
-        lab.emplace(std::move(*up));
-        lab_ours = true;
-        jwrite("lab_up", {{"lab", lab->id}, {"hosts", lab->hosts.size()}, {"services", lab->services.size()},
-                          {"ms", ms(Clock::now() - t)}}, true);
-    }
-
-    // --- engines: all costly work happens here, before the first fault ---
-    const uint64_t run_deadline =
-        monotonic_ns() + static_cast<uint64_t>((opts.settle_budget + plan.safety.max_duration).count());
-    for (auto& e : hooks.engines) {
-        bool needed = std::find(fault_engine.begin(), fault_engine.end(), e.get()) != fault_engine.end() ||
-                      std::any_of(plan.method.begin(), plan.method.end(), [&](auto& f) { return e->serves(f.kind); });
-        if (!needed) continue;
-        auto t = Clock::now();
-        auto r = e->prepare(plan, *lab, run_deadline);
-        engines.push_back(e.get());  // release() is safe after a partial prepare
-        jwrite("engine_prepared", {{"engine", std::string(e->name())}, {"ok", r.ok()},
-                                   {"ms", ms(Clock::now() - t)}, {"error", r ? "" : r.error().message()}}, true);
-        if (!r) {
-            finish(kExitNotApplied, "not_applied", std::string(e->name()) + " engine: " + r.error().message());
-            teardown();
-            return out;
-        }
-    }
-
-    // --- steady state before the first fault ---
-    exec = hooks.make_executor(plan, *lab, out.run_id);
-    for (auto& p : plan.probes) {
-        auto s = settle(p, *exec, opts.settle_successes, opts.settle_budget);
-        jwrite("steady_before", {{"probe", p.name}, {"ok", s.ok}, {"attempts", s.attempts}, {"detail", s.last.detail}});
-        if (!s.ok) {
-            finish(kExitNotApplied, "not_applied",
-                   "the system is not in its steady state before the first fault: probe " + p.name + " did not succeed " +
-                       std::to_string(opts.settle_successes) + " times in a row within " +
-                       format_duration(opts.settle_budget) + " (last: " + s.last.detail + ")");
-            teardown();
-            return out;
-        }
-    }
-
-    // --- the timeline ---
-    t0 = Clock::now();
-    guards.push_back(std::make_unique<safety::DeadlineGuard>(t0, plan.safety.max_duration));
-    guards.push_back(std::make_unique<safety::AbortFileGuard>(
-        std::vector<std::string>{journal->dir() + "/abort", kill_switch}));
-    jwrite("timeline_start", {{"t0_mono_ns", monotonic_ns()}}, true);
-    for (auto& p : plan.probes) {
-        samplers.push_back(std::make_unique<ProbeSampler>(p, *exec, [this](const plan::Probe& pr, const ProbeSample& s) {
-            nlohmann::json ev = {{"probe", pr.name}, {"seq", s.seq}, {"ok", s.ok},
-                                 {"at_ms", ms(s.at - t0)}, {"latency_ms", ms(s.latency)}, {"detail", s.detail}};
-            if (!s.ack.empty()) ev["ack"] = s.ack;  // acknowledged: the verify step reads it back
-            jwrite("probe", std::move(ev));
-        }));
-        samplers.back()->start();
-    }
-    add_run_guards();
-    {
-        std::vector<std::string> names;
-        for (auto& g : guards) names.emplace_back(g->name());
-        jwrite("guards", {{"guards", guards_json(plan, names, opts.signal_fd >= 0)}});
-    }
-
-    struct Step { nanoseconds at; bool inject; size_t fault; };
-    std::vector<Step> steps;
-    for (size_t i = 0; i < plan.method.size(); ++i) {
-        steps.push_back({plan.method[i].at, true, i});
-        steps.push_back({plan.method[i].at + plan.method[i].duration, false, i});
-    }
-    std::stable_sort(steps.begin(), steps.end(), [](const Step& a, const Step& b) {
-        return a.at != b.at ? a.at < b.at : (!a.inject && b.inject);  // heals first at a tie
-    });
-
-    std::optional<std::string> abort_reason;
-    std::string inject_error;
-    nanoseconds last_heal{0};
-    for (auto& st : steps) {
-        abort_reason = wait_until(t0 + std::chrono::duration_cast<Clock::duration>(st.at));
-        if (abort_reason) break;
-        auto& f = plan.method[st.fault];
-        auto& rec = out.faults[st.fault];
-        Engine* e = fault_engine[st.fault];
-        auto t = Clock::now();
-        if (st.inject) {
-            const uint64_t now_mono = monotonic_ns();
-            // The rule's own deadline is the backstop if this process stops: the planned end plus
-            // one second, never past the run's max_duration.
-            uint64_t deadline = now_mono + static_cast<uint64_t>(f.duration.count()) + 1'000'000'000ull;
-            uint64_t run_end = now_mono + static_cast<uint64_t>((t0 + std::chrono::duration_cast<Clock::duration>(plan.safety.max_duration) - t).count());
-            deadline = std::min(deadline, run_end);
-            auto r = e->inject(st.fault, deadline);
-            rec.inject_cost = Clock::now() - t;
-            rec.injected_at = t - t0;
-            active[st.fault] = r.ok();
-            rec.engine_report = e->fault_report(st.fault);
-            jwrite("inject", {{"fault", f.name}, {"kind", rec.kind}, {"at_ms", ms(*rec.injected_at)},
-                              {"cost_us", rec.inject_cost.count() / 1000.0}, {"deadline_mono_ns", deadline},
-                              {"ok", r.ok()}, {"error", r ? "" : r.error().message()}}, true);
-            logr->info("inject {} ({}) at T+{}", f.name, rec.kind, format_duration(*rec.injected_at));
-            if (!r) {
-                rec.error = r.error().message();
-                inject_error = "injecting " + f.name + " failed: " + rec.error;
-                break;
-            }
-        } else {
-            if (!active[st.fault]) continue;
-            auto r = e->heal(st.fault);
-            rec.heal_cost = Clock::now() - t;
-            rec.healed_at = t - t0;
-            active[st.fault] = false;
-            last_heal = *rec.healed_at;
-            rec.engine_report = e->fault_report(st.fault);
-            jwrite("heal", {{"fault", f.name}, {"at_ms", ms(*rec.healed_at)},
-                            {"cost_us", rec.heal_cost.count() / 1000.0}, {"ok", r.ok()},
-                            {"error", r ? "" : r.error().message()}}, true);
-            logr->info("heal {} at T+{}", f.name, format_duration(*rec.healed_at));
-            if (!r) out.cleanup_errors.push_back("heal " + f.name + ": " + r.error().message());
-        }
-    }
-
-    if (abort_reason || !inject_error.empty()) {
-        auto decided = Clock::now();
-        heal_everything(abort_reason ? "abort" : "inject_failed");
-        auto cleared = Clock::now() - decided;
-        collect_recoveries();
-        if (abort_reason) {
-            logr->warn("aborting: {}", *abort_reason);
-            jwrite("abort", {{"reason", *abort_reason}, {"guard", abort_reason->substr(0, abort_reason->find(':'))},
-                             {"at_ms", ms(decided - t0)},
-                             {"faults_cleared_us", std::chrono::duration_cast<std::chrono::microseconds>(cleared).count()}},
-                   true);
-            finish(kExitAborted, "aborted", *abort_reason);
-        } else {
-            finish(kExitNotApplied, "not_applied", inject_error);
-        }
-        out.elapsed = Clock::now() - t0;
-        for (auto& s : samplers) s->stop();
-        evaluate_probes();
-        teardown();
-    } else {
-        // --- observe after the last heal, then check the steady state came back ---
-        nanoseconds observe{std::chrono::seconds(5)};
-        for (auto& p : plan.probes) observe = std::max(observe, p.slo.window);
-        if (opts.observe_after) observe = *opts.observe_after;
-        auto end = t0 + std::chrono::duration_cast<Clock::duration>(last_heal + observe);
-        auto cap = t0 + std::chrono::duration_cast<Clock::duration>(plan.safety.max_duration) - std::chrono::milliseconds(200);
-        abort_reason = wait_until(std::min(end, cap));
-        // Restores still bringing services back (power_loss): their RTO is part of the result.
-        if (!abort_reason) abort_reason = wait_settled(cap);
-        collect_recoveries();
-        for (auto& s : samplers) s->stop();
-        out.elapsed = Clock::now() - t0;
-        evaluate_probes();
-        std::string not_recovered;
-        if (!abort_reason) {
-            auto left = t0 + std::chrono::duration_cast<Clock::duration>(plan.safety.max_duration) - Clock::now();
-            auto budget = std::min<nanoseconds>(opts.settle_budget, std::max<nanoseconds>(left, nanoseconds{0}));
-            for (auto& p : plan.probes) {
-                auto s = settle(p, *exec, opts.settle_successes, budget);
-                jwrite("steady_after", {{"probe", p.name}, {"ok", s.ok}, {"attempts", s.attempts}, {"detail", s.last.detail}});
-                if (!s.ok && not_recovered.empty())
-                    not_recovered = "probe " + p.name + " did not return to its steady state after the last heal (last: " +
-                                    s.last.detail + ")";
-            }
-            run_verifies();
-        }
-        judge_expectations();
-        teardown();
-        if (abort_reason) {
-            finish(kExitAborted, "aborted", *abort_reason);
-        } else {
-            std::string broke;
-            for (auto& p : out.probes)
-                if (!p.held) {
-                    broke = "probe " + p.probe + " broke its SLO at T+" +
-                            format_duration(p.violated_at.value_or(nanoseconds{0})) + ": " + p.violation;
-                    break;
-                }
-            std::string unmet;
-            for (auto& e : out.expectations)
-                if (!e.held) {
-                    unmet = "expectation " + e.name + " not met: " + e.message;
-                    break;
-                }
-            if (!broke.empty()) finish(kExitViolated, "violated", broke);
-            else if (!unmet.empty()) finish(kExitViolated, "violated", unmet);
-            else if (!not_recovered.empty()) finish(kExitViolated, "violated", not_recovered);
-            else finish(kExitHeld, "held", "the steady state held through every fault and came back after");
-        }
-    }
-
-    if (!out.cleanup_errors.empty()) {
-        std::string what;
-        for (auto& e : out.cleanup_errors) what += (what.empty() ? "" : "; ") + e;
-        finish(kExitCleanup, "cleanup_failed", what + " (run `injector recover`)");
-    }
-    auto report = outcome_json(out);
-    jwrite("verdict", {{"verdict", out.verdict}, {"exit_code", out.exit_code}, {"reason", out.reason}}, true);
-    {
-        std::ofstream f(journal->dir() + "/report.json");
-        f << report.dump(2) << "\n";
-    }
-    if (!opts.report_dir.empty()) {
-        std::error_code ec;
-        auto dst = std::filesystem::path(opts.report_dir) / out.run_id;
-        std::filesystem::create_directories(dst, ec);
-        std::filesystem::copy_file(journal->path(), dst / "journal.jsonl", std::filesystem::copy_options::overwrite_existing, ec);
-        std::filesystem::copy_file(journal->dir() + "/report.json", dst / "report.json",
-                                   std::filesystem::copy_options::overwrite_existing, ec);
-        if (ec) logr->warn("could not copy the report to {}: {}", dst.string(), ec.message());
-    }
-    jwrite("run_end", {{"clean", out.cleanup_errors.empty()}}, true);
+    // Nothing on the machine changes before preflight passes.
+    if (!preflight() || !setup_lab() || !prepare_engines() || !steady_before()) return out;
+    start_timeline();
+    auto abort_reason = timeline();
+    if (abort_reason || !inject_error.empty()) end_early(abort_reason);
+    else observe_and_judge();
+    write_verdict();
     return out;
 }
 

@@ -24,6 +24,7 @@
 #include "runner/slo.hpp"
 #include "runner/verify.hpp"
 #include "safety/guards.hpp"
+#include "targets/targets.hpp"
 
 namespace inj::runner {
 
@@ -81,11 +82,15 @@ struct RunHooks {
     std::function<Result<void>(const lab::LabState&)> lab_down;
     std::function<std::unique_ptr<ProbeExecutor>(const plan::Plan&, const lab::LabState&,
                                                   const std::string& run_id)> make_executor;
-    std::vector<std::unique_ptr<Engine>> engines;
+    // What the plan hosts are bound to, for the engines (the lab's view by default).
+    std::function<std::unique_ptr<targets::Targets>(const plan::Plan&, const lab::LabState&)> make_targets;
+    // The engines of the run, one per fault (the registry's by default: faults::make_engines).
+    std::function<EngineSet(const plan::Plan&)> make_engines;
     std::function<Result<void>()> preflight;  // environment checks; an error refuses the run
 };
 
-// The real hooks: lab::up/down, LabProbeExecutor, the net engine, safety::check_environment.
+// The real hooks: lab::up/down, LabProbeExecutor, the lab's Targets, the registry's engines,
+// safety::check_environment.
 RunHooks default_hooks();
 
 class Runner {

@@ -10,6 +10,7 @@
 #include "common/audit.hpp"
 #include "common/duration.hpp"
 #include "common/log.hpp"
+#include "targets/targets.hpp"
 
 namespace inj::storage {
 namespace {
@@ -107,29 +108,32 @@ void merge(faultfs::Settings& a, const faultfs::Settings& b) {
     a.write_iops = harsher_limit(a.write_iops, b.write_iops);
 }
 
-Result<void> StorageEngine::prepare(const plan::Plan& plan, const lab::LabState& lab, uint64_t run_deadline_ns) {
+Result<void> StorageEngine::prepare(const plan::Plan& plan, targets::Targets& targets, uint64_t run_deadline_ns) {
     release();
     plan_ = &plan;
     run_deadline_ns_ = run_deadline_ns;
-    for (auto& m : lab.faultfs) {
-        auto c = faultfs::Control::open(m.control);
-        if (!c) return Error{c.error().code, "storage: faultfs of " + m.volume + " on " + m.host, c.error().message()};
-        if (c->block()->state.load() != uint32_t(faultfs::DaemonState::serving))
-            return plain_error("storage", "the faultfs daemon of " + m.path + " is not serving (see its log in " +
-                                              lab.dir + "/logs)");
-        volumes_.push_back({m.host, m.volume, m.path, std::move(*c), plan::volume_volatile(plan, m.host, m.volume)});
-    }
+    for (auto& h : targets.hosts())
+        for (auto& m : h.volumes) {
+            if (m.faultfs_control.empty()) continue;
+            auto c = faultfs::Control::open(m.faultfs_control);
+            if (!c) return Error{c.error().code, "storage: faultfs of " + m.name + " on " + h.name, c.error().message()};
+            if (c->block()->state.load() != uint32_t(faultfs::DaemonState::serving))
+                return plain_error("storage", "the faultfs daemon of " + m.path + " is not serving (see its log in " +
+                                                  targets.describe() + ")");
+            volumes_.push_back({h.name, m.name, m.path, std::move(*c), plan::volume_volatile(plan, h.name, m.name)});
+        }
     faults_.assign(plan.method.size(), std::nullopt);
     for (size_t i = 0; i < plan.method.size(); ++i) {
         const auto& f = plan.method[i];
-        if (f.kind != plan::FaultKind::degrade_storage) continue;
+        const auto* spec = f.as<plan::DegradeStorageSpec>();
+        if (!spec) continue;
         Active a;
         for (auto& h : plan::selected_hosts(plan.topology, f.target)) {
             auto it = std::find_if(volumes_.begin(), volumes_.end(),
-                                   [&](const Volume& v) { return v.host == h && v.volume == f.storage.volume; });
+                                   [&](const Volume& v) { return v.host == h && v.volume == spec->disk.volume; });
             if (it == volumes_.end())
-                return plain_error("storage", "fault " + f.name + ": volume " + f.storage.volume + " on " + h +
-                                                  " is not served through faultfs in lab " + lab.id);
+                return plain_error("storage", "fault " + f.name + ": volume " + spec->disk.volume + " on " + h +
+                                                  " is not served through faultfs in " + targets.describe());
             a.volumes.push_back(size_t(it - volumes_.begin()));
         }
         faults_[i] = std::move(a);
@@ -140,7 +144,7 @@ Result<void> StorageEngine::prepare(const plan::Plan& plan, const lab::LabState&
         publish(v);
         if (volumes_[v].is_volatile) vol.push_back(volumes_[v].path);
     }
-    if (!vol.empty()) audit::record("storage_volatile_on", "lab " + lab.id, true, {}, vol);
+    if (!vol.empty()) audit::record("storage_volatile_on", targets.describe(), true, {}, vol);
     return {};
 }
 
@@ -151,7 +155,7 @@ faultfs::Settings StorageEngine::compose(size_t volume) const {
         if (!faults_[i] || !faults_[i]->on) continue;
         const auto& vs = faults_[i]->volumes;
         if (std::find(vs.begin(), vs.end(), volume) == vs.end()) continue;
-        merge(s, settings_of(plan_->method[i].storage));
+        merge(s, settings_of(plan_->method[i].as<plan::DegradeStorageSpec>()->disk));
         if (faults_[i]->deadline_ns) deadline = deadline ? std::min(deadline, faults_[i]->deadline_ns) : faults_[i]->deadline_ns;
     }
     if (volumes_[volume].is_volatile) s.flags |= faultfs::kFlagVolatile;
@@ -175,7 +179,7 @@ Result<void> StorageEngine::inject(size_t index, uint64_t deadline_ns) {
     }
     audit::record("storage_degrade", "fault " + plan_->method[index].name, true, {}, paths, audit::Sync::page_cache);
     lg()->info("fault {}: volume {} degraded on {} hosts", plan_->method[index].name,
-               plan_->method[index].storage.volume, a.volumes.size());
+               *plan_->method[index].volume(), a.volumes.size());
     return {};
 }
 
@@ -244,7 +248,7 @@ std::vector<FaultCounters> StorageEngine::counters() const {
     return out;
 }
 
-Result<void> StorageEngine::power_lost(const std::vector<std::string>& hosts) {
+Result<void> StorageEngine::lose_unsynced(const std::vector<std::string>& hosts) {
     std::string failed;
     std::vector<std::string> dropped;
     for (auto& v : volumes_) {

@@ -1,14 +1,14 @@
 // The storage engine: degrade_storage faults, and the storage half of power_loss.
 //
-// The lab serves every degraded or volatile volume through a faultfs daemon (lab::up starts
-// them before the services). This engine maps each daemon's control block and, at every inject
+// The target provider serves every degraded or volatile volume through a faultfs daemon (the
+// lab starts them before the services; targets::Volume names each daemon's control file). This engine maps each daemon's control block and, at every inject
 // and heal, publishes the sum of the faults in force on that volume: one seqlock write, read by
 // the daemon on its next operation (no remount, nothing restarted). The run's pid is the owner
 // in each block, so if the runner dies the daemons clear every fault by themselves; each block
 // also carries a deadline past which the daemon ignores the faults.
 //
 // Volatile volumes: volatile mode is set from prepare() to release(); at a kill-mode power_loss
-// the power engine calls power_lost() right after the processes are gone, and the dark hosts'
+// the power engine calls lose_unsynced() right after the processes are gone, and the dark hosts'
 // daemons throw away every write not yet durable.
 #pragma once
 
@@ -17,22 +17,17 @@
 #include <vector>
 
 #include "faultfs/control.hpp"
-#include "lab/lab.hpp"
-#include "power/power_engine.hpp"
+#include "faults/parts.hpp"
 #include "runner/engine.hpp"
 
 namespace inj::storage {
 
-class StorageEngine : public Engine, public power::PowerLossListener {
+class StorageEngine : public Engine, public faults::UnsyncedWrites {
 public:
     ~StorageEngine() override { release(); }
 
     std::string_view name() const override { return "storage"; }
-    bool handles(plan::FaultKind kind) const override { return kind == plan::FaultKind::degrade_storage; }
-    bool serves(plan::FaultKind kind) const override {
-        return kind == plan::FaultKind::degrade_storage || kind == plan::FaultKind::power_loss;
-    }
-    Result<void> prepare(const plan::Plan& plan, const lab::LabState& lab, uint64_t run_deadline_ns) override;
+    Result<void> prepare(const plan::Plan& plan, targets::Targets& targets, uint64_t run_deadline_ns) override;
     Result<void> inject(size_t index, uint64_t deadline_ns) override;
     Result<void> heal(size_t index) override;
     Result<void> heal_all() noexcept override;
@@ -41,7 +36,7 @@ public:
     std::vector<FaultCounters> counters() const override;
     void release() noexcept override;
 
-    Result<void> power_lost(const std::vector<std::string>& hosts) override;
+    Result<void> lose_unsynced(const std::vector<std::string>& hosts) override;
 
 private:
     struct Volume {

@@ -1,5 +1,5 @@
-// PowerEngine: arm + kill/freeze at the cut; disarm + thaw/restart + readiness at restore.
-#include "power/power_engine.hpp"
+// PowerEngine: arm + kill/freeze + lose caches at the cut; disarm + thaw/restart + readiness at restore.
+#include "faults/power_loss/power_engine.hpp"
 
 #include <fcntl.h>
 #include <sched.h>
@@ -16,136 +16,60 @@
 #include "common/audit.hpp"
 #include "common/duration.hpp"
 #include "common/log.hpp"
+#include "targets/cgroups.hpp"
 
 namespace inj::power {
 namespace {
 
 using Clock = std::chrono::steady_clock;
 constexpr auto kSettleBound = std::chrono::seconds(5);  // for a cgroup to empty or freeze
-constexpr auto kPoll = std::chrono::milliseconds(2);
 
 auto lg() { return log::get("power"); }
-
-Result<void> write_file(const std::string& path, const std::string& value) {
-    int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
-    if (fd < 0) return errno_error("open", path);
-    ssize_t n = ::write(fd, value.data(), value.size());
-    int err = errno;
-    ::close(fd);
-    if (n != static_cast<ssize_t>(value.size())) {
-        errno = n < 0 ? err : EIO;
-        return errno_error("write " + value, path);
-    }
-    return {};
-}
-
-// A key of cgroup.events ("populated", "frozen"); -1 when the file or key is missing.
-int cgroup_event(const std::string& dir, const std::string& key) {
-    std::ifstream in(dir + "/cgroup.events");
-    std::string k;
-    int v;
-    while (in >> k >> v)
-        if (k == key) return v;
-    return -1;
-}
-
-// Waits until every cgroup in `dirs` shows cgroup.events `key` == want, or the bound passes;
-// names the ones that did not.
-Result<void> settle(const std::vector<std::string>& dirs, const std::string& key, int want) {
-    auto until = Clock::now() + kSettleBound;
-    std::vector<std::string> left = dirs;
-    while (true) {
-        left.erase(std::remove_if(left.begin(), left.end(), [&](auto& d) { return cgroup_event(d, key) == want; }),
-                   left.end());
-        if (left.empty()) return {};
-        if (Clock::now() > until) {
-            std::string names;
-            for (auto& d : left) names += (names.empty() ? "" : ", ") + d;
-            return plain_error("power", "cgroup.events " + key + " not " + std::to_string(want) + " after " +
-                                            format_duration(kSettleBound) + ": " + names);
-        }
-        std::this_thread::sleep_for(kPoll);
-    }
-}
-
-// SCHED_FIFO for the calling thread while in scope, then its old policy back; nothing when the
-// kernel refuses (no CAP_SYS_NICE, an RT budget of 0).
-class RealtimeScope {
-public:
-    RealtimeScope() {
-        old_policy_ = sched_getscheduler(0);
-        if (old_policy_ < 0 || sched_getparam(0, &old_) != 0) return;
-        sched_param p{};
-        p.sched_priority = std::min(50, sched_get_priority_max(SCHED_FIFO));
-        raised_ = sched_setscheduler(0, SCHED_FIFO, &p) == 0;
-    }
-    ~RealtimeScope() {
-        if (raised_) (void)sched_setscheduler(0, old_policy_, &old_);
-    }
-    RealtimeScope(const RealtimeScope&) = delete;
-    RealtimeScope& operator=(const RealtimeScope&) = delete;
-
-private:
-    int old_policy_ = -1;
-    sched_param old_{};
-    bool raised_ = false;
-};
-
-// The killed services may be children of this process (the runner brought the lab up): reap
-// them so their pids are really gone. Not our children (ECHILD): nothing to do.
-void reap(const std::vector<pid_t>& pids) {
-    auto until = Clock::now() + std::chrono::milliseconds(500);
-    for (pid_t pid : pids) {
-        while (true) {
-            pid_t r = ::waitpid(pid, nullptr, WNOHANG);
-            if (r == pid || (r < 0 && errno != EINTR) || Clock::now() > until) break;
-            std::this_thread::sleep_for(kPoll);
-        }
-    }
-}
 
 }  // namespace
 
 std::vector<std::string> restore_order(const plan::Plan& plan, const plan::Fault& f) {
     std::vector<std::string> dark = plan::selected_hosts(plan.topology, f.target);
     std::vector<std::string> out;
-    for (auto& h : f.restore.order)
+    for (auto& h : f.as<plan::PowerLossSpec>()->restore.order)
         if (std::find(dark.begin(), dark.end(), h) != dark.end()) out.push_back(h);
     for (auto& h : dark)
         if (std::find(out.begin(), out.end(), h) == out.end()) out.push_back(h);
     return out;
 }
 
-Result<void> PowerEngine::prepare(const plan::Plan& plan, const lab::LabState& lab, uint64_t) {
+Result<void> PowerEngine::prepare(const plan::Plan& plan, targets::Targets& targets, uint64_t) {
     release();
     plan_ = &plan;
-    lab_ = lab;
+    targets_ = &targets;
     faults_.assign(plan.method.size(), std::nullopt);
     for (size_t i = 0; i < plan.method.size(); ++i) {
         const auto& f = plan.method[i];
-        if (f.kind != plan::FaultKind::power_loss) continue;
+        const auto* spec = f.as<plan::PowerLossSpec>();
+        if (!spec) continue;
         Dark d;
         d.hosts = restore_order(plan, f);
         // Everything a cut needs is checked now, so inject() cannot fail half-way for a reason
         // known in advance: every host has a cgroup with the control file the mode writes.
-        const bool kill = f.power_mode == plan::PowerMode::kill;
+        const bool kill = spec->mode == plan::PowerMode::kill;
         const char* file = kill ? "/cgroup.kill" : "/cgroup.freeze";
         std::vector<std::string> whole;  // power domains the fault darkens entirely
         if (kill)
             for (auto& pd : plan::darkened_power_domains(plan.topology, f.target))
-                if (::access(lab_.power_domain_cgroup(pd).c_str(), F_OK) == 0) {
+                if (auto dir = targets.power_domain_cgroup(pd); dir && ::access(dir->c_str(), F_OK) == 0) {
                     whole.push_back(pd);
-                    d.cut_dirs.push_back(lab_.power_domain_cgroup(pd));
+                    d.cut_dirs.push_back(*dir);
                 }
         for (auto& hn : d.hosts) {
-            const lab::HostRuntime* h = lab_.host(hn);
+            const targets::Host* h = targets.host(hn);
             const plan::Host* ph = plan.topology.host(hn);
-            if (!h || !ph) return plain_error("power", "fault " + f.name + ": host " + hn + " is not in the lab");
+            if (!h || !ph) return plain_error("power", "fault " + f.name + ": host " + hn + " is not bound in " + targets.describe());
+            if (h->cgroup.empty()) return plain_error("power", "fault " + f.name + ": host " + hn + " has no cgroup to cut");
             if (std::find(whole.begin(), whole.end(), ph->power_domain) == whole.end()) d.cut_dirs.push_back(h->cgroup);
         }
         for (auto& dir : d.cut_dirs)
             if (::access((dir + file).c_str(), W_OK) != 0)
-                return errno_error("power: fault " + f.name + " (mode " + plan::to_string(f.power_mode) + ") needs " +
+                return errno_error("power: fault " + f.name + " (mode " + plan::to_string(spec->mode) + ") needs " +
                                        dir + file,
                                    "the kernel or cgroup2 mount lacks it");
         faults_[i] = std::move(d);
@@ -159,7 +83,7 @@ Result<void> PowerEngine::inject(size_t index, uint64_t deadline_ns) {
     // The network first: from this write on the hosts answer nobody, so nothing they do while
     // being killed (a FIN, an RST, a last reply) reaches anyone, as when the power goes.
     last_cut_.arm_begin = monotonic_ns();
-    INJ_TRY(net_.inject(index, deadline_ns));
+    INJ_TRY(links_.arm(index, deadline_ns));
     last_cut_.arm_end = monotonic_ns();
     faults_[index]->dark = true;
     return cut(index);
@@ -168,11 +92,16 @@ Result<void> PowerEngine::inject(size_t index, uint64_t deadline_ns) {
 Result<void> PowerEngine::cut(size_t index) {
     const auto& f = plan_->method[index];
     Dark& d = *faults_[index];
-    const bool kill = f.power_mode == plan::PowerMode::kill;
+    const bool kill = f.as<plan::PowerLossSpec>()->mode == plan::PowerMode::kill;
     const std::vector<std::string>& dirs = d.cut_dirs;
+    // A snapshot: a restore of another fault may be restarting services meanwhile.
+    d.at_cut.clear();
     std::vector<pid_t> pids;
-    for (auto& p : lab_.services)
-        if (std::find(d.hosts.begin(), d.hosts.end(), p.host) != d.hosts.end()) pids.push_back(p.pid);
+    for (auto& p : targets_->services())
+        if (std::find(d.hosts.begin(), d.hosts.end(), p.host) != d.hosts.end()) {
+            d.at_cut.push_back(p);
+            pids.push_back(p.pid);
+        }
 
     // Every host in one pass of writes (one per whole power domain), waiting on none: the spread
     // between the first and the last host going dark is the time of these writes, not of the
@@ -183,19 +112,19 @@ Result<void> PowerEngine::cut(size_t index) {
         // these same cores: at normal priority the writer is preempted by the dying and the
         // signals spread over many milliseconds. Real-time priority for the writes only (when
         // allowed) keeps them together, as a power cut would.
-        RealtimeScope rt;
+        targets::RealtimeScope rt;
         last_cut_.writes_begin = monotonic_ns();
         for (auto& dir : dirs)
-            if (auto r = write_file(dir + (kill ? "/cgroup.kill" : "/cgroup.freeze"), "1"); !r)
+            if (auto r = targets::write_control(dir + (kill ? "/cgroup.kill" : "/cgroup.freeze"), "1"); !r)
                 failed += (failed.empty() ? "" : "; ") + r.error().message();
         last_cut_.writes_end = monotonic_ns();
     }
-    Result<void> r = failed.empty() ? settle(dirs, kill ? "populated" : "frozen", kill ? 0 : 1)
+    Result<void> r = failed.empty() ? targets::await_cgroups(dirs, kill ? "populated" : "frozen", kill ? 0 : 1, kSettleBound)
                                     : Result<void>(plain_error("power", failed));
-    if (kill) reap(pids);
+    if (kill) targets::reap(pids);
     // What the dark hosts' disks held only in a volatile cache dies with the power.
-    if (kill && listener_)
-        if (auto v = listener_->power_lost(d.hosts); !v && r) r = v;
+    if (kill && disks_)
+        if (auto v = disks_->lose_unsynced(d.hosts); !v && r) r = v;
     audit::record(kill ? "power_cut_kill" : "power_cut_freeze", "fault " + f.name, r, dirs);
     lg()->info("fault {}: {} hosts dark ({})", f.name, d.hosts.size(), kill ? "killed" : "frozen");
     return r;
@@ -208,7 +137,7 @@ Result<void> PowerEngine::heal(size_t index) {
     // across the network (from control, say), which the armed rule would keep failing. Only
     // then the processes, as a rack's switches are up before its servers have booted. That part
     // runs in the background: the timeline (and its guards) must not wait for a slow boot.
-    auto n = net_.heal(index);
+    auto n = links_.disarm(index);
     Dark& d = *faults_[index];
     if (d.dark) {
         d.dark = false;
@@ -237,16 +166,32 @@ void sleep_unless(std::chrono::nanoseconds d, const std::atomic<bool>& cancel) {
 }
 }  // namespace
 
+Result<std::vector<targets::ServiceInstance>> PowerEngine::bring_back(const plan::Fault& f, const std::string& hn) {
+    if (f.as<plan::PowerLossSpec>()->mode == plan::PowerMode::kill) {
+        auto started = targets_->restart({hn});
+        if (!started) return Error{started.error().code, "restart failed", started.error().message()};
+        return started;
+    }
+    const targets::Host* h = targets_->host(hn);
+    if (auto r = targets::write_control(h->cgroup + "/cgroup.freeze", "0"); !r)
+        return Error{r.error().code, "thaw failed", r.error().message()};
+    std::vector<targets::ServiceInstance> back;
+    for (auto& p : targets_->services())
+        if (p.host == hn) back.push_back(p);
+    return back;
+}
+
 void PowerEngine::restore(size_t index, bool await) {
     const auto& f = plan_->method[index];
+    const auto& spec = *f.as<plan::PowerLossSpec>();
     Dark& d = *faults_[index];
     {
         std::lock_guard lk(mu_);
         d.recoveries.clear();
     }
-    const bool kill = f.power_mode == plan::PowerMode::kill;
+    const bool kill = spec.mode == plan::PowerMode::kill;
     const auto t0 = Clock::now();
-    const auto deadline = t0 + plan_->lab.ready_timeout;
+    const auto deadline = t0 + targets_->ready_timeout();
 
     std::vector<std::thread> waiters;
     // Joins on every way out (an exception while starting one must not leave others joinable).
@@ -261,53 +206,32 @@ void PowerEngine::restore(size_t index, bool await) {
         std::lock_guard lk(mu_);
         d.recoveries.push_back(std::move(rec));
     };
-    // A host that could not be brought back: each of its services is a recovery that failed.
+    // A host that could not be brought back: each service it ran is a recovery that failed.
     auto failed_host = [&](const std::string& hn, const std::string& why) {
         lg()->error("fault {}: host {} not restored: {}", f.name, hn, why);
-        for (auto& svc : plan_->lab.services)
-            if (std::find(svc.hosts.begin(), svc.hosts.end(), hn) != svc.hosts.end())
-                record({svc.name, hn, 0, Clock::now() - t0, false, why});
+        for (auto& p : d.at_cut)
+            if (p.host == hn) record({p.service, hn, 0, Clock::now() - t0, false, why});
     };
     // Each service's readiness is awaited in its own thread from the moment it is back, so a
     // stagger or a slow neighbour does not add to another service's measured RTO.
-    // A waiter reads its own snapshot of the lab: restarting the next host rewrites lab_.services.
-    auto await_one = [&](lab::ServiceProcess p, std::shared_ptr<const lab::LabState> snapshot) {
-        auto ready = lab::await_ready(*plan_, *snapshot, p, deadline, &cancel_);
+    auto await_one = [&](targets::ServiceInstance p) {
+        auto ready = targets_->await_ready(p, deadline, &cancel_);
         record({p.service, p.host, p.pid, Clock::now() - t0, ready.ok(), ready ? std::string() : ready.error().message()});
     };
     for (size_t i = 0; i < d.hosts.size(); ++i) {
         const std::string& hn = d.hosts[i];
-        if (i > 0 && f.restore.stagger.count() > 0 && await) sleep_unless(f.restore.stagger, cancel_);
-        std::vector<lab::ServiceProcess> back;
-        std::shared_ptr<const lab::LabState> snapshot;
-        if (kill) {
-            std::lock_guard lk(mu_);
-            auto started = lab::restart_services(*plan_, lab_, {hn});
-            if (!started) {
-                failed_host(hn, "restart failed: " + started.error().message());
-                continue;
-            }
-            back = std::move(*started);
-            snapshot = std::make_shared<const lab::LabState>(lab_);
-        } else {
-            auto r = write_file(lab_.host(hn)->cgroup + "/cgroup.freeze", "0");
-            if (!r) {
-                failed_host(hn, "thaw failed: " + r.error().message());
-                continue;
-            }
-            std::lock_guard lk(mu_);
-            for (auto& p : lab_.services)
-                if (p.host == hn) back.push_back(p);
-            snapshot = std::make_shared<const lab::LabState>(lab_);
+        if (i > 0 && spec.restore.stagger.count() > 0 && await) sleep_unless(spec.restore.stagger, cancel_);
+        auto back = bring_back(f, hn);
+        if (!back) {
+            failed_host(hn, back.error().message());
+            continue;
         }
+        std::vector<std::string> what;
+        for (auto& p : *back) what.push_back(p.service + " pid " + std::to_string(p.pid));
         audit::record(kill ? "power_restore_restart" : "power_restore_thaw", "fault " + f.name + " host " + hn, true,
-                      {}, [&] {
-                          std::vector<std::string> v;
-                          for (auto& p : back) v.push_back(p.service + " pid " + std::to_string(p.pid));
-                          return v;
-                      }());
-        for (auto& p : back) {
-            if (await && !cancel_.load()) waiters.emplace_back(await_one, p, snapshot);
+                      {}, what);
+        for (auto& p : *back) {
+            if (await && !cancel_.load()) waiters.emplace_back(await_one, p);
             else record({p.service, p.host, p.pid, Clock::now() - t0, false, "restored without awaiting readiness (the run was ending: abort or max_duration)"});
         }
     }
@@ -337,12 +261,16 @@ Result<void> PowerEngine::heal_all() noexcept {
     try {
         // Restores in progress hurry (no stagger, no more waiting) and finish first.
         stop_restorers();
+        std::string failed;
         for (size_t i = 0; i < faults_.size(); ++i)
             if (faults_[i] && faults_[i]->dark) {
+                // Links before processes, as in a planned restore.
+                if (auto r = links_.disarm(i); !r) failed += (failed.empty() ? "" : "; ") + r.error().message();
                 faults_[i]->dark = false;
                 restore(i, false);
             }
         cancel_ = false;
+        if (!failed.empty()) return plain_error("power heal_all", failed);
         return {};
     } catch (const std::exception& e) {  // allocation failure, thread creation
         return plain_error("power heal_all", e.what());
@@ -363,9 +291,9 @@ void PowerEngine::release() noexcept {
     try {
         for (size_t i = 0; i < faults_.size(); ++i) {
             if (!faults_[i] || !faults_[i]->dark || !plan_) continue;
-            if (plan_->method[i].power_mode == plan::PowerMode::freeze)
+            if (plan_->method[i].as<plan::PowerLossSpec>()->mode == plan::PowerMode::freeze)
                 for (auto& hn : faults_[i]->hosts)
-                    if (auto* h = lab_.host(hn)) (void)write_file(h->cgroup + "/cgroup.freeze", "0");
+                    if (auto* h = targets_->host(hn)) (void)targets::write_control(h->cgroup + "/cgroup.freeze", "0");
             faults_[i]->dark = false;
         }
         faults_.clear();

@@ -1,0 +1,71 @@
+// The fault kinds: one row each. A row is everything about a kind that the rest of the program
+// needs, and nothing outside the kind's module (faults/<kind>/) and this registry names a kind:
+// the loader reads the common part of a method entry and hands the rest to `load`; `injector
+// plan` prints `describe`; the runner calls `preflight` before anything is touched and applies
+// the kind's faults through `engine`; the plan's JSON Schema is generated from `keys`.
+#pragma once
+
+#include <iosfwd>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "common/result.hpp"
+#include "plan/reader.hpp"
+
+namespace inj {
+class Engine;
+namespace net { struct Tables; }
+}  // namespace inj
+
+namespace inj::faults {
+
+class Facilities;
+
+// One of a kind's own keys, for the allow list and the JSON Schema.
+struct Key {
+    const char* name;
+    const char* doc;          // one line
+    nlohmann::json schema;    // JSON Schema of its value
+};
+
+// What `describe` may read: the plan, its compiled network tables (cut sets) and the fault.
+struct DescribeContext {
+    const plan::Plan& plan;
+    const net::Tables& tables;
+    size_t index;  // into plan.method
+    const plan::Fault& fault() const { return plan.method[index]; }
+};
+
+struct Kind {
+    const char* name;          // as plans write it: `fault: sever`
+    const char* summary;       // one line for help and the schema
+    bool takes_peer = false;   // has a peer side (`peer:`, default the rest of the lab)
+    bool host_target = true;   // its target is hosts (zones, power domains, hosts), no CIDRs
+    std::vector<Key> keys;     // its own keys, beyond name, fault, at, duration, target, peer
+    // Reads the kind's own keys into fault.spec; reports problems through ctx (file:line:col).
+    void (*load)(plan::FaultContext& ctx, plan::MapView& m, const plan::Field& item, plan::Fault& fault) = nullptr;
+    // Lines for `injector plan`: what the fault does, to whom, and how it heals.
+    void (*describe)(std::ostream& out, const DescribeContext& c) = nullptr;
+    // Checks the machine can apply the plan's faults of this kind (called once per kind the plan
+    // uses, before anything is touched); returns lines for the journal, or why not (exit 3).
+    Result<std::vector<std::string>> (*preflight)(const plan::Plan& plan) = nullptr;
+    // The engine that applies this kind's faults, made from (or being) the run's facilities.
+    Engine* (*engine)(Facilities& f) = nullptr;
+};
+
+// Every kind, in the order `injector plan` and the schema list them.
+const std::vector<const Kind*>& kinds();
+const Kind* find(std::string_view name);
+std::vector<std::string> kind_names();
+const Kind& kind_of(const plan::Fault& f);
+
+// `direction` and `share`, read the same way by every kind with two sides.
+void load_sides(plan::FaultContext& ctx, plan::MapView& m, plan::Direction& direction, double& share);
+std::vector<Key> side_keys();
+// "T+5s  name: " and the fault's window, the start of every kind's description.
+std::string headline(const plan::Fault& f);
+
+}  // namespace inj::faults

@@ -1,0 +1,29 @@
+// The parts of the Targets view every provider shares.
+#include "targets/targets.hpp"
+
+namespace inj::targets {
+
+const Host* Targets::host(const std::string& name) const {
+    for (auto& h : hosts())
+        if (h.name == name) return &h;
+    return nullptr;
+}
+
+const Volume* Targets::volume(const std::string& host_name, const std::string& volume) const {
+    const Host* h = host(host_name);
+    if (!h) return nullptr;
+    for (auto& v : h->volumes)
+        if (v.name == volume) return &v;
+    return nullptr;
+}
+
+std::string Targets::judge_netns() const {
+    std::string ns;
+    for (auto& h : hosts()) {
+        if (ns.empty()) ns = h.judge.netns;
+        else if (h.judge.netns != ns) return {};
+    }
+    return ns;
+}
+
+}  // namespace inj::targets

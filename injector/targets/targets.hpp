@@ -1,0 +1,83 @@
+// The Targets view: what every plan host is bound to, as the engines see it. Engines act on
+// this view only (no engine includes lab/): where a host's traffic is judged, the cgroup holding
+// its processes, its volumes' real paths, and how its services are started again. The lab is one
+// provider (lab/targets.cpp); existing containers, processes and this machine, and agents on
+// other machines, are others.
+#pragma once
+
+#include <sys/types.h>
+
+#include <atomic>
+#include <chrono>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/result.hpp"
+
+namespace inj::targets {
+
+// A volume of a host: the real directory, and the fault filesystem serving it if any.
+struct Volume {
+    std::string name;
+    std::string path;
+    std::string faultfs_control;  // the daemon's control file; empty when not served through faultfs
+    pid_t faultfs_pid = 0;
+};
+
+// Where a host's packets are judged: an interface whose tcx ingress sees every packet the host
+// sends (in a lab, the host's port on its zone bridge), in a namespace.
+struct JudgePoint {
+    std::string netns;   // path (/run/netns/NAME or /proc/PID/ns/net)
+    std::string ifname;
+};
+
+struct Host {
+    std::string name;          // plan host name
+    std::string zone, power_domain;
+    std::string netns;         // path of the namespace its processes live in
+    std::string interface;     // its own interface there (eth0 in a lab)
+    JudgePoint judge;
+    std::string cgroup;        // cgroup directory holding every process of the host
+    std::vector<Volume> volumes;
+};
+
+// A service process a provider started (or found) on a host.
+struct ServiceInstance {
+    std::string service;
+    std::string host;
+    pid_t pid = 0;
+};
+
+class Targets {
+public:
+    virtual ~Targets() = default;
+    virtual const std::vector<Host>& hosts() const = 0;
+    const Host* host(const std::string& name) const;
+    const Volume* volume(const std::string& host, const std::string& volume) const;
+
+    // A cgroup holding every host of power domain `pd` and nothing else, so one write reaches
+    // all of them; nullopt when the provider has none.
+    virtual std::optional<std::string> power_domain_cgroup(const std::string& /*pd*/) const { return std::nullopt; }
+    // The namespace every judge point shares, where a delay line's taps can live (a lab's
+    // fabric); empty when the judge points are spread over several.
+    virtual std::string judge_netns() const;
+
+    // The service processes running now (a snapshot: restarts change it). Thread-safe.
+    virtual std::vector<ServiceInstance> services() const = 0;
+    // Starts again, as the provider defines them, `service` (empty: every service) on each host
+    // of `hosts`, in that order; returns what it started. For processes that are gone.
+    // Thread-safe against services() and other restarts.
+    virtual Result<std::vector<ServiceInstance>> restart(const std::vector<std::string>& hosts,
+                                                         const std::string& service = {}) = 0;
+    // Waits for a started service's readiness (bounded by its check's timeout and `deadline`);
+    // stops early, with an error, once *cancel turns true.
+    virtual Result<void> await_ready(const ServiceInstance& s, std::chrono::steady_clock::time_point deadline,
+                                     const std::atomic<bool>* cancel) const = 0;
+    // How long a restored service may take to become ready.
+    virtual std::chrono::nanoseconds ready_timeout() const { return std::chrono::seconds(60); }
+    // The provider's name for reports ("lab 1a2b3c").
+    virtual std::string describe() const = 0;
+};
+
+}  // namespace inj::targets
