@@ -9,6 +9,8 @@ PKGS=(
   libyaml-cpp-dev libspdlog-dev libfmt-dev libboost-program-options-dev nlohmann-json3-dev
   libgtest-dev libgmock-dev
   libfuse3-dev fuse3 fio python3
+  # faultfs serving a real non-root database (tests/privileged/storage_faultfs_postgres_test.cpp)
+  postgresql
   iproute2 iptables nftables iperf3 procps
   etcd-server etcd-client
   # reports: the journal schema, JUnit (XSD and a real consumer), the HTML in a headless browser,

@@ -118,6 +118,8 @@ int main_faultfs(const std::vector<std::string>& args) {
     // The backing directory is opened before the mount, so with no --backing the filesystem goes
     // over the directory in place and serves what was under it.
     std::string dir = backing.empty() ? mountpoint : backing;
+    // Entries are made with the caller's umask (creation_mode), never this process's.
+    ::umask(0);
     int root_fd = ::open(dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
     if (root_fd < 0) {
         lg()->error("open {}: {}", dir, std::strerror(errno));

@@ -24,6 +24,32 @@ std::string child_path(Inode* parent, const char* name) {
     return p == "/" ? "/" + std::string(name) : p + "/" + name;
 }
 
+mode_t creation_mode(fuse_req_t req, Inode* parent, mode_t mode) {
+    // The kernel leaves the umask to us (FUSE_CAP_DONT_MASK) so that a default ACL on the parent
+    // can win over it, as it does on the directory underneath; this daemon's own umask is 0.
+    if (::getxattr(proc_path(parent->fd).c_str(), "system.posix_acl_default", nullptr, 0) > 0) return mode;
+    return mode & ~fuse_req_ctx(req)->umask;
+}
+
+int own(fuse_req_t req, Inode* parent, const char* name) {
+    // Made by this daemon (root), the entry must belong to whoever asked for it: otherwise a
+    // service running as its own user cannot use the directories it just made.
+    const fuse_ctx* c = fuse_req_ctx(req);
+    struct stat pst;
+    if (::fstatat(parent->fd, "", &pst, AT_EMPTY_PATH) != 0) return errno;
+    gid_t gid = (pst.st_mode & S_ISGID) ? pst.st_gid : c->gid;
+    if (c->uid == ::geteuid() && gid == ::getegid()) return 0;  // already so
+    struct stat st;
+    if (::fstatat(parent->fd, name, &st, AT_SYMLINK_NOFOLLOW) != 0) return errno;
+    if (::fchownat(parent->fd, name, c->uid, gid, AT_SYMLINK_NOFOLLOW) != 0) return errno;
+    // A chown drops setuid/setgid from files; what the caller asked for (and the kernel allowed)
+    // stays. Only the new setgid bit inherited from the directory is the backing filesystem's.
+    if (!S_ISLNK(st.st_mode) && !S_ISDIR(st.st_mode) && (st.st_mode & (S_ISUID | S_ISGID)) &&
+        ::fchmodat(parent->fd, name, st.st_mode & 07777, 0) != 0)
+        return errno;
+    return 0;
+}
+
 // Token bucket for reads and writes (no burst): each operation reserves its bytes and one I/O
 // on a virtual clock per direction and waits for its slot.
 void throttle(bool write, size_t bytes) {

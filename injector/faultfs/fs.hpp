@@ -44,6 +44,7 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/xattr.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -217,6 +218,12 @@ inline int gate_in(uint32_t op, Inode* in, bool mutating_extra = false) {
 inline int gate_child(uint32_t op, Inode* parent, const char* name) {
     return gate(op, [parent, name] { return child_path(parent, name); });
 }
+
+// Entries made for a caller (fs.cpp): the mode its umask leaves (unless the parent has a default
+// ACL, which the backing filesystem applies instead), and the new entry given to the caller's
+// uid and gid (the parent's gid when the parent is setgid). Errno or 0.
+mode_t creation_mode(fuse_req_t req, Inode* parent, mode_t mode);
+int own(fuse_req_t req, Inode* parent, const char* name);
 
 // Token bucket for reads and writes (fs.cpp).
 void throttle(bool write, size_t bytes);

@@ -28,8 +28,18 @@ bool opens_for_write(int flags) { return (flags & O_ACCMODE) != O_RDONLY || (fla
 void op_create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, fuse_file_info* fi) {
     Inode* p = inode_of(parent);
     if (int e = gate_child(kOpCreate, p, name)) return (void)fuse_reply_err(req, e);
-    int fd = ::openat(p->fd, name, backing_flags(fi->flags | O_CREAT), mode);
+    // O_EXCL first: only an entry this call made is given to the caller (another may have made
+    // it since the kernel looked).
+    int flags = backing_flags(fi->flags | O_CREAT);
+    int fd = ::openat(p->fd, name, flags | O_EXCL, creation_mode(req, p, mode));
+    bool made = fd >= 0;
+    if (fd < 0 && errno == EEXIST && !(fi->flags & O_EXCL)) fd = ::openat(p->fd, name, flags & ~O_CREAT);
     if (fd < 0) return (void)fuse_reply_err(req, errno);
+    if (int err = made ? own(req, p, name) : 0) {
+        ::close(fd);
+        ::unlinkat(p->fd, name, 0);
+        return (void)fuse_reply_err(req, err);
+    }
     fi->fh = uint64_t(fd);
     fuse_entry_param e;
     if (int err = do_lookup(p, name, &e)) {

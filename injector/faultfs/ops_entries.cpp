@@ -24,6 +24,8 @@ void op_init(void*, fuse_conn_info* conn) {
     if (conn->capable & FUSE_CAP_SPLICE_WRITE) conn->want |= FUSE_CAP_SPLICE_WRITE;
     if (conn->capable & FUSE_CAP_SPLICE_MOVE) conn->want |= FUSE_CAP_SPLICE_MOVE;
     if (conn->capable & FUSE_CAP_FLOCK_LOCKS) conn->want |= FUSE_CAP_FLOCK_LOCKS;
+    // The caller's umask is applied here (creation_mode), so a parent's default ACL can win.
+    if (conn->capable & FUSE_CAP_DONT_MASK) conn->want |= FUSE_CAP_DONT_MASK;
 }
 
 void op_lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
@@ -118,16 +120,20 @@ void make_entry(fuse_req_t req, uint32_t op, fuse_ino_t parent, const char* name
     Inode* p = inode_of(parent);
     if (int e = gate_child(op, p, name)) return (void)fuse_reply_err(req, e);
     if (make(p->fd) != 0) return (void)fuse_reply_err(req, errno);
+    if (int err = own(req, p, name)) {
+        ::unlinkat(p->fd, name, op == kOpMkdir ? AT_REMOVEDIR : 0);
+        return (void)fuse_reply_err(req, err);
+    }
     fuse_entry_param e;
     if (int err = do_lookup(p, name, &e)) return (void)fuse_reply_err(req, err);
     fuse_reply_entry(req, &e);
 }
 
 void op_mknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, dev_t rdev) {
-    make_entry(req, kOpCreate, parent, name, [&](int dfd) { return ::mknodat(dfd, name, mode, rdev); });
+    make_entry(req, kOpCreate, parent, name, [&](int dfd) { return ::mknodat(dfd, name, creation_mode(req, inode_of(parent), mode), rdev); });
 }
 void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode) {
-    make_entry(req, kOpMkdir, parent, name, [&](int dfd) { return ::mkdirat(dfd, name, mode); });
+    make_entry(req, kOpMkdir, parent, name, [&](int dfd) { return ::mkdirat(dfd, name, creation_mode(req, inode_of(parent), mode)); });
 }
 void op_symlink(fuse_req_t req, const char* link, fuse_ino_t parent, const char* name) {
     make_entry(req, kOpLink, parent, name, [&](int dfd) { return ::symlinkat(link, dfd, name); });
