@@ -6,6 +6,42 @@ namespace inj::faultfs::detail {
 
 // --- the watcher -------------------------------------------------------------------------------
 
+// The watcher's view of the settings: the last consistent copy (with its sequence and owner).
+struct SeqWatch {
+    Settings good;
+    uint64_t good_seq = ~0ull;
+    uint32_t good_owner = 0;
+    uint64_t tracked = ~0ull;  // the odd sequence being timed, and since when
+    std::chrono::steady_clock::time_point since;
+};
+
+// Reads the settings without waiting. A writer that died inside the seqlock left it odd and the
+// settings half written: once that has lasted kStuckWriter, the last good settings are published
+// again (so every worker and every later writer goes on). Past the deadline: cleared.
+void settings_now(SeqWatch& w) {
+    Block* b = g_fs->b;
+    Settings s;
+    uint64_t seq;
+    if (!g_fs->ctl.try_read(s, &seq)) {
+        if (!g_fs->ctl.writer_stuck(b->seq.load(), w.tracked, w.since)) return;
+        lg()->warn("a writer (pid {}) died inside the control seqlock: the last good settings are in force again",
+                   b->writer_pid.load());
+        g_fs->ctl.write(w.good, w.good_owner);
+        if (!g_fs->ctl.try_read(s, &seq)) return;
+    }
+    uint32_t owner = b->owner_pid.load();
+    if (s.deadline_ns && mono_ns() > s.deadline_ns) {
+        lg()->warn("fault deadline passed: every fault cleared");
+        g_fs->ctl.clear();
+        s = Settings{};
+        owner = 0;
+        seq = b->seq.load();
+    }
+    w.good = s;
+    w.good_seq = seq;
+    w.good_owner = owner;
+}
+
 // Acts on what the block asks and on the owner dying: drop volatile pages (power loss), write
 // them back (volatile mode ended), clear every fault (owner gone), drop the page cache (a read
 // fault armed). Woken by the doorbell futex; a 50 ms tick bounds the owner-death detection.
@@ -15,6 +51,7 @@ void watch() {
     int pidfd = -1;
     bool had_read_faults = false;
     uint64_t seen_seq = ~0ull;
+    SeqWatch sw;
     while (g_fs->running.load()) {
         uint32_t bell = b->doorbell.load(std::memory_order_acquire);
         uint32_t owner = b->owner_pid.load();
@@ -48,13 +85,9 @@ void watch() {
             drop_all();
             b->drop_done.store(req, std::memory_order_release);
         }
-        uint64_t seq;
-        Settings s = g_fs->ctl.read(&seq);
-        if (s.deadline_ns && mono_ns() > s.deadline_ns) {
-            lg()->warn("fault deadline passed: every fault cleared");
-            g_fs->ctl.clear();
-            s = g_fs->ctl.read(&seq);
-        }
+        settings_now(sw);
+        const Settings& s = sw.good;
+        uint64_t seq = sw.good_seq;
         if (seq != seen_seq) {
             seen_seq = seq;
             if (!(s.flags & kFlagVolatile)) writeback_all();

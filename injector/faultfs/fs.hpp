@@ -149,8 +149,17 @@ inline const Settings& cur() {
     static const Settings kNone{};
     thread_local uint64_t seq = ~0ull;
     thread_local Settings s;
+    // Never waits: while a writer is inside (or one died there) the last settings read stay in
+    // force; the watcher takes a dead writer's sequence over.
     uint64_t q = g_fs->b->seq.load(std::memory_order_acquire);
-    if (q != seq) s = g_fs->ctl.read(&seq);
+    if (q != seq && !(q & 1)) {
+        Settings t;
+        uint64_t got;
+        if (g_fs->ctl.try_read(t, &got)) {
+            s = t;
+            seq = got;
+        }
+    }
     if (s.deadline_ns && mono_ns() > s.deadline_ns) return kNone;
     return s;
 }

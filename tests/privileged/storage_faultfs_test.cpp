@@ -386,3 +386,48 @@ TEST_F(FaultfsTest, ArmingAReadFaultDropsTheCacheSoReadsReachTheDisk) {
 
 }  // namespace
 }  // namespace inj::faultfs
+
+namespace inj::faultfs {
+namespace {
+
+TEST_F(FaultfsTest, AWriterKilledInsideTheSeqlockLeavesTheDaemonServingTheLastGoodSettings) {
+    Settings s;
+    s.errors[0] = rule(EIO, kOpWrite, 1000000, "/bad*");
+    s.nerrors = 1;
+    set(s);
+    EXPECT_EQ(in_child([&] { return write_file(p("bad"), "x"); }), EIO);
+    // What a writer killed with SIGKILL inside Control::write leaves behind, by hand: an odd
+    // sequence, its (now dead) pid, half-written settings.
+    pid_t dead = ::fork();
+    if (dead == 0) ::_exit(0);
+    ::waitpid(dead, nullptr, 0);
+    Block* b = ctl_->block();
+    b->seq.fetch_add(1);
+    b->writer_pid.store(uint32_t(dead));
+    std::memset(static_cast<void*>(&b->settings), 0x5a, sizeof(Settings) / 2);
+    // Operations go on at once under the last good settings (before the fix every worker spun
+    // on the odd sequence: the alarm ends a child stuck in the filesystem).
+    auto bounded = [&](const std::string& name) {
+        return in_child([&] {
+            ::alarm(5);
+            return write_file(p(name), "y");
+        });
+    };
+    EXPECT_EQ(bounded("good"), 0);
+    EXPECT_EQ(bounded("bad"), EIO);
+    // The watcher takes the sequence over and publishes the last good settings again.
+    auto until = Clock::now() + 3s;
+    while ((b->seq.load() & 1) && Clock::now() < until) std::this_thread::sleep_for(5ms);
+    EXPECT_EQ(b->seq.load() % 2, 0u);
+    EXPECT_EQ(b->counters.stuck_writers.load(), 1u);
+    Settings now = ctl_->read();
+    EXPECT_EQ(std::memcmp(&now, &s, sizeof(s)), 0);
+    EXPECT_EQ(b->owner_pid.load(), uint32_t(::getpid()));
+    // And the runner's next write goes through at once.
+    set(Settings{});
+    EXPECT_EQ(bounded("bad"), 0);
+    EXPECT_EQ(slurp(p("bad")), "y");
+}
+
+}  // namespace
+}  // namespace inj::faultfs
