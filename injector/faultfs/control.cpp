@@ -9,6 +9,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <thread>
 #include <utility>
@@ -129,6 +130,26 @@ Control& Control::operator=(Control&& o) noexcept {
 
 Control::~Control() {
     if (b_) ::munmap(b_, sizeof(Block));
+}
+
+void to_settings(const Loss& loss, Settings& s) {
+    s.flags |= kFlagVolatile;
+    if (loss.metadata_volatile) s.flags |= kFlagMetadataVolatile;
+    s.loss_model = loss.model == Loss::Model::torn      ? kLossTorn
+                   : loss.model == Loss::Model::reorder ? kLossReorder
+                                                        : kLossUnsynced;
+    s.torn_sectors = loss.torn_pages ? 0 : std::max<uint32_t>(loss.torn_sectors, 1);
+    s.survive_ppm = uint32_t(std::clamp(loss.survive, 0.0, 1.0) * 1e6);
+    s.writeback_ns = uint64_t(std::max<int64_t>(loss.writeback.count(), 0));
+    s.loss_seed = loss.seed;
+}
+
+bool loss_model_by_name(const std::string& name, Loss::Model& out) {
+    if (name == "unsynced") out = Loss::Model::unsynced;
+    else if (name == "torn") out = Loss::Model::torn;
+    else if (name == "reorder") out = Loss::Model::reorder;
+    else return false;
+    return true;
 }
 
 std::string lost_path(const std::string& control) { return control + ".lost.json"; }

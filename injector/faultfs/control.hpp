@@ -155,6 +155,22 @@ struct Block {
 static_assert(sizeof(Settings) == 1168, "Settings layout changed: bump kVersion");
 static_assert(sizeof(Block) == 1328, "Block layout changed: bump kVersion");
 
+// How a volatile volume loses data at a power cut, as a plan states it (the plan keys map onto
+// this one to one); to_settings() puts it in the control block.
+struct Loss {
+    enum class Model { unsynced, torn, reorder } model = Model::unsynced;
+    uint32_t torn_sectors = 8;      // torn: the longest prefix of a write that reaches the disk
+    bool torn_pages = false;        // torn: a random subset of each write's pages instead
+    double survive = 0.5;           // reorder: the chance each unsynced write reaches the disk
+    bool metadata_volatile = false; // entries not made durable by a directory fsync are lost too
+    std::chrono::nanoseconds writeback{0};  // dirty longer than this is written back; 0 = never
+    uint64_t seed = 0;              // the random choices; 0 = from the clock
+};
+// Makes `s` a volatile volume with this loss model (sets kFlagVolatile and the loss fields).
+void to_settings(const Loss& loss, Settings& s);
+// "unsynced", "torn", "reorder" -> the model; false when unknown.
+bool loss_model_by_name(const std::string& name, Loss::Model& out);
+
 // How long a sequence may stay odd, its writer gone, before a writer or the daemon takes it over.
 constexpr std::chrono::milliseconds kStuckWriter{100};
 

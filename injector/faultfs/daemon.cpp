@@ -88,6 +88,7 @@ void watch() {
         settings_now(sw);
         const Settings& s = sw.good;
         uint64_t seq = sw.good_seq;
+        writeback_expired(s);
         if (seq != seen_seq) {
             seen_seq = seq;
             if (!(s.flags & kFlagVolatile)) writeback_all();
@@ -161,6 +162,7 @@ int main_faultfs(const std::vector<std::string>& args) {
     Fs fs(std::move(*ctl));
     fs.writeback = writeback;
     fs.in_place = backing.empty();
+    fs.control = control;
     g_fs = &fs;
     struct stat st;
     ::fstat(root_fd, &st);

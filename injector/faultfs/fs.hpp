@@ -100,6 +100,15 @@ struct Dirty {
     std::map<uint64_t, std::unique_ptr<Page>> pages;  // page index -> content
     uint64_t size = 0;                                // logical size of the file
     int fd = -1;                                      // O_RDWR on the backing file (fill, flush)
+    uint64_t dirtied_ns = 0;   // when the first held page was written (the kernel's dirtied_when)
+    uint64_t writes = 0;       // write operations held, and their bytes (the lost account)
+    uint64_t write_bytes = 0;
+    // Each held write in order, kept when the loss model picks among writes (torn, reorder).
+    struct Write {
+        uint64_t off;
+        std::string data;
+    };
+    std::vector<Write> log;
     ~Dirty() {
         if (fd >= 0) ::close(fd);
     }
@@ -137,6 +146,8 @@ struct Fs {
     std::string root_path;  // the backing directory as /proc/self/fd shows it
     bool in_place = true;   // no --backing: the mount hides the backing directory
     bool writeback = false; // --writeback: the kernel's writeback cache (never with volatile mode)
+    std::string control;    // the control file's path (the lost account goes next to it)
+    uint64_t cuts = 0;      // power losses applied (watcher thread only)
 
     explicit Fs(Control c) : ctl(std::move(c)), b(ctl.block()) {}
 };
@@ -249,9 +260,25 @@ bool end_dirty(Inode* in);
 int dirty_write(Inode* in, const char* buf, size_t size, off_t off);
 int dirty_flush(Inode* in);
 int flush_inode(Inode* in);
+std::vector<Inode*> take_dirty();
 void drop_all();
 void writeback_all();
 void invalidate_all();
+
+// Loss models (loss.cpp). What one file lost at a cut.
+struct FileLoss {
+    std::string path;
+    uint64_t held_bytes = 0;     // bytes of held pages
+    uint64_t writes = 0, write_bytes = 0;
+    uint64_t kept_writes = 0;    // writes (or parts) the model let reach the disk, and their bytes
+    uint64_t kept_bytes = 0;
+};
+// Applies the model to the held writes of `in` before they are thrown away (caller holds in->mu):
+// the parts that survive are written to the backing file.
+FileLoss apply_loss(Inode* in, const Settings& s, uint64_t& rng);
+void write_lost_account(const Settings& s, const std::vector<FileLoss>& files);
+// Writes back every inode dirty for longer than the writeback age (watcher, each tick).
+void writeback_expired(const Settings& s);
 bool read_faults(const Settings& s);
 
 // Operations (ops_entries.cpp, ops_data.cpp).

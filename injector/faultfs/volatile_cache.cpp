@@ -15,6 +15,7 @@ int start_dirty(Inode* in) {
     struct stat st;
     if (::fstat(d->fd, &st) != 0) return errno;
     d->size = uint64_t(st.st_size);
+    d->dirtied_ns = mono_ns();
     in->dirty = std::move(d);
     in->has_dirty = true;
     pin(in);  // stays in the table while it holds data, whatever the kernel forgets
@@ -42,6 +43,9 @@ bool end_dirty(Inode* in) {
 // Copies buf into the held pages at off (caller holds in->mu, dirty started).
 int dirty_write(Inode* in, const char* buf, size_t size, off_t off) {
     Dirty& d = *in->dirty;
+    ++d.writes;
+    d.write_bytes += size;
+    if (cur().loss_model != kLossUnsynced) d.log.push_back({uint64_t(off), std::string(buf, size)});
     uint64_t pos = uint64_t(off), end = pos + size;
     while (pos < end) {
         uint64_t idx = pos / kPage, in_page = pos % kPage;
@@ -107,18 +111,25 @@ std::vector<Inode*> take_dirty() {
 
 // The power cut: every held page is thrown away; the kernel forgets what it cached of them.
 void drop_all() {
+    const Settings s = cur();
+    uint64_t rng = s.loss_seed ? s.loss_seed : (mono_ns() | 1);
     uint64_t dropped = 0;
+    std::vector<FileLoss> account;
     for (Inode* in : take_dirty()) {
         bool drop_ref;
         {
             std::lock_guard<std::mutex> lk(in->mu);
-            if (in->dirty) dropped += in->dirty->pages.size() * kPage;
+            if (in->dirty) {
+                dropped += in->dirty->pages.size() * kPage;
+                account.push_back(apply_loss(in, s, rng));
+            }
             drop_ref = end_dirty(in);
         }
         fuse_lowlevel_notify_inval_inode(g_fs->se, reinterpret_cast<uintptr_t>(in), 0, 0);
         if (drop_ref) unref(in, 1);
         unref(in, 1);
     }
+    write_lost_account(s, account);
     g_fs->b->counters.dropped_bytes.fetch_add(dropped);
     if (dropped) lg()->info("power loss: {} bytes of writes not made durable thrown away", dropped);
 }
