@@ -92,6 +92,7 @@ void watch() {
         if (seq != seen_seq) {
             seen_seq = seq;
             if (!(s.flags & kFlagVolatile)) writeback_all();
+            if (!(s.flags & kFlagVolatile) || !(s.flags & kFlagMetadataVolatile)) meta_commit_all();
             bool rf = read_faults(s);
             if (rf && !had_read_faults) invalidate_all();
             had_read_faults = rf;
@@ -205,6 +206,7 @@ int main_faultfs(const std::vector<std::string>& args) {
             // Pages still held when the mount goes away are written back: nothing but a power
             // loss throws data away.
             writeback_all();
+            meta_commit_all();
             fuse_session_unmount(se);
             lg()->info("faultfs on {}: unmounted", mountpoint);
         } else {

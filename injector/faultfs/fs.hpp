@@ -265,6 +265,17 @@ void drop_all();
 void writeback_all();
 void invalidate_all();
 
+// Volatile metadata (metadata.cpp). The trash of entries unlinked or replaced while metadata is
+// volatile, hidden in the volume's root.
+constexpr const char* kTrashName = ".injector-faultfs-trash";
+bool metadata_volatile();
+void meta_created(Inode* dir, const char* name);
+int meta_remove(Inode* dir, const char* name, bool is_rmdir);  // errno or 0
+int meta_rename(Inode* from, const char* name, Inode* to, const char* newname, unsigned flags);
+void meta_durable(Inode* dir);  // an fsync of dir
+void meta_commit_all();         // volatile metadata ended: everything is durable
+std::vector<std::pair<std::string, std::string>> meta_undo_all();  // the cut: (operation, path) undone
+
 // Loss models (loss.cpp). What one file lost at a cut.
 struct FileLoss {
     std::string path;
@@ -276,7 +287,8 @@ struct FileLoss {
 // Applies the model to the held writes of `in` before they are thrown away (caller holds in->mu):
 // the parts that survive are written to the backing file.
 FileLoss apply_loss(Inode* in, const Settings& s, uint64_t& rng);
-void write_lost_account(const Settings& s, const std::vector<FileLoss>& files);
+void write_lost_account(const Settings& s, const std::vector<FileLoss>& files,
+                        const std::vector<std::pair<std::string, std::string>>& entries);
 // Writes back every inode dirty for longer than the writeback age (watcher, each tick).
 void writeback_expired(const Settings& s);
 bool read_faults(const Settings& s);

@@ -77,7 +77,10 @@ FileLoss apply_loss(Inode* in, const Settings& s, uint64_t& rng) {
     return f;
 }
 
-void write_lost_account(const Settings& s, const std::vector<FileLoss>& files) {
+void write_lost_account(const Settings& s, const std::vector<FileLoss>& files,
+                        const std::vector<std::pair<std::string, std::string>>& entries) {
+    nlohmann::json entries_j = nlohmann::json::array();
+    for (auto& [op, path] : entries) entries_j.push_back({{"operation", op}, {"path", path}});
     nlohmann::json files_j = nlohmann::json::array();
     for (const FileLoss& f : files)
         files_j.push_back({{"path", f.path},
@@ -90,7 +93,8 @@ void write_lost_account(const Settings& s, const std::vector<FileLoss>& files) {
     nlohmann::json j = {{"cut", ++g_fs->cuts},
                         {"monotonic_ns", mono_ns()},
                         {"model", model_name(s.loss_model)},
-                        {"files", files_j}};
+                        {"files", files_j},
+                        {"entries", entries_j}};
     // Replaced whole (a temp file renamed over it): a reader never sees half an account.
     std::string path = lost_path(g_fs->control), tmp = path + ".tmp";
     {

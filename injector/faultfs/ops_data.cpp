@@ -40,6 +40,7 @@ void op_create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
         ::unlinkat(p->fd, name, 0);
         return (void)fuse_reply_err(req, err);
     }
+    if (made && metadata_volatile()) meta_created(p, name);
     fi->fh = uint64_t(fd);
     fuse_entry_param e;
     if (int err = do_lookup(p, name, &e)) {

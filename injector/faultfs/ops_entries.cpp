@@ -31,6 +31,7 @@ void op_init(void*, fuse_conn_info* conn) {
 void op_lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
     Inode* p = inode_of(parent);
     if (int e = gate_child(kOpLookup, p, name)) return (void)fuse_reply_err(req, e);
+    if (p == &g_fs->root && std::strcmp(name, kTrashName) == 0) return (void)fuse_reply_err(req, ENOENT);
     fuse_entry_param e;
     if (int err = do_lookup(p, name, &e)) return (void)fuse_reply_err(req, err);
     fuse_reply_entry(req, &e);
@@ -124,6 +125,7 @@ void make_entry(fuse_req_t req, uint32_t op, fuse_ino_t parent, const char* name
         ::unlinkat(p->fd, name, op == kOpMkdir ? AT_REMOVEDIR : 0);
         return (void)fuse_reply_err(req, err);
     }
+    if (metadata_volatile()) meta_created(p, name);
     fuse_entry_param e;
     if (int err = do_lookup(p, name, &e)) return (void)fuse_reply_err(req, err);
     fuse_reply_entry(req, &e);
@@ -145,6 +147,7 @@ void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t parent, const char* name
     if (int e = gate_child(kOpLink, p, name)) return (void)fuse_reply_err(req, e);
     if (::linkat(AT_FDCWD, proc_path(in->fd).c_str(), p->fd, name, AT_SYMLINK_FOLLOW) != 0)
         return (void)fuse_reply_err(req, errno);
+    if (metadata_volatile()) meta_created(p, name);
     fuse_entry_param e;
     if (int err = do_lookup(p, name, &e)) return (void)fuse_reply_err(req, err);
     fuse_reply_entry(req, &e);
@@ -153,12 +156,14 @@ void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t parent, const char* name
 void op_unlink(fuse_req_t req, fuse_ino_t parent, const char* name) {
     Inode* p = inode_of(parent);
     if (int e = gate_child(kOpUnlink, p, name)) return (void)fuse_reply_err(req, e);
+    if (metadata_volatile()) return (void)fuse_reply_err(req, meta_remove(p, name, false));
     fuse_reply_err(req, ::unlinkat(p->fd, name, 0) == 0 ? 0 : errno);
 }
 
 void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char* name) {
     Inode* p = inode_of(parent);
     if (int e = gate_child(kOpRmdir, p, name)) return (void)fuse_reply_err(req, e);
+    if (metadata_volatile()) return (void)fuse_reply_err(req, meta_remove(p, name, true));
     fuse_reply_err(req, ::unlinkat(p->fd, name, AT_REMOVEDIR) == 0 ? 0 : errno);
 }
 
@@ -167,6 +172,7 @@ void op_rename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t n
     Inode* p = inode_of(parent);
     Inode* np = inode_of(newparent);
     if (int e = gate_child(kOpRename, p, name)) return (void)fuse_reply_err(req, e);
+    if (metadata_volatile()) return (void)fuse_reply_err(req, meta_rename(p, name, np, newname, flags));
     if (::syscall(SYS_renameat2, p->fd, name, np->fd, newname, flags) != 0) return (void)fuse_reply_err(req, errno);
     fuse_reply_err(req, 0);
 }
@@ -212,6 +218,11 @@ void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t offset, fuse_
                 break;
             }
         }
+        if (in == &g_fs->root && std::strcmp(d->entry->d_name, kTrashName) == 0) {  // hidden
+            d->offset = d->entry->d_off;
+            d->entry = nullptr;
+            continue;
+        }
         struct stat st {};
         st.st_ino = d->entry->d_ino;
         st.st_mode = mode_t(d->entry->d_type) << 12;
@@ -236,7 +247,9 @@ void op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, fuse_file_info* f
     Inode* in = inode_of(ino);
     if (int e = gate_in(kOpFsync, in)) return (void)fuse_reply_err(req, e);
     int fd = ::dirfd(reinterpret_cast<DirHandle*>(fi->fh)->dp);
-    fuse_reply_err(req, (datasync ? ::fdatasync(fd) : ::fsync(fd)) == 0 ? 0 : errno);
+    if ((datasync ? ::fdatasync(fd) : ::fsync(fd)) != 0) return (void)fuse_reply_err(req, errno);
+    meta_durable(in);  // its entries are on the disk now
+    fuse_reply_err(req, 0);
 }
 
 

@@ -129,7 +129,8 @@ void drop_all() {
         if (drop_ref) unref(in, 1);
         unref(in, 1);
     }
-    write_lost_account(s, account);
+    auto entries = meta_undo_all();
+    write_lost_account(s, account, entries);
     g_fs->b->counters.dropped_bytes.fetch_add(dropped);
     if (dropped) lg()->info("power loss: {} bytes of writes not made durable thrown away", dropped);
 }

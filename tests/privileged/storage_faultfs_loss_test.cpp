@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -16,6 +17,7 @@
 #include "support/faultfs_fixture.hpp"
 
 using namespace std::chrono_literals;
+namespace fs = std::filesystem;
 using namespace inj::faultfs::test;
 
 namespace inj::faultfs {
@@ -186,6 +188,60 @@ TEST_F(FaultfsLossTest, TheLostAccountNamesEveryFileAndItsLostBytes) {
     EXPECT_EQ((*f)["bytes_lost"], 12345);
     EXPECT_EQ(slurp(p("kept")), "synced");
     EXPECT_EQ(ctl_->block()->counters.lost_reports.load(), 1u);
+}
+
+int fsync_dir(const std::string& dir) {
+    int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);
+    if (fd < 0) return errno;
+    int r = ::fsync(fd) == 0 ? 0 : errno;
+    ::close(fd);
+    return r;
+}
+
+TEST_F(FaultfsLossTest, VolatileMetadataLosesEntriesNoDirectoryFsyncMadeDurable) {
+    fs::create_directories(p("d"));
+    ASSERT_EQ(write_file(p("d/old"), "old content", 0, true), 0);
+    ASSERT_EQ(write_file(p("d/victim"), "victim content", 0, true), 0);
+    ASSERT_EQ(write_file(p("d/target"), "target v1", 0, true), 0);
+    ASSERT_EQ(fsync_dir(p("d")), 0);
+    Loss loss;
+    loss.metadata_volatile = true;
+    arm("seed", "x", loss);
+    // Made durable: file data and its directory.
+    ASSERT_EQ(write_file(p("d/synced"), "synced content", 0, true), 0);
+    ASSERT_EQ(fsync_dir(p("d")), 0);
+    // Not made durable: each entry change below has no fsync of its directory after it.
+    ASSERT_EQ(write_file(p("d/new"), "new content", 0, true), 0);  // the file's fsync is not enough
+    fs::rename(p("d/old"), p("d/renamed"));
+    fs::remove(p("d/victim"));
+    ASSERT_EQ(write_file(p("d/tmp"), "target v2", 0, true), 0);
+    fs::rename(p("d/tmp"), p("d/target"));  // replace by rename, the directory never fsynced
+    fs::create_directories(p("d/sub"));
+    ASSERT_EQ(write_file(p("d/sub/f"), "in sub", 0, true), 0);
+    // What the program sees before the cut; the trash never shows.
+    EXPECT_EQ(slurp(p("d/target")), "target v2");
+    EXPECT_FALSE(fs::exists(p("d/victim")));
+    for (auto& e : fs::directory_iterator(vol_)) EXPECT_EQ(e.path().filename().string().find(".injector"), std::string::npos);
+    cut();
+    EXPECT_EQ(slurp(p("d/synced")), "synced content");
+    EXPECT_FALSE(fs::exists(p("d/new")));
+    EXPECT_FALSE(fs::exists(p("d/renamed")));
+    EXPECT_EQ(slurp(p("d/old")), "old content");
+    EXPECT_EQ(slurp(p("d/victim")), "victim content");
+    EXPECT_EQ(slurp(p("d/target")), "target v1");
+    EXPECT_FALSE(fs::exists(p("d/tmp")));
+    EXPECT_FALSE(fs::exists(p("d/sub")));
+    auto j = lost();
+    std::string entries = j["entries"].dump();
+    for (const char* want : {"\"create\"", "/d/new", "/d/old -> /d/renamed", "/d/victim", "/d/tmp -> /d/target", "/d/sub"})
+        EXPECT_NE(entries.find(want), std::string::npos) << want << " not in " << entries;
+    EXPECT_EQ(entries.find("/d/synced"), std::string::npos) << entries;
+    // The directory underneath holds the same after the unmount, and no trash is left behind.
+    ASSERT_TRUE(stop(vol_, daemon_));
+    daemon_ = 0;
+    EXPECT_EQ(slurp(p("d/target")), "target v1");
+    EXPECT_EQ(slurp(p("d/victim")), "victim content");
+    EXPECT_FALSE(fs::exists(p(".injector-faultfs-trash")));
 }
 
 }  // namespace
