@@ -1,13 +1,18 @@
 // Internal to the faultfs daemon (`injector faultfs`): the state shared by the files that
 // implement it — the inode table, the volatile page cache, the settings in force and the fault
-// gate every operation passes. fs.cpp (gate, token bucket, inode table), volatile_cache.cpp
-// (held pages, power loss, writeback), ops_entries.cpp and ops_data.cpp (the FUSE operations),
-// daemon.cpp (the watcher and main_faultfs).
+// gate every operation passes. fs.cpp (paths, ownership, token bucket, inode table),
+// volatile_cache.cpp (held pages, power loss), loss.cpp (loss models, writeback, the lost
+// account), metadata.cpp (volatile metadata), ops_entries.cpp and ops_data.cpp (the FUSE
+// operations), daemon.cpp (the watcher and main_faultfs).
 //
-// The daemon is a libfuse3 low-level passthrough over one
-// directory descriptor, multi-threaded, that applies the faults of its control block to every
-// operation: latency per class, errors by errno/probability/operation/path, full disk, read-only,
-// a token bucket, and volatile writes.
+// The daemon is a libfuse3 low-level passthrough over one directory descriptor, multi-threaded,
+// that applies the faults of its control block to every operation: latency per class, errors by
+// errno/probability/operation/path, full disk, read-only, a token bucket, and volatile writes.
+//
+// Users: mounted allow_other,default_permissions, so the kernel checks every access against the
+// modes and owners we report (those of the backing files). Entries are made by this daemon (root)
+// and then given to the caller's uid and gid (the parent's gid under a setgid parent), with the
+// caller's umask (FUSE_CAP_DONT_MASK; a default ACL on the parent wins, as underneath).
 //
 // Passthrough shape: every inode is an O_PATH descriptor of the backing file, keyed by (dev, ino),
 // and the kernel's node id is the pointer; names are resolved with *at() calls relative to those
@@ -24,9 +29,13 @@
 // Volatile writes: pages written and not yet made durable are held here per inode (a page map
 // and the logical size) and served to reads; fsync/fdatasync and writes on O_SYNC/O_DSYNC handles
 // write them to the backing file first. A power loss throws them away (the backing file is what
-// a disk would hold after the cut). Metadata operations (create, rename, unlink, truncate,
-// fallocate) go to the backing directory at once, as a journalling filesystem commits them:
-// after a cut a file created and written without fsync exists, empty (what ext4 shows).
+// a disk would hold after the cut), or keeps part of them as the loss model says (torn, reorder),
+// and writes an account of what each file lost next to the control file. With a writeback age,
+// an inode dirty for longer is written back as the kernel's flusher would. Metadata operations
+// (create, rename, unlink, truncate, fallocate) go to the backing directory at once, as a
+// journalling filesystem commits them: after a cut a file created and written without fsync
+// exists, empty (what ext4 shows) — unless metadata is volatile too, and then creations,
+// renames and unlinks that no fsync of their directory made durable are undone at the cut.
 //
 // When the owner (the run that set the faults) dies the watcher clears every fault; held
 // volatile pages are then written to the backing files (no fsync: what the kernel's own writeback
