@@ -87,3 +87,42 @@ TEST_F(ControlTest, ALiveWriterInsideIsWaitedForNotTakenOver) {
 
 }  // namespace
 }  // namespace inj::faultfs
+
+namespace inj::faultfs {
+namespace {
+
+TEST(LossSettings, EachModelMapsOntoTheControlBlock) {
+    Loss l;
+    Settings s;
+    to_settings(l, s);
+    EXPECT_EQ(s.flags, uint32_t(kFlagVolatile));
+    EXPECT_EQ(s.loss_model, uint32_t(kLossUnsynced));
+    EXPECT_EQ(s.writeback_ns, 0u);
+
+    ASSERT_TRUE(loss_model_by_name("torn", l.model));
+    l.torn_sectors = 16;
+    l.metadata_volatile = true;
+    l.writeback = std::chrono::seconds(30);
+    l.seed = 7;
+    s = Settings{};
+    to_settings(l, s);
+    EXPECT_EQ(s.flags, uint32_t(kFlagVolatile | kFlagMetadataVolatile));
+    EXPECT_EQ(s.loss_model, uint32_t(kLossTorn));
+    EXPECT_EQ(s.torn_sectors, 16u);
+    EXPECT_EQ(s.writeback_ns, 30'000'000'000u);
+    EXPECT_EQ(s.loss_seed, 7u);
+    l.torn_pages = true;
+    to_settings(l, s);
+    EXPECT_EQ(s.torn_sectors, 0u);  // 0: a random subset of pages
+
+    ASSERT_TRUE(loss_model_by_name("reorder", l.model));
+    l.survive = 0.25;
+    to_settings(l, s);
+    EXPECT_EQ(s.loss_model, uint32_t(kLossReorder));
+    EXPECT_EQ(s.survive_ppm, 250000u);
+    EXPECT_FALSE(loss_model_by_name("fsync", l.model));
+    EXPECT_EQ(lost_path("/run/x/ctl"), "/run/x/ctl.lost.json");
+}
+
+}  // namespace
+}  // namespace inj::faultfs
