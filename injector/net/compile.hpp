@@ -7,6 +7,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -22,11 +23,13 @@ namespace inj::net {
 struct Tables {
     struct Prefix {
         Cidr cidr;        // network address (host bits clear) and prefix length
-        nf_endpoint ep;   // domains of addresses whose longest match is this prefix
+        // domains of addresses whose longest match is this prefix, with their rule masks
+        // (ep.left/ep.right: the ORed `domains` entries of its ids)
+        nf_endpoint ep;
         bool control = false;  // the lab's control link: only power_loss rules may name it
     };
     std::vector<Prefix> prefixes;             // IPv4 and IPv6 mixed; each cidr at most once
-    std::map<uint32_t, nf_domain> domains;    // only domains that some rule lists
+    std::map<uint32_t, nf_domain> domains;    // only domains that some rule lists (folded into ep masks)
     std::vector<nf_rule> rules;               // index = rule bit; all disarmed
     // index = rule bit; zero for sever/power rules. delay_ns/jitter_ns hold the plan's latency
     // (the EDT form); the engine moves it to a delay line where the kernel lacks sch_fq.
@@ -41,7 +44,23 @@ struct Tables {
     // power_loss fault: a dark host answers nobody, the runner and its probes included, so power
     // rules list it on their peer side. No sever rule ever lists it (control is always protected).
     uint32_t control_domain = 0;
+
+    // What lookup() reads instead of scanning every prefix: per family, the prefix lengths in
+    // use, longest first, each with its network addresses -> index in `prefixes`. Built by
+    // compile() (index_prefixes()); a Tables without it is scanned.
+    struct AddrHash {
+        size_t operator()(const IpAddr& a) const noexcept;
+    };
+    struct Level {
+        int length = 0;
+        std::unordered_map<IpAddr, size_t, AddrHash> nets;
+    };
+    std::vector<Level> index_v4, index_v6;
+    size_t indexed = 0;  // prefixes.size() when the index was built
 };
+
+// (Re)builds t's lookup index and folds t.domains into every prefix's ep.left/ep.right.
+void index_prefixes(Tables& t);
 
 // The prefixes of the lab's control link (mirrors kControlNet/kControlNet6 of lab/lab.cpp), the
 // only addresses outside the topology the classifier learns, and only for power_loss rules.
