@@ -423,6 +423,76 @@ std::vector<std::pair<std::string, std::string>> pairs(const plan::Plan& plan, c
 
 }  // namespace
 
+namespace {
+
+// What pairs() judges a host on: its primary address, and the first address of each family as
+// a destination. nullptr: no such address, or one outside the tables.
+struct Judged {
+    const Tables::Prefix* src = nullptr;
+    const Tables::Prefix* dst[2] = {nullptr, nullptr};  // [v6]
+    bool src_v6 = false;
+};
+
+Judged judged(const Tables& t, const plan::Host& h) {
+    Judged j;
+    if (h.addresses.empty()) return j;
+    j.src_v6 = h.addresses[0].addr.v6;
+    j.src = lookup(t, h.addresses[0].addr);
+    bool seen[2] = {false, false};
+    for (auto& a : h.addresses)
+        if (!seen[a.addr.v6]) {
+            seen[a.addr.v6] = true;
+            j.dst[a.addr.v6] = lookup(t, a.addr);
+        }
+    return j;
+}
+
+}  // namespace
+
+std::vector<HostGroup> host_groups(const plan::Plan& plan, const Tables& t) {
+    // Key: zone, power domain, and for the source and both destinations: present, family, masks.
+    using Side = std::tuple<int, uint64_t, uint64_t>;  // 0 none, 1 outside the tables, 2 known
+    auto side = [](const Tables::Prefix* p, bool present) {
+        return !present ? Side{0, 0, 0} : !p ? Side{1, 0, 0} : Side{2, p->ep.left, p->ep.right};
+    };
+    std::map<std::tuple<std::string, std::string, bool, Side, Side, Side>, size_t> index;
+    std::vector<HostGroup> out;
+    const auto& hosts = plan.topology.hosts;
+    for (size_t i = 0; i < hosts.size(); ++i) {
+        Judged j = judged(t, hosts[i]);
+        bool has[2] = {false, false};
+        for (auto& a : hosts[i].addresses) has[a.addr.v6] = true;
+        auto key = std::make_tuple(hosts[i].zone, hosts[i].power_domain, j.src_v6, side(j.src, !hosts[i].addresses.empty()),
+                                   side(j.dst[0], has[0]), side(j.dst[1], has[1]));
+        auto [it, fresh] = index.emplace(key, out.size());
+        if (fresh) out.push_back({hosts[i].zone, hosts[i].power_domain, {}});
+        out[it->second].hosts.push_back(i);
+    }
+    return out;
+}
+
+std::vector<GroupCut> group_cuts(const plan::Plan& plan, const Tables& t, const std::vector<HostGroup>& groups,
+                                 size_t fault_index, bool degraded) {
+    std::vector<GroupCut> out;
+    if (fault_index >= t.fault_mask.size() || t.fault_mask[fault_index] == 0) return out;
+    uint64_t armed = t.fault_mask[fault_index];
+    const auto& hosts = plan.topology.hosts;
+    std::vector<Judged> rep;
+    for (auto& g : groups) rep.push_back(judged(t, hosts[g.hosts.front()]));
+    for (size_t a = 0; a < groups.size(); ++a) {
+        if (hosts[groups[a].hosts.front()].addresses.empty()) continue;
+        for (size_t b = 0; b < groups.size(); ++b) {
+            const Tables::Prefix* s = rep[a].src;
+            const Tables::Prefix* d = rep[b].dst[rep[a].src_v6];
+            if (!s || !d || !drops_between(t, s->ep, d->ep, armed, std::nullopt, degraded)) continue;
+            uint64_t na = groups[a].hosts.size(), nb = groups[b].hosts.size();
+            uint64_t n = a == b ? na * (na - 1) : na * nb;
+            if (n) out.push_back({a, b, n});
+        }
+    }
+    return out;
+}
+
 std::vector<std::pair<std::string, std::string>> cut_set(const plan::Plan& plan, const Tables& t, size_t fault_index) {
     return pairs(plan, t, fault_index, false);
 }

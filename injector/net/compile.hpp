@@ -90,6 +90,25 @@ const Tables::Prefix* lookup(const Tables& t, const IpAddr& a);
 bool drops(const Tables& t, const IpAddr& src, const IpAddr& dst, uint64_t armed_rules,
            std::optional<uint32_t> flow_hash = std::nullopt);
 
+// Hosts grouped by what the rules can tell apart: zone, power domain and the rule masks of the
+// addresses cut_set() judges them on. Every member of a group gets the same verdict against
+// anyone, so cut sets are computed between groups (a few hundred) rather than host pairs.
+struct HostGroup {
+    std::string zone, power_domain;
+    std::vector<size_t> hosts;  // plan order
+};
+// One ordered pair of groups whose traffic a fault drops (or degrades): every host of `from`
+// (as source) with every host of `to` (as destination); from == to for pairs inside a group.
+struct GroupCut {
+    size_t from = 0, to = 0;
+    uint64_t host_pairs = 0;
+};
+std::vector<HostGroup> host_groups(const plan::Plan& plan, const Tables& t);
+// The cut set of fault `fault_index` (degraded: its degrade set) over `groups`; its host_pairs
+// add up to cut_set(...).size() (degraded_set(...).size()).
+std::vector<GroupCut> group_cuts(const plan::Plan& plan, const Tables& t, const std::vector<HostGroup>& groups,
+                                 size_t fault_index, bool degraded = false);
+
 // Ordered host pairs (src, dst), by plan host order, whose traffic fault `fault_index` of
 // plan.method alone drops, judged on each host's primary address. Empty for faults without a rule.
 std::vector<std::pair<std::string, std::string>> cut_set(const plan::Plan& plan, const Tables& t,
