@@ -64,7 +64,8 @@ commands:
   agent --etcd ENDPOINTS --host NAME [--interface IF] [--lease-ttl SECONDS]
                        apply the faults a fleet controller assigns to host NAME
   validate PLAN...     check plans; errors name file:line:col and the field
-  plan PLAN            dry run: the timeline, for each fault who loses contact with whom, the
+  plan PLAN [--hosts]  dry run: the timeline, for each fault who loses contact with whom (as
+                       zone or power-domain pairs; --hosts lists every host by name), the
                        blast radius of every moment against safety.blast_radius, and what
                        preflight would refuse; exits 3 when `run` would be refused, else 0
   status               the run in progress, labs that are up, recent runs

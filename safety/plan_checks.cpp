@@ -35,6 +35,14 @@ std::string join(const std::vector<std::string>& v, const char* sep = ", ") {
     return s;
 }
 
+// A list of host or domain names for a message: whole up to 20, else the first ten, the last
+// and the count, so a refusal of a 32,000-host plan stays one readable line.
+std::string some(const std::vector<std::string>& v) {
+    if (v.size() <= 20) return join(v);
+    std::vector<std::string> head(v.begin(), v.begin() + 10);
+    return join(head) + ", ..., " + v.back() + " (" + std::to_string(v.size()) + " in all)";
+}
+
 std::string percent(double share) {
     char buf[32];
     std::snprintf(buf, sizeof buf, "%.1f%%", share * 100.0);
@@ -298,9 +306,9 @@ std::vector<Refusal> check_blast_radius(const Plan& plan, const net::Tables& t) 
         const BoundCheck& bc = it->second.second;
         std::vector<std::string> faults;
         for (size_t fi : i.moment.faults) faults.push_back(plan.method[fi].name);
-        std::string what = bc.bound == "max_zones"           ? "zones cut off: " + join(i.zones)
-                           : bc.bound == "max_power_domains" ? "power domains cut off: " + join(i.power_domains)
-                                                             : "hosts cut off: " + join(i.cut_off);
+        std::string what = bc.bound == "max_zones"           ? "zones cut off: " + some(i.zones)
+                           : bc.bound == "max_power_domains" ? "power domains cut off: " + some(i.power_domains)
+                                                             : "hosts cut off: " + some(i.cut_off);
         std::string bound_name = bc.bound == "max_hosts (share)" ? "max_hosts" : bc.bound;
         Refusal r;
         r.check = "blast_radius";
