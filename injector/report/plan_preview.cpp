@@ -92,59 +92,94 @@ void print_services_and_probes(std::ostream& out, const plan::Plan& p, const Pre
     }
 }
 
-// A fault's cut (or degrade) set as domain pairs: whole zone pairs when every host pair between
-// them is cut, else power-domain pairs, with host counts; both directions merged into "<->".
+// A fault's cut (or degrade) set as domain pairs, coarsest first: zone to zone when every host
+// pair between them is cut, then a power domain to a whole zone (or back), then power domain
+// pairs; each with host counts, and both directions merged into "<->" when they match.
 struct CutView {
+    using Pair = std::pair<std::string, std::string>;
     const plan::Plan& p;
     const std::vector<net::HostGroup>& groups;
-    std::map<std::string, size_t> zone_hosts, pd_hosts;
+    std::map<std::string, uint64_t> zone_hosts, pd_hosts;
+    std::map<std::string, std::string> zone_of;
 
     CutView(const plan::Plan& plan, const std::vector<net::HostGroup>& g) : p(plan), groups(g) {
         for (auto& h : p.topology.hosts) {
             ++zone_hosts[h.zone];
             ++pd_hosts[h.power_domain];
         }
+        for (auto& d : p.topology.power_domains) zone_of[d.name] = d.zone;
     }
 
-    static uint64_t full(uint64_t a, uint64_t b, bool same) { return same ? a * (a - 1) : a * b; }
+    struct Entry {
+        std::string from, to;  // "zone a (12)", "power domain b (3)"
+        uint64_t n = 0;
+    };
 
-    // Returns the number of host pairs; prints up to kMaxLines lines (all with list_all).
-    uint64_t print(std::ostream& out, const std::vector<net::GroupCut>& cuts, bool list_all, const char* indent) {
-        std::map<std::pair<std::string, std::string>, uint64_t> zones, pds;
-        uint64_t total = 0;
+    std::string zone(const std::string& z) { return "zone " + z + " (" + std::to_string(zone_hosts[z]) + ")"; }
+    std::string pd(const std::string& d) { return "power domain " + d + " (" + std::to_string(pd_hosts[d]) + ")"; }
+
+    // Directed entries, coarsest level that covers each power-domain pair whole.
+    std::vector<Entry> entries(const std::vector<net::GroupCut>& cuts) {
+        std::map<Pair, uint64_t> zones, pds, pd_zone, zone_pd;
         for (auto& c : cuts) {
             auto& a = groups[c.from];
             auto& b = groups[c.to];
             zones[{a.zone, b.zone}] += c.host_pairs;
             pds[{a.power_domain, b.power_domain}] += c.host_pairs;
-            total += c.host_pairs;
         }
-        std::vector<std::string> lines;
-        auto add = [&](auto& table, auto& counts, const char* kind, std::set<std::pair<std::string, std::string>>& done,
-                       const auto& keep) {
-            for (auto& [k, n] : table) {
-                if (done.count(k) || !keep(k, n)) continue;
-                auto rev = table.find({k.second, k.first});
-                bool both = k.first != k.second && rev != table.end() && rev->second == n;
-                done.insert(k);
-                if (both) done.insert(rev->first);
-                std::string line = std::string(kind) + " " + k.first + " (" + std::to_string(counts[k.first]) + ")" +
-                                   (k.first == k.second ? " within itself" : (both ? " <-> " : " -> ") +
-                                   std::string(kind) + " " + k.second + " (" + std::to_string(counts[k.second]) + ")");
-                line += ": " + std::to_string(n) + " host pairs" + (both ? " each way" : "");
-                lines.push_back(line);
+        std::vector<Entry> out;
+        std::set<Pair> whole_zones;
+        for (auto& [k, n] : zones) {
+            uint64_t a = zone_hosts[k.first], b = zone_hosts[k.second];
+            if (n != (k.first == k.second ? a * (a - 1) : a * b)) continue;
+            whole_zones.insert(k);
+            out.push_back({zone(k.first), k.first == k.second ? "" : zone(k.second), n});
+        }
+        for (auto& [k, n] : pds) {
+            if (whole_zones.count({zone_of[k.first], zone_of[k.second]}) || zone_of[k.first] == zone_of[k.second]) continue;
+            pd_zone[{k.first, zone_of[k.second]}] += n;
+            zone_pd[{zone_of[k.first], k.second}] += n;
+        }
+        std::set<Pair> done;  // power-domain pairs a coarser entry covers
+        for (auto& [k, n] : pd_zone)
+            if (n == pd_hosts[k.first] * zone_hosts[k.second]) {
+                out.push_back({pd(k.first), zone(k.second), n});
+                for (auto& [q, m] : pds)
+                    if (q.first == k.first && zone_of[q.second] == k.second) done.insert(q);
             }
-        };
-        std::set<std::pair<std::string, std::string>> zdone, pdone;
-        auto whole_zone = [&](const std::pair<std::string, std::string>& k, uint64_t n) {
-            return n == full(zone_hosts[k.first], zone_hosts[k.second], k.first == k.second);
-        };
-        add(zones, zone_hosts, "zone", zdone, whole_zone);
-        std::map<std::string, std::string> zone_of;
-        for (auto& d : p.topology.power_domains) zone_of[d.name] = d.zone;
-        add(pds, pd_hosts, "power domain", pdone, [&](const std::pair<std::string, std::string>& k, uint64_t) {
-            return !zdone.count({zone_of[k.first], zone_of[k.second]});
-        });
+        for (auto& [k, n] : zone_pd) {
+            if (n != zone_hosts[k.first] * pd_hosts[k.second]) continue;
+            bool covered = true;  // every pair already in a power domain -> zone entry
+            for (auto& [q, m] : pds)
+                if (q.second == k.second && zone_of[q.first] == k.first) covered = covered && done.count(q);
+            if (covered) continue;
+            out.push_back({zone(k.first), pd(k.second), n});
+            for (auto& [q, m] : pds)
+                if (q.second == k.second && zone_of[q.first] == k.first) done.insert(q);
+        }
+        for (auto& [k, n] : pds)
+            if (!done.count(k) && !whole_zones.count({zone_of[k.first], zone_of[k.second]}))
+                out.push_back({pd(k.first), k.first == k.second ? "" : pd(k.second), n});
+        return out;
+    }
+
+    // Returns the number of host pairs; prints up to kMaxLines lines (all with list_all).
+    uint64_t print(std::ostream& out, const std::vector<net::GroupCut>& cuts, bool list_all, const char* indent) {
+        uint64_t total = 0;
+        for (auto& c : cuts) total += c.host_pairs;
+        auto es = entries(cuts);
+        std::map<Pair, uint64_t> directed;
+        for (auto& e : es) directed[{e.from, e.to}] = e.n;
+        std::vector<std::string> lines;
+        std::set<Pair> merged;
+        for (auto& e : es) {
+            if (merged.count({e.from, e.to})) continue;
+            auto rev = directed.find({e.to, e.from});
+            bool both = !e.to.empty() && rev != directed.end() && rev->second == e.n;
+            if (both) merged.insert(rev->first);
+            lines.push_back(e.from + (e.to.empty() ? " within itself" : (both ? " <-> " : " -> ") + e.to) + ": " +
+                            std::to_string(e.n) + " host pairs" + (both ? " each way" : ""));
+        }
         size_t shown = list_all ? lines.size() : std::min(lines.size(), kMaxLines);
         for (size_t i = 0; i < shown; ++i) out << indent << lines[i] << "\n";
         if (shown < lines.size()) out << indent << "... " << lines.size() - shown << " more domain pairs (--hosts lists them all)\n";
