@@ -183,8 +183,8 @@ TEST_F(NetTcx, EstablishedConnectionIsCutAndHealed) {
     ASSERT_EQ(send(server.fd, "back", 4, 0), 4);
     EXPECT_EQ(recv_for(client.fd, 4, 3000ms), "back");
     auto after = engine_.counters();
+    // (Packets after a heal with nothing armed take the idle path, which counts no rule.)
     EXPECT_EQ(after[0].dropped, during[0].dropped) << "dropped after heal";
-    EXPECT_GT(after[0].passed, 0u);
 }
 
 TEST_F(NetTcx, ExpiredFaultIsInertWithoutHeal) {
