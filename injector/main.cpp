@@ -17,6 +17,7 @@
 #include "common/duration.hpp"
 #include "common/exit_codes.hpp"
 #include "common/log.hpp"
+#include "common/output.hpp"
 #include "common/paths.hpp"
 #include "faultfs/faultfs.hpp"
 #include "fleet/agent.hpp"
@@ -688,6 +689,7 @@ int main(int argc, char** argv) {
     std::vector<std::string> args(argv + 1, argv + argc);
     // Hidden: the fault filesystem daemon the lab starts for each degraded or volatile volume.
     if (!args.empty() && args[0] == "faultfs") return faultfs::main_faultfs({args.begin() + 1, args.end()});
+    output::protect_stdio();  // a closed or stuck stdout/stderr never kills or blocks a run
     try {
         std::string level = "info";
         while (!args.empty() && args[0].rfind("--", 0) == 0) {
