@@ -18,6 +18,7 @@
 #include "common/exit_codes.hpp"
 #include "common/log.hpp"
 #include "common/output.hpp"
+#include "common/safe_file.hpp"
 #include "common/paths.hpp"
 #include "faultfs/faultfs.hpp"
 #include "fleet/agent.hpp"
@@ -439,12 +440,10 @@ int cmd_run(const std::vector<std::string>& args) {
         } else {
             reports = {{"html", files_written->html}, {"junit", files_written->junit}};
             if (!opts.report_dir.empty()) {
-                std::error_code ec;
                 auto dst = std::filesystem::path(opts.report_dir) / out.run_id;
-                for (auto& f : {files_written->html, files_written->junit, out.journal})
-                    std::filesystem::copy_file(f, dst / std::filesystem::path(f).filename(),
-                                               std::filesystem::copy_options::overwrite_existing, ec);
-                if (ec) std::cerr << "injector: could not copy the reports to " << dst.string() << ": " << ec.message() << "\n";
+                for (auto& f : {files_written->html, files_written->junit, out.journal})  // never through a symlink
+                    if (auto c = copy_file_nofollow(f, (dst / std::filesystem::path(f).filename()).string()); !c)
+                        std::cerr << "injector: could not copy the reports to " << dst.string() << ": " << c.error().message() << "\n";
             }
         }
     }
