@@ -23,6 +23,7 @@
 #include "faultfs/control.hpp"
 #include "plan/limits.hpp"
 #include "plan/template.hpp"
+#include "plan/yaml_guard.hpp"
 
 namespace inj::plan {
 
@@ -523,6 +524,9 @@ LoadResult Loader::run(const std::string& text) {
     if (text.size() > limits::kMaxPlanBytes) {
         error(Mark{file_, 1, 1}, "", "the plan is " + std::to_string(text.size()) + " bytes, more than the " +
                                         std::to_string(limits::kMaxPlanBytes) + " a plan may have");
+    } else if (auto at = stray_flow_comma(text)) {
+        error(Mark{file_, at->first, at->second}, "",
+              "YAML syntax: a line may not begin with ',' outside [...] or {...} (quote the text if it is one)");
     } else {
         try {
             docs = YAML::LoadAll(text);

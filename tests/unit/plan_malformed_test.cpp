@@ -104,5 +104,17 @@ TEST(PlanMalformed, Probabilities) {
     }
 }
 
+TEST(PlanMalformed, ALineBeginningWithACommaIsAPlanErrorNotAHang) {
+    // Found by fuzz/plan_fuzz.cpp: yaml-cpp 0.7 loops forever, its memory growing, on these.
+    for (const char* text : {",cm:m:", ",a", "  ,a", "# c\n,a", "- a\n,b"}) {
+        auto r = load_string(text, "t.yaml");
+        ASSERT_FALSE(r.errors.empty()) << text;
+        EXPECT_NE(r.errors[0].message.find("may not begin with ','"), std::string::npos) << text;
+    }
+    // Inside a flow collection a line may begin with ',' (and quoted text may hold one).
+    auto r = load_string("name: [x\n,a]\ndescription: \"\n,x\"\n", "t.yaml");
+    for (auto& e : r.errors) EXPECT_EQ(e.message.find("may not begin with ','"), std::string::npos) << e.str();
+}
+
 }  // namespace
 }  // namespace inj::plan::test
