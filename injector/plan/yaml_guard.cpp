@@ -23,9 +23,11 @@ std::optional<std::pair<int, int>> stray_flow_comma(std::string_view t) {
         if (line_start && (c == ' ' || c == '\t')) continue;
         if (line_start && c == ',' && depth == 0) return std::make_pair(line, col);
         line_start = false;
-        if (c == '#' && (i == 0 || t[i - 1] == ' ' || t[i - 1] == '\t')) {
+        // A comment or a quoted scalar starts only at a token's start: "it's" is plain text.
+        const bool token_start = i == 0 || std::string_view(" \t\n[{,:-?").find(t[i - 1]) != std::string_view::npos;
+        if (c == '#' && token_start) {
             while (i + 1 < t.size() && t[i + 1] != '\n') ++i;
-        } else if (c == '"' || c == '\'') {
+        } else if ((c == '"' || c == '\'') && token_start) {
             quote = c;
         } else if (c == '[' || c == '{') {
             ++depth;

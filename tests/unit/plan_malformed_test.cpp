@@ -106,7 +106,7 @@ TEST(PlanMalformed, Probabilities) {
 
 TEST(PlanMalformed, ALineBeginningWithACommaIsAPlanErrorNotAHang) {
     // Found by fuzz/plan_fuzz.cpp: yaml-cpp 0.7 loops forever, its memory growing, on these.
-    for (const char* text : {",cm:m:", ",a", "  ,a", "# c\n,a", "- a\n,b"}) {
+    for (const char* text : {",cm:m:", ",a", "  ,a", "# c\n,a", "- a\n,b", "# pangyo's room\n,a", "x: it's\n,a"}) {
         auto r = load_string(text, "t.yaml");
         ASSERT_FALSE(r.errors.empty()) << text;
         EXPECT_NE(r.errors[0].message.find("may not begin with ','"), std::string::npos) << text;
