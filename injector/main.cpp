@@ -17,6 +17,8 @@
 #include "common/duration.hpp"
 #include "common/exit_codes.hpp"
 #include "common/log.hpp"
+#include "common/output.hpp"
+#include "common/safe_file.hpp"
 #include "common/paths.hpp"
 #include "faultfs/faultfs.hpp"
 #include "fleet/agent.hpp"
@@ -281,12 +283,10 @@ int cmd_run(const std::vector<std::string>& args) {
         } else {
             reports = {{"html", files_written->html}, {"junit", files_written->junit}};
             if (!opts.report_dir.empty()) {
-                std::error_code ec;
                 auto dst = std::filesystem::path(opts.report_dir) / out.run_id;
-                for (auto& f : {files_written->html, files_written->junit, out.journal})
-                    std::filesystem::copy_file(f, dst / std::filesystem::path(f).filename(),
-                                               std::filesystem::copy_options::overwrite_existing, ec);
-                if (ec) std::cerr << "injector: could not copy the reports to " << dst.string() << ": " << ec.message() << "\n";
+                for (auto& f : {files_written->html, files_written->junit, out.journal})  // never through a symlink
+                    if (auto c = copy_file_nofollow(f, (dst / std::filesystem::path(f).filename()).string()); !c)
+                        std::cerr << "injector: could not copy the reports to " << dst.string() << ": " << c.error().message() << "\n";
             }
         }
     }
@@ -531,6 +531,7 @@ int main(int argc, char** argv) {
     std::vector<std::string> args(argv + 1, argv + argc);
     // Hidden: the fault filesystem daemon the lab starts for each degraded or volatile volume.
     if (!args.empty() && args[0] == "faultfs") return faultfs::main_faultfs({args.begin() + 1, args.end()});
+    output::protect_stdio();  // a closed or stuck stdout/stderr never kills or blocks a run
     try {
         std::string level = "info";
         while (!args.empty() && args[0].rfind("--", 0) == 0) {

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <thread>
 
 namespace inj {
 namespace {
@@ -182,6 +183,18 @@ Result<RunResult> run(const std::vector<std::string>& argv, std::chrono::nanosec
 Result<RunResult> run_shell(const std::string& command, std::chrono::nanoseconds timeout,
                             const std::string& netns, size_t max_output) {
     return run({"/bin/sh", "-c", command}, timeout, netns, max_output);
+}
+
+void reap_children(const std::vector<pid_t>& pids, std::chrono::milliseconds bound) {
+    auto deadline = std::chrono::steady_clock::now() + bound;
+    for (pid_t pid : pids) {
+        while (pid > 0) {
+            pid_t r = ::waitpid(pid, nullptr, WNOHANG);
+            if (r == pid || (r < 0 && errno != EINTR)) break;  // reaped, or not ours (ECHILD)
+            if (std::chrono::steady_clock::now() >= deadline) return;
+            std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        }
+    }
 }
 
 bool process_alive(pid_t pid) {

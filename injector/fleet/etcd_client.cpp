@@ -5,6 +5,8 @@
 
 #include <curl/curl.h>
 
+#include <charconv>
+
 #include <mutex>
 #include <nlohmann/json.hpp>
 
@@ -23,7 +25,13 @@ void global_init() {
 int64_t i64(const json& j, const char* field) {
     auto it = j.find(field);
     if (it == j.end()) return 0;
-    if (it->is_string()) return std::stoll(it->get<std::string>());
+    if (it->is_string()) {
+        // etcd's JSON gateway sends int64 as strings; a malformed one reads as 0, never throws.
+        const auto& s = it->get_ref<const std::string&>();
+        int64_t v = 0;
+        auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+        return ec == std::errc() && end == s.data() + s.size() ? v : 0;
+    }
     if (it->is_number()) return it->get<int64_t>();
     return 0;
 }

@@ -638,11 +638,15 @@ Result<void> down(const LabState& lab) {
 
     // Processes first (they hold namespaces and volumes), through the lab's cgroup: only what
     // the lab started is ever killed.
+    std::vector<pid_t> in_cgroups;  // what was killed, whoever started it (restarts included)
     if (!lab.cgroup_root.empty()) {
         if (path_exists(lab.cgroup_root)) {  // audited only when there is something to remove
             std::vector<std::string> pids;
             for (auto& h : lab.hosts)
-                for (pid_t p : cgroup::procs(h.cgroup)) pids.push_back(std::to_string(p) + " (" + h.name + ")");
+                for (pid_t p : cgroup::procs(h.cgroup)) {
+                    pids.push_back(std::to_string(p) + " (" + h.name + ")");
+                    in_cgroups.push_back(p);
+                }
             auto k = cgroup::kill_all(lab.cgroup_root, kKillBound);
             audit::record("cgroup_kill", lab.cgroup_root, k, pids);
             note(k);
@@ -654,8 +658,12 @@ Result<void> down(const LabState& lab) {
         std::string parent = lab.cgroup_root.substr(0, lab.cgroup_root.rfind('/'));
         ::rmdir(parent.c_str());
     }
-    // Reap the services when this process started them (a test, or up() failing): no zombies.
-    for (auto& p : lab.services) ::waitpid(p.pid, nullptr, WNOHANG);
+    // Reap the services when this process started them (the runner, a test, up() failing): no
+    // zombies. The cgroup empties in the kernel's exit path before the process becomes a zombie
+    // its parent can reap, so one WNOHANG right after the kill may come too early: wait a bound.
+    // Services restarted after a power cut are in the cgroups but may not be in `lab.services`.
+    for (auto& p : lab.services) in_cgroups.push_back(p.pid);
+    reap_children(in_cgroups, kKillBound);
     unmount_faultfs(lab, failed);
 
     // Deleting the root end removes its peer and the routes through it at once; deleting the

@@ -21,8 +21,10 @@
 #include <yaml-cpp/yaml.h>
 
 #include "faultfs/control.hpp"
+#include "plan/limits.hpp"
 #include "plan/prefix_set.hpp"
 #include "plan/template.hpp"
+#include "plan/yaml_guard.hpp"
 
 namespace inj::plan {
 
@@ -112,11 +114,14 @@ std::optional<uint64_t> parse_bytes(std::string s, std::string* why) {
     if (s.size() > 2 && s.compare(s.size() - 2, 2, "/s") == 0) s.resize(s.size() - 2);
     size_t i = 0;
     while (i < s.size() && (std::isdigit(static_cast<unsigned char>(s[i])) || s[i] == '.')) ++i;
-    if (i == 0) {
+    // The whole number must parse ("1.2.3MiB" and "." are not numbers).
+    const std::string number = s.substr(0, i);
+    char* end = nullptr;
+    double v = number.find_first_of("0123456789") == std::string::npos ? 0 : std::strtod(number.c_str(), &end);
+    if (end != number.c_str() + number.size()) {
         *why = "expected a number of bytes, e.g. 10MiB";
         return std::nullopt;
     }
-    double v = std::strtod(s.substr(0, i).c_str(), nullptr);
     std::string unit = s.substr(i);
     while (!unit.empty() && unit[0] == ' ') unit.erase(0, 1);
     static const std::map<std::string, double> units{
@@ -330,11 +335,25 @@ public:
         }
         return c;
     }
+    size_t items_seen_ = 0;  // items of every list walked so far (limits::kMaxTotalItems)
     // A list; null counts as empty. Items carry their own paths and marks.
     std::optional<std::vector<Field>> list(const Field& f) {
         if (f.node.IsNull()) return std::vector<Field>{};
         if (!f.node.IsSequence()) {
             error(f, "expected a list, got " + describe(f.node));
+            return std::nullopt;
+        }
+        if (f.node.size() > limits::max_items(f.path)) {
+            error(f, "too many items: " + std::to_string(f.node.size()) + ", at most " +
+                         std::to_string(limits::max_items(f.path)) + " (see plan/limits.hpp)");
+            return std::nullopt;
+        }
+        items_seen_ += f.node.size();
+        if (items_seen_ > limits::kMaxTotalItems) {
+            // Said once; every list after this one is refused in silence.
+            if (items_seen_ - f.node.size() <= limits::kMaxTotalItems)
+                error(f, "the plan's lists hold more than " + std::to_string(limits::kMaxTotalItems) +
+                             " items in all (an alias counts each time it is used)");
             return std::nullopt;
         }
         std::vector<Field> out;
@@ -502,10 +521,18 @@ std::optional<Field> MapView::require(const std::string& key, const std::string&
 
 LoadResult Loader::run(const std::string& text) {
     std::vector<Node> docs;
-    try {
-        docs = YAML::LoadAll(text);
-    } catch (const YAML::Exception& e) {
-        error(mark_of(e.mark, Mark{file_, 1, 1}), "", "YAML syntax: " + e.msg);
+    if (text.size() > limits::kMaxPlanBytes) {
+        error(Mark{file_, 1, 1}, "", "the plan is " + std::to_string(text.size()) + " bytes, more than the " +
+                                        std::to_string(limits::kMaxPlanBytes) + " a plan may have");
+    } else if (auto at = stray_flow_comma(text)) {
+        error(Mark{file_, at->first, at->second}, "",
+              "YAML syntax: a line may not begin with ',' outside [...] or {...} (quote the text if it is one)");
+    } else {
+        try {
+            docs = YAML::LoadAll(text);
+        } catch (const YAML::Exception& e) {
+            error(mark_of(e.mark, Mark{file_, 1, 1}), "", "YAML syntax: " + e.msg);
+        }
     }
     if (errors_.empty()) {
         if (docs.empty() || docs[0].IsNull()) {
@@ -1180,7 +1207,10 @@ void Loader::load_probe(const Field& f) {
         else in_ok = false;
     }
     if (auto e = m.get("every"))
-        if (auto d = duration(*e, true)) p.every = *d;
+        if (auto d = duration(*e, true)) {
+            if (*d < limits::kMinProbeEvery) error(*e, "a probe runs at most every 10ms (each attempt forks or connects)");
+            else p.every = *d;
+        }
     if (auto t = m.get("timeout"))
         if (auto d = duration(*t, true)) p.timeout = *d;
     if (auto s = m.get("slo")) load_slo(*s, p.slo);
