@@ -25,7 +25,7 @@ std::string to_json(const Desired& d) {
     for (auto& x : d.faults)
         f.push_back({{"index", x.index}, {"armed", x.armed}, {"at_ns", x.at_ns}, {"deadline_ns", x.deadline_ns}});
     return json{{"run", d.run}, {"generation", d.generation}, {"lease_ttl_ms", d.lease_ttl_ms},
-                {"run_deadline_ns", d.run_deadline_ns}, {"faults", f}}
+                {"run_deadline_ns", d.run_deadline_ns}, {"plan_sha256", d.plan_sha256}, {"faults", f}}
         .dump();
 }
 
@@ -65,6 +65,7 @@ std::optional<Desired> desired_from_json(const std::string& s) {
         d.generation = j.value("generation", uint64_t{0});
         d.lease_ttl_ms = j.value("lease_ttl_ms", 0);
         d.run_deadline_ns = j.value("run_deadline_ns", uint64_t{0});
+        d.plan_sha256 = j.value("plan_sha256", "");
         for (auto& x : j.value("faults", json::array()))
             d.faults.push_back({x.value("index", size_t{0}), x.value("armed", false), x.value("at_ns", uint64_t{0}),
                                 x.value("deadline_ns", uint64_t{0})});
