@@ -212,6 +212,13 @@ Result<EtcdClient> EtcdClient::connect(const std::string& endpoints, std::chrono
     EtcdClient c(eps, security);
     if (!c.curl_) return plain_error("etcd", "curl_easy_init failed");
     c.timeout_ = timeout;
+    // With a user, authenticating proves the endpoint and the credentials (a range read of a key
+    // the user may not read would be refused); without one, a range read proves the endpoint.
+    if (!security.user.empty()) {
+        std::lock_guard lk(*c.mu_);
+        INJ_TRY(c.authenticate());
+        return c;
+    }
     auto r = c.revision();
     if (!r) return r.error();
     return c;
@@ -255,20 +262,22 @@ Result<std::string> EtcdClient::call_once(const std::string& path, const std::st
     return plain_error("etcd: no endpoint reachable", failures);
 }
 
+Result<void> EtcdClient::authenticate() {
+    token_.clear();
+    long status = 0;
+    auto r = call_once("/v3/auth/authenticate", json{{"name", sec_.user}, {"password", sec_.password}}.dump(), &status);
+    if (!r) return r.error();
+    auto j = json::parse(*r, nullptr, false);
+    if (j.is_discarded() || !j.is_object() || !j.contains("token") || !j["token"].is_string())
+        return plain_error("etcd authenticate", "no token in the answer");
+    token_ = j["token"].get<std::string>();
+    return {};
+}
+
 Result<std::string> EtcdClient::call(const std::string& path, const std::string& body) {
     std::lock_guard lk(*mu_);
-    long status = 0;
-    auto authenticate = [&]() -> Result<void> {
-        token_.clear();
-        auto r = call_once("/v3/auth/authenticate", json{{"name", sec_.user}, {"password", sec_.password}}.dump(), &status);
-        if (!r) return r.error();
-        auto j = json::parse(*r, nullptr, false);
-        if (j.is_discarded() || !j.is_object() || !j.contains("token") || !j["token"].is_string())
-            return plain_error("etcd authenticate", "no token in the answer");
-        token_ = j["token"].get<std::string>();
-        return {};
-    };
     if (!sec_.user.empty() && token_.empty()) INJ_TRY(authenticate());
+    long status = 0;
     auto r = call_once(path, body, &status);
     // 401: the token expired (or a restarted member forgot it): once more with a fresh one.
     if (!r && status == 401 && !sec_.user.empty()) {

@@ -111,6 +111,8 @@ private:
     // once more when etcd answers 401 (the token expired or the member restarted).
     Result<std::string> call(const std::string& path, const std::string& body);
     Result<std::string> call_once(const std::string& path, const std::string& body, long* status);
+    // POST /v3/auth/authenticate with the user and password; keeps the token. Caller holds mu_.
+    Result<void> authenticate();
 
     std::vector<std::string> endpoints_;  // "http(s)://host:port"
     EtcdSecurity sec_;
