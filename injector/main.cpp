@@ -56,7 +56,8 @@ commands:
                        report.html and junit.xml next to the journal; --html/--junit copy them.
                        --metrics serves Prometheus text on loopback while the run is active.
                        --json prints only the final report as JSON. --fleet: the faults are
-                       applied by agents coordinated through etcd.
+                       applied by agents coordinated through etcd (--etcd-config FILE or
+                       --etcd-cacert/--etcd-cert/--etcd-key/--etcd-user: TLS and etcd auth).
   report JOURNAL [--format text|html|junit] [-o FILE]
                        regenerate a report from a run's journal (journal.jsonl, its run dir
                        or its run id)

@@ -34,6 +34,8 @@ using SteadyClock = std::chrono::steady_clock;
 
 // Error::op of a load that a check refused (as opposed to one that failed).
 const char* const kRefused = "refused";
+// Prefix of a refusal because etcd could not say whether the lease lives (not the document's fault).
+const std::string kLeaseUnknown = "cannot check the desired state's lease: ";
 
 // Realtime instant -> CLOCK_MONOTONIC instant (what bpf_ktime_get_ns compares against).
 uint64_t to_mono(uint64_t real_ns) {
@@ -209,7 +211,7 @@ std::string AgentLoop::judge(const KeyValue& kv) {
     if (auto why = check_desired(*desired_, limits_, realtime_ns()); !why.empty()) return why;
     if (kv.lease == 0) return check_desired_lease(0, 0, 0, limits_);
     auto t = client_.lease_ttl(kv.lease);
-    if (!t) return "cannot check the desired state's lease: " + t.error().message();
+    if (!t) return kLeaseUnknown + t.error().message();
     return check_desired_lease(kv.lease, t->ttl, t->granted, limits_);
 }
 
@@ -227,6 +229,8 @@ void AgentLoop::take(const std::optional<KeyValue>& kv) {
     desired_ = desired_from_json(kv->value);
     refused_ = judge(*kv);
     if (refused_.empty()) return;
+    // etcd did not answer the lease question: judge this document again at the next re-read.
+    if (refused_.rfind(kLeaseUnknown, 0) == 0) judged_mod_ = 0;
     log_->error("desired state refused: {}", refused_);
     if (loaded_) revert("the new desired state is refused: " + refused_);
     audit::record("refuse", "desired state for " + opts_.host + ": " + refused_, true);
