@@ -206,7 +206,8 @@ TEST_F(SecureFleet, StrangersAreRefusedAndEachRoleKeepsToItsKeys) {
 }
 
 // Each hostile desired state is refused with its reason and nothing is applied (kv-1 still
-// reaches kv-2); garbage never ends the agent; then a good desired state cuts real traffic.
+// reaches kv-2): no lease, lease TTL 0, a deadline past the agent's limit, a foreign plan hash, a
+// cut of etcd or of the default route; garbage never ends the agent; then a good desired state cuts real traffic.
 TEST_F(SecureFleet, AnAgentRefusesHostileDesiredStatesAndStillAppliesAGoodOne) {
     ASSERT_NO_FATAL_FAILURE(up());
     const std::string plan = slurp(plan_path_);
@@ -253,6 +254,17 @@ TEST_F(SecureFleet, AnAgentRefusesHostileDesiredStatesAndStillAppliesAGoodOne) {
                x.plan_sha256 = fleet::sha256_hex(cut);
            }),
            *lease, "refused", "would cut this host (" + addr("kv-1").str() + ") from its etcd endpoint");
+
+    // A plan cutting kv-1 from the gateway of its default route (read from its own namespace).
+    std::string gw = plan;
+    const std::string sides = "    target: { zone: pangyo }\n    peer: { zone: [ansan, gasan] }";
+    gw.replace(gw.find(sides), sides.size(), "    target: { host: kv-1 }\n    peer: { cidr: [198.18.0.1/32] }");
+    ASSERT_TRUE(root_->put(fleet::plan_key("cut-gw"), gw, *lease).ok());
+    refuse(with([&](auto& x) {
+               x.run = "cut-gw";
+               x.plan_sha256 = fleet::sha256_hex(gw);
+           }),
+           *lease, "refused", "from its default route via 198.18.0.1");
 
     // A plan the parser chokes on (".s"), hash and all: an error in the status, the agent lives.
     std::string bad = plan;
