@@ -521,7 +521,12 @@ Result<AgentOptions> agent_options_from(const boost::program_options::variables_
     if (o.endpoints.empty() || o.host.empty()) return plain_error("agent needs --etcd ENDPOINTS and --host NAME");
     if (o.lease_ttl_s < 2) return plain_error("--lease-ttl must be at least 2 seconds");
     std::string why;
-    auto max = parse_duration(vm["max-fault-duration"].as<std::string>(), &why);
+    std::optional<Duration> max;
+    try {  // the duration parser may still throw on some malformed text (".s")
+        max = parse_duration(vm["max-fault-duration"].as<std::string>(), &why);
+    } catch (const std::exception&) {
+        why = "not a duration: " + vm["max-fault-duration"].as<std::string>();
+    }
     if (!max || max->count() <= 0) return plain_error("--max-fault-duration", why.empty() ? "must be positive" : why);
     o.max_fault_duration = std::chrono::duration_cast<std::chrono::milliseconds>(*max);
     auto sec = etcd_security_from(vm);

@@ -41,6 +41,7 @@ Result<void> check(EtcdSecurity& s) {
 
 Result<EtcdSecurity> from_file(const std::string& path) {
     EtcdSecurity s;
+    if (!std::ifstream(path)) return errno_error("etcd config: cannot read", path);
     try {
         YAML::Node n = YAML::LoadFile(path);
         if (!n.IsMap()) return plain_error("etcd config", path + ": expected a mapping of cacert, cert, key, user, password");

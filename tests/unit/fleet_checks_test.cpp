@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "fleet/agent.hpp"
 #include "fleet/agent_checks.hpp"
 #include "fleet/etcd_security.hpp"
 #include "fleet/fleet_engine.hpp"
@@ -193,4 +194,31 @@ TEST(FleetChecks, EtcdSecurityConfig) {
     ASSERT_TRUE(e.ok());
     EXPECT_EQ(e->password, "from-env");
     EXPECT_FALSE(etcd_security_from_file(t.write("halfcert.yaml", "cert: " + cert + "\n")).ok());
+}
+
+TEST(FleetChecks, AgentOptions) {
+    namespace po = boost::program_options;
+    auto parse = [](std::vector<std::string> args) {
+        po::options_description d;
+        add_agent_options(d);
+        po::variables_map vm;
+        po::store(po::command_line_parser(args).options(d).run(), vm);
+        po::notify(vm);
+        return agent_options_from(vm);
+    };
+    auto ok = parse({"--etcd", "198.18.12.2:2379", "--host", "kv-1", "--max-fault-duration", "10m"});
+    ASSERT_TRUE(ok.ok()) << ok.error().message();
+    EXPECT_EQ(ok->max_fault_duration, std::chrono::minutes(10));
+    EXPECT_EQ(parse({"--etcd", "e", "--host", "h"})->max_fault_duration, std::chrono::hours(1));
+    // Bad text is a usage error, never an exception out of the agent.
+    for (auto bad : {".s", "-5s", "0", "soon"}) {
+        auto r = parse({"--etcd", "e", "--host", "h", "--max-fault-duration", bad});
+        ASSERT_FALSE(r.ok()) << bad;
+        EXPECT_NE(r.error().message().find("--max-fault-duration"), std::string::npos) << r.error().message();
+    }
+    unsetenv("INJECTOR_ETCD_PASSWORD");
+    auto nopw = parse({"--etcd", "e", "--host", "h", "--etcd-user", "agent-h"});
+    ASSERT_FALSE(nopw.ok());
+    EXPECT_NE(nopw.error().message().find("needs a password"), std::string::npos);
+    EXPECT_FALSE(parse({"--host", "h"}).ok());
 }
