@@ -59,12 +59,16 @@ commands:
                        report.html and junit.xml next to the journal; --html/--junit copy them.
                        --metrics serves Prometheus text on loopback while the run is active.
                        --json prints only the final report as JSON. --fleet: the faults are
-                       applied by agents coordinated through etcd.
+                       applied by agents coordinated through etcd (--etcd-config FILE or
+                       --etcd-cacert/--etcd-cert/--etcd-key/--etcd-user: TLS and etcd auth).
   report JOURNAL [--format text|html|junit] [-o FILE]
                        regenerate a report from a run's journal (journal.jsonl, its run dir
                        or its run id)
   agent --etcd ENDPOINTS --host NAME [--interface IF] [--lease-ttl SECONDS]
-                       apply the faults a fleet controller assigns to host NAME
+        [--max-fault-duration 1h] [--etcd-cacert F --etcd-cert F --etcd-key F]
+        [--etcd-user U --etcd-password-file F | --etcd-config F]
+                       apply the faults a fleet controller assigns to host NAME; refuse what
+                       it may not do (fleet section of the README)
   validate PLAN...     check plans; errors name file:line:col and the field
   plan PLAN [--hosts]  dry run: the timeline, for each fault who loses contact with whom (as
                        zone or power-domain pairs; --hosts lists every host by name), the
@@ -86,10 +90,12 @@ struct UsageError : std::runtime_error {
 };
 
 // Loads and validates; prints every error to stderr. nullopt means exit 64.
-std::optional<plan::Plan> load_plan(const std::string& path) {
+// text: set to the bytes validated (fleet mode publishes exactly those).
+std::optional<plan::Plan> load_plan(const std::string& path, std::string* text = nullptr) {
     auto r = plan::load_file(path);
     for (auto& e : r.errors) std::cerr << e.str() << "\n";
     if (!r.errors.empty() || !r.plan) return std::nullopt;
+    if (text) *text = std::move(r.text);
     return std::move(*r.plan);
 }
 
@@ -186,6 +192,7 @@ int cmd_run(const std::vector<std::string>& args) {
         "run-id", po::value<std::string>()->default_value(""), "use this run id (schedulers name their runs)")(
         "fleet", po::value<std::string>()->default_value(""), "etcd endpoints: agents apply the faults")(
         "lease-ttl", po::value<int>()->default_value(3), "fleet: run lease TTL in seconds (dead man's switch)");
+    fleet::add_etcd_options(d);
     po::variables_map vm;
     auto files = positional_after(args, d, vm);
     if (files.size() != 1) throw UsageError("run needs exactly one PLAN");
@@ -199,7 +206,8 @@ int cmd_run(const std::vector<std::string>& args) {
         metrics_addr = report::MetricsServer::parse_address(vm["metrics"].as<std::string>(), &why);
         if (!metrics_addr) throw UsageError("--metrics: " + why);
     }
-    auto p = load_plan(files[0]);
+    std::string plan_text;
+    auto p = load_plan(files[0], &plan_text);
     if (!p) return kExitUsage;
 
     // Signals become events on the runner's timeline (heal, then exit 2), not sudden death.
@@ -249,19 +257,24 @@ int cmd_run(const std::vector<std::string>& args) {
         if (vm["lease-ttl"].as<int>() < 2 || vm["lease-ttl"].as<int>() > 600)
             throw UsageError("--lease-ttl must be 2..600 seconds (etcd's minimum lease is 2 s)");
         if (opts.run_id.empty()) opts.run_id = runner::new_run_id();
+        auto sec = fleet::etcd_security_from(vm);
+        if (!sec) throw UsageError(sec.error().message());
         fleet::FleetOptions fo;
         fo.endpoints = eps;
+        fo.security = *sec;
+        fo.plan_text = plan_text;
         fo.run_id = opts.run_id;
         fo.lease_ttl_s = vm["lease-ttl"].as<int>();
         hooks.engines.clear();
         hooks.engines.push_back(std::make_unique<fleet::FleetEngine>(fo));
         auto env = hooks.preflight;
-        hooks.preflight = [env, eps, &p]() -> Result<void> {
+        hooks.preflight = [env, eps, &p, sec = *sec]() -> Result<void> {
             if (env) INJ_TRY(env());
             auto tables = net::compile(*p);
             if (!tables) return tables.error();
             auto problems = fleet::check_control_path(*p, *tables, eps);
-            if (auto c = fleet::EtcdClient::connect(eps); !c) problems.push_back(c.error().message());
+            if (auto c = fleet::EtcdClient::connect(eps, std::chrono::milliseconds(2000), sec); !c)
+                problems.push_back(c.error().message());
             if (problems.empty()) return {};
             std::string msg = "fleet control path";
             for (auto& x : problems) msg += "; " + x;
@@ -309,20 +322,13 @@ int cmd_run(const std::vector<std::string>& args) {
 
 int cmd_agent(const std::vector<std::string>& args) {
     po::options_description d;
-    d.add_options()("etcd", po::value<std::string>()->default_value(""), "etcd endpoints")(
-        "host", po::value<std::string>()->default_value(""), "the plan host this agent stands for")(
-        "interface", po::value<std::string>()->default_value("eth0"), "interface to attach to (tcx egress)")(
-        "lease-ttl", po::value<int>()->default_value(2), "the agent's registration lease, seconds");
+    fleet::add_agent_options(d);
     po::variables_map vm;
     auto rest = positional_after(args, d, vm);
     if (!rest.empty()) throw UsageError("agent takes no positional arguments");
-    fleet::AgentOptions o;
-    o.endpoints = vm["etcd"].as<std::string>();
-    o.host = vm["host"].as<std::string>();
-    o.interface = vm["interface"].as<std::string>();
-    o.lease_ttl_s = vm["lease-ttl"].as<int>();
-    if (o.endpoints.empty() || o.host.empty()) throw UsageError("agent needs --etcd ENDPOINTS and --host NAME");
-    if (o.lease_ttl_s < 2) throw UsageError("--lease-ttl must be at least 2 seconds");
+    auto opts = fleet::agent_options_from(vm);
+    if (!opts) throw UsageError(opts.error().message());
+    const fleet::AgentOptions& o = *opts;
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, SIGINT);

@@ -18,6 +18,8 @@ PKGS=(
   python3-jsonschema python3-junitparser libxml2-utils chromium prometheus systemd
   # fleet mode: the etcd v3 JSON gateway client
   libcurl4-openssl-dev
+  # fleet mode: SHA-256 of the published plan (libcrypto)
+  libssl-dev
 )
 
 missing=()

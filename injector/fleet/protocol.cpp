@@ -55,7 +55,7 @@ std::string to_json(const Desired& d) {
     for (auto& x : d.faults)
         f.push_back({{"index", x.index}, {"armed", x.armed}, {"at_ns", x.at_ns}, {"deadline_ns", x.deadline_ns}});
     return json{{"run", d.run}, {"generation", d.generation}, {"lease_ttl_ms", d.lease_ttl_ms},
-                {"run_deadline_ns", d.run_deadline_ns}, {"faults", f}}
+                {"run_deadline_ns", d.run_deadline_ns}, {"plan_sha256", d.plan_sha256}, {"faults", f}}
         .dump();
 }
 
@@ -95,6 +95,7 @@ std::optional<Desired> desired_from_json(const std::string& s) {
         d.generation = num<uint64_t>(j, "generation");
         d.lease_ttl_ms = num<int>(j, "lease_ttl_ms");
         d.run_deadline_ns = num<uint64_t>(j, "run_deadline_ns");
+        d.plan_sha256 = j.value("plan_sha256", "");
         for (auto& x : j.value("faults", json::array()))
             d.faults.push_back({num<size_t>(x, "index"), x.value("armed", false), num<uint64_t>(x, "at_ns"),
                                 num<uint64_t>(x, "deadline_ns")});

@@ -1996,7 +1996,9 @@ void Loader::check_fault_sides() {
 }  // namespace
 
 LoadResult load_string(const std::string& yaml, const std::string& filename) {
-    return Loader(filename).run(yaml);
+    auto r = Loader(filename).run(yaml);
+    if (r.ok()) r.text = yaml;
+    return r;
 }
 
 LoadResult load_file(const std::string& path) {
