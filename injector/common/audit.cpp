@@ -13,6 +13,7 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 
+#include "common/fd.hpp"
 #include "common/log.hpp"
 
 namespace inj::audit {
@@ -32,12 +33,12 @@ Result<void> mkdirs(const std::string& dir) {
     return {};
 }
 
-Result<int> open_log(const std::string& path) {
+Result<Fd> open_log(const std::string& path) {
     auto slash = path.rfind('/');
     if (slash != std::string::npos && slash > 0) INJ_TRY(mkdirs(path.substr(0, slash)));
     // 0640: the log names every namespace and process the tool touched; not for everyone.
-    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
-    if (fd < 0) return errno_error("open audit log", path);
+    auto fd = open_fd(path, O_WRONLY | O_CREAT | O_APPEND, 0640);
+    if (!fd) return Error{fd.error().code, "open audit log", path};
     return fd;
 }
 
@@ -112,11 +113,10 @@ void record(const std::string& action, const std::string& target, bool ok, const
         r = fd.error();
     } else {
         ssize_t n;
-        do n = ::write(*fd, line.data(), line.size());
+        do n = ::write(fd->get(), line.data(), line.size());
         while (n < 0 && errno == EINTR);
         if (n != static_cast<ssize_t>(line.size())) r = errno_error("write audit log", path);
-        else if (sync == Sync::durable && ::fdatasync(*fd) != 0) r = errno_error("fdatasync audit log", path);
-        ::close(*fd);
+        else if (sync == Sync::durable && ::fdatasync(fd->get()) != 0) r = errno_error("fdatasync audit log", path);
     }
     if (!r && !g_warned.exchange(true))
         log::get("audit")->error("audit records are being lost: {}", r.error().message());
@@ -128,9 +128,7 @@ void record(const std::string& action, const std::string& target, const Result<v
 }
 
 Result<void> check_writable() {
-    auto fd = open_log(log_path());
-    if (!fd) return fd.error();
-    ::close(*fd);
+    INJ_TRY(open_log(log_path()));
     return {};
 }
 

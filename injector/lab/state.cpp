@@ -9,6 +9,8 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "common/fd.hpp"
+
 namespace inj::lab::state {
 namespace {
 
@@ -125,25 +127,18 @@ Result<void> save(const LabState& lab) {
     std::string file = file_of(lab.dir);
     std::string tmp = file + ".tmp";
     std::string text = to_json(lab).dump(2) + "\n";
-    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) return errno_error("open", tmp);
+    INJ_ASSIGN_OR_RETURN(Fd fd, open_fd(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644));
     size_t done = 0;
     while (done < text.size()) {
-        ssize_t n = ::write(fd, text.data() + done, text.size() - done);
+        ssize_t n = ::write(fd.get(), text.data() + done, text.size() - done);
         if (n < 0) {
             if (errno == EINTR) continue;
-            auto e = errno_error("write", tmp);
-            ::close(fd);
-            return e;
+            return errno_error("write", tmp);
         }
         done += static_cast<size_t>(n);
     }
-    if (::fsync(fd) != 0) {
-        auto e = errno_error("fsync", tmp);
-        ::close(fd);
-        return e;
-    }
-    ::close(fd);
+    if (::fsync(fd.get()) != 0) return errno_error("fsync", tmp);
+    if (auto c = fd.close(); !c) return Error{c.error().code, "close", tmp};
     if (::rename(tmp.c_str(), file.c_str()) != 0) return errno_error("rename", tmp + " -> " + file);
     return {};
 }

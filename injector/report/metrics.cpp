@@ -78,9 +78,9 @@ std::optional<MetricsServer::Address> MetricsServer::parse_address(const std::st
 Result<std::unique_ptr<MetricsServer>> MetricsServer::start(const Address& a) {
     std::unique_ptr<MetricsServer> m(new MetricsServer());
     m->addr_ = a;
-    int fd = socket(a.v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    if (fd < 0) return errno_error("socket", "metrics");
-    m->listen_fd_ = fd;
+    m->listen_fd_.reset(socket(a.v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+    if (!m->listen_fd_) return errno_error("socket", "metrics");
+    const int fd = m->listen_fd_.get();
     int one = 1;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     sockaddr_storage ss{};
@@ -103,21 +103,20 @@ Result<std::unique_ptr<MetricsServer>> MetricsServer::start(const Address& a) {
     if (listen(fd, 16) != 0) return errno_error("listen", where);
     if (getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) == 0)
         m->port_ = ntohs(a.v6 ? reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port : reinterpret_cast<sockaddr_in*>(&ss)->sin_port);
-    m->stop_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    if (m->stop_fd_ < 0) return errno_error("eventfd", "metrics");
+    m->stop_fd_.reset(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+    if (!m->stop_fd_) return errno_error("eventfd", "metrics");
     auto* raw = m.get();
     m->thread_ = std::thread([raw] { raw->serve(); });
     return m;
 }
 
 MetricsServer::~MetricsServer() {
-    if (stop_fd_ >= 0) {
+    if (stop_fd_) {
         uint64_t one = 1;
-        (void)!write(stop_fd_, &one, sizeof one);
+        (void)!write(stop_fd_.get(), &one, sizeof one);
     }
+    // The thread polls both descriptors: it is gone before the Fd members close them.
     if (thread_.joinable()) thread_.join();
-    if (listen_fd_ >= 0) close(listen_fd_);
-    if (stop_fd_ >= 0) close(stop_fd_);
 }
 
 std::string MetricsServer::url() const {
@@ -127,17 +126,16 @@ std::string MetricsServer::url() const {
 
 void MetricsServer::serve() {
     while (true) {
-        pollfd p[2] = {{listen_fd_, POLLIN, 0}, {stop_fd_, POLLIN, 0}};
+        pollfd p[2] = {{listen_fd_.get(), POLLIN, 0}, {stop_fd_.get(), POLLIN, 0}};
         if (poll(p, 2, -1) < 0) {
             if (errno == EINTR) continue;
             return;
         }
         if (p[1].revents) return;
         if (!(p[0].revents & POLLIN)) continue;
-        int c = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
-        if (c < 0) continue;
-        answer(c);
-        close(c);
+        Fd c(accept4(listen_fd_.get(), nullptr, nullptr, SOCK_CLOEXEC));
+        if (!c) continue;
+        answer(c.get());
     }
 }
 

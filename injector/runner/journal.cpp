@@ -13,7 +13,7 @@
 #include <random>
 
 #include "common/log.hpp"
-#include "runner/engine.hpp"
+#include "common/time.hpp"
 
 namespace inj::runner {
 
@@ -40,22 +40,18 @@ Result<Journal> Journal::open_with(const std::string& run_id, bool fresh) {
     std::string path = dir + "/journal.jsonl";
     // A run id names one run: never append to another run's journal.
     int flags = O_WRONLY | O_APPEND | O_CLOEXEC | (fresh ? O_CREAT | O_EXCL : 0);
-    int fd = ::open(path.c_str(), flags, 0644);
-    if (fd < 0 && errno == EEXIST) return Error{EEXIST, "run id " + run_id + " was used before", path};
-    if (fd < 0) return errno_error("open journal", path);
-    return Journal(run_id, dir, path, fd);
+    Fd fd(::open(path.c_str(), flags, 0644));
+    if (!fd && errno == EEXIST) return Error{EEXIST, "run id " + run_id + " was used before", path};
+    if (!fd) return errno_error("open journal", path);
+    return Journal(run_id, dir, path, std::move(fd));
 }
 
+// The mutex does not move; a Journal is moved only before anyone writes to it.
 Journal::Journal(Journal&& o) noexcept
-    : run_id_(std::move(o.run_id_)), dir_(std::move(o.dir_)), path_(std::move(o.path_)), fd_(o.fd_) {
-    o.fd_ = -1;
-}
+    : run_id_(std::move(o.run_id_)), dir_(std::move(o.dir_)), path_(std::move(o.path_)), fd_(std::move(o.fd_)) {}
 
 Journal::~Journal() {
-    if (fd_ >= 0) {
-        fsync(fd_);
-        close(fd_);
-    }
+    if (fd_) fsync(fd_.get());  // the journal is the run's record: on disk before the Fd closes it
 }
 
 nlohmann::json Journal::write(const std::string& event, nlohmann::json fields, bool durable) {
@@ -73,10 +69,10 @@ nlohmann::json Journal::write(const std::string& event, nlohmann::json fields, b
         for (auto& [k, v] : fields.items()) line[k] = v;
     std::string text = line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
     std::lock_guard lk(mu_);
-    if (fd_ < 0) return line;
-    if (::write(fd_, text.data(), text.size()) != static_cast<ssize_t>(text.size()))
+    if (!fd_) return line;
+    if (::write(fd_.get(), text.data(), text.size()) != static_cast<ssize_t>(text.size()))
         log::get("runner")->warn("journal write failed: {}", std::strerror(errno));
-    if (durable) fdatasync(fd_);
+    if (durable) fdatasync(fd_.get());
     return line;
 }
 
