@@ -10,6 +10,8 @@
 #include <set>
 #include <tuple>
 
+#include "common/ranges.hpp"
+
 namespace inj::safety {
 
 using plan::Plan;
@@ -24,10 +26,10 @@ std::string Moment::str() const { return "T+" + format_duration(from) + "..T+" +
 
 namespace {
 
-// The lab's control link (mirrors kControlNet/kControlNet6 of injector/lab/lab.cpp: the lab puts
-// the root end at .1 and the fabric end at .2; IPv6 uses a /126 inside the reserved /64).
-const Cidr kControlNet = *Cidr::parse("198.19.255.0/30");
-const Cidr kControlNet6 = *Cidr::parse("2001:2:0:ffff::/64");
+// The lab's control link (common/ranges.hpp: the lab puts the root end at .1 and the fabric end
+// at .2; IPv6 uses a /126 inside the reserved /64).
+const Cidr& kControlNet = control_net_v4();
+const Cidr& kControlNet6 = control_net_v6();
 
 std::string join(const std::vector<std::string>& v, const char* sep = ", ") {
     std::string s;

@@ -5,6 +5,8 @@ set -euo pipefail
 
 PKGS=(
   build-essential cmake pkg-config clang llvm ccache
+  # scripts/format.sh
+  clang-format
   bpftool libbpf-dev libelf-dev zlib1g-dev linux-libc-dev
   libyaml-cpp-dev libspdlog-dev libfmt-dev libboost-program-options-dev nlohmann-json3-dev
   libgtest-dev libgmock-dev

@@ -167,11 +167,6 @@ struct Builder {
 
 }  // namespace
 
-const std::vector<Cidr>& control_prefixes() {
-    static const std::vector<Cidr> prefixes{*Cidr::parse("198.19.255.0/30"), *Cidr::parse("2001:2:0:ffff::/64")};
-    return prefixes;
-}
-
 nf_degrade degrade_entry(const plan::LinkDegrade& d, int rule) {
     nf_degrade e{};
     if (d.loss > 0.0 && d.loss_burst > 1.0 && d.loss < 1.0) {

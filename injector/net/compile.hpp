@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "common/netaddr.hpp"
+#include "common/ranges.hpp"  // control_prefixes(): the only addresses outside the topology the tables learn
 #include "common/result.hpp"
 #include "plan/model.hpp"
 
@@ -61,10 +62,6 @@ struct Tables {
 
 // (Re)builds t's lookup index and folds t.domains into every prefix's ep.left/ep.right.
 void index_prefixes(Tables& t);
-
-// The prefixes of the lab's control link (mirrors kControlNet/kControlNet6 of lab/lab.cpp), the
-// only addresses outside the topology the classifier learns, and only for power_loss rules.
-const std::vector<Cidr>& control_prefixes();
 
 // Builds the tables for every sever and power_loss fault of plan.method (one rule bit each; a
 // power_loss cuts its target hosts from every zone and from control, both ways). Needs a plan

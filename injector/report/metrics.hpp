@@ -13,6 +13,7 @@
 #include <string>
 #include <thread>
 
+#include "common/fd.hpp"
 #include "common/result.hpp"
 #include "runner/observer.hpp"
 
@@ -44,7 +45,7 @@ private:
     void serve();
     std::string answer(const std::string& request);
 
-    int listen_fd_ = -1, stop_fd_ = -1;
+    Fd listen_fd_, stop_fd_;
     uint16_t port_ = 0;
     Address addr_;
     std::thread thread_;

@@ -14,6 +14,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/time.hpp"  // monotonic_ns(), declared here before; engines use it for deadlines
 #include "common/result.hpp"
 #include "plan/model.hpp"
 
@@ -69,8 +70,5 @@ public:
     // Detaches and releases everything prepare() created.
     virtual void release() noexcept = 0;
 };
-
-// CLOCK_MONOTONIC in ns: the clock bpf_ktime_get_ns() reads.
-uint64_t monotonic_ns();
 
 }  // namespace inj
