@@ -7,6 +7,10 @@
 
 #include <linux/types.h>
 
+/* The version of this ABI: raised whenever a map's key or value layout, a map's size or a flag's
+ * meaning changes, so `injector --version` says which program a binary carries. */
+#define NF_ABI_VERSION 1
+
 #define NF_MAX_RULES 64          /* one bit per fault in the domain masks */
 #define NF_MAX_DOMAINS 131072    /* zones + power domains + hosts + prefix entries */
 #define NF_MAX_PREFIXES 262144   /* entries per LPM trie (v4 and v6 each) */
