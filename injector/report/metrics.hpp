@@ -13,7 +13,6 @@
 #include <string>
 #include <thread>
 
-#include "common/fd.hpp"
 #include "common/result.hpp"
 #include "runner/observer.hpp"
 
@@ -45,7 +44,7 @@ private:
     void serve();
     std::string answer(const std::string& request);
 
-    Fd listen_fd_, stop_fd_;
+    int listen_fd_ = -1, stop_fd_ = -1;
     uint16_t port_ = 0;
     Address addr_;
     std::thread thread_;

@@ -7,7 +7,6 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
-#include "common/fd.hpp"
 #include "common/paths.hpp"
 #include "common/result.hpp"
 
@@ -35,10 +34,10 @@ public:
 
 private:
     static Result<Journal> open_with(const std::string& run_id, bool fresh);
-    Journal(std::string run_id, std::string dir, std::string path, Fd fd)
-        : run_id_(std::move(run_id)), dir_(std::move(dir)), path_(std::move(path)), fd_(std::move(fd)) {}
+    Journal(std::string run_id, std::string dir, std::string path, int fd)
+        : run_id_(std::move(run_id)), dir_(std::move(dir)), path_(std::move(path)), fd_(fd) {}
     std::string run_id_, dir_, path_;
-    Fd fd_;
+    int fd_ = -1;
     std::mutex mu_;
 };
 
