@@ -16,6 +16,7 @@
 #include "common/audit.hpp"
 #include "common/duration.hpp"
 #include "common/log.hpp"
+#include "common/proc.hpp"
 
 namespace inj::power {
 namespace {
@@ -90,19 +91,6 @@ private:
     sched_param old_{};
     bool raised_ = false;
 };
-
-// The killed services may be children of this process (the runner brought the lab up): reap
-// them so their pids are really gone. Not our children (ECHILD): nothing to do.
-void reap(const std::vector<pid_t>& pids) {
-    auto until = Clock::now() + std::chrono::milliseconds(500);
-    for (pid_t pid : pids) {
-        while (true) {
-            pid_t r = ::waitpid(pid, nullptr, WNOHANG);
-            if (r == pid || (r < 0 && errno != EINTR) || Clock::now() > until) break;
-            std::this_thread::sleep_for(kPoll);
-        }
-    }
-}
 
 }  // namespace
 
@@ -192,7 +180,8 @@ Result<void> PowerEngine::cut(size_t index) {
     }
     Result<void> r = failed.empty() ? settle(dirs, kill ? "populated" : "frozen", kill ? 0 : 1)
                                     : Result<void>(plain_error("power", failed));
-    if (kill) reap(pids);
+    // The killed services may be our children (the runner brought the lab up): reap them.
+    if (kill) reap_children(pids, std::chrono::milliseconds(500));
     // What the dark hosts' disks held only in a volatile cache dies with the power.
     if (kill && listener_)
         if (auto v = listener_->power_lost(d.hosts); !v && r) r = v;
