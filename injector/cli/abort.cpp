@@ -1,10 +1,10 @@
 // `injector abort`: asks the run in progress to stop; the run heals every fault and exits 2.
-#include <fstream>
 #include <iostream>
 
 #include "cli/commands.hpp"
 #include "common/exit_codes.hpp"
 #include "common/paths.hpp"
+#include "common/safe_file.hpp"
 #include "safety/preflight.hpp"
 
 namespace inj::cli {
@@ -24,10 +24,9 @@ int cmd_abort(const std::vector<std::string>& args) {
         return kExitNotApplied;
     }
     std::string path = runs_root() + "/" + h->run_id + "/abort";
-    std::ofstream f(path);
-    f << vm["reason"].as<std::string>() << "\n";
-    if (!f) {
-        std::cerr << "injector: cannot write " << path << "\n";
+    // Written under a temporary name and renamed: the run's guard never reads half a reason.
+    if (auto w = write_file_nofollow(path, vm["reason"].as<std::string>() + "\n", 0600); !w) {
+        std::cerr << "injector: " << w.error().message() << "\n";
         return kExitNotApplied;
     }
     std::cout << "asked run " << h->run_id << " (pid " << h->pid << ") to abort\n";
