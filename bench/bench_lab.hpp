@@ -15,6 +15,7 @@
 #include "common/proc.hpp"
 #include "lab/lab.hpp"
 #include "plan/model.hpp"
+#include "support/lab_plans.hpp"
 
 namespace inj::bench {
 
@@ -30,8 +31,7 @@ inline void install_stop_handlers() {
     sigaction(SIGTERM, &sa, nullptr);
 }
 
-// Zone i's segment: 198.18.(4*i).0/22, as the plan loader would assign it.
-inline Cidr zone_subnet(int i) { return Cidr{lab_range_v4().nth(static_cast<uint64_t>(4 * i) << 8), 22}; }
+using test::zone_subnet;  // zone i's segment, as the plan loader would assign it
 
 // `zones` zones z0..z{n-1} (one power domain each) and `hosts` hosts h0..h{n-1} spread round-robin
 // over them, each with its zone's next address (nth(2), nth(3), ...). No faults, no services.

@@ -74,6 +74,7 @@ struct Setup {
     std::string dir;
     std::string plan_path;
     plan::Plan plan;
+    std::string plan_text;  // the bytes validated, published as they are
     std::optional<lab::LabState> lab;
     std::string endpoints;
     std::vector<pid_t> agents;
@@ -104,6 +105,7 @@ Result<void> bring_up(Setup& s, int agents, const std::string& at, const std::st
     auto lr = plan::load_file(s.plan_path);
     if (!lr.ok()) return plain_error("plan", lr.errors.empty() ? "?" : lr.errors[0].str());
     s.plan = *lr.plan;
+    s.plan_text = lr.text;
     auto st = lab::up(s.plan);
     if (!st) return st.error();
     s.lab = *st;
@@ -139,6 +141,7 @@ struct Spread {
 Result<Spread> activation(const Setup& s, std::chrono::milliseconds lead, int reps) {
     fleet::FleetOptions o;
     o.endpoints = s.endpoints;
+    o.plan_text = s.plan_text;
     o.run_id = "bench-" + std::to_string(getpid()) + "-" + std::to_string(lead.count());
     o.activation_lead = lead;
     o.confirm_timeout = 10s;

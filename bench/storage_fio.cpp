@@ -4,6 +4,8 @@
 // passthrough_ll example (built from /usr/share/doc/libfuse3-dev/examples with this tree), in the
 // same run. Modes alternate run by run; medians of 5 runs (or argv[1]); ratios against native and
 // against passthrough_ll. Needs root (FUSE mounts) and fio. Mounts are removed on every exit path.
+// `storage_fio RUNS models`: instead, faultfs with no fault against faultfs with each loss model
+// of a volatile volume armed and idle (no cut), in the same run, modes alternating.
 #include <sys/mount.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -19,6 +21,7 @@
 
 #include "common/log.hpp"
 #include "common/proc.hpp"
+#include "faultfs/control.hpp"
 #include "faultfs/faultfs.hpp"
 
 using namespace inj;
@@ -112,6 +115,70 @@ double median(std::vector<double> v) {
     return v.empty() ? 0 : v[v.size() / 2];
 }
 
+// The loss models, armed on a volatile volume and idle (no power cut during the run).
+struct ModelMode {
+    const char* name;
+    bool armed;
+    faultfs::Loss loss;
+};
+std::vector<ModelMode> model_modes() {
+    using faultfs::Loss;
+    std::vector<ModelMode> m = {{"no fault (today's faultfs)", false, {}}, {"volatile unsynced", true, {}}};
+    Loss torn;
+    torn.model = Loss::Model::torn;
+    torn.torn_sectors = 8;
+    m.push_back({"torn 8 sectors", true, torn});
+    Loss reorder;
+    reorder.model = Loss::Model::reorder;
+    m.push_back({"reorder", true, reorder});
+    Loss meta;
+    meta.metadata_volatile = true;
+    m.push_back({"metadata volatile", true, meta});
+    Loss wb;
+    wb.writeback = 30s;
+    m.push_back({"writeback 30s", true, wb});
+    return m;
+}
+
+int run_models(int runs, const fs::path& work) {
+    auto modes = model_modes();
+    std::string dir = (work / "faultfs").string();
+    // Lay the file out once, durable, before any mode: reads then measure the same file.
+    fio(dir, kCases[1]);
+    std::vector<std::vector<std::vector<double>>> bw(std::size(kCases), std::vector<std::vector<double>>(modes.size()));
+    for (int run_i = 0; run_i < runs; ++run_i) {
+        for (size_t m = 0; m < modes.size(); ++m) {
+            Mount mount;
+            if (!mount.start_faultfs(dir, work.string(), false)) return 3;
+            auto ctl = faultfs::Control::open((work / "ctl").string());
+            if (!ctl) return 3;
+            faultfs::Settings s;
+            if (modes[m].armed) faultfs::to_settings(modes[m].loss, s);
+            ctl->write(s, uint32_t(::getpid()));
+            for (size_t c = 0; c < std::size(kCases); ++c) bw[c][m].push_back(fio(dir, kCases[c]).first / 1048576.0);
+            ctl->clear();
+            mount.stop();
+        }
+        std::fprintf(stderr, "run %d/%d done\n", run_i + 1, runs);
+    }
+    std::printf("| case |");
+    for (auto& m : modes) std::printf(" %s |", m.name);
+    std::printf("\n|---|");
+    for (size_t m = 0; m < modes.size(); ++m) std::printf("---:|");
+    std::printf("\n");
+    for (size_t c = 0; c < std::size(kCases); ++c) {
+        double base = median(bw[c][0]);
+        std::printf("| %s | %.0f |", kCases[c].name, base);
+        for (size_t m = 1; m < modes.size(); ++m) {
+            double v = median(bw[c][m]);
+            std::printf(" %.0f (%.0f%%) |", v, 100.0 * v / base);
+        }
+        std::printf("\n");
+    }
+    std::printf("(MiB/s, medians of %d runs per mode, modes alternating; %% of no fault)\n", runs);
+    return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -123,6 +190,12 @@ int main(int argc, char** argv) {
     fs::create_directories(work / "faultfs");
     fs::create_directories(work / "pt-src");
     fs::create_directories(work / "pt-mnt");
+    if (argc > 2 && std::string(argv[2]) == "models") {
+        int rc = run_models(runs, work);
+        std::error_code ec;
+        fs::remove_all(work, ec);
+        return rc;
+    }
 
     // [case][mode] -> samples of MiB/s and IOPS
     std::vector<std::vector<std::vector<double>>> bw(std::size(kCases), std::vector<std::vector<double>>(kModes));

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /* netfault: the tc classifier that decides every sever and degrade_link fault. Attached at tcx ingress of each
  * lab host's bridge port, it sees every packet once, at its source host. It maps source and
- * destination addresses to fault domains (LPM tries), turns the domains into rule bit masks and
+ * destination addresses to the rule bit masks of their fault domains (one LPM lookup each) and
  * drops the packet when an armed, unexpired rule cuts that direction. Injecting or healing a
  * fault is one write to the rules array; nothing is attached or detached at fault time. */
 #include <linux/bpf.h>
@@ -35,15 +35,6 @@ struct {
 	__type(key, struct nf_lpm_v6);
 	__type(value, struct nf_endpoint);
 } endpoints_v6 SEC(".maps");
-
-/* Domain id -> which rules list the domain as target (left) or peer (right). Written once at
- * prepare time; all-zero entries mean "in no rule". */
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, NF_MAX_DOMAINS);
-	__type(key, __u32);
-	__type(value, struct nf_domain);
-} domains SEC(".maps");
 
 /* Rule bit -> direction, share, armed flag and deadline. Arming and healing write here only. */
 struct {
@@ -104,8 +95,8 @@ struct {
 	__type(value, __u64);
 } stats SEC(".maps");
 
-/* The run-wide switches (one entry). installed == 0 keeps the program on its no-lookup fast
- * path, which is the state between attach and install, and after the run. */
+/* The run-wide switches (one entry). installed & armed == 0 keeps the program on its no-lookup
+ * fast path: between attach and install, while no fault is in force, and after the run. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1);
@@ -150,31 +141,6 @@ static __always_inline void count(__u32 index)
 		(*v)++;
 }
 
-/* ORs the left and right rule masks of every domain an endpoint belongs to. */
-static __always_inline void endpoint_masks(const struct nf_endpoint *ep, __u64 *left,
-					   __u64 *right)
-{
-	__u32 ids[4] = { ep->zone, ep->pd, ep->host, ep->entry };
-	__u64 l = 0, r = 0;
-	int k;
-
-#pragma unroll
-	for (k = 0; k < 4; k++) {
-		__u32 id = ids[k];
-		struct nf_domain *d;
-
-		if (!id)
-			continue;
-		d = bpf_map_lookup_elem(&domains, &id);
-		if (d) {
-			l |= d->left;
-			r |= d->right;
-		}
-	}
-	*left = l;
-	*right = r;
-}
-
 __noinline int degrade_packet(struct __sk_buff *skb, __u64 hits, __u32 reentry, __u64 mac, __u64 now);
 
 SEC("tc")
@@ -183,7 +149,7 @@ int netfault_classify(struct __sk_buff *skb)
 	void *data = (void *)(long)skb->data;
 	void *data_end = (void *)(long)skb->data_end;
 	struct nf_endpoint *src_ep, *dst_ep;
-	__u64 sl, sr, dl, dr, fwd, rev, m, now;
+	__u64 fwd, rev, m, now;
 	struct ethhdr *eth = data;
 	struct nf_control *ctl;
 	__u32 zero = 0, hash = 0, mark, reentry = 0;
@@ -209,8 +175,10 @@ int netfault_classify(struct __sk_buff *skb)
 		return NF_TCX_NEXT;
 	}
 
+	/* The armed-rule summary: with no rule armed (the usual state of a machine that merely has
+	 * the tool installed) this one read decides. */
 	ctl = bpf_map_lookup_elem(&control, &zero);
-	if (!ctl || !ctl->installed)
+	if (!ctl || !(ctl->installed & ctl->armed))
 		return NF_TCX_NEXT;
 	__builtin_memcpy(&mac, eth->h_source, 6);
 
@@ -265,10 +233,9 @@ int netfault_classify(struct __sk_buff *skb)
 		return NF_TCX_NEXT;
 	}
 
-	endpoint_masks(src_ep, &sl, &sr);
-	endpoint_masks(dst_ep, &dl, &dr);
-	fwd = sl & dr & ctl->installed;
-	rev = sr & dl & ctl->installed;
+	/* The domain masks come with the LPM value: no further lookup. */
+	fwd = src_ep->left & dst_ep->right & ctl->installed;
+	rev = src_ep->right & dst_ep->left & ctl->installed;
 	m = fwd | rev;
 	if (!m)
 		return NF_TCX_NEXT;

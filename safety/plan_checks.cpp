@@ -10,6 +10,8 @@
 #include <set>
 #include <tuple>
 
+#include "common/ranges.hpp"
+
 namespace inj::safety {
 
 using plan::Plan;
@@ -24,15 +26,23 @@ std::string Moment::str() const { return "T+" + format_duration(from) + "..T+" +
 
 namespace {
 
-// The lab's control link (mirrors kControlNet/kControlNet6 of injector/lab/lab.cpp: the lab puts
-// the root end at .1 and the fabric end at .2; IPv6 uses a /126 inside the reserved /64).
-const Cidr kControlNet = *Cidr::parse("198.19.255.0/30");
-const Cidr kControlNet6 = *Cidr::parse("2001:2:0:ffff::/64");
+// The lab's control link (common/ranges.hpp: the lab puts the root end at .1 and the fabric end
+// at .2; IPv6 uses a /126 inside the reserved /64).
+const Cidr& kControlNet = control_net_v4();
+const Cidr& kControlNet6 = control_net_v6();
 
 std::string join(const std::vector<std::string>& v, const char* sep = ", ") {
     std::string s;
     for (auto& x : v) s += (s.empty() ? "" : sep) + x;
     return s;
+}
+
+// A list of host or domain names for a message: whole up to 20, else the first ten, the last
+// and the count, so a refusal of a 32,000-host plan stays one readable line.
+std::string some(const std::vector<std::string>& v) {
+    if (v.size() <= 20) return join(v);
+    std::vector<std::string> head(v.begin(), v.begin() + 10);
+    return join(head) + ", ..., " + v.back() + " (" + std::to_string(v.size()) + " in all)";
 }
 
 std::string percent(double share) {
@@ -67,55 +77,55 @@ std::set<size_t> hosts_of(const plan::Topology& topo, const Selector& s) {
     return out;
 }
 
-// The members of the contact graph's vertices: hosts whose primary addresses carry the same
-// armed left/right rule bits get the same verdict from net::drops() against anyone (the verdict
-// reads only those bits), so a class of them is checked once. This keeps a moment of a
-// 1,000-host lab to a few dozen drops() calls.
+// The vertices of the contact graph: fault domains, i.e. classes of hosts whose primary
+// addresses carry the same armed left/right rule bits. net::drops() reads only those bits, so
+// every member of a class gets the same verdict against anyone, and a class is checked once:
+// a moment of a 32,000-host lab is a few dozen drops() calls, whatever the host count.
 struct HostClass {
     std::vector<size_t> hosts;  // plan order
+    // Members cannot reach each other (a host on both sides of a rule): a clique holds at most
+    // one of them, any one, so the class stands in the graph as one vertex of weight 1.
+    bool apart = false;
+    size_t weight() const { return apart ? 1 : hosts.size(); }
 };
 
-uint64_t side_mask(const net::Tables& t, const nf_endpoint& ep, bool left) {
-    uint64_t m = 0;
-    for (uint32_t id : {ep.zone, ep.pd, ep.host, ep.entry}) {
-        if (!id) continue;
-        if (auto it = t.domains.find(id); it != t.domains.end()) m |= left ? it->second.left : it->second.right;
-    }
-    return m;
-}
+uint64_t side_mask(const nf_endpoint& ep, bool left) { return left ? ep.left : ep.right; }
 
 bool in_contact(const net::Tables& t, const IpAddr& a, const IpAddr& b, uint64_t armed) {
     return !net::drops(t, a, b, armed) && !net::drops(t, b, a, armed);
 }
 
-std::vector<HostClass> classes(const Plan& plan, const net::Tables& t, uint64_t armed) {
+// `skip`: hosts that are never part of the majority (dark ones), left out of every class.
+std::vector<HostClass> classes(const Plan& plan, const net::Tables& t, uint64_t armed, const std::vector<bool>& skip) {
     const auto& hosts = plan.topology.hosts;
     std::map<std::tuple<bool, uint64_t, uint64_t, bool>, size_t> index;
     std::vector<HostClass> out;
     for (size_t i = 0; i < hosts.size(); ++i) {
-        if (hosts[i].addresses.empty()) continue;
+        if (hosts[i].addresses.empty() || skip[i]) continue;
         const IpAddr& a = hosts[i].addresses[0].addr;
         const net::Tables::Prefix* p = net::lookup(t, a);
         bool known = p != nullptr;
-        uint64_t l = known ? side_mask(t, p->ep, true) & armed : 0;
-        uint64_t r = known ? side_mask(t, p->ep, false) & armed : 0;
+        uint64_t l = known ? side_mask(p->ep, true) & armed : 0;
+        uint64_t r = known ? side_mask(p->ep, false) & armed : 0;
         auto key = std::make_tuple(a.v6, l, r, known);
         auto [it, fresh] = index.emplace(key, out.size());
         if (fresh) out.push_back({});
         out[it->second].hosts.push_back(i);
     }
-    // A class whose members cannot reach each other (a host on both sides of a rule) is no group:
-    // split it into single hosts. The loader's target/peer overlap check makes this rare.
-    std::vector<HostClass> split;
-    for (auto& c : out) {
-        if (c.hosts.size() > 1 &&
-            !in_contact(t, hosts[c.hosts[0]].addresses[0].addr, hosts[c.hosts[1]].addresses[0].addr, armed)) {
-            for (size_t h : c.hosts) split.push_back({{h}});
-        } else {
-            split.push_back(std::move(c));
-        }
-    }
-    return split;
+    for (auto& c : out)
+        c.apart = c.hosts.size() > 1 &&
+                  !in_contact(t, hosts[c.hosts[0]].addresses[0].addr, hosts[c.hosts[1]].addresses[0].addr, armed);
+    return out;
+}
+
+// Hosts a fault in force isolates (a power loss's target). A host without power answers nobody and is
+// never part of the connected majority, however the live hosts split.
+std::vector<bool> dark_hosts(const Plan& plan, const Moment& m) {
+    std::vector<bool> dark(plan.topology.hosts.size(), false);
+    for (size_t fi : m.faults)
+        if (auto e = plan.method[fi].net(); e && e->kind == plan::NetEffect::Kind::isolate)
+            for (size_t h : hosts_of(plan.topology, plan.method[fi].target)) dark[h] = true;
+    return dark;
 }
 
 // Bron-Kerbosch with pivoting over the class graph: finds the largest total weight of a clique
@@ -204,11 +214,12 @@ Impact impact(const Plan& plan, const net::Tables& t, const Moment& m) {
         for (size_t h : hosts_of(topo, plan.method[fi].target)) touched.insert(h);
     for (size_t h : touched) out.touched.push_back(topo.hosts[h].name);
 
-    auto cls = classes(plan, t, m.armed);
+    std::vector<bool> dark = dark_hosts(plan, m);
+    auto cls = classes(plan, t, m.armed, dark);
     std::vector<std::vector<bool>> adj(cls.size(), std::vector<bool>(cls.size(), false));
     std::vector<size_t> weight(cls.size());
     for (size_t i = 0; i < cls.size(); ++i) {
-        weight[i] = cls[i].hosts.size();
+        weight[i] = cls[i].weight();
         for (size_t j = i + 1; j < cls.size(); ++j) {
             bool c = in_contact(t, topo.hosts[cls[i].hosts[0]].addresses[0].addr,
                                 topo.hosts[cls[j].hosts[0]].addresses[0].addr, m.armed);
@@ -220,9 +231,11 @@ Impact impact(const Plan& plan, const net::Tables& t, const Moment& m) {
     for (size_t i = 0; i < cls.size(); ++i) p.push_back(i);
     if (!p.empty()) search.visit(r, p, x);
 
-    std::vector<bool> cut(topo.hosts.size(), false);
+    // A class in every best clique is connected, unless it is `apart` with several members:
+    // then each best clique holds only one of them, and any one would do, so none is in all.
+    std::vector<bool> cut = dark;
     for (size_t i = 0; i < cls.size(); ++i)
-        if (!search.in_all[i])
+        if (!search.in_all[i] || (cls[i].apart && cls[i].hosts.size() > 1))
             for (size_t h : cls[i].hosts) cut[h] = true;
     std::set<std::string> zones, pds;
     for (size_t h = 0; h < topo.hosts.size(); ++h)
@@ -295,9 +308,9 @@ std::vector<Refusal> check_blast_radius(const Plan& plan, const net::Tables& t) 
         const BoundCheck& bc = it->second.second;
         std::vector<std::string> faults;
         for (size_t fi : i.moment.faults) faults.push_back(plan.method[fi].name);
-        std::string what = bc.bound == "max_zones"           ? "zones cut off: " + join(i.zones)
-                           : bc.bound == "max_power_domains" ? "power domains cut off: " + join(i.power_domains)
-                                                             : "hosts cut off: " + join(i.cut_off);
+        std::string what = bc.bound == "max_zones"           ? "zones cut off: " + some(i.zones)
+                           : bc.bound == "max_power_domains" ? "power domains cut off: " + some(i.power_domains)
+                                                             : "hosts cut off: " + some(i.cut_off);
         std::string bound_name = bc.bound == "max_hosts (share)" ? "max_hosts" : bc.bound;
         Refusal r;
         r.check = "blast_radius";

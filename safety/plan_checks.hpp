@@ -46,6 +46,10 @@ std::vector<Moment> moments(const plan::Plan& plan, const net::Tables& t);
 // flows die). The *connected majority* is the largest group of hosts all pairwise in contact.
 // When several groups tie for largest, no group can claim to be "the rest of the lab", so only
 // hosts in every largest group count as connected (conservative: a 2-2 split cuts off all 4).
+// A host without power (in the target of a power_loss in force) is never part of the majority:
+// it is cut off, and the majority is sought among the live hosts only (one dark host and one live
+// one are no tie). The search runs over fault domains (classes of hosts the rules treat alike),
+// so its cost follows the number of distinct domains, not the number of hosts.
 // Hosts outside the connected majority are *cut off*; a zone or power domain is cut off when any
 // of its hosts is.
 struct Impact {

@@ -75,42 +75,34 @@ std::string lock_path() { return state_root() + "/lock"; }
 Result<RunLock> RunLock::acquire(const std::string& run_id) {
     std::error_code ec;
     std::filesystem::create_directories(state_root(), ec);
-    int fd = open(lock_path().c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (fd < 0) return errno_error("open", lock_path());
+    INJ_ASSIGN_OR_RETURN(Fd lock, open_fd(lock_path(), O_RDWR | O_CREAT, 0644));
+    const int fd = lock.get();
     if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
         int err = errno;
-        close(fd);
+        lock.reset();
         auto h = holder();
         std::string who = h ? "run " + h->run_id + " (pid " + std::to_string(h->pid) + ")" : "another run";
         return Error{err, "another run holds the machine lock", who + "; one run per machine at a time"};
     }
     std::string text = run_id + " " + std::to_string(getpid()) + "\n";
-    if (ftruncate(fd, 0) != 0 || pwrite(fd, text.data(), text.size(), 0) != static_cast<ssize_t>(text.size())) {
-        auto e = errno_error("write", lock_path());
-        close(fd);
-        return e;
-    }
-    return RunLock(fd);
+    if (ftruncate(fd, 0) != 0 || pwrite(fd, text.data(), text.size(), 0) != static_cast<ssize_t>(text.size()))
+        return errno_error("write", lock_path());
+    return RunLock(std::move(lock));
 }
 
 RunLock::~RunLock() {
-    if (fd_ < 0) return;
-    if (ftruncate(fd_, 0) != 0) { /* the content is informational; the flock is what counts */ }
-    close(fd_);
+    if (!fd_) return;
+    if (ftruncate(fd_.get(), 0) != 0) { /* the content is informational; the flock is what counts */ }
 }
 
 std::optional<RunLock::Holder> RunLock::holder() {
-    int fd = open(lock_path().c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return std::nullopt;
+    auto lock = open_fd(lock_path(), O_RDONLY);
+    if (!lock) return std::nullopt;
     // If we can take a shared lock, nobody holds the exclusive one.
-    if (flock(fd, LOCK_SH | LOCK_NB) == 0) {
-        flock(fd, LOCK_UN);
-        close(fd);
-        return std::nullopt;
-    }
+    if (flock(lock->get(), LOCK_SH | LOCK_NB) == 0) return std::nullopt;  // closing unlocks
     char buf[128] = {};
-    ssize_t n = pread(fd, buf, sizeof buf - 1, 0);
-    close(fd);
+    ssize_t n = pread(lock->get(), buf, sizeof buf - 1, 0);
+    lock->reset();
     Holder h;
     if (n > 0) {
         std::istringstream ss(std::string(buf, static_cast<size_t>(n)));

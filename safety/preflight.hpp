@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "common/fd.hpp"
 #include "common/result.hpp"
 #include "plan/model.hpp"
 
@@ -30,7 +31,7 @@ bool has_capability(int cap);
 class RunLock {
 public:
     static Result<RunLock> acquire(const std::string& run_id);
-    RunLock(RunLock&& o) noexcept : fd_(o.fd_) { o.fd_ = -1; }
+    RunLock(RunLock&&) noexcept = default;
     RunLock& operator=(RunLock&&) = delete;
     ~RunLock();
 
@@ -39,8 +40,8 @@ public:
     static std::optional<Holder> holder();
 
 private:
-    explicit RunLock(int fd) : fd_(fd) {}
-    int fd_ = -1;
+    explicit RunLock(Fd fd) : fd_(std::move(fd)) {}
+    Fd fd_;  // holds the flock; closing it releases the machine
 };
 
 }  // namespace inj::safety

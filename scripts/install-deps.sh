@@ -1,29 +1,58 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the injector needs to build, test and run its lab.
-# Idempotent: does nothing (and needs no network) when everything is present.
+# Installs the Debian packages the injector needs, in two sets:
+#   install-deps.sh run    what building the binary and running experiments need (quickstart.sh)
+#   install-deps.sh test   the run set plus what the tests and benchmarks need (test-all.sh)
+# With no argument: the test set (everything). Idempotent: does nothing (and needs no network)
+# when everything is present. `--print` lists the set's packages and installs nothing.
 set -euo pipefail
 
-PKGS=(
+RUN_PKGS=(
+  # build: the C++20 binary and the BPF program (clang, bpftool skeletons)
   build-essential cmake pkg-config clang llvm ccache
   bpftool libbpf-dev libelf-dev zlib1g-dev linux-libc-dev
   libyaml-cpp-dev libspdlog-dev libfmt-dev libboost-program-options-dev nlohmann-json3-dev
-  libgtest-dev libgmock-dev
-  libfuse3-dev fuse3 fio python3
-  iproute2 iptables nftables iperf3 procps
+  # fleet mode: the etcd v3 JSON gateway client, SHA-256 of the published plan (libcrypto)
+  libcurl4-openssl-dev libssl-dev
+  # the fault filesystem (storage faults, power loss of volatile volumes)
+  libfuse3-dev fuse3
+  # the lab: namespaces, links, qdiscs (ip, tc), processes
+  iproute2 procps
+  # the example experiments run an etcd cluster and probe it with etcdctl
   etcd-server etcd-client
-  # reports: the journal schema, JUnit (XSD and a real consumer), the HTML in a headless browser,
-  # the metrics (promtool), the game-day units (systemd-analyze)
-  python3-jsonschema python3-junitparser libxml2-utils chromium prometheus systemd
-  # fleet mode: the etcd v3 JSON gateway client
-  libcurl4-openssl-dev
 )
+TEST_PKGS=(
+  libgtest-dev libgmock-dev
+  # scripts/format.sh --check
+  clang-format
+  # faultfs serving a real non-root database (tests/privileged/storage_faultfs_postgres_test.cpp)
+  postgresql
+  # real traffic and real I/O in the privileged tests and the benchmarks; iptables and nft are
+  # the baselines the classifier is compared with
+  iperf3 fio iptables nftables python3
+  # reports: the journal schema, JUnit (XSD and a real consumer), the HTML in a headless browser,
+  # the metrics (promtool), the game-day units (systemd-analyze), the man page (groff)
+  python3-jsonschema python3-junitparser libxml2-utils chromium prometheus systemd groff-base
+  # the Debian package check (scripts/package-check.sh): dpkg-shlibdeps
+  dpkg-dev
+)
+
+set_name="${1:-test}"
+case "$set_name" in
+run) PKGS=("${RUN_PKGS[@]}") ;;
+test) PKGS=("${RUN_PKGS[@]}" "${TEST_PKGS[@]}") ;;
+*) echo "usage: install-deps.sh [run|test] [--print]" >&2; exit 64 ;;
+esac
+if [ "${2:-}" = "--print" ]; then
+  printf '%s\n' "${PKGS[@]}"
+  exit 0
+fi
 
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 if [ ${#missing[@]} -eq 0 ]; then
-  echo "install-deps: all ${#PKGS[@]} packages present"
+  echo "install-deps: all ${#PKGS[@]} packages of the $set_name set present"
   exit 0
 fi
 SUDO=""

@@ -5,8 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO=sudo
-$SUDO ./scripts/install-deps.sh
-cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+$SUDO ./scripts/install-deps.sh test
+# Tests and benchmarks on, even if quickstart.sh configured this build without them.
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DINJECTOR_TESTS=ON -DINJECTOR_BENCH=ON >/dev/null
 cmake --build build -j"$(nproc)"
 # Unit tests may run in parallel; privileged ones share the machine and run one at a time.
 $SUDO ctest --test-dir build --output-on-failure -L unit -j"$(nproc)"

@@ -7,6 +7,10 @@
 
 #include <linux/types.h>
 
+/* The version of this ABI: raised whenever a map's key or value layout, a map's size or a flag's
+ * meaning changes, so `injector --version` says which program a binary carries. */
+#define NF_ABI_VERSION 1
+
 #define NF_MAX_RULES 64          /* one bit per fault in the domain masks */
 #define NF_MAX_DOMAINS 131072    /* zones + power domains + hosts + prefix entries */
 #define NF_MAX_PREFIXES 262144   /* entries per LPM trie (v4 and v6 each) */
@@ -37,17 +41,21 @@ struct nf_lpm_v6 {
 	__u8 addr[16];   /* IPv6 address, network byte order */
 };
 
-/* Value of both LPM tries: the fault domains an address belongs to. Each id indexes the
- * domains array; 0 means "none" (domain 0 is never used). */
+/* Value of both LPM tries: the fault domains an address belongs to, and the rule masks those
+ * domains carry, ORed together, so the program needs no lookup beyond the LPM one. The ids are
+ * kept for userspace (names, checks); 0 means "none" (domain 0 is never used). */
 struct nf_endpoint {
 	__u32 zone;   /* zone domain id */
 	__u32 pd;     /* power-domain id */
 	__u32 host;   /* host domain id, 0 for a zone-level prefix */
 	__u32 entry;  /* id of this prefix entry itself (for CIDR selectors), 0 if unused */
+	__u64 left;   /* rules whose target set holds one of these domains (nf_domain.left, ORed) */
+	__u64 right;  /* rules whose peer set holds one of these domains (nf_domain.right, ORed) */
 };
 
-/* Value of the domains array: which rules list this domain on their left (target) side and
- * which on their right (peer) side. Bit i stands for rule i. */
+/* Per fault domain: which rules list it on their left (target) side and which on their right
+ * (peer) side. Bit i stands for rule i. Userspace only: compile() folds these into the masks of
+ * every nf_endpoint, which is what the program reads. */
 struct nf_domain {
 	__u64 left;   /* rules whose target set contains this domain */
 	__u64 right;  /* rules whose peer set contains this domain */
@@ -92,7 +100,8 @@ struct nf_degrade_stats {
 /* Value of the per-CPU rule_stats array: what each rule did, summed by userspace. */
 struct nf_rule_stats {
 	__u64 dropped;  /* packets matching the rule while in force, dropped */
-	__u64 passed;   /* packets matching the rule's sets but let through (disarmed, expired, share) */
+	__u64 passed;   /* packets matching the rule's sets but let through (disarmed, expired, share),
+			 * counted only while some rule is armed: with none, packets skip the lookups */
 	__u64 expired;  /* of passed: let through only because deadline_ns had passed */
 	__u64 pad;      /* keeps the struct a power of two */
 };
@@ -113,26 +122,29 @@ struct nf_control {
 	__u64 partial;    /* bit i set: rule i cuts a share of flows only, so the flow hash is needed */
 	__u64 filtered;   /* bit i set: rule i has a protocol or port filter, so L4 must be parsed */
 	__u64 degrade;    /* bit i set: rule i is a degrade_link (NF_RULE_DEGRADE) */
+	__u64 armed;      /* bit i set: rule i is armed (NF_RULE_ARMED); the summary the idle path reads:
+			   * 0 passes every packet after this one read. Set after a rule is armed,
+			   * cleared before it is disarmed. */
 };
 
 #ifdef __cplusplus
 static_assert(sizeof(struct nf_lpm_v4) == 8, "nf_lpm_v4 layout");
 static_assert(sizeof(struct nf_lpm_v6) == 20, "nf_lpm_v6 layout");
-static_assert(sizeof(struct nf_endpoint) == 16, "nf_endpoint layout");
+static_assert(sizeof(struct nf_endpoint) == 32, "nf_endpoint layout");
 static_assert(sizeof(struct nf_domain) == 16, "nf_domain layout");
 static_assert(sizeof(struct nf_rule) == 24, "nf_rule layout");
 static_assert(sizeof(struct nf_rule_stats) == 32, "nf_rule_stats layout");
-static_assert(sizeof(struct nf_control) == 40, "nf_control layout");
+static_assert(sizeof(struct nf_control) == 48, "nf_control layout");
 static_assert(sizeof(struct nf_degrade) == 40, "nf_degrade layout");
 static_assert(sizeof(struct nf_degrade_stats) == 64, "nf_degrade_stats layout");
 #else
 _Static_assert(sizeof(struct nf_lpm_v4) == 8, "nf_lpm_v4 layout");
 _Static_assert(sizeof(struct nf_lpm_v6) == 20, "nf_lpm_v6 layout");
-_Static_assert(sizeof(struct nf_endpoint) == 16, "nf_endpoint layout");
+_Static_assert(sizeof(struct nf_endpoint) == 32, "nf_endpoint layout");
 _Static_assert(sizeof(struct nf_domain) == 16, "nf_domain layout");
 _Static_assert(sizeof(struct nf_rule) == 24, "nf_rule layout");
 _Static_assert(sizeof(struct nf_rule_stats) == 32, "nf_rule_stats layout");
-_Static_assert(sizeof(struct nf_control) == 40, "nf_control layout");
+_Static_assert(sizeof(struct nf_control) == 48, "nf_control layout");
 _Static_assert(sizeof(struct nf_degrade) == 40, "nf_degrade layout");
 _Static_assert(sizeof(struct nf_degrade_stats) == 64, "nf_degrade_stats layout");
 #endif

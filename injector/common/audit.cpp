@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/log.hpp"
+#include "common/safe_file.hpp"
 
 namespace inj::audit {
 namespace {
@@ -36,7 +37,7 @@ Result<int> open_log(const std::string& path) {
     auto slash = path.rfind('/');
     if (slash != std::string::npos && slash > 0) INJ_TRY(mkdirs(path.substr(0, slash)));
     // 0640: the log names every namespace and process the tool touched; not for everyone.
-    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0640);
     if (fd < 0) return errno_error("open audit log", path);
     return fd;
 }
@@ -44,7 +45,7 @@ Result<int> open_log(const std::string& path) {
 }  // namespace
 
 std::string log_path() {
-    if (const char* e = std::getenv("INJECTOR_AUDIT_LOG"); e && *e) return e;
+    if (auto e = trusted_env_path("INJECTOR_AUDIT_LOG")) return *e;
     return "/var/lib/injector/audit.jsonl";
 }
 

@@ -1,8 +1,12 @@
-// The monotonic clock every deadline uses: the clock bpf_ktime_get_ns() reads in the kernel,
-// so a deadline computed here means the same instant to the BPF programs.
-#include <ctime>
+// The monotonic clock every deadline uses (time.hpp), and the real and fake clocks behind the
+// Clock seam (clock.hpp).
+#include "common/clock.hpp"
 
-#include "runner/engine.hpp"
+#include <poll.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <ctime>
 
 namespace inj {
 
@@ -10,6 +14,49 @@ uint64_t monotonic_ns() {
     timespec ts{};
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000ull + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+namespace {
+bool fd_readable(int fd, int timeout_ms) {
+    pollfd p{fd, POLLIN, 0};
+    int r;
+    do r = ::poll(&p, 1, timeout_ms);
+    while (r < 0 && errno == EINTR);
+    return r > 0 && (p.revents & POLLIN);
+}
+}  // namespace
+
+bool RealClock::wait_until(time_point until, int fd) {
+    while (true) {
+        auto now = std::chrono::steady_clock::now();
+        if (now >= until) return false;
+        // Round up, so the wait never ends a little before `until` and spins.
+        auto left = std::chrono::ceil<std::chrono::milliseconds>(until - now).count();
+        int ms = static_cast<int>(std::min<long long>(left, 60'000));
+        if (fd >= 0) {
+            if (fd_readable(fd, ms)) return true;
+        } else {
+            timespec ts{ms / 1000, (ms % 1000) * 1'000'000L};
+            while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+            }
+        }
+    }
+}
+
+RealClock& RealClock::instance() {
+    static RealClock c;
+    return c;
+}
+
+bool FakeClock::wait_until(time_point until, int fd) {
+    ++waits_;
+    if (fd >= 0 && fd_readable(fd, 0)) return true;
+    auto target = until.time_since_epoch().count();
+    auto cur = ns_.load();
+    while (cur < target && !ns_.compare_exchange_weak(cur, target)) {
+    }
+    if (on_wait) on_wait(now());
+    return false;
 }
 
 }  // namespace inj

@@ -2,6 +2,8 @@
 #include "common/duration.hpp"
 
 #include <cctype>
+#include <cerrno>
+#include <cstdlib>
 #include <cmath>
 #include <cstdio>
 
@@ -26,8 +28,15 @@ std::optional<Duration> parse_duration(std::string_view s, std::string* why) {
             if (s[i] == '.') dot = true;
             ++i;
         }
-        if (i == start) return fail("expected a number (durations look like 500ms, 30s, 5m, 1h)");
-        long double num = std::stold(std::string(s.substr(start, i - start)));
+        // A number needs a digit: "." or ".s" is not one (std::stold would throw on it).
+        std::string digits(s.substr(start, i - start));
+        if (digits.find_first_of("0123456789") == std::string::npos)
+            return fail("expected a number (durations look like 500ms, 30s, 5m, 1h)");
+        errno = 0;
+        char* end = nullptr;
+        long double num = std::strtold(digits.c_str(), &end);
+        if (end != digits.c_str() + digits.size()) return fail("expected a number (durations look like 500ms, 30s, 5m, 1h)");
+        if (errno == ERANGE || !std::isfinite(num) || num > 1e18L) return fail("duration too large");
         size_t ustart = i;
         while (i < s.size() && std::isalpha(static_cast<unsigned char>(s[i]))) ++i;
         std::string_view unit = s.substr(ustart, i - ustart);

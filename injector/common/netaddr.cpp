@@ -86,13 +86,4 @@ IpAddr Cidr::nth(uint64_t n) const {
     return a;
 }
 
-const Cidr& lab_range_v4() {
-    static const Cidr c = *Cidr::parse("198.18.0.0/15");
-    return c;
-}
-const Cidr& lab_range_v6() {
-    static const Cidr c = *Cidr::parse("2001:2::/48");
-    return c;
-}
-
 }  // namespace inj

@@ -1,8 +1,10 @@
 // Network namespaces: enter one for the calling thread (RAII), and name the paths iproute2 uses.
 #pragma once
 
+#include <optional>
 #include <string>
 
+#include "common/fd.hpp"
 #include "common/result.hpp"
 
 namespace inj {
@@ -15,13 +17,15 @@ std::string netns_path(const std::string& name);
 class NetnsGuard {
 public:
     static Result<NetnsGuard> enter(const std::string& path);
-    NetnsGuard(NetnsGuard&& o) noexcept : saved_fd_(o.saved_fd_) { o.saved_fd_ = -1; }
+    // enter(path), or nothing (stay where the thread is) when path is empty.
+    static Result<std::optional<NetnsGuard>> enter_unless_empty(const std::string& path);
+    NetnsGuard(NetnsGuard&&) noexcept = default;
     NetnsGuard& operator=(NetnsGuard&&) = delete;
     ~NetnsGuard();
 
 private:
-    explicit NetnsGuard(int saved) : saved_fd_(saved) {}
-    int saved_fd_ = -1;
+    explicit NetnsGuard(Fd saved) : saved_fd_(std::move(saved)) {}
+    Fd saved_fd_;  // the thread's namespace before enter(); empty once moved from
 };
 
 }  // namespace inj

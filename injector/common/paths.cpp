@@ -3,9 +3,13 @@
 
 #include <cstdlib>
 
+#include "common/safe_file.hpp"
+
 namespace inj {
 std::string state_root() {
-    if (const char* e = std::getenv("INJECTOR_STATE_DIR"); e && *e) return e;
+    // Root writes here: an override from the environment counts only when nobody else could
+    // have planted it (sudo may keep the caller's environment).
+    if (auto e = trusted_env_path("INJECTOR_STATE_DIR")) return *e;
     return "/run/injector";
 }
 std::string runs_root() { return state_root() + "/runs"; }

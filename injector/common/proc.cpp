@@ -10,6 +10,9 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <thread>
+
+#include "common/fd.hpp"
 
 namespace inj {
 namespace {
@@ -33,11 +36,15 @@ const char* stage_name(int stage) {
 }
 
 pid_t fork_child(const SpawnSpec& spec, int out_fd, bool own_pgrp, Error* err) {
-    int pipefd[2];
-    if (pipe2(pipefd, O_CLOEXEC) != 0) {
-        *err = errno_error("pipe2");
+    // The child reports a failed setup step through this pipe; exec closes it (O_CLOEXEC), so
+    // EOF means the exec happened.
+    auto status_pipe = make_pipe();
+    if (!status_pipe) {
+        *err = status_pipe.error();
         return -1;
     }
+    Fd& status_read = status_pipe->read;
+    const int status_write = status_pipe->write.get();
     std::vector<char*> argv;
     for (auto& a : spec.argv) argv.push_back(const_cast<char*>(a.c_str()));
     argv.push_back(nullptr);
@@ -45,12 +52,12 @@ pid_t fork_child(const SpawnSpec& spec, int out_fd, bool own_pgrp, Error* err) {
     pid_t pid = fork();
     if (pid < 0) {
         *err = errno_error("fork");
-        close(pipefd[0]);
-        close(pipefd[1]);
         return -1;
     }
     if (pid == 0) {
-        close(pipefd[0]);
+        // The child from here on: it execs or _exits, so no destructor runs and the descriptors
+        // it opens are plain ints (O_CLOEXEC: exec closes them).
+        status_read.reset();
         if (spec.die_with_parent) {
             prctl(PR_SET_PDEATHSIG, SIGKILL);
             if (getppid() != parent) _exit(1);
@@ -62,12 +69,12 @@ pid_t fork_child(const SpawnSpec& spec, int out_fd, bool own_pgrp, Error* err) {
         sigprocmask(SIG_SETMASK, &none, nullptr);
         if (!spec.netns.empty()) {
             int fd = open(spec.netns.c_str(), O_RDONLY | O_CLOEXEC);
-            if (fd < 0) child_fail(pipefd[1], 1);
-            if (setns(fd, CLONE_NEWNET) != 0) child_fail(pipefd[1], 2);
+            if (fd < 0) child_fail(status_write, 1);
+            if (setns(fd, CLONE_NEWNET) != 0) child_fail(status_write, 2);
         }
         if (!spec.cgroup_procs.empty()) {
             int fd = open(spec.cgroup_procs.c_str(), O_WRONLY | O_CLOEXEC);
-            if (fd < 0 || write(fd, "0", 1) != 1) child_fail(pipefd[1], 3);
+            if (fd < 0 || write(fd, "0", 1) != 1) child_fail(status_write, 3);
             close(fd);
         }
         int devnull = open("/dev/null", O_RDWR);
@@ -77,7 +84,7 @@ pid_t fork_child(const SpawnSpec& spec, int out_fd, bool own_pgrp, Error* err) {
             dup2(out_fd, 2);
         } else if (!spec.output.empty()) {
             int fd = open(spec.output.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-            if (fd < 0) child_fail(pipefd[1], 4);
+            if (fd < 0) child_fail(status_write, 4);
             dup2(fd, 1);
             dup2(fd, 2);
         } else {
@@ -85,14 +92,14 @@ pid_t fork_child(const SpawnSpec& spec, int out_fd, bool own_pgrp, Error* err) {
             dup2(devnull, 2);
         }
         execvp(argv[0], argv.data());
-        child_fail(pipefd[1], 5);
+        child_fail(status_write, 5);
     }
-    close(pipefd[1]);
+    status_pipe->write.reset();
     int payload[2] = {0, 0};
     ssize_t n;
-    do n = read(pipefd[0], payload, sizeof payload);
+    do n = read(status_read.get(), payload, sizeof payload);
     while (n < 0 && errno == EINTR);
-    close(pipefd[0]);
+    status_read.reset();
     if (n == sizeof payload) {
         waitpid(pid, nullptr, 0);
         *err = Error{payload[1], stage_name(payload[0]), spec.argv.empty() ? "" : spec.argv[0]};
@@ -115,20 +122,16 @@ Result<RunResult> run(const std::vector<std::string>& argv, std::chrono::nanosec
                       const std::string& netns, size_t max_output) {
     using clock = std::chrono::steady_clock;
     if (argv.empty()) return plain_error("run", "empty command");
-    int out[2];
-    if (pipe2(out, O_CLOEXEC) != 0) return errno_error("pipe2");
+    INJ_ASSIGN_OR_RETURN(Pipe out, make_pipe());
     SpawnSpec spec{argv, netns};
     // A helper outliving a killed caller would go on changing the machine (an `ip -batch`
     // creating namespaces after `injector recover` has removed the lab's): it dies with us.
     spec.die_with_parent = true;
     Error err;
     auto start = clock::now();
-    pid_t pid = fork_child(spec, out[1], true, &err);
-    close(out[1]);
-    if (pid < 0) {
-        close(out[0]);
-        return err;
-    }
+    pid_t pid = fork_child(spec, out.write.get(), true, &err);
+    out.write.reset();  // ours closed, EOF comes when the child's copies are gone
+    if (pid < 0) return err;
     RunResult r;
     auto deadline = start + timeout;
     char buf[4096];
@@ -139,11 +142,11 @@ Result<RunResult> run(const std::vector<std::string>& argv, std::chrono::nanosec
             r.timed_out = true;
             break;
         }
-        pollfd p{out[0], POLLIN, 0};
+        pollfd p{out.read.get(), POLLIN, 0};
         int pr = poll(&p, 1, static_cast<int>(std::min<long long>(left, 1000)));
         if (pr < 0 && errno != EINTR) break;
         if (pr <= 0) continue;
-        ssize_t n = read(out[0], buf, sizeof buf);
+        ssize_t n = read(out.read.get(), buf, sizeof buf);
         if (n <= 0) {
             eof = true;
             break;
@@ -152,7 +155,7 @@ Result<RunResult> run(const std::vector<std::string>& argv, std::chrono::nanosec
         if (static_cast<size_t>(n) > room) r.truncated = true;
         r.output.append(buf, std::min<size_t>(static_cast<size_t>(n), room));
     }
-    close(out[0]);
+    out.read.reset();
     int status = 0;
     if (r.timed_out) {
         kill(-pid, SIGKILL);  // the child's own process group: only what this call started
@@ -182,6 +185,18 @@ Result<RunResult> run(const std::vector<std::string>& argv, std::chrono::nanosec
 Result<RunResult> run_shell(const std::string& command, std::chrono::nanoseconds timeout,
                             const std::string& netns, size_t max_output) {
     return run({"/bin/sh", "-c", command}, timeout, netns, max_output);
+}
+
+void reap_children(const std::vector<pid_t>& pids, std::chrono::milliseconds bound) {
+    auto deadline = std::chrono::steady_clock::now() + bound;
+    for (pid_t pid : pids) {
+        while (pid > 0) {
+            pid_t r = ::waitpid(pid, nullptr, WNOHANG);
+            if (r == pid || (r < 0 && errno != EINTR)) break;  // reaped, or not ours (ECHILD)
+            if (std::chrono::steady_clock::now() >= deadline) return;
+            std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        }
+    }
 }
 
 bool process_alive(pid_t pid) {

@@ -44,5 +44,9 @@ Result<RunResult> run_shell(const std::string& command, std::chrono::nanoseconds
 
 // True while pid exists (not reaped, not a zombie of ours).
 bool process_alive(pid_t pid);
+// Reaps each pid that is a child of this process once it has exited, waiting at most `bound` in
+// all (a killed process leaves its cgroup before its parent can reap it). Pids that are not our
+// children (ECHILD) are skipped at once. No zombies of killed services outlive the call.
+void reap_children(const std::vector<pid_t>& pids, std::chrono::milliseconds bound);
 
 }  // namespace inj

@@ -46,8 +46,13 @@ public:
     T&& value() && { return std::get<0>(std::move(v_)); }
     const T& value() const& { return std::get<0>(v_); }
     T& operator*() & { return value(); }
+    const T& operator*() const& { return value(); }
+    T&& operator*() && { return std::move(*this).value(); }
     T* operator->() { return &value(); }
-    const Error& error() const { return std::get<1>(v_); }
+    const T* operator->() const { return &value(); }
+    const Error& error() const& { return std::get<1>(v_); }
+    // From a temporary, a copy: `const Error& e = f().error();` must not dangle.
+    Error error() && { return std::get<1>(std::move(v_)); }
 
 private:
     std::variant<T, Error> v_;
@@ -60,7 +65,8 @@ public:
     Result(Error e) : err_(std::move(e)), ok_(false) {}
     bool ok() const { return ok_; }
     explicit operator bool() const { return ok_; }
-    const Error& error() const { return err_; }
+    const Error& error() const& { return err_; }
+    Error error() && { return std::move(err_); }
 
 private:
     Error err_;
@@ -69,9 +75,25 @@ private:
 
 }  // namespace inj
 
-// Propagate an error from an expression returning Result<...>.
-#define INJ_TRY(expr)                                   \
-    do {                                                \
-        auto inj_try_r_ = (expr);                       \
-        if (!inj_try_r_.ok()) return inj_try_r_.error(); \
+// Propagates an error from an expression returning Result<...>, from a function returning any
+// Result: `INJ_TRY(write_all(fd, data));`.
+#define INJ_TRY(expr)                                               \
+    do {                                                            \
+        auto inj_try_r_ = (expr);                                   \
+        if (!inj_try_r_.ok()) return std::move(inj_try_r_).error(); \
     } while (0)
+
+// Declares or assigns lhs from a Result<T>'s value, or returns its error:
+//   INJ_ASSIGN_OR_RETURN(Fd fd, open_fd(path, O_RDONLY));
+//   INJ_ASSIGN_OR_RETURN(auto pipe, make_pipe());
+//   INJ_ASSIGN_OR_RETURN(existing, parse(text));
+// One statement per use (it expands to three): not the body of an unbraced if/for. A type with a
+// comma in it (std::pair<A, B>) needs `auto` or an alias.
+#define INJ_ASSIGN_OR_RETURN(lhs, expr) \
+    INJ_ASSIGN_OR_RETURN_IMPL_(INJ_RESULT_CONCAT_(inj_aor_r_, __LINE__), lhs, expr)
+#define INJ_ASSIGN_OR_RETURN_IMPL_(tmp, lhs, expr)    \
+    auto tmp = (expr);                                \
+    if (!tmp.ok()) return std::move(tmp).error();     \
+    lhs = std::move(tmp).value()
+#define INJ_RESULT_CONCAT_(a, b) INJ_RESULT_CONCAT_INNER_(a, b)
+#define INJ_RESULT_CONCAT_INNER_(a, b) a##b

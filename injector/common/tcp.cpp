@@ -5,10 +5,11 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cstring>
+
+#include "common/fd.hpp"
 
 namespace inj {
 
@@ -29,8 +30,9 @@ Result<void> tcp_connect(const IpAddr& ip, int port, std::chrono::milliseconds t
         len = sizeof *a;
     }
     const std::string what = (ip.v6 ? "[" + ip.str() + "]" : ip.str()) + ":" + std::to_string(port);
-    int fd = ::socket(ip.v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0) return errno_error("socket", what);
+    Fd sock(::socket(ip.v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+    if (!sock) return errno_error("socket", what);
+    const int fd = sock.get();
     Result<void> result;
     if (::connect(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0) {
         if (errno != EINPROGRESS) {
@@ -52,7 +54,6 @@ Result<void> tcp_connect(const IpAddr& ip, int port, std::chrono::milliseconds t
             }
         }
     }
-    ::close(fd);
     return result;
 }
 

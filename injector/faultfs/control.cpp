@@ -6,8 +6,10 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <thread>
 #include <utility>
@@ -130,40 +132,92 @@ Control::~Control() {
     if (b_) ::munmap(b_, sizeof(Block));
 }
 
+void to_settings(const Loss& loss, Settings& s) {
+    s.flags |= kFlagVolatile;
+    if (loss.metadata_volatile) s.flags |= kFlagMetadataVolatile;
+    s.loss_model = loss.model == Loss::Model::torn      ? kLossTorn
+                   : loss.model == Loss::Model::reorder ? kLossReorder
+                                                        : kLossUnsynced;
+    s.torn_sectors = loss.torn_pages ? 0 : std::max<uint32_t>(loss.torn_sectors, 1);
+    s.survive_ppm = uint32_t(std::clamp(loss.survive, 0.0, 1.0) * 1e6);
+    s.writeback_ns = uint64_t(std::max<int64_t>(loss.writeback.count(), 0));
+    s.loss_seed = loss.seed;
+}
+
+bool loss_model_by_name(const std::string& name, Loss::Model& out) {
+    if (name == "unsynced") out = Loss::Model::unsynced;
+    else if (name == "torn") out = Loss::Model::torn;
+    else if (name == "reorder") out = Loss::Model::reorder;
+    else return false;
+    return true;
+}
+
+std::string lost_path(const std::string& control) { return control + ".lost.json"; }
+
+bool Control::writer_stuck(uint64_t seq, uint64_t& tracked, std::chrono::steady_clock::time_point& since) const {
+    auto now = std::chrono::steady_clock::now();
+    if (!(seq & 1) || seq != tracked) {
+        tracked = seq;
+        since = now;
+        return false;
+    }
+    if (now - since < kStuckWriter) return false;
+    // 0: killed between taking the sequence and naming itself (a window of a few instructions).
+    uint32_t pid = b_->writer_pid.load(std::memory_order_relaxed);
+    return pid == 0 || (::kill(pid_t(pid), 0) != 0 && errno == ESRCH);
+}
+
 void Control::write(const Settings& s, uint32_t owner_pid) {
     // Writers are the runner and the daemon (clearing on owner death): take the odd sequence with
-    // a CAS so two writers never interleave.
+    // a CAS so two writers never interleave. A sequence left odd by a writer that died inside is
+    // taken over (q -> q + 2 keeps it odd, and ours).
+    uint64_t tracked = ~0ull;
+    auto since = std::chrono::steady_clock::now();
     uint64_t q = b_->seq.load(std::memory_order_relaxed);
     while (true) {
         if (q & 1) {
-            std::this_thread::yield();
+            if (writer_stuck(q, tracked, since) &&
+                b_->seq.compare_exchange_strong(q, q + 2, std::memory_order_acquire)) {
+                b_->counters.stuck_writers.fetch_add(1);
+                q += 1;  // now "even q, taken": finishing below stores q + 2
+                break;
+            }
+            std::this_thread::sleep_for(std::chrono::microseconds(50));
             q = b_->seq.load(std::memory_order_relaxed);
             continue;
         }
         if (b_->seq.compare_exchange_weak(q, q + 1, std::memory_order_acquire)) break;
     }
+    b_->writer_pid.store(uint32_t(::getpid()), std::memory_order_relaxed);
     std::atomic_thread_fence(std::memory_order_release);
     std::memcpy(static_cast<void*>(&b_->settings), &s, sizeof(Settings));
     b_->owner_pid.store(owner_pid, std::memory_order_relaxed);
+    b_->writer_pid.store(0, std::memory_order_relaxed);
     b_->seq.store(q + 2, std::memory_order_release);
     ring();
 }
 
+bool Control::try_read(Settings& out, uint64_t* seq_out) const {
+    uint64_t q1 = b_->seq.load(std::memory_order_acquire);
+    if (q1 & 1) return false;
+    std::memcpy(static_cast<void*>(&out), &b_->settings, sizeof(Settings));
+    std::atomic_thread_fence(std::memory_order_acquire);
+    if (b_->seq.load(std::memory_order_relaxed) != q1) return false;
+    if (seq_out) *seq_out = q1;
+    return true;
+}
+
 Settings Control::read(uint64_t* seq_out) const {
     Settings s;
-    while (true) {
-        uint64_t q1 = b_->seq.load(std::memory_order_acquire);
-        if (q1 & 1) {
-            std::this_thread::yield();
-            continue;
-        }
-        std::memcpy(static_cast<void*>(&s), &b_->settings, sizeof(Settings));
-        std::atomic_thread_fence(std::memory_order_acquire);
-        if (b_->seq.load(std::memory_order_relaxed) == q1) {
-            if (seq_out) *seq_out = q1;
-            return s;
-        }
+    uint64_t tracked = ~0ull;
+    auto since = std::chrono::steady_clock::now();
+    while (!try_read(s, seq_out)) {
+        uint64_t q = b_->seq.load(std::memory_order_relaxed);
+        // A writer that died inside left half-written settings: void them rather than wait forever.
+        if (writer_stuck(q, tracked, since)) const_cast<Control*>(this)->clear();
+        else std::this_thread::yield();
     }
+    return s;
 }
 
 void Control::clear() { write(Settings{}, 0); }

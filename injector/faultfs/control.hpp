@@ -79,7 +79,19 @@ enum Flag : uint32_t {
     kFlagFull = 1u << 0,      // statfs shows no space; growing operations fail with ENOSPC
     kFlagReadOnly = 1u << 1,  // mutating operations fail with EROFS; statfs shows ST_RDONLY
     kFlagVolatile = 1u << 2,  // writes not made durable are held in memory until fsync
+    // With kFlagVolatile: creations, renames and unlinks not made durable by an fsync of their
+    // directory are undone at a power loss too (ext4 data=ordered without a directory fsync).
+    kFlagMetadataVolatile = 1u << 3,
 };
+
+// What a power loss does to the unsynced writes of a volatile volume (Settings::loss_model).
+enum LossModel : uint32_t {
+    kLossUnsynced = 0,  // every unsynced write is lost (the default)
+    kLossTorn = 1,      // of each unsynced write, a prefix of at most torn_sectors sectors reaches
+                        //   the disk (torn_sectors 0: a random subset of its pages instead)
+    kLossReorder = 2,   // each unsynced write reaches the disk or not, independently (survive_ppm)
+};
+constexpr uint32_t kSector = 512;
 
 // Everything a fault can set; all zero = a plain passthrough.
 struct Settings {
@@ -92,6 +104,14 @@ struct Settings {
     // CLOCK_MONOTONIC ns past which every fault is void (the daemon clears them), whatever the
     // runner does; 0 = none.
     uint64_t deadline_ns = 0;
+    // Volatile volumes: what a power loss keeps of the unsynced writes.
+    uint32_t loss_model = kLossUnsynced;  // LossModel
+    uint32_t torn_sectors = 0;            // kLossTorn: the prefix bound, in 512-byte sectors
+    uint32_t survive_ppm = 500000;        // kLossReorder: the chance each write survives
+    uint32_t pad1 = 0;
+    uint64_t writeback_ns = 0;  // data dirty longer than this is written back (kernel's dirty
+                                //   expiry); 0 = never without fsync
+    uint64_t loss_seed = 0;     // the random choices of torn/reorder; 0 = from the clock
 };
 
 // Counters the daemon keeps (read by the engine for the report).
@@ -103,10 +123,12 @@ struct Counters {
     std::atomic<uint64_t> dirty_bytes;      // volatile bytes held now
     std::atomic<uint64_t> dropped_bytes;    // volatile bytes thrown away by power losses
     std::atomic<uint64_t> owner_lost;       // times the owner died and faults were cleared
+    std::atomic<uint64_t> stuck_writers;    // seqlocks taken over from a writer that died inside
+    std::atomic<uint64_t> lost_reports;     // power losses accounted in the lost file (<control>.lost.json)
 };
 
 constexpr uint64_t kMagic = 0x736674666a6e69ULL;  // "injftfs"
-constexpr uint32_t kVersion = 1;
+constexpr uint32_t kVersion = 2;  // 2: writer_pid; loss models; lost account
 
 enum class DaemonState : uint32_t { starting = 0, serving = 1, stopped = 2 };
 
@@ -115,6 +137,11 @@ struct Block {
     uint32_t version;
     uint32_t size;
     std::atomic<uint64_t> seq;          // seqlock: odd while a writer is inside
+    // The process inside the seqlock (0 between writes). A writer killed inside leaves the
+    // sequence odd: readers keep the last settings they read, and the next writer (or the
+    // daemon's watcher) takes the lock over once this pid is gone (kStuckWriter).
+    std::atomic<uint32_t> writer_pid;
+    uint32_t pad0;
     Settings settings;                  // guarded by seq
     std::atomic<uint32_t> owner_pid;    // the run that set the faults; 0 = none
     std::atomic<uint32_t> doorbell;     // futex word: bumped to wake the daemon's watcher
@@ -124,6 +151,32 @@ struct Block {
     std::atomic<uint32_t> state;        // DaemonState
     Counters counters;
 };
+
+static_assert(sizeof(Settings) == 1168, "Settings layout changed: bump kVersion");
+static_assert(sizeof(Block) == 1328, "Block layout changed: bump kVersion");
+
+// How a volatile volume loses data at a power cut, as a plan states it (the plan keys map onto
+// this one to one); to_settings() puts it in the control block.
+struct Loss {
+    enum class Model { unsynced, torn, reorder } model = Model::unsynced;
+    uint32_t torn_sectors = 8;      // torn: the longest prefix of a write that reaches the disk
+    bool torn_pages = false;        // torn: a random subset of each write's pages instead
+    double survive = 0.5;           // reorder: the chance each unsynced write reaches the disk
+    bool metadata_volatile = false; // entries not made durable by a directory fsync are lost too
+    std::chrono::nanoseconds writeback{0};  // dirty longer than this is written back; 0 = never
+    uint64_t seed = 0;              // the random choices; 0 = from the clock
+};
+// Makes `s` a volatile volume with this loss model (sets kFlagVolatile and the loss fields).
+void to_settings(const Loss& loss, Settings& s);
+// "unsynced", "torn", "reorder" -> the model; false when unknown.
+bool loss_model_by_name(const std::string& name, Loss::Model& out);
+
+// How long a sequence may stay odd, its writer gone, before a writer or the daemon takes it over.
+constexpr std::chrono::milliseconds kStuckWriter{100};
+
+// The power loss account the daemon writes next to the control file: per file, the bytes and
+// operations thrown away by the last cut (JSON, replaced at each cut).
+std::string lost_path(const std::string& control);
 
 // A mapping of a control file. Move-only; unmaps on destruction (the file stays).
 class Control {
@@ -138,8 +191,14 @@ public:
     Block* block() const { return b_; }
     // Publishes new settings (seqlock writer; safe against the daemon clearing them concurrently).
     void write(const Settings& s, uint32_t owner_pid);
-    // A consistent copy of the settings and its sequence number.
+    // A consistent copy of the settings and its sequence number. A writer that died inside the
+    // seqlock is taken over (the half-written settings are void: cleared) after kStuckWriter.
     Settings read(uint64_t* seq_out = nullptr) const;
+    // One attempt, never waiting: false while a writer is inside (or moved the sequence).
+    bool try_read(Settings& out, uint64_t* seq_out = nullptr) const;
+    // The sequence is odd and its writer gone for longer than kStuckWriter (tracked by the caller
+    // in `since`, reset when the sequence moves).
+    bool writer_stuck(uint64_t seq, uint64_t& tracked, std::chrono::steady_clock::time_point& since) const;
     // Clears every fault (keeps nothing of `settings`) and the owner.
     void clear();
     void ring();  // wakes the daemon's watcher

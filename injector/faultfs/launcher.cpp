@@ -13,6 +13,7 @@
 #include <sstream>
 #include <thread>
 
+#include "common/safe_file.hpp"
 #include "common/proc.hpp"
 #include "faultfs/control.hpp"
 
@@ -92,7 +93,8 @@ void wait_gone(pid_t pid, Clock::time_point until) {
 }  // namespace
 
 std::string binary() {
-    if (const char* e = std::getenv("INJECTOR_BIN"); e && *e) return e;
+    // Executed as root: an override counts only when nobody else could have planted it.
+    if (auto e = trusted_env_path("INJECTOR_BIN")) return *e;
     std::string self = read_link("/proc/self/exe");
     if (self.size() >= 9 && self.compare(self.size() - 9, 9, "/injector") == 0) return self;
 #ifdef INJ_INJECTOR_BIN

@@ -61,6 +61,15 @@ std::vector<Key> side_keys() {
              {{"type", "number"}, {"exclusiveMinimum", 0}, {"maximum", 1}}}};
 }
 
+std::string short_list(const std::vector<std::string>& v, bool all, const char* sep) {
+    if (all || v.size() <= kShortList) return plan::join(v, sep);
+    return v[0] + sep + v[1] + sep + "..." + sep + v.back() + " (" + std::to_string(v.size()) + ")";
+}
+
+std::string DescribeContext::names(const std::vector<std::string>& v, const char* sep) const {
+    return short_list(v, list_hosts, sep);
+}
+
 std::string headline(const plan::Fault& f) {
     return "  T+" + format_duration(f.at) + "  " + f.name + ": ";
 }

@@ -31,12 +31,17 @@ struct Key {
     nlohmann::json schema;    // JSON Schema of its value
 };
 
-// What `describe` may read: the plan, its compiled network tables (cut sets) and the fault.
+// What `describe` may read: the plan, its compiled network tables and the fault. A kind says
+// what it does and to whom; the preview adds the network effect (cut or degraded host pairs)
+// of every kind whose spec has one, so no kind prints cut sets itself.
 struct DescribeContext {
     const plan::Plan& plan;
     const net::Tables& tables;
-    size_t index;  // into plan.method
+    size_t index;             // into plan.method
+    bool list_hosts = false;  // `injector plan --hosts`: every name of every list
     const plan::Fault& fault() const { return plan.method[index]; }
+    // "a b c", or "a b ... z (N)" for a list longer than the preview prints whole.
+    std::string names(const std::vector<std::string>& v, const char* sep = " ") const;
 };
 
 struct Kind {
@@ -67,5 +72,9 @@ void load_sides(plan::FaultContext& ctx, plan::MapView& m, plan::Direction& dire
 std::vector<Key> side_keys();
 // "T+5s  name: " and the fault's window, the start of every kind's description.
 std::string headline(const plan::Fault& f);
+// Lists up to this long are printed whole by `injector plan`.
+inline constexpr size_t kShortList = 8;
+// "a b c", or "a b ... z (N)" for a list longer than kShortList unless `all`.
+std::string short_list(const std::vector<std::string>& v, bool all, const char* sep = " ");
 
 }  // namespace inj::faults

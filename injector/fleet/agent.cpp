@@ -16,7 +16,9 @@
 #include <thread>
 
 #include "common/audit.hpp"
+#include "common/duration.hpp"
 #include "common/log.hpp"
+#include "fleet/agent_checks.hpp"
 #include "fleet/etcd_client.hpp"
 #include "fleet/protocol.hpp"
 #include "net/classifier.hpp"
@@ -29,6 +31,11 @@ namespace inj::fleet {
 namespace {
 
 using SteadyClock = std::chrono::steady_clock;
+
+// Error::op of a load that a check refused (as opposed to one that failed).
+const char* const kRefused = "refused";
+// Prefix of a refusal because etcd could not say whether the lease lives (not the document's fault).
+const std::string kLeaseUnknown = "cannot check the desired state's lease: ";
 
 // Realtime instant -> CLOCK_MONOTONIC instant (what bpf_ktime_get_ns compares against).
 uint64_t to_mono(uint64_t real_ns) {
@@ -74,7 +81,9 @@ struct Loaded {
 class AgentLoop {
 public:
     AgentLoop(const AgentOptions& o, EtcdClient c, const std::atomic<bool>& stop)
-        : opts_(o), client_(std::move(c)), stop_(stop), log_(log::get("agent")) {}
+        : opts_(o), client_(std::move(c)), stop_(stop), log_(log::get("agent")) {
+        limits_.max_fault_duration = o.max_fault_duration;
+    }
 
     int run();
 
@@ -82,6 +91,9 @@ private:
     void keepalive_loop();
     bool register_agent();
     void on_events(const std::vector<WatchEvent>& evs);
+    void take(const std::optional<KeyValue>& kv);
+    std::string judge(const KeyValue& kv);
+    std::vector<KeepReachable> keep_reachable() const;
     Result<void> load(const Desired& d);
     void apply(const Desired& d);
     void revert(const std::string& why);
@@ -106,6 +118,9 @@ private:
 
     std::optional<Desired> desired_;
     int64_t desired_rev_ = 0;  // store revision desired_ reflects
+    int64_t judged_mod_ = 0;   // mod_revision of the desired key last judged
+    std::string refused_;      // why that document is refused ("" : obeyed)
+    AgentLimits limits_;
     std::optional<Loaded> loaded_;
     bool reverted_for_contact_ = false;
     bool confirm_ = false;  // a step was applied: report it
@@ -129,14 +144,14 @@ bool AgentLoop::register_agent() {
 
 void AgentLoop::keepalive_loop() {
     // Its own connection: a slow status write must not delay the heartbeat, nor the reverse.
-    auto c = EtcdClient::connect(opts_.endpoints, std::chrono::milliseconds(500));
+    auto c = EtcdClient::connect(opts_.endpoints, std::chrono::milliseconds(500), opts_.security);
     std::optional<EtcdClient> own;
     if (c) own.emplace(std::move(*c));
     const auto every = std::chrono::milliseconds(opts_.lease_ttl_s * 1000 / 4);
     while (!stop_) {
         bool ok = false;
         if (!own) {
-            if (auto again = EtcdClient::connect(opts_.endpoints, std::chrono::milliseconds(500)); again)
+            if (auto again = EtcdClient::connect(opts_.endpoints, std::chrono::milliseconds(500), opts_.security); again)
                 own.emplace(std::move(*again));
         }
         if (own) {
@@ -179,14 +194,68 @@ void AgentLoop::on_events(const std::vector<WatchEvent>& evs) {
     cv_.notify_all();
 }
 
+// What keeps this machine reachable, read when a plan is loaded (routes and sessions change).
+std::vector<KeepReachable> AgentLoop::keep_reachable() const {
+    std::vector<KeepReachable> keep;
+    std::string eps;
+    for (auto& e : client_.endpoints()) eps += e + ",";
+    for (auto& a : endpoint_addrs(eps)) keep.push_back({a, "etcd endpoint"});
+    for (auto& a : default_gateways()) keep.push_back({a, "default route via"});
+    for (auto& a : ssh_peers()) keep.push_back({a, "SSH session with"});
+    return keep;
+}
+
+// The checks that need only the document and its key (the plan's come at load).
+std::string AgentLoop::judge(const KeyValue& kv) {
+    if (!desired_) return "malformed desired state (" + std::to_string(kv.value.size()) + " bytes, not a desired document)";
+    if (auto why = check_desired(*desired_, limits_, realtime_ns()); !why.empty()) return why;
+    if (kv.lease == 0) return check_desired_lease(0, 0, 0, limits_);
+    auto t = client_.lease_ttl(kv.lease);
+    if (!t) return kLeaseUnknown + t.error().message();
+    return check_desired_lease(kv.lease, t->ttl, t->granted, limits_);
+}
+
+// A new desired document (or its deletion): parsed and judged once per revision.
+void AgentLoop::take(const std::optional<KeyValue>& kv) {
+    reverted_for_contact_ = false;
+    if (!kv) {
+        desired_.reset();
+        refused_.clear();
+        judged_mod_ = 0;
+        return;
+    }
+    if (kv->mod_revision == judged_mod_) return;
+    judged_mod_ = kv->mod_revision;
+    desired_ = desired_from_json(kv->value);
+    refused_ = judge(*kv);
+    if (refused_.empty()) return;
+    // etcd did not answer the lease question: judge this document again at the next re-read.
+    if (refused_.rfind(kLeaseUnknown, 0) == 0) judged_mod_ = 0;
+    log_->error("desired state refused: {}", refused_);
+    if (loaded_) revert("the new desired state is refused: " + refused_);
+    audit::record("refuse", "desired state for " + opts_.host + ": " + refused_, true);
+    publish("refused", refused_);
+}
+
 Result<void> AgentLoop::load(const Desired& d) {
     auto kv = client_.get(plan_key(d.run));
     if (!kv) return kv.error();
     if (!*kv) return plain_error("agent", "run " + d.run + " has no plan under " + plan_key(d.run));
-    auto lr = plan::load_string((*kv)->value, "etcd:" + plan_key(d.run));
+    // Only the bytes the controller validated: their hash is in the desired state.
+    if (const auto h = sha256_hex((*kv)->value); h != d.plan_sha256)
+        return plain_error(kRefused, "plan of run " + d.run + " has SHA-256 " + h + ", the desired state names " +
+                                         (d.plan_sha256.empty() ? "none" : d.plan_sha256));
+    plan::LoadResult lr;
+    try {
+        lr = plan::load_string((*kv)->value, "etcd:" + plan_key(d.run));
+    } catch (const std::exception& e) {  // whatever the parser does, the agent keeps serving
+        return plain_error("agent", "plan of run " + d.run + " could not be parsed: " + e.what());
+    }
     if (!lr.ok()) return plain_error("agent", "plan of run " + d.run + ": " + (lr.errors.empty() ? "" : lr.errors[0].str()));
     auto tables = net::compile(*lr.plan);
     if (!tables) return tables.error();
+    if (auto why = check_cuts(*lr.plan, *tables, opts_.host, keep_reachable()); !why.empty())
+        return plain_error(kRefused, why);
     Loaded l;
     l.run = d.run;
     l.tables = std::move(*tables);
@@ -245,10 +314,12 @@ void AgentLoop::apply(const Desired& d) {
         // A load that failed is retried when the desired state changes, not every loop.
         if (failed_ == std::pair{d.run, d.generation}) return;
         if (auto r = load(d); !r) {
-            log_->error("run {}: {}", d.run, r.error().message());
+            const bool refused = r.error().op == kRefused;
+            const std::string why = refused ? r.error().context : r.error().message();
+            log_->error("run {}: {}{}", d.run, refused ? "refused: " : "", why);
             loaded_.reset();
             failed_ = {d.run, d.generation};
-            publish("error", r.error().message());
+            publish(refused ? "refused" : "error", why);
             return;
         }
         failed_ = {};
@@ -337,7 +408,8 @@ int AgentLoop::run() {
                     std::lock_guard lk(mu_);
                     resync_ = true;  // events may have been missed while the stream was down
                     cv_.notify_all();
-                });
+                },
+                opts_.security);
     watch_ = &watch;
     // A restarted agent starts clean and reconciles here (resync_ is true).
     while (!stop_) {
@@ -376,24 +448,22 @@ int AgentLoop::run() {
         for (auto& e : evs) {
             if (e.kv.mod_revision <= desired_rev_) continue;
             desired_rev_ = e.kv.mod_revision;
-            if (e.type == WatchEvent::Type::del) desired_.reset();
-            else desired_ = desired_from_json(e.kv.value);
-            reverted_for_contact_ = false;
+            take(e.type == WatchEvent::Type::del ? std::nullopt : std::optional<KeyValue>(e.kv));
         }
         if (resync && !contact_lost_) {
             int64_t rev = 0;
             if (auto kv = client_.get(desired_key(opts_.host), &rev); kv) {
                 if (rev >= desired_rev_) {
                     desired_rev_ = rev;
-                    desired_ = *kv ? desired_from_json((*kv)->value) : std::nullopt;
+                    take(*kv);
                 }
-                reverted_for_contact_ = false;
             }  // else: the periodic re-read tries again; the keepalive thread tracks contact
         }
         if (!desired_) {
             if (loaded_) revert("desired state gone (run ended or its lease lapsed)");
             continue;
         }
+        if (!refused_.empty()) continue;  // until the controller writes another document
         if (reverted_for_contact_) continue;  // until etcd answers again (resync)
         std::optional<PunctualScope> punctual;
         if (uint64_t at = next_activation(*desired_); at && at > realtime_ns()) {
@@ -403,7 +473,13 @@ int AgentLoop::run() {
                 sleep_until_real(at);
             }
         }
-        apply(*desired_);
+        try {
+            apply(*desired_);
+        } catch (const std::exception& e) {  // nothing from etcd may end the agent
+            log_->error("run {}: {}", desired_->run, e.what());
+            failed_ = {desired_->run, desired_->generation};
+            publish("error", std::string("applying the desired state failed: ") + e.what());
+        }
         punctual.reset();
         if (confirm_) {
             confirm_ = false;
@@ -425,9 +501,43 @@ int AgentLoop::run() {
 
 }  // namespace
 
+void add_agent_options(boost::program_options::options_description& d) {
+    namespace po = boost::program_options;
+    d.add_options()("etcd", po::value<std::string>()->default_value(""), "etcd endpoints")(
+        "host", po::value<std::string>()->default_value(""), "the plan host this agent stands for")(
+        "interface", po::value<std::string>()->default_value("eth0"), "interface to attach to (tcx egress)")(
+        "lease-ttl", po::value<int>()->default_value(2), "the agent's registration lease, seconds")(
+        "max-fault-duration", po::value<std::string>()->default_value("1h"),
+        "refuse desired states whose deadlines lie further away than this");
+    add_etcd_options(d);
+}
+
+Result<AgentOptions> agent_options_from(const boost::program_options::variables_map& vm) {
+    AgentOptions o;
+    o.endpoints = vm["etcd"].as<std::string>();
+    o.host = vm["host"].as<std::string>();
+    o.interface = vm["interface"].as<std::string>();
+    o.lease_ttl_s = vm["lease-ttl"].as<int>();
+    if (o.endpoints.empty() || o.host.empty()) return plain_error("agent needs --etcd ENDPOINTS and --host NAME");
+    if (o.lease_ttl_s < 2) return plain_error("--lease-ttl must be at least 2 seconds");
+    std::string why;
+    std::optional<Duration> max;
+    try {  // the duration parser may still throw on some malformed text (".s")
+        max = parse_duration(vm["max-fault-duration"].as<std::string>(), &why);
+    } catch (const std::exception&) {
+        why = "not a duration: " + vm["max-fault-duration"].as<std::string>();
+    }
+    if (!max || max->count() <= 0) return plain_error("--max-fault-duration", why.empty() ? "must be positive" : why);
+    o.max_fault_duration = std::chrono::duration_cast<std::chrono::milliseconds>(*max);
+    auto sec = etcd_security_from(vm);
+    if (!sec) return sec.error();
+    o.security = *sec;
+    return o;
+}
+
 Result<int> run_agent(const AgentOptions& opts, const std::atomic<bool>& stop) {
     if (opts.host.empty()) return plain_error("agent", "--host is required");
-    auto c = EtcdClient::connect(opts.endpoints);
+    auto c = EtcdClient::connect(opts.endpoints, std::chrono::milliseconds(2000), opts.security);
     if (!c) return c.error();
     audit::set_run_if_unset("agent-" + opts.host);
     AgentLoop loop(opts, std::move(*c), stop);

@@ -5,6 +5,8 @@
 
 #include <curl/curl.h>
 
+#include <charconv>
+
 #include <mutex>
 #include <nlohmann/json.hpp>
 
@@ -23,7 +25,13 @@ void global_init() {
 int64_t i64(const json& j, const char* field) {
     auto it = j.find(field);
     if (it == j.end()) return 0;
-    if (it->is_string()) return std::stoll(it->get<std::string>());
+    if (it->is_string()) {
+        // etcd's JSON gateway sends int64 as strings; a malformed one reads as 0, never throws.
+        const auto& s = it->get_ref<const std::string&>();
+        int64_t v = 0;
+        auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+        return ec == std::errc() && end == s.data() + s.size() ? v : 0;
+    }
     if (it->is_number()) return it->get<int64_t>();
     return 0;
 }
@@ -43,11 +51,37 @@ size_t append_body(char* p, size_t sz, size_t n, void* ud) {
     return sz * n;
 }
 
-std::string normalise(std::string ep) {
+std::string normalise(std::string ep, bool tls) {
     while (!ep.empty() && (ep.back() == '/' || ep.back() == ' ')) ep.pop_back();
     while (!ep.empty() && ep.front() == ' ') ep.erase(ep.begin());
-    if (ep.rfind("http://", 0) != 0 && ep.rfind("https://", 0) != 0) ep = "http://" + ep;
+    if (ep.rfind("http://", 0) != 0 && ep.rfind("https://", 0) != 0) ep = (tls ? "https://" : "http://") + ep;
     return ep;
+}
+
+// The auth token header of one request (none without a token), freed with the request.
+struct Headers {
+    curl_slist* list = nullptr;
+    explicit Headers(const std::string& token) {
+        if (!token.empty()) list = curl_slist_append(nullptr, ("Authorization: " + token).c_str());
+    }
+    ~Headers() { curl_slist_free_all(list); }
+    Headers(const Headers&) = delete;
+    Headers& operator=(const Headers&) = delete;
+};
+
+// What every request shares: TLS material, the token header, no proxy, no signals.
+void setup_request(CURL* h, const EtcdSecurity& s, curl_slist* headers) {
+    if (!s.cacert.empty()) curl_easy_setopt(h, CURLOPT_CAINFO, s.cacert.c_str());
+    if (!s.cert.empty()) {
+        curl_easy_setopt(h, CURLOPT_SSLCERT, s.cert.c_str());
+        curl_easy_setopt(h, CURLOPT_SSLKEY, s.key.c_str());
+    }
+    // Peer and host verification stay at libcurl's default (on): a server that cannot prove it
+    // is the etcd of this CA is not one to take orders from.
+    if (headers) curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_NOPROXY, "*");
+    curl_easy_setopt(h, CURLOPT_TCP_NODELAY, 1L);
 }
 
 json op_json(const TxnOp& op) {
@@ -135,15 +169,15 @@ std::string base64_decode(const std::string& in) {
     return out;
 }
 
-EtcdClient::EtcdClient(std::vector<std::string> endpoints)
-    : endpoints_(std::move(endpoints)), mu_(std::make_unique<std::mutex>()) {
+EtcdClient::EtcdClient(std::vector<std::string> endpoints, EtcdSecurity sec)
+    : endpoints_(std::move(endpoints)), sec_(std::move(sec)), mu_(std::make_unique<std::mutex>()) {
     global_init();
     curl_ = curl_easy_init();
 }
 
 EtcdClient::EtcdClient(EtcdClient&& o) noexcept
-    : endpoints_(std::move(o.endpoints_)), current_(o.current_), timeout_(o.timeout_), mu_(std::move(o.mu_)),
-      curl_(o.curl_) {
+    : endpoints_(std::move(o.endpoints_)), sec_(std::move(o.sec_)), token_(std::move(o.token_)), current_(o.current_),
+      timeout_(o.timeout_), mu_(std::move(o.mu_)), curl_(o.curl_) {
     o.curl_ = nullptr;
 }
 
@@ -151,6 +185,8 @@ EtcdClient& EtcdClient::operator=(EtcdClient&& o) noexcept {
     if (this != &o) {
         if (curl_) curl_easy_cleanup(static_cast<CURL*>(curl_));
         endpoints_ = std::move(o.endpoints_);
+        sec_ = std::move(o.sec_);
+        token_ = std::move(o.token_);
         current_ = o.current_;
         timeout_ = o.timeout_;
         mu_ = std::move(o.mu_);
@@ -164,27 +200,39 @@ EtcdClient::~EtcdClient() {
     if (curl_) curl_easy_cleanup(static_cast<CURL*>(curl_));
 }
 
-Result<EtcdClient> EtcdClient::connect(const std::string& endpoints, std::chrono::milliseconds timeout) {
+std::vector<std::string> split_endpoints(const std::string& endpoints, bool tls) {
     std::vector<std::string> eps;
     size_t start = 0;
     while (start <= endpoints.size()) {
         size_t comma = endpoints.find(',', start);
-        std::string ep = endpoints.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
-        if (!normalise(ep).empty() && normalise(ep) != "http://") eps.push_back(normalise(ep));
+        std::string ep = normalise(endpoints.substr(start, comma == std::string::npos ? std::string::npos : comma - start), tls);
+        if (!ep.empty() && ep != "http://" && ep != "https://") eps.push_back(ep);
         if (comma == std::string::npos) break;
         start = comma + 1;
     }
+    return eps;
+}
+
+Result<EtcdClient> EtcdClient::connect(const std::string& endpoints, std::chrono::milliseconds timeout,
+                                       const EtcdSecurity& security) {
+    auto eps = split_endpoints(endpoints, security.tls());
     if (eps.empty()) return plain_error("etcd", "no endpoints given");
-    EtcdClient c(eps);
+    EtcdClient c(eps, security);
     if (!c.curl_) return plain_error("etcd", "curl_easy_init failed");
     c.timeout_ = timeout;
+    // With a user, authenticating proves the endpoint and the credentials (a range read of a key
+    // the user may not read would be refused); without one, a range read proves the endpoint.
+    if (!security.user.empty()) {
+        std::lock_guard lk(*c.mu_);
+        INJ_TRY(c.authenticate());
+        return c;
+    }
     auto r = c.revision();
     if (!r) return r.error();
     return c;
 }
 
-Result<std::string> EtcdClient::call(const std::string& path, const std::string& body) {
-    std::lock_guard lk(*mu_);
+Result<std::string> EtcdClient::call_once(const std::string& path, const std::string& body, long* status) {
     auto* h = static_cast<CURL*>(curl_);
     std::string failures;
     for (size_t attempt = 0; attempt < endpoints_.size(); ++attempt) {
@@ -193,6 +241,8 @@ Result<std::string> EtcdClient::call(const std::string& path, const std::string&
         std::string resp;
         char errbuf[CURL_ERROR_SIZE] = {0};
         curl_easy_reset(h);
+        Headers hdr(token_);
+        setup_request(h, sec_, hdr.list);
         curl_easy_setopt(h, CURLOPT_URL, url.c_str());
         curl_easy_setopt(h, CURLOPT_POST, 1L);
         curl_easy_setopt(h, CURLOPT_POSTFIELDS, body.c_str());
@@ -202,25 +252,47 @@ Result<std::string> EtcdClient::call(const std::string& path, const std::string&
         curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
         curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, static_cast<long>(timeout_.count()));
         curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(timeout_.count()));
-        curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-        curl_easy_setopt(h, CURLOPT_NOPROXY, "*");
-        curl_easy_setopt(h, CURLOPT_TCP_NODELAY, 1L);
         CURLcode rc = curl_easy_perform(h);
         if (rc != CURLE_OK) {
             failures += (failures.empty() ? "" : "; ") + ep + ": " + (errbuf[0] ? errbuf : curl_easy_strerror(rc));
             continue;
         }
-        long status = 0;
-        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, status);
         current_ = (current_ + attempt) % endpoints_.size();
-        if (status != 200) {
+        if (*status != 200) {
             auto j = json::parse(resp, nullptr, false);
             std::string msg = (!j.is_discarded() && j.is_object()) ? j.value("message", resp) : resp;
-            return plain_error("etcd " + path, ep + ": HTTP " + std::to_string(status) + ": " + msg);
+            return plain_error("etcd " + path, ep + ": HTTP " + std::to_string(*status) + ": " + msg);
         }
         return resp;
     }
+    *status = 0;
     return plain_error("etcd: no endpoint reachable", failures);
+}
+
+Result<void> EtcdClient::authenticate() {
+    token_.clear();
+    long status = 0;
+    auto r = call_once("/v3/auth/authenticate", json{{"name", sec_.user}, {"password", sec_.password}}.dump(), &status);
+    if (!r) return r.error();
+    auto j = json::parse(*r, nullptr, false);
+    if (j.is_discarded() || !j.is_object() || !j.contains("token") || !j["token"].is_string())
+        return plain_error("etcd authenticate", "no token in the answer");
+    token_ = j["token"].get<std::string>();
+    return {};
+}
+
+Result<std::string> EtcdClient::call(const std::string& path, const std::string& body) {
+    std::lock_guard lk(*mu_);
+    if (!sec_.user.empty() && token_.empty()) INJ_TRY(authenticate());
+    long status = 0;
+    auto r = call_once(path, body, &status);
+    // 401: the token expired (or a restarted member forgot it): once more with a fresh one.
+    if (!r && status == 401 && !sec_.user.empty()) {
+        INJ_TRY(authenticate());
+        r = call_once(path, body, &status);
+    }
+    return r;
 }
 
 namespace {
@@ -316,6 +388,12 @@ Result<int64_t> EtcdClient::lease_keepalive(int64_t id) {
     return i64((*j)["result"], "TTL");
 }
 
+Result<EtcdClient::LeaseTtl> EtcdClient::lease_ttl(int64_t id) {
+    auto j = parse(call("/v3/lease/timetolive", json{{"ID", std::to_string(id)}}.dump()), "lease timetolive");
+    if (!j) return j.error();
+    return LeaseTtl{j->contains("TTL") ? i64(*j, "TTL") : -1, i64(*j, "grantedTTL")};
+}
+
 Result<void> EtcdClient::lease_revoke(int64_t id) {
     auto r = call("/v3/lease/revoke", json{{"ID", std::to_string(id)}}.dump());
     if (!r) return r.error();
@@ -325,9 +403,9 @@ Result<void> EtcdClient::lease_revoke(int64_t id) {
 // ---- watch ----
 
 Watch::Watch(std::vector<std::string> endpoints, std::string key, bool prefix, int64_t start_revision, Callback cb,
-             std::function<void(bool)> on_state)
+             std::function<void(bool)> on_state, EtcdSecurity security)
     : endpoints_(std::move(endpoints)), key_(std::move(key)), prefix_(prefix), next_rev_(start_revision),
-      cb_(std::move(cb)), on_state_(std::move(on_state)) {
+      cb_(std::move(cb)), on_state_(std::move(on_state)), sec_(std::move(security)) {
     global_init();
     thread_ = std::thread([this] { loop(); });
 }
@@ -423,7 +501,15 @@ void Watch::loop() {
         std::string body = json{{"create_request", req}}.dump();
         std::string url = endpoints_[ep % endpoints_.size()] + "/v3/watch";
         StreamCtx ctx{&cb_, &on_state_, &next_rev_, &stop_, &reconnect_gen_, reconnect_gen_.load(), {}, 0, false, false, 0, false, false};
+        // A fresh token for every stream: etcd checks it when the watch is created.
+        std::string token;
+        if (!sec_.user.empty()) {
+            auto c = EtcdClient::connect(endpoints_[ep % endpoints_.size()], std::chrono::milliseconds(1000), sec_);
+            if (c) token = c->token();
+        }
+        Headers hdr(token);
         curl_easy_reset(h);
+        setup_request(h, sec_, hdr.list);
         curl_easy_setopt(h, CURLOPT_URL, url.c_str());
         curl_easy_setopt(h, CURLOPT_POST, 1L);
         curl_easy_setopt(h, CURLOPT_POSTFIELDS, body.c_str());
@@ -434,9 +520,6 @@ void Watch::loop() {
         curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
         curl_easy_setopt(h, CURLOPT_XFERINFODATA, &ctx);
         curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, 1000L);
-        curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-        curl_easy_setopt(h, CURLOPT_NOPROXY, "*");
-        curl_easy_setopt(h, CURLOPT_TCP_NODELAY, 1L);
         curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
         curl_easy_setopt(h, CURLOPT_TCP_KEEPIDLE, 1L);
         curl_easy_setopt(h, CURLOPT_TCP_KEEPINTVL, 1L);

@@ -1,6 +1,7 @@
 // A small etcd v3 client over etcd's JSON gateway (HTTP/1.1, libcurl): key-value reads and
-// writes, transactions, leases and watches, failing over between endpoints. Only what fleet mode
-// needs; keys and values are raw bytes here (the gateway's base64 stays inside the .cpp).
+// writes, transactions, leases and watches, failing over between endpoints, over TLS with client
+// certificates and etcd authentication when asked. Only what fleet mode needs; keys and values are
+// raw bytes here (the gateway's base64 stays inside the .cpp).
 #pragma once
 
 #include <atomic>
@@ -15,6 +16,7 @@
 #include <vector>
 
 #include "common/result.hpp"
+#include "fleet/etcd_security.hpp"
 
 namespace inj::fleet {
 
@@ -57,15 +59,21 @@ struct WatchEvent {
 
 class EtcdClient {
 public:
-    // endpoints: "host:port" or "http://host:port", comma-separated or one each. Checks that one
-    // answers (a range read) within `timeout`; the error names every endpoint and why it failed.
+    // endpoints: "host:port", "http://host:port" or "https://host:port", comma-separated or one
+    // each (no scheme: https when `security` asks for TLS). Checks that one answers (a range read)
+    // within `timeout`; the error names every endpoint and why it failed. With a user, it
+    // authenticates first and again whenever etcd says the token is no longer valid.
     static Result<EtcdClient> connect(const std::string& endpoints,
-                                      std::chrono::milliseconds timeout = std::chrono::milliseconds(2000));
+                                      std::chrono::milliseconds timeout = std::chrono::milliseconds(2000),
+                                      const EtcdSecurity& security = {});
     EtcdClient(EtcdClient&&) noexcept;
     EtcdClient& operator=(EtcdClient&&) noexcept;
     ~EtcdClient();
 
     const std::vector<std::string>& endpoints() const { return endpoints_; }
+    const EtcdSecurity& security() const { return sec_; }
+    // The current auth token (a watch stream sends it; empty without a user).
+    const std::string& token() const { return token_; }
     // Per-request timeout (connect + transfer).
     void set_timeout(std::chrono::milliseconds t) { timeout_ = t; }
 
@@ -86,17 +94,29 @@ public:
     // One keepalive; returns the TTL left (0: the lease has expired or never existed).
     Result<int64_t> lease_keepalive(int64_t id);
     Result<void> lease_revoke(int64_t id);
+    // The lease's remaining TTL in seconds (<= 0: expired or unknown) and the TTL it was granted.
+    struct LeaseTtl {
+        int64_t ttl = 0;
+        int64_t granted = 0;
+    };
+    Result<LeaseTtl> lease_ttl(int64_t id);
 
     // Current store revision (a cheap range read of nothing).
     Result<int64_t> revision();
 
 private:
-    explicit EtcdClient(std::vector<std::string> endpoints);
+    EtcdClient(std::vector<std::string> endpoints, EtcdSecurity sec);
     // POSTs body to path on the current endpoint, failing over to the others on connection
-    // errors; returns the parsed-JSON response text.
+    // errors; returns the parsed-JSON response text. Authenticates first when a user is set, and
+    // once more when etcd answers 401 (the token expired or the member restarted).
     Result<std::string> call(const std::string& path, const std::string& body);
+    Result<std::string> call_once(const std::string& path, const std::string& body, long* status);
+    // POST /v3/auth/authenticate with the user and password; keeps the token. Caller holds mu_.
+    Result<void> authenticate();
 
-    std::vector<std::string> endpoints_;  // "http://host:port"
+    std::vector<std::string> endpoints_;  // "http(s)://host:port"
+    EtcdSecurity sec_;
+    std::string token_;                   // etcd auth token (empty: none yet)
     size_t current_ = 0;
     std::chrono::milliseconds timeout_{2000};
     std::unique_ptr<std::mutex> mu_;
@@ -111,7 +131,7 @@ public:
     using Callback = std::function<void(const std::vector<WatchEvent>&)>;
     // on_state(true/false): the stream is established / broken (for health tracking).
     Watch(std::vector<std::string> endpoints, std::string key, bool prefix, int64_t start_revision, Callback cb,
-          std::function<void(bool)> on_state = {});
+          std::function<void(bool)> on_state = {}, EtcdSecurity security = {});
     ~Watch();
     Watch(const Watch&) = delete;
     Watch& operator=(const Watch&) = delete;
@@ -127,6 +147,7 @@ private:
     std::atomic<int64_t> next_rev_;
     Callback cb_;
     std::function<void(bool)> on_state_;
+    EtcdSecurity sec_;
     std::atomic<bool> stop_{false};
     std::atomic<uint64_t> reconnect_gen_{0};
     std::thread thread_;
@@ -136,5 +157,7 @@ private:
 std::string prefix_end(const std::string& prefix);
 std::string base64_encode(const std::string& in);
 std::string base64_decode(const std::string& in);
+// Splits "a,b,c" into normalised endpoint URLs (https when `tls` and no scheme is given).
+std::vector<std::string> split_endpoints(const std::string& endpoints, bool tls);
 
 }  // namespace inj::fleet

@@ -1,13 +1,13 @@
 // FleetEngine: publish desired state, agree on activation instants, collect confirmations.
 #include "fleet/fleet_engine.hpp"
 
-#include <fstream>
 #include <set>
 #include <sstream>
 
 #include "common/audit.hpp"
 #include "common/log.hpp"
 #include "common/netaddr.hpp"
+#include "fleet/agent_checks.hpp"
 
 namespace inj::fleet {
 namespace {
@@ -18,22 +18,6 @@ std::string list(const std::vector<std::string>& v) {
     std::string s;
     for (auto& x : v) s += (s.empty() ? "" : ", ") + x;
     return s;
-}
-
-// etcd endpoint strings -> the IP addresses among them (names are not resolved: a name is not a
-// lab address, so no cut can concern it).
-std::vector<IpAddr> endpoint_addrs(const std::string& endpoints) {
-    std::vector<IpAddr> out;
-    std::stringstream ss(endpoints);
-    std::string ep;
-    while (std::getline(ss, ep, ',')) {
-        if (auto p = ep.find("://"); p != std::string::npos) ep = ep.substr(p + 3);
-        std::string host = ep;
-        if (!host.empty() && host[0] == '[') host = host.substr(1, host.find(']') - 1);
-        else if (auto c = host.rfind(':'); c != std::string::npos && host.find(':') == c) host = host.substr(0, c);
-        if (auto a = IpAddr::parse(host)) out.push_back(*a);
-    }
-    return out;
 }
 
 }  // namespace
@@ -82,17 +66,33 @@ Desired FleetEngine::desired_now() const {
     d.generation = generation_;
     d.lease_ttl_ms = opts_.lease_ttl_s * 1000;
     d.run_deadline_ns = run_deadline_real_;
+    d.plan_sha256 = plan_sha256_;
     for (auto& [i, s] : state_) d.faults.push_back(s);
     return d;
+}
+
+std::map<std::string, Status> trusted_statuses(const std::vector<KeyValue>& statuses,
+                                               const std::vector<KeyValue>& registrations) {
+    std::map<std::string, int64_t> lease_of;
+    for (auto& kv : registrations)
+        if (kv.lease && kv.key.rfind(kAgentsPrefix, 0) == 0) lease_of[kv.key.substr(kAgentsPrefix.size())] = kv.lease;
+    std::map<std::string, Status> out;
+    for (auto& kv : statuses) {
+        auto s = status_from_json(kv.value);
+        if (!s || kv.key != status_key(s->host)) continue;
+        auto it = lease_of.find(s->host);
+        if (it == lease_of.end() || it->second != kv.lease) continue;
+        out[s->host] = *s;
+    }
+    return out;
 }
 
 Result<std::map<std::string, Status>> FleetEngine::read_statuses() const {
     auto kvs = client_->get_prefix(kStatusPrefix);
     if (!kvs) return kvs.error();
-    std::map<std::string, Status> out;
-    for (auto& kv : *kvs)
-        if (auto s = status_from_json(kv.value)) out[s->host] = *s;
-    return out;
+    auto regs = client_->get_prefix(kAgentsPrefix);
+    if (!regs) return regs.error();
+    return trusted_statuses(*kvs, *regs);
 }
 
 Result<void> FleetEngine::prepare(const plan::Plan& plan, targets::Targets&, uint64_t run_deadline_ns) {
@@ -114,7 +114,9 @@ Result<void> FleetEngine::prepare(const plan::Plan& plan, targets::Targets&, uin
     uint64_t mono = monotonic_ns();
     run_deadline_real_ = realtime_ns() + (run_deadline_ns > mono ? run_deadline_ns - mono : 0);
 
-    auto c = EtcdClient::connect(opts_.endpoints);
+    if (opts_.plan_text.empty()) return plain_error("fleet: no validated plan text to publish");
+    plan_sha256_ = sha256_hex(opts_.plan_text);
+    auto c = EtcdClient::connect(opts_.endpoints, std::chrono::milliseconds(2000), opts_.security);
     if (!c) return c.error();
     client_.emplace(std::move(*c));
 
@@ -123,7 +125,7 @@ Result<void> FleetEngine::prepare(const plan::Plan& plan, targets::Targets&, uin
     if (!agents) return agents.error();
     std::map<std::string, AgentInfo> by_host;
     for (auto& kv : *agents)
-        if (auto a = agent_info_from_json(kv.value)) by_host[a->host] = *a;
+        if (auto a = agent_info_from_json(kv.value); a && kv.key == agent_key(a->host)) by_host[a->host] = *a;
     std::vector<std::string> missing, unhealthy;
     for (auto& h : hosts_) {
         auto it = by_host.find(h);
@@ -140,7 +142,7 @@ Result<void> FleetEngine::prepare(const plan::Plan& plan, targets::Targets&, uin
     if (!lease) return lease.error();
     lease_ = *lease;
     keepalive_ = std::thread([this] {
-        auto kc = EtcdClient::connect(opts_.endpoints, std::chrono::milliseconds(1000));
+        auto kc = EtcdClient::connect(opts_.endpoints, std::chrono::milliseconds(1000), opts_.security);
         const auto every = std::chrono::milliseconds(opts_.lease_ttl_s * 1000 / 3);
         while (!keepalive_stop_) {
             if (kc) {
@@ -150,18 +152,14 @@ Result<void> FleetEngine::prepare(const plan::Plan& plan, targets::Targets&, uin
                     log::get("fleet")->error("run lease {} expired: the agents have reverted", lease_);
                 }
             } else {
-                kc = EtcdClient::connect(opts_.endpoints, std::chrono::milliseconds(1000));
+                kc = EtcdClient::connect(opts_.endpoints, std::chrono::milliseconds(1000), opts_.security);
             }
             for (auto t = SteadyClock::now() + every; SteadyClock::now() < t && !keepalive_stop_;)
                 std::this_thread::sleep_for(std::chrono::milliseconds(10));
         }
     });
 
-    std::ifstream f(plan.file);
-    std::stringstream text;
-    text << f.rdbuf();
-    if (!f) return plain_error("fleet: cannot read the plan file " + plan.file + " to publish it");
-    if (auto r = client_->put(plan_key(run_), text.str(), lease_); !r) return r.error();
+    if (auto r = client_->put(plan_key(run_), opts_.plan_text, lease_); !r) return r.error();
 
     // Claim every host in one transaction: a host some other run still drives is refused.
     std::vector<TxnCompare> cmp;
@@ -192,7 +190,8 @@ Result<void> FleetEngine::prepare(const plan::Plan& plan, targets::Targets&, uin
         for (auto& h : hosts_) {
             auto it = st->find(h);
             if (it == st->end() || it->second.run != run_ || it->second.generation < 1) waiting.push_back(h);
-            else if (it->second.state == "error") failed.push_back(h + ": " + it->second.reason);
+            else if (it->second.state == "error" || it->second.state == "refused")
+                failed.push_back(h + " (" + it->second.state + "): " + it->second.reason);
         }
         if (!failed.empty()) return plain_error("fleet: agent(s) could not load the plan: " + list(failed));
         if (waiting.empty()) {

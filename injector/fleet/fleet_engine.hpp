@@ -23,6 +23,10 @@ namespace inj::fleet {
 
 struct FleetOptions {
     std::string endpoints;
+    EtcdSecurity security;                               // TLS and etcd authentication
+    // The plan's bytes exactly as the loader read and validated them: published as they are,
+    // with their SHA-256 in every desired state (the file is never read again).
+    std::string plan_text;
     std::string run_id;                                  // names the plan key; empty: audit::run()
     int lease_ttl_s = 3;                                 // the run lease (dead man's switch)
     std::chrono::milliseconds activation_lead{150};      // activation instant = publish + this
@@ -38,6 +42,12 @@ std::vector<std::string> hosts_needing_agents(const plan::Plan& plan, const net:
 // per problem; empty means the control path is safe.
 std::vector<std::string> check_control_path(const plan::Plan& plan, const net::Tables& tables,
                                             const std::string& endpoints);
+
+// The statuses the controller believes: the document's host names the key it sits under, and
+// the key is bound to the lease of that host's registration (a key written by anyone else, or
+// left from an agent that is gone, is ignored). Keyed by host.
+std::map<std::string, Status> trusted_statuses(const std::vector<KeyValue>& statuses,
+                                               const std::vector<KeyValue>& registrations);
 
 // Activation spread of one step: applied-at times of every agent, against the agreed instant.
 struct StepSpread {
@@ -82,6 +92,7 @@ private:
     std::map<size_t, FaultState> state_;  // per sever fault
     uint64_t generation_ = 0;
     uint64_t run_deadline_real_ = 0;
+    std::string plan_sha256_;
     mutable std::optional<EtcdClient> client_;  // its calls are serialised inside
     int64_t lease_ = 0;
     std::atomic<bool> keepalive_stop_{false};

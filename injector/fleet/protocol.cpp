@@ -3,10 +3,40 @@
 
 #include <time.h>
 
+#include "plan/limits.hpp"
+
+#include <limits>
 #include <nlohmann/json.hpp>
+#include <stdexcept>
+#include <type_traits>
 
 namespace inj::fleet {
 using nlohmann::json;
+
+namespace {
+// An integer field: absent is 0; a float, a string or a value out of T's range is refused (the
+// caller returns nullopt). nlohmann's own conversion of 1e300 to int is undefined behaviour
+// (found by fuzz/desired_fuzz.cpp).
+template <class T>
+T num(const json& j, const char* key) {
+    auto it = j.find(key);
+    if (it == j.end()) return T{};
+    if (it->is_number_unsigned()) {
+        auto v = it->get<uint64_t>();
+        if (v > static_cast<uint64_t>(std::numeric_limits<T>::max())) throw std::out_of_range(key);
+        return static_cast<T>(v);
+    }
+    if (it->is_number_integer()) {
+        auto v = it->get<int64_t>();
+        if (v < 0 && !std::is_signed_v<T>) throw std::out_of_range(key);
+        if (v < static_cast<int64_t>(std::numeric_limits<T>::min()) ||
+            (v > 0 && static_cast<uint64_t>(v) > static_cast<uint64_t>(std::numeric_limits<T>::max())))
+            throw std::out_of_range(key);
+        return static_cast<T>(v);
+    }
+    throw std::invalid_argument(key);
+}
+}  // namespace
 
 uint64_t realtime_ns() {
     timespec ts{};
@@ -25,7 +55,7 @@ std::string to_json(const Desired& d) {
     for (auto& x : d.faults)
         f.push_back({{"index", x.index}, {"armed", x.armed}, {"at_ns", x.at_ns}, {"deadline_ns", x.deadline_ns}});
     return json{{"run", d.run}, {"generation", d.generation}, {"lease_ttl_ms", d.lease_ttl_ms},
-                {"run_deadline_ns", d.run_deadline_ns}, {"faults", f}}
+                {"run_deadline_ns", d.run_deadline_ns}, {"plan_sha256", d.plan_sha256}, {"faults", f}}
         .dump();
 }
 
@@ -45,13 +75,13 @@ std::optional<AgentInfo> agent_info_from_json(const std::string& s) {
     try {
         AgentInfo a;
         a.host = j.value("host", "");
-        a.pid = j.value("pid", 0);
+        a.pid = num<int>(j, "pid");
         a.interface = j.value("interface", "");
         a.healthy = j.value("healthy", false);
         a.error = j.value("error", "");
-        a.started_ns = j.value("started_ns", uint64_t{0});
+        a.started_ns = num<uint64_t>(j, "started_ns");
         return a;
-    } catch (const json::exception&) {
+    } catch (const std::exception&) {
         return std::nullopt;
     }
 }
@@ -62,15 +92,16 @@ std::optional<Desired> desired_from_json(const std::string& s) {
     try {
         Desired d;
         d.run = j.value("run", "");
-        d.generation = j.value("generation", uint64_t{0});
-        d.lease_ttl_ms = j.value("lease_ttl_ms", 0);
-        d.run_deadline_ns = j.value("run_deadline_ns", uint64_t{0});
+        d.generation = num<uint64_t>(j, "generation");
+        d.lease_ttl_ms = num<int>(j, "lease_ttl_ms");
+        d.run_deadline_ns = num<uint64_t>(j, "run_deadline_ns");
+        d.plan_sha256 = j.value("plan_sha256", "");
         for (auto& x : j.value("faults", json::array()))
-            d.faults.push_back({x.value("index", size_t{0}), x.value("armed", false), x.value("at_ns", uint64_t{0}),
-                                x.value("deadline_ns", uint64_t{0})});
-        if (d.run.empty()) return std::nullopt;
+            d.faults.push_back({num<size_t>(x, "index"), x.value("armed", false), num<uint64_t>(x, "at_ns"),
+                                num<uint64_t>(x, "deadline_ns")});
+        if (d.run.empty() || d.faults.size() > plan::limits::kMaxFaults) return std::nullopt;
         return d;
-    } catch (const json::exception&) {
+    } catch (const std::exception&) {
         return std::nullopt;
     }
 }
@@ -82,16 +113,16 @@ std::optional<Status> status_from_json(const std::string& s) {
         Status st;
         st.host = j.value("host", "");
         st.run = j.value("run", "");
-        st.generation = j.value("generation", uint64_t{0});
+        st.generation = num<uint64_t>(j, "generation");
         st.state = j.value("state", "");
         st.reason = j.value("reason", "");
-        st.updated_ns = j.value("updated_ns", uint64_t{0});
+        st.updated_ns = num<uint64_t>(j, "updated_ns");
         for (auto& x : j.value("faults", json::array()))
-            st.faults.push_back({x.value("index", size_t{0}), x.value("armed", false), x.value("applied_ns", uint64_t{0}),
-                                 x.value("dropped", uint64_t{0}), x.value("passed", uint64_t{0}),
-                                 x.value("expired", uint64_t{0})});
+            st.faults.push_back({num<size_t>(x, "index"), x.value("armed", false), num<uint64_t>(x, "applied_ns"),
+                                 num<uint64_t>(x, "dropped"), num<uint64_t>(x, "passed"),
+                                 num<uint64_t>(x, "expired")});
         return st;
-    } catch (const json::exception&) {
+    } catch (const std::exception&) {
         return std::nullopt;
     }
 }

@@ -53,6 +53,7 @@ struct Desired {
     uint64_t generation = 0;      // grows with every change the controller publishes
     int lease_ttl_ms = 0;         // agents revert on their own after losing etcd this long
     uint64_t run_deadline_ns = 0; // realtime; nothing stays in force past it
+    std::string plan_sha256;      // of the plan bytes the controller validated and published
     std::vector<FaultState> faults;
 };
 
@@ -67,7 +68,7 @@ struct Status {
     std::string host;
     std::string run;              // empty: clean (nothing loaded)
     uint64_t generation = 0;      // the Desired generation applied
-    std::string state;            // ready | reverted | clean | error
+    std::string state;            // ready | reverted | clean | error | refused (a check failed)
     std::string reason;           // why reverted / the error
     uint64_t updated_ns = 0;
     std::vector<AppliedFault> faults;

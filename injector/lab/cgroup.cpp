@@ -88,14 +88,20 @@ std::vector<pid_t> procs(const std::string& dir) {
     return out;
 }
 
-bool populated(const std::string& dir) {
+int event(const std::string& dir, const std::string& key) {
     std::ifstream in(dir + "/cgroup.events");
-    if (!in) return !procs(dir).empty();
-    std::string key;
-    int value = 0;
-    while (in >> key >> value)
-        if (key == "populated") return value != 0;
-    return false;
+    std::string k;
+    int v;
+    while (in >> k >> v)
+        if (k == key) return v;
+    return -1;
+}
+
+bool populated(const std::string& dir) {
+    int v = event(dir, "populated");
+    // No cgroup.events (a kernel without it): the processes listed say it.
+    if (v < 0) return !procs(dir).empty();
+    return v != 0;
 }
 
 Result<void> kill_all(const std::string& dir, std::chrono::milliseconds bound) {

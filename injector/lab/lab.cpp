@@ -21,9 +21,11 @@
 
 #include "common/audit.hpp"
 #include "common/duration.hpp"
+#include "common/fd.hpp"
 #include "common/log.hpp"
 #include "common/netns.hpp"
 #include "common/proc.hpp"
+#include "common/ranges.hpp"
 #include "faultfs/faultfs.hpp"
 #include "lab/cgroup.hpp"
 #include "lab/iproute.hpp"
@@ -49,9 +51,9 @@ std::string exec_form(const std::string& cmd) {
 auto lg() { return log::get("lab"); }
 
 // The control pair sits at the top of the lab range, away from the zone subnets the loader
-// assigns from the bottom (198.18.0.0/16); the v6 pair in the last /64 of 2001:2::/48.
-const Cidr kControlNet = *Cidr::parse("198.19.255.0/30");
-const Cidr kControlNet6 = *Cidr::parse("2001:2:0:ffff::/64");
+// assigns from the bottom; the v6 pair in the last /64 of the v6 lab range (common/ranges.hpp).
+const Cidr& kControlNet = control_net_v4();
+const Cidr& kControlNet6 = control_net_v6();
 constexpr auto kKillBound = std::chrono::seconds(5);
 constexpr size_t kLogTailLines = 20;
 // ip processes configuring host namespaces at once: enough to hide fork/exec and namespace
@@ -121,24 +123,14 @@ class RootLock {
 public:
     static Result<RootLock> take() {
         std::string file = labs_root() + "/.lock";
-        int fd = ::open(file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-        if (fd < 0) return errno_error("open", file);
-        if (::flock(fd, LOCK_EX) != 0) {
-            auto e = errno_error("flock", file);
-            ::close(fd);
-            return e;
-        }
-        return RootLock(fd);
-    }
-    RootLock(RootLock&& o) noexcept : fd_(o.fd_) { o.fd_ = -1; }
-    RootLock& operator=(RootLock&&) = delete;
-    ~RootLock() {
-        if (fd_ >= 0) ::close(fd_);
+        INJ_ASSIGN_OR_RETURN(Fd fd, open_fd(file, O_RDWR | O_CREAT, 0644));
+        if (::flock(fd.get(), LOCK_EX) != 0) return errno_error("flock", file);
+        return RootLock(std::move(fd));
     }
 
 private:
-    explicit RootLock(int fd) : fd_(fd) {}
-    int fd_ = -1;
+    explicit RootLock(Fd fd) : fd_(std::move(fd)) {}
+    Fd fd_;  // closing it releases the lock
 };
 
 // Gateway of a zone segment: the first address, held by the zone bridge in the fabric.
@@ -639,11 +631,15 @@ Result<void> down(const LabState& lab) {
 
     // Processes first (they hold namespaces and volumes), through the lab's cgroup: only what
     // the lab started is ever killed.
+    std::vector<pid_t> in_cgroups;  // what was killed, whoever started it (restarts included)
     if (!lab.cgroup_root.empty()) {
         if (path_exists(lab.cgroup_root)) {  // audited only when there is something to remove
             std::vector<std::string> pids;
             for (auto& h : lab.hosts)
-                for (pid_t p : cgroup::procs(h.cgroup)) pids.push_back(std::to_string(p) + " (" + h.name + ")");
+                for (pid_t p : cgroup::procs(h.cgroup)) {
+                    pids.push_back(std::to_string(p) + " (" + h.name + ")");
+                    in_cgroups.push_back(p);
+                }
             auto k = cgroup::kill_all(lab.cgroup_root, kKillBound);
             audit::record("cgroup_kill", lab.cgroup_root, k, pids);
             note(k);
@@ -655,8 +651,12 @@ Result<void> down(const LabState& lab) {
         std::string parent = lab.cgroup_root.substr(0, lab.cgroup_root.rfind('/'));
         ::rmdir(parent.c_str());
     }
-    // Reap the services when this process started them (a test, or up() failing): no zombies.
-    for (auto& p : lab.services) ::waitpid(p.pid, nullptr, WNOHANG);
+    // Reap the services when this process started them (the runner, a test, up() failing): no
+    // zombies. The cgroup empties in the kernel's exit path before the process becomes a zombie
+    // its parent can reap, so one WNOHANG right after the kill may come too early: wait a bound.
+    // Services restarted after a power cut are in the cgroups but may not be in `lab.services`.
+    for (auto& p : lab.services) in_cgroups.push_back(p.pid);
+    reap_children(in_cgroups, kKillBound);
     unmount_faultfs(lab, failed);
 
     // Deleting the root end removes its peer and the routes through it at once; deleting the

@@ -125,7 +125,7 @@ Result<void> save(const LabState& lab) {
     std::string file = file_of(lab.dir);
     std::string tmp = file + ".tmp";
     std::string text = to_json(lab).dump(2) + "\n";
-    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
     if (fd < 0) return errno_error("open", tmp);
     size_t done = 0;
     while (done < text.size()) {

@@ -1,6 +1,8 @@
 // The lab's Targets view (targets.hpp).
 #include "lab/targets.hpp"
 
+#include <algorithm>
+
 #include "common/netns.hpp"
 
 namespace inj::lab {

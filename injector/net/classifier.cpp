@@ -119,12 +119,13 @@ Result<void> Classifier::install(const Tables& t, uint64_t run_deadline_ns) {
     const int ctl_fd = map_fd(skel_->maps.control);
     const int v4_fd = map_fd(skel_->maps.endpoints_v4);
     const int v6_fd = map_fd(skel_->maps.endpoints_v6);
-    const int dom_fd = map_fd(skel_->maps.domains);
     const int rule_fd = map_fd(skel_->maps.rules);
 
     // Control first: with installed == 0 the program ignores the tables while they change.
     nf_control ctl{};
     INJ_TRY(update(ctl_fd, &zero_key, &ctl, "control"));
+    ctl_ = ctl;
+    if (t.indexed != t.prefixes.size()) return plain_error("install", "tables without their index (use net::compile)");
 
     for (auto& c : prefixes_) {
         int rc;
@@ -139,9 +140,6 @@ Result<void> Classifier::install(const Tables& t, uint64_t run_deadline_ns) {
         if (rc != 0 && errno != ENOENT) return errno_error("bpf_map_delete_elem", "endpoints " + c.str());
     }
     prefixes_.clear();
-    const nf_domain no_domain{};
-    for (uint32_t id : domain_ids_) INJ_TRY(update(dom_fd, &id, &no_domain, "domains"));
-    domain_ids_.clear();
     const nf_rule no_rule{};
     for (uint32_t i = 0; i < rules_.size(); ++i) INJ_TRY(update(rule_fd, &i, &no_rule, "rules"));
     rules_.clear();
@@ -157,11 +155,6 @@ Result<void> Classifier::install(const Tables& t, uint64_t run_deadline_ns) {
             INJ_TRY(update(v4_fd, &k, &p.ep, "endpoints_v4"));
         }
         prefixes_.push_back(c);
-    }
-    for (auto& [id, d] : t.domains) {
-        if (id == 0 || id >= NF_MAX_DOMAINS) return plain_error("install", "domain id out of range");
-        INJ_TRY(update(dom_fd, &id, &d, "domains"));
-        domain_ids_.push_back(id);
     }
     const int deg_fd = map_fd(skel_->maps.degrades);
     const int lossy_fd = map_fd(skel_->maps.loss_state);
@@ -183,7 +176,9 @@ Result<void> Classifier::install(const Tables& t, uint64_t run_deadline_ns) {
     }
     ctl.installed = t.installed;
     ctl.run_deadline_ns = run_deadline_ns;
+    ctl.armed = 0;
     INJ_TRY(update(ctl_fd, &zero_key, &ctl, "control"));
+    ctl_ = ctl;
     return {};
 }
 
@@ -192,17 +187,30 @@ Result<void> Classifier::write_rule(int rule) {
     return update(map_fd(skel_->maps.rules), &key, &rules_[key], "rules");
 }
 
+Result<void> Classifier::write_armed(uint64_t armed) {
+    nf_control next = ctl_;
+    next.armed = armed;
+    const uint32_t zero_key = 0;
+    INJ_TRY(update(map_fd(skel_->maps.control), &zero_key, &next, "control"));
+    ctl_ = next;
+    return {};
+}
+
+// The rule is written before the summary names it and is kept armed until after the summary
+// drops it, so a packet never sees the summary claim a rule the rules array does not hold.
 Result<void> Classifier::arm(int rule, uint64_t deadline_ns) {
     if (rule < 0 || static_cast<size_t>(rule) >= rules_.size())
         return plain_error("arm", "rule " + std::to_string(rule) + " is not installed");
     rules_[rule].flags |= NF_RULE_ARMED;
     rules_[rule].deadline_ns = deadline_ns;
-    return write_rule(rule);
+    INJ_TRY(write_rule(rule));
+    return write_armed(ctl_.armed | (1ull << rule));
 }
 
 Result<void> Classifier::disarm(int rule) {
     if (rule < 0 || static_cast<size_t>(rule) >= rules_.size())
         return plain_error("disarm", "rule " + std::to_string(rule) + " is not installed");
+    INJ_TRY(write_armed(ctl_.armed & ~(1ull << rule)));
     rules_[rule].flags &= ~NF_RULE_ARMED;
     rules_[rule].deadline_ns = 0;
     return write_rule(rule);

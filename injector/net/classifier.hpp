@@ -26,11 +26,13 @@ public:
     Classifier& operator=(Classifier&&) noexcept;
     ~Classifier();
 
-    // Writes prefixes, domain masks and disarmed rules, then the control entry last, so the
-    // program never sees half a table set. Replaces what an earlier install wrote.
+    // Writes prefixes (with their domains' rule masks) and disarmed rules, then the control entry
+    // last, so the program never sees half a table set. Replaces what an earlier install wrote.
+    // `t` must come from net::compile (it carries the folded masks).
     Result<void> install(const Tables& t, uint64_t run_deadline_ns);
     // Puts rule bit `rule` in force until deadline_ns (CLOCK_MONOTONIC), keeping its direction
-    // and share from install().
+    // and share from install(). Arming and disarming also keep the control entry's armed-rule
+    // summary, which lets the program pass every packet after one read while none is armed.
     Result<void> arm(int rule, uint64_t deadline_ns);
     Result<void> disarm(int rule);
     // Disarms every installed rule; tries them all and returns the first failure.
@@ -65,11 +67,12 @@ private:
     };
     explicit Classifier(::netfault* s);
     Result<void> write_rule(int rule);
+    Result<void> write_armed(uint64_t armed);
 
     std::unique_ptr<::netfault, SkelDeleter> skel_;
     std::vector<nf_rule> rules_;                  // as installed, ARMED/deadline as last written
     std::vector<Cidr> prefixes_;                  // what install() put in the tries, to replace
-    std::vector<uint32_t> domain_ids_;            // domain entries install() wrote, to clear
+    nf_control ctl_{};                            // the control entry as last written
     int ncpus_ = 1;
 };
 

@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstring>
+#include <functional>
 #include <set>
 
 namespace inj::net {
@@ -165,11 +167,6 @@ struct Builder {
 
 }  // namespace
 
-const std::vector<Cidr>& control_prefixes() {
-    static const std::vector<Cidr> prefixes{*Cidr::parse("198.19.255.0/30"), *Cidr::parse("2001:2:0:ffff::/64")};
-    return prefixes;
-}
-
 nf_degrade degrade_entry(const plan::LinkDegrade& d, int rule) {
     nf_degrade e{};
     if (d.loss > 0.0 && d.loss_burst > 1.0 && d.loss < 1.0) {
@@ -311,10 +308,48 @@ Result<Tables> compile(const plan::Plan& plan) {
     size_t v4 = std::count_if(b.t.prefixes.begin(), b.t.prefixes.end(), [](auto& p) { return !p.cidr.addr.v6; });
     if (v4 > NF_MAX_PREFIXES || b.t.prefixes.size() - v4 > NF_MAX_PREFIXES)
         return plain_error("compile", "more than " + std::to_string(NF_MAX_PREFIXES) + " prefixes of one family");
+    index_prefixes(b.t);
     return std::move(b.t);
 }
 
+size_t Tables::AddrHash::operator()(const IpAddr& a) const noexcept {
+    uint64_t hi = 0, lo = 0;
+    std::memcpy(&hi, a.bytes.data(), 8);
+    std::memcpy(&lo, a.bytes.data() + 8, 8);
+    return std::hash<uint64_t>{}(hi * 0x9e3779b97f4a7c15ull ^ lo ^ (a.v6 ? 1 : 0));
+}
+
+void index_prefixes(Tables& t) {
+    std::map<int, Tables::Level, std::greater<int>> v4, v6;
+    for (size_t i = 0; i < t.prefixes.size(); ++i) {
+        auto& p = t.prefixes[i];
+        auto& levels = p.cidr.addr.v6 ? v6 : v4;
+        auto& level = levels[p.cidr.prefix];
+        level.length = p.cidr.prefix;
+        level.nets.emplace(p.cidr.network().addr, i);
+        // What the program reads: the masks of the prefix's domains, ORed.
+        p.ep.left = p.ep.right = 0;
+        for (uint32_t id : {p.ep.zone, p.ep.pd, p.ep.host, p.ep.entry})
+            if (auto it = id ? t.domains.find(id) : t.domains.end(); it != t.domains.end()) {
+                p.ep.left |= it->second.left;
+                p.ep.right |= it->second.right;
+            }
+    }
+    t.index_v4.clear();
+    t.index_v6.clear();
+    for (auto& [len, level] : v4) t.index_v4.push_back(std::move(level));
+    for (auto& [len, level] : v6) t.index_v6.push_back(std::move(level));
+    t.indexed = t.prefixes.size();
+}
+
 const Tables::Prefix* lookup(const Tables& t, const IpAddr& a) {
+    if (t.indexed == t.prefixes.size() && t.indexed > 0) {
+        for (auto& level : a.v6 ? t.index_v6 : t.index_v4) {
+            auto it = level.nets.find(Cidr{a, level.length}.network().addr);
+            if (it != level.nets.end()) return &t.prefixes[it->second];
+        }
+        return nullptr;
+    }
     const Tables::Prefix* best = nullptr;
     for (auto& p : t.prefixes)
         if (p.cidr.contains(a) && (!best || p.cidr.prefix > best->cidr.prefix)) best = &p;
@@ -323,25 +358,11 @@ const Tables::Prefix* lookup(const Tables& t, const IpAddr& a) {
 
 namespace {
 
-void masks(const Tables& t, const nf_endpoint& ep, uint64_t& left, uint64_t& right) {
-    left = right = 0;
-    for (uint32_t id : {ep.zone, ep.pd, ep.host, ep.entry}) {
-        if (!id) continue;
-        if (auto it = t.domains.find(id); it != t.domains.end()) {
-            left |= it->second.left;
-            right |= it->second.right;
-        }
-    }
-}
-
 // The rule loop of netfault_classify() for two resolved endpoints.
 bool drops_between(const Tables& t, const nf_endpoint& s, const nf_endpoint& d, uint64_t armed,
                    std::optional<uint32_t> flow_hash, bool degraded = false) {
-    uint64_t sl, sr, dl, dr;
-    masks(t, s, sl, sr);
-    masks(t, d, dl, dr);
-    uint64_t fwd = sl & dr & t.installed;
-    uint64_t rev = sr & dl & t.installed;
+    uint64_t fwd = s.left & d.right & t.installed;
+    uint64_t rev = s.right & d.left & t.installed;
     uint64_t m = fwd | rev;
     for (size_t i = 0; i < t.rules.size() && i < NF_MAX_RULES; ++i) {
         if (!((m >> i) & 1)) continue;
@@ -397,6 +418,76 @@ std::vector<std::pair<std::string, std::string>> pairs(const plan::Plan& plan, c
 }
 
 }  // namespace
+
+namespace {
+
+// What pairs() judges a host on: its primary address, and the first address of each family as
+// a destination. nullptr: no such address, or one outside the tables.
+struct Judged {
+    const Tables::Prefix* src = nullptr;
+    const Tables::Prefix* dst[2] = {nullptr, nullptr};  // [v6]
+    bool src_v6 = false;
+};
+
+Judged judged(const Tables& t, const plan::Host& h) {
+    Judged j;
+    if (h.addresses.empty()) return j;
+    j.src_v6 = h.addresses[0].addr.v6;
+    j.src = lookup(t, h.addresses[0].addr);
+    bool seen[2] = {false, false};
+    for (auto& a : h.addresses)
+        if (!seen[a.addr.v6]) {
+            seen[a.addr.v6] = true;
+            j.dst[a.addr.v6] = lookup(t, a.addr);
+        }
+    return j;
+}
+
+}  // namespace
+
+std::vector<HostGroup> host_groups(const plan::Plan& plan, const Tables& t) {
+    // Key: zone, power domain, and for the source and both destinations: present, family, masks.
+    using Side = std::tuple<int, uint64_t, uint64_t>;  // 0 none, 1 outside the tables, 2 known
+    auto side = [](const Tables::Prefix* p, bool present) {
+        return !present ? Side{0, 0, 0} : !p ? Side{1, 0, 0} : Side{2, p->ep.left, p->ep.right};
+    };
+    std::map<std::tuple<std::string, std::string, bool, Side, Side, Side>, size_t> index;
+    std::vector<HostGroup> out;
+    const auto& hosts = plan.topology.hosts;
+    for (size_t i = 0; i < hosts.size(); ++i) {
+        Judged j = judged(t, hosts[i]);
+        bool has[2] = {false, false};
+        for (auto& a : hosts[i].addresses) has[a.addr.v6] = true;
+        auto key = std::make_tuple(hosts[i].zone, hosts[i].power_domain, j.src_v6, side(j.src, !hosts[i].addresses.empty()),
+                                   side(j.dst[0], has[0]), side(j.dst[1], has[1]));
+        auto [it, fresh] = index.emplace(key, out.size());
+        if (fresh) out.push_back({hosts[i].zone, hosts[i].power_domain, {}});
+        out[it->second].hosts.push_back(i);
+    }
+    return out;
+}
+
+std::vector<GroupCut> group_cuts(const plan::Plan& plan, const Tables& t, const std::vector<HostGroup>& groups,
+                                 size_t fault_index, bool degraded) {
+    std::vector<GroupCut> out;
+    if (fault_index >= t.fault_mask.size() || t.fault_mask[fault_index] == 0) return out;
+    uint64_t armed = t.fault_mask[fault_index];
+    const auto& hosts = plan.topology.hosts;
+    std::vector<Judged> rep;
+    for (auto& g : groups) rep.push_back(judged(t, hosts[g.hosts.front()]));
+    for (size_t a = 0; a < groups.size(); ++a) {
+        if (hosts[groups[a].hosts.front()].addresses.empty()) continue;
+        for (size_t b = 0; b < groups.size(); ++b) {
+            const Tables::Prefix* s = rep[a].src;
+            const Tables::Prefix* d = rep[b].dst[rep[a].src_v6];
+            if (!s || !d || !drops_between(t, s->ep, d->ep, armed, std::nullopt, degraded)) continue;
+            uint64_t na = groups[a].hosts.size(), nb = groups[b].hosts.size();
+            uint64_t n = a == b ? na * (na - 1) : na * nb;
+            if (n) out.push_back({a, b, n});
+        }
+    }
+    return out;
+}
 
 std::vector<std::pair<std::string, std::string>> cut_set(const plan::Plan& plan, const Tables& t, size_t fault_index) {
     return pairs(plan, t, fault_index, false);

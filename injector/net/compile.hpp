@@ -7,10 +7,12 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
 #include "common/netaddr.hpp"
+#include "common/ranges.hpp"  // control_prefixes(): the only addresses outside the topology the tables learn
 #include "common/result.hpp"
 #include "plan/model.hpp"
 
@@ -22,11 +24,13 @@ namespace inj::net {
 struct Tables {
     struct Prefix {
         Cidr cidr;        // network address (host bits clear) and prefix length
-        nf_endpoint ep;   // domains of addresses whose longest match is this prefix
+        // domains of addresses whose longest match is this prefix, with their rule masks
+        // (ep.left/ep.right: the ORed `domains` entries of its ids)
+        nf_endpoint ep;
         bool control = false;  // the lab's control link: only power_loss rules may name it
     };
     std::vector<Prefix> prefixes;             // IPv4 and IPv6 mixed; each cidr at most once
-    std::map<uint32_t, nf_domain> domains;    // only domains that some rule lists
+    std::map<uint32_t, nf_domain> domains;    // only domains that some rule lists (folded into ep masks)
     std::vector<nf_rule> rules;               // index = rule bit; all disarmed
     // index = rule bit; zero for sever/power rules. delay_ns/jitter_ns hold the plan's latency
     // (the EDT form); the engine moves it to a delay line where the kernel lacks sch_fq.
@@ -41,11 +45,23 @@ struct Tables {
     // power_loss fault: a dark host answers nobody, the runner and its probes included, so power
     // rules list it on their peer side. No sever rule ever lists it (control is always protected).
     uint32_t control_domain = 0;
+
+    // What lookup() reads instead of scanning every prefix: per family, the prefix lengths in
+    // use, longest first, each with its network addresses -> index in `prefixes`. Built by
+    // compile() (index_prefixes()); a Tables without it is scanned.
+    struct AddrHash {
+        size_t operator()(const IpAddr& a) const noexcept;
+    };
+    struct Level {
+        int length = 0;
+        std::unordered_map<IpAddr, size_t, AddrHash> nets;
+    };
+    std::vector<Level> index_v4, index_v6;
+    size_t indexed = 0;  // prefixes.size() when the index was built
 };
 
-// The prefixes of the lab's control link (mirrors kControlNet/kControlNet6 of lab/lab.cpp), the
-// only addresses outside the topology the classifier learns, and only for power_loss rules.
-const std::vector<Cidr>& control_prefixes();
+// (Re)builds t's lookup index and folds t.domains into every prefix's ep.left/ep.right.
+void index_prefixes(Tables& t);
 
 // Builds the tables for every sever and power_loss fault of plan.method (one rule bit each; a
 // power_loss cuts its target hosts from every zone and from control, both ways). Needs a plan
@@ -70,6 +86,25 @@ const Tables::Prefix* lookup(const Tables& t, const IpAddr& a);
 // all) counts as dropping, i.e. the answer is "are some flows of this pair cut".
 bool drops(const Tables& t, const IpAddr& src, const IpAddr& dst, uint64_t armed_rules,
            std::optional<uint32_t> flow_hash = std::nullopt);
+
+// Hosts grouped by what the rules can tell apart: zone, power domain and the rule masks of the
+// addresses cut_set() judges them on. Every member of a group gets the same verdict against
+// anyone, so cut sets are computed between groups (a few hundred) rather than host pairs.
+struct HostGroup {
+    std::string zone, power_domain;
+    std::vector<size_t> hosts;  // plan order
+};
+// One ordered pair of groups whose traffic a fault drops (or degrades): every host of `from`
+// (as source) with every host of `to` (as destination); from == to for pairs inside a group.
+struct GroupCut {
+    size_t from = 0, to = 0;
+    uint64_t host_pairs = 0;
+};
+std::vector<HostGroup> host_groups(const plan::Plan& plan, const Tables& t);
+// The cut set of fault `fault_index` (degraded: its degrade set) over `groups`; its host_pairs
+// add up to cut_set(...).size() (degraded_set(...).size()).
+std::vector<GroupCut> group_cuts(const plan::Plan& plan, const Tables& t, const std::vector<HostGroup>& groups,
+                                 size_t fault_index, bool degraded = false);
 
 // Ordered host pairs (src, dst), by plan host order, whose traffic fault `fault_index` of
 // plan.method alone drops, judged on each host's primary address. Empty for faults without a rule.

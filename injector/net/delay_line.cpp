@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/fd.hpp"
 #include "common/log.hpp"
 #include "common/netns.hpp"
 
@@ -41,7 +42,7 @@ Result<void> ifreq_call(int sock, unsigned long req, ifreq& ifr, const char* wha
 
 struct DelayLine::Line {
     Spec spec;
-    int fd = -1;
+    Fd fd;  // the tap: closing it removes the (non-persistent) interface
     int ifindex = 0;
     std::string name;
     struct Held {
@@ -52,39 +53,29 @@ struct DelayLine::Line {
     uint64_t last_due = 0;
     std::mt19937_64 rng{std::random_device{}()};
     std::atomic<uint64_t> frames{0}, overflow{0}, late_max{0};
-
-    ~Line() {
-        if (fd >= 0) close(fd);
-    }
 };
 
 Result<std::unique_ptr<DelayLine>> DelayLine::start(const std::string& netns_path, const std::vector<Spec>& specs) {
     std::unique_ptr<DelayLine> dl(new DelayLine());
     {
-        std::optional<NetnsGuard> guard;
-        if (!netns_path.empty()) {
-            auto g = NetnsGuard::enter(netns_path);
-            if (!g.ok()) return g.error();
-            guard.emplace(std::move(g.value()));
-        }
-        int sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-        if (sock < 0) return errno_error("socket", "for tap setup");
-        auto close_sock = std::unique_ptr<int, void (*)(int*)>(&sock, [](int* s) { close(*s); });
+        INJ_ASSIGN_OR_RETURN(auto guard, NetnsGuard::enter_unless_empty(netns_path));
+        Fd sock_fd(socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+        if (!sock_fd) return errno_error("socket", "for tap setup");
+        const int sock = sock_fd.get();
         for (auto& s : specs) {
             auto line = std::make_unique<Line>();
             line->spec = s;
             line->name = "nfdl" + std::to_string(s.rule);
-            line->fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
-            if (line->fd < 0) return errno_error("open", "/dev/net/tun (the delay line needs TUN/TAP)");
+            line->fd.reset(open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC));
+            if (!line->fd) return errno_error("open", "/dev/net/tun (the delay line needs TUN/TAP)");
             ifreq ifr{};
             std::strncpy(ifr.ifr_name, line->name.c_str(), IFNAMSIZ - 1);
             ifr.ifr_flags = IFF_TAP | IFF_NO_PI;
-            if (ioctl(line->fd, TUNSETIFF, &ifr) != 0) return errno_error("TUNSETIFF", line->name);
+            if (ioctl(line->fd.get(), TUNSETIFF, &ifr) != 0) return errno_error("TUNSETIFF", line->name);
             // No IPv6 on the tap: its own router solicitations would come to us as frames.
-            if (int f = open(("/proc/sys/net/ipv6/conf/" + line->name + "/disable_ipv6").c_str(), O_WRONLY | O_CLOEXEC);
-                f >= 0) {
-                if (write(f, "1", 1) != 1) log::get("net")->debug("disable_ipv6 on {}: {}", line->name, std::strerror(errno));
-                close(f);
+            if (auto f = open_fd("/proc/sys/net/ipv6/conf/" + line->name + "/disable_ipv6", O_WRONLY); f.ok()) {
+                if (write(f->get(), "1", 1) != 1)
+                    log::get("net")->debug("disable_ipv6 on {}: {}", line->name, std::strerror(errno));
             }
             ifr.ifr_qlen = kTxQueueLen;
             INJ_TRY(ifreq_call(sock, SIOCSIFTXQLEN, ifr, "SIOCSIFTXQLEN"));
@@ -96,17 +87,17 @@ Result<std::unique_ptr<DelayLine>> DelayLine::start(const std::string& netns_pat
             dl->lines_.push_back(std::move(line));
         }
     }
-    dl->epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
-    if (dl->epoll_fd_ < 0) return errno_error("epoll_create1");
-    dl->stop_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    if (dl->stop_fd_ < 0) return errno_error("eventfd");
+    dl->epoll_fd_.reset(epoll_create1(EPOLL_CLOEXEC));
+    if (!dl->epoll_fd_) return errno_error("epoll_create1");
+    dl->stop_fd_.reset(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+    if (!dl->stop_fd_) return errno_error("eventfd");
     epoll_event ev{};
     ev.events = EPOLLIN;
     ev.data.u64 = UINT64_MAX;
-    if (epoll_ctl(dl->epoll_fd_, EPOLL_CTL_ADD, dl->stop_fd_, &ev) != 0) return errno_error("epoll_ctl");
+    if (epoll_ctl(dl->epoll_fd_.get(), EPOLL_CTL_ADD, dl->stop_fd_.get(), &ev) != 0) return errno_error("epoll_ctl");
     for (size_t i = 0; i < dl->lines_.size(); ++i) {
         ev.data.u64 = i;
-        if (epoll_ctl(dl->epoll_fd_, EPOLL_CTL_ADD, dl->lines_[i]->fd, &ev) != 0) return errno_error("epoll_ctl");
+        if (epoll_ctl(dl->epoll_fd_.get(), EPOLL_CTL_ADD, dl->lines_[i]->fd.get(), &ev) != 0) return errno_error("epoll_ctl");
     }
     dl->thread_ = std::thread([p = dl.get()] { p->run(); });
     return dl;
@@ -114,15 +105,14 @@ Result<std::unique_ptr<DelayLine>> DelayLine::start(const std::string& netns_pat
 
 DelayLine::~DelayLine() {
     stop_ = true;
-    if (stop_fd_ >= 0) {
+    if (stop_fd_) {
         uint64_t one = 1;
-        if (write(stop_fd_, &one, sizeof one) != sizeof one) { /* the flag is checked each wakeup */ }
+        if (write(stop_fd_.get(), &one, sizeof one) != sizeof one) { /* the flag is checked each wakeup */ }
     }
     if (thread_.joinable()) thread_.join();
     flush_all();
-    if (epoll_fd_ >= 0) close(epoll_fd_);
-    if (stop_fd_ >= 0) close(stop_fd_);
-    // lines_ close their tap fds: the kernel removes the (non-persistent) taps.
+    // The Fd members close epoll and eventfd; lines_ close their tap fds: the kernel removes the
+    // (non-persistent) taps.
 }
 
 int DelayLine::ifindex(int rule) const {
@@ -151,7 +141,7 @@ DelayLine::Stats DelayLine::stats(int rule) const {
 void DelayLine::flush_all() noexcept {
     for (auto& l : lines_) {
         for (auto& h : l->held)
-            if (write(l->fd, h.frame.data(), h.frame.size()) > 0) l->frames++;
+            if (write(l->fd.get(), h.frame.data(), h.frame.size()) > 0) l->frames++;
         l->held.clear();
     }
 }
@@ -172,7 +162,7 @@ void DelayLine::run() noexcept {
             ts.tv_sec = static_cast<time_t>(wait / 1'000'000'000ull);
             ts.tv_nsec = static_cast<long>(wait % 1'000'000'000ull);
         }
-        int n = epoll_pwait2(epoll_fd_, events, 16, &ts, nullptr);
+        int n = epoll_pwait2(epoll_fd_.get(), events, 16, &ts, nullptr);
         if (n < 0 && errno != EINTR) {
             log::get("net")->error("delay line: epoll_pwait2: {}", std::strerror(errno));
             break;
@@ -182,7 +172,7 @@ void DelayLine::run() noexcept {
             Line& l = *lines_[events[e].data.u64];
             // Bounded per wake-up so one busy tap cannot starve the releases of the others.
             for (int k = 0; k < 256; ++k) {
-                ssize_t got = read(l.fd, buf.data(), buf.size());
+                ssize_t got = read(l.fd.get(), buf.data(), buf.size());
                 if (got <= 0) break;
                 uint64_t t = now_ns();
                 if (l.held.size() >= kMaxQueued) {
@@ -206,7 +196,7 @@ void DelayLine::run() noexcept {
                 auto& h = l->held.front();
                 uint64_t late = now - h.due;
                 if (late > l->late_max.load(std::memory_order_relaxed)) l->late_max.store(late, std::memory_order_relaxed);
-                if (write(l->fd, h.frame.data(), h.frame.size()) > 0) l->frames++;
+                if (write(l->fd.get(), h.frame.data(), h.frame.size()) > 0) l->frames++;
                 l->held.pop_front();
             }
         }

@@ -13,6 +13,7 @@
 #include <thread>
 #include <vector>
 
+#include "common/fd.hpp"
 #include "common/result.hpp"
 
 namespace inj::net {
@@ -52,8 +53,8 @@ private:
     void flush_all() noexcept;
 
     std::vector<std::unique_ptr<Line>> lines_;
-    int epoll_fd_ = -1;
-    int stop_fd_ = -1;  // eventfd: wakes the thread to stop
+    Fd epoll_fd_;
+    Fd stop_fd_;  // eventfd: wakes the thread to stop
     std::atomic<bool> stop_{false};
     std::thread thread_;
 };

@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "common/fd.hpp"
 #include "common/netns.hpp"
 #include "common/paths.hpp"
 #include "common/proc.hpp"
@@ -89,24 +90,16 @@ Result<void> shaper_remove(const std::string& netns_path, const std::vector<std:
 }
 
 Result<void> set_tx_checksum(const std::string& netns_path, const std::string& ifname, bool on) {
-    std::optional<NetnsGuard> guard;
-    if (!netns_path.empty()) {
-        auto g = NetnsGuard::enter(netns_path);
-        if (!g.ok()) return g.error();
-        guard.emplace(std::move(g.value()));
-    }
-    int sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    if (sock < 0) return errno_error("socket", "ethtool");
+    INJ_ASSIGN_OR_RETURN(auto guard, NetnsGuard::enter_unless_empty(netns_path));
+    Fd sock(socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+    if (!sock) return errno_error("socket", "ethtool");
     ethtool_value ev{};
     ev.cmd = ETHTOOL_STXCSUM;
     ev.data = on ? 1 : 0;
     ifreq ifr{};
     std::strncpy(ifr.ifr_name, ifname.c_str(), IFNAMSIZ - 1);
     ifr.ifr_data = reinterpret_cast<char*>(&ev);
-    int rc = ioctl(sock, SIOCETHTOOL, &ifr);
-    int err = errno;
-    close(sock);
-    if (rc != 0) return Error{err, "ETHTOOL_STXCSUM", ifname + " in " + netns_path};
+    if (ioctl(sock.get(), SIOCETHTOOL, &ifr) != 0) return errno_error("ETHTOOL_STXCSUM", ifname + " in " + netns_path);
     return {};
 }
 

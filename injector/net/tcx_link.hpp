@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <string>
 
+#include "common/fd.hpp"
 #include "common/result.hpp"
 
 namespace inj::net {
@@ -17,23 +18,23 @@ public:
     static Result<TcxLink> attach(int prog_fd, const std::string& netns_path, const std::string& ifname,
                                   bool ingress);
 
-    TcxLink(TcxLink&& o) noexcept;
+    TcxLink(TcxLink&& o) noexcept = default;
     TcxLink& operator=(TcxLink&& o) noexcept;
     TcxLink(const TcxLink&) = delete;
     TcxLink& operator=(const TcxLink&) = delete;
     ~TcxLink();
 
-    int fd() const { return fd_; }
+    int fd() const { return fd_.get(); }
     uint32_t id() const { return id_; }  // kernel link id, as `bpftool link` shows it
     const std::string& ifname() const { return ifname_; }
     int ifindex() const { return ifindex_; }
 
 private:
-    TcxLink(int fd, uint32_t id, std::string ifname, int ifindex)
-        : fd_(fd), id_(id), ifname_(std::move(ifname)), ifindex_(ifindex) {}
+    TcxLink(Fd fd, uint32_t id, std::string ifname, int ifindex)
+        : fd_(std::move(fd)), id_(id), ifname_(std::move(ifname)), ifindex_(ifindex) {}
     void reset() noexcept;
 
-    int fd_ = -1;
+    Fd fd_;
     uint32_t id_ = 0;
     std::string ifname_;
     int ifindex_ = 0;

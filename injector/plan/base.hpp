@@ -54,6 +54,9 @@ struct SpecBase {
     std::optional<NetEffect> net() const { return std::nullopt; }
     // The volume the fault acts on through the fault filesystem, on each target host; or null.
     const std::string* volume() const { return nullptr; }
+    // The services the fault takes down on its target hosts and brings back at heal (each one's
+    // time to ready is an RTO): null for none, empty for every service of those hosts.
+    std::optional<std::string> restarts() const { return std::nullopt; }
 };
 
 }  // namespace inj::plan

@@ -150,6 +150,7 @@ struct Fault {
     template <class S> S* as() { return std::get_if<S>(&spec); }
     std::optional<NetEffect> net() const { return std::visit([](auto& s) { return s.net(); }, spec); }
     const std::string* volume() const { return std::visit([](auto& s) { return s.volume(); }, spec); }
+    std::optional<std::string> restarts() const { return std::visit([](auto& s) { return s.restarts(); }, spec); }
     bool takes_peer() const {
         return std::visit([](auto& s) { return std::remove_cvref_t<decltype(s)>::takes_peer; }, spec);
     }

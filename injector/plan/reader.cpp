@@ -65,11 +65,14 @@ std::optional<uint64_t> parse_bytes(std::string s, std::string* why) {
     if (s.size() > 2 && s.compare(s.size() - 2, 2, "/s") == 0) s.resize(s.size() - 2);
     size_t i = 0;
     while (i < s.size() && (std::isdigit(static_cast<unsigned char>(s[i])) || s[i] == '.')) ++i;
-    if (i == 0) {
+    // The whole number must parse ("1.2.3MiB" and "." are not numbers).
+    const std::string number = s.substr(0, i);
+    char* end = nullptr;
+    double v = number.find_first_of("0123456789") == std::string::npos ? 0 : std::strtod(number.c_str(), &end);
+    if (end != number.c_str() + number.size()) {
         *why = "expected a number of bytes, e.g. 10MiB";
         return std::nullopt;
     }
-    double v = std::strtod(s.substr(0, i).c_str(), nullptr);
     std::string unit = s.substr(i);
     while (!unit.empty() && unit[0] == ' ') unit.erase(0, 1);
     static const std::map<std::string, double> units{

@@ -11,6 +11,7 @@
 #include <vector>
 #include <yaml-cpp/yaml.h>
 
+#include "plan/limits.hpp"
 #include "plan/model.hpp"
 
 namespace inj::plan {
@@ -137,11 +138,25 @@ public:
         }
         return c;
     }
+    size_t items_seen_ = 0;  // items of every list walked so far (limits::kMaxTotalItems)
     // A list; null counts as empty. Items carry their own paths and marks.
     std::optional<std::vector<Field>> list(const Field& f) {
         if (f.node.IsNull()) return std::vector<Field>{};
         if (!f.node.IsSequence()) {
             error(f, "expected a list, got " + describe(f.node));
+            return std::nullopt;
+        }
+        if (f.node.size() > limits::max_items(f.path)) {
+            error(f, "too many items: " + std::to_string(f.node.size()) + ", at most " +
+                         std::to_string(limits::max_items(f.path)) + " (see plan/limits.hpp)");
+            return std::nullopt;
+        }
+        items_seen_ += f.node.size();
+        if (items_seen_ > limits::kMaxTotalItems) {
+            // Said once; every list after this one is refused in silence.
+            if (items_seen_ - f.node.size() <= limits::kMaxTotalItems)
+                error(f, "the plan's lists hold more than " + std::to_string(limits::kMaxTotalItems) +
+                             " items in all (an alias counts each time it is used)");
             return std::nullopt;
         }
         std::vector<Field> out;

@@ -3,6 +3,8 @@
 // proves that every placeholder would resolve, so a plan is refused before a lab is built.
 #include "plan/template.hpp"
 
+#include "plan/limits.hpp"
+
 #include <algorithm>
 
 namespace inj::plan {
@@ -140,7 +142,10 @@ Result<std::string> expand_each(const std::string& arg, std::string_view tmpl, c
         return template_error("{each:" + arg + "} needs a pattern: {each:SVC:PATTERN}", tmpl);
     const Service* svc = find_service(*ctx.plan, svc_name);
     if (!svc) return template_error("unknown service '" + svc_name + "' in {each:" + arg + "}", tmpl);
+    if (ctx.depth >= limits::kMaxTemplateDepth)
+        return template_error("{each:} nests more than " + std::to_string(limits::kMaxTemplateDepth) + " deep", tmpl);
     TemplateContext inner = ctx;
+    inner.depth = ctx.depth + 1;
     inner.volume = svc->volume.value_or("");
     std::string out;
     for (auto& hn : svc->hosts) {
@@ -189,13 +194,17 @@ Result<std::string> expand_template(std::string_view tmpl, const TemplateContext
         auto r = expand_one(p.text, tmpl, ctx);
         if (!r) return r;
         out += r.value();
+        if (out.size() > limits::kMaxTemplateBytes)
+            return template_error("expands to more than " + std::to_string(limits::kMaxTemplateBytes) + " bytes", tmpl);
     }
     return out;
 }
 
 std::vector<std::string> check_template(std::string_view tmpl, const Plan& plan, bool has_host,
-                                        const std::vector<std::string>& vars) {
+                                        const std::vector<std::string>& vars, int depth) {
     std::vector<std::string> problems;
+    if (depth > limits::kMaxTemplateDepth)
+        return {"{each:} nests more than " + std::to_string(limits::kMaxTemplateDepth) + " deep"};
     std::vector<Piece> pieces;
     if (auto err = split(tmpl, pieces); !err.empty()) return {err};
     for (auto& p : pieces) {
@@ -227,7 +236,7 @@ std::vector<std::string> check_template(std::string_view tmpl, const Plan& plan,
             if (!pattern || pattern->empty()) {
                 problems.push_back(ph + " needs a pattern: {each:SVC:PATTERN}");
             } else {
-                for (auto& inner : check_template(*pattern, plan, true, vars)) problems.push_back(inner);
+                for (auto& inner : check_template(*pattern, plan, true, vars, depth + 1)) problems.push_back(inner);
             }
         } else if (arg || std::find(vars.begin(), vars.end(), name) == vars.end()) {
             problems.push_back("unknown placeholder " + ph + " (known: " + known_list(vars) + ")");

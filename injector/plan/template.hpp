@@ -30,6 +30,7 @@ struct TemplateContext {
     // Maps (host, volume) to the directory {volume} expands to.
     std::function<std::string(const std::string& host, const std::string& volume)> volume_path;
     std::map<std::string, std::string> vars;  // extra placeholders
+    int depth = 0;                            // {each:} nesting (bounded: plan/limits.hpp)
 };
 
 // Expands a template; an unknown placeholder or reference is an error naming it.
@@ -39,6 +40,6 @@ Result<std::string> expand_template(std::string_view tmpl, const TemplateContext
 // service exists, host placeholders only where a current host exists. Returns one message per
 // problem (empty when valid). `vars` lists extra placeholder names allowed here.
 std::vector<std::string> check_template(std::string_view tmpl, const Plan& plan, bool has_host,
-                                        const std::vector<std::string>& vars);
+                                        const std::vector<std::string>& vars, int depth = 0);
 
 }  // namespace inj::plan

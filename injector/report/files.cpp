@@ -2,24 +2,14 @@
 #include <filesystem>
 #include <fstream>
 
+#include "common/safe_file.hpp"
 #include "report/render.hpp"
 
 namespace inj::report {
 namespace {
+// Reports may be written where others can write (a CI workspace): no symlink is followed.
 Result<void> write_file(const std::string& path, const std::string& text) {
-    std::error_code ec;
-    auto parent = std::filesystem::path(path).parent_path();
-    if (!parent.empty()) std::filesystem::create_directories(parent, ec);
-    std::string tmp = path + ".tmp";
-    {
-        std::ofstream f(tmp, std::ios::trunc);
-        f << text;
-        if (!f.flush()) return Error{EIO, "write report", tmp};
-    }
-    // Renamed into place: a reader never sees half a report.
-    std::filesystem::rename(tmp, path, ec);
-    if (ec) return Error{ec.value(), "write report", path};
-    return {};
+    return write_file_nofollow(path, text);
 }
 }  // namespace
 

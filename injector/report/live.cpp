@@ -9,6 +9,8 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "common/output.hpp"
+
 #include "report/model.hpp"
 
 namespace inj::report {
@@ -41,6 +43,7 @@ double LiveView::Probe::rate() const {
 }
 
 LiveView::LiveView(Mode mode, int fd, int width) : mode_(mode), fd_(fd), width_(width), fixed_width_(width > 0) {
+    writer_ = std::thread([this] { write_loop(); });
     if (mode_ == Mode::tty) {
         if (width_ <= 0) width_ = 100;
         emit("\033[?25l");  // hide the cursor while the block is live
@@ -58,21 +61,72 @@ void LiveView::finish() {
     }
     cv_.notify_all();
     if (thread_.joinable()) thread_.join();
-    std::lock_guard lk(mu_);
+    std::unique_lock lk(mu_);
     if (mode_ == Mode::tty) {
         draw_locked(true);
         emit("\033[?25h");
     }
     finished_ = true;
+    // The reader gets a moment to take the rest; a stuck one does not hold the exit.
+    wcv_.notify_all();
+    wcv_.wait_for(lk, std::chrono::milliseconds(kDrainMs), [this] { return queued_.empty() && !busy_; });
+    writer_stop_ = true;
+    lk.unlock();
+    wcv_.notify_all();
+    if (writer_.joinable()) writer_.join();
+    if (dropped_ > 0) {
+        std::string note = "injector: " + std::to_string(dropped_) + " bytes of progress output dropped (the output was not read)\n";
+        (void)output::write_some(STDERR_FILENO, note, 100);
+    }
 }
 
+uint64_t LiveView::dropped() const {
+    std::lock_guard lk(mu_);
+    return dropped_;
+}
+
+// Queues; never writes (callers hold mu_, and on_event runs under the journal's lock).
 void LiveView::emit(const std::string& s) {
-    size_t off = 0;
-    while (off < s.size()) {
-        ssize_t n = ::write(fd_, s.data() + off, s.size() - off);
-        if (n <= 0) return;
-        off += static_cast<size_t>(n);
+    if (writer_stop_ || queued_.size() + s.size() > kMaxQueued) {
+        dropped_ += s.size();
+        return;
     }
+    queued_ += s;
+    wcv_.notify_all();
+}
+
+void LiveView::write_loop() {
+    std::unique_lock lk(mu_);
+    while (true) {
+        wcv_.wait(lk, [this] { return writer_stop_ || !queued_.empty(); });
+        if (writer_stop_) break;
+        std::string chunk = std::move(queued_);
+        queued_.clear();
+        busy_ = true;
+        lk.unlock();
+        std::string_view rest(chunk);
+        bool gone = false;
+        while (!rest.empty() && !gone) {
+            long n = output::write_some(fd_, rest, 100);
+            if (n < 0) gone = true;
+            else rest.remove_prefix(static_cast<size_t>(n));
+            if (n == 0) {
+                std::lock_guard stop_lk(mu_);
+                if (writer_stop_) break;
+            }
+        }
+        lk.lock();
+        busy_ = false;
+        if (!rest.empty()) {
+            // Not written: put it back in front (order kept), or drop it when the reader is gone.
+            if (gone) dropped_ += rest.size() + queued_.size(), queued_.clear();
+            else queued_.insert(0, rest);
+            if (gone) writer_stop_ = true;  // nothing will be read from here on
+        }
+        wcv_.notify_all();  // finish() waits for the queue to empty
+    }
+    dropped_ += queued_.size();
+    queued_.clear();
 }
 
 void LiveView::draw_loop() {
@@ -84,6 +138,9 @@ void LiveView::draw_loop() {
 }
 
 void LiveView::draw_locked(bool final) {
+    // The reader has not taken the last picture yet (a paused terminal): skip this one rather
+    // than pile pictures up; the lines above the block wait (up to kMaxPending).
+    if (!final && !queued_.empty()) return;
     // The terminal may have been resized: lines longer than it wrap, and a block taller than it
     // cannot be reached by moving the cursor up, so both are cut to fit.
     winsize ws{};
@@ -115,6 +172,11 @@ void LiveView::draw_locked(bool final) {
     emit(out);
 }
 
+void LiveView::pend(const std::string& line) {
+    if (pending_.size() >= kMaxPending) dropped_ += line.size() + 1;
+    else pending_.push_back(line);
+}
+
 LiveView::Fault& LiveView::fault(const std::string& name) {
     for (auto& f : faults_)
         if (f.name == name) return f;
@@ -136,7 +198,7 @@ double LiveView::now_ms() const {
 
 void LiveView::log_line(const std::string& line) {
     std::lock_guard lk(mu_);
-    if (mode_ == Mode::tty && !finished_) pending_.push_back(line);
+    if (mode_ == Mode::tty && !finished_) pend(line);
     else if (mode_ != Mode::quiet && mode_ != Mode::json) emit(line + "\n");
     else emit("");  // json and quiet keep stdout clean; logs stay off it
 }
@@ -224,7 +286,7 @@ void LiveView::on_event(const nlohmann::json& ev) noexcept {
         } else if (mode_ == Mode::tty) {
             // Steps scroll above the block, so the history stays on screen.
             auto l = line_for(ev);
-            if (!l.empty()) pending_.push_back(l);
+            if (!l.empty()) pend(l);
         }
     } catch (...) {
     }

@@ -2,6 +2,10 @@
 // (at most 4 times a second) with the timeline and the current step, the faults in force, each
 // probe's health and the time left; otherwise plain log lines, one per step; or JSON lines (one
 // object per journal event) for scripts; or nothing (--quiet).
+// Events only change state and queue text; a writer thread of its own drains the queue, so a
+// paused terminal or an unread pipe never blocks the thread that wrote the journal line (which
+// holds the journal's lock, and may be the one that heals). What does not fit is dropped and
+// counted.
 #pragma once
 
 #include <chrono>
@@ -32,6 +36,12 @@ public:
 
     // The block as it would be drawn now (tests; no escape sequences).
     std::vector<std::string> frame() const;
+    // Bytes of output dropped because the reader was stuck or gone.
+    uint64_t dropped() const;
+
+    static constexpr size_t kMaxQueued = 1 << 20;  // bytes waiting for the reader
+    static constexpr size_t kMaxPending = 1000;    // tty: lines waiting to scroll above the block
+    static constexpr int kDrainMs = 2000;          // finish(): how long the reader gets to catch up
 
 private:
     struct Fault {
@@ -55,8 +65,10 @@ private:
     using Steady = std::chrono::steady_clock;
 
     void draw_loop();
+    void write_loop();
     void draw_locked(bool final);
     void emit(const std::string& s);
+    void pend(const std::string& line);
     std::string line_for(const nlohmann::json& ev);  // lines mode: one line per step, "" for none
     double now_ms() const;                            // T+ now (0 before the timeline)
     std::vector<std::pair<int, std::string>> frame_locked() const;  // (colour, text)
@@ -71,6 +83,11 @@ private:
     std::thread thread_;
     size_t drawn_ = 0;                 // lines of the block on screen
     std::vector<std::string> pending_; // lines to print above the block at the next draw
+    std::string queued_;               // output not yet written
+    bool writer_stop_ = false, busy_ = false;  // busy_: the writer holds a chunk
+    uint64_t dropped_ = 0;
+    std::condition_variable wcv_;      // queued_ grew, or writer_stop_
+    std::thread writer_;
 
     std::string plan_, run_, phase_ = "starting", verdict_;
     double max_duration_ms_ = 0, observe_ms_ = 5000;

@@ -8,7 +8,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
+#include <vector>
 #include <sstream>
 
 namespace inj::report {
@@ -125,54 +127,88 @@ std::string MetricsServer::url() const {
            "/metrics";
 }
 
+// One thread serves every connection from one poll loop, so a slow client (slowloris) delays
+// nobody: at most kMaxConns connections at once (a new one closes the oldest), each with
+// kMaxRequest bytes of request head and kRequestMs for the whole exchange; sends never block and
+// never raise SIGPIPE (a client that resets its connection only loses its answer).
 void MetricsServer::serve() {
+    struct Conn {
+        int fd;
+        std::chrono::steady_clock::time_point deadline;
+        std::string in, out;
+        size_t sent = 0;
+    };
+    std::vector<Conn> conns;
+    auto drop = [&](size_t i) {
+        close(conns[i].fd);
+        conns.erase(conns.begin() + static_cast<long>(i));
+    };
     while (true) {
-        pollfd p[2] = {{listen_fd_, POLLIN, 0}, {stop_fd_, POLLIN, 0}};
-        if (poll(p, 2, -1) < 0) {
-            if (errno == EINTR) continue;
-            return;
+        std::vector<pollfd> p = {{listen_fd_, POLLIN, 0}, {stop_fd_, POLLIN, 0}};
+        auto now = std::chrono::steady_clock::now();
+        int timeout = -1;
+        for (auto& c : conns) {
+            p.push_back({c.fd, static_cast<short>(c.out.empty() ? POLLIN : POLLOUT), 0});
+            auto left = std::chrono::duration_cast<std::chrono::milliseconds>(c.deadline - now).count() + 1;
+            timeout = timeout < 0 ? static_cast<int>(std::max<long long>(left, 0)) : std::min(timeout, static_cast<int>(std::max<long long>(left, 0)));
         }
-        if (p[1].revents) return;
-        if (!(p[0].revents & POLLIN)) continue;
-        int c = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
-        if (c < 0) continue;
-        answer(c);
-        close(c);
+        if (poll(p.data(), p.size(), timeout) < 0) {
+            if (errno == EINTR) continue;
+            break;
+        }
+        if (p[1].revents) break;
+        now = std::chrono::steady_clock::now();
+        // Walk backwards: drop() shifts the connections after i.
+        for (size_t i = conns.size(); i-- > 0;) {
+            auto& c = conns[i];
+            short ev = p[i + 2].revents;
+            if (ev && c.out.empty()) {
+                char buf[1024];
+                ssize_t n = recv(c.fd, buf, sizeof buf, MSG_DONTWAIT);
+                if (n > 0) c.in.append(buf, static_cast<size_t>(n));
+                if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+                    drop(i);
+                    continue;
+                }
+                if (c.in.find("\r\n\r\n") != std::string::npos || c.in.size() >= kMaxRequest) c.out = answer(c.in);
+            } else if (ev && !c.out.empty()) {
+                ssize_t n = send(c.fd, c.out.data() + c.sent, c.out.size() - c.sent, MSG_DONTWAIT | MSG_NOSIGNAL);
+                if (n > 0) c.sent += static_cast<size_t>(n);
+                if ((n < 0 && errno != EAGAIN && errno != EINTR) || c.sent == c.out.size()) {
+                    drop(i);
+                    continue;
+                }
+            }
+            if (now >= c.deadline) drop(i);
+        }
+        if (p[0].revents & POLLIN) {
+            int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+            // Full: the oldest connection makes room, so idle holders cannot lock scrapes out.
+            if (fd >= 0 && conns.size() >= kMaxConns) drop(0);
+            if (fd >= 0) conns.push_back({fd, now + std::chrono::milliseconds(kRequestMs), {}, {}, 0});
+        }
     }
+    for (auto& c : conns) close(c.fd);
 }
 
-// One request per connection: read the request head (bounded in size and time), answer, close.
-void MetricsServer::answer(int fd) {
-    std::string req;
-    char buf[1024];
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
-    while (req.find("\r\n\r\n") == std::string::npos && req.size() < 8192) {
-        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()).count();
-        if (left <= 0) return;
-        pollfd p{fd, POLLIN, 0};
-        if (poll(&p, 1, static_cast<int>(left)) <= 0) return;
-        ssize_t n = read(fd, buf, sizeof buf);
-        if (n <= 0) break;
-        req.append(buf, static_cast<size_t>(n));
-    }
-    std::string path;
-    if (req.rfind("GET ", 0) == 0) path = req.substr(4, req.find(' ', 4) - 4);
+// The answer to one request head (complete, or cut at kMaxRequest bytes).
+std::string MetricsServer::answer(const std::string& req) {
     std::string status = "200 OK", body;
-    if (path == "/metrics" || path == "/") {
-        body = render();
+    if (req.find("\r\n\r\n") == std::string::npos) {
+        status = "431 Request Header Fields Too Large";
+        body = "the request head is limited to " + std::to_string(kMaxRequest) + " bytes\n";
     } else {
-        status = req.rfind("GET ", 0) == 0 ? "404 Not Found" : "405 Method Not Allowed";
-        body = "only GET /metrics is served here\n";
+        std::string path;
+        if (req.rfind("GET ", 0) == 0) path = req.substr(4, req.find(' ', 4) - 4);
+        if (path == "/metrics" || path == "/") {
+            body = render();
+        } else {
+            status = req.rfind("GET ", 0) == 0 ? "404 Not Found" : "405 Method Not Allowed";
+            body = "only GET /metrics is served here\n";
+        }
     }
-    std::string head = "HTTP/1.1 " + status + "\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\n" +
-                       "Content-Length: " + std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n";
-    std::string all = head + body;
-    size_t off = 0;
-    while (off < all.size()) {
-        ssize_t n = write(fd, all.data() + off, all.size() - off);
-        if (n <= 0) return;
-        off += static_cast<size_t>(n);
-    }
+    return "HTTP/1.1 " + status + "\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\n" +
+           "Content-Length: " + std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
 }
 
 void MetricsServer::on_event(const nlohmann::json& ev) noexcept {

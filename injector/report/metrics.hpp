@@ -1,6 +1,7 @@
 // Prometheus text-format metrics while a run is active, for teams that watch game days on
 // dashboards: run phase, faults in force, drops per rule, probe success and latency. Served by a
-// tiny HTTP responder on a loopback address only (nothing else is accepted), one thread.
+// tiny HTTP responder on a loopback address only (nothing else is accepted), one thread, bounded
+// in connections, request bytes and time per request.
 #pragma once
 
 #include <chrono>
@@ -34,10 +35,14 @@ public:
     uint16_t port() const { return port_; }
     std::string url() const;
 
+    static constexpr size_t kMaxConns = 8;       // connections served at once
+    static constexpr size_t kMaxRequest = 8192;  // bytes of request head
+    static constexpr int kRequestMs = 2000;      // per connection, request and answer
+
 private:
     MetricsServer() = default;
     void serve();
-    void answer(int fd);
+    std::string answer(const std::string& request);
 
     int listen_fd_ = -1, stop_fd_ = -1;
     uint16_t port_ = 0;

@@ -16,6 +16,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/time.hpp"  // monotonic_ns(), declared here before; engines use it for deadlines
 #include "common/result.hpp"
 #include "plan/model.hpp"
 
@@ -82,8 +83,5 @@ struct EngineSet {
         return v;
     }
 };
-
-// CLOCK_MONOTONIC in ns: the clock bpf_ktime_get_ns() reads.
-uint64_t monotonic_ns();
 
 }  // namespace inj

@@ -39,7 +39,7 @@ Result<Journal> Journal::open_with(const std::string& run_id, bool fresh) {
     if (ec) return Error{ec.value(), "create journal directory", dir};
     std::string path = dir + "/journal.jsonl";
     // A run id names one run: never append to another run's journal.
-    int flags = O_WRONLY | O_APPEND | O_CLOEXEC | (fresh ? O_CREAT | O_EXCL : 0);
+    int flags = O_WRONLY | O_APPEND | O_CLOEXEC | O_NOFOLLOW | (fresh ? O_CREAT | O_EXCL : 0);
     int fd = ::open(path.c_str(), flags, 0644);
     if (fd < 0 && errno == EEXIST) return Error{EEXIST, "run id " + run_id + " was used before", path};
     if (fd < 0) return errno_error("open journal", path);

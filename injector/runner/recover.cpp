@@ -22,6 +22,7 @@
 #include "common/netns.hpp"
 #include "common/paths.hpp"
 #include "common/proc.hpp"
+#include "common/ranges.hpp"
 #include "faultfs/faultfs.hpp"
 #include "lab/cgroup.hpp"
 #include "lab/iproute.hpp"

@@ -18,6 +18,7 @@
 #include "common/log.hpp"
 #include "common/paths.hpp"
 #include "common/proc.hpp"
+#include "common/safe_file.hpp"
 #include "plan/template.hpp"
 #include "runner/events.hpp"
 #include "runner/journal.hpp"
@@ -685,10 +686,9 @@ void Runner::Impl::write_verdict() {
         std::error_code ec;
         auto dst = std::filesystem::path(opts.report_dir) / out.run_id;
         std::filesystem::create_directories(dst, ec);
-        std::filesystem::copy_file(journal->path(), dst / "journal.jsonl", std::filesystem::copy_options::overwrite_existing, ec);
-        std::filesystem::copy_file(journal->dir() + "/report.json", dst / "report.json",
-                                   std::filesystem::copy_options::overwrite_existing, ec);
-        if (ec) log::get("runner")->warn("could not copy the report to {}: {}", dst.string(), ec.message());
+        for (const char* f : {"journal.jsonl", "report.json"})  // never through a planted symlink
+            if (auto r = copy_file_nofollow(journal->dir() + "/" + f, (dst / f).string()); !r)
+                log::get("runner")->warn("could not copy the report to {}: {}", dst.string(), r.error().message());
     }
     jwrite("run_end", {{"clean", out.cleanup_errors.empty()}}, true);
 }

@@ -95,7 +95,7 @@ faultfs::Settings settings_of(const plan::StorageDegrade& sd) {
 }
 
 void merge(faultfs::Settings& a, const faultfs::Settings& b) {
-    for (int c = 0; c < faultfs::kClasses; ++c) {
+    for (size_t c = 0; c < size_t(faultfs::kClasses); ++c) {
         a.latency[c].fixed_ns = std::max(a.latency[c].fixed_ns, b.latency[c].fixed_ns);
         a.latency[c].jitter_ns = std::max(a.latency[c].jitter_ns, b.latency[c].jitter_ns);
     }

@@ -60,17 +60,6 @@ Result<void> await_cgroups(const std::vector<std::string>& dirs, const std::stri
     }
 }
 
-void reap(const std::vector<pid_t>& pids) {
-    auto until = Clock::now() + std::chrono::milliseconds(500);
-    for (pid_t pid : pids) {
-        while (true) {
-            pid_t r = ::waitpid(pid, nullptr, WNOHANG);
-            if (r == pid || (r < 0 && errno != EINTR) || Clock::now() > until) break;
-            std::this_thread::sleep_for(kPoll);
-        }
-    }
-}
-
 RealtimeScope::RealtimeScope() {
     old_policy_ = sched_getscheduler(0);
     sched_param old{};

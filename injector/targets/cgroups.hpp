@@ -21,9 +21,6 @@ int cgroup_event(const std::string& dir, const std::string& key);
 // names the ones that did not.
 Result<void> await_cgroups(const std::vector<std::string>& dirs, const std::string& key, int want,
                            std::chrono::nanoseconds bound = std::chrono::seconds(5));
-// Reaps `pids` that are children of this process (services the runner started), so their pids
-// are really gone; others (ECHILD) are left alone. Bounded to half a second.
-void reap(const std::vector<pid_t>& pids);
 
 // SCHED_FIFO for the calling thread while in scope, then its old policy back; nothing when the
 // kernel refuses (no CAP_SYS_NICE, an RT budget of 0).

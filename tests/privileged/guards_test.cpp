@@ -5,11 +5,14 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <cstddef>
+#include <cstdio>
 #include <thread>
 
 #include "common/netns.hpp"
 #include "common/proc.hpp"
 #include "lab/lab.hpp"
+#include "netfault_abi.h"
 #include "privileged/guards_support.hpp"
 #include "support/test_support.hpp"
 
@@ -177,16 +180,33 @@ TEST(Guards, DropsOutsideThePlannedCutSet) {
     ASSERT_FALSE(links.empty());
     auto link = bpftool("link show id " + std::to_string(links[0]));
     auto prog = bpftool("prog show id " + std::to_string(link.value("prog_id", 0)));
-    int rules_id = 0;
+    int rules_id = 0, control_id = 0;
     for (auto& m : prog.value("map_ids", nlohmann::json::array())) {
         auto map = bpftool("map show id " + std::to_string(m.get<int>()));
         if (map.value("name", "") == "rules") rules_id = m.get<int>();
+        if (map.value("name", "") == "control") control_id = m.get<int>();
     }
     ASSERT_NE(rules_id, 0);
+    ASSERT_NE(control_id, 0);
     auto r = run_shell("bpftool map update id " + std::to_string(rules_id) +
                            " key hex 00 00 00 00 value hex ff ff ff ff ff ff ff 7f 07 00 00 00 ff ff ff ff"
                            " 00 00 00 00 00 00 ff ff",  // any protocol, ports 0-65535
                        10s);
+    ASSERT_TRUE(r && r->exit_code == 0) << (r ? r->output : r.error().message());
+    // ...and names it in the control entry's armed-rule summary (nf_control.armed, bytes 40-47),
+    // without which the classifier passes every packet before looking at the rules.
+    auto ctl = bpftool("map lookup id " + std::to_string(control_id) + " key hex 00 00 00 00");
+    auto bytes = ctl.is_array() && !ctl.empty() ? ctl[0].value("value", nlohmann::json::array()) : ctl.value("value", nlohmann::json::array());
+    ASSERT_EQ(bytes.size(), sizeof(nf_control)) << ctl.dump();
+    std::string hex;
+    for (size_t i = 0; i < bytes.size(); ++i) {
+        unsigned v = static_cast<unsigned>(std::stoul(bytes[i].get<std::string>(), nullptr, 16));
+        if (i == offsetof(nf_control, armed)) v |= 1;  // rule 0
+        char b[4];
+        std::snprintf(b, sizeof b, "%02x", v);
+        hex += std::string(" ") + b;
+    }
+    r = run_shell("bpftool map update id " + std::to_string(control_id) + " key hex 00 00 00 00 value hex" + hex, 10s);
     ASSERT_TRUE(r && r->exit_code == 0) << (r ? r->output : r.error().message());
     // Real traffic across the stray cut, so the counters move.
     auto* a1 = lab.host("a1");

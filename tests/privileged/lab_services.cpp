@@ -85,6 +85,35 @@ TEST_F(LabServices, RunInTheirHostNamespaceAndCgroupAndDieWithDown) {
     EXPECT_TRUE(left->empty()) << left->front();
 }
 
+// After down, the killed services are gone, not zombies of the process that started them (the
+// runner would hold them until it exits). Several hosts, so a late exit is likely to show.
+TEST_F(LabServices, DownReapsTheServicesItKilled) {
+    INJ_REQUIRE_PRIVILEGE();
+    auto plan = make_plan("lab-test-reap", {{"east", {"e1", "e2", "e3"}}, {"west", {"w1", "w2", "w3"}}});
+    plan.lab.services.push_back(service("sleeper", {"e1", "e2", "e3", "w1", "w2", "w3"}, "exec sleep 1000"));
+    auto lab = bring_up(plan);
+    ASSERT_TRUE(lab.ok()) << lab.error().message();
+    ASSERT_EQ(lab->services.size(), 6u);
+    // A process of the lab that its state does not list (as a service restarted after a power
+    // cut may be), started by this process in a host's cgroup.
+    SpawnSpec extra;
+    extra.argv = {"sleep", "1000"};
+    extra.cgroup_procs = lab->host("e2")->cgroup + "/cgroup.procs";
+    extra.die_with_parent = true;
+    auto xpid = spawn(extra);
+    ASSERT_TRUE(xpid.ok()) << xpid.error().message();
+    auto all = lab->services;
+    all.push_back({"extra", "e2", *xpid, ""});
+    ASSERT_TRUE(down(*lab).ok());
+    for (auto& p : all) {
+        // A zombie keeps its /proc entry and is still waitable; a reaped process has neither.
+        EXPECT_FALSE(std::filesystem::exists("/proc/" + std::to_string(p.pid))) << p.host << " pid " << p.pid;
+        errno = 0;
+        EXPECT_EQ(::waitpid(p.pid, nullptr, WNOHANG), -1) << p.host << " pid " << p.pid << " was left to reap";
+        EXPECT_EQ(errno, ECHILD);
+    }
+}
+
 TEST_F(LabServices, ReadinessFailureNamesServiceHostAndLogAndRemovesTheLab) {
     INJ_REQUIRE_PRIVILEGE();
     auto plan = make_plan("lab-test-not-ready", {{"z", {"n1", "n2"}}});

@@ -188,8 +188,8 @@ TEST_F(NetBpf, Ipv4TcpDroppedWhileArmedPassedWhenDisarmed) {
     uint64_t now = monotonic_ns();
     install(now + 60 * kSecond);
     auto f = ipv4_tcp("198.18.1.2", "198.18.2.2");
-    check(f, "198.18.1.2", "198.18.2.2", false, 0);  // installed, disarmed
-    EXPECT_EQ(rs(0).passed, 1u);
+    check(f, "198.18.1.2", "198.18.2.2", false, 0);  // installed, disarmed: the idle path
+    EXPECT_EQ(rs(0).passed, 0u);
     EXPECT_EQ(rs(0).dropped, 0u);
 
     arm(0, now + 60 * kSecond);
@@ -199,14 +199,49 @@ TEST_F(NetBpf, Ipv4TcpDroppedWhileArmedPassedWhenDisarmed) {
     EXPECT_EQ(stat(NF_STAT_DROPPED), 2u);
     // a -> c matches none of rule 0's sets.
     check(ipv4_tcp("198.18.1.2", "198.18.3.2"), "198.18.1.2", "198.18.3.2", false, 1);
-    EXPECT_EQ(rs(0).passed, 1u);
+    EXPECT_EQ(rs(0).passed, 0u);
 
     ASSERT_TRUE(cls_->disarm(0).ok());
     check(f, "198.18.1.2", "198.18.2.2", false, 0);
-    EXPECT_EQ(rs(0).passed, 2u);
+    EXPECT_EQ(rs(0).passed, 0u);  // nothing armed: passed before the rule loop
     EXPECT_EQ(rs(0).dropped, 2u);
     EXPECT_EQ(rs(0).expired, 0u);
     EXPECT_EQ(stat(NF_STAT_PACKETS), 5u);
+}
+
+// The armed-rule summary in the control entry: while no rule is armed a packet is passed after
+// that one read, before any lookup (an address outside the topology is not even counted as
+// unknown, and no rule counter moves); arming puts the lookups and the rule loop back, and a
+// rule armed past its deadline still reaches the loop, which lets the packet through as expired.
+TEST_F(NetBpf, ArmedRuleSummaryDecidesTheIdlePath) {
+    uint64_t now = monotonic_ns(), later = now + 60 * kSecond;
+    install(later);
+    auto f = ipv4_tcp("198.18.1.2", "198.18.2.2");
+    auto outside = ipv4_tcp("198.18.9.9", "198.18.2.2");
+    check(f, "198.18.1.2", "198.18.2.2", false, 0);
+    check(outside, "198.18.9.9", "198.18.2.2", false, 0);
+    EXPECT_EQ(stat(NF_STAT_PACKETS), 2u);
+    EXPECT_EQ(stat(NF_STAT_UNKNOWN), 0u) << "an idle classifier looked an address up";
+    EXPECT_EQ(rs(0).passed, 0u);
+
+    arm(0, later);  // armed -> dropped, and the lookups are back
+    check(f, "198.18.1.2", "198.18.2.2", true, 1);
+    check(outside, "198.18.9.9", "198.18.2.2", false, 1);
+    EXPECT_EQ(stat(NF_STAT_UNKNOWN), 1u);
+    EXPECT_EQ(rs(0).dropped, 1u);
+
+    ASSERT_TRUE(cls_->disarm(0).ok());  // disarmed -> passed after the one read
+    check(f, "198.18.1.2", "198.18.2.2", false, 0);
+    check(outside, "198.18.9.9", "198.18.2.2", false, 0);
+    EXPECT_EQ(stat(NF_STAT_UNKNOWN), 1u);
+    EXPECT_EQ(rs(0).dropped, 1u);
+    EXPECT_EQ(rs(0).passed, 0u);
+
+    arm(0, now - 1);  // a rule whose deadline passed: in the summary, inert in the loop
+    check(f, "198.18.1.2", "198.18.2.2", false, 0);
+    EXPECT_EQ(rs(0).expired, 1u);
+    EXPECT_EQ(rs(0).dropped, 1u);
+    EXPECT_EQ(stat(NF_STAT_DROPPED), 1u);
 }
 
 TEST_F(NetBpf, Ipv6UdpDropped) {

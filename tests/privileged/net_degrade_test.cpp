@@ -25,6 +25,8 @@
 #include "common/proc.hpp"
 #include "lab/lab.hpp"
 #include "net/net_engine.hpp"
+#include "common/fd.hpp"
+#include "support/net_pair.hpp"
 #include "support/test_support.hpp"
 
 namespace inj::net {
@@ -36,28 +38,8 @@ constexpr uint64_t kSecond = 1'000'000'000ull;
 constexpr const char* kA = "198.18.251.1";
 constexpr const char* kB = "198.18.251.2";
 
-Cidr C(const char* s) { return *Cidr::parse(s); }
-
-RunResult sh(const std::string& cmd, std::chrono::seconds t = 20s) {
-    auto r = run_shell(cmd, t);
-    if (!r.ok()) return RunResult{-1, false, r.error().message(), {}};
-    return r.value();
-}
-
-struct Fd {
-    int fd = -1;
-    explicit Fd(int f = -1) : fd(f) {}
-    Fd(Fd&& o) noexcept : fd(o.fd) { o.fd = -1; }
-    ~Fd() { if (fd >= 0) close(fd); }
-};
-
-sockaddr_in addr_of(const char* ip, uint16_t port) {
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(port);
-    inet_pton(AF_INET, ip, &a.sin_addr);
-    return a;
-}
+using test::addr_of;
+using test::sh;
 
 // A UDP socket made inside a namespace (it stays there), bound to ip:port (port 0: any).
 Fd udp_in(const std::string& ns, const char* ip, uint16_t port) {
@@ -65,9 +47,9 @@ Fd udp_in(const std::string& ns, const char* ip, uint16_t port) {
     if (!g.ok()) return Fd{};
     Fd s(socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
     int big = 8 << 20;
-    setsockopt(s.fd, SOL_SOCKET, SO_RCVBUFFORCE, &big, sizeof big);
+    setsockopt(s.get(), SOL_SOCKET, SO_RCVBUFFORCE, &big, sizeof big);
     auto a = addr_of(ip, port);
-    if (bind(s.fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) return Fd{};
+    if (bind(s.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) return Fd{};
     return s;
 }
 
@@ -99,49 +81,20 @@ class NetDegrade : public ::testing::Test {
 protected:
     void SetUp() override {
         INJ_REQUIRE_PRIVILEGE();
-        std::string id = std::to_string(getpid());
-        ns_a_ = "inj-ndg-a-" + id;
-        ns_b_ = "inj-ndg-b-" + id;
-        fabric_ = "inj-ndg-f-" + id;
-        created_ = true;
-        const std::vector<std::string> cmds = {
-            "ip netns add " + ns_a_, "ip netns add " + ns_b_, "ip netns add " + fabric_,
-            "ip -n " + fabric_ + " link add br0 type bridge",
-            "ip -n " + fabric_ + " link set br0 up",
-            "ip -n " + fabric_ + " link add pa type veth peer name eth0 netns " + ns_a_,
-            "ip -n " + fabric_ + " link add pb type veth peer name eth0 netns " + ns_b_,
-            "ip -n " + fabric_ + " link set pa master br0 up",
-            "ip -n " + fabric_ + " link set pb master br0 up",
-            "ip -n " + ns_a_ + " addr add " + kA + "/24 dev eth0",
-            "ip -n " + ns_b_ + " addr add " + kB + "/24 dev eth0",
-            "ip -n " + ns_a_ + " link set eth0 up", "ip -n " + ns_a_ + " link set lo up",
-            "ip -n " + ns_b_ + " link set eth0 up", "ip -n " + ns_b_ + " link set lo up",
-        };
-        for (auto& c : cmds) {
-            auto r = sh(c);
-            ASSERT_EQ(r.exit_code, 0) << c << ": " << r.output;
-        }
+        auto c = pair_.create();
+        ASSERT_TRUE(c.ok()) << c.error().message();
+        ns_a_ = pair_.ns_a();
+        ns_b_ = pair_.ns_b();
         plan_.name = "degrade";
-        plan_.topology.zones = {{"za", {"pa"}, {}, std::nullopt, std::nullopt, {}},
-                                {"zb", {"pb"}, {}, std::nullopt, std::nullopt, {}}};
-        plan_.topology.power_domains = {{"pa", "za", {}}, {"pb", "zb", {}}};
-        plan_.topology.hosts = {{"ha", "za", "pa", {C("198.18.251.1/24")}, {}, {}},
-                                {"hb", "zb", "pb", {C("198.18.251.2/24")}, {}, {}}};
-        lab_.id = "ndg" + id;
-        lab_.fabric_netns = fabric_;
-        lab_.hosts = {{"ha", 0, ns_a_, "pa", "", {C("198.18.251.1/24")}},
-                      {"hb", 1, ns_b_, "pb", "", {C("198.18.251.2/24")}}};
+        pair_.describe(plan_, lab_, "ndg" + std::to_string(getpid()));
         // Neighbours resolved before any fault, so ARP never competes with the measurement.
         ASSERT_EQ(rtts(2).size(), 2u);
     }
 
     void TearDown() override {
         engine_.release();
-        if (!created_) return;
-        for (auto& ns : {ns_a_, ns_b_, fabric_}) sh("ip netns del " + ns + " 2>/dev/null");
-        auto list = sh("ip netns list");
-        for (auto& ns : {ns_a_, ns_b_, fabric_})
-            EXPECT_EQ(list.output.find(ns), std::string::npos) << "namespace " << ns << " left behind";
+        auto r = pair_.remove();
+        EXPECT_TRUE(r.ok()) << r.error().message();
     }
 
     // One degrade_link fault za <-> zb (or only za -> zb), prepared and injected.
@@ -166,14 +119,14 @@ protected:
         std::vector<uint32_t> got;
         Fd rx = udp_in(ns_b_, kB, port);
         Fd tx = udp_in(ns_a_, kA, 0);
-        EXPECT_GE(rx.fd, 0);
-        EXPECT_GE(tx.fd, 0);
-        if (rx.fd < 0 || tx.fd < 0) return got;
+        EXPECT_GE(rx.get(), 0);
+        EXPECT_GE(tx.get(), 0);
+        if (rx.get() < 0 || tx.get() < 0) return got;
         auto dst = addr_of(kB, port);
         auto drain = [&] {
             char buf[2048];
             for (;;) {
-                ssize_t r = recv(rx.fd, buf, sizeof buf, MSG_DONTWAIT);
+                ssize_t r = recv(rx.get(), buf, sizeof buf, MSG_DONTWAIT);
                 if (r < 4) break;
                 uint32_t seq;
                 std::memcpy(&seq, buf, 4);
@@ -183,7 +136,7 @@ protected:
         char payload[200] = {};
         for (uint32_t i = 0; i < n; ++i) {
             std::memcpy(payload, &i, 4);
-            sendto(tx.fd, payload, sizeof payload, 0, reinterpret_cast<sockaddr*>(&dst), sizeof dst);
+            sendto(tx.get(), payload, sizeof payload, 0, reinterpret_cast<sockaddr*>(&dst), sizeof dst);
             if (i % 50 == 49) {
                 std::this_thread::sleep_for(1ms);
                 drain();
@@ -202,30 +155,30 @@ protected:
         std::vector<double> out;
         Fd echo = udp_in(ns_b_, kB, 7007);
         Fd tx = udp_in(ns_a_, kA, 0);
-        EXPECT_GE(echo.fd, 0);
-        if (echo.fd < 0 || tx.fd < 0) return out;
+        EXPECT_GE(echo.get(), 0);
+        if (echo.get() < 0 || tx.get() < 0) return out;
         std::atomic<bool> stop{false};
         std::thread t([&] {
             char buf[256];
             while (!stop) {
-                pollfd p{echo.fd, POLLIN, 0};
+                pollfd p{echo.get(), POLLIN, 0};
                 if (poll(&p, 1, 50) <= 0) continue;
                 sockaddr_in from{};
                 socklen_t len = sizeof from;
-                ssize_t r = recvfrom(echo.fd, buf, sizeof buf, 0, reinterpret_cast<sockaddr*>(&from), &len);
-                if (r > 0) sendto(echo.fd, buf, r, 0, reinterpret_cast<sockaddr*>(&from), len);
+                ssize_t r = recvfrom(echo.get(), buf, sizeof buf, 0, reinterpret_cast<sockaddr*>(&from), &len);
+                if (r > 0) sendto(echo.get(), buf, r, 0, reinterpret_cast<sockaddr*>(&from), len);
             }
         });
         auto dst = addr_of(kB, 7007);
         for (int i = 0; i < n; ++i) {
             uint32_t seq = i;
             auto t0 = Clock::now();
-            sendto(tx.fd, &seq, 4, 0, reinterpret_cast<sockaddr*>(&dst), sizeof dst);
+            sendto(tx.get(), &seq, 4, 0, reinterpret_cast<sockaddr*>(&dst), sizeof dst);
             for (;;) {
-                pollfd p{tx.fd, POLLIN, 0};
+                pollfd p{tx.get(), POLLIN, 0};
                 if (poll(&p, 1, 2000) <= 0) break;
                 uint32_t back = 0;
-                if (recv(tx.fd, &back, 4, 0) == 4 && back == seq) {
+                if (recv(tx.get(), &back, 4, 0) == 4 && back == seq) {
                     out.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
                     break;
                 }
@@ -243,8 +196,8 @@ protected:
         return v[v.size() / 2];
     }
 
-    bool created_ = false;
-    std::string ns_a_, ns_b_, fabric_;
+    test::BridgedPair pair_{"ndg", std::string(kA) + "/24", std::string(kB) + "/24"};
+    std::string ns_a_, ns_b_;
     plan::Plan plan_;
     lab::LabState lab_;
     NetEngine engine_;
@@ -335,8 +288,8 @@ TEST_F(NetDegrade, ThroughputUnderCapWithinTenPercent) {
     plan::LinkDegrade d;
     d.rate_bps = 40'000'000;
     inject(d);
-    std::thread server([&] {
-        run({"iperf3", "-s", "-1", "-B", kB, "-p", "5201"}, 30s, netns_path(ns_b_));
+    std::thread server([&] {  // its result is not needed: the client's report says what ran
+        (void)run({"iperf3", "-s", "-1", "-B", kB, "-p", "5201"}, 30s, netns_path(ns_b_));
     });
     std::this_thread::sleep_for(500ms);
     auto r = run({"iperf3", "-c", kB, "-p", "5201", "-t", "5", "-O", "1", "-J"}, 30s, netns_path(ns_a_));
@@ -371,7 +324,7 @@ TEST_F(NetDegrade, CorruptedTcpSegmentsAreRefusedAndResent) {
     plan::LinkDegrade d;
     d.corrupt = 0.02;
     inject(d, plan::Direction::from);
-    std::thread server([&] { run({"iperf3", "-s", "-1", "-B", kB, "-p", "5203"}, 30s, netns_path(ns_b_)); });
+    std::thread server([&] { (void)run({"iperf3", "-s", "-1", "-B", kB, "-p", "5203"}, 30s, netns_path(ns_b_)); });
     std::this_thread::sleep_for(400ms);
     // 4 MB in segments of at most 1448 bytes: about 2,900 segments, ~58 corrupted.
     auto r = run({"iperf3", "-c", kB, "-p", "5203", "-n", "4M"}, 30s, netns_path(ns_a_));
@@ -402,19 +355,19 @@ TEST_F(NetDegrade, GrayFailureTouchesOnlyItsShareOfFlows) {
     inject(d, plan::Direction::both, 0.3);
     // 300 flows (distinct source ports), 5 datagrams each.
     Fd rx = udp_in(ns_b_, kB, 7002);
-    ASSERT_GE(rx.fd, 0);
+    ASSERT_GE(rx.get(), 0);
     std::vector<Fd> flows;
     for (int i = 0; i < 300; ++i) flows.push_back(udp_in(ns_a_, kA, 0));
     auto dst = addr_of(kB, 7002);
     for (int k = 0; k < 5; ++k)
         for (uint32_t i = 0; i < flows.size(); ++i) {
-            sendto(flows[i].fd, &i, 4, 0, reinterpret_cast<sockaddr*>(&dst), sizeof dst);
+            sendto(flows[i].get(), &i, 4, 0, reinterpret_cast<sockaddr*>(&dst), sizeof dst);
             if (i % 50 == 0) std::this_thread::sleep_for(1ms);
         }
     std::this_thread::sleep_for(300ms);
     std::map<uint32_t, int> per_flow;
     uint32_t v;
-    while (recv(rx.fd, &v, 4, MSG_DONTWAIT) == 4) per_flow[v]++;
+    while (recv(rx.get(), &v, 4, MSG_DONTWAIT) == 4) per_flow[v]++;
     long dead = 300 - static_cast<long>(per_flow.size());
     for (auto& [flow, count] : per_flow) EXPECT_EQ(count, 5) << "flow " << flow << " partly affected";
     EXPECT_TRUE(binomial_ok(dead, 300, 0.3));
@@ -464,14 +417,14 @@ TEST_F(NetDegrade, KillNineLeavesNothingDelayedOrRedirected) {
         waitpid(child, nullptr, 0);
         FAIL() << "the child could not inject";
     }
-    EXPECT_EQ(sh("ip -n " + fabric_ + " link show nfdl0").exit_code, 0) << "no tap while the fault is in force";
+    EXPECT_EQ(sh("ip -n " + pair_.fabric() + " link show nfdl0").exit_code, 0) << "no tap while the fault is in force";
     auto slow = rtts(5);
     ASSERT_EQ(slow.size(), 5u);
     EXPECT_GT(median(slow), 79.0);
     // Frames in flight when the process dies are lost with it, as on a link that goes down.
     kill(child, SIGKILL);
     ASSERT_EQ(waitpid(child, nullptr, 0), child);
-    EXPECT_NE(sh("ip -n " + fabric_ + " link show nfdl0").exit_code, 0) << "the tap outlived the injector";
+    EXPECT_NE(sh("ip -n " + pair_.fabric() + " link show nfdl0").exit_code, 0) << "the tap outlived the injector";
     auto after = rtts(10);
     ASSERT_EQ(after.size(), 10u) << "packets lost after the injector died";
     EXPECT_LT(median(after), median(base) + 5.0) << "still delayed after the injector died";

@@ -18,6 +18,8 @@
 #include "common/proc.hpp"
 #include "lab/lab.hpp"
 #include "net/net_engine.hpp"
+#include "common/fd.hpp"
+#include "support/net_pair.hpp"
 #include "support/test_support.hpp"
 
 namespace inj::net {
@@ -26,29 +28,8 @@ namespace {
 using namespace std::chrono_literals;
 constexpr uint64_t kSecond = 1'000'000'000ull;
 
-Cidr C(const char* s) { return *Cidr::parse(s); }
-
-RunResult sh(const std::string& cmd) {
-    auto r = run_shell(cmd, 10s);
-    if (!r.ok()) return RunResult{-1, false, r.error().message(), {}};
-    return r.value();
-}
-
-// An fd closed on scope exit, so a failed assertion leaks no socket.
-struct Fd {
-    int fd = -1;
-    explicit Fd(int f = -1) : fd(f) {}
-    Fd(Fd&& o) noexcept : fd(o.fd) { o.fd = -1; }
-    ~Fd() { if (fd >= 0) close(fd); }
-};
-
-sockaddr_in addr_of(const char* ip, uint16_t port) {
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(port);
-    inet_pton(AF_INET, ip, &a.sin_addr);
-    return a;
-}
+using test::addr_of;
+using test::sh;
 
 // Receives exactly `want` bytes within `timeout`, or fewer if the time runs out.
 std::string recv_for(int fd, size_t want, std::chrono::milliseconds timeout) {
@@ -71,56 +52,24 @@ class NetTcx : public ::testing::Test {
 protected:
     void SetUp() override {
         INJ_REQUIRE_PRIVILEGE();
-        std::string id = std::to_string(getpid());
-        ns_a_ = "inj-nft-a-" + id;
-        ns_b_ = "inj-nft-b-" + id;
-        fabric_ = "inj-nft-f-" + id;
-        created_ = true;
-        // The fabric holds a bridge; each host's eth0 has its peer as a bridge port there.
-        const std::vector<std::string> cmds = {
-            "ip netns add " + ns_a_, "ip netns add " + ns_b_, "ip netns add " + fabric_,
-            "ip -n " + fabric_ + " link add br0 type bridge",
-            "ip -n " + fabric_ + " link set br0 up",
-            "ip -n " + fabric_ + " link add pa type veth peer name eth0 netns " + ns_a_,
-            "ip -n " + fabric_ + " link add pb type veth peer name eth0 netns " + ns_b_,
-            "ip -n " + fabric_ + " link set pa master br0 up",
-            "ip -n " + fabric_ + " link set pb master br0 up",
-            "ip -n " + ns_a_ + " addr add 198.18.250.1/24 dev eth0",
-            "ip -n " + ns_b_ + " addr add 198.18.250.2/24 dev eth0",
-            "ip -n " + ns_a_ + " link set eth0 up", "ip -n " + ns_a_ + " link set lo up",
-            "ip -n " + ns_b_ + " link set eth0 up", "ip -n " + ns_b_ + " link set lo up",
-        };
-        for (auto& c : cmds) {
-            auto r = sh(c);
-            ASSERT_EQ(r.exit_code, 0) << c << ": " << r.output;
-        }
-
+        auto c = pair_.create();
+        ASSERT_TRUE(c.ok()) << c.error().message();
+        ns_a_ = pair_.ns_a();
+        ns_b_ = pair_.ns_b();
         plan_.name = "tcx";
-        plan_.topology.zones = {{"za", {"pa"}, {}, std::nullopt, std::nullopt, {}},
-                                {"zb", {"pb"}, {}, std::nullopt, std::nullopt, {}}};
-        plan_.topology.power_domains = {{"pa", "za", {}}, {"pb", "zb", {}}};
-        plan_.topology.hosts = {{"ha", "za", "pa", {C("198.18.250.1/24")}, {}, {}},
-                                {"hb", "zb", "pb", {C("198.18.250.2/24")}, {}, {}}};
+        pair_.describe(plan_, lab_, "nft" + std::to_string(getpid()));
         plan::Fault f;
         f.name = "split";
         f.kind = plan::FaultKind::sever;
         f.target.zones = {"za"};
         f.peer.rest = true;
         plan_.method = {f};
-
-        lab_.id = "nft" + id;
-        lab_.fabric_netns = fabric_;
-        lab_.hosts = {{"ha", 0, ns_a_, "pa", "", {C("198.18.250.1/24")}},
-                      {"hb", 1, ns_b_, "pb", "", {C("198.18.250.2/24")}}};
     }
 
     void TearDown() override {
         engine_.release();
-        if (!created_) return;
-        for (auto& ns : {ns_a_, ns_b_, fabric_}) sh("ip netns del " + ns + " 2>/dev/null");
-        auto list = sh("ip netns list");
-        for (auto& ns : {ns_a_, ns_b_, fabric_})
-            EXPECT_EQ(list.output.find(ns), std::string::npos) << "namespace " << ns << " left behind";
+        auto r = pair_.remove();
+        EXPECT_TRUE(r.ok()) << r.error().message();
     }
 
     // TCP client in A, server in B, connected before any fault.
@@ -129,29 +78,29 @@ protected:
         {
             auto g = NetnsGuard::enter(netns_path(ns_b_));
             ASSERT_TRUE(g.ok()) << g.error().message();
-            listener.fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+            listener.reset(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
             auto a = addr_of("198.18.250.2", 0);
-            ASSERT_EQ(bind(listener.fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
-            ASSERT_EQ(listen(listener.fd, 1), 0);
+            ASSERT_EQ(bind(listener.get(), reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+            ASSERT_EQ(listen(listener.get(), 1), 0);
         }
         sockaddr_in bound{};
         socklen_t len = sizeof bound;
-        getsockname(listener.fd, reinterpret_cast<sockaddr*>(&bound), &len);
+        getsockname(listener.get(), reinterpret_cast<sockaddr*>(&bound), &len);
         {
             auto g = NetnsGuard::enter(netns_path(ns_a_));
             ASSERT_TRUE(g.ok()) << g.error().message();
-            client.fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+            client.reset(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
             int one = 1;
-            setsockopt(client.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+            setsockopt(client.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
             auto a = addr_of("198.18.250.2", ntohs(bound.sin_port));
-            ASSERT_EQ(connect(client.fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0) << std::strerror(errno);
+            ASSERT_EQ(connect(client.get(), reinterpret_cast<sockaddr*>(&a), sizeof a), 0) << std::strerror(errno);
         }
-        server.fd = accept4(listener.fd, nullptr, nullptr, SOCK_CLOEXEC);
-        ASSERT_GE(server.fd, 0);
+        server.reset(accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC));
+        ASSERT_GE(server.get(), 0);
     }
 
-    bool created_ = false;
-    std::string ns_a_, ns_b_, fabric_;
+    test::BridgedPair pair_{"nft", "198.18.250.1/24", "198.18.250.2/24"};
+    std::string ns_a_, ns_b_;
     plan::Plan plan_;
     lab::LabState lab_;
     NetEngine engine_;
@@ -164,14 +113,14 @@ TEST_F(NetTcx, EstablishedConnectionIsCutAndHealed) {
 
     Fd client, server;
     connect_pair(client, server);
-    ASSERT_GE(server.fd, 0);
+    ASSERT_GE(server.get(), 0);
 
-    ASSERT_EQ(send(client.fd, "hello", 5, 0), 5);
-    EXPECT_EQ(recv_for(server.fd, 5, 3000ms), "hello");
+    ASSERT_EQ(send(client.get(), "hello", 5, 0), 5);
+    EXPECT_EQ(recv_for(server.get(), 5, 3000ms), "hello");
 
     ASSERT_TRUE(engine_.inject(0, monotonic_ns() + 60 * kSecond).ok());
-    ASSERT_EQ(send(client.fd, "cut!!", 5, 0), 5);
-    EXPECT_EQ(recv_for(server.fd, 5, 1500ms), "") << "data crossed an injected sever";
+    ASSERT_EQ(send(client.get(), "cut!!", 5, 0), 5);
+    EXPECT_EQ(recv_for(server.get(), 5, 1500ms), "") << "data crossed an injected sever";
     auto during = engine_.counters();
     ASSERT_EQ(during.size(), 1u);
     EXPECT_EQ(during[0].fault, "split");
@@ -179,12 +128,12 @@ TEST_F(NetTcx, EstablishedConnectionIsCutAndHealed) {
 
     ASSERT_TRUE(engine_.heal(0).ok());
     // TCP retransmits the held data on its own once the path is back.
-    EXPECT_EQ(recv_for(server.fd, 5, 10000ms), "cut!!");
-    ASSERT_EQ(send(server.fd, "back", 4, 0), 4);
-    EXPECT_EQ(recv_for(client.fd, 4, 3000ms), "back");
+    EXPECT_EQ(recv_for(server.get(), 5, 10000ms), "cut!!");
+    ASSERT_EQ(send(server.get(), "back", 4, 0), 4);
+    EXPECT_EQ(recv_for(client.get(), 4, 3000ms), "back");
     auto after = engine_.counters();
+    // (Packets after a heal with nothing armed take the idle path, which counts no rule.)
     EXPECT_EQ(after[0].dropped, during[0].dropped) << "dropped after heal";
-    EXPECT_GT(after[0].passed, 0u);
 }
 
 TEST_F(NetTcx, ExpiredFaultIsInertWithoutHeal) {
@@ -192,12 +141,12 @@ TEST_F(NetTcx, ExpiredFaultIsInertWithoutHeal) {
     ASSERT_TRUE(p.ok()) << p.error().message();
     Fd client, server;
     connect_pair(client, server);
-    ASSERT_GE(server.fd, 0);
+    ASSERT_GE(server.get(), 0);
     // Deadline 300 ms away and never healed: the program itself lets traffic through after it.
     ASSERT_TRUE(engine_.inject(0, monotonic_ns() + 300'000'000ull).ok());
     std::this_thread::sleep_for(500ms);
-    ASSERT_EQ(send(client.fd, "late", 4, 0), 4);
-    EXPECT_EQ(recv_for(server.fd, 4, 3000ms), "late");
+    ASSERT_EQ(send(client.get(), "late", 4, 0), 4);
+    EXPECT_EQ(recv_for(server.get(), 4, 3000ms), "late");
     auto c = engine_.counters();
     EXPECT_GT(c[0].expired, 0u);
 }

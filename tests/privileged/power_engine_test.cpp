@@ -17,6 +17,7 @@
 #include "lab/lab.hpp"
 #include "net/net_engine.hpp"
 #include "power/power_engine.hpp"
+#include "support/lab_plans.hpp"
 #include "support/test_support.hpp"
 
 using namespace std::chrono_literals;
@@ -29,25 +30,8 @@ constexpr uint64_t kSecond = 1'000'000'000ull;
 // `zones` zones (a, b, c), one host each (a1, b1, c1), a standalone etcd member per host (starts
 // in ~100 ms, answers TCP on 2379), one power_loss of zone a.
 plan::Plan zoned(const std::string& name, plan::PowerMode mode, int zones = 2) {
-    plan::Plan p;
-    p.name = name;
-    p.file = "<test " + name + ">";
-    p.lab.ready_timeout = 30s;
-    const char* names[] = {"a", "b", "c"};
-    for (int i = 0; i < zones; ++i) {
-        plan::Zone z;
-        z.name = names[i];
-        z.power_domains = {z.name + "-p"};
-        z.subnet = Cidr{*IpAddr::parse("198.18." + std::to_string(4 * i) + ".0"), 22};
-        p.topology.zones.push_back(z);
-        p.topology.power_domains.push_back({z.name + "-p", z.name, {}});
-        plan::Host h;
-        h.name = z.name + "1";
-        h.zone = z.name;
-        h.power_domain = z.name + "-p";
-        h.addresses.push_back(Cidr{z.subnet->nth(2), 22});
-        p.topology.hosts.push_back(h);
-    }
+    const std::vector<std::string> names{"a", "b", "c"};
+    plan::Plan p = test::one_host_per_zone(name, {names.begin(), names.begin() + zones});
     plan::Service kv;
     kv.name = "kv";
     for (auto& h : p.topology.hosts) kv.hosts.push_back(h.name);
@@ -70,37 +54,13 @@ plan::Plan zoned(const std::string& name, plan::PowerMode mode, int zones = 2) {
     f.peer.rest = true;
     f.power_mode = mode;
     p.method.push_back(f);
-    p.safety.max_duration = 2min;
     return p;
 }
 plan::Plan two_zones(const std::string& name, plan::PowerMode mode) { return zoned(name, mode, 2); }
 
-// A TCP connect to addr:2379 from `netns` ("" = the control position): true when something
-// answered (connected, or refused by a live kernel).
-bool answers(const std::string& netns, const std::string& addr) {
-    std::optional<NetnsGuard> g;
-    if (!netns.empty()) {
-        auto e = NetnsGuard::enter(netns_path(netns));
-        if (!e) return false;
-        g.emplace(std::move(*e));
-    }
-    auto r = tcp_connect(*IpAddr::parse(addr), 2379, 700ms);
-    return r || r.error().code == ECONNREFUSED;
-}
-
-std::string read_file(const std::string& path) {
-    std::ifstream in(path);
-    return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
-int cgroup_event(const std::string& dir, const std::string& key) {
-    std::ifstream in(dir + "/cgroup.events");
-    std::string k;
-    int v;
-    while (in >> k >> v)
-        if (k == key) return v;
-    return -1;
-}
+using test::answers;  // on port 2379, etcd's client port
+using test::cgroup_event;
+using test::read_file;
 
 pid_t pid_of(const lab::LabState& l, const std::string& host) {
     for (auto& p : l.services)
@@ -119,14 +79,7 @@ protected:
         if (net_) net_->release();
         power_.reset();
         net_.reset();
-        if (!id_.empty())
-            if (auto st = lab::load(id_)) {
-                auto d = lab::down(*st);
-                EXPECT_TRUE(d.ok()) << d.error().message();
-                auto left = lab::leftovers(*st);
-                ASSERT_TRUE(left.ok()) << left.error().message();
-                EXPECT_TRUE(left->empty()) << "lab " << id_ << " left: " << left->front();
-            }
+        test::expect_lab_down(id_);
     }
 
     // Brings the lab up and prepares both engines as the runner does (net first).

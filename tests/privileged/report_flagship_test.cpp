@@ -60,22 +60,7 @@ uint16_t free_port() {
 }
 
 std::string scrape(uint16_t port) {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(port);
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
-        close(fd);
-        return "";
-    }
-    std::string req = "GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n";
-    (void)!write(fd, req.data(), req.size());
-    std::string out;
-    char buf[8192];
-    ssize_t n;
-    while ((n = read(fd, buf, sizeof buf)) > 0) out.append(buf, static_cast<size_t>(n));
-    close(fd);
+    auto out = inj::test::http_exchange(port, "GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n");
     auto body = out.find("\r\n\r\n");
     return body == std::string::npos ? "" : out.substr(body + 4);
 }

@@ -24,96 +24,17 @@
 #include "common/proc.hpp"
 #include "faultfs/control.hpp"
 #include "faultfs/faultfs.hpp"
+#include "support/faultfs_fixture.hpp"
 #include "support/test_support.hpp"
 
 using namespace std::chrono_literals;
 namespace fs = std::filesystem;
+using namespace inj::faultfs::test;
 
 namespace inj::faultfs {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-// Runs fn in a forked child (a separate program image is not needed: the syscalls are what the
-// kernel routes through FUSE); returns the child's exit code (fn's errno, 0 on success).
-int in_child(const std::function<int()>& fn) {
-    pid_t pid = ::fork();
-    if (pid == 0) ::_exit(fn());
-    int st = 0;
-    ::waitpid(pid, &st, 0);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 255;
-}
-
-int write_file(const std::string& path, const std::string& data, int flags = 0, bool sync = false) {
-    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | flags, 0644);
-    if (fd < 0) return errno;
-    if (::write(fd, data.data(), data.size()) != ssize_t(data.size())) return errno ? errno : EIO;
-    if (sync && ::fsync(fd) != 0) return errno;
-    if (::close(fd) != 0) return errno;
-    return 0;
-}
-
-std::string slurp(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-}
-
-std::string random_bytes(size_t n, unsigned seed) {
-    std::mt19937 g(seed);
-    std::string s(n, 0);
-    for (auto& c : s) c = char(g());
-    return s;
-}
-
-class FaultfsTest : public ::testing::Test {
-protected:
-    void SetUp() override {
-        INJ_REQUIRE_PRIVILEGE();
-        base_ = fs::temp_directory_path() / ("inj-faultfs-" + std::to_string(::getpid()) + "-" +
-                                             ::testing::UnitTest::GetInstance()->current_test_info()->name());
-        fs::remove_all(base_);
-        fs::create_directories(base_ / "vol");
-        vol_ = (base_ / "vol").string();
-        // Something under the directory before the mount: in place, it must still be there.
-        std::ofstream(vol_ + "/before.txt") << "was here before the mount";
-        auto pid = start({vol_, (base_ / "ctl").string(), "", (base_ / "daemon.log").string()});
-        ASSERT_TRUE(pid) << pid.error().message();
-        daemon_ = *pid;
-        auto c = Control::open((base_ / "ctl").string());
-        ASSERT_TRUE(c) << c.error().message();
-        ctl_.emplace(std::move(*c));
-    }
-    void TearDown() override {
-        ctl_.reset();
-        if (daemon_) {
-            auto r = stop(vol_, daemon_);
-            EXPECT_TRUE(r) << r.error().message();
-            EXPECT_FALSE(process_alive(daemon_));
-        }
-        if (!base_.empty()) {
-            auto m = mounts();  // one list: begin and end of two temporaries would be undefined
-            EXPECT_EQ(std::count(m.begin(), m.end(), vol_), 0);
-            std::error_code ec;
-            fs::remove_all(base_, ec);
-        }
-    }
-    void set(const Settings& s) { ctl_->write(s, uint32_t(::getpid())); }
-    std::string p(const std::string& rel) const { return vol_ + "/" + rel; }
-
-    fs::path base_;
-    std::string vol_;
-    pid_t daemon_ = 0;
-    std::optional<Control> ctl_;
-};
-
-ErrorRule rule(int err, uint32_t ops, uint32_t ppm = 1000000, const char* pattern = "") {
-    ErrorRule r;
-    r.err = err;
-    r.ops = ops;
-    r.ppm = ppm;
-    std::strncpy(r.pattern, pattern, sizeof(r.pattern) - 1);
-    return r;
-}
 
 TEST_F(FaultfsTest, InPlacePassthroughServesWhatWasThereAndWritesReachTheDirectory) {
     EXPECT_EQ(slurp(p("before.txt")), "was here before the mount");
@@ -461,6 +382,51 @@ TEST_F(FaultfsTest, ArmingAReadFaultDropsTheCacheSoReadsReachTheDisk) {
     std::this_thread::sleep_for(150ms);  // the watcher acts on the new settings
     // Buffered reads, no O_DIRECT: they reach the daemon again and wait.
     EXPECT_GE(timed_read(), 30.0);
+}
+
+}  // namespace
+}  // namespace inj::faultfs
+
+namespace inj::faultfs {
+namespace {
+
+TEST_F(FaultfsTest, AWriterKilledInsideTheSeqlockLeavesTheDaemonServingTheLastGoodSettings) {
+    Settings s;
+    s.errors[0] = rule(EIO, kOpWrite, 1000000, "/bad*");
+    s.nerrors = 1;
+    set(s);
+    EXPECT_EQ(in_child([&] { return write_file(p("bad"), "x"); }), EIO);
+    // What a writer killed with SIGKILL inside Control::write leaves behind, by hand: an odd
+    // sequence, its (now dead) pid, half-written settings.
+    pid_t dead = ::fork();
+    if (dead == 0) ::_exit(0);
+    ::waitpid(dead, nullptr, 0);
+    Block* b = ctl_->block();
+    b->seq.fetch_add(1);
+    b->writer_pid.store(uint32_t(dead));
+    std::memset(static_cast<void*>(&b->settings), 0x5a, sizeof(Settings) / 2);
+    // Operations go on at once under the last good settings (before the fix every worker spun
+    // on the odd sequence: the alarm ends a child stuck in the filesystem).
+    auto bounded = [&](const std::string& name) {
+        return in_child([&] {
+            ::alarm(5);
+            return write_file(p(name), "y");
+        });
+    };
+    EXPECT_EQ(bounded("good"), 0);
+    EXPECT_EQ(bounded("bad"), EIO);
+    // The watcher takes the sequence over and publishes the last good settings again.
+    auto until = Clock::now() + 3s;
+    while ((b->seq.load() & 1) && Clock::now() < until) std::this_thread::sleep_for(5ms);
+    EXPECT_EQ(b->seq.load() % 2, 0u);
+    EXPECT_EQ(b->counters.stuck_writers.load(), 1u);
+    Settings now = ctl_->read();
+    EXPECT_EQ(std::memcmp(&now, &s, sizeof(s)), 0);
+    EXPECT_EQ(b->owner_pid.load(), uint32_t(::getpid()));
+    // And the runner's next write goes through at once.
+    set(Settings{});
+    EXPECT_EQ(bounded("bad"), 0);
+    EXPECT_EQ(slurp(p("bad")), "y");
 }
 
 }  // namespace

@@ -21,6 +21,7 @@
 #include "net/net_engine.hpp"
 #include "power/power_engine.hpp"
 #include "storage/storage_engine.hpp"
+#include "support/lab_plans.hpp"
 #include "support/test_support.hpp"
 
 using namespace std::chrono_literals;
@@ -31,10 +32,7 @@ namespace {
 
 constexpr uint64_t kSecond = 1'000'000'000ull;
 
-std::string slurp(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-}
+std::string slurp(const std::string& path) { return test::read_file(path); }
 
 // What the writer service writes (the test knows the bytes without reading them from it).
 std::string pattern(size_t repeat, bool reversed) {
@@ -71,25 +69,7 @@ while True:
 // and the faults given.
 plan::Plan two_hosts(const std::string& name, const std::string& script, bool volatile_a1,
                      std::vector<plan::Fault> faults) {
-    plan::Plan p;
-    p.name = name;
-    p.file = "<test " + name + ">";
-    p.lab.ready_timeout = 30s;
-    const char* names[] = {"a", "b"};
-    for (int i = 0; i < 2; ++i) {
-        plan::Zone z;
-        z.name = names[i];
-        z.power_domains = {z.name + "-p"};
-        z.subnet = Cidr{*IpAddr::parse("198.18." + std::to_string(4 * i) + ".0"), 22};
-        p.topology.zones.push_back(z);
-        p.topology.power_domains.push_back({z.name + "-p", z.name, {}});
-        plan::Host h;
-        h.name = z.name + "1";
-        h.zone = z.name;
-        h.power_domain = z.name + "-p";
-        h.addresses.push_back(Cidr{z.subnet->nth(2), 22});
-        p.topology.hosts.push_back(h);
-    }
+    plan::Plan p = test::one_host_per_zone(name, {"a", "b"});
     plan::Service w;
     w.name = "writer";
     w.hosts = {"a1"};
@@ -104,7 +84,6 @@ plan::Plan two_hosts(const std::string& name, const std::string& script, bool vo
     idle.command = "exec sleep 1000";
     p.lab.services.push_back(idle);
     p.method = std::move(faults);
-    p.safety.max_duration = 2min;
     return p;
 }
 
@@ -124,14 +103,7 @@ protected:
         power_.reset();
         storage_.reset();
         net_.reset();
-        if (!id_.empty())
-            if (auto st = lab::load(id_)) {
-                auto d = lab::down(*st);
-                EXPECT_TRUE(d.ok()) << d.error().message();
-                auto left = lab::leftovers(*st);
-                ASSERT_TRUE(left.ok()) << left.error().message();
-                EXPECT_TRUE(left->empty()) << "lab " << id_ << " left: " << left->front();
-            }
+        test::expect_lab_down(id_);
         EXPECT_TRUE(faultfs::mounts().empty());
         EXPECT_TRUE(faultfs::daemons().empty());
         std::error_code ec;

@@ -1,6 +1,8 @@
 // Helpers shared by tests: paths to sources and binaries, capability checks for privileged tests.
 #pragma once
 
+#include <cstdint>
+
 #include <string>
 
 namespace inj::test {
@@ -12,6 +14,11 @@ bool has_cap(int cap);
 // Empty when the process may run privileged tests (CAP_SYS_ADMIN, CAP_NET_ADMIN, CAP_BPF),
 // else the reason.
 std::string privileged_missing();
+// A TCP connection to 127.0.0.1:port (blocking, close-on-exec), or -1.
+int connect_loopback(uint16_t port);
+// Sends `request` to 127.0.0.1:port and returns all it answers until it closes (5 s bound); "" when
+// nothing listens.
+std::string http_exchange(uint16_t port, const std::string& request);
 
 }  // namespace inj::test
 

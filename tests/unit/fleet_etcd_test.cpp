@@ -301,6 +301,7 @@ TEST_F(LoopbackEtcd, ControllerRefusesMissingUnhealthyOrBusyAgents) {
     fleet::FleetOptions o;
     o.endpoints = client_url_;
     o.run_id = "unit-1";
+    o.plan_text = plan::load_file(inj::test::source_path("experiments/fleet-zone-sever.yaml")).text;
     o.lease_ttl_s = 2;
     o.prepare_timeout = 300ms;
     const uint64_t deadline = monotonic_ns() + 60'000'000'000ull;

@@ -115,6 +115,46 @@ TEST(NetCompile, PowerDomainAgainstRestIsPerEntry) {
     EXPECT_TRUE(D(t, "2001:2:0:2::2", "2001:2:0:1::2"));
 }
 
+// Cut sets between host groups add up to the host-pair cut sets, and the indexed lookup and
+// the masks in each endpoint agree with a scan of every prefix and the domains table.
+TEST(NetCompile, GroupCutsAddUpToHostPairsAndLookupsMatchAScan) {
+    Plan p = three_zones();
+    for (int i = 3; i < 40; ++i)
+        p.topology.hosts.push_back({"x-" + std::to_string(i), i % 2 ? "a" : "b", i % 2 ? (i % 3 ? "a1" : "a2") : "b1",
+                                    {Cidr{(i % 2 ? C("198.18.1.0/24") : C("198.18.2.0/24")).nth(i + 10), 24}}, {}, {}});
+    p.method = {sever("pd", pds({"a1"}), rest()), sever("h", hosts({"b-1", "x-4"}), zones({"c"}), Direction::from),
+                sever("cidr", cidrs({C("198.18.1.0/28")}), zones({"b"}))};
+    Tables t = compile_ok(p);
+    auto groups = host_groups(p, t);
+    EXPECT_LT(groups.size(), p.topology.hosts.size());
+    for (size_t fi = 0; fi < p.method.size(); ++fi) {
+        uint64_t sum = 0;
+        for (auto& c : group_cuts(p, t, groups, fi)) sum += c.host_pairs;
+        EXPECT_EQ(sum, cut_set(p, t, fi).size()) << p.method[fi].name;
+        EXPECT_GT(sum, 0u);
+    }
+    Tables scan = t;
+    scan.indexed = 0;  // no index: lookup() scans
+    auto at = [](const Tables& tt, const IpAddr& a) {
+        auto* x = lookup(tt, a);
+        return x ? x - tt.prefixes.data() : -1;
+    };
+    for (auto& h : p.topology.hosts)
+        for (auto& a : h.addresses) {
+            for (const char* s : {"198.18.1.5", "198.18.1.200", "198.18.3.9", "198.19.0.1", "2001:2:0:1::9"}) {
+                auto* x = lookup(t, a.addr);
+                EXPECT_EQ(at(t, a.addr), at(scan, a.addr)) << a.addr.str();
+                EXPECT_EQ(at(t, A(s)), at(scan, A(s))) << s;
+                ASSERT_NE(x, nullptr);
+                uint64_t l = 0, r = 0;
+                for (uint32_t id : {x->ep.zone, x->ep.pd, x->ep.host, x->ep.entry})
+                    if (t.domains.count(id)) l |= t.domains.at(id).left, r |= t.domains.at(id).right;
+                EXPECT_EQ(x->ep.left, l);
+                EXPECT_EQ(x->ep.right, r);
+            }
+        }
+}
+
 TEST(NetCompile, HostToHost) {
     Plan p = three_zones();
     p.method = {sever("h", hosts({"b-1"}), hosts({"c-1"}))};

@@ -1,4 +1,5 @@
 // Command templates: every placeholder, {each:...}, brace escapes, and the errors.
+#include "plan/limits.hpp"
 #include "plan_test_util.hpp"
 
 #include "plan/template.hpp"
@@ -149,4 +150,22 @@ TEST(PlanTemplate, CheckReportsBraceErrors) {
     auto problems = check_template("x }", p, true, {});
     ASSERT_EQ(problems.size(), 1u);
     EXPECT_NE(problems[0].find("unmatched '}'"), std::string::npos);
+}// Nesting and output are bounded (plan/limits.hpp): a deep {each:} chain would otherwise recurse
+// without bound and multiply its output by the host count at every level.
+TEST(PlanTemplate, NestingAndOutputAreBounded) {
+    Plan p = sample();
+    std::string t = "x";
+    for (int i = 0; i < limits::kMaxTemplateDepth; ++i) t = "{each:kv:" + t + "}";
+    EXPECT_EQ(expand(p, t).size(), 31u);  // 2^4 x's and 15 commas
+    EXPECT_TRUE(check_template(t, p, false, {}).empty());
+    std::string deeper = "{each:kv:" + t + "}";
+    EXPECT_NE(expand_error(p, deeper).find("nests more than"), std::string::npos);
+    EXPECT_FALSE(check_template(deeper, p, false, {}).empty());
+    std::string deep;  // a fuzzer's input: unterminated, never recursed into
+    for (int i = 0; i < 50000; ++i) deep += "{a";
+    EXPECT_FALSE(check_template(deep, p, false, {}).empty());
+    std::string big = "{each:kv:{each:kv:{each:kv:{each:kv:" + std::string(20000, 'y') + "}}}}";
+    EXPECT_NE(expand_error(p, big).find("expands to more than"), std::string::npos);
 }
+
+

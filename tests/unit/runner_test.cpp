@@ -14,6 +14,7 @@
 
 #include "common/exit_codes.hpp"
 #include "common/paths.hpp"
+#include "common/safe_file.hpp"
 #include "runner/journal.hpp"
 #include "runner/runner.hpp"
 #include "safety/preflight.hpp"
@@ -256,7 +257,8 @@ TEST_F(RunnerTest, AbortFileStopsTheRunAndHeals) {
     std::thread t([this] {
         // Wait for the fault to be in force, then ask for an abort as `injector abort` does.
         for (int i = 0; i < 400 && !(engine && engine->in_force); ++i) std::this_thread::sleep_for(5ms);
-        for (auto& e : std::filesystem::directory_iterator(runs_root())) std::ofstream(e.path() / "abort") << "test\n";
+        for (auto& e : std::filesystem::directory_iterator(runs_root()))
+            ASSERT_TRUE(inj::write_file_nofollow((e.path() / "abort").string(), "test\n"));
     });
     auto o = run(p);
     t.join();

@@ -339,6 +339,42 @@ TEST(SafetyPowerLoss, CountsInTheBlastRadius) {
               "safety.blast_radius.max_hosts is 1, but T+5s..T+25s (faults in force: fire) reaches 2 (hosts cut off: h1, h2)");
 }
 
+// Two hosts, one dark: the live one is the majority (a host without power never is), so only
+// the dark host is cut off. Counted as a tie, both were, and max_hosts 1 refused the plan.
+TEST(SafetyPowerLoss, ADarkHostNeverTiesWithALiveOne) {
+    std::string y = "name: t\n"
+                    "topology:\n"
+                    "  zones:\n"
+                    "    - { name: z1, power_domains: [z1-a], subnet: 198.18.0.0/22 }\n"
+                    "    - { name: z2, power_domains: [z2-a], subnet: 198.18.4.0/22 }\n"
+                    "  hosts:\n"
+                    "    - { name: h1, zone: z1 }\n"
+                    "    - { name: h2, zone: z2 }\n"
+                    "safety:\n"
+                    "  max_duration: 5m\n"
+                    "  blast_radius: { max_hosts: 1, max_zones: 1, max_power_domains: 1 }\n"
+                    "method:\n"
+                    "  - { name: fire, fault: power_loss, at: 5s, duration: 20s, target: { zone: z1 } }\n";
+    auto l = load(y);
+    auto ms = moments(l.plan, l.tables);
+    ASSERT_EQ(ms.size(), 1u);
+    auto im = impact(l.plan, l.tables, ms[0]);
+    EXPECT_EQ(im.cut_off, Names({"h1"}));
+    EXPECT_EQ(im.zones, Names({"z1"}));
+    EXPECT_TRUE(check_blast_radius(l.plan, l.tables).empty()) << dump(check_blast_radius(l.plan, l.tables));
+}
+
+// Dark hosts are left out of the majority, the live ones still split by the cuts: a power loss
+// of z1 with z2 severed from z3 and z4 leaves {h3, h4} as the majority.
+TEST(SafetyPowerLoss, TheMajorityIsSoughtAmongLiveHosts) {
+    auto l = load(plan_text("  - { name: fire, fault: power_loss, duration: 20s, target: { zone: z1 } }\n"
+                            "  - { name: cut, fault: sever, duration: 20s, target: { zone: z2 }, peer: { zone: [z3, z4] } }\n"));
+    auto ms = moments(l.plan, l.tables);
+    ASSERT_EQ(ms.size(), 1u);
+    auto im = impact(l.plan, l.tables, ms[0]);
+    EXPECT_EQ(im.cut_off, Names({"h1", "h2"}));
+}
+
 TEST(SafetyPowerLoss, ProtectedZoneIsRefused) {
     std::string y = plan_text("  - { name: fire, fault: power_loss, duration: 20s, target: { zone: z1 } }\n",
                               "  protected:\n    - { zone: z1 }\n");

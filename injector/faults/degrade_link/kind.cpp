@@ -134,7 +134,6 @@ void describe(std::ostream& out, const DescribeContext& c) {
         << f.mark.str() << "]\n";
     out << "      " << net::describe_degrade(s.link)
         << (s.share < 1.0 ? " (a share of flows: " + std::to_string(s.share) + ")" : "") << "\n";
-    out << "      degraded: " << net::degraded_set(c.plan, c.tables, c.index).size() << " host pairs (cut off: none)\n";
 }
 
 Result<std::vector<std::string>> preflight(const plan::Plan& plan) {

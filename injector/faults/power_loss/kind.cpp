@@ -3,6 +3,7 @@
 // measured). Its engine (power_engine.hpp) drives the classifier and the fault filesystems.
 #include <algorithm>
 #include <ostream>
+#include <unordered_set>
 
 #include "faults/facilities.hpp"
 #include "faults/power_loss/power_engine.hpp"
@@ -54,22 +55,19 @@ void load(plan::FaultContext& ctx, plan::MapView& m, const plan::Field&, plan::F
     }
 }
 
-void describe_cascades(std::ostream& out, const plan::Plan& p, const plan::Fault& f,
-                       const std::vector<std::string>& dark) {
+void describe_cascades(std::ostream& out, const DescribeContext& c, const std::unordered_set<std::string>& dark) {
     // Links and zone switches the dark domains feed cut hosts that keep power.
-    for (auto& c : plan::cascades(p.topology, f.target)) {
-        out << "      cascade: " << c.str() << " goes dark: ";
-        if (c.kind == plan::Cascade::Kind::link) {
-            out << "zones " << c.a << " and " << c.b << " lose each other";
-        } else {
-            std::vector<std::string> cut_off;
-            for (auto& h : p.topology.hosts)
-                if (h.zone == c.a && std::find(dark.begin(), dark.end(), h.name) == dark.end()) cut_off.push_back(h.name);
-            out << "every host of " << c.a << " is cut off (" << cut_off.size() << " still powered";
-            for (auto& h : cut_off) out << " " << h;
-            out << ")";
+    for (auto& k : plan::cascades(c.plan.topology, c.fault().target)) {
+        out << "      cascade: " << k.str() << " goes dark: ";
+        if (k.kind == plan::Cascade::Kind::link) {
+            out << "zones " << k.a << " and " << k.b << " lose each other\n";
+            continue;
         }
-        out << "\n";
+        std::vector<std::string> cut_off;
+        for (auto& h : c.plan.topology.hosts)
+            if (h.zone == k.a && !dark.count(h.name)) cut_off.push_back(h.name);
+        out << "every host of " << k.a << " is cut off (" << cut_off.size() << " still powered"
+            << (cut_off.empty() ? "" : " ") << c.names(cut_off) << ")\n";
     }
 }
 
@@ -84,24 +82,19 @@ void describe(std::ostream& out, const DescribeContext& c) {
         << ") for " << format_duration(f.duration) << ", power back at T+" << format_duration(f.at + f.duration)
         << "  [" << f.mark.str() << "]\n";
     out << "      dark: " << dark.size() << (dark.size() == 1 ? " host" : " hosts")
-        << ", every link cut both ways (control included):";
-    for (auto& h : dark) out << " " << h;
-    out << "\n";
+        << ", every link cut both ways (control included): " << c.names(dark) << "\n";
+    std::unordered_set<std::string> is_dark(dark.begin(), dark.end());
     for (auto& svc : c.plan.lab.services) {
         std::vector<std::string> on;
         for (auto& h : svc.hosts)
-            if (std::find(dark.begin(), dark.end(), h) != dark.end()) on.push_back(h);
+            if (is_dark.count(h)) on.push_back(h);
         if (on.empty()) continue;
-        out << "      service " << svc.name << " " << (kill ? "killed" : "frozen") << " on";
-        for (auto& h : on) out << " " << h;
-        out << "\n";
+        out << "      service " << svc.name << " " << (kill ? "killed" : "frozen") << " on " << c.names(on) << "\n";
     }
-    out << "      restore: " << (kill ? "restart services" : "thaw") << " in order";
-    for (auto& h : dark) out << " " << h;
+    out << "      restore: " << (kill ? "restart services" : "thaw") << " in order " << c.names(dark);
     if (s.restore.stagger.count() > 0) out << ", " << format_duration(s.restore.stagger) << " apart";
     out << "; readiness awaited (RTO per service in the report)\n";
-    describe_cascades(out, c.plan, f, dark);
-    out << "      cut set: " << net::cut_set(c.plan, c.tables, c.index).size() << " host pairs lose contact\n";
+    describe_cascades(out, c, is_dark);
 }
 
 std::vector<Key> keys() {

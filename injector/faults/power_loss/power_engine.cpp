@@ -16,6 +16,7 @@
 #include "common/audit.hpp"
 #include "common/duration.hpp"
 #include "common/log.hpp"
+#include "common/proc.hpp"
 #include "targets/cgroups.hpp"
 
 namespace inj::power {
@@ -121,7 +122,8 @@ Result<void> PowerEngine::cut(size_t index) {
     }
     Result<void> r = failed.empty() ? targets::await_cgroups(dirs, kill ? "populated" : "frozen", kill ? 0 : 1, kSettleBound)
                                     : Result<void>(plain_error("power", failed));
-    if (kill) targets::reap(pids);
+    // The killed services may be our children (the runner brought the lab up): reap them.
+    if (kill) reap_children(pids, std::chrono::milliseconds(500));
     // What the dark hosts' disks held only in a volatile cache dies with the power.
     if (kill && disks_)
         if (auto v = disks_->lose_unsynced(d.hosts); !v && r) r = v;

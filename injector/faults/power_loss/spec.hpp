@@ -27,6 +27,7 @@ struct PowerLossSpec : SpecBase {
     PowerMode mode = PowerMode::kill;
     Restore restore;
     std::optional<NetEffect> net() const { return NetEffect{NetEffect::Kind::isolate, Direction::both, 1.0, nullptr}; }
+    std::optional<std::string> restarts() const { return std::string(); }  // every service of the dark hosts
 };
 
 }  // namespace inj::plan

@@ -27,9 +27,6 @@ void describe(std::ostream& out, const DescribeContext& c) {
         << " for " << format_duration(f.duration) << ", healed at T+" << format_duration(f.at + f.duration) << "  ["
         << f.mark.str() << "]\n";
     if (s.share < 1.0) out << "      a share of flows: " << s.share << " (by flow hash)\n";
-    auto cut = net::cut_set(c.plan, c.tables, c.index);
-    out << "      cut set: " << cut.size() << " host pairs lose contact" << (cut.empty() ? "\n" : ":\n");
-    for (auto& [a, b] : cut) out << "        " << a << " -> " << b << "\n";
 }
 
 }  // namespace

@@ -58,9 +58,7 @@ void describe(std::ostream& out, const DescribeContext& c) {
     out << headline(f) << "stop_service " << s.service << " on " << plan::describe(f.target) << " (SIG"
         << s.signal_name << ") for " << format_duration(f.duration) << ", healed at T+"
         << format_duration(f.at + f.duration) << "  [" << f.mark.str() << "]\n";
-    out << "      " << hosts.size() << (hosts.size() == 1 ? " host:" : " hosts:");
-    for (auto& h : hosts) out << " " << h;
-    out << "; at heal: "
+    out << "      " << hosts.size() << (hosts.size() == 1 ? " host: " : " hosts: ") << c.names(hosts) << "; at heal: "
         << (s.signal == SIGSTOP ? "SIGCONT"
                                 : s.restart ? "started again, readiness awaited (RTO in the report)" : "left stopped")
         << "\n";

@@ -15,6 +15,9 @@ struct StopServiceSpec : SpecBase {
     // At heal: SIGSTOP is always undone (SIGCONT); a killed or terminated service is started
     // again only with `restart: true`, and its time to ready is its RTO.
     bool restart = false;
+    std::optional<std::string> restarts() const {
+        return restart && signal != 19 ? std::optional<std::string>(service) : std::nullopt;  // 19: SIGSTOP
+    }
 };
 
 }  // namespace inj::plan

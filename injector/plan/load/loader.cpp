@@ -15,7 +15,10 @@
 #include <tuple>
 
 #include "faults/registry.hpp"
+#include "plan/limits.hpp"
+#include "plan/prefix_set.hpp"
 #include "plan/template.hpp"
+#include "plan/yaml_guard.hpp"
 
 namespace inj::plan {
 
@@ -77,14 +80,20 @@ std::optional<std::string> common(const std::set<std::string>& a, const std::set
 }
 }  // namespace
 
-}  // namespace
-
 LoadResult Loader::run(const std::string& text) {
     std::vector<Node> docs;
-    try {
-        docs = YAML::LoadAll(text);
-    } catch (const YAML::Exception& e) {
-        error(mark_of(e.mark, Mark{file_, 1, 1}), "", "YAML syntax: " + e.msg);
+    if (text.size() > limits::kMaxPlanBytes) {
+        error(Mark{file_, 1, 1}, "", "the plan is " + std::to_string(text.size()) + " bytes, more than the " +
+                                        std::to_string(limits::kMaxPlanBytes) + " a plan may have");
+    } else if (auto at = stray_flow_comma(text)) {
+        error(Mark{file_, at->first, at->second}, "",
+              "YAML syntax: a line may not begin with ',' outside [...] or {...} (quote the text if it is one)");
+    } else {
+        try {
+            docs = YAML::LoadAll(text);
+        } catch (const YAML::Exception& e) {
+            error(mark_of(e.mark, Mark{file_, 1, 1}), "", "YAML syntax: " + e.msg);
+        }
     }
     if (errors_.empty()) {
         if (docs.empty() || docs[0].IsNull()) {
@@ -292,15 +301,17 @@ void Loader::check_fault_sides() {
         else if (auto p = common(target.power_domains, peer.power_domains))
             why = "power domain '" + *p + "' is on both sides";
         else if (auto h = common(target.hosts, peer.hosts)) why = "host '" + *h + "' is on both sides";
-        else
+        else {
+            PrefixSet peers;  // the first overlapping pair in plan order, without a pairwise scan
+            for (size_t k = 0; k < peer.prefixes.size(); ++k) peers.insert(peer.prefixes[k].first, k);
             for (auto& [a, aw] : target.prefixes) {
-                for (auto& [b, bw] : peer.prefixes)
-                    if (a.overlaps(b)) {
-                        why = a.str() + " (" + aw + ", target) overlaps " + b.str() + " (" + bw + ", peer)";
-                        break;
-                    }
-                if (!why.empty()) break;
+                auto hits = peers.overlapping(a);
+                if (hits.empty()) continue;
+                auto& [b, bw] = peer.prefixes[*std::min_element(hits.begin(), hits.end())];
+                why = a.str() + " (" + aw + ", target) overlaps " + b.str() + " (" + bw + ", peer)";
+                break;
             }
+        }
         if (!why.empty())
             error(f.peer.mark, fault_paths_[i] + ".peer", "target and peer overlap: " + why);
     }
@@ -311,7 +322,9 @@ void Loader::check_fault_sides() {
 namespace inj::plan {
 
 LoadResult load_string(const std::string& yaml, const std::string& filename) {
-    return load::Loader(filename).run(yaml);
+    auto r = load::Loader(filename).run(yaml);
+    if (r.ok()) r.text = yaml;
+    return r;
 }
 
 LoadResult load_file(const std::string& path) {

@@ -75,7 +75,6 @@ private:
     void check_overlaps();
     void assign_addresses();
     bool taken(const Cidr& c, int zone) const;
-    bool address_used(const IpAddr& a) const;
 
     // --- phase 3 ---
     void expand_templates();

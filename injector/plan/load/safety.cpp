@@ -1,5 +1,7 @@
 // The safety, steady_state, verify and expect sections.
 #include "plan/load/loader.hpp"
+#include "plan/limits.hpp"
+#include "plan/template.hpp"
 
 #include <algorithm>
 #include <cstdio>
@@ -227,7 +229,10 @@ void Loader::load_probe(const Field& f) {
         else in_ok = false;
     }
     if (auto e = m.get("every"))
-        if (auto d = duration(*e, true)) p.every = *d;
+        if (auto d = duration(*e, true)) {
+            if (*d < limits::kMinProbeEvery) error(*e, "a probe runs at most every 10ms (each attempt forks or connects)");
+            else p.every = *d;
+        }
     if (auto t = m.get("timeout"))
         if (auto d = duration(*t, true)) p.timeout = *d;
     if (auto s = m.get("slo")) load_slo(*s, p.slo);
@@ -347,17 +352,21 @@ void Loader::load_expect(const Field& f) {
     if (auto r = m.get("rto")) {
         e.rto_mark = r->mark;
         if (auto d = duration(*r, false)) {
-            // An RTO is measured on services a power_loss took down and the restore brought back.
+            // An RTO is measured on services a fault took down and brought back at heal.
             bool measurable = false;
             for (auto& fault : plan_.method) {
-                if (fault.kind != FaultKind::power_loss) continue;
-                auto dark = selected_hosts(plan_.topology, fault.target);
+                auto which = fault.restarts();
+                if (!which) continue;
+                auto down = selected_hosts(plan_.topology, fault.target);
                 for (auto& svc : plan_.lab.services)
                     for (auto& h : svc.hosts)
-                        if (std::find(dark.begin(), dark.end(), h) != dark.end()) measurable = true;
+                        if ((which->empty() || *which == svc.name) &&
+                            std::find(down.begin(), down.end(), h) != down.end())
+                            measurable = true;
             }
             if (!measurable)
-                error(*r, "no power_loss fault of this plan takes down a lab service, so there is no RTO to measure");
+                error(*r, "no fault of this plan takes down a lab service and brings it back (power_loss, or "
+                          "stop_service with restart), so there is no RTO to measure");
             else
                 e.rto = *d;
         }

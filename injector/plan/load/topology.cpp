@@ -1,6 +1,10 @@
 // The topology section: zones, power domains, hosts, powered links; address overlaps and assignment.
 #include "plan/load/loader.hpp"
 
+#include <map>
+
+#include "plan/prefix_set.hpp"
+
 #include <algorithm>
 
 namespace inj::plan::load {
@@ -262,32 +266,30 @@ void Loader::check_power_feeds() {
 // Prefixes of different zones never overlap (a packet's zone must be unambiguous), nor do
 // prefixes of different hosts; a host's prefixes inside its own zone's are expected.
 void Loader::check_overlaps() {
+    // Indexed, not pairwise: for each prefix, the earliest earlier one it conflicts with.
+    PrefixSet seen;
     for (size_t j = 0; j < owned_.size(); ++j) {
         const Owned& b = owned_[j];
         if (b.zone < 0) continue;
-        for (size_t i = 0; i < j; ++i) {
+        size_t first = j;
+        for (size_t i : seen.overlapping(b.prefix)) {
             const Owned& a = owned_[i];
-            if (a.zone < 0 || !a.prefix.overlaps(b.prefix)) continue;
             bool conflict = a.zone != b.zone || (a.host >= 0 && b.host >= 0 && a.host != b.host);
-            if (!conflict) continue;
-            std::string verb = a.prefix.prefix == a.prefix.addr.bits() && b.prefix.prefix == b.prefix.addr.bits()
-                                   ? " is already "
-                                   : " overlaps ";
-            error(b.mark, b.path, b.prefix.str() + verb + a.what + " (line " + std::to_string(a.mark.line) + ")");
-            break;
+            if (conflict && i < first) first = i;
         }
+        seen.insert(b.prefix, j);
+        if (first == j) continue;
+        const Owned& a = owned_[first];
+        std::string verb = a.prefix.prefix == a.prefix.addr.bits() && b.prefix.prefix == b.prefix.addr.bits()
+                               ? " is already "
+                               : " overlaps ";
+        error(b.mark, b.path, b.prefix.str() + verb + a.what + " (line " + std::to_string(a.mark.line) + ")");
     }
 }
 
 bool Loader::taken(const Cidr& c, int zone) const {
     for (auto& o : owned_)
         if (o.zone != zone && o.prefix.overlaps(c)) return true;
-    return false;
-}
-
-bool Loader::address_used(const IpAddr& a) const {
-    for (auto& o : owned_)
-        if (o.host >= 0 && o.prefix.contains(a)) return true;
     return false;
 }
 
@@ -308,6 +310,12 @@ void Loader::assign_addresses() {
                   "no free /22 left in " + base.str() + " for zone '" + z.name + "'; give it a subnet");
     }
 
+    // Host prefixes taken so far, and per zone subnet the first slot not yet tried: slots only
+    // ever fill up, so each zone's search resumes where the previous host's ended.
+    PrefixSet used;
+    for (size_t i = 0; i < owned_.size(); ++i)
+        if (owned_[i].host >= 0) used.insert(owned_[i].prefix, i);
+    std::map<const Cidr*, uint64_t> cursor;
     for (size_t hi = 0; hi < topo.hosts.size(); ++hi) {
         Host& h = topo.hosts[hi];
         const Zone* z = topo.zone(h.zone);
@@ -320,9 +328,12 @@ void Loader::assign_addresses() {
             uint64_t slots = host_slots(**sn);
             uint64_t last = v6 ? slots - 1 : slots - 2;  // IPv4 keeps its broadcast address
             bool placed = false;
-            for (uint64_t n = 2; n <= last && !placed; ++n) {
+            uint64_t& from = cursor.try_emplace(&**sn, 2).first->second;
+            for (uint64_t n = from; n <= last && !placed; ++n) {
                 IpAddr a = (*sn)->nth(n);
-                if (address_used(a)) continue;
+                from = n + 1;
+                if (used.contains(a)) continue;
+                used.insert(Cidr{a, a.bits()}, owned_.size());
                 h.addresses.push_back(Cidr{a, (*sn)->prefix});
                 owned_.push_back({Cidr{a, a.bits()}, zi, static_cast<int>(hi), "host " + h.name + " address " + a.str(),
                                   h.mark, ""});

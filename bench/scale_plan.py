@@ -1,0 +1,71 @@
+#!/usr/bin/env python3
+"""Writes a data-center-sized plan for bench/scale.sh: N hosts in 3 zones (half in pangyo, the
+burning zone), 64 power domains spread over the zones in proportion, three etcd members (one per
+zone) and a power loss of the whole pangyo zone, with a sever of two ansan power domains from
+gasan later on. Usage: scale_plan.py HOSTS > plan.yaml"""
+import sys
+
+
+def main():
+    n = int(sys.argv[1])
+    zones = [("pangyo", "198.18.0.0/17", n // 2), ("ansan", "198.18.128.0/17", n // 4),
+             ("gasan", "198.19.0.0/17", n - n // 2 - n // 4)]
+    pds = {"pangyo": 32, "ansan": 16, "gasan": 16}
+    out = ["name: scale-%d" % n,
+           "description: power loss of the pangyo zone in a lab of %d hosts" % n,
+           "topology:", "  zones:"]
+    for z, subnet, _ in zones:
+        names = ", ".join("%s-%02d" % (z, i) for i in range(pds[z]))
+        out.append("    - { name: %s, power_domains: [%s], subnet: %s }" % (z, names, subnet))
+    out.append("  hosts:")
+    for z, _, count in zones:
+        for i in range(count):
+            name = "kv-%s" % z if i == 0 else "%s-h%d" % (z, i)
+            out.append("    - { name: %s, zone: %s, power_domain: %s-%02d }" % (name, z, z, i % pds[z]))
+    out += """lab:
+  ready_timeout: 60s
+  services:
+    - name: etcd
+      hosts: [kv-pangyo, kv-ansan, kv-gasan]
+      port: 2379
+      volume: { name: etcd-data, volatile: true }
+      command: >-
+        etcd --name {host} --data-dir {volume}
+        --listen-client-urls http://{addr}:2379 --advertise-client-urls http://{addr}:2379
+        --listen-peer-urls http://{addr}:2380 --initial-advertise-peer-urls http://{addr}:2380
+        --initial-cluster {each:etcd:{host}=http://{addr}:2380}
+        --initial-cluster-state new --initial-cluster-token {lab}
+      ready: { tcp: "{addr}:2379", timeout: 30s }
+steady_state:
+  probes:
+    - name: kv-read
+      tcp: "{addr:kv-ansan}:2379"
+      in: control
+      every: 500ms
+      timeout: 2s
+      slo: { success_rate: 0.9, window: 10s }
+method:
+  - name: pangyo-power
+    fault: power_loss
+    at: 5s
+    duration: 60s
+    target: { zone: pangyo }
+    mode: kill
+  - name: ansan-split
+    fault: sever
+    at: 20s
+    duration: 10s
+    target: { power_domain: [ansan-00, ansan-01] }
+    peer: { zone: gasan }
+safety:
+  max_duration: 4m
+  blast_radius: { max_hosts: 60%, max_zones: 2, max_power_domains: 40 }
+  protected:
+    - { zone: control }
+  abort_when:
+    - { probe: kv-read, success_rate_below: 0.5, for: 5s }
+""".rstrip("\n").split("\n")
+    print("\n".join(out))
+
+
+main()

@@ -1,0 +1,60 @@
+// The Clock seam: code that waits on a timeline (the runner, its guards) reads and waits on time
+// through it, so its tests can run on fake time. monotonic_ns() is in common/time.hpp.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+
+#include "common/time.hpp"
+
+namespace inj {
+
+// What a timeline needs from time: read it, and wait until an instant or until a descriptor
+// (the runner's signalfd) is readable, whichever comes first.
+class Clock {
+public:
+    using time_point = std::chrono::steady_clock::time_point;
+    virtual ~Clock() = default;
+    virtual time_point now() const = 0;
+    // now() as CLOCK_MONOTONIC ns (steady_clock is CLOCK_MONOTONIC on Linux), for deadlines
+    // handed to the kernel.
+    uint64_t now_ns() const {
+        return static_cast<uint64_t>(
+            std::chrono::duration_cast<std::chrono::nanoseconds>(now().time_since_epoch()).count());
+    }
+    // Returns true when fd (>= 0) became readable before `until`, false when `until` came.
+    virtual bool wait_until(time_point until, int fd = -1) = 0;
+};
+
+// The machine's clock: steady_clock and poll(2).
+class RealClock final : public Clock {
+public:
+    time_point now() const override { return std::chrono::steady_clock::now(); }
+    bool wait_until(time_point until, int fd = -1) override;
+    // One shared instance for code that is not given a clock.
+    static RealClock& instance();
+};
+
+// Time that moves only when told to (advance) or when someone waits: wait_until jumps straight
+// to `until` (or returns at once if fd is already readable), so a test of a 60 s timeline takes
+// microseconds and sees the same instants every run. Safe to read from several threads.
+class FakeClock final : public Clock {
+public:
+    explicit FakeClock(time_point start = time_point(std::chrono::hours(1))) : ns_(start.time_since_epoch().count()) {}
+    time_point now() const override { return time_point(time_point::duration(ns_.load())); }
+    bool wait_until(time_point until, int fd = -1) override;
+    void advance(std::chrono::nanoseconds d) { ns_ += std::chrono::duration_cast<time_point::duration>(d).count(); }
+    // Called after every wait with the instant reached: a test makes things happen "at" a time
+    // (a probe fails, an abort file appears) without threads.
+    std::function<void(time_point)> on_wait;
+    // How many times someone waited (a check that a loop really ticks).
+    uint64_t waits() const { return waits_.load(); }
+
+private:
+    std::atomic<time_point::duration::rep> ns_;
+    std::atomic<uint64_t> waits_{0};
+};
+
+}  // namespace inj
