@@ -24,6 +24,7 @@
 #include <future>
 #include <thread>
 
+#include "support/fault_specs.hpp"
 #include "bench_lab.hpp"
 #include "common/log.hpp"
 #include "common/netns.hpp"
@@ -171,10 +172,10 @@ plan::Plan make_plan() {
     auto sever = [&](std::string name, std::vector<std::string> a, std::vector<std::string> b) {
         plan::Fault f;
         f.name = std::move(name);
-        f.kind = plan::FaultKind::sever;
+        f.spec = plan::SeverSpec{};
         f.target.zones = std::move(a);
         f.peer.zones = std::move(b);
-        f.direction = plan::Direction::both;
+        set_side_direction(f, plan::Direction::both);
         f.at = 300ms;
         f.duration = 60s;
         p.method.push_back(f);
@@ -301,7 +302,7 @@ int main(int argc, char** argv) {
     std::vector<std::string> failures;
     {
         net::NetEngine e;
-        if (auto r = e.prepare(plan, st, monotonic_ns() + 3'600'000'000'000ull); !r) {
+        if (auto r = e.prepare(plan, *inj::test::lab_view(plan, st), monotonic_ns() + 3'600'000'000'000ull); !r) {
             std::fprintf(stderr, "abort_latency: prepare: %s\n", r.error().message().c_str());
             return 3;
         }

@@ -54,7 +54,7 @@ plan::Plan make_plan(int hosts, int per_host) {
     }
     plan::Fault f;
     f.name = "z0-out";
-    f.kind = plan::FaultKind::sever;
+    f.spec = plan::SeverSpec{};
     f.target.zones = {"z0"};
     f.peer.rest = true;
     p.method = {f};
@@ -200,22 +200,22 @@ int main() {
         for (int k = 0; k < 8; ++k) {
             plan::Fault d;
             d.name = "slow" + std::to_string(k);
-            d.kind = plan::FaultKind::degrade_link;
+            d.spec = plan::DegradeLinkSpec{};
             d.target.zones = {"z" + std::to_string(k % 4)};
             d.peer.zones = {"z" + std::to_string((k + 1) % 4)};
-            d.degrade.delay = std::chrono::milliseconds(10);
-            d.degrade.loss = 0.01;
-            d.degrade.protocol = 6;
-            d.degrade.port_lo = 2379;
-            d.degrade.port_hi = 2380;
+            std::get<plan::DegradeLinkSpec>(d.spec).link.delay = std::chrono::milliseconds(10);
+            std::get<plan::DegradeLinkSpec>(d.spec).link.loss = 0.01;
+            std::get<plan::DegradeLinkSpec>(d.spec).link.protocol = 6;
+            std::get<plan::DegradeLinkSpec>(d.spec).link.port_lo = 2379;
+            std::get<plan::DegradeLinkSpec>(d.spec).link.port_hi = 2380;
             plan.method.push_back(d);
         }
         plan::Fault cap;
         cap.name = "cap";
-        cap.kind = plan::FaultKind::degrade_link;
+        cap.spec = plan::DegradeLinkSpec{};
         cap.target.zones = {"z0"};
         cap.peer.zones = {"z1"};
-        cap.degrade.rate_bps = 10'000'000;
+        std::get<plan::DegradeLinkSpec>(cap.spec).link.rate_bps = 10'000'000;
         plan.method.push_back(cap);
         auto t = net::compile(plan);
         if (!t.ok()) return fail(t.error());

@@ -15,6 +15,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "support/fault_specs.hpp"
 #include "bench_lab.hpp"
 #include "common/log.hpp"
 #include "common/netns.hpp"
@@ -144,12 +145,12 @@ struct Fault {
     Fault(plan::Plan plan, const lab::LabState& lab, const plan::LinkDegrade& d) {
         plan::Fault f;
         f.name = "bench";
-        f.kind = plan::FaultKind::degrade_link;
+        f.spec = plan::DegradeLinkSpec{};
         f.target.zones = {"z0"};
         f.peer.zones = {"z1"};
-        f.degrade = d;
+        std::get<plan::DegradeLinkSpec>(f.spec).link = d;
         plan.method = {f};
-        auto p = engine.prepare(plan, lab, monotonic_ns() + 600ull * 1'000'000'000ull);
+        auto p = engine.prepare(plan, *inj::test::lab_view(plan, lab), monotonic_ns() + 600ull * 1'000'000'000ull);
         if (!p.ok()) {
             std::fprintf(stderr, "prepare: %s\n", p.error().message().c_str());
             return;

@@ -15,6 +15,7 @@
 #include <fstream>
 #include <map>
 
+#include "support/fault_specs.hpp"
 #include "bench_lab.hpp"
 #include "common/netns.hpp"
 #include "fleet/etcd_client.hpp"
@@ -148,7 +149,7 @@ Result<Spread> activation(const Setup& s, std::chrono::milliseconds lead, int re
     o.prepare_timeout = 60s;
     fleet::FleetEngine e(o);
     uint64_t deadline = monotonic_ns() + 600'000'000'000ull;
-    INJ_TRY(e.prepare(s.plan, *s.lab, deadline));
+    INJ_TRY(e.prepare(s.plan, *inj::test::lab_view(s.plan, *s.lab), deadline));
     Spread out;
     for (int r = 0; r < reps && !bench::g_stop; ++r) {
         INJ_TRY(e.inject(0, deadline));

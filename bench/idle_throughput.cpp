@@ -18,6 +18,7 @@
 #include <thread>
 #include <vector>
 
+#include "support/fault_specs.hpp"
 #include "bench_lab.hpp"
 #include "common/log.hpp"
 #include "common/netns.hpp"
@@ -103,7 +104,7 @@ const char* mode_name(Mode m) {
 plan::Plan plan_for(Mode m) {
     auto p = bench::make_topology("bench-idle", 3, 3);
     plan::Fault f;
-    f.kind = plan::FaultKind::sever;
+    f.spec = plan::SeverSpec{};
     f.duration = std::chrono::seconds(60);
     if (m == Mode::armed_other) {
         // z2 against the rest: z0 and z1 sit on the same (peer) side, so their packets match no
@@ -117,7 +118,7 @@ plan::Plan plan_for(Mode m) {
         f.peer.zones = {"z1"};
         // A share of one flow in 10^9: the rule is armed and every packet runs the flow hash
         // and the rule loop, yet (barring a one-in-a-billion hash) this flow is not cut.
-        if (m == Mode::gray_pair) f.share = 1e-9;
+        if (m == Mode::gray_pair) set_side_share(f, 1e-9);
     }
     p.method.push_back(f);
     return p;
@@ -133,7 +134,8 @@ Result<Sample> run_mode(Mode m, const lab::LabState& lab, const IpAddr& server) 
     std::optional<net::NetEngine> engine;
     if (m != Mode::off) {
         engine.emplace();
-        INJ_TRY(engine->prepare(plan_for(m), lab, monotonic_ns() + 600'000'000'000ull));
+        const plan::Plan plan = plan_for(m);
+        INJ_TRY(engine->prepare(plan, *inj::test::lab_view(plan, lab), monotonic_ns() + 600'000'000'000ull));
         if (m != Mode::installed) INJ_TRY(engine->inject(0, monotonic_ns() + 60'000'000'000ull));
     }
     auto bps = iperf(lab.hosts[0].netns, server);

@@ -27,6 +27,7 @@
 #include <thread>
 #include <vector>
 
+#include "support/fault_specs.hpp"
 #include "bench_lab.hpp"
 #include "common/log.hpp"
 #include "common/netns.hpp"
@@ -556,10 +557,10 @@ plan::Plan make_plan(int hosts, int extra_cidrs) {
         p.topology.zones[i % kZones].cidrs.push_back(Cidr{base.nth(static_cast<uint64_t>(i)), 32});
     plan::Fault f;
     f.name = "cut-z0";
-    f.kind = plan::FaultKind::sever;
+    f.spec = plan::SeverSpec{};
     f.target.zones = {"z0"};
     f.peer.zones = {"z1", "z2"};
-    f.direction = plan::Direction::both;
+    set_side_direction(f, plan::Direction::both);
     f.duration = std::chrono::seconds(60);
     p.method.push_back(f);
     return p;
@@ -600,7 +601,7 @@ Result<CaseResult> run_case(const bench::LabScope& lab, int hosts, int extra_cid
 
     net::NetEngine engine;
     auto t0 = monotonic_ns();
-    INJ_TRY(engine.prepare(plan, st, monotonic_ns() + 3'600'000'000'000ull));
+    INJ_TRY(engine.prepare(plan, *inj::test::lab_view(plan, st), monotonic_ns() + 3'600'000'000'000ull));
     cr.prepare_ms = static_cast<double>(monotonic_ns() - t0) / 1e6;
     size_t prefixes = engine.tables().prefixes.size();
 

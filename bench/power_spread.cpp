@@ -34,7 +34,8 @@
 #include "common/log.hpp"
 #include "common/netns.hpp"
 #include "net/net_engine.hpp"
-#include "power/power_engine.hpp"
+#include "faults/power_loss/power_engine.hpp"
+#include "lab/targets.hpp"
 
 namespace inj {
 namespace {
@@ -74,7 +75,7 @@ plan::Plan make_plan(int n) {
     p.lab.services.push_back(load);
     plan::Fault f;
     f.name = "dark";
-    f.kind = plan::FaultKind::power_loss;
+    f.spec = plan::PowerLossSpec{};
     f.duration = 60s;
     f.target.zones = {"dark"};
     f.peer.rest = true;
@@ -293,12 +294,13 @@ int run_size(int n, int reps, std::vector<std::string>& rows) {
     std::vector<double> call_ms, rounds, arm_us;
     {
         net::NetEngine net;
-        power::PowerEngine power(net);
+        power::PowerEngine power(net, nullptr);
+        lab::LabTargets targets(plan, lab);
         uint64_t deadline = now_ns() + 20ull * 60 * 1'000'000'000ull;
-        if (auto r = net.prepare(plan, lab, deadline); !r) return std::fprintf(stderr, "%s\n", r.error().message().c_str()), 3;
-        if (auto r = power.prepare(plan, lab, deadline); !r) return std::fprintf(stderr, "%s\n", r.error().message().c_str()), 3;
+        if (auto r = net.prepare(plan, targets, deadline); !r) return std::fprintf(stderr, "%s\n", r.error().message().c_str()), 3;
+        if (auto r = power.prepare(plan, targets, deadline); !r) return std::fprintf(stderr, "%s\n", r.error().message().c_str()), 3;
         for (int rep = 0; rep < reps && !bench::g_stop.load(); ++rep) {
-            DeathWatch deaths(pids_of(power.lab(), n));
+            DeathWatch deaths(pids_of(targets.state(), n));
             uint64_t t0 = now_ns();
             auto r = power.inject(0, t0 + 60'000'000'000ull);
             uint64_t t1 = now_ns();

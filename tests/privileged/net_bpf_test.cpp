@@ -12,6 +12,7 @@
 #include <netinet/tcp.h>
 #include <netinet/udp.h>
 
+#include "support/fault_specs.hpp"
 #include "common/netaddr.hpp"
 #include "net/classifier.hpp"
 #include "net/compile.hpp"
@@ -51,8 +52,8 @@ Fault sever(std::string name, std::string target_zone, std::string peer_zone, Di
     f.name = std::move(name);
     f.target.zones = {std::move(target_zone)};
     f.peer.zones = {std::move(peer_zone)};
-    f.direction = d;
-    f.share = share;
+    set_side_direction(f, d);
+    set_side_share(f, share);
     return f;
 }
 
@@ -367,7 +368,7 @@ TEST_F(NetBpf, AllSixtyFourRuleBitsAreReached) {
 Fault power_loss(std::string name, std::string zone) {
     Fault f;
     f.name = std::move(name);
-    f.kind = plan::FaultKind::power_loss;
+    f.spec = plan::PowerLossSpec{};
     f.target.zones = {std::move(zone)};
     f.peer.rest = true;
     return f;
@@ -428,8 +429,8 @@ protected:
     // One degrade_link a <-> b as rule 0, installed and armed.
     void arm(const plan::LinkDegrade& d, uint32_t delay_ifindex = 0) {
         Fault f = sever("wan", "a", "b");
-        f.kind = plan::FaultKind::degrade_link;
-        f.degrade = d;
+        f.spec = plan::DegradeLinkSpec{};
+        std::get<plan::DegradeLinkSpec>(f.spec).link = d;
         plan_.method = {f};
         auto t = compile(plan_);
         ASSERT_TRUE(t.ok()) << t.error().message();

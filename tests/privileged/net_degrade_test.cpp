@@ -21,6 +21,7 @@
 #include <thread>
 #include <unistd.h>
 
+#include "support/fault_specs.hpp"
 #include "common/netns.hpp"
 #include "common/proc.hpp"
 #include "lab/lab.hpp"
@@ -101,14 +102,14 @@ protected:
     void inject(const plan::LinkDegrade& d, plan::Direction dir = plan::Direction::both, double share = 1.0) {
         plan::Fault f;
         f.name = "wan";
-        f.kind = plan::FaultKind::degrade_link;
+        f.spec = plan::DegradeLinkSpec{};
         f.target.zones = {"za"};
         f.peer.zones = {"zb"};
-        f.direction = dir;
-        f.share = share;
-        f.degrade = d;
+        set_side_direction(f, dir);
+        set_side_share(f, share);
+        std::get<plan::DegradeLinkSpec>(f.spec).link = d;
         plan_.method = {f};
-        auto p = engine_.prepare(plan_, lab_, monotonic_ns() + 300 * kSecond);
+        auto p = engine_.prepare(plan_, *inj::test::lab_view(plan_, lab_), monotonic_ns() + 300 * kSecond);
         ASSERT_TRUE(p.ok()) << p.error().message();
         ASSERT_TRUE(engine_.inject(0, monotonic_ns() + 200 * kSecond).ok());
     }
@@ -397,13 +398,13 @@ TEST_F(NetDegrade, KillNineLeavesNothingDelayedOrRedirected) {
         close(ready[0]);
         plan::Fault f;
         f.name = "wan";
-        f.kind = plan::FaultKind::degrade_link;
+        f.spec = plan::DegradeLinkSpec{};
         f.target.zones = {"za"};
         f.peer.zones = {"zb"};
-        f.degrade.delay = 40ms;
+        std::get<plan::DegradeLinkSpec>(f.spec).link.delay = 40ms;
         plan_.method = {f};
         NetEngine e;
-        char ok = e.prepare(plan_, lab_, monotonic_ns() + 300 * kSecond).ok() &&
+        char ok = e.prepare(plan_, *inj::test::lab_view(plan_, lab_), monotonic_ns() + 300 * kSecond).ok() &&
                           e.inject(0, monotonic_ns() + 200 * kSecond).ok() ? 'y' : 'n';
         if (write(ready[1], &ok, 1) != 1) _exit(1);
         for (;;) pause();

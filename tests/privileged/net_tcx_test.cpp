@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "support/fault_specs.hpp"
 #include "common/netns.hpp"
 #include "common/proc.hpp"
 #include "lab/lab.hpp"
@@ -60,7 +61,7 @@ protected:
         pair_.describe(plan_, lab_, "nft" + std::to_string(getpid()));
         plan::Fault f;
         f.name = "split";
-        f.kind = plan::FaultKind::sever;
+        f.spec = plan::SeverSpec{};
         f.target.zones = {"za"};
         f.peer.rest = true;
         plan_.method = {f};
@@ -108,7 +109,7 @@ protected:
 
 TEST_F(NetTcx, EstablishedConnectionIsCutAndHealed) {
     uint64_t run_deadline = monotonic_ns() + 120 * kSecond;
-    auto p = engine_.prepare(plan_, lab_, run_deadline);
+    auto p = engine_.prepare(plan_, *inj::test::lab_view(plan_, lab_), run_deadline);
     ASSERT_TRUE(p.ok()) << p.error().message();
 
     Fd client, server;
@@ -137,7 +138,7 @@ TEST_F(NetTcx, EstablishedConnectionIsCutAndHealed) {
 }
 
 TEST_F(NetTcx, ExpiredFaultIsInertWithoutHeal) {
-    auto p = engine_.prepare(plan_, lab_, monotonic_ns() + 120 * kSecond);
+    auto p = engine_.prepare(plan_, *inj::test::lab_view(plan_, lab_), monotonic_ns() + 120 * kSecond);
     ASSERT_TRUE(p.ok()) << p.error().message();
     Fd client, server;
     connect_pair(client, server);
@@ -164,7 +165,7 @@ std::map<uint32_t, uint32_t> kernel_links() {
 }
 
 TEST_F(NetTcx, ReleaseLeavesNoTcxLink) {
-    auto p = engine_.prepare(plan_, lab_, monotonic_ns() + 120 * kSecond);
+    auto p = engine_.prepare(plan_, *inj::test::lab_view(plan_, lab_), monotonic_ns() + 120 * kSecond);
     ASSERT_TRUE(p.ok()) << p.error().message();
     auto ours = engine_.link_ids();
     uint32_t prog = engine_.prog_id();

@@ -16,7 +16,8 @@
 #include "common/tcp.hpp"
 #include "lab/lab.hpp"
 #include "net/net_engine.hpp"
-#include "power/power_engine.hpp"
+#include "faults/power_loss/power_engine.hpp"
+#include "lab/targets.hpp"
 #include "support/lab_plans.hpp"
 #include "support/test_support.hpp"
 
@@ -48,11 +49,12 @@ plan::Plan zoned(const std::string& name, plan::PowerMode mode, int zones = 2) {
     p.lab.services.push_back(kv);
     plan::Fault f;
     f.name = "dark-a";
-    f.kind = plan::FaultKind::power_loss;
+    plan::PowerLossSpec spec;
+    spec.mode = mode;
+    f.spec = spec;
     f.duration = 30s;
     f.target.zones = {"a"};
     f.peer.rest = true;
-    f.power_mode = mode;
     p.method.push_back(f);
     return p;
 }
@@ -79,6 +81,7 @@ protected:
         if (net_) net_->release();
         power_.reset();
         net_.reset();
+        targets_.reset();
         test::expect_lab_down(id_);
     }
 
@@ -90,11 +93,12 @@ protected:
         ASSERT_TRUE(l.ok()) << l.error().message();
         lab_ = std::move(*l);
         net_.emplace();
-        power_.emplace(*net_);
+        power_.emplace(*net_, nullptr);
+        targets_ = std::make_unique<lab::LabTargets>(plan_, lab_);
         uint64_t run_deadline = monotonic_ns() + 120 * kSecond;
-        auto n = net_->prepare(plan_, lab_, run_deadline);
+        auto n = net_->prepare(plan_, *targets_, run_deadline);
         ASSERT_TRUE(n.ok()) << n.error().message();
-        auto p = power_->prepare(plan_, lab_, run_deadline);
+        auto p = power_->prepare(plan_, *targets_, run_deadline);
         ASSERT_TRUE(p.ok()) << p.error().message();
         a1_ = lab_.host("a1");
         b1_ = lab_.host("b1");
@@ -125,6 +129,7 @@ protected:
     std::string id_;
     lab::LabState lab_;
     std::optional<net::NetEngine> net_;
+    std::unique_ptr<lab::LabTargets> targets_;  // the view both engines act on
     std::optional<PowerEngine> power_;
     const lab::HostRuntime* a1_ = nullptr;
     const lab::HostRuntime* b1_ = nullptr;
@@ -148,10 +153,10 @@ TEST_F(PowerEngineTest, KillDarkensZoneAndRestoreRestartsItsService) {
     auto h = power_->heal(0);
     ASSERT_TRUE(h.ok()) << h.error().message();
     ASSERT_TRUE(wait_settled());
-    pid_t new_a1 = pid_of(power_->lab(), "a1");
+    pid_t new_a1 = pid_of(targets_->state(), "a1");
     EXPECT_GT(new_a1, 0);
     EXPECT_NE(new_a1, old_a1);
-    EXPECT_EQ(pid_of(power_->lab(), "b1"), old_b1);
+    EXPECT_EQ(pid_of(targets_->state(), "b1"), old_b1);
     // The new process lives in a1's cgroup and network namespace.
     std::string cg = read_file("/proc/" + std::to_string(new_a1) + "/cgroup");
     std::string rel = a1_->cgroup.substr(a1_->cgroup.find("/injector/"));
@@ -194,7 +199,7 @@ TEST_F(PowerEngineTest, FreezeHangsTheHostAndThawKeepsTheSamePid) {
     ASSERT_TRUE(h.ok()) << h.error().message();
     ASSERT_TRUE(wait_settled());
     EXPECT_EQ(cgroup_event(a1_->cgroup, "frozen"), 0);
-    EXPECT_EQ(pid_of(power_->lab(), "a1"), a1);
+    EXPECT_EQ(pid_of(targets_->state(), "a1"), a1);
     EXPECT_EQ(::kill(a1, 0), 0);
     EXPECT_TRUE(answers("", a1_addr_));
     EXPECT_TRUE(answers(b1_->netns, a1_addr_));
@@ -222,8 +227,8 @@ TEST_F(PowerEngineTest, HealAllOnAbortBringsTheHostBack) {
 TEST_F(PowerEngineTest, StaggeredRestoreRunsInTheBackgroundAndAbortHurriesIt) {
     auto p = two_zones("pwr-stagger", plan::PowerMode::kill);
     p.method[0].target.zones = {"a", "b"};
-    p.method[0].restore.order = {"a1", "b1"};
-    p.method[0].restore.stagger = 600s;
+    std::get<plan::PowerLossSpec>(p.method[0].spec).restore.order = {"a1", "b1"};
+    std::get<plan::PowerLossSpec>(p.method[0].spec).restore.stagger = 600s;
     ASSERT_NO_FATAL_FAILURE(start(p));
     pid_t old_b1 = pid_of(lab_, "b1");
     ASSERT_TRUE(power_->inject(0, monotonic_ns() + 60 * kSecond).ok());
@@ -244,7 +249,7 @@ TEST_F(PowerEngineTest, StaggeredRestoreRunsInTheBackgroundAndAbortHurriesIt) {
     ASSERT_TRUE(net_->heal_all().ok());
     ASSERT_TRUE(power_->heal_all().ok());
     EXPECT_TRUE(power_->settled());
-    pid_t new_b1 = pid_of(power_->lab(), "b1");
+    pid_t new_b1 = pid_of(targets_->state(), "b1");
     EXPECT_GT(new_b1, 0);
     EXPECT_NE(new_b1, old_b1);
     EXPECT_EQ(::kill(new_b1, 0), 0) << "b1's service was not restarted by heal_all";
@@ -300,7 +305,7 @@ TEST_F(PowerEngineTest, LosingADomainDarkensTheSwitchItFeeds) {
     ASSERT_TRUE(power_->heal(0).ok());
     ASSERT_TRUE(wait_settled());
     EXPECT_TRUE(answers("", b1_addr_));
-    EXPECT_EQ(pid_of(power_->lab(), "b1"), b1_pid) << "b1 was restarted though it never lost power";
+    EXPECT_EQ(pid_of(targets_->state(), "b1"), b1_pid) << "b1 was restarted though it never lost power";
 }
 
 }  // namespace

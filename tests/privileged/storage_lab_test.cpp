@@ -19,7 +19,8 @@
 #include "faultfs/faultfs.hpp"
 #include "lab/lab.hpp"
 #include "net/net_engine.hpp"
-#include "power/power_engine.hpp"
+#include "faults/power_loss/power_engine.hpp"
+#include "lab/targets.hpp"
 #include "storage/storage_engine.hpp"
 #include "support/lab_plans.hpp"
 #include "support/test_support.hpp"
@@ -103,6 +104,7 @@ protected:
         power_.reset();
         storage_.reset();
         net_.reset();
+        targets_.reset();
         test::expect_lab_down(id_);
         EXPECT_TRUE(faultfs::mounts().empty());
         EXPECT_TRUE(faultfs::daemons().empty());
@@ -119,14 +121,15 @@ protected:
         lab_ = std::move(*l);
         net_.emplace();
         storage_.emplace();
-        power_.emplace(*net_);
-        power_->set_power_loss_listener(&*storage_);
+        power_.emplace(*net_, &*storage_);
+        targets_ = std::make_unique<lab::LabTargets>(plan_, lab_);
         uint64_t deadline = monotonic_ns() + 120 * kSecond;
+        // The shared facilities, then the power engine when a fault needs it (as faults::make_engines).
+        bool power = std::any_of(plan_.method.begin(), plan_.method.end(),
+                                 [](auto& f) { return f.template as<plan::PowerLossSpec>() != nullptr; });
         for (Engine* e : std::initializer_list<Engine*>{&*net_, &*storage_, &*power_}) {
-            bool serves = false;
-            for (auto& f : plan_.method) serves = serves || e->serves(f.kind);
-            if (!serves) continue;
-            auto r = e->prepare(plan_, lab_, deadline);
+            if (e == &*power_ && !power) continue;
+            auto r = e->prepare(plan_, *targets_, deadline);
             ASSERT_TRUE(r.ok()) << e->name() << ": " << r.error().message();
         }
     }
@@ -139,12 +142,13 @@ protected:
     std::optional<net::NetEngine> net_;
     std::optional<StorageEngine> storage_;
     std::optional<power::PowerEngine> power_;
+    std::unique_ptr<lab::LabTargets> targets_;  // the view the engines act on
 };
 
 TEST_F(StorageLabTest, PowerLossThrowsAwayUnsyncedWritesOfAVolatileVolumeAndKeepsSyncedOnes) {
     plan::Fault f;
     f.name = "dark-a";
-    f.kind = plan::FaultKind::power_loss;
+    f.spec = plan::PowerLossSpec{};
     f.duration = 30s;
     f.target.zones = {"a"};
     f.peer.rest = true;
@@ -189,23 +193,23 @@ TEST_F(StorageLabTest, PowerLossThrowsAwayUnsyncedWritesOfAVolatileVolumeAndKeep
 TEST_F(StorageLabTest, DegradeStorageIsSeenInsideTheHostAndHealedWithoutARemount) {
     plan::Fault f;
     f.name = "bad-disk";
-    f.kind = plan::FaultKind::degrade_storage;
+    f.spec = plan::DegradeStorageSpec{};
     f.duration = 30s;
     f.target.hosts = {"a1"};
     f.peer.rest = true;
-    f.storage.volume = "data";
+    std::get<plan::DegradeStorageSpec>(f.spec).disk.volume = "data";
     plan::StorageError e;
     e.errno_name = "EIO";
     e.err = EIO;
     e.ops = {"write"};
-    f.storage.errors.push_back(e);
-    f.storage.fsync.fixed = 30ms;
+    std::get<plan::DegradeStorageSpec>(f.spec).disk.errors.push_back(e);
+    std::get<plan::DegradeStorageSpec>(f.spec).disk.fsync.fixed = 30ms;
     // A second fault on the same volume, later: full disk.
     plan::Fault g = f;
     g.name = "full-disk";
-    g.storage.errors.clear();
-    g.storage.fsync = {};
-    g.storage.full = true;
+    std::get<plan::DegradeStorageSpec>(g.spec).disk.errors.clear();
+    std::get<plan::DegradeStorageSpec>(g.spec).disk.fsync = {};
+    std::get<plan::DegradeStorageSpec>(g.spec).disk.full = true;
     ASSERT_NO_FATAL_FAILURE(start(two_hosts("stdegrade", script_, false, {f, g})));
     ASSERT_EQ(lab_.faultfs.size(), 1u);
     const auto* a1 = lab_.host("a1");

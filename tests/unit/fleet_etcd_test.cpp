@@ -12,6 +12,7 @@
 #include <mutex>
 #include <thread>
 
+#include "support/fault_specs.hpp"
 #include "common/proc.hpp"
 #include "fleet/etcd_client.hpp"
 #include "fleet/fleet_engine.hpp"
@@ -307,7 +308,7 @@ TEST_F(LoopbackEtcd, ControllerRefusesMissingUnhealthyOrBusyAgents) {
     const uint64_t deadline = monotonic_ns() + 60'000'000'000ull;
     {
         fleet::FleetEngine e(o);
-        auto r = e.prepare(p, none, deadline);
+        auto r = e.prepare(p, *inj::test::lab_view(p, none), deadline);
         ASSERT_FALSE(r.ok());
         EXPECT_NE(r.error().message().find("no agent registered for host(s) kv-1, kv-2, kv-3"), std::string::npos)
             << r.error().message();
@@ -323,7 +324,7 @@ TEST_F(LoopbackEtcd, ControllerRefusesMissingUnhealthyOrBusyAgents) {
     }
     {
         fleet::FleetEngine e(o);
-        auto r = e.prepare(p, none, deadline);
+        auto r = e.prepare(p, *inj::test::lab_view(p, none), deadline);
         ASSERT_FALSE(r.ok());
         EXPECT_NE(r.error().message().find("unhealthy agent(s): kv-3 (bpf: Operation not permitted)"), std::string::npos)
             << r.error().message();
@@ -336,7 +337,7 @@ TEST_F(LoopbackEtcd, ControllerRefusesMissingUnhealthyOrBusyAgents) {
     // hosts, and takes its desired state back.
     {
         fleet::FleetEngine e(o);
-        auto r = e.prepare(p, none, deadline);
+        auto r = e.prepare(p, *inj::test::lab_view(p, none), deadline);
         ASSERT_FALSE(r.ok());
         EXPECT_NE(r.error().message().find("did not load the plan within 300 ms: kv-1, kv-2, kv-3"), std::string::npos)
             << r.error().message();
@@ -356,7 +357,7 @@ TEST_F(LoopbackEtcd, ControllerRefusesMissingUnhealthyOrBusyAgents) {
     ASSERT_TRUE(c.put(desired_key("kv-2"), to_json(other), *lease).ok());
     {
         fleet::FleetEngine e(o);
-        auto r = e.prepare(p, none, deadline);
+        auto r = e.prepare(p, *inj::test::lab_view(p, none), deadline);
         ASSERT_FALSE(r.ok());
         EXPECT_NE(r.error().message().find("already driven by another run: kv-2 (run someone-else)"), std::string::npos)
             << r.error().message();

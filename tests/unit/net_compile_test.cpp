@@ -4,6 +4,7 @@
 
 #include <set>
 
+#include "support/fault_specs.hpp"
 #include "net/compile.hpp"
 
 namespace inj::net {
@@ -11,7 +12,6 @@ namespace {
 
 using plan::Direction;
 using plan::Fault;
-using plan::FaultKind;
 using plan::Plan;
 using plan::Selector;
 
@@ -37,11 +37,11 @@ Plan three_zones() {
 Fault sever(std::string name, Selector target, Selector peer, Direction d = Direction::both, double share = 1.0) {
     Fault f;
     f.name = std::move(name);
-    f.kind = FaultKind::sever;
+    f.spec = plan::SeverSpec{};
     f.target = std::move(target);
     f.peer = std::move(peer);
-    f.direction = d;
-    f.share = share;
+    set_side_direction(f, d);
+    set_side_share(f, share);
     return f;
 }
 Selector zones(std::vector<std::string> z) { Selector s; s.zones = std::move(z); return s; }
@@ -239,7 +239,7 @@ TEST(NetCompile, OtherFaultKindsGetNoRule) {
     Plan p = three_zones();
     Fault disk;
     disk.name = "disk";
-    disk.kind = FaultKind::degrade_storage;
+    disk.spec = plan::DegradeStorageSpec{};
     disk.target = zones({"a"});
     p.method = {disk, sever("s", zones({"b"}), rest())};
     Tables t = compile_ok(p);
@@ -252,8 +252,8 @@ TEST(NetCompile, OtherFaultKindsGetNoRule) {
 
 Fault degrade(std::string name, Selector target, Selector peer, plan::LinkDegrade d) {
     Fault f = sever(std::move(name), std::move(target), std::move(peer));
-    f.kind = FaultKind::degrade_link;
-    f.degrade = d;
+    f.spec = plan::DegradeLinkSpec{};
+    std::get<plan::DegradeLinkSpec>(f.spec).link = d;
     return f;
 }
 
@@ -314,7 +314,7 @@ TEST(NetCompile, BurstyLossBecomesAGilbertModelWithTheAskedRate) {
 Fault power_loss(std::string name, Selector target) {
     Fault f;
     f.name = std::move(name);
-    f.kind = FaultKind::power_loss;
+    f.spec = plan::PowerLossSpec{};
     f.target = std::move(target);
     f.peer.rest = true;
     return f;

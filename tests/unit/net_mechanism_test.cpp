@@ -15,8 +15,8 @@ plan::Plan with_degrade(plan::LinkDegrade d) {
     plan::Plan p;
     plan::Fault f;
     f.name = "wan";
-    f.kind = plan::FaultKind::degrade_link;
-    f.degrade = d;
+    f.spec = plan::DegradeLinkSpec{};
+    std::get<plan::DegradeLinkSpec>(f.spec).link = d;
     f.mark = {"p.yaml", 12, 5};
     p.method = {f};
     return p;
@@ -34,7 +34,7 @@ Capabilities caps(bool fq, bool htb, bool tun) {
 TEST(NetMechanism, PlansWithoutDegradeNeedNothing) {
     plan::Plan p;
     plan::Fault f;
-    f.kind = plan::FaultKind::sever;
+    f.spec = plan::SeverSpec{};
     p.method = {f};
     auto m = choose_mechanisms(p, caps(false, false, false));
     ASSERT_TRUE(m.ok());

@@ -22,9 +22,9 @@ TEST(PlanDegrade, ShortForms) {
     Plan p = load_ok(item("loss: 5%, latency: 40ms, rate: 10mbit, corrupt: 0.001, duplicate: 1%"));
     ASSERT_EQ(p.method.size(), 1u);
     const Fault& f = p.method[0];
-    EXPECT_EQ(f.kind, FaultKind::degrade_link);
+    EXPECT_STREQ(f.kind(), "degrade_link");
     EXPECT_EQ(f.peer.zones, std::vector<std::string>{"z2"});
-    const LinkDegrade& d = f.degrade;
+    const LinkDegrade& d = f.as<DegradeLinkSpec>()->link;
     EXPECT_DOUBLE_EQ(d.loss, 0.05);
     EXPECT_DOUBLE_EQ(d.loss_burst, 1.0);
     EXPECT_EQ(d.delay, 40ms);
@@ -41,23 +41,23 @@ TEST(PlanDegrade, LongFormsFilterAndGrayShare) {
     Plan p = load_ok(item("loss: { probability: 0.2, burst: 4 }, latency: { delay: 50ms, jitter: 10ms }, "
                           "rate: 2mbps, protocol: tcp, port: 2379-2380, direction: from, share: 0.3"));
     const Fault& f = p.method[0];
-    EXPECT_EQ(f.direction, Direction::from);
-    EXPECT_DOUBLE_EQ(f.share, 0.3);
-    EXPECT_DOUBLE_EQ(f.degrade.loss, 0.2);
-    EXPECT_DOUBLE_EQ(f.degrade.loss_burst, 4.0);
-    EXPECT_EQ(f.degrade.delay, 50ms);
-    EXPECT_EQ(f.degrade.jitter, 10ms);
-    EXPECT_EQ(f.degrade.rate_bps, 16'000'000u);  // bytes per second, as tc reads "mbps"
-    EXPECT_EQ(f.degrade.protocol, 6);
-    EXPECT_EQ(f.degrade.port_lo, 2379);
-    EXPECT_EQ(f.degrade.port_hi, 2380);
+    EXPECT_EQ(f.as<DegradeLinkSpec>()->direction, Direction::from);
+    EXPECT_DOUBLE_EQ(f.as<DegradeLinkSpec>()->share, 0.3);
+    EXPECT_DOUBLE_EQ(f.as<DegradeLinkSpec>()->link.loss, 0.2);
+    EXPECT_DOUBLE_EQ(f.as<DegradeLinkSpec>()->link.loss_burst, 4.0);
+    EXPECT_EQ(f.as<DegradeLinkSpec>()->link.delay, 50ms);
+    EXPECT_EQ(f.as<DegradeLinkSpec>()->link.jitter, 10ms);
+    EXPECT_EQ(f.as<DegradeLinkSpec>()->link.rate_bps, 16'000'000u);  // bytes per second, as tc reads "mbps"
+    EXPECT_EQ(f.as<DegradeLinkSpec>()->link.protocol, 6);
+    EXPECT_EQ(f.as<DegradeLinkSpec>()->link.port_lo, 2379);
+    EXPECT_EQ(f.as<DegradeLinkSpec>()->link.port_hi, 2380);
 }
 
 TEST(PlanDegrade, SinglePortAndUdp) {
     Plan p = load_ok(item("loss: 1%, protocol: udp, port: 53"));
-    EXPECT_EQ(p.method[0].degrade.protocol, 17);
-    EXPECT_EQ(p.method[0].degrade.port_lo, 53);
-    EXPECT_EQ(p.method[0].degrade.port_hi, 53);
+    EXPECT_EQ(p.method[0].as<DegradeLinkSpec>()->link.protocol, 17);
+    EXPECT_EQ(p.method[0].as<DegradeLinkSpec>()->link.port_lo, 53);
+    EXPECT_EQ(p.method[0].as<DegradeLinkSpec>()->link.port_hi, 53);
 }
 
 TEST(PlanDegrade, NeedsAnEffect) {

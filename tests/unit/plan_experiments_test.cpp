@@ -40,7 +40,7 @@ TEST(PlanExperiments, ZoneSeverCutsTheFirstZoneAndProbesFromTheMajority) {
     EXPECT_EQ(p.lab.services[0].hosts.size(), 3u);
     ASSERT_EQ(p.method.size(), 1u);
     const Fault& f = p.method[0];
-    EXPECT_EQ(f.kind, FaultKind::sever);
+    EXPECT_STREQ(f.kind(), "sever");
     EXPECT_EQ(f.at, 5s);
     EXPECT_EQ(f.duration, 30s);
     EXPECT_EQ(f.target.zones, std::vector<std::string>{p.topology.zones[0].name});
@@ -93,7 +93,7 @@ TEST(PlanExperiments, ZoneIsolateAllSeversEveryZoneFromTheRestAtOnce) {
     ASSERT_EQ(p.method.size(), p.topology.zones.size());
     std::vector<std::string> cut;
     for (auto& f : p.method) {
-        EXPECT_EQ(f.kind, FaultKind::sever);
+        EXPECT_STREQ(f.kind(), "sever");
         EXPECT_EQ(f.at, p.method[0].at);
         EXPECT_EQ(f.duration, 20s);
         EXPECT_TRUE(f.peer.rest);
@@ -114,14 +114,14 @@ TEST(PlanExperiments, SlowWanDegradesTheLinkBetweenTwoZonesOnly) {
     Plan p = load_experiment("slow-wan.yaml");
     ASSERT_EQ(p.method.size(), 1u);
     const Fault& f = p.method[0];
-    EXPECT_EQ(f.kind, FaultKind::degrade_link);
+    EXPECT_STREQ(f.kind(), "degrade_link");
     EXPECT_EQ(f.target.zones, std::vector<std::string>{"ansan"});
     EXPECT_EQ(f.peer.zones, std::vector<std::string>{"gasan"});
-    EXPECT_EQ(f.direction, Direction::both);
-    EXPECT_EQ(f.degrade.delay, 50ms);
-    EXPECT_EQ(f.degrade.jitter, 5ms);
-    EXPECT_DOUBLE_EQ(f.degrade.loss, 0.05);
-    EXPECT_EQ(f.degrade.rate_bps, 0u);
+    EXPECT_EQ(f.as<DegradeLinkSpec>()->direction, Direction::both);
+    EXPECT_EQ(f.as<DegradeLinkSpec>()->link.delay, 50ms);
+    EXPECT_EQ(f.as<DegradeLinkSpec>()->link.jitter, 5ms);
+    EXPECT_DOUBLE_EQ(f.as<DegradeLinkSpec>()->link.loss, 0.05);
+    EXPECT_EQ(f.as<DegradeLinkSpec>()->link.rate_bps, 0u);
     // The write probe runs from the zone the fault leaves alone; the connect probe crosses it.
     ASSERT_EQ(p.probes.size(), 2u);
     EXPECT_EQ(p.probes[0].in, "kv-1");

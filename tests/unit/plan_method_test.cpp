@@ -17,15 +17,15 @@ TEST(PlanMethod, SeverRoundTripsToTheModel) {
     ASSERT_EQ(p.method.size(), 1u);
     const Fault& f = p.method[0];
     EXPECT_EQ(f.name, "cut");
-    EXPECT_EQ(f.kind, FaultKind::sever);
+    EXPECT_STREQ(f.kind(), "sever");
     EXPECT_EQ(f.at, 5s);
     EXPECT_EQ(f.duration, 30s);
     EXPECT_EQ(f.target.zones, std::vector<std::string>{"z1"});
     EXPECT_FALSE(f.target.rest);
     EXPECT_EQ(f.peer.zones, (std::vector<std::string>{"z2", "z3"}));
     EXPECT_FALSE(f.peer.rest);
-    EXPECT_EQ(f.direction, Direction::from);
-    EXPECT_DOUBLE_EQ(f.share, 0.5);
+    EXPECT_EQ(f.as<SeverSpec>()->direction, Direction::from);
+    EXPECT_DOUBLE_EQ(f.as<SeverSpec>()->share, 0.5);
     EXPECT_EQ(f.mark.line, 14);
     EXPECT_EQ(f.mark.col, 5);
 }
@@ -36,8 +36,8 @@ TEST(PlanMethod, DefaultsPeerIsTheRestDirectionBothShareOne) {
     EXPECT_EQ(f.at, 0s);
     EXPECT_TRUE(f.peer.rest);
     EXPECT_TRUE(f.peer.empty());
-    EXPECT_EQ(f.direction, Direction::both);
-    EXPECT_DOUBLE_EQ(f.share, 1.0);
+    EXPECT_EQ(f.as<SeverSpec>()->direction, Direction::both);
+    EXPECT_DOUBLE_EQ(f.as<SeverSpec>()->share, 1.0);
     EXPECT_EQ(f.target.hosts, std::vector<std::string>{"h2"});
 }
 
@@ -54,7 +54,7 @@ TEST(PlanMethod, SelectorsTakeEveryKind) {
 TEST(PlanMethod, UnknownFaultKindListsTheKnownOnes) {
     std::string y = fault("{ name: f1, fault: meteor, duration: 10s, target: { zone: z1 } }");
     expect_error(load(y), pos(y, "meteor"), "method[0].fault",
-                 "unknown fault kind 'meteor' (known: sever, power_loss, degrade_link, degrade_storage)");
+                 "unknown fault kind 'meteor'; known: sever, degrade_link, power_loss, degrade_storage, stop_service");
 }
 
 TEST(PlanMethod, DuplicateFaultName) {

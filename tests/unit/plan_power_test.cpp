@@ -19,14 +19,14 @@ TEST(PlanPower, DefaultsToKillWithoutStagger) {
     Plan p = load_ok(power_plan("{ name: dark, fault: power_loss, at: 2s, duration: 20s, target: { zone: z1 } }"));
     ASSERT_EQ(p.method.size(), 1u);
     const Fault& f = p.method[0];
-    EXPECT_EQ(f.kind, FaultKind::power_loss);
-    EXPECT_EQ(f.power_mode, PowerMode::kill);
+    EXPECT_STREQ(f.kind(), "power_loss");
+    EXPECT_EQ(f.as<PowerLossSpec>()->mode, PowerMode::kill);
     EXPECT_EQ(f.at, std::chrono::seconds(2));
     EXPECT_EQ(f.duration, std::chrono::seconds(20));
     EXPECT_EQ(f.target.zones, std::vector<std::string>{"z1"});
     EXPECT_TRUE(f.peer.rest);
-    EXPECT_EQ(f.restore.stagger.count(), 0);
-    EXPECT_TRUE(f.restore.order.empty());
+    EXPECT_EQ(f.as<PowerLossSpec>()->restore.stagger.count(), 0);
+    EXPECT_TRUE(f.as<PowerLossSpec>()->restore.order.empty());
     EXPECT_EQ(selected_hosts(p.topology, f.target), (std::vector<std::string>{"h1", "h4"}));
 }
 
@@ -34,9 +34,9 @@ TEST(PlanPower, FreezeModeAndRestoreOrder) {
     Plan p = load_ok(power_plan("{ name: dark, fault: power_loss, duration: 20s, target: { power_domain: [p1, p2] }, "
                                 "mode: freeze, restore: { stagger: 2s, order: [h4] } }"));
     const Fault& f = p.method[0];
-    EXPECT_EQ(f.power_mode, PowerMode::freeze);
-    EXPECT_EQ(f.restore.stagger, std::chrono::seconds(2));
-    EXPECT_EQ(f.restore.order, std::vector<std::string>{"h4"});
+    EXPECT_EQ(f.as<PowerLossSpec>()->mode, PowerMode::freeze);
+    EXPECT_EQ(f.as<PowerLossSpec>()->restore.stagger, std::chrono::seconds(2));
+    EXPECT_EQ(f.as<PowerLossSpec>()->restore.order, std::vector<std::string>{"h4"});
 }
 
 TEST(PlanPower, HostListTarget) {

@@ -76,7 +76,7 @@ TEST(PlanRecovery, RpoNeedsAVerifyStepAndIsNotNegative) {
 TEST(PlanRecovery, RtoNeedsAServiceThatLosesPower) {
     std::string y = with(recovery_plan(", acknowledges: \"k-{seq}\"", "expect: { rto: 10s }\n"),
                          "fault: power_loss", "fault: sever");
-    expect_error(load(y), pos(y, "10s }"), "expect.rto", "no power_loss fault of this plan takes down a lab service");
+    expect_error(load(y), pos(y, "10s }"), "expect.rto", "no fault of this plan takes down a lab service and brings it back");
 }
 
 // --- what power feeds ---

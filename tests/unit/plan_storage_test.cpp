@@ -26,8 +26,8 @@ TEST(PlanStorage, EveryEffectIsRead) {
         "      limit: { read_bps: 10MiB, write_bps: 512KiB/s, read_iops: 100, write_iops: 50 } }"));
     ASSERT_EQ(p.method.size(), 1u);
     const Fault& f = p.method[0];
-    EXPECT_EQ(f.kind, FaultKind::degrade_storage);
-    const StorageDegrade& s = f.storage;
+    EXPECT_STREQ(f.kind(), "degrade_storage");
+    const StorageDegrade& s = f.as<DegradeStorageSpec>()->disk;
     EXPECT_EQ(s.volume, "data");
     EXPECT_EQ(s.read.fixed, std::chrono::milliseconds(5));
     EXPECT_EQ(s.write.fixed, std::chrono::milliseconds(20));
@@ -74,7 +74,7 @@ TEST(PlanStorage, VolatileMustBeABoolean) {
 TEST(PlanStorage, ZoneTargetSelectsItsHosts) {
     Plan p = load_ok(storage_plan("{ name: s, fault: degrade_storage, duration: 5s, target: { zone: z1 }, volume: data, "
                                   "read_only: true }"));
-    EXPECT_TRUE(p.method[0].storage.read_only);
+    EXPECT_TRUE(p.method[0].as<DegradeStorageSpec>()->disk.read_only);
     EXPECT_EQ(selected_hosts(p.topology, p.method[0].target), std::vector<std::string>{"h1"});
 }
 
@@ -184,13 +184,13 @@ TEST(PlanStorage, SlowDiskExperimentDegradesOneMembersWal) {
     const Plan& p = *r.plan;
     ASSERT_EQ(p.method.size(), 1u);
     const Fault& f = p.method[0];
-    EXPECT_EQ(f.kind, FaultKind::degrade_storage);
+    EXPECT_STREQ(f.kind(), "degrade_storage");
     EXPECT_EQ(selected_hosts(p.topology, f.target), std::vector<std::string>{"kv-1"});
-    EXPECT_EQ(f.storage.volume, "etcd-data");
-    EXPECT_GT(f.storage.fsync.fixed.count(), 0);
-    ASSERT_EQ(f.storage.errors.size(), 1u);
-    EXPECT_EQ(f.storage.errors[0].errno_name, "EIO");
-    EXPECT_EQ(f.storage.errors[0].path, "member/wal/*");
+    EXPECT_EQ(f.as<DegradeStorageSpec>()->disk.volume, "etcd-data");
+    EXPECT_GT(f.as<DegradeStorageSpec>()->disk.fsync.fixed.count(), 0);
+    ASSERT_EQ(f.as<DegradeStorageSpec>()->disk.errors.size(), 1u);
+    EXPECT_EQ(f.as<DegradeStorageSpec>()->disk.errors[0].errno_name, "EIO");
+    EXPECT_EQ(f.as<DegradeStorageSpec>()->disk.errors[0].path, "member/wal/*");
     // Only the degraded member's volume goes through faultfs; the probes run from control.
     EXPECT_EQ(faultfs_volumes(p), (std::vector<std::pair<std::string, std::string>>{{"kv-1", "etcd-data"}}));
     for (auto& pr : p.probes) EXPECT_EQ(pr.in, "control");

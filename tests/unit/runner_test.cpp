@@ -15,6 +15,7 @@
 #include "common/exit_codes.hpp"
 #include "common/paths.hpp"
 #include "common/safe_file.hpp"
+#include "lab/targets.hpp"
 #include "runner/journal.hpp"
 #include "runner/runner.hpp"
 #include "safety/preflight.hpp"
@@ -32,8 +33,7 @@ struct FakeEngine : Engine {
     bool prepared = false, released = false;
 
     std::string_view name() const override { return "fake"; }
-    bool handles(plan::FaultKind k) const override { return k == plan::FaultKind::sever; }
-    Result<void> prepare(const plan::Plan&, const lab::LabState&, uint64_t) override {
+    Result<void> prepare(const plan::Plan&, targets::Targets&, uint64_t) override {
         prepared = true;
         return {};
     }
@@ -106,7 +106,7 @@ plan::Plan small_plan() {
     p.probes.push_back(pr);
     plan::Fault f;
     f.name = "cut";
-    f.kind = plan::FaultKind::sever;
+    f.spec = plan::SeverSpec{};
     f.at = 100ms;
     f.duration = 300ms;
     f.target.zones = {"a"};
@@ -159,14 +159,21 @@ protected:
             f->p = pr;
             return std::unique_ptr<runner::ProbeExecutor>(std::move(f));
         };
-        h.engines.push_back(std::move(eng));
         opts.reuse_lab = false;
         opts.settle_budget = 1s;
         opts.observe_after = opts.observe_after.value_or(150ms);
         opts.tick = 5ms;
-        engine_owner_ = std::move(h.engines);  // keep alive after run
-        h.engines.clear();
-        for (auto& e : engine_owner_) h.engines.push_back(std::unique_ptr<Engine>(new Proxy(e.get())));
+        engine_owner_ = std::move(eng);  // kept alive after the run, for the test to inspect
+        h.make_targets = [](const plan::Plan& plan, const lab::LabState& st) {
+            return std::unique_ptr<targets::Targets>(std::make_unique<lab::LabTargets>(plan, st));
+        };
+        // One engine for every fault, through a proxy the run may destroy.
+        h.make_engines = [this](const plan::Plan& plan) {
+            EngineSet set;
+            set.own.push_back(std::make_unique<Proxy>(engine_owner_.get()));
+            set.of_fault.assign(plan.method.size(), set.own.back().get());
+            return set;
+        };
         runner::Runner r(p, opts, std::move(h));
         return r.run();
     }
@@ -176,8 +183,7 @@ protected:
         explicit Proxy(Engine* e) : e(e) {}
         Engine* e;
         std::string_view name() const override { return e->name(); }
-        bool handles(plan::FaultKind k) const override { return e->handles(k); }
-        Result<void> prepare(const plan::Plan& p, const lab::LabState& l, uint64_t d) override { return e->prepare(p, l, d); }
+        Result<void> prepare(const plan::Plan& p, targets::Targets& t, uint64_t d) override { return e->prepare(p, t, d); }
         Result<void> inject(size_t i, uint64_t d) override { return e->inject(i, d); }
         Result<void> heal(size_t i) override { return e->heal(i); }
         Result<void> heal_all() noexcept override { return e->heal_all(); }
@@ -194,7 +200,7 @@ protected:
     std::filesystem::path dir_;
     FakeEngine* engine = nullptr;
     std::shared_ptr<FakeProbes> probes;
-    std::vector<std::unique_ptr<Engine>> engine_owner_;
+    std::unique_ptr<Engine> engine_owner_;
     bool fail_inject = false, always_fail = false, fail_during_fault = false, fail_lab_down = false;
     int lab_ups = 0, lab_downs = 0;
 };
