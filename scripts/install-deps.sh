@@ -31,7 +31,7 @@ TEST_PKGS=(
   iperf3 fio iptables nftables python3
   # reports: the journal schema, JUnit (XSD and a real consumer), the HTML in a headless browser,
   # the metrics (promtool), the game-day units (systemd-analyze), the man page (groff)
-  python3-jsonschema python3-junitparser libxml2-utils chromium prometheus systemd groff-base
+  python3-jsonschema python3-yaml python3-junitparser libxml2-utils chromium prometheus systemd groff-base
   # the Debian package check (scripts/package-check.sh): dpkg-shlibdeps
   dpkg-dev
 )

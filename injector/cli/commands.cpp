@@ -33,6 +33,10 @@ const std::vector<Command>& commands() {
          "blast radius of every moment against safety.blast_radius, and what\n"
          "preflight would refuse; exits 3 when `run` would be refused, else 0",
          false, Operand::plan_files, cmd_plan, plan_options},
+        {"schema", "", "print the plan's JSON Schema (for editors)",
+         "print the plan's JSON Schema, generated from the fault kinds; point a\n"
+         "YAML language server at it (docs/plan.schema.json is a copy)",
+         false, Operand::none, cmd_schema, schema_options},
         {"status", "", "the run in progress, labs that are up, recent runs",
          "the run in progress, labs that are up, recent runs", false, Operand::none, cmd_status, status_options},
         {"abort", "[--reason TEXT]", "stop the run in progress",

@@ -183,3 +183,40 @@ TEST(Flagship, SlowWanKeepsServingAndTheSlowLinkShowsItsLatency) {
     EXPECT_LT(wan["p50_ms"].get<double>(), 150.0) << wan.dump();
     EXPECT_EQ(leftovers(), "");
 }
+
+// experiments/etcd-member-crash.yaml, the stop_service kind on real processes: the pangyo etcd
+// member is SIGKILLed and started again 15 s later (its RTO measured), then SIGSTOPped and
+// continued. The engine only reports an inject once /proc shows the process gone (KILL) or in
+// state T (STOP), so a held verdict means both really happened.
+TEST(ServiceFlagship, EtcdMemberCrashIsRestartedWithinItsRtoAndLosesNothing) {
+    INJ_REQUIRE_PRIVILEGE();
+    auto r = run_plan("experiments/etcd-member-crash.yaml");
+    ASSERT_FALSE(r.report.is_discarded()) << r.output;
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+    EXPECT_EQ(r.report["verdict"], "held") << r.output;
+    ASSERT_EQ(r.report["faults"].size(), 2u);
+    for (auto& f : r.report["faults"]) {
+        EXPECT_EQ(f["kind"], "stop_service");
+        EXPECT_TRUE(f.contains("injected_at_ms") && f.contains("healed_at_ms")) << f.dump();
+        EXPECT_FALSE(f.contains("error")) << f.dump();
+    }
+    auto& kill = r.report["faults"][0];
+    ASSERT_TRUE(kill.contains("recoveries")) << kill.dump();
+    ASSERT_EQ(kill["recoveries"].size(), 1u) << kill.dump();
+    auto& rec = kill["recoveries"][0];
+    EXPECT_EQ(rec["service"], "etcd");
+    EXPECT_EQ(rec["host"], "kv-1");
+    EXPECT_TRUE(rec["ready"].get<bool>()) << rec.dump();
+    EXPECT_GT(rec["rto_ms"].get<double>(), 0.0);
+    EXPECT_GT(rec["pid"].get<int>(), 0);
+    // The probe held through both faults; every acknowledged write was read back.
+    EXPECT_TRUE(r.report["probes"][0]["held"].get<bool>()) << r.report["probes"][0].dump();
+    ASSERT_EQ(r.report["verify"].size(), 1u) << r.report.dump();
+    auto& v = r.report["verify"][0];
+    EXPECT_GT(v["acknowledged"].get<int>(), 50) << v.dump();
+    EXPECT_TRUE(v["missing"].empty()) << v.dump();
+    ASSERT_EQ(r.report["expectations"].size(), 2u) << r.report.dump();
+    EXPECT_EQ(r.report["expectations"][0]["name"], "rto etcd@kv-1");
+    for (auto& e : r.report["expectations"]) EXPECT_TRUE(e["held"].get<bool>()) << e.dump();
+    EXPECT_EQ(leftovers(), "");
+}

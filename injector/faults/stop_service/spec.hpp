@@ -1,6 +1,7 @@
 // stop_service: a service on the target hosts gets a signal; optionally started again at heal.
 #pragma once
 
+#include <csignal>
 #include <string>
 
 #include "plan/base.hpp"
@@ -16,7 +17,7 @@ struct StopServiceSpec : SpecBase {
     // again only with `restart: true`, and its time to ready is its RTO.
     bool restart = false;
     std::optional<std::string> restarts() const {
-        return restart && signal != 19 ? std::optional<std::string>(service) : std::nullopt;  // 19: SIGSTOP
+        return restart && signal != SIGSTOP ? std::optional<std::string>(service) : std::nullopt;
     }
 };
 
