@@ -83,7 +83,22 @@ std::vector<std::pair<double, double>> rolling_rate(const ProbeView& p) {
     return out;
 }
 
-void timeline_svg(std::ostringstream& os, const RunView& v) {
+// One band of the timeline: a fault, the drop counters, or a probe's success rate or latency.
+struct Lane {
+    std::string kind;
+    double y, h;
+    const FaultView* f = nullptr;
+    const ProbeView* p = nullptr;
+};
+
+// Where the timeline puts things: its time axis, its lanes top to bottom, its size.
+struct Layout {
+    Axis ax;
+    double t_end, W, H, label_w, top, bottom;  // bottom: the lower edge of the last lane
+    std::vector<Lane> lanes;
+};
+
+Layout layout_timeline(const RunView& v) {
     double t_end = std::max(v.end_ms, 1000.0);
     for (auto& f : v.faults) {
         if (f.planned_at_ms) t_end = std::max(t_end, *f.planned_at_ms + f.planned_duration_ms.value_or(0));
@@ -91,32 +106,38 @@ void timeline_svg(std::ostringstream& os, const RunView& v) {
     }
     t_end *= 1.03;
     const double W = 1100, label_w = 170, right = 20;
-    Axis ax{label_w, W - right, t_end};
     const double lane_h = 26, probe_h = 70, gap = 10, top = 30;
+    Layout lay{Axis{label_w, W - right, t_end}, t_end, W, 0, label_w, top, 0, {}};
     double y = top;
-    struct Lane { std::string kind; double y, h; const FaultView* f = nullptr; const ProbeView* p = nullptr; };
-    std::vector<Lane> lanes;
     for (auto& f : v.faults) {
-        lanes.push_back({"fault", y, lane_h, &f, nullptr});
+        lay.lanes.push_back({"fault", y, lane_h, &f, nullptr});
         y += lane_h + 4;
     }
     bool any_drops = std::any_of(v.faults.begin(), v.faults.end(), [](auto& f) { return !f.drops.empty(); });
     if (any_drops) {
-        lanes.push_back({"drops", y + gap / 2, 40});
+        lay.lanes.push_back({"drops", y + gap / 2, 40});
         y += 40 + gap;
     }
     for (auto& p : v.probes) {
         y += gap;
-        lanes.push_back({"rate", y, probe_h, nullptr, &p});
+        lay.lanes.push_back({"rate", y, probe_h, nullptr, &p});
         y += probe_h + 6;
-        lanes.push_back({"latency", y, probe_h, nullptr, &p});
+        lay.lanes.push_back({"latency", y, probe_h, nullptr, &p});
         y += probe_h;
     }
-    const double H = y + 40 + 12.0 * static_cast<double>(v.faults.size());
+    lay.bottom = y;
+    lay.H = y + 40 + 12.0 * static_cast<double>(v.faults.size());
+    return lay;
+}
+
+// The svg element, the fault windows shaded across every lane (under everything else) and the
+// time axis.
+void timeline_frame(std::ostringstream& os, const RunView& v, const Layout& lay) {
+    const double W = lay.W, H = lay.H, top = lay.top, y = lay.bottom;
+    const Axis& ax = lay.ax;
     os << "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"timeline\" width=\"" << W << "\" height=\"" << H
        << "\" viewBox=\"0 0 " << W << " " << H << "\" font-family=\"sans-serif\" font-size=\"11\">\n";
     os << "<rect x=\"0\" y=\"0\" width=\"" << W << "\" height=\"" << H << "\" fill=\"#ffffff\"/>\n";
-    // Fault windows across every lane, under everything else.
     for (auto& f : v.faults)
         if (f.injected_at_ms) {
             double a = ax.x(*f.injected_at_ms), b = ax.x(f.healed_at_ms.value_or(v.end_ms));
@@ -124,8 +145,8 @@ void timeline_svg(std::ostringstream& os, const RunView& v) {
                << "\" height=\"" << f1(y - top) << "\" fill=\"" << kFaultBand << "\"/>\n";
         }
     // Time axis: grid lines and labels.
-    double step = nice_step(t_end / 1000) * 1000;
-    for (double t = 0; t <= t_end; t += step) {
+    double step = nice_step(lay.t_end / 1000) * 1000;
+    for (double t = 0; t <= lay.t_end; t += step) {
         double x = ax.x(t);
         os << "<line x1=\"" << f1(x) << "\" y1=\"" << top - 6 << "\" x2=\"" << f1(x) << "\" y2=\"" << f1(y)
            << "\" stroke=\"#dddddd\" stroke-width=\"1\"/>\n";
@@ -134,144 +155,169 @@ void timeline_svg(std::ostringstream& os, const RunView& v) {
     }
     os << "<line x1=\"" << ax.x0 << "\" y1=\"" << f1(y) << "\" x2=\"" << ax.x1 << "\" y2=\"" << f1(y)
        << "\" stroke=\"#888\"/>\n";
-    for (auto& l : lanes) {
-        std::string label;
-        if (l.kind == "fault") label = l.f->name + " (" + l.f->kind + ")";
-        else if (l.kind == "drops") label = "packets dropped";
-        else if (l.kind == "rate") label = l.p->name + " success";
-        else label = l.p->name + " latency";
-        os << "<text x=\"" << label_w - 8 << "\" y=\"" << f1(l.y + l.h / 2 + 4) << "\" text-anchor=\"end\" fill=\"#222\">"
-           << esc(label.size() > 28 ? label.substr(0, 27) + "..." : label) << "</text>\n";
-        if (l.kind != "fault")
-            os << "<rect x=\"" << ax.x0 << "\" y=\"" << f1(l.y) << "\" width=\"" << f1(ax.x1 - ax.x0) << "\" height=\""
-               << f1(l.h) << "\" fill=\"none\" stroke=\"#cccccc\"/>\n";
-        if (l.kind == "fault") {
-            auto& f = *l.f;
-            if (f.planned_at_ms) {
-                double a = ax.x(*f.planned_at_ms), b = ax.x(*f.planned_at_ms + f.planned_duration_ms.value_or(0));
-                os << "<rect class=\"planned\" x=\"" << f1(a) << "\" y=\"" << f1(l.y + 1) << "\" width=\""
-                   << f1(std::max(b - a, 1.0)) << "\" height=\"" << f1(l.h - 2)
-                   << "\" fill=\"none\" stroke=\"#9a3412\" stroke-dasharray=\"4 3\"><title>planned "
-                   << esc(fmt_t(*f.planned_at_ms)) << " for " << esc(fmt_ms(f.planned_duration_ms.value_or(0)))
-                   << "</title></rect>\n";
-            }
-            if (f.injected_at_ms) {
-                double a = ax.x(*f.injected_at_ms), b = ax.x(f.healed_at_ms.value_or(v.end_ms));
-                os << "<rect class=\"fault\" x=\"" << f1(a) << "\" y=\"" << f1(l.y + 4) << "\" width=\""
-                   << f1(std::max(b - a, 2.0)) << "\" height=\"" << f1(l.h - 8) << "\" fill=\"" << kFault
-                   << "\"><title>" << esc(f.name) << " in force " << esc(fmt_t(*f.injected_at_ms)) << ".."
-                   << esc(f.healed_at_ms ? fmt_t(*f.healed_at_ms) : std::string("end")) << "</title></rect>\n";
-                os << "<text x=\"" << f1(a + 4) << "\" y=\"" << f1(l.y + l.h / 2 + 4) << "\" fill=\"#ffffff\">"
-                   << esc(f.target.empty() ? f.kind : f.target) << "</text>\n";
-            }
-            // RTO: from power back (the heal) to each service ready again.
-            double ry = l.y + l.h - 6;
-            for (auto& r : f.recoveries) {
-                if (!f.healed_at_ms) break;
-                double a = ax.x(*f.healed_at_ms), b = ax.x(*f.healed_at_ms + r.value("rto_ms", 0.0));
-                bool ready = r.value("ready", false);
-                os << "<rect class=\"rto\" x=\"" << f1(a) << "\" y=\"" << f1(ry) << "\" width=\"" << f1(std::max(b - a, 3.0))
-                   << "\" height=\"5\" fill=\"" << (ready ? kHeal : kAbort) << "\"><title>RTO "
-                   << esc(r.value("service", "") + "@" + r.value("host", "")) << " "
-                   << esc(ready ? fmt_ms(r.value("rto_ms", 0.0)) : std::string("not ready")) << "</title></rect>\n";
-                os << "<text x=\"" << f1(std::max(b, a + 3) + 4) << "\" y=\"" << f1(ry + 5) << "\" fill=\"" << kHeal
-                   << "\" font-size=\"10\">RTO " << esc(r.value("service", "")) << "@" << esc(r.value("host", "")) << " "
-                   << esc(ready ? fmt_ms(r.value("rto_ms", 0.0)) : std::string("NOT READY")) << "</text>\n";
-                ry -= 7;
-            }
-        } else if (l.kind == "drops") {
-            uint64_t maxd = 1;
-            for (auto& f : v.faults)
-                for (auto& d : f.drops) maxd = std::max(maxd, d.second);
-            const char* colours[] = {kFault, "#8d5524", "#b5179e", "#3a86ff"};
-            size_t ci = 0;
-            for (auto& f : v.faults) {
-                if (f.drops.empty()) continue;
-                os << "<polyline fill=\"none\" stroke=\"" << colours[ci++ % 4] << "\" stroke-width=\"1.5\" points=\"";
-                for (auto& d : f.drops)
-                    os << f1(ax.x(d.first)) << "," << f1(l.y + l.h - l.h * double(d.second) / double(maxd)) << " ";
-                os << "\"><title>" << esc(f.name) << " dropped</title></polyline>\n";
-            }
-            os << "<text x=\"" << ax.x1 - 4 << "\" y=\"" << f1(l.y + 11) << "\" text-anchor=\"end\" fill=\"#777\">"
-               << maxd << "</text>\n";
-        } else if (l.kind == "rate") {
-            auto& p = *l.p;
-            auto yv = [&](double r) { return l.y + l.h - r * (l.h - 4) - 2; };
-            if (auto slo = p.slo_rate())
-                os << "<line class=\"slo\" x1=\"" << ax.x0 << "\" y1=\"" << f1(yv(*slo)) << "\" x2=\"" << ax.x1 << "\" y2=\""
-                   << f1(yv(*slo)) << "\" stroke=\"" << kSlo << "\" stroke-dasharray=\"6 3\"><title>SLO success rate "
-                   << *slo << "</title></line>\n";
-            auto pts = rolling_rate(p);
-            if (!pts.empty()) {
-                os << "<polyline class=\"rate\" fill=\"none\" stroke=\"" << kRate << "\" stroke-width=\"2\" points=\"";
-                for (auto& [t, r] : pts) os << f1(ax.x(t)) << "," << f1(yv(r)) << " ";
-                os << "\"/>\n";
-            }
-            for (auto& s : p.samples)
-                if (!s.ok)
-                    os << "<line class=\"failed\" x1=\"" << f1(ax.x(s.at_ms)) << "\" y1=\"" << f1(l.y + l.h - 8) << "\" x2=\""
-                       << f1(ax.x(s.at_ms)) << "\" y2=\"" << f1(l.y + l.h) << "\" stroke=\"" << kAbort
-                       << "\" stroke-width=\"2\"><title>" << esc(fmt_t(s.at_ms) + " failed: " + s.detail)
-                       << "</title></line>\n";
-            // Where the SLO broke (the first violation the verdict names).
-            if (p.result.is_object() && !p.result.value("held", true) && p.result.contains("violated_at_ms")) {
-                double at = p.result["violated_at_ms"].get<double>();
-                double x = ax.x(at), cy = l.y + l.h / 2;
-                // On the curve: the rolling rate at the sample that broke it.
-                double best = 1e18;
-                for (auto& [t, r] : pts)
-                    if (std::fabs(t - at) < best) best = std::fabs(t - at), cy = yv(r);
-                os << "<circle class=\"slo-broken\" cx=\"" << f1(x) << "\" cy=\"" << f1(cy) << "\" r=\"5\" fill=\""
-                   << kAbort << "\"><title>" << esc(p.result.value("violation", "")) << "</title></circle>\n";
-                os << "<text x=\"" << f1(x + 8) << "\" y=\"" << f1(cy - 6) << "\" fill=\"" << kAbort
-                   << "\" font-weight=\"bold\">SLO broken " << esc(fmt_t(at)) << "</text>\n";
-            }
-            os << "<text x=\"" << ax.x0 + 4 << "\" y=\"" << f1(l.y + 11) << "\" fill=\"#777\">100%</text>\n";
-            os << "<text x=\"" << ax.x0 + 4 << "\" y=\"" << f1(l.y + l.h - 3) << "\" fill=\"#777\">0%</text>\n";
-        } else {
-            auto& p = *l.p;
-            double maxl = 1;
-            for (auto& s : p.samples)
-                if (s.ok) maxl = std::max(maxl, s.latency_ms);
-            std::optional<double> bound;
-            if (p.spec.is_object() && p.spec.contains("slo") && p.spec["slo"].contains("max_latency_ms"))
-                bound = p.spec["slo"]["max_latency_ms"].get<double>();
-            if (bound) maxl = std::max(maxl, *bound);
-            maxl *= 1.1;
-            auto yv = [&](double ms) { return l.y + l.h - ms / maxl * (l.h - 4) - 2; };
-            if (bound)
-                os << "<line x1=\"" << ax.x0 << "\" y1=\"" << f1(yv(*bound)) << "\" x2=\"" << ax.x1 << "\" y2=\""
-                   << f1(yv(*bound)) << "\" stroke=\"" << kSlo << "\" stroke-dasharray=\"6 3\"/>\n";
-            // One line per run of successful attempts: a failure breaks it (no latency to draw).
-            bool open = false;
-            for (auto& s : p.samples) {
-                if (!s.ok) {
-                    if (open) os << "\"/>\n";
-                    open = false;
-                    continue;
-                }
-                if (!open)
-                    os << "<polyline class=\"latency\" fill=\"none\" stroke=\"" << kLatency
-                       << "\" stroke-width=\"1.5\" points=\"";
-                open = true;
-                os << f1(ax.x(s.at_ms)) << "," << f1(yv(s.latency_ms)) << " ";
-            }
-            if (open) os << "\"/>\n";
-            os << "<text x=\"" << ax.x0 + 4 << "\" y=\"" << f1(l.y + 11) << "\" fill=\"#777\">" << esc(fmt_ms(maxl))
-               << "</text>\n";
-        }
+}
+
+// A lane's name on the left and, but for fault lanes, its box.
+void lane_label(std::ostringstream& os, const Lane& l, const Layout& lay) {
+    const Axis& ax = lay.ax;
+    std::string label;
+    if (l.kind == "fault") label = l.f->name + " (" + l.f->kind + ")";
+    else if (l.kind == "drops") label = "packets dropped";
+    else if (l.kind == "rate") label = l.p->name + " success";
+    else label = l.p->name + " latency";
+    os << "<text x=\"" << lay.label_w - 8 << "\" y=\"" << f1(l.y + l.h / 2 + 4) << "\" text-anchor=\"end\" fill=\"#222\">"
+       << esc(label.size() > 28 ? label.substr(0, 27) + "..." : label) << "</text>\n";
+    if (l.kind != "fault")
+        os << "<rect x=\"" << ax.x0 << "\" y=\"" << f1(l.y) << "\" width=\"" << f1(ax.x1 - ax.x0) << "\" height=\""
+           << f1(l.h) << "\" fill=\"none\" stroke=\"#cccccc\"/>\n";
+}
+
+// RTO: from power back (the heal) to each service ready again.
+void rto_bars(std::ostringstream& os, const FaultView& f, const Lane& l, const Axis& ax) {
+    double ry = l.y + l.h - 6;
+    for (auto& r : f.recoveries) {
+        if (!f.healed_at_ms) break;
+        double a = ax.x(*f.healed_at_ms), b = ax.x(*f.healed_at_ms + r.value("rto_ms", 0.0));
+        bool ready = r.value("ready", false);
+        os << "<rect class=\"rto\" x=\"" << f1(a) << "\" y=\"" << f1(ry) << "\" width=\"" << f1(std::max(b - a, 3.0))
+           << "\" height=\"5\" fill=\"" << (ready ? kHeal : kAbort) << "\"><title>RTO "
+           << esc(r.value("service", "") + "@" + r.value("host", "")) << " "
+           << esc(ready ? fmt_ms(r.value("rto_ms", 0.0)) : std::string("not ready")) << "</title></rect>\n";
+        os << "<text x=\"" << f1(std::max(b, a + 3) + 4) << "\" y=\"" << f1(ry + 5) << "\" fill=\"" << kHeal
+           << "\" font-size=\"10\">RTO " << esc(r.value("service", "")) << "@" << esc(r.value("host", "")) << " "
+           << esc(ready ? fmt_ms(r.value("rto_ms", 0.0)) : std::string("NOT READY")) << "</text>\n";
+        ry -= 7;
     }
-    // Marks across the lanes: inject and heal of each fault, and the abort.
+}
+
+// A fault's lane: its planned window (dashed), the time it was in force, its RTO bars.
+void fault_lane(std::ostringstream& os, const RunView& v, const Lane& l, const Axis& ax) {
+    auto& f = *l.f;
+    if (f.planned_at_ms) {
+        double a = ax.x(*f.planned_at_ms), b = ax.x(*f.planned_at_ms + f.planned_duration_ms.value_or(0));
+        os << "<rect class=\"planned\" x=\"" << f1(a) << "\" y=\"" << f1(l.y + 1) << "\" width=\""
+           << f1(std::max(b - a, 1.0)) << "\" height=\"" << f1(l.h - 2)
+           << "\" fill=\"none\" stroke=\"#9a3412\" stroke-dasharray=\"4 3\"><title>planned "
+           << esc(fmt_t(*f.planned_at_ms)) << " for " << esc(fmt_ms(f.planned_duration_ms.value_or(0)))
+           << "</title></rect>\n";
+    }
+    if (f.injected_at_ms) {
+        double a = ax.x(*f.injected_at_ms), b = ax.x(f.healed_at_ms.value_or(v.end_ms));
+        os << "<rect class=\"fault\" x=\"" << f1(a) << "\" y=\"" << f1(l.y + 4) << "\" width=\""
+           << f1(std::max(b - a, 2.0)) << "\" height=\"" << f1(l.h - 8) << "\" fill=\"" << kFault
+           << "\"><title>" << esc(f.name) << " in force " << esc(fmt_t(*f.injected_at_ms)) << ".."
+           << esc(f.healed_at_ms ? fmt_t(*f.healed_at_ms) : std::string("end")) << "</title></rect>\n";
+        os << "<text x=\"" << f1(a + 4) << "\" y=\"" << f1(l.y + l.h / 2 + 4) << "\" fill=\"#ffffff\">"
+           << esc(f.target.empty() ? f.kind : f.target) << "</text>\n";
+    }
+    rto_bars(os, f, l, ax);
+}
+
+// Packets dropped so far, one line per fault that counts them, on a shared scale.
+void drops_lane(std::ostringstream& os, const RunView& v, const Lane& l, const Axis& ax) {
+    uint64_t maxd = 1;
+    for (auto& f : v.faults)
+        for (auto& d : f.drops) maxd = std::max(maxd, d.second);
+    const char* colours[] = {kFault, "#8d5524", "#b5179e", "#3a86ff"};
+    size_t ci = 0;
+    for (auto& f : v.faults) {
+        if (f.drops.empty()) continue;
+        os << "<polyline fill=\"none\" stroke=\"" << colours[ci++ % 4] << "\" stroke-width=\"1.5\" points=\"";
+        for (auto& d : f.drops)
+            os << f1(ax.x(d.first)) << "," << f1(l.y + l.h - l.h * double(d.second) / double(maxd)) << " ";
+        os << "\"><title>" << esc(f.name) << " dropped</title></polyline>\n";
+    }
+    os << "<text x=\"" << ax.x1 - 4 << "\" y=\"" << f1(l.y + 11) << "\" text-anchor=\"end\" fill=\"#777\">"
+       << maxd << "</text>\n";
+}
+
+// Where the SLO broke (the first violation the verdict names), on the curve: the rolling rate
+// at the sample that broke it.
+template <class Y>
+void slo_broken_mark(std::ostringstream& os, const ProbeView& p, const Lane& l, const Axis& ax,
+                     const std::vector<std::pair<double, double>>& pts, Y yv) {
+    double at = p.result["violated_at_ms"].get<double>();
+    double x = ax.x(at), cy = l.y + l.h / 2;
+    double best = 1e18;
+    for (auto& [t, r] : pts)
+        if (std::fabs(t - at) < best) best = std::fabs(t - at), cy = yv(r);
+    os << "<circle class=\"slo-broken\" cx=\"" << f1(x) << "\" cy=\"" << f1(cy) << "\" r=\"5\" fill=\""
+       << kAbort << "\"><title>" << esc(p.result.value("violation", "")) << "</title></circle>\n";
+    os << "<text x=\"" << f1(x + 8) << "\" y=\"" << f1(cy - 6) << "\" fill=\"" << kAbort
+       << "\" font-weight=\"bold\">SLO broken " << esc(fmt_t(at)) << "</text>\n";
+}
+
+// A probe's success rate over its SLO window, the SLO bound, each failed attempt.
+void rate_lane(std::ostringstream& os, const ProbeView& p, const Lane& l, const Axis& ax) {
+    auto yv = [&](double r) { return l.y + l.h - r * (l.h - 4) - 2; };
+    if (auto slo = p.slo_rate())
+        os << "<line class=\"slo\" x1=\"" << ax.x0 << "\" y1=\"" << f1(yv(*slo)) << "\" x2=\"" << ax.x1 << "\" y2=\""
+           << f1(yv(*slo)) << "\" stroke=\"" << kSlo << "\" stroke-dasharray=\"6 3\"><title>SLO success rate "
+           << *slo << "</title></line>\n";
+    auto pts = rolling_rate(p);
+    if (!pts.empty()) {
+        os << "<polyline class=\"rate\" fill=\"none\" stroke=\"" << kRate << "\" stroke-width=\"2\" points=\"";
+        for (auto& [t, r] : pts) os << f1(ax.x(t)) << "," << f1(yv(r)) << " ";
+        os << "\"/>\n";
+    }
+    for (auto& s : p.samples)
+        if (!s.ok)
+            os << "<line class=\"failed\" x1=\"" << f1(ax.x(s.at_ms)) << "\" y1=\"" << f1(l.y + l.h - 8) << "\" x2=\""
+               << f1(ax.x(s.at_ms)) << "\" y2=\"" << f1(l.y + l.h) << "\" stroke=\"" << kAbort
+               << "\" stroke-width=\"2\"><title>" << esc(fmt_t(s.at_ms) + " failed: " + s.detail)
+               << "</title></line>\n";
+    if (p.result.is_object() && !p.result.value("held", true) && p.result.contains("violated_at_ms"))
+        slo_broken_mark(os, p, l, ax, pts, yv);
+    os << "<text x=\"" << ax.x0 + 4 << "\" y=\"" << f1(l.y + 11) << "\" fill=\"#777\">100%</text>\n";
+    os << "<text x=\"" << ax.x0 + 4 << "\" y=\"" << f1(l.y + l.h - 3) << "\" fill=\"#777\">0%</text>\n";
+}
+
+// A probe's latency of successful attempts, with the SLO's bound if it has one.
+void latency_lane(std::ostringstream& os, const ProbeView& p, const Lane& l, const Axis& ax) {
+    double maxl = 1;
+    for (auto& s : p.samples)
+        if (s.ok) maxl = std::max(maxl, s.latency_ms);
+    std::optional<double> bound;
+    if (p.spec.is_object() && p.spec.contains("slo") && p.spec["slo"].contains("max_latency_ms"))
+        bound = p.spec["slo"]["max_latency_ms"].get<double>();
+    if (bound) maxl = std::max(maxl, *bound);
+    maxl *= 1.1;
+    auto yv = [&](double ms) { return l.y + l.h - ms / maxl * (l.h - 4) - 2; };
+    if (bound)
+        os << "<line x1=\"" << ax.x0 << "\" y1=\"" << f1(yv(*bound)) << "\" x2=\"" << ax.x1 << "\" y2=\""
+           << f1(yv(*bound)) << "\" stroke=\"" << kSlo << "\" stroke-dasharray=\"6 3\"/>\n";
+    // One line per run of successful attempts: a failure breaks it (no latency to draw).
+    bool open = false;
+    for (auto& s : p.samples) {
+        if (!s.ok) {
+            if (open) os << "\"/>\n";
+            open = false;
+            continue;
+        }
+        if (!open)
+            os << "<polyline class=\"latency\" fill=\"none\" stroke=\"" << kLatency
+               << "\" stroke-width=\"1.5\" points=\"";
+        open = true;
+        os << f1(ax.x(s.at_ms)) << "," << f1(yv(s.latency_ms)) << " ";
+    }
+    if (open) os << "\"/>\n";
+    os << "<text x=\"" << ax.x0 + 4 << "\" y=\"" << f1(l.y + 11) << "\" fill=\"#777\">" << esc(fmt_ms(maxl))
+       << "</text>\n";
+}
+
+// Marks across the lanes: inject and heal of each fault, and the abort.
+void timeline_marks(std::ostringstream& os, const RunView& v, const Layout& lay) {
+    const double top = lay.top, y = lay.bottom;
     double last_label_x = -1e9;
     int stack = 0;
     for (auto& f : v.faults) {
         if (f.injected_at_ms) {
-            double x = ax.x(*f.injected_at_ms);
+            double x = lay.ax.x(*f.injected_at_ms);
             os << "<line class=\"inject-mark\" x1=\"" << f1(x) << "\" y1=\"" << top << "\" x2=\"" << f1(x) << "\" y2=\"" << f1(y)
                << "\" stroke=\"" << kFault << "\" stroke-dasharray=\"3 3\"/>\n";
         }
         if (f.healed_at_ms) {
-            double x = ax.x(*f.healed_at_ms);
+            double x = lay.ax.x(*f.healed_at_ms);
             os << "<line class=\"heal-mark\" x1=\"" << f1(x) << "\" y1=\"" << top << "\" x2=\"" << f1(x) << "\" y2=\"" << f1(y)
                << "\" stroke=\"" << kHeal << "\" stroke-width=\"2\"/>\n";
             // Heals close together get stacked labels instead of overprinted ones.
@@ -282,14 +328,27 @@ void timeline_svg(std::ostringstream& os, const RunView& v) {
         }
     }
     if (v.abort) {
-        double x = ax.x(v.abort->at_ms);
+        double x = lay.ax.x(v.abort->at_ms);
         os << "<line class=\"abort-mark\" x1=\"" << f1(x) << "\" y1=\"" << top - 4 << "\" x2=\"" << f1(x) << "\" y2=\"" << f1(y)
            << "\" stroke=\"" << kAbort << "\" stroke-width=\"3\"/>\n";
-        const bool near_end = x > W - 260;
+        const bool near_end = x > lay.W - 260;
         os << "<text x=\"" << f1(near_end ? x - 4 : x + 4) << "\" y=\"" << f1(y + 26 + 12.0 * static_cast<double>(v.faults.size()))
            << "\" text-anchor=\"" << (near_end ? "end" : "start") << "\" fill=\"" << kAbort << "\" font-weight=\"bold\">ABORT "
            << esc(v.abort->guard) << " " << esc(fmt_t(v.abort->at_ms)) << "</text>\n";
     }
+}
+
+void timeline_svg(std::ostringstream& os, const RunView& v) {
+    const Layout lay = layout_timeline(v);
+    timeline_frame(os, v, lay);
+    for (auto& l : lay.lanes) {
+        lane_label(os, l, lay);
+        if (l.kind == "fault") fault_lane(os, v, l, lay.ax);
+        else if (l.kind == "drops") drops_lane(os, v, l, lay.ax);
+        else if (l.kind == "rate") rate_lane(os, *l.p, l, lay.ax);
+        else latency_lane(os, *l.p, l, lay.ax);
+    }
+    timeline_marks(os, v, lay);
     os << "</svg>\n";
 }
 
@@ -363,10 +422,8 @@ void kv_table(std::ostringstream& os, const nlohmann::json& j) {
     os << "</table>\n";
 }
 
-}  // namespace
-
-std::string render_html(const RunView& v) {
-    std::ostringstream os;
+// The head with its style sheet, then the plan, its verdict and why, the run and the machine.
+void page_head(std::ostringstream& os, const RunView& v) {
     const std::string title = "injector report: " + v.plan_name + " " + v.run_id;
     os << "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>" << esc(title) << "</title>\n";
     os << R"(<style>
@@ -398,7 +455,10 @@ table.kv th { width: 160px; } pre { font-size: 12px; background: #f8f8f8; paddin
         os << " &middot; " << esc(v.environment.value("hostname", "")) << " (" << esc(v.environment.value("kernel", "")) << ")";
     os << "</div>\n";
     if (!v.description.empty()) os << "<p>" << esc(v.description) << "</p>\n";
+}
 
+// The legend, then the timeline itself.
+void timeline_section(std::ostringstream& os, const RunView& v) {
     if (v.timeline_started || !v.faults.empty()) {
         os << "<h2>Timeline</h2>\n<div class=\"legend\">"
            << "<span><i class=\"sw\" style=\"background:" << kFault << "\"></i>fault in force</span>"
@@ -410,7 +470,10 @@ table.kv th { width: 160px; } pre { font-size: 12px; background: #f8f8f8; paddin
            << "<span><i class=\"sw\" style=\"background:" << kLatency << "\"></i>latency</span></div>\n";
         timeline_svg(os, v);
     }
+}
 
+// Why the plan was not applied.
+void refusals_section(std::ostringstream& os, const RunView& v) {
     if (!v.refusals.empty()) {
         os << "<h2>Refused</h2>\n<ul>";
         for (auto& r : v.refusals) {
@@ -418,7 +481,10 @@ table.kv th { width: 160px; } pre { font-size: 12px; background: #f8f8f8; paddin
         }
         os << "</ul>\n";
     }
+}
 
+// RTO / RPO expectations, met or not, with what was measured.
+void expectations_table(std::ostringstream& os, const RunView& v) {
     if (!v.expectations.empty()) {
         os << "<h2>Expectations (RTO / RPO)</h2>\n<table><tr><th>expectation</th><th>result</th><th>details</th></tr>";
         for (auto& e : v.expectations) {
@@ -431,7 +497,10 @@ table.kv th { width: 160px; } pre { font-size: 12px; background: #f8f8f8; paddin
         }
         os << "</table>\n";
     }
+}
 
+// Each fault: what, where, planned and actual windows, cost, drops, recovery.
+void faults_table(std::ostringstream& os, const RunView& v) {
     if (!v.faults.empty()) {
         os << "<h2>Faults</h2>\n<table><tr><th>fault</th><th>kind</th><th>target</th><th>parameters</th><th>planned</th>"
               "<th>in force</th><th>dropped</th><th>recovery (RTO)</th></tr>";
@@ -457,7 +526,10 @@ table.kv th { width: 160px; } pre { font-size: 12px; background: #f8f8f8; paddin
         }
         os << "</table>\n";
     }
+}
 
+// Each probe against its SLO.
+void probes_table(std::ostringstream& os, const RunView& v) {
     if (!v.probes.empty()) {
         os << "<h2>Steady state (probes and SLOs)</h2>\n<table><tr><th>probe</th><th>SLO</th><th>attempts</th><th>ok</th>"
               "<th>p50</th><th>p99</th><th>worst window</th><th>result</th></tr>";
@@ -485,7 +557,10 @@ table.kv th { width: 160px; } pre { font-size: 12px; background: #f8f8f8; paddin
         }
         os << "</table>\n";
     }
+}
 
+// Each guard, quiet or the one that stopped the run.
+void guards_table(std::ostringstream& os, const RunView& v) {
     if (!v.guards.empty()) {
         os << "<h2>Guards</h2>\n<table><tr><th>guard</th><th>watches</th><th>decision</th></tr>";
         for (auto& g : v.guards)
@@ -494,7 +569,10 @@ table.kv th { width: 160px; } pre { font-size: 12px; background: #f8f8f8; paddin
                << "</td></tr>";
         os << "</table>\n";
     }
+}
 
+// The blast radius the preflight previewed, drawn and as a table.
+void preflight_section(std::ostringstream& os, const RunView& v) {
     if (v.preflight.is_object() && v.preflight.contains("moments")) {
         os << "<h2>Blast radius (preflight preview)</h2>\n";
         blast_svg(os, v);
@@ -516,7 +594,10 @@ table.kv th { width: 160px; } pre { font-size: 12px; background: #f8f8f8; paddin
         }
         os << "</table>\n";
     }
+}
 
+// Setup and cleanup events, and whether cleanup left anything behind.
+void setup_cleanup_section(std::ostringstream& os, const RunView& v) {
     os << "<h2>Setup and cleanup</h2>\n<table><tr><th>event</th><th>details</th></tr>";
     for (auto* list : {&v.setup, &v.cleanup})
         for (auto& e : *list) {
@@ -532,7 +613,10 @@ table.kv th { width: 160px; } pre { font-size: 12px; background: #f8f8f8; paddin
                         ? std::string("Cleanup reported no error.")
                         : "<b>Cleanup problems</b> (run <code>injector recover</code>): " + esc(v.reason))
        << "</p>\n";
+}
 
+// Events this version does not know, as journaled.
+void other_events_table(std::ostringstream& os, const RunView& v) {
     if (!v.other.empty()) {
         os << "<h2>Other events</h2>\n<p class=\"meta\">Events this version of the report does not know, as journaled.</p>"
               "<table><tr><th>T+</th><th>event</th><th>fields</th></tr>";
@@ -544,7 +628,10 @@ table.kv th { width: 160px; } pre { font-size: 12px; background: #f8f8f8; paddin
         }
         os << "</table>\n";
     }
+}
 
+// The machine the run was on and the plan as written.
+void environment_and_plan(std::ostringstream& os, const RunView& v) {
     if (v.environment.is_object()) {
         os << "<h2>Environment</h2>\n";
         kv_table(os, v.environment);
@@ -555,6 +642,23 @@ table.kv th { width: 160px; } pre { font-size: 12px; background: #f8f8f8; paddin
                                                                                     nlohmann::json::error_handler_t::replace))
            << "</pre></details>\n";
     }
+}
+
+}  // namespace
+
+std::string render_html(const RunView& v) {
+    std::ostringstream os;
+    page_head(os, v);
+    timeline_section(os, v);
+    refusals_section(os, v);
+    expectations_table(os, v);
+    faults_table(os, v);
+    probes_table(os, v);
+    guards_table(os, v);
+    preflight_section(os, v);
+    setup_cleanup_section(os, v);
+    other_events_table(os, v);
+    environment_and_plan(os, v);
     os << "<p class=\"meta\">" << v.events << " journal events. Regenerate with <code>injector report JOURNAL --format "
           "html</code>.</p>\n</body>\n</html>\n";
     return os.str();

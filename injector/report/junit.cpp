@@ -43,19 +43,26 @@ std::string secs(double s) {
     return b;
 }
 
-}  // namespace
+// The cases of one run, in the order the suite lists them.
+class Cases {
+public:
+    explicit Cases(std::string plan) : plan_(std::move(plan)) {}
+    Case& add(const std::string& group, std::string name) {
+        list_.push_back({plan_ + "." + group, std::move(name)});
+        return list_.back();
+    }
+    const std::vector<Case>& list() const { return list_; }
 
-std::string render_junit(const RunView& v) {
-    const std::string plan = v.plan_name.empty() ? "plan" : v.plan_name;
-    std::vector<Case> cases;
-    auto add = [&](std::string group, std::string name) -> Case& {
-        cases.push_back({plan + "." + group, std::move(name)});
-        return cases.back();
-    };
+private:
+    std::string plan_;
+    std::vector<Case> list_;
+};
 
+// Errors for a run that was refused or never finished.
+void run_cases(Cases& cases, const RunView& v) {
     // The plan could not be applied: one error says why (no other case would be meaningful).
     if (v.has_verdict && (v.verdict == "not_applied")) {
-        auto& c = add("run", "applied");
+        auto& c = cases.add("run", "applied");
         c.result = Case::Result::error;
         c.type = "not_applied";
         c.message = "the plan could not be applied: " + v.reason;
@@ -64,14 +71,16 @@ std::string render_junit(const RunView& v) {
                 for (auto& x : r["refusals"]) c.detail += x.value("message", "") + "\n";
     }
     if (!v.has_verdict) {
-        auto& c = add("run", "finished");
+        auto& c = cases.add("run", "finished");
         c.result = Case::Result::error;
         c.type = "interrupted";
         c.message = "the journal has no verdict: the run was interrupted (last event " + v.finished + ")";
     }
+}
 
+void expectation_cases(Cases& cases, const RunView& v) {
     for (auto& e : v.expectations) {
-        auto& c = add("expect", e.value("name", "expectation") + (e.contains("target") ? " " + scalar_text(e["target"]) : ""));
+        auto& c = cases.add("expect", e.value("name", "expectation") + (e.contains("target") ? " " + scalar_text(e["target"]) : ""));
         if (!e.value("ok", false)) {
             c.result = Case::Result::failure;
             c.type = e.value("name", "expectation");
@@ -85,10 +94,12 @@ std::string render_junit(const RunView& v) {
         }
         c.detail = e.dump(2, ' ', false, nlohmann::json::error_handler_t::replace);
     }
+}
 
+void recovery_cases(Cases& cases, const RunView& v) {
     for (auto& f : v.faults)
         for (auto& r : f.recoveries) {
-            auto& c = add("recovery", r.value("service", "?") + "@" + r.value("host", "?") + " after " + f.name);
+            auto& c = cases.add("recovery", r.value("service", "?") + "@" + r.value("host", "?") + " after " + f.name);
             c.seconds = r.value("rto_ms", 0.0) / 1000;
             if (!r.value("ready", false)) {
                 c.result = Case::Result::failure;
@@ -97,9 +108,29 @@ std::string render_junit(const RunView& v) {
                             f.name + " healed at " + fmt_t(f.healed_at_ms.value_or(0)) + ": " + r.value("error", "");
             }
         }
+}
 
+// A broken SLO: when, by how much, and every failed attempt.
+void slo_broken(Case& c, const ProbeView& p) {
+    c.result = Case::Result::failure;
+    c.type = "slo_broken";
+    c.message = "probe " + p.name + " broke its SLO at " + fmt_t(p.result.value("violated_at_ms", 0.0)) + ": " +
+                p.result.value("violation", "");
+    if (auto rate = p.slo_rate()) {
+        char by[160];
+        double worst = p.result.value("worst_rate", 1.0);
+        std::snprintf(by, sizeof by, "; worst window %.2f at %s, %.2f short of the SLO's %.2f", worst,
+                      fmt_t(p.result.value("worst_at_ms", 0.0)).c_str(), *rate - worst, *rate);
+        c.message += by;
+    }
+    // The failed attempts, so the log shows when it broke and why.
+    for (auto& s : p.samples)
+        if (!s.ok) c.detail += "\n" + fmt_t(s.at_ms) + " seq " + std::to_string(s.seq) + " failed: " + s.detail;
+}
+
+void slo_cases(Cases& cases, const RunView& v) {
     for (auto& p : v.probes) {
-        auto& c = add("slo", p.name);
+        auto& c = cases.add("slo", p.name);
         size_t ok = 0;
         for (auto& s : p.samples) ok += s.ok;
         c.seconds = p.samples.empty() ? 0 : (p.samples.back().at_ms - p.samples.front().at_ms) / 1000;
@@ -113,34 +144,21 @@ std::string render_junit(const RunView& v) {
         std::snprintf(sum, sizeof sum, "%zu of %zu attempts ok; worst window success rate %.2f", ok, p.samples.size(),
                       p.result.value("worst_rate", 1.0));
         c.detail = sum;
-        if (!p.result.value("held", true)) {
-            c.result = Case::Result::failure;
-            c.type = "slo_broken";
-            c.message = "probe " + p.name + " broke its SLO at " + fmt_t(p.result.value("violated_at_ms", 0.0)) + ": " +
-                        p.result.value("violation", "");
-            if (auto rate = p.slo_rate()) {
-                char by[160];
-                double worst = p.result.value("worst_rate", 1.0);
-                std::snprintf(by, sizeof by, "; worst window %.2f at %s, %.2f short of the SLO's %.2f", worst,
-                              fmt_t(p.result.value("worst_at_ms", 0.0)).c_str(), *rate - worst, *rate);
-                c.message += by;
-            }
-            // The failed attempts, so the log shows when it broke and why.
-            for (auto& s : p.samples)
-                if (!s.ok) c.detail += "\n" + fmt_t(s.at_ms) + " seq " + std::to_string(s.seq) + " failed: " + s.detail;
-        }
+        if (!p.result.value("held", true)) slo_broken(c, p);
     }
     for (auto& s : v.cleanup)
         if (s.value("event", "") == "steady_after" && !s.value("ok", true)) {
-            auto& c = add("steady_after", s.value("probe", "?"));
+            auto& c = cases.add("steady_after", s.value("probe", "?"));
             c.result = Case::Result::failure;
             c.type = "not_recovered";
             c.message = "probe " + s.value("probe", "?") + " did not return to its steady state after the last heal (" +
                         std::to_string(s.value("attempts", 0)) + " attempts; last: " + s.value("detail", "") + ")";
         }
+}
 
+void guard_cases(Cases& cases, const RunView& v) {
     for (auto& g : v.guards) {
-        auto& c = add("guard", g.name + (g.probe.empty() ? "" : " " + g.probe));
+        auto& c = cases.add("guard", g.name + (g.probe.empty() ? "" : " " + g.probe));
         c.detail = g.watches;
         if (g.tripped) {
             c.result = Case::Result::failure;
@@ -148,9 +166,11 @@ std::string render_junit(const RunView& v) {
             c.message = "guard " + g.name + " stopped the run at " + fmt_t(g.at_ms) + ": " + g.reason;
         }
     }
+}
 
+void fault_cases(Cases& cases, const RunView& v) {
     for (auto& f : v.faults) {
-        auto& c = add("fault", f.name + " (" + f.kind + ")");
+        auto& c = cases.add("fault", f.name + " (" + f.kind + ")");
         if (f.injected_at_ms && f.healed_at_ms) c.seconds = (*f.healed_at_ms - *f.injected_at_ms) / 1000;
         if (!f.inject_ok || !f.error.empty()) {
             c.result = Case::Result::error;
@@ -168,18 +188,41 @@ std::string render_junit(const RunView& v) {
             c.detail = d;
         }
     }
+}
 
-    {
-        auto problems = v.cleanup_problems();
-        auto& c = add("run", "cleanup");
-        if (!problems.empty() || v.verdict == "cleanup_failed") {
-            c.result = Case::Result::error;
-            c.type = "cleanup_failed";
-            c.message = v.verdict == "cleanup_failed" ? v.reason : "cleanup reported errors";
-            for (auto& p : problems) c.detail += p + "\n";
-        }
+void cleanup_case(Cases& cases, const RunView& v) {
+    auto problems = v.cleanup_problems();
+    auto& c = cases.add("run", "cleanup");
+    if (!problems.empty() || v.verdict == "cleanup_failed") {
+        c.result = Case::Result::error;
+        c.type = "cleanup_failed";
+        c.message = v.verdict == "cleanup_failed" ? v.reason : "cleanup reported errors";
+        for (auto& p : problems) c.detail += p + "\n";
     }
+}
 
+void write_case(std::ostringstream& os, const Case& c) {
+    os << "    <testcase classname=\"" << xml_escape(c.classname) << "\" name=\"" << xml_escape(c.name)
+       << "\" time=\"" << secs(c.seconds) << "\"";
+    if (c.result == Case::Result::pass && c.detail.empty()) {
+        os << "/>\n";
+        return;
+    }
+    os << ">\n";
+    const char* tag = c.result == Case::Result::failure ? "failure" : c.result == Case::Result::error ? "error" : "skipped";
+    if (c.result != Case::Result::pass) {
+        os << "      <" << tag << " message=\"" << xml_escape(c.message) << "\"";
+        if (!c.type.empty()) os << " type=\"" << xml_escape(c.type) << "\"";
+        if (c.result == Case::Result::skipped) os << "/>\n";
+        else os << ">" << xml_escape(c.message + (c.detail.empty() ? "" : "\n" + c.detail)) << "</" << tag << ">\n";
+    }
+    if (!c.detail.empty() && c.result == Case::Result::pass) os << "      <system-out>" << xml_escape(c.detail) << "</system-out>\n";
+    os << "    </testcase>\n";
+}
+
+// The document: totals on <testsuites> and <testsuite>, the run's properties, the cases, and
+// the text report as the suite's output.
+std::string write_suites(const RunView& v, const std::string& plan, const std::vector<Case>& cases) {
     size_t failures = 0, errors = 0, skipped = 0;
     double total = 0;
     for (auto& c : cases) {
@@ -208,27 +251,25 @@ std::string render_junit(const RunView& v) {
     prop("plan_file", v.plan_file);
     if (v.environment.is_object()) prop("kernel", v.environment.value("kernel", ""));
     os << "    </properties>\n";
-    for (auto& c : cases) {
-        os << "    <testcase classname=\"" << xml_escape(c.classname) << "\" name=\"" << xml_escape(c.name)
-           << "\" time=\"" << secs(c.seconds) << "\"";
-        if (c.result == Case::Result::pass && c.detail.empty()) {
-            os << "/>\n";
-            continue;
-        }
-        os << ">\n";
-        const char* tag = c.result == Case::Result::failure ? "failure" : c.result == Case::Result::error ? "error" : "skipped";
-        if (c.result != Case::Result::pass) {
-            os << "      <" << tag << " message=\"" << xml_escape(c.message) << "\"";
-            if (!c.type.empty()) os << " type=\"" << xml_escape(c.type) << "\"";
-            if (c.result == Case::Result::skipped) os << "/>\n";
-            else os << ">" << xml_escape(c.message + (c.detail.empty() ? "" : "\n" + c.detail)) << "</" << tag << ">\n";
-        }
-        if (!c.detail.empty() && c.result == Case::Result::pass) os << "      <system-out>" << xml_escape(c.detail) << "</system-out>\n";
-        os << "    </testcase>\n";
-    }
+    for (auto& c : cases) write_case(os, c);
     os << "    <system-out>" << xml_escape(render_text(v)) << "</system-out>\n";
     os << "  </testsuite>\n</testsuites>\n";
     return os.str();
+}
+
+}  // namespace
+
+std::string render_junit(const RunView& v) {
+    const std::string plan = v.plan_name.empty() ? "plan" : v.plan_name;
+    Cases cases(plan);
+    run_cases(cases, v);
+    expectation_cases(cases, v);
+    recovery_cases(cases, v);
+    slo_cases(cases, v);
+    guard_cases(cases, v);
+    fault_cases(cases, v);
+    cleanup_case(cases, v);
+    return write_suites(v, plan, cases.list());
 }
 
 }  // namespace inj::report

@@ -74,160 +74,211 @@ std::vector<std::string> RunView::cleanup_problems() const {
     return out;
 }
 
-RunView build_view(const std::vector<nlohmann::json>& events) {
-    RunView v;
-    v.events = events.size();
-    auto fault_of = [&](const std::string& name, const std::string& kind) -> FaultView& {
-        for (auto& f : v.faults)
+namespace {
+
+// Folds journal events into a RunView one at a time; what only the whole journal can tell
+// (the verdict of an old refused run, the end of observation, which guard aborted) is settled
+// in finish().
+class ViewBuilder {
+public:
+    explicit ViewBuilder(size_t events) { v_.events = events; }
+
+    void add(const nlohmann::json& ev) {
+        if (!ev.is_object()) return;
+        const std::string type = str(ev, "event");
+        envelope(ev);
+        if (type == "run_start") {
+            v_.plan_name = str(ev, "plan");
+            v_.plan_file = str(ev, "plan_file");
+            v_.max_duration_ms = opt_num(ev, "max_duration_ms");
+        } else if (type == "plan") {
+            plan(ev);
+        } else if (type == "environment") {
+            v_.environment = fields(ev);
+        } else if (type == "preflight") {
+            v_.preflight = fields(ev);
+        } else if (type == "refused") {
+            v_.refusals.push_back(fields(ev));
+        } else if (type == "timeline_start") {
+            timeline_start(ev);
+        } else if (kSetup.count(type)) {
+            v_.setup.push_back(fields(ev));
+        } else if (type == "guards") {
+            if (ev.contains("guards") && ev["guards"].is_array())
+                for (auto& g : ev["guards"]) v_.guards.push_back({str(g, "name"), str(g, "watches"), str(g, "probe")});
+        } else if (type == "probe") {
+            probe(ev);
+        } else if (type == "inject") {
+            inject(ev);
+        } else if (type == "heal") {
+            heal(ev);
+        } else if (type == "counters") {
+            counters(ev);
+        } else if (type == "abort") {
+            aborted(ev);
+        } else if (type == "slo") {
+            probe_of(str(ev, "probe")).result = fields(ev);
+            if (v_.timeline_started) v_.end_ms = std::max(v_.end_ms, v_.at_ms(ev));
+        } else if (type == "expectation") {
+            v_.expectations.push_back(fields(ev));
+        } else if (type == "recovery") {
+            recovery(ev);
+        } else if (kCleanup.count(type)) {
+            v_.cleanup.push_back(fields(ev));
+        } else if (type == "verdict") {
+            v_.has_verdict = true;
+            v_.verdict = str(ev, "verdict");
+            v_.reason = str(ev, "reason");
+            v_.exit_code = ev.value("exit_code", -1);
+        } else if (type == "run_end") {
+            v_.complete = true;
+        } else {
+            nlohmann::json o = ev;  // keeps t and mono_ns: the report places it on the timeline
+            o.erase("run");
+            v_.other.push_back(o);
+        }
+    }
+
+    RunView finish() {
+        // Journals of refused runs written before every run ended with a verdict.
+        if (!v_.has_verdict && !v_.refusals.empty()) {
+            v_.has_verdict = true;
+            v_.verdict = "not_applied";
+            v_.exit_code = 3;
+            v_.reason = str(v_.refusals.back(), "reason");
+        }
+        if (v_.end_ms <= 0) v_.end_ms = last_ms_;
+        v_.end_ms = std::max(v_.end_ms, last_ms_);
+        if (v_.abort) attribute_abort();
+        return std::move(v_);
+    }
+
+private:
+    RunView v_;
+    double last_ms_ = 0;  // T+ of the latest thing observed (attempt end, inject, heal, abort)
+
+    FaultView& fault_of(const std::string& name, const std::string& kind) {
+        for (auto& f : v_.faults)
             if (f.name == name) return f;
         FaultView f;
         f.name = name;
         f.kind = kind;
-        v.faults.push_back(f);
-        return v.faults.back();
-    };
-    auto probe_of = [&](const std::string& name) -> ProbeView& {
-        for (auto& p : v.probes)
+        v_.faults.push_back(f);
+        return v_.faults.back();
+    }
+    ProbeView& probe_of(const std::string& name) {
+        for (auto& p : v_.probes)
             if (p.name == name) return p;
-        v.probes.push_back(ProbeView{name, nullptr, {}, nullptr});
-        return v.probes.back();
-    };
-    double last_ms = 0;
-    for (auto& ev : events) {
-        if (!ev.is_object()) continue;
-        const std::string type = str(ev, "event");
-        if (v.run_id.empty()) v.run_id = str(ev, "run");
-        if (v.started.empty()) v.started = str(ev, "t");
-        if (!str(ev, "t").empty()) v.finished = str(ev, "t");
-        if (!v.first_mono_ns && ev.contains("mono_ns") && ev["mono_ns"].is_number())
-            v.first_mono_ns = ev["mono_ns"].get<uint64_t>();
-        if (type == "run_start") {
-            v.plan_name = str(ev, "plan");
-            v.plan_file = str(ev, "plan_file");
-            v.max_duration_ms = opt_num(ev, "max_duration_ms");
-        } else if (type == "plan") {
-            v.plan = fields(ev);
-            if (v.plan_name.empty()) v.plan_name = str(ev, "name");
-            v.description = str(ev, "description");
-            if (auto m = opt_num(ev, "max_duration_ms")) v.max_duration_ms = m;
-            if (ev.contains("faults") && ev["faults"].is_array())
-                for (auto& f : ev["faults"]) {
-                    auto& fv = fault_of(str(f, "name"), str(f, "kind"));
-                    fv.planned_at_ms = opt_num(f, "at_ms");
-                    fv.planned_duration_ms = opt_num(f, "duration_ms");
-                    fv.target = str(f, "target");
-                    fv.peer = str(f, "peer");
-                    fv.line = str(f, "line");
-                    if (f.contains("params") && f["params"].is_object()) fv.params = f["params"];
-                }
-            if (ev.contains("probes") && ev["probes"].is_array())
-                for (auto& p : ev["probes"]) probe_of(str(p, "name")).spec = p;
-        } else if (type == "environment") {
-            v.environment = fields(ev);
-        } else if (type == "preflight") {
-            v.preflight = fields(ev);
-        } else if (type == "refused") {
-            v.refusals.push_back(fields(ev));
-        } else if (type == "timeline_start") {
-            v.timeline_started = true;
-            v.t0_mono_ns = ev.contains("t0_mono_ns") && ev["t0_mono_ns"].is_number() ? ev["t0_mono_ns"].get<uint64_t>()
-                                                                                        : ev.value("mono_ns", uint64_t{0});
-            v.setup.push_back(fields(ev));
-        } else if (kSetup.count(type)) {
-            v.setup.push_back(fields(ev));
-        } else if (type == "guards") {
-            if (ev.contains("guards") && ev["guards"].is_array())
-                for (auto& g : ev["guards"]) v.guards.push_back({str(g, "name"), str(g, "watches"), str(g, "probe")});
-        } else if (type == "probe") {
-            auto& p = probe_of(str(ev, "probe"));
-            Sample s{num(ev, "at_ms"), ev.value("ok", false), num(ev, "latency_ms"), str(ev, "detail"),
-                     ev.value("seq", uint64_t{0})};
-            p.samples.push_back(s);
-            last_ms = std::max(last_ms, s.at_ms + s.latency_ms);
-        } else if (type == "inject") {
-            auto& f = fault_of(str(ev, "fault"), str(ev, "kind"));
-            if (f.kind.empty()) f.kind = str(ev, "kind");
-            f.injected_at_ms = v.at_ms(ev);
-            f.inject_cost_us = num(ev, "cost_us");
-            f.inject_ok = ev.value("ok", true);
-            if (!str(ev, "error").empty()) f.error = str(ev, "error");
-            last_ms = std::max(last_ms, *f.injected_at_ms);
-        } else if (type == "heal") {
-            auto& f = fault_of(str(ev, "fault"), str(ev, "kind"));
-            f.healed_at_ms = v.at_ms(ev);
-            f.heal_cost_us = num(ev, "cost_us");
-            if (ev.contains("recoveries") && ev["recoveries"].is_array()) f.recoveries = ev["recoveries"];
-            if (!str(ev, "error").empty()) f.error = str(ev, "error");
-            last_ms = std::max(last_ms, *f.healed_at_ms + f.heal_cost_us / 1000.0);
-        } else if (type == "counters") {
-            double at = v.at_ms(ev);
-            if (ev.contains("counters") && ev["counters"].is_array())
-                for (auto& c : ev["counters"]) {
-                    auto& f = fault_of(str(c, "fault"), "");
-                    f.dropped = c.value("dropped", uint64_t{0});
-                    f.passed = c.value("passed", uint64_t{0});
-                    f.expired = c.value("expired", uint64_t{0});
-                    if (v.timeline_started && !ev.value("final", false)) f.drops.emplace_back(at, f.dropped);
-                }
-        } else if (type == "abort") {
-            AbortView a{v.at_ms(ev), str(ev, "guard"), str(ev, "reason")};
-            if (a.guard.empty()) a.guard = a.reason.substr(0, a.reason.find(':'));
-            v.abort = a;
-            last_ms = std::max(last_ms, a.at_ms);
-        } else if (type == "slo") {
-            probe_of(str(ev, "probe")).result = fields(ev);
-            if (v.timeline_started) v.end_ms = std::max(v.end_ms, v.at_ms(ev));
-        } else if (type == "expectation") {
-            v.expectations.push_back(fields(ev));
-        } else if (type == "recovery") {
-            // Written when a background restore is done, after the fault's heal event.
-            auto& f = fault_of(str(ev, "fault"), "");
-            nlohmann::json r = fields(ev);
-            r.erase("event");
-            r.erase("fault");
-            f.recoveries.push_back(r);
-        } else if (kCleanup.count(type)) {
-            v.cleanup.push_back(fields(ev));
-        } else if (type == "verdict") {
-            v.has_verdict = true;
-            v.verdict = str(ev, "verdict");
-            v.reason = str(ev, "reason");
-            v.exit_code = ev.value("exit_code", -1);
-        } else if (type == "run_end") {
-            v.complete = true;
-        } else {
-            nlohmann::json o = ev;  // keeps t and mono_ns: the report places it on the timeline
-            o.erase("run");
-            v.other.push_back(o);
-        }
+        v_.probes.push_back(ProbeView{name, nullptr, {}, nullptr});
+        return v_.probes.back();
     }
-    // Journals of refused runs written before every run ended with a verdict.
-    if (!v.has_verdict && !v.refusals.empty()) {
-        v.has_verdict = true;
-        v.verdict = "not_applied";
-        v.exit_code = 3;
-        v.reason = str(v.refusals.back(), "reason");
+
+    // Run id, wall-clock span and first monotonic time, from whichever events carry them.
+    void envelope(const nlohmann::json& ev) {
+        if (v_.run_id.empty()) v_.run_id = str(ev, "run");
+        if (v_.started.empty()) v_.started = str(ev, "t");
+        if (!str(ev, "t").empty()) v_.finished = str(ev, "t");
+        if (!v_.first_mono_ns && ev.contains("mono_ns") && ev["mono_ns"].is_number())
+            v_.first_mono_ns = ev["mono_ns"].get<uint64_t>();
     }
-    if (v.end_ms <= 0) v.end_ms = last_ms;
-    v.end_ms = std::max(v.end_ms, last_ms);
+    void plan(const nlohmann::json& ev) {
+        v_.plan = fields(ev);
+        if (v_.plan_name.empty()) v_.plan_name = str(ev, "name");
+        v_.description = str(ev, "description");
+        if (auto m = opt_num(ev, "max_duration_ms")) v_.max_duration_ms = m;
+        if (ev.contains("faults") && ev["faults"].is_array())
+            for (auto& f : ev["faults"]) {
+                auto& fv = fault_of(str(f, "name"), str(f, "kind"));
+                fv.planned_at_ms = opt_num(f, "at_ms");
+                fv.planned_duration_ms = opt_num(f, "duration_ms");
+                fv.target = str(f, "target");
+                fv.peer = str(f, "peer");
+                fv.line = str(f, "line");
+                if (f.contains("params") && f["params"].is_object()) fv.params = f["params"];
+            }
+        if (ev.contains("probes") && ev["probes"].is_array())
+            for (auto& p : ev["probes"]) probe_of(str(p, "name")).spec = p;
+    }
+    void timeline_start(const nlohmann::json& ev) {
+        v_.timeline_started = true;
+        v_.t0_mono_ns = ev.contains("t0_mono_ns") && ev["t0_mono_ns"].is_number() ? ev["t0_mono_ns"].get<uint64_t>()
+                                                                                    : ev.value("mono_ns", uint64_t{0});
+        v_.setup.push_back(fields(ev));
+    }
+    void probe(const nlohmann::json& ev) {
+        auto& p = probe_of(str(ev, "probe"));
+        Sample s{num(ev, "at_ms"), ev.value("ok", false), num(ev, "latency_ms"), str(ev, "detail"),
+                 ev.value("seq", uint64_t{0})};
+        p.samples.push_back(s);
+        last_ms_ = std::max(last_ms_, s.at_ms + s.latency_ms);
+    }
+    void inject(const nlohmann::json& ev) {
+        auto& f = fault_of(str(ev, "fault"), str(ev, "kind"));
+        if (f.kind.empty()) f.kind = str(ev, "kind");
+        f.injected_at_ms = v_.at_ms(ev);
+        f.inject_cost_us = num(ev, "cost_us");
+        f.inject_ok = ev.value("ok", true);
+        if (!str(ev, "error").empty()) f.error = str(ev, "error");
+        last_ms_ = std::max(last_ms_, *f.injected_at_ms);
+    }
+    void heal(const nlohmann::json& ev) {
+        auto& f = fault_of(str(ev, "fault"), str(ev, "kind"));
+        f.healed_at_ms = v_.at_ms(ev);
+        f.heal_cost_us = num(ev, "cost_us");
+        if (ev.contains("recoveries") && ev["recoveries"].is_array()) f.recoveries = ev["recoveries"];
+        if (!str(ev, "error").empty()) f.error = str(ev, "error");
+        last_ms_ = std::max(last_ms_, *f.healed_at_ms + f.heal_cost_us / 1000.0);
+    }
+    void counters(const nlohmann::json& ev) {
+        double at = v_.at_ms(ev);
+        if (ev.contains("counters") && ev["counters"].is_array())
+            for (auto& c : ev["counters"]) {
+                auto& f = fault_of(str(c, "fault"), "");
+                f.dropped = c.value("dropped", uint64_t{0});
+                f.passed = c.value("passed", uint64_t{0});
+                f.expired = c.value("expired", uint64_t{0});
+                if (v_.timeline_started && !ev.value("final", false)) f.drops.emplace_back(at, f.dropped);
+            }
+    }
+    void aborted(const nlohmann::json& ev) {
+        AbortView a{v_.at_ms(ev), str(ev, "guard"), str(ev, "reason")};
+        if (a.guard.empty()) a.guard = a.reason.substr(0, a.reason.find(':'));
+        v_.abort = a;
+        last_ms_ = std::max(last_ms_, a.at_ms);
+    }
+    // Written when a background restore is done, after the fault's heal event.
+    void recovery(const nlohmann::json& ev) {
+        auto& f = fault_of(str(ev, "fault"), "");
+        nlohmann::json r = fields(ev);
+        r.erase("event");
+        r.erase("fault");
+        f.recoveries.push_back(r);
+    }
     // Which guard stopped the run: abort_when guards are told apart by their probe.
-    if (v.abort) {
+    void attribute_abort() {
         bool matched = false;
-        for (auto& g : v.guards) {
-            if (g.name != v.abort->guard) continue;
-            if (!g.probe.empty() && v.abort->reason.find("probe " + g.probe + " ") == std::string::npos) continue;
+        for (auto& g : v_.guards) {
+            if (g.name != v_.abort->guard) continue;
+            if (!g.probe.empty() && v_.abort->reason.find("probe " + g.probe + " ") == std::string::npos) continue;
             g.tripped = true;
-            g.at_ms = v.abort->at_ms;
-            g.reason = v.abort->reason;
+            g.at_ms = v_.abort->at_ms;
+            g.reason = v_.abort->reason;
             matched = true;
             break;
         }
-        if (!matched) v.guards.push_back({v.abort->guard, "", "", true, v.abort->at_ms, v.abort->reason});
+        if (!matched) v_.guards.push_back({v_.abort->guard, "", "", true, v_.abort->at_ms, v_.abort->reason});
         // An abort heals everything at once (heal_all), not fault by fault.
-        for (auto& f : v.faults)
-            if (f.injected_at_ms && !f.healed_at_ms) f.healed_at_ms = v.abort->at_ms;
+        for (auto& f : v_.faults)
+            if (f.injected_at_ms && !f.healed_at_ms) f.healed_at_ms = v_.abort->at_ms;
     }
-    return v;
+};
+
+}  // namespace
+
+RunView build_view(const std::vector<nlohmann::json>& events) {
+    ViewBuilder b(events.size());
+    for (auto& ev : events) b.add(ev);
+    return b.finish();
 }
 
 std::optional<RunView> load_journal(const std::string& path) {
