@@ -46,7 +46,10 @@ LiveView::LiveView(Mode mode, int fd, int width) : mode_(mode), fd_(fd), width_(
     writer_ = std::thread([this] { write_loop(); });
     if (mode_ == Mode::tty) {
         if (width_ <= 0) width_ = 100;
-        emit("\033[?25l");  // hide the cursor while the block is live
+        {
+            std::lock_guard lk(mu_);  // the writer thread reads the queue already
+            emit("\033[?25l");       // hide the cursor while the block is live
+        }
         thread_ = std::thread([this] { draw_loop(); });
     }
 }

@@ -65,10 +65,12 @@ struct Drain {
         std::lock_guard lk(mu);
         return data;
     }
-    ~Drain() {
+    // Stops the reader; call before closing the fd it reads.
+    void halt() {
         stop = true;
-        t.join();
+        if (t.joinable()) t.join();
     }
+    ~Drain() { halt(); }
 };
 
 // What the fd received once `needle` is in it (or after 3 s): the reader thread may lag on a busy
@@ -135,6 +137,7 @@ TEST(LiveView, RedrawsInPlaceOnAPseudoTerminalAtMostFourTimesASecond) {
     EXPECT_NE(out.find("\033[?25h"), std::string::npos) << "cursor not restored";
     EXPECT_NE(out.find("verdict: held"), std::string::npos);
     EXPECT_NE(out.find("heal cut-pangyo"), std::string::npos);
+    drain.halt();
     close(slave);
     close(master);
 }

@@ -132,6 +132,7 @@ protected:
     runner::RunOutcome run(const plan::Plan& p, runner::RunOptions opts = {}) {
         auto eng = std::make_unique<FakeEngine>();
         engine = eng.get();
+        engine_seen = engine;
         eng->fail_inject = fail_inject;
         probes = std::make_shared<FakeProbes>();
         probes->engine = engine;
@@ -199,6 +200,11 @@ protected:
 
     std::filesystem::path dir_;
     FakeEngine* engine = nullptr;
+    std::atomic<FakeEngine*> engine_seen{nullptr};  // `engine`, for a test's own thread
+    bool fault_in_force() const {
+        FakeEngine* e = engine_seen.load();
+        return e && e->in_force;
+    }
     std::shared_ptr<FakeProbes> probes;
     std::unique_ptr<Engine> engine_owner_;
     bool fail_inject = false, always_fail = false, fail_during_fault = false, fail_lab_down = false;
@@ -262,7 +268,7 @@ TEST_F(RunnerTest, AbortFileStopsTheRunAndHeals) {
     p.method[0].duration = 3s;
     std::thread t([this] {
         // Wait for the fault to be in force, then ask for an abort as `injector abort` does.
-        for (int i = 0; i < 400 && !(engine && engine->in_force); ++i) std::this_thread::sleep_for(5ms);
+        for (int i = 0; i < 400 && !fault_in_force(); ++i) std::this_thread::sleep_for(5ms);
         for (auto& e : std::filesystem::directory_iterator(runs_root()))
             ASSERT_TRUE(inj::write_file_nofollow((e.path() / "abort").string(), "test\n"));
     });
@@ -286,7 +292,7 @@ TEST_F(RunnerTest, SignalAbortsAndHeals) {
     auto p = small_plan();
     p.method[0].duration = 3s;
     std::thread t([this] {
-        for (int i = 0; i < 400 && !(engine && engine->in_force); ++i) std::this_thread::sleep_for(5ms);
+        for (int i = 0; i < 400 && !fault_in_force(); ++i) std::this_thread::sleep_for(5ms);
         kill(getpid(), SIGHUP);
     });
     runner::RunOptions opts;
