@@ -3,10 +3,15 @@
 
 #include <algorithm>
 #include <cctype>
+#include <csignal>
+#include <fcntl.h>
+#include <unistd.h>
 #include <chrono>
+#include <sstream>
 
 #include <nlohmann/json.hpp>
 
+#include "common/fd.hpp"
 #include "common/proc.hpp"
 
 namespace inj::targets {
@@ -197,6 +202,51 @@ Result<Container> resolve_container(const std::string& name, const ContainerRunt
     auto in = parse_inspect(out.substr(start), rt.kind, name);
     if (!in) return std::move(in).error();
     return resolve_inspected(*in, rt);
+}
+
+}  // namespace inj::targets
+
+namespace inj::targets {
+namespace {
+
+// The part of `dir` below its hierarchy's mount point, checked to be the container's own.
+Result<void> check_own(const Container& c, const std::string& hierarchy, const std::string& dir) {
+    auto mounts = cgroup_mounts();
+    auto m = mounts.find(hierarchy);
+    if (m == mounts.end() || dir.size() <= m->second.size() || dir.compare(0, m->second.size(), m->second) != 0 ||
+        !is_container_cgroup(dir.substr(m->second.size()), c.inspect.id))
+        return plain_error("container " + c.inspect.name, "refusing to kill in " + dir + ": not its own cgroup");
+    return {};
+}
+
+}  // namespace
+
+Result<int> kill_container_processes(const Container& c) {
+    auto v2 = c.cgroups.find("unified");
+    if (v2 != c.cgroups.end()) {
+        INJ_TRY(check_own(c, "unified", v2->second));
+        int fd = ::open((v2->second + "/cgroup.kill").c_str(), O_WRONLY | O_CLOEXEC);
+        if (fd >= 0) {
+            Fd owner(fd);
+            if (::write(fd, "1", 1) != 1) return errno_error("write cgroup.kill", v2->second);
+            return 0;
+        }
+    }
+    std::string hierarchy = c.cgroups.count("pids") ? "pids" : "freezer";
+    auto dir = c.cgroups.find(hierarchy);
+    if (dir == c.cgroups.end()) return plain_error("container " + c.inspect.name, "no cgroup to kill in");
+    INJ_TRY(check_own(c, hierarchy, dir->second));
+    auto procs = read_small_file(dir->second + "/cgroup.procs");
+    if (!procs) return std::move(procs).error();
+    const std::string rel = dir->second.substr(cgroup_mounts()[hierarchy].size());
+    int n = 0;
+    std::istringstream in(*procs);
+    for (long p; in >> p;) {
+        auto text = read_small_file("/proc/" + std::to_string(p) + "/cgroup");
+        if (!text || parse_proc_cgroup(*text)[hierarchy] != rel) continue;  // gone or moved
+        if (::kill(pid_t(p), SIGKILL) == 0) ++n;
+    }
+    return n;
 }
 
 }  // namespace inj::targets

@@ -80,3 +80,12 @@ Result<Container> resolve_container(const std::string& name, const ContainerRunt
 Result<Container> resolve_inspected(const ContainerInspect& inspect, const ContainerRuntime& rt);
 
 }  // namespace inj::targets
+
+namespace inj::targets {
+// Kills every process of a resolved container at once: one write to cgroup.kill of its v2
+// directory where the kernel has it, else SIGKILL to each pid of its pids (or freezer) cgroup,
+// each pid's /proc/PID/cgroup checked first. The directory is checked again to be the
+// container's own (never empty, never a root). Returns how many pids it signalled (0 for
+// cgroup.kill, which does not say).
+Result<int> kill_container_processes(const Container& c);
+}  // namespace inj::targets
