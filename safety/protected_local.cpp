@@ -166,13 +166,9 @@ ProtectedList protected_from(const std::vector<DefaultRoute>& routes, const std:
 
 std::set<uint64_t> socket_inodes_of(const std::string& comm) {
     std::set<uint64_t> out;
-    DIR* d = ::opendir("/proc");
-    if (!d) return out;
-    while (dirent* e = ::readdir(d)) {
-        char* end;
-        long pid = std::strtol(e->d_name, &end, 10);
-        if (*end != 0 || pid <= 0 || targets::comm_of(pid_t(pid)) != comm) continue;
-        std::string fds = std::string("/proc/") + e->d_name + "/fd";
+    for (pid_t pid : targets::all_pids()) {
+        if (targets::comm_of(pid) != comm) continue;
+        std::string fds = "/proc/" + std::to_string(pid) + "/fd";
         DIR* f = ::opendir(fds.c_str());
         if (!f) continue;
         while (dirent* fe = ::readdir(f)) {
@@ -185,7 +181,6 @@ std::set<uint64_t> socket_inodes_of(const std::string& comm) {
         }
         ::closedir(f);
     }
-    ::closedir(d);
     return out;
 }
 

@@ -94,24 +94,31 @@ bool pid_alive(pid_t pid) {
            (*stat)[close + 2] != 'X';
 }
 
-std::vector<pid_t> children_of(pid_t pid) {
+std::vector<pid_t> all_pids() {
     std::vector<pid_t> out;
     DIR* d = ::opendir("/proc");
     if (!d) return out;
     while (dirent* e = ::readdir(d)) {
         char* end;
         long p = std::strtol(e->d_name, &end, 10);
-        if (*end != 0 || p <= 0) continue;
-        auto stat = read_small_file(std::string("/proc/") + e->d_name + "/stat");
+        if (*end == 0 && p > 0) out.push_back(pid_t(p));
+    }
+    ::closedir(d);
+    return out;
+}
+
+std::vector<pid_t> children_of(pid_t pid) {
+    std::vector<pid_t> out;
+    for (pid_t p : all_pids()) {
+        auto stat = read_small_file("/proc/" + std::to_string(p) + "/stat");
         if (!stat) continue;
         size_t close = stat->rfind(')');
         if (close == std::string::npos) continue;
         std::istringstream ss(stat->substr(close + 1));
         std::string state;
         long ppid = 0;
-        if (ss >> state >> ppid && ppid == pid) out.push_back(pid_t(p));
+        if (ss >> state >> ppid && ppid == pid) out.push_back(p);
     }
-    ::closedir(d);
     return out;
 }
 

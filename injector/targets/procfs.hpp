@@ -43,6 +43,8 @@ bool is_root_or_escaping(std::string_view rel);
 Result<std::string> read_small_file(const std::string& path);
 // True while pid exists and is not a zombie.
 bool pid_alive(pid_t pid);
+// Every pid in /proc now.
+std::vector<pid_t> all_pids();
 // The pids whose parent is `pid` (from /proc/*/stat).
 std::vector<pid_t> children_of(pid_t pid);
 // /proc/PID/comm without its newline; empty when the process is gone.
