@@ -112,7 +112,12 @@ Result<std::vector<std::string>> interfaces_in(const std::string& netns_path) {
 
 Result<LocalTarget> resolve_local() {
     LocalTarget t;
-    if (!is_nsfs(t.netns)) return plain_error("local binding", "cannot read pid 1's network namespace");
+    t.netns = "/proc/" + std::to_string(::getpid()) + "/ns/net";
+    struct stat st;
+    t.init_visible = ::stat("/proc/1/ns/net", &st) == 0;
+    if (t.init_visible && !same_file("/proc/1/ns/net", t.netns))
+        return plain_error("local binding", "the runner is not in this machine's own network namespace (pid 1's): "
+                                            "run it there to drill this machine");
     INJ_ASSIGN_OR_RETURN(t.interfaces, interfaces_in(t.netns));
     return t;
 }

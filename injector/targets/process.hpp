@@ -41,9 +41,12 @@ Result<ProcessTarget> resolve_pidfile(const std::string& path);
 // Parses a pidfile's text; the error names the path.
 Result<pid_t> parse_pidfile(const std::string& text, const std::string& path);
 
-// `local: true`: this machine, as pid 1 sees it.
+// `local: true`: this machine, in the network namespace the runner was started in. That must be
+// pid 1's (refused otherwise: "local" inside some other namespace would drill the wrong thing),
+// unless pid 1's cannot be seen at all (a sandbox whose pid 1 is not the machine's init).
 struct LocalTarget {
-    std::string netns = "/proc/1/ns/net";
+    std::string netns;                    // /proc/<runner pid>/ns/net
+    bool init_visible = false;            // pid 1's namespace could be compared
     std::vector<std::string> interfaces;  // its interfaces but loopback, in ifindex order
 };
 Result<LocalTarget> resolve_local();
