@@ -7,8 +7,9 @@
 //   podman stop  `podman stop -t 10 ID` of each in turn (SIGTERM through the init; the services
 //                exit at once on it).
 // Figures per method (medians over the rounds): "dark" = first kill issued -> every container's
-// processes gone (its init and its service no longer alive); "back" = one `podman start ID...`
-// of all -> every container answering HTTP from the client namespace; "outage" = the two together
+// processes gone (its init and its service no longer alive); "back" = ensure_running of all (one
+// inspect, one `podman start ID...` of those stopped, again until each runs; what the watcher does)
+// -> every container answering HTTP from the client namespace; "outage" = the two together
 // plus the gap between them (the start is issued as soon as all are dark).
 //
 // Needs root, podman, runc; uses 198.19.241.0/24 and names inj-test-cpow-*. Usage:
@@ -76,11 +77,9 @@ Result<Round> one_round(const test::ContainerWorld& w, const std::string& method
     }
     auto t1 = Clock::now();
     r.dark = ms(t1 - t0);
-    auto start = test::podman();
-    start.push_back("start");
-    for (auto& c : cs) start.push_back(c.inspect.id);
-    auto s = run(start, 120s);
-    if (!s || s->exit_code != 0) return plain_error("podman start", s ? s->output : s.error().message());
+    std::vector<std::string> ids;
+    for (auto& c : cs) ids.push_back(c.inspect.id);
+    INJ_TRY(targets::ensure_running(test::podman(), ids, 120s));
     auto up = w.await_serving(60s);
     if (!up) return std::move(up).error();
     auto t2 = Clock::now();

@@ -7,7 +7,9 @@
 #include <fcntl.h>
 #include <unistd.h>
 #include <chrono>
+#include <map>
 #include <sstream>
+#include <thread>
 
 #include <nlohmann/json.hpp>
 
@@ -114,6 +116,8 @@ bool is_container_cgroup(std::string_view rel, const std::string& id) {
     if (last == "libpod-" + id || last == "libpod-" + id + ".scope" || last == "docker-" + id + ".scope") return true;
     size_t pslash = parent.rfind('/');
     std::string_view parent_last = pslash == std::string_view::npos ? parent : parent.substr(pslash + 1);
+    // Podman under systemd on cgroup v2 runs the processes in a "container" leaf of its scope.
+    if (last == "container") return parent_last == "libpod-" + id + ".scope";
     return last == id && parent_last == "docker";
 }
 
@@ -247,6 +251,59 @@ Result<int> kill_container_processes(const Container& c) {
         if (::kill(pid_t(p), SIGKILL) == 0) ++n;
     }
     return n;
+}
+
+}  // namespace inj::targets
+
+namespace inj::targets {
+
+Result<void> ensure_running(const std::vector<std::string>& rt, const std::vector<std::string>& ids,
+                            std::chrono::milliseconds bound) {
+    using Clock = std::chrono::steady_clock;
+    auto until = Clock::now() + bound;
+    std::vector<std::string> waiting = ids;
+    while (!waiting.empty()) {
+        auto inspect = rt;
+        inspect.insert(inspect.end(), {"inspect", "--type", "container", "--format", "{{.Id}} {{.State.Status}} {{.State.Pid}}"});
+        inspect.insert(inspect.end(), waiting.begin(), waiting.end());
+        auto r = run(inspect, std::chrono::seconds(30), {}, 1 << 20);
+        std::vector<std::string> to_start, not_yet;
+        std::map<std::string, std::pair<std::string, long>> state;  // id -> status, pid
+        if (r) {
+            std::istringstream in(r->output);
+            for (std::string id, status; in >> id >> status;) {
+                long pid = 0;
+                in >> pid;
+                state[id] = {status, pid};
+            }
+        }
+        for (auto& id : waiting) {
+            auto s = state.find(id);
+            if (s == state.end()) {
+                not_yet.push_back(id);  // inspect failed for it: try again
+            } else if (s->second.first == "running") {
+                if (!pid_alive(pid_t(s->second.second))) not_yet.push_back(id);  // exit not recorded yet
+            } else {
+                to_start.push_back(id);
+            }
+        }
+        if (!to_start.empty()) {
+            auto start = rt;
+            start.push_back("start");
+            start.insert(start.end(), to_start.begin(), to_start.end());
+            (void)run(start, std::chrono::seconds(120));
+            not_yet.insert(not_yet.end(), to_start.begin(), to_start.end());  // checked next pass
+        }
+        waiting = not_yet;
+        if (waiting.empty()) break;
+        if (Clock::now() > until) {
+            std::string left;
+            for (auto& id : waiting) left += " " + id.substr(0, 12);
+            return plain_error("start containers again", "not running after " + std::to_string(bound.count()) + " ms:" + left);
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(to_start.empty() ? 50 : 10));
+    }
+    return {};
 }
 
 }  // namespace inj::targets

@@ -7,6 +7,8 @@
 
 #include <sys/types.h>
 
+#include <chrono>
+
 #include <string>
 #include <string_view>
 #include <vector>
@@ -53,7 +55,8 @@ Result<ContainerInspect> parse_inspect(std::string_view json, ContainerRuntime::
 
 // True when the last component of a cgroup path (relative to its hierarchy) is the container's
 // own cgroup: libpod-ID (podman, cgroupfs), libpod-ID.scope / docker-ID.scope (systemd
-// managers), or ID under a "docker" parent (Docker, cgroupfs). Never for a root path.
+// managers; podman's "container" leaf under its scope on cgroup v2), or ID under a "docker"
+// parent (Docker, cgroupfs). Never for a root path.
 bool is_container_cgroup(std::string_view rel, const std::string& id);
 
 // A container resolved against this machine.
@@ -88,4 +91,14 @@ namespace inj::targets {
 // container's own (never empty, never a root). Returns how many pids it signalled (0 for
 // cgroup.kill, which does not say).
 Result<int> kill_container_processes(const Container& c);
+}  // namespace inj::targets
+
+namespace inj::targets {
+// Brings every container of `ids` back to running: one `start` of those the runtime reports
+// stopped, again until each is "running" with a live main pid, or `bound` passes (the error names
+// the ones that are not). A container whose processes were just killed may still be "running"
+// to the runtime for a moment (its monitor has not recorded the exit): a start issued then is a
+// no-op, so the state is read again rather than trusted once.
+Result<void> ensure_running(const std::vector<std::string>& runtime_command, const std::vector<std::string>& ids,
+                            std::chrono::milliseconds bound = std::chrono::seconds(60));
 }  // namespace inj::targets

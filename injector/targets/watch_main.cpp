@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/proc.hpp"
+#include "targets/container.hpp"
 #include "targets/watcher.hpp"
 
 namespace inj::targets {
@@ -76,7 +77,8 @@ Heard drain_stdin() {
 }
 
 // Undoes what the runner left: every thaw first (a frozen service may hold what a restarted one
-// needs), then every restart in order. Returns the number of steps that failed.
+// needs), then the containers back to running, then every restart command in order. Returns the
+// number of steps that failed.
 int undo(const WatchSpec& spec, const std::string& why) {
     record(spec.record, {{"event", "runner_lost"}, {"runner", spec.runner}, {"why", why}});
     int failed = 0;
@@ -84,6 +86,12 @@ int undo(const WatchSpec& spec, const std::string& why) {
         auto r = thaw_cgroup(dir);
         record(spec.record, {{"event", "thaw"}, {"cgroup", dir}, {"ok", r.ok()},
                              {"error", r.ok() ? "" : r.error().message()}, {"state", freezer_state(dir)}});
+        failed += !r.ok();
+    }
+    if (!spec.containers.empty()) {
+        auto r = ensure_running(spec.container_runtime, spec.containers, std::chrono::seconds(spec.restart_timeout_s));
+        record(spec.record, {{"event", "containers"}, {"ids", spec.containers}, {"ok", r.ok()},
+                             {"error", r.ok() ? "" : r.error().message()}});
         failed += !r.ok();
     }
     for (auto& argv : spec.restart) {

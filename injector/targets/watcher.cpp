@@ -91,7 +91,9 @@ std::string spec_to_json(const WatchSpec& s) {
               {"thaw", s.thaw},
               {"restart", s.restart},
               {"record", s.record},
-              {"restart_timeout_s", s.restart_timeout_s}};
+              {"restart_timeout_s", s.restart_timeout_s},
+              {"container_runtime", s.container_runtime},
+              {"containers", s.containers}};
     return j.dump();
 }
 
@@ -125,6 +127,16 @@ Result<WatchSpec> spec_from_json(const std::string& text) {
             s.thaw.push_back(d.get<std::string>());
         }
     }
+    for (auto [key, out] : {std::pair{"container_runtime", &s.container_runtime}, std::pair{"containers", &s.containers}}) {
+        auto list = j.find(key);
+        if (list == j.end()) continue;
+        if (!list->is_array()) return bad(std::string(key) + ": a list of strings");
+        for (auto& a : *list) {
+            if (!a.is_string() || a.get<std::string>().empty()) return bad(std::string(key) + ": a list of strings");
+            out->push_back(a.get<std::string>());
+        }
+    }
+    if (!s.containers.empty() && s.container_runtime.empty()) return bad("containers: a container_runtime is needed");
     auto restart = j.find("restart");
     if (restart != j.end()) {
         if (!restart->is_array()) return bad("restart: a list of commands");

@@ -21,7 +21,10 @@ struct WatchSpec {
     std::vector<std::string> thaw;                  // cgroup dirs: v1 freezer or v2 (cgroup.freeze)
     std::vector<std::vector<std::string>> restart;  // argv each, run in order after the thaws
     std::string record;                             // JSON lines appended here (absolute path)
-    int restart_timeout_s = 60;                     // per command
+    int restart_timeout_s = 60;                     // per command, and for the containers
+    // Containers to bring back to running (ensure_running), after the thaws, before `restart`.
+    std::vector<std::string> container_runtime;     // e.g. podman_runtime().command
+    std::vector<std::string> containers;            // ids
 };
 
 // The spec as one line of JSON (what the runner writes to the watcher's stdin), and back. The

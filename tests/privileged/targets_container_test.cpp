@@ -52,6 +52,34 @@ std::string trimmed(std::string s) {
     return s;
 }
 
+// A "runner" child that starts a watcher for `spec`, does `act`, says so on `sync`, then waits to
+// be killed. Returns its pid once it has acted, or 0.
+template <typename Act>
+pid_t runner_that(const WatchSpec& base, Act act) {
+    int sync[2];
+    if (::pipe(sync) != 0) return 0;
+    pid_t pid = ::fork();
+    if (pid == 0) {
+        WatchSpec spec = base;
+        spec.runner = ::getpid();
+        auto w = Watcher::start(spec, test::binary_path("injector/injector"));
+        char c = w.ok() && act() ? 'A' : 'E';
+        (void)!::write(sync[1], &c, 1);
+        if (c == 'A') ::pause();
+        ::_exit(1);
+    }
+    ::close(sync[1]);
+    char c = 0;
+    bool acted = ::read(sync[0], &c, 1) == 1 && c == 'A';
+    ::close(sync[0]);
+    if (!acted) {
+        ::kill(pid, SIGKILL);
+        ::waitpid(pid, nullptr, 0);
+        return 0;
+    }
+    return pid;
+}
+
 class TargetsContainers : public ::testing::Test {
 protected:
     void SetUp() override {
@@ -73,6 +101,8 @@ protected:
         EXPECT_TRUE(c.ok()) << c.error().message();
         return c.ok() ? *c : Container{};
     }
+
+    void freeze_and_lose_the_runner(const std::string& hierarchy, const std::string& frozen, const std::string& thawed);
 
     test::ContainerWorld world_{"tg", 1, 240};
     std::string volume_, record_;
@@ -151,53 +181,29 @@ TEST_F(TargetsContainers, DockerShapedInspectFromPodmansDockerApiResolvesTheSame
     EXPECT_EQ(d->start_command(), (std::vector<std::string>{"docker", "start", c.inspect.id}));
 }
 
-// A "runner" child that starts a watcher for `spec`, does `act`, says so on `sync`, then waits to
-// be killed. Returns its pid once it has acted, or 0.
-template <typename Act>
-pid_t runner_that(const WatchSpec& base, Act act) {
-    int sync[2];
-    if (::pipe(sync) != 0) return 0;
-    pid_t pid = ::fork();
-    if (pid == 0) {
-        WatchSpec spec = base;
-        spec.runner = ::getpid();
-        auto w = Watcher::start(spec, test::binary_path("injector/injector"));
-        char c = w.ok() && act() ? 'A' : 'E';
-        (void)!::write(sync[1], &c, 1);
-        if (c == 'A') ::pause();
-        ::_exit(1);
-    }
-    ::close(sync[1]);
-    char c = 0;
-    bool acted = ::read(sync[0], &c, 1) == 1 && c == 'A';
-    ::close(sync[0]);
-    if (!acted) {
-        ::kill(pid, SIGKILL);
-        ::waitpid(pid, nullptr, 0);
-        return 0;
-    }
-    return pid;
-}
-
-TEST_F(TargetsContainers, WatcherThawsAFrozenContainerWhenTheRunnerIsKilled) {
+// Freezes the container through `hierarchy` ("freezer": v1 freezer.state; "unified": v2
+// cgroup.freeze) from a runner that is then SIGKILLed; the watcher must thaw it and the same
+// service process must answer again.
+void TargetsContainers::freeze_and_lose_the_runner(const std::string& hierarchy, const std::string& frozen,
+                                                   const std::string& thawed) {
     Container c = resolved();
-    const std::string freezer = c.cgroups["freezer"];
-    ASSERT_FALSE(freezer.empty());
-    pid_t runner = runner_that(WatchSpec{0, {freezer}, {}, record_}, [&] { return freeze_cgroup(freezer).ok(); });
+    const std::string dir = c.cgroups[hierarchy];
+    ASSERT_FALSE(dir.empty()) << hierarchy;
+    pid_t runner = runner_that(WatchSpec{0, {dir}, {}, record_}, [&] { return freeze_cgroup(dir).ok(); });
     ASSERT_NE(runner, 0);
-    EXPECT_EQ(freezer_state(freezer), "FROZEN");
+    EXPECT_EQ(freezer_state(dir), frozen);
     EXPECT_FALSE(world_.serves(0, 700ms)) << "a frozen container answered";
     ::kill(runner, SIGKILL);
     ::waitpid(runner, nullptr, 0);
     ASSERT_TRUE(wait_undone(record_, 20s));
     auto up = world_.await_serving(10s);
     ASSERT_TRUE(up.ok()) << up.error().message();
-    EXPECT_EQ(freezer_state(freezer), "THAWED");
+    EXPECT_EQ(freezer_state(dir), thawed);
     auto ev = events(record_);
     ASSERT_GE(ev.size(), 4u);
     EXPECT_EQ(ev[1]["event"], "runner_lost");
     EXPECT_EQ(ev[2]["event"], "thaw");
-    EXPECT_EQ(ev[2]["cgroup"], freezer);
+    EXPECT_EQ(ev[2]["cgroup"], dir);
     EXPECT_EQ(ev[2]["ok"], true);
     // The same process serves: thawed, not restarted.
     auto again = resolve_container(world_.name(0), podman_runtime());
@@ -205,10 +211,20 @@ TEST_F(TargetsContainers, WatcherThawsAFrozenContainerWhenTheRunnerIsKilled) {
     EXPECT_EQ(again->service_pid, c.service_pid);
 }
 
+TEST_F(TargetsContainers, WatcherThawsAFrozenContainerWhenTheRunnerIsKilled) {
+    freeze_and_lose_the_runner("freezer", "FROZEN", "THAWED");
+}
+
+TEST_F(TargetsContainers, WatcherThawsACgroupV2FrozenContainerWhenTheRunnerIsKilled) {
+    freeze_and_lose_the_runner("unified", "1", "0");
+}
+
 TEST_F(TargetsContainers, WatcherRestartsAKilledContainerWhenTheRunnerIsKilled) {
     Container c = resolved();
-    pid_t runner = runner_that(WatchSpec{0, {}, {c.start_command()}, record_},
-                               [&] { return kill_container_processes(c).ok(); });
+    WatchSpec spec{0, {}, {}, record_};
+    spec.container_runtime = c.runtime.command;
+    spec.containers = {c.inspect.id};
+    pid_t runner = runner_that(spec, [&] { return kill_container_processes(c).ok(); });
     ASSERT_NE(runner, 0);
     // Every process of its cgroup is gone: nothing answers.
     for (int i = 0; i < 100 && pid_alive(c.service_pid); ++i) std::this_thread::sleep_for(10ms);
@@ -220,7 +236,7 @@ TEST_F(TargetsContainers, WatcherRestartsAKilledContainerWhenTheRunnerIsKilled) 
     ASSERT_TRUE(wait_undone(record_, 60s));
     auto ev = events(record_);
     ASSERT_GE(ev.size(), 4u);
-    EXPECT_EQ(ev[2]["event"], "restart");
+    EXPECT_EQ(ev[2]["event"], "containers");
     EXPECT_EQ(ev[2]["ok"], true) << ev[2].dump();
     auto up = world_.await_serving(20s);
     ASSERT_TRUE(up.ok()) << up.error().message();

@@ -104,6 +104,9 @@ TEST(TargetsCgroup, OnlyTheContainersOwnCgroupCounts) {
     EXPECT_TRUE(is_container_cgroup("/machine.slice/libpod-" + kId + ".scope", kId));
     EXPECT_TRUE(is_container_cgroup("/system.slice/docker-" + kId + ".scope", kId));
     EXPECT_TRUE(is_container_cgroup("/docker/" + kId, kId));
+    EXPECT_TRUE(is_container_cgroup("/machine.slice/libpod-" + kId + ".scope/container", kId));
+    EXPECT_FALSE(is_container_cgroup("/machine.slice/other.scope/container", kId));
+    EXPECT_FALSE(is_container_cgroup("/container", kId));
     EXPECT_TRUE(is_container_cgroup("/inj-test-explore/libpod-" + kId + "/", kId));
     EXPECT_FALSE(is_container_cgroup("/", kId));
     EXPECT_FALSE(is_container_cgroup("", kId));

@@ -60,6 +60,12 @@ TEST(TargetsWatcher, SpecRoundTripsAndBadSpecsAreRefused) {
     EXPECT_EQ(back->restart, s.restart);
     EXPECT_EQ(back->record, "/run/x.jsonl");
     EXPECT_EQ(back->restart_timeout_s, 30);
+    s.container_runtime = {"podman", "--runtime", "runc"};
+    s.containers = {"abc", "def"};
+    auto with_containers = spec_from_json(spec_to_json(s));
+    ASSERT_TRUE(with_containers.ok()) << with_containers.error().message();
+    EXPECT_EQ(with_containers->container_runtime, s.container_runtime);
+    EXPECT_EQ(with_containers->containers, s.containers);
     for (const char* bad : {"", "[]", "{\"runner\": 1, \"record\": \"/r\"}", "{\"runner\": 50}",
                             "{\"runner\": 50, \"record\": \"rel\"}",
                             "{\"runner\": 50, \"record\": \"/r\", \"thaw\": [\"/sys/fs/cgroup/freezer\"]}",
@@ -67,7 +73,9 @@ TEST(TargetsWatcher, SpecRoundTripsAndBadSpecsAreRefused) {
                             "{\"runner\": 50, \"record\": \"/r\", \"thaw\": [\"/tmp/x\"]}",
                             "{\"runner\": 50, \"record\": \"/r\", \"restart\": [[]]}",
                             "{\"runner\": 50, \"record\": \"/r\", \"restart\": [[1]]}",
-                            "{\"runner\": 50, \"record\": \"/r\", \"restart_timeout_s\": 0}"})
+                            "{\"runner\": 50, \"record\": \"/r\", \"restart_timeout_s\": 0}",
+                            "{\"runner\": 50, \"record\": \"/r\", \"containers\": [\"abc\"]}",
+                            "{\"runner\": 50, \"record\": \"/r\", \"containers\": \"abc\", \"container_runtime\": [\"podman\"]}"})
         EXPECT_FALSE(spec_from_json(bad).ok()) << bad;
 }
 
