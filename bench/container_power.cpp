@@ -68,7 +68,8 @@ Result<Round> one_round(const test::ContainerWorld& w, const std::string& method
         } else {
             auto argv = method == "podman kill" ? c.kill_command() : c.stop_command(10);
             auto k = run(argv, 60s);
-            if (!k || k->exit_code != 0) return plain_error(method + " " + c.inspect.name, k ? k->output : k.error().message());
+            if (!k || k->exit_code != 0)
+                return plain_error(method + " " + c.inspect.name, k ? k->output : k.error().message());
         }
     }
     while (!all_dark(cs)) {
@@ -151,7 +152,8 @@ int main(int argc, char** argv) {
     sa.sa_handler = [](int) { inj::g_stop = 1; };
     sigaction(SIGINT, &sa, nullptr);
     sigaction(SIGTERM, &sa, nullptr);
-    std::printf("%10s  %-12s %6s %12s %12s %12s\n", "containers", "method", "rounds", "dark ms", "back ms", "outage ms");
+    std::printf("%10s  %-12s %6s %12s %12s %12s\n", "containers", "method", "rounds", "dark ms", "back ms",
+                "outage ms");
     int rc = 0;
     for (int n : sizes)
         if (n >= 1 && n <= 63 && !inj::g_stop) rc |= inj::bench_size(n, rounds);

@@ -63,7 +63,9 @@ bool is_zero(const IpAddr& a) {
     return std::all_of(a.bytes.begin(), a.bytes.begin() + (a.v6 ? 16 : 4), [](uint8_t b) { return b == 0; });
 }
 
-bool has(const std::vector<std::string>& v, const std::string& x) { return std::find(v.begin(), v.end(), x) != v.end(); }
+bool has(const std::vector<std::string>& v, const std::string& x) {
+    return std::find(v.begin(), v.end(), x) != v.end();
+}
 
 }  // namespace
 
@@ -115,11 +117,11 @@ std::vector<Listener> parse_tcp_listeners(std::string_view text, bool v6) {
 
 std::string Protected::describe() const {
     switch (kind) {
-    case Kind::interface: return "interface " + interface;
-    case Kind::port:
-        return "port " + std::to_string(port) +
-               (address && !is_zero(*address) ? " on " + address->str() : std::string());
-    case Kind::address: return "address " + (address ? address->str() : std::string("?"));
+        case Kind::interface: return "interface " + interface;
+        case Kind::port:
+            return "port " + std::to_string(port) +
+                   (address && !is_zero(*address) ? " on " + address->str() : std::string());
+        case Kind::address: return "address " + (address ? address->str() : std::string("?"));
     }
     return {};
 }
@@ -131,7 +133,9 @@ Result<Protected> parse_protected_entry(const std::string& key, const std::strin
         // What the kernel accepts as a name: 1..15 bytes, no '/', no blank, not "." or "..".
         bool ok = !value.empty() && value.size() < 16 && value != "." && value != ".." &&
                   std::none_of(value.begin(), value.end(), [](char c) { return c == '/' || c <= ' ' || c == ':'; });
-        if (!ok) return plain_error("protected interface", "\"" + value + "\" is not an interface name (1-15 characters, no '/', ':' or blank)");
+        if (!ok)
+            return plain_error("protected interface",
+                               "\"" + value + "\" is not an interface name (1-15 characters, no '/', ':' or blank)");
         p.kind = Protected::Kind::interface;
         p.interface = value;
         return p;
@@ -151,13 +155,18 @@ Result<Protected> parse_protected_entry(const std::string& key, const std::strin
 ProtectedList protected_from(const std::vector<DefaultRoute>& routes, const std::vector<Listener>& sshd) {
     ProtectedList out;
     for (auto& r : routes) {
-        Protected i{Protected::Kind::interface, r.interface, 0, std::nullopt, "the interface of this machine's default route"};
+        Protected i{Protected::Kind::interface, r.interface, 0, std::nullopt,
+                    "the interface of this machine's default route"};
         bool seen = std::any_of(out.begin(), out.end(), [&](const Protected& p) {
             return p.kind == Protected::Kind::interface && p.interface == r.interface;
         });
         if (!seen) out.push_back(i);
         if (r.gateway)
-            out.push_back({Protected::Kind::address, {}, 0, r.gateway, "the gateway of this machine's default route (via " + r.interface + ")"});
+            out.push_back({Protected::Kind::address,
+                           {},
+                           0,
+                           r.gateway,
+                           "the gateway of this machine's default route (via " + r.interface + ")"});
     }
     for (auto& l : sshd)
         out.push_back({Protected::Kind::port, {}, l.port, l.address, "a port a running sshd listens on"});
@@ -209,18 +218,18 @@ std::optional<std::string> refusal(const ProtectedList& protect, const Cut& cut)
     for (auto& p : protect) {
         bool hit = false;
         switch (p.kind) {
-        case Protected::Kind::interface: hit = !narrowed && has(cut.interfaces, p.interface); break;
-        case Protected::Kind::port: {
-            bool port_cut = cut.ports.empty() || std::count(cut.ports.begin(), cut.ports.end(), p.port);
-            bool reached = !p.address || is_zero(*p.address) ||
-                           std::count(cut.addresses.begin(), cut.addresses.end(), *p.address);
-            hit = !narrowed && !cut.interfaces.empty() && port_cut && reached;
-            break;
-        }
-        case Protected::Kind::address:
-            hit = p.address && std::any_of(cut.peers.begin(), cut.peers.end(),
-                                           [&](const Cidr& c) { return c.contains(*p.address); });
-            break;
+            case Protected::Kind::interface: hit = !narrowed && has(cut.interfaces, p.interface); break;
+            case Protected::Kind::port: {
+                bool port_cut = cut.ports.empty() || std::count(cut.ports.begin(), cut.ports.end(), p.port);
+                bool reached = !p.address || is_zero(*p.address) ||
+                               std::count(cut.addresses.begin(), cut.addresses.end(), *p.address);
+                hit = !narrowed && !cut.interfaces.empty() && port_cut && reached;
+                break;
+            }
+            case Protected::Kind::address:
+                hit = p.address && std::any_of(cut.peers.begin(), cut.peers.end(),
+                                               [&](const Cidr& c) { return c.contains(*p.address); });
+                break;
         }
         if (hit) hits.push_back(p.describe() + " (" + p.why + ")");
     }

@@ -40,11 +40,11 @@ std::vector<Listener> parse_tcp_listeners(std::string_view proc_net_tcp, bool v6
 struct Protected {
     enum class Kind { interface, port, address };
     Kind kind = Kind::interface;
-    std::string interface;              // kind interface
-    uint16_t port = 0;                  // kind port
-    std::optional<IpAddr> address;      // kind address; for a port: the listening address
+    std::string interface;          // kind interface
+    uint16_t port = 0;              // kind port
+    std::optional<IpAddr> address;  // kind address; for a port: the listening address
     std::string why;
-    std::string describe() const;       // "interface eth0", "port 22", "address 192.0.2.1"
+    std::string describe() const;  // "interface eth0", "port 22", "address 192.0.2.1"
 };
 using ProtectedList = std::vector<Protected>;
 
@@ -71,7 +71,7 @@ std::set<uint64_t> socket_inodes_of(const std::string& comm);
 // operator's own path is what must stay.
 struct Cut {
     std::vector<std::string> interfaces;
-    std::vector<uint16_t> ports;       // empty: every port
+    std::vector<uint16_t> ports;  // empty: every port
     std::vector<IpAddr> addresses;
     std::vector<Cidr> peers;
 };

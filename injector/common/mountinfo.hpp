@@ -9,9 +9,9 @@
 namespace inj {
 
 struct MountEntry {
-    std::string root;           // the mounted subtree of the source filesystem
-    std::string mount_point;    // unescaped
-    std::string fs_type;        // "cgroup2", "fuse.injector-faultfs", ...
+    std::string root;         // the mounted subtree of the source filesystem
+    std::string mount_point;  // unescaped
+    std::string fs_type;      // "cgroup2", "fuse.injector-faultfs", ...
     std::string source;
     std::string super_options;  // "rw,freezer"
 };

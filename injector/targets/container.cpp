@@ -1,12 +1,12 @@
 // Resolving a container through its runtime's inspect and /proc (see container.hpp).
 #include "targets/container.hpp"
 
-#include <algorithm>
-#include <cctype>
-#include <csignal>
 #include <fcntl.h>
 #include <unistd.h>
+#include <algorithm>
+#include <cctype>
 #include <chrono>
+#include <csignal>
 #include <map>
 #include <sstream>
 #include <thread>
@@ -36,9 +36,8 @@ bool bool_field(const json& obj, const char* key) {
 }
 
 bool is_hex64(std::string_view s) {
-    return s.size() == 64 && std::all_of(s.begin(), s.end(), [](char c) {
-               return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
-           });
+    return s.size() == 64 &&
+           std::all_of(s.begin(), s.end(), [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
 }
 
 std::string lower(std::string s) {
@@ -46,9 +45,7 @@ std::string lower(std::string s) {
     return s;
 }
 
-Error container_error(const std::string& who, const std::string& what) {
-    return plain_error("container " + who, what);
-}
+Error container_error(const std::string& who, const std::string& what) { return plain_error("container " + who, what); }
 
 std::vector<BindMount> parse_mounts(const json& c) {
     std::vector<BindMount> out;
@@ -140,11 +137,10 @@ std::vector<std::string> Container::kill_command() const {
 Result<Container> resolve_inspected(const ContainerInspect& in, const ContainerRuntime& rt) {
     const std::string who = in.name.empty() ? in.id : in.name;
     if (!in.running || in.pid <= 0)
-        return container_error(who, "not running (" + rt.name() + " says status \"" + in.status +
-                                        "\"); looked for its main pid");
+        return container_error(
+            who, "not running (" + rt.name() + " says status \"" + in.status + "\"); looked for its main pid");
     if (!pid_alive(in.pid))
-        return container_error(who, "main pid " + std::to_string(in.pid) + " from " + rt.name() +
-                                        " inspect is gone");
+        return container_error(who, "main pid " + std::to_string(in.pid) + " from " + rt.name() + " inspect is gone");
     Container c;
     c.runtime = rt;
     c.inspect = in;
@@ -264,7 +260,8 @@ Result<void> ensure_running(const std::vector<std::string>& rt, const std::vecto
     std::vector<std::string> waiting = ids;
     while (!waiting.empty()) {
         auto inspect = rt;
-        inspect.insert(inspect.end(), {"inspect", "--type", "container", "--format", "{{.Id}} {{.State.Status}} {{.State.Pid}}"});
+        inspect.insert(inspect.end(),
+                       {"inspect", "--type", "container", "--format", "{{.Id}} {{.State.Status}} {{.State.Pid}}"});
         inspect.insert(inspect.end(), waiting.begin(), waiting.end());
         auto r = run(inspect, std::chrono::seconds(30), {}, 1 << 20);
         std::vector<std::string> to_start, not_yet;
@@ -299,7 +296,8 @@ Result<void> ensure_running(const std::vector<std::string>& rt, const std::vecto
         if (Clock::now() > until) {
             std::string left;
             for (auto& id : waiting) left += " " + id.substr(0, 12);
-            return plain_error("start containers again", "not running after " + std::to_string(bound.count()) + " ms:" + left);
+            return plain_error("start containers again",
+                               "not running after " + std::to_string(bound.count()) + " ms:" + left);
         }
         std::this_thread::sleep_for(std::chrono::milliseconds(to_start.empty() ? 50 : 10));
     }

@@ -37,14 +37,14 @@ struct BindMount {
 
 // What inspect says (no /proc read yet).
 struct ContainerInspect {
-    std::string id;           // 64 hex digits
-    std::string name;         // without Docker's leading '/'
-    std::string status;       // "running", "exited", "created", "paused", ...
+    std::string id;      // 64 hex digits
+    std::string name;    // without Docker's leading '/'
+    std::string status;  // "running", "exited", "created", "paused", ...
     bool running = false;
     bool paused = false;
-    pid_t pid = 0;            // State.Pid: the init wrapper when started with --init
-    bool init = false;        // HostConfig.Init
-    std::string network_mode; // HostConfig.NetworkMode: "none", "host", "ns:/run/netns/X", "bridge", ...
+    pid_t pid = 0;             // State.Pid: the init wrapper when started with --init
+    bool init = false;         // HostConfig.Init
+    std::string network_mode;  // HostConfig.NetworkMode: "none", "host", "ns:/run/netns/X", "bridge", ...
     std::string cgroup_parent;
     std::vector<BindMount> mounts;  // bind mounts only (named volumes have no host path we own)
 };
@@ -63,12 +63,12 @@ bool is_container_cgroup(std::string_view rel, const std::string& id);
 struct Container {
     ContainerRuntime runtime;
     ContainerInspect inspect;
-    pid_t main_pid = 0;        // inspect's pid, checked alive
-    pid_t service_pid = 0;     // with --init: the wrapper's child; else main_pid
-    std::string netns;         // the ns:PATH it joined (it outlives restarts), else /proc/PID/ns/net
+    pid_t main_pid = 0;                   // inspect's pid, checked alive
+    pid_t service_pid = 0;                // with --init: the wrapper's child; else main_pid
+    std::string netns;                    // the ns:PATH it joined (it outlives restarts), else /proc/PID/ns/net
     bool netns_survives_restart = false;  // true for a joined ns:PATH
-    bool host_network = false;  // NetworkMode host: its interfaces are this machine's
-    CgroupDirs cgroups;        // hierarchy -> absolute directory, each verified as the container's
+    bool host_network = false;            // NetworkMode host: its interfaces are this machine's
+    CgroupDirs cgroups;                   // hierarchy -> absolute directory, each verified as the container's
 
     std::vector<std::string> start_command() const;
     std::vector<std::string> stop_command(int timeout_s = 10) const;

@@ -49,7 +49,8 @@ Result<CgroupDirs> resolve_cgroup_in(const std::string& rel, const std::map<std:
         if (is_dir(dir)) out[h] = dir;
     }
     if (out.empty())
-        return plain_error("cgroup " + rel, "no such cgroup (looked for " + (looked.empty() ? "no hierarchy mounted" : looked) + ")");
+        return plain_error("cgroup " + rel,
+                           "no such cgroup (looked for " + (looked.empty() ? "no hierarchy mounted" : looked) + ")");
     return out;
 }
 
@@ -57,7 +58,8 @@ Result<CgroupDirs> resolve_cgroup(const std::string& rel) { return resolve_cgrou
 
 Result<ProcessTarget> resolve_pid(pid_t pid) {
     const std::string who = "pid " + std::to_string(pid);
-    if (pid <= 1 || pid == ::getpid()) return plain_error(who, "not a process that may be a target (pid 1 or the runner)");
+    if (pid <= 1 || pid == ::getpid())
+        return plain_error(who, "not a process that may be a target (pid 1 or the runner)");
     if (!pid_alive(pid)) return Error{ESRCH, who, "the process is gone"};
     ProcessTarget t;
     t.pid = pid;
@@ -68,7 +70,8 @@ Result<ProcessTarget> resolve_pid(pid_t pid) {
     for (auto& [h, dir] : *dirs)
         if (dir != mounts[h]) t.cgroups[h] = dir;
     if (t.cgroups.empty())
-        return plain_error(who, "lives in the root cgroup of every hierarchy: its processes cannot be told from the machine's");
+        return plain_error(
+            who, "lives in the root cgroup of every hierarchy: its processes cannot be told from the machine's");
     return t;
 }
 
@@ -116,8 +119,9 @@ Result<LocalTarget> resolve_local() {
     struct stat st;
     t.init_visible = ::stat("/proc/1/ns/net", &st) == 0;
     if (t.init_visible && !same_file("/proc/1/ns/net", t.netns))
-        return plain_error("local binding", "the runner is not in this machine's own network namespace (pid 1's): "
-                                            "run it there to drill this machine");
+        return plain_error("local binding",
+                           "the runner is not in this machine's own network namespace (pid 1's): "
+                           "run it there to drill this machine");
     INJ_ASSIGN_OR_RETURN(t.interfaces, interfaces_in(t.netns));
     return t;
 }

@@ -84,13 +84,18 @@ int undo(const WatchSpec& spec, const std::string& why) {
     int failed = 0;
     for (auto& dir : spec.thaw) {
         auto r = thaw_cgroup(dir);
-        record(spec.record, {{"event", "thaw"}, {"cgroup", dir}, {"ok", r.ok()},
-                             {"error", r.ok() ? "" : r.error().message()}, {"state", freezer_state(dir)}});
+        record(spec.record, {{"event", "thaw"},
+                             {"cgroup", dir},
+                             {"ok", r.ok()},
+                             {"error", r.ok() ? "" : r.error().message()},
+                             {"state", freezer_state(dir)}});
         failed += !r.ok();
     }
     if (!spec.containers.empty()) {
         auto r = ensure_running(spec.container_runtime, spec.containers, std::chrono::seconds(spec.restart_timeout_s));
-        record(spec.record, {{"event", "containers"}, {"ids", spec.containers}, {"ok", r.ok()},
+        record(spec.record, {{"event", "containers"},
+                             {"ids", spec.containers},
+                             {"ok", r.ok()},
                              {"error", r.ok() ? "" : r.error().message()}});
         failed += !r.ok();
     }
@@ -139,8 +144,8 @@ int main_watch(const std::vector<std::string>& args) {
         record(spec->record, {{"event", "watching"}, {"runner", spec->runner}});
         return undo(*spec, "the runner was gone when the watcher started") ? 1 : 0;
     }
-    record(spec->record, {{"event", "watching"}, {"runner", spec->runner}, {"thaw", spec->thaw},
-                          {"restart", spec->restart}});
+    record(spec->record,
+           {{"event", "watching"}, {"runner", spec->runner}, {"thaw", spec->thaw}, {"restart", spec->restart}});
     answer("R\n");
     while (true) {
         pollfd p[2] = {{0, POLLIN, 0}, {pidfd, POLLIN, 0}};

@@ -83,8 +83,12 @@ std::string freezer_state(const std::string& dir) {
     return k == std::string::npos ? std::string() : ev->substr(k + 7, 1);
 }
 
-Result<void> thaw_cgroup(const std::string& dir, std::chrono::milliseconds bound) { return set_frozen(dir, false, bound); }
-Result<void> freeze_cgroup(const std::string& dir, std::chrono::milliseconds bound) { return set_frozen(dir, true, bound); }
+Result<void> thaw_cgroup(const std::string& dir, std::chrono::milliseconds bound) {
+    return set_frozen(dir, false, bound);
+}
+Result<void> freeze_cgroup(const std::string& dir, std::chrono::milliseconds bound) {
+    return set_frozen(dir, true, bound);
+}
 
 std::string spec_to_json(const WatchSpec& s) {
     json j = {{"runner", s.runner},
@@ -127,7 +131,8 @@ Result<WatchSpec> spec_from_json(const std::string& text) {
             s.thaw.push_back(d.get<std::string>());
         }
     }
-    for (auto [key, out] : {std::pair{"container_runtime", &s.container_runtime}, std::pair{"containers", &s.containers}}) {
+    for (auto [key, out] :
+         {std::pair{"container_runtime", &s.container_runtime}, std::pair{"containers", &s.containers}}) {
         auto list = j.find(key);
         if (list == j.end()) continue;
         if (!list->is_array()) return bad(std::string(key) + ": a list of strings");
@@ -153,7 +158,8 @@ Result<WatchSpec> spec_from_json(const std::string& text) {
     return s;
 }
 
-Result<Watcher> Watcher::start(const WatchSpec& spec, const std::string& injector_bin, std::chrono::milliseconds bound) {
+Result<Watcher> Watcher::start(const WatchSpec& spec, const std::string& injector_bin,
+                               std::chrono::milliseconds bound) {
     INJ_ASSIGN_OR_RETURN(Pipe in, make_pipe());
     INJ_ASSIGN_OR_RETURN(Pipe ready, make_pipe());
     pid_t pid = ::fork();

@@ -23,8 +23,8 @@ struct WatchSpec {
     std::string record;                             // JSON lines appended here (absolute path)
     int restart_timeout_s = 60;                     // per command, and for the containers
     // Containers to bring back to running (ensure_running), after the thaws, before `restart`.
-    std::vector<std::string> container_runtime;     // e.g. podman_runtime().command
-    std::vector<std::string> containers;            // ids
+    std::vector<std::string> container_runtime;  // e.g. podman_runtime().command
+    std::vector<std::string> containers;         // ids
 };
 
 // The spec as one line of JSON (what the runner writes to the watcher's stdin), and back. The

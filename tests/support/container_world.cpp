@@ -49,7 +49,10 @@ bool http_ok(const std::string& ip, int port, std::chrono::milliseconds timeout)
     a.sin_port = htons(uint16_t(port));
     ::inet_pton(AF_INET, ip.c_str(), &a.sin_addr);
     auto until = Clock::now() + timeout;
-    auto left = [&] { return int(std::max<long>(0, std::chrono::duration_cast<std::chrono::milliseconds>(until - Clock::now()).count())); };
+    auto left = [&] {
+        return int(
+            std::max<long>(0, std::chrono::duration_cast<std::chrono::milliseconds>(until - Clock::now()).count()));
+    };
     if (::connect(s.get(), reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0 && errno != EINPROGRESS) return false;
     pollfd p{s.get(), POLLOUT, 0};
     if (::poll(&p, 1, left()) != 1) return false;
@@ -115,9 +118,19 @@ Result<void> ContainerWorld::create(const std::string& volume) {
         INJ_TRY(must({"ip", "-n", srv, "addr", "add", server_ip(i) + "/30", "dev", "eth0"}));
         INJ_TRY(must({"ip", "-n", srv, "link", "set", "eth0", "up"}));
         INJ_TRY(must({"ip", "-n", srv, "link", "set", "lo", "up"}));
-        std::vector<std::string> run_args = {"run", "-d", "--name", name(i), "--init", "--network",
-                                             "ns:" + server_ns(i), "--cgroup-parent", parent_,
-                                             "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=4096:4096"};
+        std::vector<std::string> run_args = {"run",
+                                             "-d",
+                                             "--name",
+                                             name(i),
+                                             "--init",
+                                             "--network",
+                                             "ns:" + server_ns(i),
+                                             "--cgroup-parent",
+                                             parent_,
+                                             "--ulimit",
+                                             "nofile=1024:1024",
+                                             "--ulimit",
+                                             "nproc=4096:4096"};
         if (!volume.empty()) run_args.insert(run_args.end(), {"-v", volume + ":/data"});
         // Every option before --rootfs: what follows its path is the container's command.
         run_args.insert(run_args.end(), {"--rootfs", "/:O", "/usr/bin/python3", "-m", "http.server",
@@ -135,7 +148,8 @@ Result<void> ContainerWorld::remove() {
     std::vector<std::string> rm = with(podman(), {"rm", "-f", "-t", "0", "--ignore"});
     for (int i = 0; i < count_; ++i) rm.push_back(name(i));
     auto r = run(rm, std::chrono::seconds(120));
-    if (!r || r->exit_code != 0) left += "podman rm failed: " + (r ? r->output.substr(0, 300) : r.error().message()) + "; ";
+    if (!r || r->exit_code != 0)
+        left += "podman rm failed: " + (r ? r->output.substr(0, 300) : r.error().message()) + "; ";
     for (int i = 0; i < count_; ++i)
         if (exists(server_ns(i))) (void)run({"ip", "netns", "del", server_ns(i).substr(11)}, std::chrono::seconds(10));
     if (exists(client_ns_)) (void)run({"ip", "netns", "del", client_ns_.substr(11)}, std::chrono::seconds(10));
@@ -143,8 +157,8 @@ Result<void> ContainerWorld::remove() {
     // by a second or two, so the removal is retried for a while.
     auto until = Clock::now() + std::chrono::seconds(10);
     std::vector<std::string> dirs;
-    for (const char* h : {"unified", "freezer", "pids", "blkio", "cpu", "cpuacct", "cpuset", "memory", "devices",
-                          "systemd"}) {
+    for (const char* h :
+         {"unified", "freezer", "pids", "blkio", "cpu", "cpuacct", "cpuset", "memory", "devices", "systemd"}) {
         std::string d = std::string("/sys/fs/cgroup/") + h + parent_;
         if (exists(d)) dirs.push_back(d);
     }
@@ -172,7 +186,8 @@ bool ContainerWorld::serves(int i, std::chrono::milliseconds timeout) const {
     return g.ok() && http_ok(server_ip(i), kPort, timeout);
 }
 
-Result<std::chrono::nanoseconds> ContainerWorld::await_serving(std::chrono::milliseconds bound, std::vector<int> which) const {
+Result<std::chrono::nanoseconds> ContainerWorld::await_serving(std::chrono::milliseconds bound,
+                                                               std::vector<int> which) const {
     if (which.empty())
         for (int i = 0; i < count_; ++i) which.push_back(i);
     auto start = Clock::now(), until = start + bound;

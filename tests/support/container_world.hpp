@@ -35,8 +35,8 @@ public:
     int count() const { return count_; }
     std::string name(int i) const;
     std::string server_ip(int i) const;
-    std::string server_ns(int i) const;   // /run/netns/... the container joined
-    const std::string& client_ns() const { return client_ns_; }  // /run/netns/... of the client
+    std::string server_ns(int i) const;                           // /run/netns/... the container joined
+    const std::string& client_ns() const { return client_ns_; }   // /run/netns/... of the client
     const std::string& cgroup_parent() const { return parent_; }  // "/inj-test-<tag>-<pid>"
     static constexpr int kPort = 8080;
 

@@ -32,9 +32,10 @@ TEST(ProtectedLocal, DefaultRoutesV4AndV6) {
     ASSERT_TRUE(v6[0].gateway);
     EXPECT_EQ(v6[0].gateway->str(), "fd00::1");
     // A default without a gateway (a point-to-point link), and garbage lines.
-    auto ptp = parse_default_routes_v4("Iface\tDestination\tGateway\tFlags\tRefCnt\tUse\tMetric\tMask\n"
-                                       "ppp0\t00000000\t00000000\t0001\t0\t0\t0\t00000000\t0\t0\t0\n"
-                                       "eth9\tzz\n\n");
+    auto ptp = parse_default_routes_v4(
+        "Iface\tDestination\tGateway\tFlags\tRefCnt\tUse\tMetric\tMask\n"
+        "ppp0\t00000000\t00000000\t0001\t0\t0\t0\t00000000\t0\t0\t0\n"
+        "eth9\tzz\n\n");
     ASSERT_EQ(ptp.size(), 1u);
     EXPECT_EQ(ptp[0].interface, "ppp0");
     EXPECT_FALSE(ptp[0].gateway);
@@ -118,9 +119,16 @@ TEST(ProtectedLocal, PlanEntries) {
     ASSERT_TRUE(r);
     EXPECT_NE(r->find("interface eth1 (named in the plan's protected list)"), std::string::npos) << *r;
     EXPECT_NE(r->find("port 5432"), std::string::npos) << *r;
-    for (auto [k, v] : std::vector<std::pair<const char*, const char*>>{
-             {"interface", ""}, {"interface", "a/b"}, {"interface", "sixteen-chars-xx"}, {"interface", "a b"},
-             {"port", "0"}, {"port", "65536"}, {"port", "22x"}, {"port", ""}, {"port", "-1"}, {"address", "1.2.3.4"}}) {
+    for (auto [k, v] : std::vector<std::pair<const char*, const char*>>{{"interface", ""},
+                                                                        {"interface", "a/b"},
+                                                                        {"interface", "sixteen-chars-xx"},
+                                                                        {"interface", "a b"},
+                                                                        {"port", "0"},
+                                                                        {"port", "65536"},
+                                                                        {"port", "22x"},
+                                                                        {"port", ""},
+                                                                        {"port", "-1"},
+                                                                        {"address", "1.2.3.4"}}) {
         auto bad = parse_protected_entry(k, v);
         EXPECT_FALSE(bad.ok()) << k << "=" << v;
     }

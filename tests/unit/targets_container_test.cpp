@@ -7,9 +7,9 @@
 
 #include <gtest/gtest.h>
 
+#include "support/test_support.hpp"
 #include "targets/container.hpp"
 #include "targets/process.hpp"
-#include "support/test_support.hpp"
 
 namespace inj::targets {
 namespace {
@@ -91,8 +91,9 @@ TEST(TargetsInspect, MalformedInspectIsAnErrorNamingTheContainer) {
         EXPECT_NE(c.error().message().find("container web-1"), std::string::npos) << c.error().message();
     }
     // Wrong types are ignored field by field, not a crash.
-    auto c = parse_inspect("{\"Id\": \"" + kId + "\", \"State\": {\"Pid\": \"12\", \"Running\": 1}, \"Mounts\": 3,"
-                           " \"HostConfig\": []}",
+    auto c = parse_inspect("{\"Id\": \"" + kId +
+                               "\", \"State\": {\"Pid\": \"12\", \"Running\": 1}, \"Mounts\": 3,"
+                               " \"HostConfig\": []}",
                            Kind::docker, "w");
     ASSERT_TRUE(c.ok()) << c.error().message();
     EXPECT_EQ(c->pid, 0);
@@ -139,15 +140,18 @@ TEST(TargetsProcfs, CgroupMountsOfAHybridMachine) {
     EXPECT_FALSE(m.count("tmpfs"));
     EXPECT_FALSE(m.count("rw"));
     // A v2-only machine, and a mount point with a blank (escaped as \040).
-    auto v2 = parse_cgroup_mounts("30 23 0:26 / /sys/fs/cgroup rw shared:4 - cgroup2 cgroup2 rw,nsdelegate\n"
-                                  "31 23 0:27 / /mnt/my\\040cg rw - cgroup cgroup rw,freezer\n");
+    auto v2 = parse_cgroup_mounts(
+        "30 23 0:26 / /sys/fs/cgroup rw shared:4 - cgroup2 cgroup2 rw,nsdelegate\n"
+        "31 23 0:27 / /mnt/my\\040cg rw - cgroup cgroup rw,freezer\n");
     EXPECT_EQ(v2["unified"], "/sys/fs/cgroup");
     EXPECT_EQ(v2["freezer"], "/mnt/my cg");
 }
 
 TEST(TargetsProcfs, RootAndEscapingPaths) {
-    for (const char* root : {"", "/", "//", "/.", "./", "a/../..", "/x/..", ".."}) EXPECT_TRUE(is_root_or_escaping(root)) << root;
-    for (const char* ok : {"system.slice/x.service", "/inj-test/a", "a", "./a"}) EXPECT_FALSE(is_root_or_escaping(ok)) << ok;
+    for (const char* root : {"", "/", "//", "/.", "./", "a/../..", "/x/..", ".."})
+        EXPECT_TRUE(is_root_or_escaping(root)) << root;
+    for (const char* ok : {"system.slice/x.service", "/inj-test/a", "a", "./a"})
+        EXPECT_FALSE(is_root_or_escaping(ok)) << ok;
 }
 
 TEST(TargetsProcess, PidfileParsing) {

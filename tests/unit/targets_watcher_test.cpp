@@ -66,16 +66,16 @@ TEST(TargetsWatcher, SpecRoundTripsAndBadSpecsAreRefused) {
     ASSERT_TRUE(with_containers.ok()) << with_containers.error().message();
     EXPECT_EQ(with_containers->container_runtime, s.container_runtime);
     EXPECT_EQ(with_containers->containers, s.containers);
-    for (const char* bad : {"", "[]", "{\"runner\": 1, \"record\": \"/r\"}", "{\"runner\": 50}",
-                            "{\"runner\": 50, \"record\": \"rel\"}",
-                            "{\"runner\": 50, \"record\": \"/r\", \"thaw\": [\"/sys/fs/cgroup/freezer\"]}",
-                            "{\"runner\": 50, \"record\": \"/r\", \"thaw\": [\"/sys/fs/cgroup/freezer/..\"]}",
-                            "{\"runner\": 50, \"record\": \"/r\", \"thaw\": [\"/tmp/x\"]}",
-                            "{\"runner\": 50, \"record\": \"/r\", \"restart\": [[]]}",
-                            "{\"runner\": 50, \"record\": \"/r\", \"restart\": [[1]]}",
-                            "{\"runner\": 50, \"record\": \"/r\", \"restart_timeout_s\": 0}",
-                            "{\"runner\": 50, \"record\": \"/r\", \"containers\": [\"abc\"]}",
-                            "{\"runner\": 50, \"record\": \"/r\", \"containers\": \"abc\", \"container_runtime\": [\"podman\"]}"})
+    for (const char* bad :
+         {"", "[]", "{\"runner\": 1, \"record\": \"/r\"}", "{\"runner\": 50}", "{\"runner\": 50, \"record\": \"rel\"}",
+          "{\"runner\": 50, \"record\": \"/r\", \"thaw\": [\"/sys/fs/cgroup/freezer\"]}",
+          "{\"runner\": 50, \"record\": \"/r\", \"thaw\": [\"/sys/fs/cgroup/freezer/..\"]}",
+          "{\"runner\": 50, \"record\": \"/r\", \"thaw\": [\"/tmp/x\"]}",
+          "{\"runner\": 50, \"record\": \"/r\", \"restart\": [[]]}",
+          "{\"runner\": 50, \"record\": \"/r\", \"restart\": [[1]]}",
+          "{\"runner\": 50, \"record\": \"/r\", \"restart_timeout_s\": 0}",
+          "{\"runner\": 50, \"record\": \"/r\", \"containers\": [\"abc\"]}",
+          "{\"runner\": 50, \"record\": \"/r\", \"containers\": \"abc\", \"container_runtime\": [\"podman\"]}"})
         EXPECT_FALSE(spec_from_json(bad).ok()) << bad;
 }
 
@@ -124,8 +124,12 @@ TEST(TargetsWatcher, RunnerKilledMeansRestartsRunAndAreRecorded) {
     EXPECT_FALSE(exists(d.path + "/restarted"));
     ::kill(runner, SIGKILL);
     ::waitpid(runner, nullptr, 0);
-    ASSERT_TRUE(wait_for([&] { auto ev = events(record); return !ev.empty() && ev.back()["event"] == "undone"; },
-                         std::chrono::seconds(10)));
+    ASSERT_TRUE(wait_for(
+        [&] {
+            auto ev = events(record);
+            return !ev.empty() && ev.back()["event"] == "undone";
+        },
+        std::chrono::seconds(10)));
     EXPECT_TRUE(exists(d.path + "/restarted"));
     auto ev = events(record);
     ASSERT_EQ(ev.size(), 5u);
