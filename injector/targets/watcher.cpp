@@ -5,6 +5,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -171,6 +172,9 @@ Result<Watcher> Watcher::start(const WatchSpec& spec, const std::string& injecto
         ::dup2(ready.write.get(), 1);
         int null = ::open("/dev/null", O_WRONLY);
         if (null >= 0) ::dup2(null, 2);
+        // Nothing else of the runner's: a descriptor it forgot to mark close-on-exec would
+        // otherwise live on in a process that outlives it.
+        ::syscall(SYS_close_range, 3u, ~0u, 0u);
         execl(injector_bin.c_str(), injector_bin.c_str(), "watch", static_cast<char*>(nullptr));
         ::_exit(127);
     }
