@@ -34,6 +34,9 @@ TEST_PKGS=(
   python3-jsonschema python3-yaml python3-junitparser libxml2-utils chromium prometheus systemd groff-base
   # the Debian package check (scripts/package-check.sh): dpkg-shlibdeps
   dpkg-dev
+  # real containers as targets (shared/CONTAINERS.md: runc, not crun, on a hybrid cgroup layout);
+  # curl reads podman's Docker-compatible API for the Docker-shaped inspect
+  podman runc conmon catatonit curl
 )
 
 set_name="${1:-test}"

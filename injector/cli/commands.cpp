@@ -59,6 +59,12 @@ const std::vector<Command>& commands() {
          "the fault filesystem daemon the lab starts for each degraded or\n"
          "volatile volume (a run drives it through the control file)",
          true, Operand::none, cmd_faultfs, faultfs_options},
+        // Hidden: the watcher a run starts before freezing or killing real targets.
+        {"watch", "", "the watcher that restores real targets if the runner dies",
+         "the watcher a run starts before freezing or killing real targets:\n"
+         "reads what to thaw and restart on stdin, and does it if the runner\n"
+         "dies before saying done",
+         true, Operand::none, cmd_watch, watch_options},
     };
     return table;
 }

@@ -13,6 +13,7 @@
 #include <sstream>
 #include <thread>
 
+#include "common/mountinfo.hpp"
 #include "common/safe_file.hpp"
 #include "common/proc.hpp"
 #include "faultfs/control.hpp"
@@ -28,20 +29,6 @@ std::string read_link(const std::string& p) {
     if (n < 0) return {};
     buf[n] = 0;
     return buf;
-}
-
-// mountinfo escapes space, tab, newline and backslash as octal.
-std::string unescape(const std::string& s) {
-    std::string out;
-    for (size_t i = 0; i < s.size(); ++i) {
-        if (s[i] == '\\' && i + 3 < s.size()) {
-            out += char(std::stoi(s.substr(i + 1, 3), nullptr, 8));
-            i += 3;
-        } else {
-            out += s[i];
-        }
-    }
-    return out;
 }
 
 std::vector<std::string> cmdline(pid_t pid) {
@@ -106,17 +93,8 @@ std::string binary() {
 
 std::vector<std::string> mounts() {
     std::vector<std::string> out;
-    std::ifstream in("/proc/self/mountinfo");
-    std::string line;
-    while (std::getline(in, line)) {
-        std::istringstream ss(line);
-        std::vector<std::string> f;
-        std::string w;
-        while (ss >> w) f.push_back(w);
-        size_t dash = 0;
-        while (dash < f.size() && f[dash] != "-") ++dash;
-        if (dash + 1 < f.size() && f[dash + 1] == kFsType && f.size() > 4) out.push_back(unescape(f[4]));
-    }
+    for (auto& m : read_mountinfo())
+        if (m.fs_type == kFsType) out.push_back(m.mount_point);
     return out;
 }
 

@@ -2,6 +2,8 @@
 // leaf first (a cgroup directory can only be removed once it has no children and no tasks).
 #include "lab/cgroup.hpp"
 
+#include "common/mountinfo.hpp"
+
 #include <dirent.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -13,22 +15,6 @@
 
 namespace inj::lab::cgroup {
 namespace {
-
-// /proc/mounts escapes blanks and backslashes as octal (\040).
-std::string unescape_mount(const std::string& s) {
-    std::string out;
-    for (size_t i = 0; i < s.size(); ++i) {
-        bool octal = s[i] == '\\' && i + 3 < s.size();
-        for (size_t k = 1; octal && k <= 3; ++k) octal = s[i + k] >= '0' && s[i + k] <= '7';
-        if (octal) {
-            out.push_back(static_cast<char>((s[i + 1] - '0') * 64 + (s[i + 2] - '0') * 8 + (s[i + 3] - '0')));
-            i += 3;
-        } else {
-            out.push_back(s[i]);
-        }
-    }
-    return out;
-}
 
 bool exists(const std::string& path) {
     struct stat st;
@@ -64,7 +50,7 @@ Result<std::string> v2_mount() {
         std::istringstream ls(line);
         std::string dev, mnt, type;
         if (!(ls >> dev >> mnt >> type)) continue;
-        if (type == "cgroup2") return unescape_mount(mnt);
+        if (type == "cgroup2") return unescape_mount_field(mnt);
     }
     return plain_error("find cgroup2 mount",
                        "no cgroup2 hierarchy in /proc/mounts; the lab needs cgroup v2 "
