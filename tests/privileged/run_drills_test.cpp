@@ -101,3 +101,36 @@ TEST(Drills, SwitchoverControllerInTheBurningZoneIsSeenDownByPrometheus) {
     EXPECT_TRUE(r.report["expectations"][0]["held"].get<bool>()) << r.report.dump();
     EXPECT_EQ(leftovers(), "");
 }
+
+// Half the flows between ansan and gasan black-holed: etcd writes hold through pangyo, while the
+// probe opening a new connection across the link every 250 ms loses many of them.
+TEST(Drills, GrayInterDcLinkHoldsWhileNewConnectionsAcrossItFail) {
+    INJ_REQUIRE_PRIVILEGE();
+    auto r = run_plan("experiments/gray-inter-dc-link.yaml");
+    expect_verdict(r, "held");
+    auto* kv = probe_named(r.report, "kv-write");
+    auto* wan = probe_named(r.report, "wan-http");
+    ASSERT_TRUE(kv && wan) << r.report.dump();
+    EXPECT_TRUE((*kv)["held"].get<bool>()) << kv->dump();
+    // The link was gray, not down and not healthy: some connections across it failed, some not.
+    int attempts = (*wan)["attempts"].get<int>(), ok = (*wan)["successes"].get<int>();
+    EXPECT_GT(attempts, 100) << wan->dump();
+    EXPECT_LT(ok, attempts - 20) << wan->dump();
+    EXPECT_GT(ok, attempts / 4) << wan->dump();
+    EXPECT_GT(r.report["faults"][0]["dropped"].get<uint64_t>(), 0u);
+    EXPECT_EQ(leftovers(), "");
+}
+
+// Every etcd volume of pangyo slowed through faultfs: the quorum outside pangyo keeps writes
+// succeeding and under the latency bound, and pangyo still answers connects.
+TEST(Drills, ZoneStorageBrownoutKeepsWritesFast) {
+    INJ_REQUIRE_PRIVILEGE();
+    auto r = run_plan("experiments/zone-storage-brownout.yaml");
+    expect_verdict(r, "held");
+    auto& f = r.report["faults"][0];
+    EXPECT_EQ(f["kind"], "degrade_storage");
+    // The disks were really slow: the two pangyo daemons served the members' I/O under the fault.
+    EXPECT_GT(f["passed"].get<uint64_t>(), 0u) << f.dump();
+    for (auto& p : r.report["probes"]) EXPECT_TRUE(p["held"].get<bool>()) << p.dump();
+    EXPECT_EQ(leftovers(), "");
+}
