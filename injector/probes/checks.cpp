@@ -86,8 +86,12 @@ CheckOutcome run_http_check(const HttpCheck& c, const std::string& url, std::chr
 Result<Series> parse_query_response(std::string_view text) {
     auto j = nlohmann::json::parse(text, nullptr, false);
     if (j.is_discarded() || !j.is_object()) return plain_error("prometheus: the answer is not a JSON object");
-    if (j.value("status", "") != "success") {
-        std::string err = j.contains("error") && j["error"].is_string() ? j["error"].get<std::string>() : "no reason";
+    // value() throws when a field has another type; answers from the network are read this way.
+    auto text_of = [&j](const char* key) {
+        return j.contains(key) && j[key].is_string() ? j[key].get<std::string>() : std::string();
+    };
+    if (text_of("status") != "success") {
+        std::string err = text_of("error").empty() ? "no reason" : text_of("error");
         return plain_error("prometheus: query failed: " + err.substr(0, 300));
     }
     if (!j.contains("data") || !j["data"].is_object()) return plain_error("prometheus: the answer has no data");

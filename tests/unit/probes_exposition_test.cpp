@@ -189,7 +189,10 @@ TEST(QueryResponse, ErrorsAndOddShapesAreErrors) {
                             R"({"status":"success","data":{"resultType":"vector","result":[{"value":[1]}]}})",
                             R"({"status":"success","data":{"resultType":"vector","result":[{"value":[1,2]}]}})",
                             R"({"status":"success","data":{"resultType":"vector","result":[{"value":[1,"x"]}]}})",
-                            R"({"status":"success","data":{"resultType":"scalar","result":"1"}})", "{\"status\":"}) {
+                            R"({"status":"success","data":{"resultType":"scalar","result":"1"}})", "{\"status\":",
+                            // found by fuzz_probes: a status that is not a string threw from json::value()
+                            R"({"status":7777700000000000000000000000000000000000000000077})",
+                            R"({"status":"error","error":["x"]})"}) {
         EXPECT_FALSE(parse_query_response(bad).ok()) << bad;
     }
 }
