@@ -3,10 +3,10 @@
 // the field path, as the loader does.
 #include "plan/probe_http.hpp"
 
+#include <yaml-cpp/yaml.h>
 #include <algorithm>
 #include <cmath>
 #include <set>
-#include <yaml-cpp/yaml.h>
 
 #include "probes/exposition.hpp"
 
@@ -112,8 +112,10 @@ void load_http(Reader& r, const YAML::Node& v, const std::string& path, ProbeChe
             r.url(n, p, c);
         } else if (k == "method") {
             auto m = r.text(n, p);
-            if (m && *m != "GET" && *m != "HEAD" && *m != "POST") r.error(n, p, "method '" + *m + "' is not GET, HEAD or POST");
-            else if (m) h.method = *m;
+            if (m && *m != "GET" && *m != "HEAD" && *m != "POST")
+                r.error(n, p, "method '" + *m + "' is not GET, HEAD or POST");
+            else if (m)
+                h.method = *m;
         } else if (k == "status") {
             if (n.IsSequence() && n.size() == 0) r.error(n, p, "an empty list accepts no status");
             std::vector<YAML::Node> items;
@@ -158,7 +160,9 @@ void load_prometheus(Reader& r, const YAML::Node& v, const std::string& path, Pr
         }
     }
     if (sources != 1)
-        r.error(v, path, "a prometheus probe needs exactly one of 'url' (a Prometheus server) or 'metrics' (a /metrics endpoint)");
+        r.error(
+            v, path,
+            "a prometheus probe needs exactly one of 'url' (a Prometheus server) or 'metrics' (a /metrics endpoint)");
     if (!query) {
         r.error(v, path, "a prometheus probe needs 'query'");
     } else if (auto q = r.text(query->first, query->second)) {
@@ -167,8 +171,7 @@ void load_prometheus(Reader& r, const YAML::Node& v, const std::string& path, Pr
             if (auto sel = probes::parse_selector(*q); !sel)
                 r.error(query->first, query->second, sel.error().message());
     }
-    if (!bound)
-        r.error(v, path, "a prometheus probe needs a bound: 'above', 'below' or both");
+    if (!bound) r.error(v, path, "a prometheus probe needs a bound: 'above', 'below' or both");
     if (m.above && m.below && !(*m.above < *m.below))
         r.error(*above_node, path + ".above", "above must be less than below, or no value can hold");
     c.metric = m;
@@ -195,9 +198,12 @@ std::string check_url_shape(const std::string& url) {
     for (unsigned char ch : shape)
         if (ch <= ' ' || ch == 0x7f) return "is not a URL: it holds a blank or a control character";
     size_t rest = 0;
-    if (shape.rfind("http://", 0) == 0) rest = 7;
-    else if (shape.rfind("https://", 0) == 0) rest = 8;
-    else return "is not an http:// or https:// URL";
+    if (shape.rfind("http://", 0) == 0)
+        rest = 7;
+    else if (shape.rfind("https://", 0) == 0)
+        rest = 8;
+    else
+        return "is not an http:// or https:// URL";
     size_t end = shape.find_first_of("/?#", rest);
     std::string authority = shape.substr(rest, end == std::string::npos ? std::string::npos : end - rest);
     if (auto at = authority.rfind('@'); at != std::string::npos) authority = authority.substr(at + 1);
@@ -206,7 +212,8 @@ std::string check_url_shape(const std::string& url) {
         size_t close = authority.find(']');
         if (close == std::string::npos) return "is not a URL: '[' opens an IPv6 address that no ']' closes";
         host_end = close + 1;
-        if (host_end < authority.size() && authority[host_end] != ':') return "is not a URL: text after the IPv6 address";
+        if (host_end < authority.size() && authority[host_end] != ':')
+            return "is not a URL: text after the IPv6 address";
     } else if (auto colon = authority.rfind(':'); colon != std::string::npos) {
         host_end = colon;
     }
@@ -225,8 +232,10 @@ ProbeCheckResult load_probe_check(const YAML::Node& value, const std::string& ke
     Reader r(at, out.errors);
     ProbeCheck c;
     try {
-        if (key == "http") load_http(r, value, path, c);
-        else load_prometheus(r, value, path, c);
+        if (key == "http")
+            load_http(r, value, path, c);
+        else
+            load_prometheus(r, value, path, c);
     } catch (const YAML::Exception& e) {  // yaml-cpp may throw on a malformed node; never past here
         out.errors.push_back(PlanError{at, path, std::string("YAML: ") + e.what()});
     }

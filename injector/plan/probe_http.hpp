@@ -17,7 +17,9 @@
 #include "plan/loader.hpp"
 #include "plan/model.hpp"
 
-namespace YAML { class Node; }
+namespace YAML {
+class Node;
+}
 
 namespace inj::plan {
 

@@ -4,8 +4,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
-#include <nlohmann/json.hpp>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <optional>
 
 #include "common/netns.hpp"
@@ -96,7 +96,8 @@ Result<Series> parse_query_response(std::string_view text) {
     }
     if (!j.contains("data") || !j["data"].is_object()) return plain_error("prometheus: the answer has no data");
     const auto& d = j["data"];
-    std::string type = d.contains("resultType") && d["resultType"].is_string() ? d["resultType"].get<std::string>() : "";
+    std::string type =
+        d.contains("resultType") && d["resultType"].is_string() ? d["resultType"].get<std::string>() : "";
     const auto& res = d.contains("result") ? d["result"] : nlohmann::json();
     Series out;
     auto value_of = [](const nlohmann::json& pair) -> std::optional<double> {
@@ -122,8 +123,10 @@ Result<Series> parse_query_response(std::string_view text) {
         if (item.contains("metric") && item["metric"].is_object())
             for (auto& [k, val] : item["metric"].items()) {
                 if (!val.is_string()) continue;
-                if (k == "__name__") name = val.get<std::string>();
-                else labels[k] = val.get<std::string>();
+                if (k == "__name__")
+                    name = val.get<std::string>();
+                else
+                    labels[k] = val.get<std::string>();
             }
         out.emplace_back(describe(name, labels), *v);
     }

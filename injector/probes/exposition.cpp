@@ -102,8 +102,10 @@ bool sample_labels(Cursor& c, std::map<std::string, std::string>& labels) {
         if (!c.quoted(v)) return false;
         if (!labels.emplace(k, v).second) return c.fail("label " + k + " given twice");
         c.skip_blanks();
-        if (c.peek() == ',') ++c.i;
-        else if (c.peek() != '}') return c.fail("expected ',' or '}'");
+        if (c.peek() == ',')
+            ++c.i;
+        else if (c.peek() != '}')
+            return c.fail("expected ',' or '}'");
     }
 }
 
@@ -198,8 +200,10 @@ Result<Selector> parse_selector(std::string_view text) {
             if (!c.quoted(m.value)) return bad("");
             sel.matchers.push_back(std::move(m));
             c.skip_blanks();
-            if (c.peek() == ',') ++c.i;
-            else if (c.peek() != '}') return bad("expected ',' or '}'");
+            if (c.peek() == ',')
+                ++c.i;
+            else if (c.peek() != '}')
+                return bad("expected ',' or '}'");
         }
     }
     c.skip_blanks();

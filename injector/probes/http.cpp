@@ -36,15 +36,16 @@ struct CurlDeleter {
 
 }  // namespace
 
-Result<HttpResponse> http_request(const std::string& url, const std::string& method,
-                                  std::chrono::nanoseconds timeout, size_t max_body) {
+Result<HttpResponse> http_request(const std::string& url, const std::string& method, std::chrono::nanoseconds timeout,
+                                  size_t max_body) {
     global_init();
     std::unique_ptr<CURL, CurlDeleter> h(curl_easy_init());
     if (!h) return plain_error("curl_easy_init failed");
     HttpResponse r;
     Sink sink{&r, max_body};
     char errbuf[CURL_ERROR_SIZE] = {0};
-    long ms = std::max<long>(1, static_cast<long>(std::chrono::duration_cast<std::chrono::milliseconds>(timeout).count()));
+    long ms =
+        std::max<long>(1, static_cast<long>(std::chrono::duration_cast<std::chrono::milliseconds>(timeout).count()));
     CURL* c = h.get();
     curl_easy_setopt(c, CURLOPT_URL, url.c_str());
     curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
@@ -74,8 +75,8 @@ std::string url_escape(const std::string& text) {
     static const char* hex = "0123456789ABCDEF";
     std::string out;
     for (unsigned char ch : text) {
-        bool plain = (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
-                     ch == '-' || ch == '.' || ch == '_' || ch == '~';
+        bool plain = (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '-' ||
+                     ch == '.' || ch == '_' || ch == '~';
         if (plain) {
             out += static_cast<char>(ch);
         } else {

@@ -16,8 +16,8 @@ struct HttpResponse {
 };
 
 // Sockets are made in the calling thread's network namespace (callers setns first).
-Result<HttpResponse> http_request(const std::string& url, const std::string& method,
-                                  std::chrono::nanoseconds timeout, size_t max_body);
+Result<HttpResponse> http_request(const std::string& url, const std::string& method, std::chrono::nanoseconds timeout,
+                                  size_t max_body);
 
 // `text` with every byte outside [A-Za-z0-9-._~] percent-encoded (a query string's value).
 std::string url_escape(const std::string& text);

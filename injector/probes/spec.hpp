@@ -10,8 +10,8 @@ namespace inj::probes {
 
 // An HTTP check: one request, its status among `statuses`, and the body holding a substring.
 struct HttpCheck {
-    std::string method = "GET";          // GET, HEAD or POST (POST sends an empty body)
-    std::vector<int> statuses;           // accepted statuses; empty: any 2xx
+    std::string method = "GET";  // GET, HEAD or POST (POST sends an empty body)
+    std::vector<int> statuses;   // accepted statuses; empty: any 2xx
     std::optional<std::string> body_contains;
 };
 

@@ -55,7 +55,8 @@ TEST(Drills, OpsToolsSingleHomedLosesTheConsoleAndNamesTheProbe) {
 // The control case: the same drill cutting a zone the console does not depend on holds.
 TEST(Drills, OpsToolsSurviveACutOfAnotherZone) {
     INJ_REQUIRE_PRIVILEGE();
-    auto plan = variant("experiments/ops-tools-single-homed.yaml", "target: { zone: pangyo }", "target: { zone: gasan }");
+    auto plan =
+        variant("experiments/ops-tools-single-homed.yaml", "target: { zone: pangyo }", "target: { zone: gasan }");
     auto r = run_plan(plan);
     std::filesystem::remove(plan);
     expect_verdict(r, "held");
@@ -71,7 +72,8 @@ TEST(Drills, OpsToolsSurviveACutOfAnotherZone) {
 // and the /metrics probe fail to connect. Power returns and the controller's RTO is met.
 TEST(Drills, SwitchoverControllerInTheBurningZoneIsSeenDownByPrometheus) {
     INJ_REQUIRE_PRIVILEGE();
-    if (std::system("command -v prometheus >/dev/null") != 0) GTEST_SKIP() << "prometheus is not installed (install-deps.sh test)";
+    if (std::system("command -v prometheus >/dev/null") != 0)
+        GTEST_SKIP() << "prometheus is not installed (install-deps.sh test)";
     auto r = run_plan("experiments/switchover-controller-in-burning-zone.yaml");
     expect_verdict(r, "violated", "controller-");
     for (const char* name : {"controller-up", "controller-ready"}) {

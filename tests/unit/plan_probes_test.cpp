@@ -15,9 +15,7 @@ using namespace std::chrono_literals;
 namespace {
 
 // kBase with one probe whose body (the lines after `- name: p`) is `probe`.
-std::string with_probe(const std::string& probe) {
-    return kBase + "steady_state:\n  probes:\n    - name: p\n" + probe;
-}
+std::string with_probe(const std::string& probe) { return kBase + "steady_state:\n  probes:\n    - name: p\n" + probe; }
 
 }  // namespace
 
@@ -113,7 +111,8 @@ TEST(PlanProbes, BadValuesAreRefusedWhereTheyAre) {
          "steady_state.probes[0].http.body_contains", "a HEAD request has no body"},
         {"      http: { method: GET }\n", "{ method", "steady_state.probes[0].http", "needs 'url'"},
         {"      http: [a]\n", "[a]", "steady_state.probes[0].http", "expected a URL or a map"},
-        {"      http: http://198.18.0.2/\n      timeout: -1s\n", "-1s", "steady_state.probes[0].timeout", "bad duration"},
+        {"      http: http://198.18.0.2/\n      timeout: -1s\n", "-1s", "steady_state.probes[0].timeout",
+         "bad duration"},
         {"      http: http://198.18.0.2/\n      acknowledges: \"r-{seq}\"\n", "acknowledges",
          "steady_state.probes[0].acknowledges", "only an exec probe acknowledges"},
         {"      http: http://{addr:h9}/\n", "http://{addr:h9}", "steady_state.probes[0].http", "h9"},

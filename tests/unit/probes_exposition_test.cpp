@@ -103,7 +103,8 @@ TEST(Exposition, RandomBytesAndMutationsNeverCrash) {
             if (i % 5 == 0) s.resize(rng() % s.size());
         }
         auto r = parse_exposition(s);
-        if (r.ok()) ++parsed;
+        if (r.ok())
+            ++parsed;
         else {
             ++refused;
             EXPECT_EQ(r.error().message().rfind("metrics: line ", 0), 0u) << r.error().message();
@@ -184,15 +185,15 @@ TEST(QueryResponse, ErrorsAndOddShapesAreErrors) {
     auto m = parse_query_response(fixture("query-matrix.json"));
     ASSERT_FALSE(m.ok());
     EXPECT_NE(m.error().message().find("a matrix"), std::string::npos) << m.error().message();
-    for (const char* bad : {"", "[]", "null", "{\"status\":\"success\"}", "{\"status\":\"success\",\"data\":[]}",
-                            R"({"status":"success","data":{"resultType":"vector","result":{}}})",
-                            R"({"status":"success","data":{"resultType":"vector","result":[{"value":[1]}]}})",
-                            R"({"status":"success","data":{"resultType":"vector","result":[{"value":[1,2]}]}})",
-                            R"({"status":"success","data":{"resultType":"vector","result":[{"value":[1,"x"]}]}})",
-                            R"({"status":"success","data":{"resultType":"scalar","result":"1"}})", "{\"status\":",
-                            // found by fuzz_probes: a status that is not a string threw from json::value()
-                            R"({"status":7777700000000000000000000000000000000000000000077})",
-                            R"({"status":"error","error":["x"]})"}) {
+    for (const char* bad :
+         {"", "[]", "null", "{\"status\":\"success\"}", "{\"status\":\"success\",\"data\":[]}",
+          R"({"status":"success","data":{"resultType":"vector","result":{}}})",
+          R"({"status":"success","data":{"resultType":"vector","result":[{"value":[1]}]}})",
+          R"({"status":"success","data":{"resultType":"vector","result":[{"value":[1,2]}]}})",
+          R"({"status":"success","data":{"resultType":"vector","result":[{"value":[1,"x"]}]}})",
+          R"({"status":"success","data":{"resultType":"scalar","result":"1"}})", "{\"status\":",
+          // found by fuzz_probes: a status that is not a string threw from json::value()
+          R"({"status":7777700000000000000000000000000000000000000000077})", R"({"status":"error","error":["x"]})"}) {
         EXPECT_FALSE(parse_query_response(bad).ok()) << bad;
     }
 }

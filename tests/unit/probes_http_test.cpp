@@ -72,9 +72,9 @@ private:
             auto it = routes_.find(path);
             int status = it == routes_.end() ? 404 : it->second.first;
             std::string body = it == routes_.end() ? "not found" : it->second.second;
-            std::string resp = "HTTP/1.1 " + std::to_string(status) + " X\r\nContent-Length: " +
-                               std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" +
-                               (method == "HEAD" ? "" : body);
+            std::string resp = "HTTP/1.1 " + std::to_string(status) +
+                               " X\r\nContent-Length: " + std::to_string(body.size()) +
+                               "\r\nConnection: close\r\n\r\n" + (method == "HEAD" ? "" : body);
             (void)!write(c, resp.data(), resp.size());
             close(c);
         }
@@ -142,8 +142,10 @@ TEST(HttpProbe, ASilentServerFailsAtTheTimeoutAndNothingListeningFailsAtOnce) {
 }
 
 TEST(MetricProbe, ReadsAMetricsEndpoint) {
-    TinyServer srv({{"/metrics", {200, "# TYPE errors_total counter\nerrors_total{code=\"500\"} 3\nerrors_total{code=\"404\"} 9\n"}},
-                    {"/broken", {200, "errors_total{code=\"500\" 3\n"}}});
+    TinyServer srv(
+        {{"/metrics",
+          {200, "# TYPE errors_total counter\nerrors_total{code=\"500\"} 3\nerrors_total{code=\"404\"} 9\n"}},
+         {"/broken", {200, "errors_total{code=\"500\" 3\n"}}});
     MetricCheck c;
     c.source = MetricCheck::Source::metrics;
     c.query = R"(errors_total{code="500"})";
