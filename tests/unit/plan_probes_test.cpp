@@ -4,6 +4,7 @@
 #include <fstream>
 
 #include "common/proc.hpp"
+#include "plan/json.hpp"
 #include "plan/probe_http.hpp"
 #include "plan_test_util.hpp"
 #include "support/test_support.hpp"
@@ -163,4 +164,16 @@ TEST(PlanProbes, UrlShapes) {
     for (const char* bad : {"", "ftp://x/", "http://", "http://:80/", "http://[2001:2::5/", "http://h:0/",
                             "http://h:port/", "http://h/\x01", "http://[::1]x/"})
         EXPECT_NE(check_url_shape(bad), "") << bad;
+}
+
+// The journal's plan event names the kinds, so reports show an http or prometheus probe as such.
+TEST(PlanProbes, TheJournalNamesTheNewKinds) {
+    Plan p =
+        load_ok(with_probe("      http: http://198.18.0.2/\n    - name: q\n      prometheus: { url: "
+                           "http://127.0.0.1:9090, query: up, above: 0 }\n"));
+    auto j = plan_json(p);
+    ASSERT_EQ(j["probes"].size(), 2u) << j.dump();
+    EXPECT_EQ(j["probes"][0]["kind"], "http");
+    EXPECT_EQ(j["probes"][0]["target"], "http://198.18.0.2/");
+    EXPECT_EQ(j["probes"][1]["kind"], "prometheus");
 }
