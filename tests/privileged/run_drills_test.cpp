@@ -124,8 +124,8 @@ TEST(Drills, GrayInterDcLinkHoldsWhileNewConnectionsAcrossItFail) {
 }
 
 // Every etcd volume of pangyo slowed through faultfs: the quorum outside pangyo keeps writes
-// succeeding and under the latency bound, and pangyo still answers connects.
-TEST(Drills, ZoneStorageBrownoutKeepsWritesFast) {
+// succeeding, and pangyo still answers connects.
+TEST(Drills, ZoneStorageBrownoutKeepsWritesSucceeding) {
     INJ_REQUIRE_PRIVILEGE();
     auto r = run_plan("experiments/zone-storage-brownout.yaml");
     expect_verdict(r, "held");
