@@ -1,95 +1,17 @@
-// http: and prometheus: probe attempts for real over loopback, against a small HTTP server this
-// test runs: status, body match, HEAD, a server that never answers (the timeout), nothing
-// listening, a /metrics page, and a Prometheus query API answer.
+// http: and prometheus: probe attempts for real over loopback, against a small HTTP server
+// (tests/support/http_server.hpp): status, body match, HEAD, a server that never answers (the
+// timeout), nothing listening, a /metrics page, and a Prometheus query API answer.
 #include <gtest/gtest.h>
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <poll.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
-#include <atomic>
 #include <map>
-#include <mutex>
-#include <thread>
 
 #include "probes/checks.hpp"
+#include "support/http_server.hpp"
 
 using namespace inj::probes;
 using namespace std::chrono_literals;
 
-namespace {
-
-// Answers GET/HEAD/POST by path from a table; "/hang" reads the request and never answers.
-class TinyServer {
-public:
-    explicit TinyServer(std::map<std::string, std::pair<int, std::string>> routes) : routes_(std::move(routes)) {
-        fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        sockaddr_in a{};
-        a.sin_family = AF_INET;
-        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        EXPECT_EQ(bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
-        socklen_t len = sizeof a;
-        getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
-        port_ = ntohs(a.sin_port);
-        EXPECT_EQ(listen(fd_, 16), 0);
-        thread_ = std::thread([this] { loop(); });
-    }
-    ~TinyServer() {
-        stop_ = true;
-        thread_.join();
-        close(fd_);
-    }
-    std::string url(const std::string& path) const { return "http://127.0.0.1:" + std::to_string(port_) + path; }
-    std::string last_method() const {
-        std::lock_guard lk(mu_);
-        return last_method_;
-    }
-
-private:
-    void loop() {
-        std::vector<int> held;  // /hang connections, closed at the end
-        while (!stop_) {
-            pollfd p{fd_, POLLIN, 0};
-            if (poll(&p, 1, 50) <= 0) continue;
-            int c = accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
-            if (c < 0) continue;
-            char buf[4096];
-            ssize_t n = read(c, buf, sizeof buf);
-            std::string req(buf, n > 0 ? static_cast<size_t>(n) : 0);
-            std::string method = req.substr(0, req.find(' '));
-            size_t p1 = req.find(' ') + 1;
-            std::string path = req.substr(p1, req.find(' ', p1) - p1);
-            {
-                std::lock_guard lk(mu_);
-                last_method_ = method;
-            }
-            if (path == "/hang") {
-                held.push_back(c);
-                continue;
-            }
-            auto it = routes_.find(path);
-            int status = it == routes_.end() ? 404 : it->second.first;
-            std::string body = it == routes_.end() ? "not found" : it->second.second;
-            std::string resp = "HTTP/1.1 " + std::to_string(status) +
-                               " X\r\nContent-Length: " + std::to_string(body.size()) +
-                               "\r\nConnection: close\r\n\r\n" + (method == "HEAD" ? "" : body);
-            (void)!write(c, resp.data(), resp.size());
-            close(c);
-        }
-        for (int c : held) close(c);
-    }
-    std::map<std::string, std::pair<int, std::string>> routes_;
-    int fd_ = -1;
-    uint16_t port_ = 0;
-    std::atomic<bool> stop_{false};
-    mutable std::mutex mu_;
-    std::string last_method_;
-    std::thread thread_;
-};
-
-}  // namespace
+using TinyServer = inj::test::TinyHttpServer;
 
 TEST(HttpProbe, StatusAndBodyAreJudgedOnARealAnswer) {
     TinyServer srv({{"/health", {200, "status: ready"}}, {"/down", {503, "draining"}}});
