@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
-# Runs a libFuzzer target for a given time: bench/fuzz.sh plan|desired SECONDS
+# Runs a libFuzzer target for a given time: bench/fuzz.sh plan|desired|probes SECONDS
 # Builds it first (clang, ASan+UBSan, in build-fuzz/), seeds the corpus from experiments/ and
 # fuzz/seeds/, and prints the executions run and whether anything crashed (exit 1 if so; the
 # crashing input is left in build-fuzz/crashes/).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-target=${1:?usage: bench/fuzz.sh plan|desired SECONDS}
-secs=${2:?usage: bench/fuzz.sh plan|desired SECONDS}
-case "$target" in plan|desired) ;; *) echo "unknown target $target (plan or desired)" >&2; exit 64 ;; esac
+target=${1:?usage: bench/fuzz.sh plan|desired|probes SECONDS}
+secs=${2:?usage: bench/fuzz.sh plan|desired|probes SECONDS}
+case "$target" in plan|desired|probes) ;; *) echo "unknown target $target (plan, desired or probes)" >&2; exit 64 ;; esac
 cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ -DINJECTOR_FUZZ=ON \
   -DINJECTOR_TESTS=OFF -DINJECTOR_BENCH=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build-fuzz --target "fuzz_$target" -j2 >/dev/null
@@ -15,6 +15,7 @@ corpus=build-fuzz/corpus/$target
 mkdir -p "$corpus" build-fuzz/crashes
 cp fuzz/seeds/"$target"/* "$corpus"/
 [ "$target" = plan ] && cp experiments/*.yaml "$corpus"/
+[ "$target" = probes ] && cp tests/data/metrics/* "$corpus"/
 log=build-fuzz/fuzz-$target.log
 set +e
 "build-fuzz/fuzz/fuzz_$target" "$corpus" -max_total_time="$secs" -max_len=65536 -timeout=10 -rss_limit_mb=2048 \

@@ -11,7 +11,8 @@ RUN_PKGS=(
   build-essential cmake pkg-config clang llvm ccache
   bpftool libbpf-dev libelf-dev zlib1g-dev linux-libc-dev
   libyaml-cpp-dev libspdlog-dev libfmt-dev libboost-program-options-dev nlohmann-json3-dev
-  # fleet mode: the etcd v3 JSON gateway client, SHA-256 of the published plan (libcrypto)
+  # fleet mode: the etcd v3 JSON gateway client, SHA-256 of the published plan (libcrypto);
+  # the http: and prometheus: probes (libcurl)
   libcurl4-openssl-dev libssl-dev
   # the fault filesystem (storage faults, power loss of volatile volumes)
   libfuse3-dev fuse3
@@ -27,10 +28,11 @@ TEST_PKGS=(
   # faultfs serving a real non-root database (tests/privileged/storage_faultfs_postgres_test.cpp)
   postgresql
   # real traffic and real I/O in the privileged tests and the benchmarks; iptables and nft are
-  # the baselines the classifier is compared with
+  # the baselines the classifier is compared with; the drills' HTTP services (python3 -m http.server)
   iperf3 fio iptables nftables python3
   # reports: the journal schema, JUnit (XSD and a real consumer), the HTML in a headless browser,
-  # the metrics (promtool), the game-day units (systemd-analyze), the man page (groff)
+  # the metrics (promtool) and the prometheus: probe drill (a real Prometheus), the game-day units
+  # (systemd-analyze), the man page (groff)
   python3-jsonschema python3-yaml python3-junitparser libxml2-utils chromium prometheus systemd groff-base
   # the Debian package check (scripts/package-check.sh): dpkg-shlibdeps
   dpkg-dev

@@ -1,5 +1,6 @@
 // The plan event of the journal: resolved timings for the timeline, and the source as written.
 #include "plan/json.hpp"
+#include "plan/probe_http.hpp"
 
 #include <yaml-cpp/yaml.h>
 
@@ -89,7 +90,7 @@ nlohmann::json plan_json(const Plan& plan) {
         nlohmann::json slo = {{"window_ms", ms(p.slo.window)}};
         if (p.slo.success_rate) slo["success_rate"] = *p.slo.success_rate;
         if (p.slo.max_latency) slo["max_latency_ms"] = ms(*p.slo.max_latency);
-        probes.push_back({{"name", p.name}, {"kind", p.kind == Probe::Kind::exec ? "exec" : "tcp"},
+        probes.push_back({{"name", p.name}, {"kind", probe_kind_name(p.kind)},
                           {"target", p.target}, {"in", p.in}, {"every_ms", ms(p.every)},
                           {"timeout_ms", ms(p.timeout)}, {"slo", slo}});
     }

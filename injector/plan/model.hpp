@@ -13,6 +13,7 @@
 #include "common/netaddr.hpp"
 #include "faults/specs.hpp"
 #include "plan/base.hpp"
+#include "probes/spec.hpp"
 
 namespace inj::plan {
 
@@ -104,10 +105,12 @@ struct Slo {
 };
 
 struct Probe {
-    enum class Kind { exec, tcp };
+    enum class Kind { exec, tcp, http, prometheus };
     std::string name;
     Kind kind = Kind::exec;
-    std::string target;          // exec: command template; tcp: "host:port" template
+    std::string target;          // exec: command template; tcp: "host:port" template; http, prometheus: URL template
+    std::optional<probes::HttpCheck> http;      // kind http (plan/probe_http.cpp loads it)
+    std::optional<probes::MetricCheck> metric;  // kind prometheus
     std::string in = "control";  // host name, or "control"
     // What a successful attempt acknowledged (`acknowledges`, a template expanded with the same
     // {seq} as the attempt, e.g. "drill-{seq}"): the records a verify step reads back (RPO).

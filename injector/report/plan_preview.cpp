@@ -3,6 +3,7 @@
 // 32,000 hosts previews in a screenful. Cut sets come from net::group_cuts (groups of hosts the
 // rules cannot tell apart), never from host pairs, so the preview stays near-linear in hosts.
 #include "report/plan_preview.hpp"
+#include "plan/probe_http.hpp"
 
 #include <algorithm>
 #include <cstdio>
@@ -73,7 +74,7 @@ void print_services_and_probes(std::ostream& out, const plan::Plan& p, const Pre
         out << "\n";
     }
     for (auto& pr : p.probes) {
-        out << "probe " << pr.name << ": " << (pr.kind == plan::Probe::Kind::exec ? "exec" : "tcp") << " in " << pr.in
+        out << "probe " << pr.name << ": " << plan::probe_kind_name(pr.kind) << " in " << pr.in
             << " every " << format_duration(pr.every) << ", timeout " << format_duration(pr.timeout);
         if (pr.slo.success_rate)
             out << ", SLO success rate >= " << *pr.slo.success_rate << " over " << format_duration(pr.slo.window);

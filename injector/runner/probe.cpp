@@ -12,6 +12,7 @@
 #include "common/tcp.hpp"
 #include "lab/lab.hpp"
 #include "plan/template.hpp"
+#include "probes/checks.hpp"
 
 namespace inj::runner {
 namespace {
@@ -63,6 +64,12 @@ ProbeSample LabProbeExecutor::attempt(const plan::Probe& probe, uint64_t seq) {
             return s;
         }
         netns = netns_path(h->netns);
+    }
+    if (probe.http || probe.metric) {  // http: and prometheus: probes (probes/checks.hpp)
+        auto o = probe.http ? probes::run_http_check(*probe.http, *text, probe.timeout, netns)
+                            : probes::run_metric_check(*probe.metric, *text, probe.timeout, netns);
+        s.latency = Clock::now() - s.at, s.ok = o.ok, s.detail = o.ok ? "" : o.detail;
+        return s;
     }
     if (probe.kind == plan::Probe::Kind::exec) {
         auto r = run_shell(*text, probe.timeout, netns);

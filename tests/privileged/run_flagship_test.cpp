@@ -3,50 +3,10 @@
 // loss, then restored), probed with etcdctl.
 #include <gtest/gtest.h>
 
-#include <filesystem>
-#include <fstream>
-#include <nlohmann/json.hpp>
+#include "run_support.hpp"
 
-#include "common/proc.hpp"
-#include "support/test_support.hpp"
-
-using namespace std::chrono_literals;
-
-namespace {
-
-struct CliRun {
-    int exit_code = -1;
-    std::string output;
-    nlohmann::json report;
-};
-
-// Runs `injector run PLAN --json` and parses its report.
-CliRun run_plan(const std::string& plan) {
-    CliRun r;
-    auto res = inj::run({inj::test::binary_path("injector/injector"), "--log-level", "warn", "run",
-                         inj::test::source_path(plan), "--json"},
-                        5min, "", 4u << 20);
-    if (!res) {
-        r.output = res.error().message();
-        return r;
-    }
-    r.exit_code = res->exit_code;
-    r.output = res->output;
-    // The JSON report is the last top-level object printed.
-    auto start = r.output.rfind("\n{");
-    auto text = start == std::string::npos ? r.output : r.output.substr(start + 1);
-    r.report = nlohmann::json::parse(text, nullptr, false);
-    return r;
-}
-
-// Nothing of the project may remain: namespaces, root links, routes, lab state.
-std::string leftovers() {
-    auto r = inj::run_shell(inj::test::source_path("scripts/check-clean.sh"), 30s);
-    if (!r) return r.error().message();
-    return r->exit_code == 0 ? "" : r->output;
-}
-
-}  // namespace
+using inj::test::leftovers;
+using inj::test::run_plan;
 
 TEST(Flagship, ZoneSeverKeepsQuorumAndExitsZero) {
     INJ_REQUIRE_PRIVILEGE();

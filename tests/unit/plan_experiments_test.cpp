@@ -1,8 +1,10 @@
 // Every plan in experiments/ loads with zero errors, and the flagship plans mean what they say.
 #include <filesystem>
+#include <fstream>
 
 #include "plan/template.hpp"
 #include "plan_test_util.hpp"
+#include "support/lab_plans.hpp"
 #include "support/test_support.hpp"
 
 using namespace inj;
@@ -29,6 +31,23 @@ TEST(PlanExperiments, EveryExperimentLoads) {
         EXPECT_TRUE(r.plan.has_value()) << entry.path();
     }
     EXPECT_GE(count, 2);
+}
+
+// The drill library: each plan's leading comment tells the person who will run it what it
+// rehearses, what it needs and how to run it, and the README lists it with its verdict.
+TEST(PlanExperiments, EveryDrillSaysWhatItRehearsesNeedsAndHowToRunIt) {
+    namespace fs = std::filesystem;
+    const std::string readme = inj::test::read_file(inj::test::source_path("README.md"));
+    for (auto& entry : fs::directory_iterator(inj::test::source_path("experiments"))) {
+        if (entry.path().extension() != ".yaml") continue;
+        std::ifstream in(entry.path());
+        std::string line, header;
+        while (std::getline(in, line) && line.rfind("#", 0) == 0) header += line + "\n";
+        for (const char* key : {"\n# Rehearses: ", "\n# Needs: ", "\n# Run: "})
+            EXPECT_NE(header.find(key), std::string::npos) << entry.path() << " lacks '" << key + 1 << "'";
+        const std::string name = entry.path().filename().string();
+        EXPECT_NE(readme.find("| `" + name + "` |"), std::string::npos) << name << " is not in the README's drill table";
+    }
 }
 
 TEST(PlanExperiments, ZoneSeverCutsTheFirstZoneAndProbesFromTheMajority) {

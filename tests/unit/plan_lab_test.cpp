@@ -148,9 +148,9 @@ TEST(PlanLab, SeqIsNotAServiceVariable) {
 
 TEST(PlanLab, ProbeNeedsExactlyOneOfExecOrTcp) {
     std::string y = lab("      in: h2\n", "      tcp: \"{addr:h1}:1\"\n      in: h2\n");
-    expect_error(load(y), pos_in(y, "- name: put", "name"), "steady_state.probes[0]", "exactly one of 'exec' or 'tcp'");
+    expect_error(load(y), pos_in(y, "- name: put", "name"), "steady_state.probes[0]", "exactly one of 'exec', 'tcp', 'http' or 'prometheus'");
     std::string y2 = lab("      exec: kvctl --endpoints {endpoints:kv} put k {seq}\n", "");
-    expect_error(load(y2), pos_in(y2, "- name: put", "name"), "steady_state.probes[0]", "exactly one of 'exec' or 'tcp'");
+    expect_error(load(y2), pos_in(y2, "- name: put", "name"), "steady_state.probes[0]", "exactly one of 'exec', 'tcp', 'http' or 'prometheus'");
 }
 
 TEST(PlanLab, ProbeInMustBeAHostOrControl) {

@@ -1,6 +1,7 @@
 // The safety, steady_state, verify and expect sections.
 #include "plan/load/loader.hpp"
 #include "plan/limits.hpp"
+#include "plan/probe_http.hpp"
 #include "plan/template.hpp"
 
 #include <algorithm>
@@ -215,7 +216,7 @@ void Loader::load_steady_state(const Field& f) {
 void Loader::load_probe(const Field& f) {
     MapView m(*this, f);
     if (!m.ok()) return;
-    m.allow({"name", "exec", "tcp", "in", "every", "timeout", "slo", "acknowledges"});
+    m.allow({"name", "exec", "tcp", "http", "prometheus", "in", "every", "timeout", "slo", "acknowledges"});
     Probe p;
     p.mark = f.mark;
     if (auto n = m.require("name"))
@@ -239,8 +240,17 @@ void Loader::load_probe(const Field& f) {
 
     auto tcp = m.get("tcp");
     auto exec = m.get("exec");
-    if (tcp.has_value() == exec.has_value()) {
-        error(f.key_mark, f.path, "a probe needs exactly one of 'exec' or 'tcp'");
+    auto http = m.get("http"), prom = m.get("prometheus");  // plan/probe_http.cpp reads these
+    if (tcp.has_value() + exec.has_value() + http.has_value() + prom.has_value() != 1) {
+        error(f.key_mark, f.path, "a probe needs exactly one of 'exec', 'tcp', 'http' or 'prometheus'");
+    } else if (http || prom) {
+        const Field& cf = http ? *http : *prom;
+        auto r = load_probe_check(cf.node, http ? "http" : "prometheus", cf.path, cf.mark);
+        errors_.insert(errors_.end(), r.errors.begin(), r.errors.end());
+        if (r.check) p.kind = r.check->kind, p.target = r.check->url, p.http = r.check->http, p.metric = r.check->metric;
+        if (r.check && in_ok)
+            use_template(Field{cf.node, r.check->url_path, r.check->url_mark, r.check->url_mark}, p.target,
+                         p.in != "control", {p.in}, "", probe_template_vars());
     } else {
         const Field& tf = tcp ? *tcp : *exec;
         if (auto text = nonempty_str(tf)) {
@@ -255,8 +265,8 @@ void Loader::load_probe(const Field& f) {
         }
     }
     if (auto a = m.get("acknowledges")) {
-        if (tcp) {
-            error(a->key_mark, a->path, "only an exec probe acknowledges records (a tcp connect writes nothing)");
+        if (!exec) {
+            error(a->key_mark, a->path, "only an exec probe acknowledges records (a connect or a request writes nothing)");
         } else if (auto text = nonempty_str(*a)) {
             p.acknowledges = *text;
             if (text->find("{seq}") == std::string::npos)

@@ -90,9 +90,24 @@ json probes() {
     json slo = object({{"success_rate", {{"type", "number"}, {"minimum", 0}, {"maximum", 1}}},
                        {"window", duration("the sliding window of the success rate")},
                        {"max_latency", duration("the slowest a success may be")}});
+    json status = integer("an expected HTTP status", 100, 599);
+    json http = {{"oneOf", {str("the URL (a template); any 2xx answer is a success"),
+                            object({{"url", str("http:// or https:// URL (a template)")},
+                                    {"method", {{"enum", {"GET", "HEAD", "POST"}}}},
+                                    {"status", {{"oneOf", {status, {{"type", "array"}, {"items", status}}}}}},
+                                    {"body_contains", str("text the answer's body must hold")}},
+                                   {"url"})}}};
+    json prometheus = object({{"url", str("a Prometheus server: query is PromQL (a template)")},
+                              {"metrics", str("a /metrics page: query is one series selector (a template)")},
+                              {"query", str("PromQL, or a selector name{label=\"v\"}")},
+                              {"above", {{"type", "number"}, {"description", "every series must be above this"}}},
+                              {"below", {{"type", "number"}, {"description", "every series must be below this"}}}},
+                             {"query"});
     json probe = object({{"name", name("the probe")},
                          {"exec", str("a command, exit 0 = success (a template)")},
                          {"tcp", str("ADDRESS:PORT that must accept a connection")},
+                         {"http", http},
+                         {"prometheus", prometheus},
                          {"in", name("where it runs: a host or control")},
                          {"every", duration("how often (at least 10ms)")},
                          {"timeout", duration("how long one attempt may take")},
