@@ -88,7 +88,7 @@ void watch() {
         settings_now(sw);
         const Settings& s = sw.good;
         uint64_t seq = sw.good_seq;
-        writeback_expired(s);
+        if (!powered_off()) writeback_expired(s);
         if (seq != seen_seq) {
             seen_seq = seq;
             if (!(s.flags & kFlagVolatile)) writeback_all();
