@@ -190,14 +190,6 @@ TEST_F(FaultfsLossTest, TheLostAccountNamesEveryFileAndItsLostBytes) {
     EXPECT_EQ(ctl_->block()->counters.lost_reports.load(), 1u);
 }
 
-int fsync_dir(const std::string& dir) {
-    int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);
-    if (fd < 0) return errno;
-    int r = ::fsync(fd) == 0 ? 0 : errno;
-    ::close(fd);
-    return r;
-}
-
 TEST_F(FaultfsLossTest, VolatileMetadataLosesEntriesNoDirectoryFsyncMadeDurable) {
     fs::create_directories(p("d"));
     ASSERT_EQ(write_file(p("d/old"), "old content", 0, true), 0);
