@@ -342,6 +342,9 @@ int meta_remove(Inode* dir, const char* name, bool is_rmdir);  // errno or 0
 int meta_rename(Inode* from, const char* name, Inode* to, const char* newname, unsigned flags);
 void meta_durable(Inode* dir);  // an fsync of dir
 void meta_commit_all();         // volatile metadata ended: everything is durable
+// Entry operations older than the writeback age are durable: the filesystem's journal commits
+// them in the background as the flusher writes data back (ext4 every few seconds).
+void meta_expire(uint64_t age_ns);
 // The cut: the undone (operation, path, directory whose fsync was missing); the entries the
 // kernel must forget are added to `stale`.
 struct UndoneEntry {

@@ -165,6 +165,7 @@ void write_lost_account(const Settings& s, const std::vector<FileLoss>& files, c
 
 void writeback_expired(const Settings& s) {
     if (!s.writeback_ns || !(s.flags & kFlagVolatile)) return;
+    if (s.flags & kFlagMetadataVolatile) meta_expire(s.writeback_ns);
     uint64_t now = mono_ns();
     for (Inode* in : take_dirty()) {
         bool expired;

@@ -17,6 +17,7 @@ struct MetaOp {
     std::string from_name;
     std::string trash;   // removed, or the entry a rename replaced: its name in the trash
     bool exchange = false;
+    uint64_t at_ns = mono_ns();  // when it was made (the writeback age commits it)
 };
 
 std::mutex g_mu;
@@ -149,6 +150,15 @@ void meta_durable(Inode* dir) {
         else keep.push_back(std::move(op));
     }
     g_log.swap(keep);
+}
+
+void meta_expire(uint64_t age_ns) {
+    uint64_t now = mono_ns();
+    std::lock_guard<std::mutex> lk(g_mu);
+    // The log is in time order: what is old enough is a prefix.
+    size_t n = 0;
+    while (n < g_log.size() && now - g_log[n].at_ns >= age_ns) forget(g_log[n++]);
+    g_log.erase(g_log.begin(), g_log.begin() + long(n));
 }
 
 void meta_commit_all() {
