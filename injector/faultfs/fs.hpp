@@ -239,7 +239,7 @@ int reply(F f, A... a) {
 
 // The fault gate every operation passes first: the power state and the crash point, latency,
 // then read-only, full and error rules. Returns the errno to reply with, or 0. `path` is
-// computed only when a rule or the crash point has a pattern.
+// computed only when a rule has a pattern or the crash point names the operation.
 template <typename PathFn>
 int gate(uint32_t op, PathFn&& path, bool mutating_extra = false) {
     const Settings& s = cur();
