@@ -15,7 +15,8 @@
 //   every row; and where the model keeps no unsynced write, exactly the rows checkpointed.
 // - synchronous=OFF: nothing is synced; the database may be corrupted by a power loss. So: where
 //   the model keeps no unsynced write, only what was durable before (the baseline) is left; with
-//   the other models either the integrity check fails (allowed) or the rows are within bounds.
+//   the other models either the integrity check fails (allowed) or the rows are within bounds
+//   (not necessarily a prefix of the commits).
 // Transactions survive the application dying regardless (same pages): the power cut here is the
 // program killed AND the unsynced writes lost, never the first alone.
 #include <gtest/gtest.h>
@@ -181,7 +182,10 @@ TEST_P(FaultfsSqliteTest, WalDurabilityIsWhatSqliteDocuments) {
             EXPECT_EQ(count, kTotal) << what << ": writeback did not write the old data";
         }
     }
-    if (integrity == "ok") {
+    // FULL and NORMAL keep a prefix of the commits (WAL replay stops at the first frame that is not
+    // whole). OFF promises nothing: with reordered writes a database can pass integrity_check and
+    // still miss commits in the middle (seen: 68 rows up to row 70), a silent corruption.
+    if (sync != "OFF") {
         EXPECT_EQ(max_s, std::to_string(count)) << what << ": not a prefix of the commits";
     }
     // The lost account of this cut exists and names the model.
