@@ -4,8 +4,13 @@
 // passthrough_ll example (built from /usr/share/doc/libfuse3-dev/examples with this tree), in the
 // same run. Modes alternate run by run; medians of 5 runs (or argv[1]); ratios against native and
 // against passthrough_ll. Needs root (FUSE mounts) and fio. Mounts are removed on every exit path.
-// `storage_fio RUNS models`: instead, faultfs with no fault against faultfs with each loss model
-// of a volatile volume armed and idle (no cut), in the same run, modes alternating.
+// `storage_fio RUNS models`: instead, the native directory and faultfs with no fault against
+// faultfs with each loss model of a volatile volume armed and idle (no cut) and with a crash point
+// armed that never fires, in the same run, modes alternating; then the time from a power loss to
+// the loss applied, per model: the runner's drop (request to answer) and a crash point (the
+// matching operation to the loss applied), with 4 and 64 MiB of unsynced writes held
+// (`storage_fio RUNS cuts`: only the latter).
+#include <fcntl.h>
 #include <sys/mount.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -22,6 +27,7 @@
 #include "common/log.hpp"
 #include "common/proc.hpp"
 #include "faultfs/control.hpp"
+#include "faultfs/crash_point.hpp"
 #include "faultfs/faultfs.hpp"
 
 using namespace inj;
@@ -120,14 +126,20 @@ struct ModelMode {
     const char* name;
     bool armed;
     faultfs::Loss loss;
+    bool crash = false;  // a crash point armed too, on every write, that never matches its path
+    bool native = false; // the directory itself, no FUSE
 };
 std::vector<ModelMode> model_modes() {
     using faultfs::Loss;
-    std::vector<ModelMode> m = {{"no fault (today's faultfs)", false, {}}, {"volatile unsynced", true, {}}};
+    std::vector<ModelMode> m = {{"no fault (today's faultfs)", false, {}}, {"native", false, {}, false, true},
+                                {"volatile unsynced", true, {}}};
     Loss torn;
     torn.model = Loss::Model::torn;
     torn.torn_sectors = 8;
     m.push_back({"torn 8 sectors", true, torn});
+    Loss pages = torn;
+    pages.torn_pages = true;
+    m.push_back({"torn pages", true, pages});
     Loss reorder;
     reorder.model = Loss::Model::reorder;
     m.push_back({"reorder", true, reorder});
@@ -137,30 +149,22 @@ std::vector<ModelMode> model_modes() {
     Loss wb;
     wb.writeback = 30s;
     m.push_back({"writeback 30s", true, wb});
+    m.push_back({"unsynced + crash point on writes", true, {}, true});
     return m;
 }
 
-int run_models(int runs, const fs::path& work) {
-    auto modes = model_modes();
-    std::string dir = (work / "faultfs").string();
-    // Lay the file out once, durable, before any mode: reads then measure the same file.
-    fio(dir, kCases[1]);
-    std::vector<std::vector<std::vector<double>>> bw(std::size(kCases), std::vector<std::vector<double>>(modes.size()));
-    for (int run_i = 0; run_i < runs; ++run_i) {
-        for (size_t m = 0; m < modes.size(); ++m) {
-            Mount mount;
-            if (!mount.start_faultfs(dir, work.string(), false)) return 3;
-            auto ctl = faultfs::Control::open((work / "ctl").string());
-            if (!ctl) return 3;
-            faultfs::Settings s;
-            if (modes[m].armed) faultfs::to_settings(modes[m].loss, s);
-            ctl->write(s, uint32_t(::getpid()));
-            for (size_t c = 0; c < std::size(kCases); ++c) bw[c][m].push_back(fio(dir, kCases[c]).first / 1048576.0);
-            ctl->clear();
-            mount.stop();
-        }
-        std::fprintf(stderr, "run %d/%d done\n", run_i + 1, runs);
-    }
+// Arms a mode on the mounted volume (the control file in `work`).
+bool arm_mode(const ModelMode& mode, const fs::path& work) {
+    auto ctl = faultfs::Control::open((work / "ctl").string());
+    if (!ctl) return false;
+    faultfs::Settings s;
+    if (mode.armed) faultfs::to_settings(mode.loss, s);
+    if (mode.crash) return faultfs::arm_crash(*ctl, s, {"write", "/never/*", 1, false}, uint32_t(::getpid())).ok();
+    ctl->write(s, uint32_t(::getpid()));
+    return true;
+}
+
+void print_table(const std::vector<ModelMode>& modes, const std::vector<std::vector<std::vector<double>>>& bw, int runs) {
     std::printf("| case |");
     for (auto& m : modes) std::printf(" %s |", m.name);
     std::printf("\n|---|");
@@ -176,7 +180,89 @@ int run_models(int runs, const fs::path& work) {
         std::printf("\n");
     }
     std::printf("(MiB/s, medians of %d runs per mode, modes alternating; %% of no fault)\n", runs);
+}
+
+// Writes `mib` MiB of unsynced data to `dir`/cut.dat in 64 KiB writes (random offsets, so the
+// held pages are scattered as a database leaves them). Returns the open descriptor, or -1.
+int write_unsynced(const std::string& dir, int mib) {
+    int fd = ::open((dir + "/cut.dat").c_str(), O_RDWR | O_CREAT, 0644);
+    if (fd < 0) return -1;
+    std::string buf(65536, 'x');
+    uint64_t x = 88172645463325252ull;
+    int n = mib * 16;
+    for (int i = 0; i < n; ++i) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        if (::pwrite(fd, buf.data(), buf.size(), off_t(x % uint64_t(n)) * 65536) < 0) break;
+    }
+    return fd;
+}
+
+// The time from a power loss to the loss applied, per model and amount held: the runner's drop
+// (drop_volatile, request to answer) and a crash point before an fsync (match to applied).
+int run_cut_latency(int runs, const fs::path& work) {
+    auto modes = model_modes();
+    std::string dir = (work / "faultfs").string();
+    std::printf("\n| model | held MiB | drop: request to applied (ms) | crash point: match to applied (ms) |\n");
+    std::printf("|---|---:|---:|---:|\n");
+    for (const ModelMode& mode : modes) {
+        if (!mode.armed || mode.crash) continue;
+        for (int mib : {4, 64}) {
+            std::vector<double> drop, crash;
+            for (int r = 0; r < runs; ++r) {
+                Mount mount;
+                if (!mount.start_faultfs(dir, work.string(), false)) return 3;
+                auto ctl = faultfs::Control::open((work / "ctl").string());
+                if (!ctl) return 3;
+                faultfs::Settings s;
+                faultfs::to_settings(mode.loss, s);
+                ctl->write(s, uint32_t(::getpid()));
+                int fd = write_unsynced(dir, mib);
+                auto t0 = std::chrono::steady_clock::now();
+                if (!ctl->drop_volatile(60s)) return 3;
+                drop.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+                ::close(fd);
+                auto arm = faultfs::arm_crash(*ctl, s, {"fsync", "/cut.dat", 1, false}, uint32_t(::getpid()));
+                if (!arm) return 3;
+                fd = write_unsynced(dir, mib);
+                ::fsync(fd);  // the crash point: refused once the loss is applied
+                auto f = faultfs::wait_crash(*ctl, *arm, 60s);
+                ::close(fd);
+                if (!f) return 3;
+                crash.push_back(double(f->applied_ns - f->monotonic_ns) / 1e6);
+                ctl->clear();
+                mount.stop();
+                fs::remove(dir + "/cut.dat");
+            }
+            std::printf("| %s | %d | %.2f | %.2f |\n", mode.name, mib, median(drop), median(crash));
+        }
+    }
+    std::printf("(medians of %d runs; 64 KiB writes at random offsets, held unsynced)\n", runs);
     return 0;
+}
+
+int run_models(int runs, const fs::path& work) {
+    auto modes = model_modes();
+    std::string dir = (work / "faultfs").string();
+    // Lay the file out once, durable, before any mode: reads then measure the same file.
+    fio(dir, kCases[1]);
+    fio((work / "native").string(), kCases[1]);
+    std::vector<std::vector<std::vector<double>>> bw(std::size(kCases), std::vector<std::vector<double>>(modes.size()));
+    for (int run_i = 0; run_i < runs; ++run_i) {
+        for (size_t m = 0; m < modes.size(); ++m) {
+            Mount mount;
+            std::string target = modes[m].native ? (work / "native").string() : dir;
+            if (!modes[m].native) {
+                if (!mount.start_faultfs(dir, work.string(), false)) return 3;
+                if (!arm_mode(modes[m], work)) return 3;
+            }
+            for (size_t c = 0; c < std::size(kCases); ++c) bw[c][m].push_back(fio(target, kCases[c]).first / 1048576.0);
+            if (auto ctl = faultfs::Control::open((work / "ctl").string()); ctl && !modes[m].native) ctl->clear();
+            mount.stop();
+        }
+        std::fprintf(stderr, "run %d/%d done\n", run_i + 1, runs);
+    }
+    print_table(modes, bw, runs);
+    return run_cut_latency(runs, work);
 }
 
 }  // namespace
@@ -190,8 +276,8 @@ int main(int argc, char** argv) {
     fs::create_directories(work / "faultfs");
     fs::create_directories(work / "pt-src");
     fs::create_directories(work / "pt-mnt");
-    if (argc > 2 && std::string(argv[2]) == "models") {
-        int rc = run_models(runs, work);
+    if (argc > 2 && (std::string(argv[2]) == "models" || std::string(argv[2]) == "cuts")) {
+        int rc = std::string(argv[2]) == "models" ? run_models(runs, work) : run_cut_latency(runs, work);
         std::error_code ec;
         fs::remove_all(work, ec);
         return rc;

@@ -27,6 +27,8 @@ TEST_PKGS=(
   clang-format
   # faultfs serving a real non-root database (tests/privileged/storage_faultfs_postgres_test.cpp)
   postgresql
+  # a second database's documented durability on each loss model (storage_faultfs_sqlite_test.cpp)
+  libsqlite3-dev
   # real traffic and real I/O in the privileged tests and the benchmarks; iptables and nft are
   # the baselines the classifier is compared with; the drills' HTTP services (python3 -m http.server)
   iperf3 fio iptables nftables python3

@@ -63,6 +63,12 @@ uint32_t ops_by_name(const std::string& name) {
     return 0;
 }
 
+const char* op_name(uint32_t op_bit) {
+    for (auto& o : kOpNames)
+        if (o.bits == op_bit) return o.name;
+    return "?";
+}
+
 int errno_by_name(const std::string& name) {
     for (auto& [n, e] : kErrnos)
         if (name == n) return e;

@@ -54,6 +54,8 @@ OpClass class_of(uint32_t op);
 // "read", "write", "fsync", "metadata", "all" or one operation name ("open", "unlink", ...);
 // 0 when unknown.
 uint32_t ops_by_name(const std::string& name);
+// The name of one operation bit ("fsync", "rename"), or "?".
+const char* op_name(uint32_t op_bit);
 const char* class_name(OpClass c);
 // "EIO" -> 5 (the errnos a disk or filesystem can return, and a few more); 0 when unknown.
 int errno_by_name(const std::string& name);
@@ -93,6 +95,18 @@ enum LossModel : uint32_t {
 };
 constexpr uint32_t kSector = 512;
 
+// A crash point: the volume loses power when a target performs the nth operation matching `ops`
+// and `pattern` (counted from the arming), before that operation (it is lost too) or after it
+// (it completes, then the loss applies, then it is answered). Until the runner re-arms or clears
+// it (power back), every operation on the volume fails with EIO. See crash_point.hpp.
+struct CrashPoint {
+    uint32_t ops = 0;                 // Op bits; 0 = no crash point
+    uint32_t nth = 1;                 // the nth matching operation fires (1 = the first)
+    uint32_t after = 0;               // 0: before the operation, 1: after it
+    uint32_t arm = 0;                 // arming id: a new id restarts the count and powers back on
+    char pattern[kPatternLen] = {};   // fnmatch(3) on the path inside the volume; empty = any
+};
+
 // Everything a fault can set; all zero = a plain passthrough.
 struct Settings {
     Latency latency[kClasses];
@@ -112,6 +126,7 @@ struct Settings {
     uint64_t writeback_ns = 0;  // data dirty longer than this is written back (kernel's dirty
                                 //   expiry); 0 = never without fsync
     uint64_t loss_seed = 0;     // the random choices of torn/reorder; 0 = from the clock
+    CrashPoint crash;           // a power loss at an operation instead of at a time
 };
 
 // Counters the daemon keeps (read by the engine for the report).
@@ -125,10 +140,25 @@ struct Counters {
     std::atomic<uint64_t> owner_lost;       // times the owner died and faults were cleared
     std::atomic<uint64_t> stuck_writers;    // seqlocks taken over from a writer that died inside
     std::atomic<uint64_t> lost_reports;     // power losses accounted in the lost file (<control>.lost.json)
+    std::atomic<uint64_t> crash_matches;    // operations that matched the armed crash point
+};
+
+// What the daemon records when a crash point fires (written once per arming, `arm` last).
+struct Fired {
+    std::atomic<uint32_t> arm;      // futex word: the arming id that fired (0 = none yet)
+    std::atomic<uint32_t> applied;  // the arming id whose loss is applied (after `arm`)
+    uint32_t op = 0;                // the Op bit of the operation
+    uint32_t nth = 0;               // which matching operation it was
+    uint32_t after = 0;
+    uint32_t pad = 0;
+    uint64_t realtime_ns = 0;       // when it matched (CLOCK_REALTIME) ...
+    uint64_t monotonic_ns = 0;      // ... and CLOCK_MONOTONIC
+    uint64_t applied_ns = 0;        // CLOCK_MONOTONIC when the loss had been applied
+    char path[256] = {};            // the path that matched (truncated)
 };
 
 constexpr uint64_t kMagic = 0x736674666a6e69ULL;  // "injftfs"
-constexpr uint32_t kVersion = 2;  // 2: writer_pid; loss models; lost account
+constexpr uint32_t kVersion = 3;  // 2: writer_pid; loss models; lost account. 3: crash points
 
 enum class DaemonState : uint32_t { starting = 0, serving = 1, stopped = 2 };
 
@@ -150,10 +180,11 @@ struct Block {
     std::atomic<uint32_t> daemon_pid;
     std::atomic<uint32_t> state;        // DaemonState
     Counters counters;
+    Fired fired;
 };
 
-static_assert(sizeof(Settings) == 1168, "Settings layout changed: bump kVersion");
-static_assert(sizeof(Block) == 1328, "Block layout changed: bump kVersion");
+static_assert(sizeof(Settings) == 1296, "Settings layout changed: bump kVersion");
+static_assert(sizeof(Block) == 1768, "Block layout changed: bump kVersion");
 
 // How a volatile volume loses data at a power cut, as a plan states it (the plan keys map onto
 // this one to one); to_settings() puts it in the control block.

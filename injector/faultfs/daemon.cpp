@@ -82,13 +82,16 @@ void watch() {
         }
         uint64_t req = b->drop_req.load(std::memory_order_acquire);
         if (req != b->drop_done.load()) {
-            drop_all();
+            // A volume whose crash point fired lost its power already (and took no write
+            // since): the runner's power loss finds nothing more to lose, and the account of
+            // the crash point stays.
+            if (!powered_off()) drop_all();
             b->drop_done.store(req, std::memory_order_release);
         }
         settings_now(sw);
         const Settings& s = sw.good;
         uint64_t seq = sw.good_seq;
-        writeback_expired(s);
+        if (!powered_off()) writeback_expired(s);
         if (seq != seen_seq) {
             seen_seq = seq;
             if (!(s.flags & kFlagVolatile)) writeback_all();

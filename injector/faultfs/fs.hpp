@@ -70,6 +70,7 @@
 
 #include "common/log.hpp"
 #include "faultfs/control.hpp"
+#include "faultfs/crash_point.hpp"
 #include "faultfs/faultfs.hpp"
 
 
@@ -118,6 +119,13 @@ struct Dirty {
         std::string data;
     };
     std::vector<Write> log;
+    // Each held write's place, for the lost account (every model; the first kMaxOps).
+    struct Op {
+        uint64_t off;
+        uint64_t len;
+    };
+    static constexpr size_t kMaxOps = 64;
+    std::vector<Op> ops;
     ~Dirty() {
         if (fd >= 0) ::close(fd);
     }
@@ -131,6 +139,7 @@ struct Inode {
     std::mutex mu;         // guards dirty
     std::unique_ptr<Dirty> dirty;
     std::atomic<bool> has_dirty{false};
+    std::atomic<uint64_t> synced_ns{0};  // the last fsync (or O_SYNC write) that made it durable
 };
 
 struct DirHandle {
@@ -156,7 +165,12 @@ struct Fs {
     bool in_place = true;   // no --backing: the mount hides the backing directory
     bool writeback = false; // --writeback: the kernel's writeback cache (never with volatile mode)
     std::string control;    // the control file's path (the lost account goes next to it)
-    uint64_t cuts = 0;      // power losses applied (watcher thread only)
+    uint64_t cuts = 0;      // power losses applied (under cut_mu)
+    std::mutex cut_mu;      // one power cut at a time (the watcher's drop, a crash point)
+    NthCounter crash_count; // matches of the armed crash point, per arming
+    // The arming whose crash point fired: while it is still the one in force the volume has no
+    // power and every operation fails with EIO.
+    std::atomic<uint32_t> off_arm{0};
 
     explicit Fs(Control c) : ctl(std::move(c)), b(ctl.block()) {}
 };
@@ -200,13 +214,40 @@ inline std::string proc_path(int fd) { return "/proc/self/fd/" + std::to_string(
 std::string path_of(Inode* in);
 std::string child_path(Inode* parent, const char* name);
 
-// The fault gate every operation passes first: latency, then read-only, full and error rules.
-// Returns the errno to reply with, or 0. `path` is computed only when a rule has a pattern.
+// Crash points (crash.cpp). The volume has no power: a crash point fired and is still armed.
+inline bool powered_off() {
+    uint32_t a = g_fs->off_arm.load(std::memory_order_acquire);
+    return a && cur().crash.arm == a;
+}
+// An operation the armed crash point may match, on `path`: EIO when it fired before the
+// operation (the loss is applied), else 0 (and, fired after it, the loss applies at its reply).
+int crash_check(const Settings& s, uint32_t op, const std::string& path);
+// Every reply goes through reply(): a crash point that fired after an operation applies its loss
+// before the operation is answered, and the kernel's caches are told of a cut once the held
+// operation is answered (it may hold locks the kernel needs for that).
+void before_reply();
+void after_reply();
+bool firing();  // this thread performs the operation a crash point fired after
+void rename_destination(const std::string* dest);  // the rename this thread gates, for crash_check
+template <typename F, typename... A>
+int reply(F f, A... a) {
+    before_reply();
+    int r = f(a...);
+    after_reply();
+    return r;
+}
+
+// The fault gate every operation passes first: the power state and the crash point, latency,
+// then read-only, full and error rules. Returns the errno to reply with, or 0. `path` is
+// computed only when a rule has a pattern or the crash point names the operation.
 template <typename PathFn>
 int gate(uint32_t op, PathFn&& path, bool mutating_extra = false) {
     const Settings& s = cur();
     OpClass c = class_of(op);
     g_fs->b->counters.ops[c].fetch_add(1, std::memory_order_relaxed);
+    if (g_fs->off_arm.load(std::memory_order_relaxed) && powered_off()) return EIO;
+    if (s.crash.ops & op)
+        if (int e = crash_check(s, op, path())) return e;
     const Latency& l = s.latency[c];
     if (l.fixed_ns || l.jitter_ns) {
         int64_t d = int64_t(l.fixed_ns);
@@ -270,7 +311,25 @@ int dirty_write(Inode* in, const char* buf, size_t size, off_t off);
 int dirty_flush(Inode* in);
 int flush_inode(Inode* in);
 std::vector<Inode*> take_dirty();
-void drop_all();
+// What a cut must tell the kernel once no held operation blocks it: inodes whose pages changed
+// (pinned) and entries that went away or came back.
+struct Invalidations {
+    std::vector<Inode*> inodes;
+    std::vector<std::pair<fuse_ino_t, std::string>> entries;
+};
+// The crash point that caused a cut, for the lost account.
+struct Trigger {
+    uint32_t op = 0;
+    std::string path;
+    uint32_t nth = 0;
+    bool after = false;
+    uint64_t realtime_ns = 0;
+};
+// The power cut: the loss model applied to every held write, volatile metadata undone, the
+// account written (trigger: the crash point, or null for the runner's request).
+Invalidations cut(const Trigger* trigger);
+void invalidate(Invalidations& inv);  // tells the kernel, unpins
+void drop_all();                      // cut + invalidate, from the watcher
 void writeback_all();
 void invalidate_all();
 
@@ -278,12 +337,20 @@ void invalidate_all();
 // volatile, hidden in the volume's root.
 constexpr const char* kTrashName = ".injector-faultfs-trash";
 bool metadata_volatile();
-void meta_created(Inode* dir, const char* name);
+int meta_created(Inode* dir, const char* name);  // errno or 0 (EIO, undone: the power is off)
 int meta_remove(Inode* dir, const char* name, bool is_rmdir);  // errno or 0
 int meta_rename(Inode* from, const char* name, Inode* to, const char* newname, unsigned flags);
 void meta_durable(Inode* dir);  // an fsync of dir
 void meta_commit_all();         // volatile metadata ended: everything is durable
-std::vector<std::pair<std::string, std::string>> meta_undo_all();  // the cut: (operation, path) undone
+// Entry operations older than the writeback age are durable: the filesystem's journal commits
+// them in the background as the flusher writes data back (ext4 every few seconds).
+void meta_expire(uint64_t age_ns);
+// The cut: the undone (operation, path, directory whose fsync was missing); the entries the
+// kernel must forget are added to `stale`.
+struct UndoneEntry {
+    std::string op, path, dir;
+};
+std::vector<UndoneEntry> meta_undo_all(std::vector<std::pair<fuse_ino_t, std::string>>& stale);
 
 // Loss models (loss.cpp). What one file lost at a cut.
 struct FileLoss {
@@ -292,12 +359,18 @@ struct FileLoss {
     uint64_t writes = 0, write_bytes = 0;
     uint64_t kept_writes = 0;    // writes (or parts) the model let reach the disk, and their bytes
     uint64_t kept_bytes = 0;
+    uint64_t dirty_age_ns = 0;   // how long before the cut the oldest unsynced write was made
+    uint64_t synced_age_ns = 0;  // how long before the cut its last fsync was; 0: none while volatile
+    struct Op {
+        uint64_t off, len, kept;
+    };
+    std::vector<Op> ops;         // the first Dirty::kMaxOps writes, and what of each was kept
 };
 // Applies the model to the held writes of `in` before they are thrown away (caller holds in->mu):
 // the parts that survive are written to the backing file.
 FileLoss apply_loss(Inode* in, const Settings& s, uint64_t& rng);
 void write_lost_account(const Settings& s, const std::vector<FileLoss>& files,
-                        const std::vector<std::pair<std::string, std::string>>& entries);
+                        const std::vector<UndoneEntry>& entries, const Trigger* trigger);
 // Writes back every inode dirty for longer than the writeback age (watcher, each tick).
 void writeback_expired(const Settings& s);
 bool read_faults(const Settings& s);

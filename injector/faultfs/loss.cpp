@@ -51,10 +51,16 @@ FileLoss apply_loss(Inode* in, const Settings& s, uint64_t& rng) {
     f.held_bytes = d.pages.size() * kPage;
     f.writes = d.writes;
     f.write_bytes = d.write_bytes;
+    uint64_t now = mono_ns(), synced = in->synced_ns.load();
+    f.dirty_age_ns = now - std::min(now, d.dirtied_ns);
+    f.synced_age_ns = synced ? now - std::min(now, synced) : 0;
+    for (const Dirty::Op& o : d.ops) f.ops.push_back({o.off, o.len, 0});
+    size_t i = 0;  // the write being applied
     auto keep = [&](uint64_t off, const char* data, uint64_t n) {
         uint64_t w = persist(d, off, data, n);
         if (w) ++f.kept_writes;
         f.kept_bytes += w;
+        if (i < f.ops.size()) f.ops[i].kept += w;
     };
     for (const Dirty::Write& w : d.log) {
         const char* data = w.data.data();
@@ -73,28 +79,76 @@ FileLoss apply_loss(Inode* in, const Settings& s, uint64_t& rng) {
                 pos = to;
             }
         }
+        ++i;
     }
     return f;
 }
 
-void write_lost_account(const Settings& s, const std::vector<FileLoss>& files,
-                        const std::vector<std::pair<std::string, std::string>>& entries) {
+namespace {
+
+// Why a file lost what it lost: the fsync that was missing, and what the model kept.
+std::string file_reason(const Settings& s, const FileLoss& f) {
+    auto ms = [](uint64_t ns) { return std::to_string(ns / 1000000) + " ms"; };
+    std::string r = std::to_string(f.writes) + " write(s) of " + std::to_string(f.write_bytes) +
+                    " bytes not made durable: no fsync of " + f.path + " after them (";
+    r += f.synced_age_ns ? "its last fsync was " + ms(f.synced_age_ns) + " before the cut"
+                         : "never fsynced while the volume was volatile";
+    r += "; oldest unsynced write " + ms(f.dirty_age_ns) + " before the cut";
+    if (s.writeback_ns) r += ", younger than the writeback age of " + ms(s.writeback_ns);
+    r += "); model " + std::string(model_name(s.loss_model)) + ": ";
+    if (s.loss_model == kLossUnsynced) r += "every unsynced write lost";
+    else r += std::to_string(f.kept_writes) + " write(s) or parts kept, " + std::to_string(f.kept_bytes) + " bytes";
+    return r;
+}
+
+nlohmann::json file_json(const Settings& s, const FileLoss& f) {
+    nlohmann::json ops = nlohmann::json::array();
+    for (const FileLoss::Op& o : f.ops)
+        ops.push_back({{"operation", "write"}, {"offset", o.off}, {"bytes", o.len}, {"bytes_kept", o.kept}});
+    return {{"path", f.path},
+            {"writes", f.writes},
+            {"write_bytes", f.write_bytes},
+            {"held_bytes", f.held_bytes},
+            {"writes_kept", f.kept_writes},
+            {"bytes_kept", f.kept_bytes},
+            {"bytes_lost", f.write_bytes - std::min(f.write_bytes, f.kept_bytes)},
+            {"missing", "fsync of " + f.path},
+            {"last_fsync_ns_before_cut", f.synced_age_ns},
+            {"oldest_write_ns_before_cut", f.dirty_age_ns},
+            {"reason", file_reason(s, f)},
+            {"operations", ops},
+            {"operations_listed", ops.size()}};
+}
+
+}  // namespace
+
+void write_lost_account(const Settings& s, const std::vector<FileLoss>& files, const std::vector<UndoneEntry>& entries,
+                        const Trigger* trigger) {
     nlohmann::json entries_j = nlohmann::json::array();
-    for (auto& [op, path] : entries) entries_j.push_back({{"operation", op}, {"path", path}});
+    for (const UndoneEntry& e : entries)
+        entries_j.push_back({{"operation", e.op},
+                             {"path", e.path},
+                             {"missing", "fsync of directory " + e.dir},
+                             {"reason", e.op + " of " + e.path + " not made durable: no fsync of directory " + e.dir +
+                                            " after it (metadata: volatile)"}});
     nlohmann::json files_j = nlohmann::json::array();
-    for (const FileLoss& f : files)
-        files_j.push_back({{"path", f.path},
-                           {"writes", f.writes},
-                           {"write_bytes", f.write_bytes},
-                           {"held_bytes", f.held_bytes},
-                           {"writes_kept", f.kept_writes},
-                           {"bytes_kept", f.kept_bytes},
-                           {"bytes_lost", f.write_bytes - std::min(f.write_bytes, f.kept_bytes)}});
+    for (const FileLoss& f : files) files_j.push_back(file_json(s, f));
     nlohmann::json j = {{"cut", ++g_fs->cuts},
                         {"monotonic_ns", mono_ns()},
                         {"model", model_name(s.loss_model)},
+                        {"metadata", (s.flags & kFlagMetadataVolatile) ? "volatile" : "durable"},
+                        {"writeback_ns", s.writeback_ns},
                         {"files", files_j},
                         {"entries", entries_j}};
+    if (trigger)
+        j["trigger"] = {{"kind", "crash point"},
+                        {"operation", op_name(trigger->op)},
+                        {"path", trigger->path},
+                        {"nth", trigger->nth},
+                        {"when", trigger->after ? "after" : "before"},
+                        {"realtime_ns", trigger->realtime_ns}};
+    else
+        j["trigger"] = {{"kind", "power loss"}};
     // Replaced whole (a temp file renamed over it): a reader never sees half an account.
     std::string path = lost_path(g_fs->control), tmp = path + ".tmp";
     {
@@ -111,6 +165,7 @@ void write_lost_account(const Settings& s, const std::vector<FileLoss>& files,
 
 void writeback_expired(const Settings& s) {
     if (!s.writeback_ns || !(s.flags & kFlagVolatile)) return;
+    if (s.flags & kFlagMetadataVolatile) meta_expire(s.writeback_ns);
     uint64_t now = mono_ns();
     for (Inode* in : take_dirty()) {
         bool expired;

@@ -17,6 +17,7 @@ struct MetaOp {
     std::string from_name;
     std::string trash;   // removed, or the entry a rename replaced: its name in the trash
     bool exchange = false;
+    uint64_t at_ns = mono_ns();  // when it was made (the writeback age commits it)
 };
 
 std::mutex g_mu;
@@ -83,10 +84,19 @@ bool empty_dir(int dfd, const char* name) {
 
 bool metadata_volatile() { return volatile_mode() && (cur().flags & kFlagMetadataVolatile); }
 
-void meta_created(Inode* dir, const char* name) {
+// An operation that passed the gate before a crash point cut the power, and logs after the cut:
+// it happened after the loss, so it is refused (and undone) instead of surviving it.
+bool after_cut() { return powered_off() && !firing(); }
+
+int meta_created(Inode* dir, const char* name) {
     std::lock_guard<std::mutex> lk(g_mu);
+    if (after_cut()) {
+        remove_tree(dir->fd, name);
+        return EIO;
+    }
     pin(dir);
     g_log.push_back({MetaOp::created, dir, name});
+    return 0;
 }
 
 int meta_remove(Inode* dir, const char* name, bool is_rmdir) {
@@ -96,6 +106,7 @@ int meta_remove(Inode* dir, const char* name, bool is_rmdir) {
     if (!is_rmdir && S_ISDIR(st.st_mode)) return EISDIR;
     if (is_rmdir && !empty_dir(dir->fd, name)) return ENOTEMPTY;
     std::lock_guard<std::mutex> lk(g_mu);
+    if (after_cut()) return EIO;
     std::string tn = to_trash(dir, name);
     if (tn.empty()) return errno ? errno : EIO;
     pin(dir);
@@ -117,6 +128,7 @@ int meta_rename(Inode* from, const char* name, Inode* to, const char* newname, u
         replaces = false;
     }
     std::lock_guard<std::mutex> lk(g_mu);
+    if (after_cut()) return EIO;
     std::string tn;
     if (replaces && (tn = to_trash(to, newname)).empty()) return errno ? errno : EIO;
     if (::syscall(SYS_renameat2, from->fd, name, to->fd, newname, flags) != 0) {
@@ -140,6 +152,15 @@ void meta_durable(Inode* dir) {
     g_log.swap(keep);
 }
 
+void meta_expire(uint64_t age_ns) {
+    uint64_t now = mono_ns();
+    std::lock_guard<std::mutex> lk(g_mu);
+    // The log is in time order: what is old enough is a prefix.
+    size_t n = 0;
+    while (n < g_log.size() && now - g_log[n].at_ns >= age_ns) forget(g_log[n++]);
+    g_log.erase(g_log.begin(), g_log.begin() + long(n));
+}
+
 void meta_commit_all() {
     std::lock_guard<std::mutex> lk(g_mu);
     for (MetaOp& op : g_log) forget(op);
@@ -151,36 +172,37 @@ void meta_commit_all() {
     }
 }
 
-std::vector<std::pair<std::string, std::string>> meta_undo_all() {
-    std::vector<std::pair<std::string, std::string>> undone;  // (operation, path)
-    std::vector<std::pair<fuse_ino_t, std::string>> stale;    // entries the kernel must forget
+std::vector<UndoneEntry> meta_undo_all(std::vector<std::pair<fuse_ino_t, std::string>>& stale) {
+    std::vector<UndoneEntry> undone;
     auto node = [](Inode* d) { return d == &g_fs->root ? fuse_ino_t(FUSE_ROOT_ID) : reinterpret_cast<uintptr_t>(d); };
-    {
-        std::lock_guard<std::mutex> lk(g_mu);
-        for (auto it = g_log.rbegin(); it != g_log.rend(); ++it) {
-            MetaOp& op = *it;
-            const char* n = op.name.c_str();
-            if (op.kind == MetaOp::created) {
-                undone.push_back({"create", child_path(op.dir, n)});
-                remove_tree(op.dir->fd, n);
-            } else if (op.kind == MetaOp::removed) {
-                undone.push_back({"unlink", child_path(op.dir, n)});
-                ::renameat(g_trash, op.trash.c_str(), op.dir->fd, n);
-            } else {
-                undone.push_back({"rename", child_path(op.from_dir, op.from_name.c_str()) + " -> " + child_path(op.dir, n)});
-                ::syscall(SYS_renameat2, op.dir->fd, n, op.from_dir->fd, op.from_name.c_str(),
-                          op.exchange ? RENAME_EXCHANGE : 0u);
-                if (!op.trash.empty()) ::renameat(g_trash, op.trash.c_str(), op.dir->fd, n);
-                stale.push_back({node(op.from_dir), op.from_name});
-            }
-            op.trash.clear();
-            stale.push_back({node(op.dir), op.name});
+    std::lock_guard<std::mutex> lk(g_mu);
+    for (auto it = g_log.rbegin(); it != g_log.rend(); ++it) {
+        MetaOp& op = *it;
+        const char* n = op.name.c_str();
+        std::string dir = path_of(op.dir);
+        if (op.kind == MetaOp::created) {
+            undone.push_back({"create", child_path(op.dir, n), dir});
+            remove_tree(op.dir->fd, n);
+        } else if (op.kind == MetaOp::removed) {
+            undone.push_back({"unlink", child_path(op.dir, n), dir});
+            ::renameat(g_trash, op.trash.c_str(), op.dir->fd, n);
+        } else {
+            // Both directories' fsyncs were missing (either one would have made it durable).
+            std::string from = path_of(op.from_dir);
+            undone.push_back({"rename", child_path(op.from_dir, op.from_name.c_str()) + " -> " + child_path(op.dir, n),
+                              from == dir ? dir : from + " and " + dir});
+            ::syscall(SYS_renameat2, op.dir->fd, n, op.from_dir->fd, op.from_name.c_str(),
+                      op.exchange ? RENAME_EXCHANGE : 0u);
+            if (!op.trash.empty()) ::renameat(g_trash, op.trash.c_str(), op.dir->fd, n);
+            stale.push_back({node(op.from_dir), op.from_name});
         }
-        for (MetaOp& op : g_log) forget(op);
-        g_log.clear();
+        op.trash.clear();
+        stale.push_back({node(op.dir), op.name});
     }
-    // Outside the lock: the kernel may wait for a directory that an operation blocked on it holds.
-    for (auto& [dir, name] : stale) fuse_lowlevel_notify_inval_entry(g_fs->se, dir, name.c_str(), name.size());
+    for (MetaOp& op : g_log) forget(op);
+    g_log.clear();
+    // The kernel is told by the caller, outside this lock: it may wait for a directory that an
+    // operation blocked on it holds.
     return undone;
 }
 

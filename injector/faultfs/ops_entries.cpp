@@ -30,11 +30,11 @@ void op_init(void*, fuse_conn_info* conn) {
 
 void op_lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
     Inode* p = inode_of(parent);
-    if (int e = gate_child(kOpLookup, p, name)) return (void)fuse_reply_err(req, e);
-    if (p == &g_fs->root && std::strcmp(name, kTrashName) == 0) return (void)fuse_reply_err(req, ENOENT);
+    if (int e = gate_child(kOpLookup, p, name)) return (void)reply(fuse_reply_err, req, e);
+    if (p == &g_fs->root && std::strcmp(name, kTrashName) == 0) return (void)reply(fuse_reply_err, req, ENOENT);
     fuse_entry_param e;
-    if (int err = do_lookup(p, name, &e)) return (void)fuse_reply_err(req, err);
-    fuse_reply_entry(req, &e);
+    if (int err = do_lookup(p, name, &e)) return (void)reply(fuse_reply_err, req, err);
+    reply(fuse_reply_entry, req, &e);
 }
 
 void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t n) {
@@ -49,45 +49,49 @@ void op_forget_multi(fuse_req_t req, size_t count, fuse_forget_data* f) {
 
 void op_getattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
     Inode* in = inode_of(ino);
-    if (int e = gate_in(kOpGetattr, in)) return (void)fuse_reply_err(req, e);
+    if (int e = gate_in(kOpGetattr, in)) return (void)reply(fuse_reply_err, req, e);
     struct stat st;
-    if (::fstatat(in->fd, "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) != 0) return (void)fuse_reply_err(req, errno);
+    if (::fstatat(in->fd, "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) != 0) return (void)reply(fuse_reply_err, req, errno);
     fix_size(in, &st);
-    fuse_reply_attr(req, &st, timeout());
+    reply(fuse_reply_attr, req, &st, timeout());
+}
+
+// truncate(2) and ftruncate(2); the held pages follow the new size. Errno or 0.
+int truncate_to(Inode* in, fuse_file_info* fi, const std::string& pp, uint64_t size) {
+    std::lock_guard<std::mutex> lk(in->mu);
+    int r = fi ? ::ftruncate(int(fi->fh), off_t(size)) : ::truncate(pp.c_str(), off_t(size));
+    if (r != 0) return errno;
+    if (in->dirty) {
+        Dirty& d = *in->dirty;
+        uint64_t first_gone = (size + kPage - 1) / kPage;
+        for (auto it = d.pages.lower_bound(first_gone); it != d.pages.end();) {
+            it = d.pages.erase(it);
+            count_dirty(-int64_t(kPage));
+        }
+        if (size % kPage)
+            if (auto it = d.pages.find(size / kPage); it != d.pages.end())
+                std::memset(it->second->data + size % kPage, 0, kPage - size % kPage);
+        d.size = size;
+    }
+    return 0;
 }
 
 void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int valid, fuse_file_info* fi) {
     Inode* in = inode_of(ino);
-    if (int e = gate_in(kOpSetattr, in)) return (void)fuse_reply_err(req, e);
+    if (int e = gate_in(kOpSetattr, in)) return (void)reply(fuse_reply_err, req, e);
     std::string pp = proc_path(in->fd);
     if (valid & FUSE_SET_ATTR_MODE) {
         int r = fi ? ::fchmod(int(fi->fh), attr->st_mode) : ::chmod(pp.c_str(), attr->st_mode);
-        if (r != 0) return (void)fuse_reply_err(req, errno);
+        if (r != 0) return (void)reply(fuse_reply_err, req, errno);
     }
     if (valid & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) {
         uid_t u = (valid & FUSE_SET_ATTR_UID) ? attr->st_uid : uid_t(-1);
         gid_t g = (valid & FUSE_SET_ATTR_GID) ? attr->st_gid : gid_t(-1);
         if (::fchownat(in->fd, "", u, g, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) != 0)
-            return (void)fuse_reply_err(req, errno);
+            return (void)reply(fuse_reply_err, req, errno);
     }
-    if (valid & FUSE_SET_ATTR_SIZE) {
-        std::lock_guard<std::mutex> lk(in->mu);
-        int r = fi ? ::ftruncate(int(fi->fh), attr->st_size) : ::truncate(pp.c_str(), attr->st_size);
-        if (r != 0) return (void)fuse_reply_err(req, errno);
-        if (in->dirty) {  // the held pages follow the new size
-            Dirty& d = *in->dirty;
-            uint64_t size = uint64_t(attr->st_size);
-            uint64_t first_gone = (size + kPage - 1) / kPage;
-            for (auto it = d.pages.lower_bound(first_gone); it != d.pages.end();) {
-                it = d.pages.erase(it);
-                count_dirty(-int64_t(kPage));
-            }
-            if (size % kPage)
-                if (auto it = d.pages.find(size / kPage); it != d.pages.end())
-                    std::memset(it->second->data + size % kPage, 0, kPage - size % kPage);
-            d.size = size;
-        }
-    }
+    if (valid & FUSE_SET_ATTR_SIZE)
+        if (int err = truncate_to(in, fi, pp, uint64_t(attr->st_size))) return (void)reply(fuse_reply_err, req, err);
     if (valid & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME)) {
         timespec tv[2];
         tv[0].tv_nsec = tv[1].tv_nsec = UTIME_OMIT;
@@ -96,39 +100,39 @@ void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int valid, fu
         if (valid & FUSE_SET_ATTR_MTIME_NOW) tv[1].tv_nsec = UTIME_NOW;
         else if (valid & FUSE_SET_ATTR_MTIME) tv[1] = attr->st_mtim;
         int r = fi ? ::futimens(int(fi->fh), tv) : ::utimensat(AT_FDCWD, pp.c_str(), tv, 0);
-        if (r != 0) return (void)fuse_reply_err(req, errno);
+        if (r != 0) return (void)reply(fuse_reply_err, req, errno);
     }
     struct stat st;
-    if (::fstatat(in->fd, "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) != 0) return (void)fuse_reply_err(req, errno);
+    if (::fstatat(in->fd, "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) != 0) return (void)reply(fuse_reply_err, req, errno);
     fix_size(in, &st);
-    fuse_reply_attr(req, &st, timeout());
+    reply(fuse_reply_attr, req, &st, timeout());
 }
 
 void op_readlink(fuse_req_t req, fuse_ino_t ino) {
     Inode* in = inode_of(ino);
-    if (int e = gate_in(kOpReadlink, in)) return (void)fuse_reply_err(req, e);
+    if (int e = gate_in(kOpReadlink, in)) return (void)reply(fuse_reply_err, req, e);
     char buf[PATH_MAX + 1];
     ssize_t n = ::readlinkat(in->fd, "", buf, sizeof(buf));
-    if (n < 0) return (void)fuse_reply_err(req, errno);
-    if (n >= ssize_t(sizeof(buf))) return (void)fuse_reply_err(req, ENAMETOOLONG);
+    if (n < 0) return (void)reply(fuse_reply_err, req, errno);
+    if (n >= ssize_t(sizeof(buf))) return (void)reply(fuse_reply_err, req, ENAMETOOLONG);
     buf[n] = 0;
-    fuse_reply_readlink(req, buf);
+    reply(fuse_reply_readlink, req, buf);
 }
 
 // mknod, mkdir, symlink: make the entry, then look it up for the reply.
 template <typename MakeFn>
 void make_entry(fuse_req_t req, uint32_t op, fuse_ino_t parent, const char* name, MakeFn&& make) {
     Inode* p = inode_of(parent);
-    if (int e = gate_child(op, p, name)) return (void)fuse_reply_err(req, e);
-    if (make(p->fd) != 0) return (void)fuse_reply_err(req, errno);
+    if (int e = gate_child(op, p, name)) return (void)reply(fuse_reply_err, req, e);
+    if (make(p->fd) != 0) return (void)reply(fuse_reply_err, req, errno);
     if (int err = own(req, p, name)) {
         ::unlinkat(p->fd, name, op == kOpMkdir ? AT_REMOVEDIR : 0);
-        return (void)fuse_reply_err(req, err);
+        return (void)reply(fuse_reply_err, req, err);
     }
-    if (metadata_volatile()) meta_created(p, name);
+    if (int err = metadata_volatile() ? meta_created(p, name) : 0) return (void)reply(fuse_reply_err, req, err);
     fuse_entry_param e;
-    if (int err = do_lookup(p, name, &e)) return (void)fuse_reply_err(req, err);
-    fuse_reply_entry(req, &e);
+    if (int err = do_lookup(p, name, &e)) return (void)reply(fuse_reply_err, req, err);
+    reply(fuse_reply_entry, req, &e);
 }
 
 void op_mknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, dev_t rdev) {
@@ -144,55 +148,60 @@ void op_symlink(fuse_req_t req, const char* link, fuse_ino_t parent, const char*
 void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t parent, const char* name) {
     Inode* in = inode_of(ino);
     Inode* p = inode_of(parent);
-    if (int e = gate_child(kOpLink, p, name)) return (void)fuse_reply_err(req, e);
+    if (int e = gate_child(kOpLink, p, name)) return (void)reply(fuse_reply_err, req, e);
     if (::linkat(AT_FDCWD, proc_path(in->fd).c_str(), p->fd, name, AT_SYMLINK_FOLLOW) != 0)
-        return (void)fuse_reply_err(req, errno);
-    if (metadata_volatile()) meta_created(p, name);
+        return (void)reply(fuse_reply_err, req, errno);
+    if (int err = metadata_volatile() ? meta_created(p, name) : 0) return (void)reply(fuse_reply_err, req, err);
     fuse_entry_param e;
-    if (int err = do_lookup(p, name, &e)) return (void)fuse_reply_err(req, err);
-    fuse_reply_entry(req, &e);
+    if (int err = do_lookup(p, name, &e)) return (void)reply(fuse_reply_err, req, err);
+    reply(fuse_reply_entry, req, &e);
 }
 
 void op_unlink(fuse_req_t req, fuse_ino_t parent, const char* name) {
     Inode* p = inode_of(parent);
-    if (int e = gate_child(kOpUnlink, p, name)) return (void)fuse_reply_err(req, e);
-    if (metadata_volatile()) return (void)fuse_reply_err(req, meta_remove(p, name, false));
-    fuse_reply_err(req, ::unlinkat(p->fd, name, 0) == 0 ? 0 : errno);
+    if (int e = gate_child(kOpUnlink, p, name)) return (void)reply(fuse_reply_err, req, e);
+    if (metadata_volatile()) return (void)reply(fuse_reply_err, req, meta_remove(p, name, false));
+    reply(fuse_reply_err, req, ::unlinkat(p->fd, name, 0) == 0 ? 0 : errno);
 }
 
 void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char* name) {
     Inode* p = inode_of(parent);
-    if (int e = gate_child(kOpRmdir, p, name)) return (void)fuse_reply_err(req, e);
-    if (metadata_volatile()) return (void)fuse_reply_err(req, meta_remove(p, name, true));
-    fuse_reply_err(req, ::unlinkat(p->fd, name, AT_REMOVEDIR) == 0 ? 0 : errno);
+    if (int e = gate_child(kOpRmdir, p, name)) return (void)reply(fuse_reply_err, req, e);
+    if (metadata_volatile()) return (void)reply(fuse_reply_err, req, meta_remove(p, name, true));
+    reply(fuse_reply_err, req, ::unlinkat(p->fd, name, AT_REMOVEDIR) == 0 ? 0 : errno);
 }
 
 void op_rename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t newparent, const char* newname,
                unsigned int flags) {
     Inode* p = inode_of(parent);
     Inode* np = inode_of(newparent);
-    if (int e = gate_child(kOpRename, p, name)) return (void)fuse_reply_err(req, e);
-    if (metadata_volatile()) return (void)fuse_reply_err(req, meta_rename(p, name, np, newname, flags));
-    if (::syscall(SYS_renameat2, p->fd, name, np->fd, newname, flags) != 0) return (void)fuse_reply_err(req, errno);
-    fuse_reply_err(req, 0);
+    // A crash point on renames matches the destination too ("a rename over /data/current").
+    std::string dest = (cur().crash.ops & kOpRename) ? child_path(np, newname) : std::string();
+    rename_destination(dest.empty() ? nullptr : &dest);
+    int e = gate_child(kOpRename, p, name);
+    rename_destination(nullptr);
+    if (e) return (void)reply(fuse_reply_err, req, e);
+    if (metadata_volatile()) return (void)reply(fuse_reply_err, req, meta_rename(p, name, np, newname, flags));
+    if (::syscall(SYS_renameat2, p->fd, name, np->fd, newname, flags) != 0) return (void)reply(fuse_reply_err, req, errno);
+    reply(fuse_reply_err, req, 0);
 }
 
 void op_opendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     Inode* in = inode_of(ino);
-    if (int e = gate_in(kOpOpen, in)) return (void)fuse_reply_err(req, e);
+    if (int e = gate_in(kOpOpen, in)) return (void)reply(fuse_reply_err, req, e);
     int fd = ::openat(in->fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) return (void)fuse_reply_err(req, errno);
+    if (fd < 0) return (void)reply(fuse_reply_err, req, errno);
     auto* d = new DirHandle;
     d->dp = ::fdopendir(fd);
     if (!d->dp) {
         int err = errno;
         ::close(fd);
         delete d;
-        return (void)fuse_reply_err(req, err);
+        return (void)reply(fuse_reply_err, req, err);
     }
     fi->fh = reinterpret_cast<uintptr_t>(d);
     if (!volatile_mode()) fi->cache_readdir = 1;
-    if (fuse_reply_open(req, fi) == -ENOENT) {
+    if (reply(fuse_reply_open, req, fi) == -ENOENT) {
         ::closedir(d->dp);
         delete d;
     }
@@ -200,7 +209,7 @@ void op_opendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
 
 void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t offset, fuse_file_info* fi) {
     Inode* in = inode_of(ino);
-    if (int e = gate_in(kOpReaddir, in)) return (void)fuse_reply_err(req, e);
+    if (int e = gate_in(kOpReaddir, in)) return (void)reply(fuse_reply_err, req, e);
     auto* d = reinterpret_cast<DirHandle*>(fi->fh);
     std::vector<char> buf(size);
     size_t used = 0;
@@ -214,7 +223,7 @@ void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t offset, fuse_
             errno = 0;
             d->entry = ::readdir(d->dp);
             if (!d->entry) {
-                if (errno && used == 0) return (void)fuse_reply_err(req, errno);
+                if (errno && used == 0) return (void)reply(fuse_reply_err, req, errno);
                 break;
             }
         }
@@ -233,23 +242,23 @@ void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t offset, fuse_
         d->entry = nullptr;
         d->offset = next;
     }
-    fuse_reply_buf(req, buf.data(), used);
+    reply(fuse_reply_buf, req, buf.data(), used);
 }
 
 void op_releasedir(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
     auto* d = reinterpret_cast<DirHandle*>(fi->fh);
     ::closedir(d->dp);
     delete d;
-    fuse_reply_err(req, 0);
+    reply(fuse_reply_err, req, 0);
 }
 
 void op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, fuse_file_info* fi) {
     Inode* in = inode_of(ino);
-    if (int e = gate_in(kOpFsync, in)) return (void)fuse_reply_err(req, e);
+    if (int e = gate_in(kOpFsync, in)) return (void)reply(fuse_reply_err, req, e);
     int fd = ::dirfd(reinterpret_cast<DirHandle*>(fi->fh)->dp);
-    if ((datasync ? ::fdatasync(fd) : ::fsync(fd)) != 0) return (void)fuse_reply_err(req, errno);
+    if ((datasync ? ::fdatasync(fd) : ::fsync(fd)) != 0) return (void)reply(fuse_reply_err, req, errno);
     meta_durable(in);  // its entries are on the disk now
-    fuse_reply_err(req, 0);
+    reply(fuse_reply_err, req, 0);
 }
 
 

@@ -42,10 +42,13 @@ bool end_dirty(Inode* in) {
 
 // Copies buf into the held pages at off (caller holds in->mu, dirty started).
 int dirty_write(Inode* in, const char* buf, size_t size, off_t off) {
+    // Passed the gate before a crash point cut the power, and arriving after the cut: refused.
+    if (powered_off() && !firing()) return EIO;
     Dirty& d = *in->dirty;
     ++d.writes;
     d.write_bytes += size;
     if (cur().loss_model != kLossUnsynced) d.log.push_back({uint64_t(off), std::string(buf, size)});
+    if (d.ops.size() < Dirty::kMaxOps) d.ops.push_back({uint64_t(off), size});
     uint64_t pos = uint64_t(off), end = pos + size;
     while (pos < end) {
         uint64_t idx = pos / kPage, in_page = pos % kPage;
@@ -109,12 +112,15 @@ std::vector<Inode*> take_dirty() {
     return v;
 }
 
-// The power cut: every held page is thrown away; the kernel forgets what it cached of them.
-void drop_all() {
+// The power cut: what the loss model does not keep of every held page is thrown away, volatile
+// metadata is undone, and the account written. One cut at a time.
+Invalidations cut(const Trigger* trigger) {
+    std::lock_guard<std::mutex> cut_lk(g_fs->cut_mu);
     const Settings s = cur();
     uint64_t rng = s.loss_seed ? s.loss_seed : (mono_ns() | 1);
     uint64_t dropped = 0;
     std::vector<FileLoss> account;
+    Invalidations inv;
     for (Inode* in : take_dirty()) {
         bool drop_ref;
         {
@@ -125,14 +131,29 @@ void drop_all() {
             }
             drop_ref = end_dirty(in);
         }
-        fuse_lowlevel_notify_inval_inode(g_fs->se, reinterpret_cast<uintptr_t>(in), 0, 0);
         if (drop_ref) unref(in, 1);
-        unref(in, 1);
+        inv.inodes.push_back(in);  // keeps take_dirty's pin until invalidate()
     }
-    auto entries = meta_undo_all();
-    write_lost_account(s, account, entries);
+    auto entries = meta_undo_all(inv.entries);
+    write_lost_account(s, account, entries, trigger);
     g_fs->b->counters.dropped_bytes.fetch_add(dropped);
     if (dropped) lg()->info("power loss: {} bytes of writes not made durable thrown away", dropped);
+    return inv;
+}
+
+// The kernel forgets what it cached of the files and entries a cut changed.
+void invalidate(Invalidations& inv) {
+    for (Inode* in : inv.inodes) {
+        fuse_lowlevel_notify_inval_inode(g_fs->se, reinterpret_cast<uintptr_t>(in), 0, 0);
+        unref(in, 1);
+    }
+    for (auto& [dir, name] : inv.entries) fuse_lowlevel_notify_inval_entry(g_fs->se, dir, name.c_str(), name.size());
+    inv = {};
+}
+
+void drop_all() {
+    Invalidations inv = cut(nullptr);
+    invalidate(inv);
 }
 
 void writeback_all() {

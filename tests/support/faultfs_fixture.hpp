@@ -47,6 +47,15 @@ inline int write_file(const std::string& path, const std::string& data, int flag
     return 0;
 }
 
+// An fsync of a directory (what makes its entries durable): errno or 0.
+inline int fsync_dir(const std::string& dir) {
+    int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);
+    if (fd < 0) return errno;
+    int r = ::fsync(fd) == 0 ? 0 : errno;
+    ::close(fd);
+    return r;
+}
+
 inline std::string slurp(const std::string& path) {
     std::ifstream in(path, std::ios::binary);
     return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
