@@ -143,30 +143,11 @@ Result<void> PowerEngine::heal(size_t index) {
     Dark& d = *faults_[index];
     if (d.dark) {
         d.dark = false;
-        ++restoring_;
-        try {
-            restorers_.emplace_back([this, index] {
-                restore(index, true);
-                --restoring_;
-            });
-        } catch (const std::exception& e) {  // no thread: restore here, without waiting
-            --restoring_;
-            lg()->error("fault {}: no restore thread ({}); restoring without awaiting readiness",
-                        plan_->method[index].name, e.what());
-            restore(index, false);
-        }
+        if (auto r = restorers_.start([this, index](bool await) { restore(index, await); }); !r)
+            lg()->error("fault {}: {}", plan_->method[index].name, r.error().message());
     }
     return n;
 }
-
-namespace {
-// Sleeps `d`, or less once *cancel turns true.
-void sleep_unless(std::chrono::nanoseconds d, const std::atomic<bool>& cancel) {
-    auto until = Clock::now() + d;
-    while (!cancel.load() && Clock::now() < until)
-        std::this_thread::sleep_for(std::min<Clock::duration>(std::chrono::milliseconds(10), until - Clock::now()));
-}
-}  // namespace
 
 Result<std::vector<targets::ServiceInstance>> PowerEngine::bring_back(const plan::Fault& f, const std::string& hn) {
     if (f.as<plan::PowerLossSpec>()->mode == plan::PowerMode::kill) {
@@ -193,36 +174,23 @@ void PowerEngine::restore(size_t index, bool await) {
     }
     const bool kill = spec.mode == plan::PowerMode::kill;
     const auto t0 = Clock::now();
-    const auto deadline = t0 + targets_->ready_timeout();
-
-    std::vector<std::thread> waiters;
-    // Joins on every way out (an exception while starting one must not leave others joinable).
-    struct Joiner {
-        std::vector<std::thread>& threads;
-        ~Joiner() {
-            for (auto& t : threads)
-                if (t.joinable()) t.join();
-        }
-    } joiner{waiters};
     auto record = [&](ServiceRecovery rec) {
         std::lock_guard lk(mu_);
         d.recoveries.push_back(std::move(rec));
     };
+    // Each service's readiness is awaited in its own thread from the moment it is back, so a
+    // stagger or a slow neighbour does not add to another service's measured RTO. Joined on
+    // every way out.
+    faults::ReadinessWaits waits(*targets_, t0, restorers_, record);
     // A host that could not be brought back: each service it ran is a recovery that failed.
     auto failed_host = [&](const std::string& hn, const std::string& why) {
         lg()->error("fault {}: host {} not restored: {}", f.name, hn, why);
         for (auto& p : d.at_cut)
             if (p.host == hn) record({p.service, hn, 0, Clock::now() - t0, false, why});
     };
-    // Each service's readiness is awaited in its own thread from the moment it is back, so a
-    // stagger or a slow neighbour does not add to another service's measured RTO.
-    auto await_one = [&](targets::ServiceInstance p) {
-        auto ready = targets_->await_ready(p, deadline, &cancel_);
-        record({p.service, p.host, p.pid, Clock::now() - t0, ready.ok(), ready ? std::string() : ready.error().message()});
-    };
     for (size_t i = 0; i < d.hosts.size(); ++i) {
         const std::string& hn = d.hosts[i];
-        if (i > 0 && spec.restore.stagger.count() > 0 && await) sleep_unless(spec.restore.stagger, cancel_);
+        if (i > 0 && spec.restore.stagger.count() > 0 && await) faults::sleep_unless_cancelled(spec.restore.stagger, restorers_);
         auto back = bring_back(f, hn);
         if (!back) {
             failed_host(hn, back.error().message());
@@ -232,13 +200,10 @@ void PowerEngine::restore(size_t index, bool await) {
         for (auto& p : *back) what.push_back(p.service + " pid " + std::to_string(p.pid));
         audit::record(kill ? "power_restore_restart" : "power_restore_thaw", "fault " + f.name + " host " + hn, true,
                       {}, what);
-        for (auto& p : *back) {
-            if (await && !cancel_.load()) waiters.emplace_back(await_one, p);
-            else record({p.service, p.host, p.pid, Clock::now() - t0, false, "restored without awaiting readiness (the run was ending: abort or max_duration)"});
-        }
+        for (auto& p : *back)
+            waits.add(p, await, "restored without awaiting readiness (the run was ending: abort or max_duration)");
     }
-    for (auto& t : waiters) t.join();
-    waiters.clear();
+    waits.join();
     std::lock_guard lk(mu_);
     // Report in restore order, whatever order the waiters finished in.
     std::stable_sort(d.recoveries.begin(), d.recoveries.end(), [&](auto& a, auto& b) {
@@ -252,17 +217,10 @@ void PowerEngine::restore(size_t index, bool await) {
     }
 }
 
-void PowerEngine::stop_restorers() noexcept {
-    cancel_ = true;
-    for (auto& t : restorers_)
-        if (t.joinable()) t.join();
-    restorers_.clear();
-}
-
 Result<void> PowerEngine::heal_all() noexcept {
     try {
         // Restores in progress hurry (no stagger, no more waiting) and finish first.
-        stop_restorers();
+        restorers_.stop();
         std::string failed;
         for (size_t i = 0; i < faults_.size(); ++i)
             if (faults_[i] && faults_[i]->dark) {
@@ -271,7 +229,7 @@ Result<void> PowerEngine::heal_all() noexcept {
                 faults_[i]->dark = false;
                 restore(i, false);
             }
-        cancel_ = false;
+        restorers_.resume();
         if (!failed.empty()) return plain_error("power heal_all", failed);
         return {};
     } catch (const std::exception& e) {  // allocation failure, thread creation
@@ -286,8 +244,8 @@ std::vector<ServiceRecovery> PowerEngine::recoveries(size_t index) const {
 }
 
 void PowerEngine::release() noexcept {
-    stop_restorers();
-    cancel_ = false;
+    restorers_.stop();
+    restorers_.resume();
     // A frozen cgroup left behind would hang whatever touches its processes: thaw any still dark
     // (killed hosts are not restarted here; the lab is going down).
     try {

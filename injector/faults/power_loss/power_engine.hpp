@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "faults/parts.hpp"
+#include "faults/restorer.hpp"
 #include "runner/engine.hpp"
 #include "targets/targets.hpp"
 
@@ -44,7 +45,7 @@ public:
     // The rules' counters are the classifier's (the net engine reports every rule it holds).
     std::vector<FaultCounters> counters() const override { return {}; }
     std::vector<ServiceRecovery> recoveries(size_t index) const override;
-    bool settled() const override { return restoring_.load() == 0; }
+    bool settled() const override { return restorers_.settled(); }
     void release() noexcept override;
 
     // When the last cut happened, CLOCK_MONOTONIC ns: the rule write (every host's packets are
@@ -68,11 +69,11 @@ private:
         std::vector<ServiceRecovery> recoveries;       // guarded by mu_
     };
     Result<void> cut(size_t index);
-    // Brings the fault's hosts' processes back. await: stagger and readiness as planned (until cancel_).
+    // Brings the fault's hosts' processes back. await: stagger and readiness as planned (until
+    // the restores are cancelled).
     void restore(size_t index, bool await);
     // The restore of one host: its services back (restarted or thawed), or why not.
     Result<std::vector<targets::ServiceInstance>> bring_back(const plan::Fault& f, const std::string& host);
-    void stop_restorers() noexcept;
 
     faults::LinkRules& links_;
     faults::UnsyncedWrites* disks_ = nullptr;
@@ -80,9 +81,7 @@ private:
     targets::Targets* targets_ = nullptr;
     std::vector<std::optional<Dark>> faults_;  // per plan.method index; set for power_loss
     mutable std::mutex mu_;                    // recoveries while restores run
-    std::vector<std::thread> restorers_;
-    std::atomic<int> restoring_{0};
-    std::atomic<bool> cancel_{false};          // hurry every restore: no stagger, no waiting
+    faults::Restorers restorers_;                    // background restores; cancelled: hurry
     CutTimes last_cut_;
 };
 

@@ -125,16 +125,8 @@ Result<void> StopServiceEngine::heal(size_t index) {
         return {};
     }
     if (!spec.restart) return {};
-    ++restoring_;
-    try {
-        restorers_.emplace_back([this, index] {
-            bring_back(index, true);
-            --restoring_;
-        });
-    } catch (const std::exception& e) {
-        --restoring_;
-        bring_back(index, false);
-    }
+    if (auto r = restorers_.start([this, index](bool await) { bring_back(index, await); }); !r)
+        lg()->error("fault {}: {}", plan_->method[index].name, r.error().message());
     return {};
 }
 
@@ -157,37 +149,20 @@ void StopServiceEngine::bring_back(size_t index, bool await) {
         for (auto& h : st.hosts) record({spec.service, h, 0, Clock::now() - t0, false, started.error().message()});
         return;
     }
-    std::vector<std::thread> waiters;
-    for (auto& s : *started) {
-        if (!await || cancel_.load()) {
-            record({s.service, s.host, s.pid, Clock::now() - t0, false, "restarted without awaiting readiness (the run was ending)"});
-            continue;
-        }
-        waiters.emplace_back([&, s] {
-            auto ready = targets_->await_ready(s, t0 + targets_->ready_timeout(), &cancel_);
-            record({s.service, s.host, s.pid, Clock::now() - t0, ready.ok(), ready ? std::string() : ready.error().message()});
-        });
-    }
-    for (auto& t : waiters) t.join();
-}
-
-void StopServiceEngine::stop_restorers() noexcept {
-    cancel_ = true;
-    for (auto& t : restorers_)
-        if (t.joinable()) t.join();
-    restorers_.clear();
+    ReadinessWaits waits(*targets_, t0, restorers_, record);
+    for (auto& s : *started) waits.add(s, await, "restarted without awaiting readiness (the run was ending)");
 }
 
 Result<void> StopServiceEngine::heal_all() noexcept {
     try {
-        stop_restorers();
+        restorers_.stop();
         for (size_t i = 0; i < faults_.size(); ++i)
             if (faults_[i] && faults_[i]->on) {
                 faults_[i]->on = false;
                 const auto& spec = spec_of(plan_->method[i]);
                 if (spec.signal == SIGSTOP || spec.restart) bring_back(i, false);
             }
-        cancel_ = false;
+        restorers_.resume();
         return {};
     } catch (const std::exception& e) {
         return plain_error("stop_service heal_all", e.what());
@@ -209,8 +184,8 @@ std::vector<ServiceRecovery> StopServiceEngine::recoveries(size_t index) const {
 }
 
 void StopServiceEngine::release() noexcept {
-    stop_restorers();
-    cancel_ = false;
+    restorers_.stop();
+    restorers_.resume();
     // A stopped service left behind would hang whoever waits on it: continue it.
     try {
         for (size_t i = 0; i < faults_.size(); ++i)

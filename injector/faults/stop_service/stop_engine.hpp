@@ -10,6 +10,7 @@
 #include <thread>
 #include <vector>
 
+#include "faults/restorer.hpp"
 #include "runner/engine.hpp"
 #include "targets/targets.hpp"
 
@@ -25,7 +26,7 @@ public:
     Result<void> heal_all() noexcept override;
     std::vector<FaultCounters> counters() const override;
     std::vector<ServiceRecovery> recoveries(size_t index) const override;
-    bool settled() const override { return restoring_.load() == 0; }
+    bool settled() const override { return restorers_.settled(); }
     void release() noexcept override;
 
 private:
@@ -36,15 +37,12 @@ private:
         std::vector<ServiceRecovery> recoveries;          // guarded by mu_
     };
     void bring_back(size_t index, bool await);
-    void stop_restorers() noexcept;
 
     const plan::Plan* plan_ = nullptr;
     targets::Targets* targets_ = nullptr;
     std::vector<std::optional<Stopped>> faults_;
     mutable std::mutex mu_;
-    std::vector<std::thread> restorers_;
-    std::atomic<int> restoring_{0};
-    std::atomic<bool> cancel_{false};
+    Restorers restorers_;  // restarts in the background; cancelled: no more waiting
 };
 
 }  // namespace inj::faults
