@@ -3,6 +3,7 @@
 #include "lab/cgroup.hpp"
 
 #include "common/mountinfo.hpp"
+#include "targets/cgroups.hpp"
 
 #include <dirent.h>
 #include <signal.h>
@@ -74,17 +75,8 @@ std::vector<pid_t> procs(const std::string& dir) {
     return out;
 }
 
-int event(const std::string& dir, const std::string& key) {
-    std::ifstream in(dir + "/cgroup.events");
-    std::string k;
-    int v;
-    while (in >> k >> v)
-        if (k == key) return v;
-    return -1;
-}
-
 bool populated(const std::string& dir) {
-    int v = event(dir, "populated");
+    int v = targets::cgroup_event(dir, "populated");
     // No cgroup.events (a kernel without it): the processes listed say it.
     if (v < 0) return !procs(dir).empty();
     return v != 0;

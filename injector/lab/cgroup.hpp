@@ -17,8 +17,6 @@ Result<std::string> v2_mount();
 Result<void> make(const std::string& dir);
 // Pids listed in dir/cgroup.procs (this cgroup only, not its children). Empty if it is gone.
 std::vector<pid_t> procs(const std::string& dir);
-// A key of dir/cgroup.events ("populated", "frozen"); -1 when the file or the key is missing.
-int event(const std::string& dir, const std::string& key);
 // True while any process lives in dir or below (cgroup.events "populated 1").
 bool populated(const std::string& dir);
 // Kills every process in dir and below (cgroup.kill, or SIGKILL per pid where the kernel lacks

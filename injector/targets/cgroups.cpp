@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "common/duration.hpp"
+#include "common/fd.hpp"
 
 namespace inj::targets {
 namespace {
@@ -23,11 +24,10 @@ constexpr auto kPoll = std::chrono::milliseconds(2);
 Result<void> write_control(const std::string& path, const std::string& value) {
     int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
     if (fd < 0) return errno_error("open", path);
+    Fd owner(fd);
     ssize_t n = ::write(fd, value.data(), value.size());
-    int err = errno;
-    ::close(fd);
     if (n != static_cast<ssize_t>(value.size())) {
-        errno = n < 0 ? err : EIO;
+        if (n >= 0) errno = EIO;
         return errno_error("write " + value, path);
     }
     return {};

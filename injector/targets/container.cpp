@@ -15,6 +15,7 @@
 
 #include "common/fd.hpp"
 #include "common/proc.hpp"
+#include "targets/cgroups.hpp"
 
 namespace inj::targets {
 namespace {
@@ -225,10 +226,9 @@ Result<int> kill_container_processes(const Container& c) {
     auto v2 = c.cgroups.find("unified");
     if (v2 != c.cgroups.end()) {
         INJ_TRY(check_own(c, "unified", v2->second));
-        int fd = ::open((v2->second + "/cgroup.kill").c_str(), O_WRONLY | O_CLOEXEC);
-        if (fd >= 0) {
-            Fd owner(fd);
-            if (::write(fd, "1", 1) != 1) return errno_error("write cgroup.kill", v2->second);
+        // No cgroup.kill (a kernel before 5.14): every pid of the v1 cgroup below.
+        if (::access((v2->second + "/cgroup.kill").c_str(), F_OK) == 0) {
+            INJ_TRY(write_control(v2->second + "/cgroup.kill", "1"));
             return 0;
         }
     }

@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/safe_file.hpp"
+#include "targets/cgroups.hpp"
 #include "targets/procfs.hpp"
 
 namespace inj::targets {
@@ -43,22 +44,14 @@ Result<void> check_cgroup_dir(const std::string& given) {
     return plain_error("cgroup " + dir, "not under a mounted cgroup hierarchy");
 }
 
-Result<void> write_text(const std::string& path, const std::string& value) {
-    int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
-    if (fd < 0) return errno_error("open", path);
-    Fd owner(fd);
-    if (::write(fd, value.data(), value.size()) != ssize_t(value.size())) return errno_error("write " + value, path);
-    return {};
-}
-
 Result<void> set_frozen(const std::string& dir, bool frozen, std::chrono::milliseconds bound) {
     INJ_TRY(check_cgroup_dir(dir));
     const bool v1 = exists(dir + "/freezer.state");
     if (!v1 && !exists(dir + "/cgroup.freeze")) return plain_error("cgroup " + dir, "no freezer here (gone?)");
     if (v1)
-        INJ_TRY(write_text(dir + "/freezer.state", frozen ? "FROZEN" : "THAWED"));
+        INJ_TRY(write_control(dir + "/freezer.state", frozen ? "FROZEN" : "THAWED"));
     else
-        INJ_TRY(write_text(dir + "/cgroup.freeze", frozen ? "1" : "0"));
+        INJ_TRY(write_control(dir + "/cgroup.freeze", frozen ? "1" : "0"));
     const std::string want = v1 ? (frozen ? "FROZEN" : "THAWED") : (frozen ? "1" : "0");
     auto until = Clock::now() + bound;
     while (freezer_state(dir) != want) {
@@ -78,10 +71,8 @@ std::string freezer_state(const std::string& dir) {
         while (!v.empty() && v.back() == '\n') v.pop_back();
         return v;
     }
-    auto ev = read_small_file(dir + "/cgroup.events");
-    if (!ev) return {};
-    size_t k = ev->find("frozen ");
-    return k == std::string::npos ? std::string() : ev->substr(k + 7, 1);
+    int frozen = cgroup_event(dir, "frozen");
+    return frozen < 0 ? std::string() : std::to_string(frozen);
 }
 
 Result<void> thaw_cgroup(const std::string& dir, std::chrono::milliseconds bound) {

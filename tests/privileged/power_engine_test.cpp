@@ -18,6 +18,7 @@
 #include "net/net_engine.hpp"
 #include "faults/power_loss/power_engine.hpp"
 #include "lab/targets.hpp"
+#include "targets/cgroups.hpp"
 #include "support/lab_plans.hpp"
 #include "support/test_support.hpp"
 
@@ -61,7 +62,7 @@ plan::Plan zoned(const std::string& name, plan::PowerMode mode, int zones = 2) {
 plan::Plan two_zones(const std::string& name, plan::PowerMode mode) { return zoned(name, mode, 2); }
 
 using test::answers;  // on port 2379, etcd's client port
-using test::cgroup_event;
+using targets::cgroup_event;
 using test::read_file;
 
 pid_t pid_of(const lab::LabState& l, const std::string& host) {

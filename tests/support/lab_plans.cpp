@@ -56,7 +56,6 @@ std::string read_file(const std::string& path) {
     return std::string(std::istreambuf_iterator<char>(in), {});
 }
 
-int cgroup_event(const std::string& cgroup_dir, const std::string& key) { return lab::cgroup::event(cgroup_dir, key); }
 
 void expect_lab_down(const std::string& id) {
     if (id.empty()) return;

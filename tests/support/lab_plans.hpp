@@ -24,9 +24,6 @@ bool answers(const std::string& netns, const std::string& addr, int port = 2379)
 // The whole file (empty when it cannot be read).
 std::string read_file(const std::string& path);
 
-// A key of a cgroup's cgroup.events ("populated", "frozen"), -1 when absent.
-int cgroup_event(const std::string& cgroup_dir, const std::string& key);
-
 // Takes lab `id` down if its state is still there, and fails the current test (gtest) when that
 // fails or the lab leaves anything behind. Nothing when id is empty.
 void expect_lab_down(const std::string& id);
