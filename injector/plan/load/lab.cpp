@@ -16,11 +16,7 @@ void Loader::load_lab(const Field& f) {
         if (auto items = list(*sf))
             for (auto& it : *items) load_service(it);
     // Templates may name any service ({endpoints:SVC}), so they are checked once all are known.
-    for (auto& use : templates_) {
-        auto problems = check_template(use.text, plan_, !use.hosts.front().empty(), *use.vars);
-        for (auto& p : problems) error(use.mark, use.path, p);
-        use.clean = problems.empty();
-    }
+    check_templates(0);
 }
 
 void Loader::load_service(const Field& f) {
@@ -130,6 +126,15 @@ std::optional<Check> Loader::load_check(const Field& f, const std::vector<std::s
     }
     if (!ok) return std::nullopt;
     return c;
+}
+
+void Loader::check_templates(size_t first) {
+    for (size_t i = first; i < templates_.size(); ++i) {
+        auto& use = templates_[i];
+        auto problems = check_template(use.text, plan_, !use.hosts.front().empty(), *use.vars);
+        for (auto& p : problems) error(use.mark, use.path, p);
+        use.clean = problems.empty();
+    }
 }
 
 void Loader::use_template(const Field& f, const std::string& text, bool has_host, std::vector<std::string> hosts,

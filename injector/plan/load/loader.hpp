@@ -68,6 +68,9 @@ private:
     Selector load_selector(const Field& f, const char* no_cidr_kind = nullptr);
     std::optional<std::string> load_in(const Field& f);
     void check_tcp_target(const Field& f, const std::string& target);
+    // Checks the templates recorded from index `first` on (their names must resolve), once what
+    // they may name is known; a clean one is expanded per host later.
+    void check_templates(size_t first);
     void use_template(const Field& f, const std::string& text, bool has_host, std::vector<std::string> hosts,
                       std::string volume, const std::vector<std::string>& vars);
 

@@ -205,12 +205,7 @@ void Loader::load_steady_state(const Field& f) {
     if (auto pf = m.require("probes"))
         if (auto items = list(*pf))
             for (auto& it : *items) load_probe(it);
-    for (size_t i = first; i < templates_.size(); ++i) {
-        auto& use = templates_[i];
-        auto problems = check_template(use.text, plan_, !use.hosts.front().empty(), *use.vars);
-        for (auto& p : problems) error(use.mark, use.path, p);
-        use.clean = problems.empty();
-    }
+    check_templates(first);
 }
 
 void Loader::load_probe(const Field& f) {
@@ -345,12 +340,7 @@ void Loader::load_verify(const Field& f) {
             }
         plan_.verify.push_back(std::move(v));
     }
-    for (size_t i = first; i < templates_.size(); ++i) {
-        auto& use = templates_[i];
-        auto problems = check_template(use.text, plan_, !use.hosts.front().empty(), *use.vars);
-        for (auto& p : problems) error(use.mark, use.path, p);
-        use.clean = problems.empty();
-    }
+    check_templates(first);
 }
 
 void Loader::load_expect(const Field& f) {
