@@ -104,7 +104,7 @@ void load_http(Reader& r, const YAML::Node& v, const std::string& path, ProbeChe
     }
     if (!v.IsMap()) return r.error(v, path, "expected a URL or a map { url, method, status, body_contains }");
     bool has_url = false;
-    const YAML::Node* body = nullptr;
+    std::optional<YAML::Node> body;  // a handle of its own: entries() is a temporary
     for (auto& [k, n] : r.entries(v, path, {"url", "method", "status", "body_contains"})) {
         const std::string p = path + "." + k;
         if (k == "url") {
@@ -126,7 +126,7 @@ void load_http(Reader& r, const YAML::Node& v, const std::string& path, ProbeChe
                     h.statuses.push_back(*s);
         } else if (k == "body_contains") {
             if (auto b = r.text(n, p)) h.body_contains = *b;
-            body = &n;
+            body = n;
         }
     }
     if (!has_url) r.error(v, path, "an http probe needs 'url'");
