@@ -384,6 +384,7 @@ std::string touches(const plan::Topology& topo, const Side& side, const plan::Pr
         case K::host:
         case K::cidr:
         case K::interface:
+        case K::port:
             break;
     }
     for (size_t h : side.hosts) {
@@ -410,6 +411,7 @@ const char* kind_name(plan::Protected::Kind k) {
         case plan::Protected::Kind::host: return "host";
         case plan::Protected::Kind::cidr: return "cidr";
         case plan::Protected::Kind::interface: return "interface";
+        case plan::Protected::Kind::port: return "port";
     }
     return "?";
 }
@@ -440,7 +442,7 @@ std::vector<Refusal> check_protected(const Plan& plan, const net::Tables&) {
         Side target = resolve(topo, f.target, "target", nullptr);
         Side peer = resolve(topo, f.peer, "peer", &target.hosts);
         for (const plan::Protected& p : plan.safety.protected_targets) {
-            if (p.kind == plan::Protected::Kind::interface) continue;
+            if (p.kind == plan::Protected::Kind::interface || p.kind == plan::Protected::Kind::port) continue;
             if (p.name == "control" && p.kind != plan::Protected::Kind::cidr) continue;  // always protected, above
             for (const Side* side : {&target, &peer}) {
                 std::string why = touches(topo, *side, p);

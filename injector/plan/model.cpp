@@ -13,6 +13,19 @@ const PowerDomain* Topology::power_domain(const std::string& n) const {
     for (auto& p : power_domains) if (p.name == n) return &p;
     return nullptr;
 }
+std::string Binding::describe() const {
+    switch (kind) {
+        case Kind::none: return "the lab";
+        case Kind::container: return runtime + " container " + container;
+        case Kind::local: return "this machine";
+        case Kind::process:
+            if (!cgroup.empty()) return "cgroup " + cgroup + (netns.empty() ? "" : " in netns " + netns);
+            if (pid) return "pid " + std::to_string(*pid) + (netns.empty() ? "" : " in netns " + netns);
+            return "pidfile " + pidfile + (netns.empty() ? "" : " in netns " + netns);
+    }
+    return "?";
+}
+
 const Host* Topology::host(const std::string& n) const {
     for (auto& h : hosts) if (h.name == n) return &h;
     return nullptr;

@@ -47,6 +47,43 @@ struct PowerDomain {
     Mark mark;
 };
 
+// How the runner knows a service (or the whole system) is up.
+struct Check {
+    enum class Kind { none, tcp, exec };
+    Kind kind = Kind::none;
+    std::string target;   // tcp: "host:port" template; exec: command template
+    std::string in;       // host name the exec runs inside, or "control" (root namespace)
+    Duration timeout{std::chrono::seconds(30)};
+    Mark mark;
+};
+
+// What already exists that a plan host stands for, instead of a namespace the lab builds
+// (`container:`, `netns:` + `cgroup:`/`pid:`/`pidfile:`, `local: true`). Resolved on the machine
+// only when a run starts (targets/bound.cpp); the loader checks the shape.
+struct Binding {
+    enum class Kind { none, container, process, local };
+    Kind kind = Kind::none;
+    std::string container;           // container: NAME
+    std::string runtime = "podman";  // runtime: podman | docker
+    std::string netns;               // netns: NAME or path (process kind; default: the pid's)
+    std::string cgroup;              // cgroup: PATH relative to the hierarchies
+    std::optional<int> pid;          // pid: N
+    std::string pidfile;             // pidfile: PATH
+    std::string restart;             // restart: shell command that starts it again after a kill
+    std::optional<Check> ready;      // ready: how to know it serves again (tcp/exec)
+    struct Volume {
+        std::string name, path;
+        Mark mark;
+    };
+    std::vector<Volume> volumes;     // volumes: [{name, path}] (a container's are its bind mounts)
+    Mark mark;
+    bool bound() const { return kind != Kind::none; }
+    std::string describe() const;    // "container etcd-a", "cgroup system.slice/x.service", "this machine"
+    // The one service a bound host runs, as faults and reports name it: the container's name,
+    // else the plan host's.
+    std::string service_name(const std::string& host) const { return kind == Kind::container ? container : host; }
+};
+
 struct Host {
     std::string name;
     std::string zone;
@@ -56,6 +93,7 @@ struct Host {
     std::vector<Cidr> addresses;
     std::vector<Cidr> cidrs;  // extra prefixes that belong to this host (not configured)
     Mark mark;
+    Binding binding;          // what exists that it stands for; none: the lab builds it
 };
 
 struct Topology {
@@ -68,16 +106,8 @@ struct Topology {
     const PowerDomain* power_domain(const std::string& n) const;
     const Host* host(const std::string& n) const;
     int host_index(const std::string& n) const;  // -1 if absent
-};
-
-// How the runner knows a service (or the whole system) is up.
-struct Check {
-    enum class Kind { none, tcp, exec };
-    Kind kind = Kind::none;
-    std::string target;   // tcp: "host:port" template; exec: command template
-    std::string in;       // host name the exec runs inside, or "control" (root namespace)
-    Duration timeout{std::chrono::seconds(30)};
-    Mark mark;
+    // True when the hosts are bound to what exists (then every host is: the loader refuses a mix).
+    bool bound() const { return !hosts.empty() && hosts.front().binding.bound(); }
 };
 
 struct Service {
@@ -170,7 +200,8 @@ struct BlastRadius {
 
 // Something no fault may touch, whatever the plan says.
 struct Protected {
-    enum class Kind { zone, power_domain, host, cidr, interface };
+    // interface and port: of this machine, for plans bound to what exists (targets/protect.cpp)
+    enum class Kind { zone, power_domain, host, cidr, interface, port };
     Kind kind = Kind::zone;
     std::string name;          // zone/power_domain/host/interface name
     std::optional<Cidr> cidr;  // for Kind::cidr

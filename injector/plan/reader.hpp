@@ -123,7 +123,8 @@ public:
         }
         return d;
     }
-    std::optional<Cidr> cidr(const Field& f) {
+    // lab_only: the address must lie in the lab range (everything but a bound host's own).
+    std::optional<Cidr> cidr(const Field& f, bool lab_only = true) {
         auto s = str(f);
         if (!s) return std::nullopt;
         std::string why;
@@ -132,7 +133,7 @@ public:
             error(f, "bad address '" + *s + "': " + why);
             return std::nullopt;
         }
-        if (!in_lab_range(*c)) {
+        if (lab_only && !in_lab_range(*c)) {
             error(f, c->str() + " is not a lab address: lab addresses must lie in " + lab_range_text());
             return std::nullopt;
         }

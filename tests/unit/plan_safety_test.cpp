@@ -82,7 +82,7 @@ TEST(PlanSafety, ProtectedProblems) {
                            "    - { power_domain: control }\n");
     auto r = load(y);
     expect_error(r, pos(y, "nowhere"), "safety.protected[0].zone", "unknown zone 'nowhere' (zones: z1, z2, z3)");
-    expect_error(r, pos(y, "{ zone: z1, host"), "safety.protected[1]", "needs exactly one of zone, power_domain, host, cidr or interface (got 2)");
+    expect_error(r, pos(y, "{ zone: z1, host"), "safety.protected[1]", "needs exactly one of zone, power_domain, host, cidr, interface or port (got 2)");
     expect_error(r, pos(y, "300.1"), "safety.protected[2].cidr", "bad address '300.1.1.1/8'");
     expect_error(r, pos(y, "a/b"), "safety.protected[3].interface", "'a/b' is not an interface name");
     expect_error(r, pos(y, "rack"), "safety.protected[4].rack", "unknown key");

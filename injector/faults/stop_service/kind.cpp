@@ -15,23 +15,34 @@ namespace inj::faults {
 namespace {
 using namespace plan;
 
+void check_lab_service(FaultContext& ctx, const Field& sf, const Plan& p, const Fault& fault, const std::string& v) {
+    const Service* svc = nullptr;
+    for (auto& s : p.lab.services)
+        if (s.name == v) svc = &s;
+    if (!svc) {
+        std::vector<std::string> names;
+        for (auto& s : p.lab.services) names.push_back(s.name);
+        ctx.error(sf, "unknown service '" + v + "' (services: " + (names.empty() ? "none" : join(names)) + ")");
+        return;
+    }
+    for (auto& h : selected_hosts(p.topology, fault.target))
+        if (std::find(svc->hosts.begin(), svc->hosts.end(), h) == svc->hosts.end())
+            ctx.error(sf, "host '" + h + "' of the target does not run service '" + v + "'");
+}
+
 void load(FaultContext& ctx, MapView& m, const Field&, Fault& fault) {
     auto& spec = fault.spec.emplace<StopServiceSpec>();
     const Plan& p = ctx.plan();
     if (auto sf = m.require("service", "the service to stop, one the target hosts run"))
         if (auto v = ctx.name(*sf)) {
             spec.service = *v;
-            const Service* svc = nullptr;
-            for (auto& s : p.lab.services)
-                if (s.name == *v) svc = &s;
-            if (!svc) {
-                std::vector<std::string> names;
-                for (auto& s : p.lab.services) names.push_back(s.name);
-                ctx.error(*sf, "unknown service '" + *v + "' (services: " + (names.empty() ? "none" : join(names)) + ")");
+            if (p.topology.bound()) {  // a bound host runs one service: its container, or itself
+                for (auto& hn : selected_hosts(p.topology, fault.target))
+                    if (const Host* h = p.topology.host(hn); h && h->binding.service_name(hn) != *v)
+                        ctx.error(*sf, "host '" + hn + "' is bound to " + h->binding.describe() + ": its service is '" +
+                                           h->binding.service_name(hn) + "', not '" + *v + "'");
             } else {
-                for (auto& h : selected_hosts(p.topology, fault.target))
-                    if (std::find(svc->hosts.begin(), svc->hosts.end(), h) == svc->hosts.end())
-                        ctx.error(*sf, "host '" + h + "' of the target does not run service '" + *v + "'");
+                check_lab_service(ctx, *sf, p, fault, *v);
             }
         }
     if (auto sg = m.get("signal"))

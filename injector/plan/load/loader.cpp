@@ -137,6 +137,7 @@ void Loader::load_root(const Node& root) {
     if (topology_clean_) assign_addresses();
 
     if (auto l = m.get("lab")) load_lab(*l);
+    check_bindings();  // the no-mix rule is worth saying even beside topology errors
     if (auto s = m.require("safety", "safety.max_duration bounds every run")) load_safety(*s);
     if (auto s = m.get("steady_state")) load_steady_state(*s);
     check_abort_probes();

@@ -34,6 +34,9 @@ struct TemplateUse {
     bool clean = true;  // passed check_template (else its problems are already reported)
 };
 
+// The keys of a host that bind it to what exists (binding.cpp).
+const std::vector<std::string>& binding_keys();
+
 class Loader : public FaultContext {
 public:
     explicit Loader(std::string file) : FaultContext(std::move(file)) {}
@@ -47,6 +50,8 @@ private:
     void load_topology(const Field& f);
     void load_zone(const Field& f);
     void load_host(const Field& f);
+    void load_binding(const MapView& m, Host& h);  // binding.cpp
+    void check_bindings();
     void load_lab(const Field& f);
     void load_service(const Field& f);
     std::optional<Check> load_check(const Field& f, const std::vector<std::string>& hosts);

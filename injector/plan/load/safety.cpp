@@ -78,19 +78,20 @@ void Loader::load_blast_radius(const Field& f) {
 void Loader::load_protected(const Field& f) {
     MapView m(*this, f);
     if (!m.ok()) return;
-    m.allow({"zone", "power_domain", "host", "cidr", "interface"});
+    m.allow({"zone", "power_domain", "host", "cidr", "interface", "port"});
     static const std::vector<std::pair<const char*, Protected::Kind>> kinds{
         {"zone", Protected::Kind::zone},
         {"power_domain", Protected::Kind::power_domain},
         {"host", Protected::Kind::host},
         {"cidr", Protected::Kind::cidr},
-        {"interface", Protected::Kind::interface}};
+        {"interface", Protected::Kind::interface},
+        {"port", Protected::Kind::port}};
     std::vector<std::pair<Field, Protected::Kind>> given;
     for (auto& [key, kind] : kinds)
         if (auto v = m.get(key)) given.emplace_back(*v, kind);
     if (given.size() != 1) {
         error(f.key_mark, f.path,
-              "a protected entry needs exactly one of zone, power_domain, host, cidr or interface (got " +
+              "a protected entry needs exactly one of zone, power_domain, host, cidr, interface or port (got " +
                   std::to_string(given.size()) + "); use one item per entry");
         return;
     }
@@ -133,6 +134,13 @@ void Loader::load_protected(const Field& f) {
                       s->find_first_of("/: \t\n") == std::string::npos;
             if (!ok) return error(v, "'" + *s + "' is not an interface name");
             p.name = *s;
+            break;
+        }
+        case Protected::Kind::port: {
+            auto n = integer(v);
+            if (!n) return;
+            if (*n < 1 || *n > 65535) return error(v, "port must be 1..65535, not " + std::to_string(*n));
+            p.name = std::to_string(*n);
             break;
         }
     }
@@ -363,6 +371,12 @@ void Loader::load_expect(const Field& f) {
                         if ((which->empty() || *which == svc.name) &&
                             std::find(down.begin(), down.end(), h) != down.end())
                             measurable = true;
+                // A bound host runs one service: its container, or itself.
+                for (auto& hn : down)
+                    if (const Host* h = plan_.topology.host(hn); h && h->binding.bound() &&
+                                                                 h->binding.kind != Binding::Kind::local &&
+                                                                 (which->empty() || *which == h->binding.service_name(hn)))
+                        measurable = true;
             }
             if (!measurable)
                 error(*r, "no fault of this plan takes down a lab service and brings it back (power_loss, or "

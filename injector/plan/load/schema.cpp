@@ -44,6 +44,13 @@ json selector(bool cidr) {
     return o;
 }
 
+json check() {
+    return object({{"tcp", str("ADDRESS:PORT accepting a connection (a template)")},
+                   {"exec", str("a command that exits 0 (a template)")},
+                   {"in", name("where it runs: a host or control")},
+                   {"timeout", duration("how long the check may take")}});
+}
+
 json topology() {
     json zone = object({{"name", name("the zone (a data center)")},
                         {"power_domains", list(name("a power domain of the zone"), 1)},
@@ -56,7 +63,18 @@ json topology() {
                         {"zone", name("its zone")},
                         {"power_domain", name("its power domain (optional when the zone has one)")},
                         {"addresses", list(str("an address with its prefix length"))},
-                        {"cidrs", list(str("an extra prefix of the host"))}},
+                        {"cidrs", list(str("an extra prefix of the host"))},
+                        {"container", str("bind to this running container (by name or id)")},
+                        {"runtime", {{"enum", {"podman", "docker"}}, {"description", "the container's runtime"}}},
+                        {"netns", str("bind to this network namespace (name or path), with cgroup/pid/pidfile")},
+                        {"cgroup", str("bind to the processes of this cgroup, e.g. system.slice/x.service")},
+                        {"pid", integer("bind to this process and its cgroup", 2, 4194304)},
+                        {"pidfile", str("bind to the process whose pid this file holds")},
+                        {"local", boolean("bind to this machine itself")},
+                        {"restart", str("shell command that starts the bound service again after a kill")},
+                        {"ready", check()},
+                        {"volumes", list(object({{"name", name("the volume")}, {"path", str("its real directory")}},
+                                                {"name", "path"}))}},
                        {"name", "zone"});
     json link = object({{"between", {{"type", "array"}, {"items", name("a zone")}, {"minItems", 2}, {"maxItems", 2}}},
                         {"power_domain", name("the power domain feeding the link")}},
@@ -64,12 +82,6 @@ json topology() {
     return object({{"zones", list(zone, 1)}, {"hosts", list(host, 1)}, {"links", list(link)}}, {"zones", "hosts"});
 }
 
-json check() {
-    return object({{"tcp", str("ADDRESS:PORT accepting a connection (a template)")},
-                   {"exec", str("a command that exits 0 (a template)")},
-                   {"in", name("where it runs: a host or control")},
-                   {"timeout", duration("how long the check may take")}});
-}
 
 json lab() {
     json volume = {{"oneOf", {name("a per-host directory; {volume} is its path"),
@@ -126,7 +138,8 @@ json safety() {
                         {"power_domain", name("a power domain")},
                         {"host", name("a host, or control")},
                         {"cidr", str("any prefix")},
-                        {"interface", str("an interface of this machine")}});
+                        {"interface", str("an interface of this machine")},
+                        {"port", integer("a TCP port listening on this machine", 1, 65535)}});
     prot["minProperties"] = 1;
     prot["maxProperties"] = 1;
     json abort_when = object({{"probe", name("a steady_state probe")},

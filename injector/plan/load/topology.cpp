@@ -117,7 +117,9 @@ void Loader::load_zone(const Field& f) {
 void Loader::load_host(const Field& f) {
     MapView m(*this, f);
     if (!m.ok()) return;
-    m.allow({"name", "zone", "power_domain", "addresses", "cidrs"});
+    std::vector<std::string> keys = {"name", "zone", "power_domain", "addresses", "cidrs"};
+    keys.insert(keys.end(), binding_keys().begin(), binding_keys().end());
+    m.allow(keys);
     Host h;
     h.mark = f.mark;
     int hi = static_cast<int>(plan_.topology.hosts.size());
@@ -154,14 +156,21 @@ void Loader::load_host(const Field& f) {
                       "' has several (" + join(zone->power_domains) + ")");
     }
 
+    load_binding(m, h);
     if (auto af = m.get("addresses"))
         if (auto items = list(*af))
             for (auto& it : *items) {
-                auto c = cidr(it);
+                auto c = cidr(it, !h.binding.bound());  // what exists has the addresses it has
                 if (!c || !zone) continue;  // a bad zone is already reported
                 const IpAddr& a = c->addr;
                 const char* key = a.v6 ? "subnet6" : "subnet";
                 const std::optional<Cidr>* subnet = a.v6 ? &zone->subnet6 : &zone->subnet;
+                if (!*subnet && h.binding.bound()) {
+                    // What exists has the addresses it has: the zone need not declare a segment.
+                    h.addresses.push_back(Cidr{a, a.bits()});
+                    owned_.push_back({Cidr{a, a.bits()}, zi, hi, "host " + h.name + " address " + a.str(), it.mark, it.path});
+                    continue;
+                }
                 if (!*subnet) {
                     error(it, "host address " + a.str() + " needs its zone '" + zone->name + "' to declare a " + key +
                                   " that contains it");
@@ -190,7 +199,7 @@ void Loader::load_host(const Field& f) {
     if (auto cf = m.get("cidrs"))
         if (auto items = list(*cf))
             for (auto& it : *items)
-                if (auto c = cidr(it)) {
+                if (auto c = cidr(it, !h.binding.bound())) {
                     h.cidrs.push_back(c->network());
                     owned_.push_back({c->network(), zi, hi, "host " + h.name + " cidr " + c->network().str(), it.mark,
                                       it.path});
@@ -296,6 +305,10 @@ bool Loader::taken(const Cidr& c, int zone) const {
 void Loader::assign_addresses() {
     auto& topo = plan_.topology;
     const Cidr base = *Cidr::parse("198.18.0.0/16");
+    if (topo.bound()) {  // no lab: every host says its own addresses (check_bindings)
+        addresses_assigned_ = true;
+        return;
+    }
     for (size_t i = 0; i < topo.zones.size(); ++i) {
         Zone& z = topo.zones[i];
         if (z.subnet) continue;
