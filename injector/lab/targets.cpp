@@ -17,7 +17,7 @@ LabTargets::LabTargets(const plan::Plan& plan, LabState lab) : plan_(plan), id_(
         }
         t.netns = netns_path(h.netns);
         t.interface = "eth0";
-        t.judge = {netns_path(lab_.fabric_netns), h.fabric_port};
+        t.judges = {{netns_path(lab_.fabric_netns), h.fabric_port, true}};
         t.cgroup = h.cgroup;
         for (auto& svc : plan.lab.services) {
             if (!svc.volume || std::find(svc.hosts.begin(), svc.hosts.end(), h.name) == svc.hosts.end()) continue;

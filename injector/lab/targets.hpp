@@ -24,6 +24,7 @@ public:
                              const std::atomic<bool>* cancel) const override;
     std::chrono::nanoseconds ready_timeout() const override { return plan_.lab.ready_timeout; }
     std::string describe() const override { return "lab " + id_; }
+    std::string id() const override { return id_; }
 
     // The lab state as restarts left it (new service pids).
     LabState state() const;

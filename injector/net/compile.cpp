@@ -90,7 +90,14 @@ struct Builder {
     // selector, no `rest` and no split can reach them: only power rules name control_domain.
     Result<void> control() {
         t.control_domain = new_id("control");
-        for (auto& c : control_prefixes()) {
+        std::vector<Cidr> prefixes = control_prefixes();
+        // What exists has no control link: everything outside the plan's own addresses (the
+        // runner, the clients, the rest of the network) stands where control stands, so a dark
+        // host answers none of it either. Only power rules name control_domain; a sever never
+        // reaches it.
+        if (plan.topology.bound())
+            for (const char* any : {"0.0.0.0/0", "::/0"}) prefixes.push_back(*Cidr::parse(any));
+        for (auto& c : prefixes) {
             nf_endpoint ep{t.control_domain, 0, 0, 0};
             INJ_TRY(add_prefix(c, ep, "the control link"));
             t.prefixes.back().control = true;

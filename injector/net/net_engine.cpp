@@ -2,6 +2,7 @@
 #include "net/net_engine.hpp"
 
 #include <chrono>
+#include <set>
 
 #include "common/audit.hpp"
 #include "common/log.hpp"
@@ -53,25 +54,29 @@ Result<void> NetEngine::prepare(const plan::Plan& plan, targets::Targets& target
     fabric_ = targets.judge_netns();
     // One audit record for the whole attach (hundreds of ports are one action of the run).
     std::vector<std::string> attached;
-    const std::string what = "tcx ingress at the judge points of " + targets.describe() + ", prog id " +
+    const std::string what = "tcx at the judge points of " + targets.describe() + ", prog id " +
                              std::to_string(classifier_->prog_id());
-    for (auto& h : targets.hosts()) {
-        auto link = TcxLink::attach(classifier_->prog_fd(), h.judge.netns, h.judge.ifname, true);
-        if (!link.ok()) {
-            Error e = link.error();
-            e.context += " (host " + h.name + ")";
-            audit::record("tcx_attach", what, false, e.message(), attached);
-            release();
-            return e;
+    std::set<std::string> seen;  // hosts sharing a namespace share its interfaces: judged once
+    for (auto& h : targets.hosts())
+        for (auto& j : h.judges) {
+            if (!seen.insert(j.netns + "\n" + j.ifname + (j.ingress ? "\ni" : "\ne")).second) continue;
+            auto link = TcxLink::attach(classifier_->prog_fd(), j.netns, j.ifname, j.ingress);
+            if (!link.ok()) {
+                Error e = link.error();
+                e.context += " (host " + h.name + ")";
+                audit::record("tcx_attach", what, false, e.message(), attached);
+                release();
+                return e;
+            }
+            attached.push_back(std::string(j.ingress ? "ingress " : "egress ") + j.ifname + " (" + h.name +
+                               ") link id " + std::to_string(link.value().id()));
+            links_.push_back(std::move(link.value()));
         }
-        attached.push_back(h.judge.ifname + " (" + h.name + ") link id " + std::to_string(link.value().id()));
-        links_.push_back(std::move(link.value()));
-    }
     audit::record("tcx_attach", what, true, {}, attached);
     double t_attach = ms_since(t3);
     log->info("{} rules, {} prefixes, {} domains; compile {:.1f} ms, load {:.1f} ms, install {:.1f} ms",
               tables_.rules.size(), tables_.prefixes.size(), tables_.domains.size(), t_compile, t_load, t_install);
-    log->info("attached at tcx ingress of {} host ports of {} in {:.1f} ms", links_.size(), targets.describe(),
+    log->info("attached at tcx of {} judge points of {} in {:.1f} ms", links_.size(), targets.describe(),
               t_attach);
     return {};
 }
@@ -89,21 +94,32 @@ Result<void> NetEngine::prepare_degrade(const plan::Plan& plan, const targets::T
     if (!m.ok()) return m.error();
     mech_ = m.value();
     for (auto& line : mech_.describe()) log->info("degrade_link {}", line);
-    // Delay-line taps live beside the judge points, so the classifier can redirect to them.
+    // Delay-line taps and shapers live beside the judge points, so the classifier can redirect
+    // to them: they need the judge points in one namespace (a lab's fabric). Loss, duplication
+    // and corruption are the classifier's own verdicts and work at any judge point.
     const std::string fabric = targets.judge_netns();
-    if (fabric.empty()) return plain_error("net", "degrade_link needs every host judged in one namespace (a lab's fabric)");
+    auto needs_fabric = [&](const char* what) {
+        return plain_error("net", std::string("degrade_link ") + what +
+                                      " needs every host judged in one namespace (a lab's fabric); " +
+                                      targets.describe() + " has none (loss works there)");
+    };
 
     std::vector<DelayLine::Spec> delays;
     std::vector<RateCap> caps;
+    bool any_delay = false;
     for (size_t i = 0; i < plan.method.size(); ++i) {
         int rule = tables_.rule_of_fault[i];
         auto effect = plan.method[i].net();
         if (rule < 0 || !effect || effect->kind != plan::NetEffect::Kind::degrade) continue;
         nf_degrade& dg = tables_.degrades[rule];
+        any_delay = any_delay || dg.delay_ns;
         if (dg.delay_ns && mech_.latency == Mechanisms::Latency::delay_line)
             delays.push_back({rule, dg.delay_ns, dg.jitter_ns});
         if (effect->link->rate_bps) caps.push_back({rule, effect->link->rate_bps});
     }
+    const bool edt = mech_.latency == Mechanisms::Latency::edt;
+    if ((!delays.empty() || (edt && any_delay)) && fabric.empty()) return needs_fabric("latency");
+    if (!caps.empty() && fabric.empty()) return needs_fabric("rate");
     if (!delays.empty()) {
         auto dl = DelayLine::start(fabric, delays);
         if (!dl.ok()) {
@@ -125,9 +141,10 @@ Result<void> NetEngine::prepare_degrade(const plan::Plan& plan, const targets::T
         }
         audit::record("tap_create", "delay line in " + fabric + " (taps die with this process)", true, {}, taps);
     }
-    if (!caps.empty() || mech_.latency == Mechanisms::Latency::edt) {
+    if (!fabric.empty() && (!caps.empty() || edt)) {  // never shapes a namespace it was not given
         std::vector<std::string> ports;
-        for (auto& h : targets.hosts()) ports.push_back(h.judge.ifname);
+        for (auto& h : targets.hosts())
+            for (auto& j : h.judges) ports.push_back(j.ifname);
         auto lines = shaper_lines(ports, caps, mech_.latency == Mechanisms::Latency::edt);
         auto r = shaper_install(fabric, lines);
         shaped_ports_ = ports;  // a partial batch is removed too

@@ -19,10 +19,12 @@ const Volume* Targets::volume(const std::string& host_name, const std::string& v
 
 std::string Targets::judge_netns() const {
     std::string ns;
-    for (auto& h : hosts()) {
-        if (ns.empty()) ns = h.judge.netns;
-        else if (h.judge.netns != ns) return {};
-    }
+    for (auto& h : hosts())
+        for (auto& j : h.judges) {
+            if (!j.ingress) return {};  // judged at the hosts' own interfaces: no shared fabric
+            if (ns.empty()) ns = j.netns;
+            else if (j.netns != ns) return {};
+        }
     return ns;
 }
 

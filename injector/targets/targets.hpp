@@ -25,11 +25,13 @@ struct Volume {
     pid_t faultfs_pid = 0;
 };
 
-// Where a host's packets are judged: an interface whose tcx ingress sees every packet the host
-// sends (in a lab, the host's port on its zone bridge), in a namespace.
+// Where a host's packets are judged: an interface that sees every packet the host sends, in a
+// namespace. In a lab, tcx ingress of the host's port on its zone bridge; for what exists (no
+// fabric), tcx egress of each of its own interfaces.
 struct JudgePoint {
     std::string netns;   // path (/run/netns/NAME or /proc/PID/ns/net)
     std::string ifname;
+    bool ingress = true;
 };
 
 struct Host {
@@ -37,8 +39,9 @@ struct Host {
     std::string zone, power_domain;
     std::string netns;         // path of the namespace its processes live in
     std::string interface;     // its own interface there (eth0 in a lab)
-    JudgePoint judge;
-    std::string cgroup;        // cgroup directory holding every process of the host
+    std::vector<JudgePoint> judges;
+    bool netns_stable = true;  // the netns path outlives the host's processes (false: /proc/PID/ns/net)
+    std::string cgroup;        // cgroup directory (v2) holding every process of the host
     std::vector<Volume> volumes;
 };
 
@@ -76,8 +79,9 @@ public:
                                      const std::atomic<bool>* cancel) const = 0;
     // How long a restored service may take to become ready.
     virtual std::chrono::nanoseconds ready_timeout() const { return std::chrono::seconds(60); }
-    // The provider's name for reports ("lab 1a2b3c").
+    // The provider's name for reports ("lab 1a2b3c"), and its id for templates ({lab}).
     virtual std::string describe() const = 0;
+    virtual std::string id() const { return {}; }
 };
 
 }  // namespace inj::targets

@@ -76,10 +76,12 @@ Heard drain_stdin() {
     return Heard::nothing;
 }
 
+}  // namespace
+
 // Undoes what the runner left: every thaw first (a frozen service may hold what a restarted one
 // needs), then the containers back to running, then every restart command in order. Returns the
 // number of steps that failed.
-int undo(const WatchSpec& spec, const std::string& why) {
+int undo_watch(const WatchSpec& spec, const std::string& why) {
     record(spec.record, {{"event", "runner_lost"}, {"runner", spec.runner}, {"why", why}});
     int failed = 0;
     for (auto& dir : spec.thaw) {
@@ -118,8 +120,6 @@ int undo(const WatchSpec& spec, const std::string& why) {
     return failed;
 }
 
-}  // namespace
-
 int main_watch(const std::vector<std::string>& args) {
     if (!args.empty()) {
         // Only Watcher::start runs it, with no arguments; a person who tries gets told why.
@@ -142,16 +142,20 @@ int main_watch(const std::vector<std::string>& args) {
         // Gone before we looked: undo at once.
         answer("R\n");
         record(spec->record, {{"event", "watching"}, {"runner", spec->runner}});
-        return undo(*spec, "the runner was gone when the watcher started") ? 1 : 0;
+        return undo_watch(*spec, "the runner was gone when the watcher started") ? 1 : 0;
     }
-    record(spec->record,
-           {{"event", "watching"}, {"runner", spec->runner}, {"thaw", spec->thaw}, {"restart", spec->restart}});
+    // The whole spec: if this watcher dies too, `injector recover` finds here what to undo.
+    record(spec->record, {{"event", "watching"},
+                          {"runner", spec->runner},
+                          {"thaw", spec->thaw},
+                          {"restart", spec->restart},
+                          {"spec", spec_to_json(*spec)}});
     answer("R\n");
     while (true) {
         pollfd p[2] = {{0, POLLIN, 0}, {pidfd, POLLIN, 0}};
         if (::poll(p, 2, -1) < 0) {
             if (errno == EINTR) continue;
-            return undo(*spec, std::string("poll failed: ") + std::strerror(errno)) ? 1 : 0;
+            return undo_watch(*spec, std::string("poll failed: ") + std::strerror(errno)) ? 1 : 0;
         }
         if (p[0].revents) {
             Heard h = drain_stdin();
@@ -161,7 +165,7 @@ int main_watch(const std::vector<std::string>& args) {
             }
             // Closed without "done": the runner is dying or dropped its handle. Either way the
             // faults it was holding are nobody's any more.
-            if (h == Heard::closed) return undo(*spec, "the runner closed the pipe without done") ? 1 : 0;
+            if (h == Heard::closed) return undo_watch(*spec, "the runner closed the pipe without done") ? 1 : 0;
         }
         if (p[1].revents) {
             // It may have said "done" just before exiting: read what is waiting first.
@@ -170,7 +174,7 @@ int main_watch(const std::vector<std::string>& args) {
                 record(spec->record, {{"event", "done"}, {"runner", spec->runner}});
                 return 0;
             }
-            return undo(*spec, "the runner (pid " + std::to_string(spec->runner) + ") died") ? 1 : 0;
+            return undo_watch(*spec, "the runner (pid " + std::to_string(spec->runner) + ") died") ? 1 : 0;
         }
     }
 }

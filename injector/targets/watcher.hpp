@@ -66,6 +66,11 @@ private:
     Fd to_watcher_;  // the write end of the watcher's stdin
 };
 
+// What the watcher does when the runner is lost: thaws, starts containers again, runs the
+// restart commands, appending each step to spec.record (ending with an "undone" line). Also run
+// by `injector recover` when the watcher itself is gone. Returns the number of failed steps.
+int undo_watch(const WatchSpec& spec, const std::string& why);
+
 // `injector watch`: reads the spec from stdin, says "R" on stdout once watching, then waits.
 int main_watch(const std::vector<std::string>& args);
 

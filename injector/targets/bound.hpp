@@ -1,0 +1,69 @@
+// What exists, as a provider of the Targets view: plan hosts bound to containers (Podman or
+// Docker, through their own inspect), to processes in a namespace and cgroup made by other means
+// (a systemd unit is its cgroup), or to this machine. Resolving touches nothing: a binding that
+// does not resolve refuses the run before any fault, naming the host and what was looked for.
+// A bound host is judged at tcx egress of each of its own interfaces (there is no fabric), its
+// processes are its cgroup (v2, where cgroup.kill and cgroup.freeze live), and it comes back
+// after a kill through its runtime's start or the plan's `restart:` command.
+#pragma once
+
+#include <memory>
+#include <mutex>
+#include <optional>
+
+#include "plan/model.hpp"
+#include "targets/container.hpp"
+#include "targets/targets.hpp"
+#include "targets/watcher.hpp"
+
+namespace inj::targets {
+
+// One plan host as resolved on this machine.
+struct BoundHost {
+    std::string name;
+    plan::Binding binding;
+    std::optional<Container> container;  // container bindings
+    std::string netns;
+    bool netns_stable = true;
+    std::vector<std::string> interfaces;
+    CgroupDirs cgroups;                  // unified (v2) always present
+    pid_t pid = 0;                       // the service's pid now (0: none known)
+};
+
+class BoundTargets : public Targets {
+public:
+    BoundTargets(const plan::Plan& plan, std::vector<BoundHost> hosts);
+
+    const std::vector<Host>& hosts() const override { return hosts_; }
+    std::vector<ServiceInstance> services() const override;
+    Result<std::vector<ServiceInstance>> restart(const std::vector<std::string>& hosts,
+                                                 const std::string& service) override;
+    Result<void> await_ready(const ServiceInstance& s, std::chrono::steady_clock::time_point deadline,
+                             const std::atomic<bool>* cancel) const override;
+    std::string describe() const override;
+
+    // What a watcher must undo if the runner dies mid-fault: thaw every bound cgroup, bring
+    // every container back to running, run each `restart:` of a host whose cgroup is empty.
+    WatchSpec watch_spec(pid_t runner, const std::string& record) const;
+    // One line per host: what it is bound to and every real thing a run may touch.
+    std::vector<std::string> touched() const;
+
+private:
+    Result<ServiceInstance> restart_one(BoundHost& h);
+    bool serving(const BoundHost& h, const ServiceInstance& s) const;
+
+    const plan::Plan& plan_;
+    mutable std::mutex mu_;  // bound_: restarts rewrite pids while others read them
+    std::vector<BoundHost> bound_;
+    std::vector<Host> hosts_;
+};
+
+// Resolves one binding (the runtime asked, /proc read); errors name the host and what was
+// looked for.
+Result<BoundHost> resolve_binding(const plan::Host& host);
+// Resolves every host of a bound plan and checks each one's addresses are on its interfaces.
+Result<std::unique_ptr<Targets>> bind(const plan::Plan& plan);
+// The addresses configured on the interfaces of the namespace at `netns` (loopback left out).
+Result<std::vector<IpAddr>> addresses_in(const std::string& netns);
+
+}  // namespace inj::targets
