@@ -4,6 +4,7 @@
 // on the machine. The rendering is report::print_plan_preview.
 #include <iostream>
 
+#include "cli/plan_targets.hpp"
 #include "cli/commands.hpp"
 #include "common/exit_codes.hpp"
 #include "net/compile.hpp"
@@ -28,7 +29,9 @@ int cmd_plan(const std::vector<std::string>& args) {
         std::cerr << files[0] << ": " << tables.error().message() << "\n";
         return kExitUsage;
     }
-    return report::print_plan_preview(std::cout, *p, *tables, {vm["hosts"].as<bool>()}) ? kExitHeld : kExitNotApplied;
+    bool passes = report::print_plan_preview(std::cout, *p, *tables, {vm["hosts"].as<bool>()});
+    passes = print_bound_targets(std::cout, *p, *tables) && passes;
+    return passes ? kExitHeld : kExitNotApplied;
 }
 
 }  // namespace inj::cli

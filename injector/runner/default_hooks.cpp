@@ -2,8 +2,10 @@
 #include <memory>
 
 #include "common/audit.hpp"
+#include "faultfs/faultfs.hpp"
 #include "faults/facilities.hpp"
 #include "lab/targets.hpp"
+#include "targets/bound.hpp"
 #include "runner/runner.hpp"
 #include "safety/preflight.hpp"
 
@@ -13,9 +15,11 @@ RunHooks default_hooks() {
     RunHooks h;
     h.lab_up = [](const plan::Plan& p) { return lab::up(p); };
     h.lab_down = [](const lab::LabState& l) { return lab::down(l); };
-    h.make_executor = [](const plan::Plan& p, const lab::LabState& l, const std::string& run) {
-        return std::unique_ptr<ProbeExecutor>(std::make_unique<LabProbeExecutor>(p, l, run));
+    h.make_executor = [](const plan::Plan& p, const targets::Targets& t, const std::string& run) {
+        return std::unique_ptr<ProbeExecutor>(std::make_unique<TargetsProbeExecutor>(p, t, run));
     };
+    h.bind_targets = [](const plan::Plan& p) { return targets::bind(p); };
+    h.start_watcher = [](const targets::WatchSpec& w) { return targets::Watcher::start(w, faultfs::binary()); };
     h.make_targets = [](const plan::Plan& p, const lab::LabState& l) {
         return std::unique_ptr<targets::Targets>(std::make_unique<lab::LabTargets>(p, l));
     };

@@ -10,7 +10,7 @@
 #include "common/netns.hpp"
 #include "common/proc.hpp"
 #include "common/tcp.hpp"
-#include "lab/lab.hpp"
+#include "targets/targets.hpp"
 #include "plan/template.hpp"
 #include "probes/checks.hpp"
 
@@ -39,18 +39,21 @@ std::string tcp_probe(const std::string& target, std::chrono::nanoseconds timeou
 
 }  // namespace
 
-LabProbeExecutor::LabProbeExecutor(const plan::Plan& plan, const lab::LabState& lab, std::string run_id)
-    : plan_(plan), lab_(lab), run_id_(std::move(run_id)) {}
+TargetsProbeExecutor::TargetsProbeExecutor(const plan::Plan& plan, const targets::Targets& targets, std::string run_id)
+    : plan_(plan), targets_(targets), run_id_(std::move(run_id)) {}
 
-ProbeSample LabProbeExecutor::attempt(const plan::Probe& probe, uint64_t seq) {
+ProbeSample TargetsProbeExecutor::attempt(const plan::Probe& probe, uint64_t seq) {
     ProbeSample s;
     s.seq = seq;
     s.at = Clock::now();
     plan::TemplateContext ctx;
     ctx.plan = &plan_;
     ctx.host = probe.in == "control" ? std::string() : probe.in;
-    ctx.volume_path = [this](const std::string& h, const std::string& v) { return lab_.volume_path(h, v); };
-    ctx.vars = {{"seq", std::to_string(seq)}, {"run", run_id_}, {"lab", lab_.id}};
+    ctx.volume_path = [this](const std::string& h, const std::string& v) {
+        auto* vol = targets_.volume(h, v);
+        return vol ? vol->path : std::string();
+    };
+    ctx.vars = {{"seq", std::to_string(seq)}, {"run", run_id_}, {"lab", targets_.id()}};
     auto text = plan::expand_template(probe.target, ctx);
     if (!text) {
         s.detail = text.error().message();
@@ -58,12 +61,12 @@ ProbeSample LabProbeExecutor::attempt(const plan::Probe& probe, uint64_t seq) {
     }
     std::string netns;
     if (probe.in != "control") {
-        auto* h = lab_.host(probe.in);
+        auto* h = targets_.host(probe.in);
         if (!h) {
-            s.detail = "host " + probe.in + " is not in the lab";
+            s.detail = "host " + probe.in + " is not in " + targets_.describe();
             return s;
         }
-        netns = netns_path(h->netns);
+        netns = h->netns;
     }
     if (probe.http || probe.metric) {  // http: and prometheus: probes (probes/checks.hpp)
         auto o = probe.http ? probes::run_http_check(*probe.http, *text, probe.timeout, netns)

@@ -15,7 +15,7 @@
 
 #include "plan/model.hpp"
 
-namespace inj::lab { struct LabState; }
+namespace inj::targets { class Targets; }
 
 namespace inj::runner {
 
@@ -39,15 +39,16 @@ public:
 };
 
 // Runs probes for real: exec through /bin/sh (inside the host's namespace when `in` names a
-// host) and TCP connects, with the probe's timeout.
-class LabProbeExecutor : public ProbeExecutor {
+// host) and TCP connects, with the probe's timeout. Hosts are found in the run's Targets view
+// (a lab, or what the plan bound).
+class TargetsProbeExecutor : public ProbeExecutor {
 public:
-    LabProbeExecutor(const plan::Plan& plan, const lab::LabState& lab, std::string run_id);
+    TargetsProbeExecutor(const plan::Plan& plan, const targets::Targets& targets, std::string run_id);
     ProbeSample attempt(const plan::Probe& probe, uint64_t seq) override;
 
 private:
     const plan::Plan& plan_;
-    const lab::LabState& lab_;
+    const targets::Targets& targets_;
     std::string run_id_;
 };
 

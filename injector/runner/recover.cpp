@@ -25,6 +25,7 @@
 #include "common/ranges.hpp"
 #include "faultfs/faultfs.hpp"
 #include "lab/cgroup.hpp"
+#include "targets/watcher.hpp"
 #include "lab/iproute.hpp"
 #include "lab/lab.hpp"
 #include "runner/journal.hpp"
@@ -123,6 +124,41 @@ public:
             }
             j->write("recovered", {{"by_pid", getpid()}, {"lab", lab_id}}, true);
             removed("journal_close", journal, "closed interrupted run " + id + " (" + labinfo + ")");
+        }
+    }
+
+    // (b2) Runs on bound targets whose runner and watcher both died before the watcher finished
+    // (its record has no "done" or "undone"): undo from the spec the watcher recorded.
+    void lost_watchers() {
+        for (auto& id : entries(runs_root())) {
+            std::string path = runs_root() + "/" + id + "/watcher.jsonl";
+            if (!exists(path)) continue;
+            std::ifstream in(path);
+            std::string line, spec_text;
+            pid_t watcher = 0;
+            bool finished = false;
+            while (std::getline(in, line)) {
+                auto e = nlohmann::json::parse(line, nullptr, false);
+                if (!e.is_object()) continue;
+                std::string ev = e.value("event", "");
+                if (ev == "done" || ev == "undone") finished = true;
+                if (ev == "watching" && e.contains("spec") && e["spec"].is_string()) {
+                    spec_text = e["spec"].get<std::string>();
+                    watcher = e.value("watcher", 0);
+                }
+            }
+            if (finished || spec_text.empty()) continue;
+            auto spec = targets::spec_from_json(spec_text);
+            if (!spec) {
+                failed("watcher_undo", path, "unreadable spec: " + spec.error().message());
+                continue;
+            }
+            bool runner_alive = process_alive(spec->runner) && comm_of(spec->runner) == "injector";
+            bool watcher_alive = watcher > 0 && process_alive(watcher) && comm_of(watcher) == "injector";
+            if (runner_alive || watcher_alive) continue;  // one of them still answers for the targets
+            int bad = targets::undo_watch(*spec, "recover: the runner and its watcher are gone");
+            if (bad) failed("watcher_undo", "run " + id, std::to_string(bad) + " undo steps failed (see " + path + ")");
+            else removed("watcher_undo", "run " + id, "put back the bound targets of run " + id + " (see " + path + ")");
         }
     }
 
@@ -380,6 +416,7 @@ RecoverReport recover() {
     audit::set_run("recover-" + new_run_id());
     Recovery rec;
     rec.interrupted_runs();
+    rec.lost_watchers();
     rec.labs();
     rec.orphans();
     return std::move(rec.report);

@@ -2,6 +2,7 @@
 // created, every exit goes through teardown().
 #include "runner/runner.hpp"
 
+
 #include <poll.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
@@ -27,8 +28,10 @@
 #include "common/netns.hpp"
 #include "safety/plan_checks.hpp"
 #include "faults/registry.hpp"
+#include "targets/bound.hpp"
 #include "targets/targets.hpp"
 #include "safety/preflight.hpp"
+#include "safety/protect_real.hpp"
 #include "safety/run_guards.hpp"
 
 namespace inj::runner {
@@ -111,6 +114,7 @@ struct Runner::Impl {
     std::optional<safety::RunLock> lock;
     std::optional<lab::LabState> lab;
     bool lab_ours = false;  // we brought it up, so we take it down
+    std::optional<targets::Watcher> watcher;  // bound targets: undoes our faults if we die
     EngineSet set;                          // the engines of this run, one per fault (set.of_fault)
     std::unique_ptr<targets::Targets> targets;  // what the plan hosts are bound to
     std::vector<Engine*> engines;           // prepared engines
@@ -236,6 +240,12 @@ struct Runner::Impl {
         } else if (lab) {
             jwrite("lab_kept", {{"lab", lab->id}});
         }
+        // Everything is restored (or said above that it is not): the watcher stands down.
+        if (watcher) {
+            auto r = watcher->done();
+            jwrite("watcher_done", {{"ok", r.ok()}, {"error", r ? "" : r.error().message()}}, true);
+            watcher.reset();
+        }
     }
 
     // Waits, guards running, until no engine has background work left (a restore awaiting
@@ -272,12 +282,15 @@ struct Runner::Impl {
                         if (smp.ok && !smp.ack.empty()) records.push_back({smp.ack, smp.at - t0});
             std::string netns;
             if (v.in != "control")
-                if (auto* h = lab->host(v.in)) netns = netns_path(h->netns);
+                if (auto* h = targets->host(v.in)) netns = h->netns;
             auto expand = [this](const std::string& text, const std::string& ack) -> Result<std::string> {
                 plan::TemplateContext ctx;
                 ctx.plan = &plan;
-                ctx.volume_path = [this](const std::string& h, const std::string& vol) { return lab->volume_path(h, vol); };
-                ctx.vars = {{"run", out.run_id}, {"lab", lab->id}, {"ack", ack}};
+                ctx.volume_path = [this](const std::string& h, const std::string& vol) {
+                    auto* v = targets->volume(h, vol);
+                    return v ? v->path : std::string();
+                };
+                ctx.vars = {{"run", out.run_id}, {"lab", targets->id()}, {"ack", ack}};
                 return plan::expand_template(text, ctx);
             };
             auto r = run_verify(v, records, expand, netns,
@@ -308,6 +321,7 @@ struct Runner::Impl {
     // The phases of run(), in order.
     bool preflight();
     bool setup_lab();
+    bool bind_targets();
     bool prepare_engines();
     bool steady_before();
     void start_timeline();
@@ -362,7 +376,8 @@ void Runner::Impl::add_run_guards() {
         in_force, std::chrono::milliseconds(100)));
     std::vector<std::pair<std::string, std::string>> paths;
     if (auto judge = targets->judge_netns(); !judge.empty()) paths.emplace_back("fabric", judge);
-    for (auto& h : targets->hosts()) paths.emplace_back(h.name, h.netns);
+    for (auto& h : targets->hosts())  // a container's /proc/PID/ns/net goes with its processes, by design
+        if (h.netns_stable) paths.emplace_back(h.name, h.netns);
     guards.push_back(std::make_unique<safety::HostVanishedGuard>(paths, std::chrono::milliseconds(100)));
     // One canary per sever fault that cuts whole flows: the first pair of its cut set.
     std::vector<safety::Canary> canaries;
@@ -442,8 +457,50 @@ bool Runner::Impl::preflight() {
     return true;
 }
 
+// What the plan's hosts are bound to, resolved on this machine (nothing touched yet), and the
+// watcher that puts them back if this process dies mid-fault; false (verdict set) on failure.
+bool Runner::Impl::bind_targets() {
+    auto t = Clock::now();
+    auto bound = hooks.bind_targets ? hooks.bind_targets(plan) : Result<std::unique_ptr<targets::Targets>>(plain_error("no binder"));
+    if (!bound) {
+        finish(kExitNotApplied, "not_applied", "targets: " + bound.error().message());
+        jwrite("targets_refused", {{"error", out.reason}}, true);
+        teardown();
+        return false;
+    }
+    targets = std::move(*bound);
+    // Protected by default on this machine: its default route, sshd, the plan's own entries.
+    auto hits = safety::check_real_targets(plan, tables, *targets, safety::local_protected(), "/proc/self/ns/net");
+    if (!hits.empty()) {
+        std::string why;
+        for (auto& h : hits) why += (why.empty() ? "" : "; ") + h;
+        finish(kExitNotApplied, "not_applied", "preflight refused the plan: " + why);
+        jwrite("refused", {{"reason", out.reason}, {"check", "protected"}}, true);
+        teardown();
+        return false;
+    }
+    nlohmann::json touched = nlohmann::json::array();
+    auto* real = dynamic_cast<targets::BoundTargets*>(targets.get());
+    if (real)
+        for (auto& line : real->touched()) touched.push_back(line);
+    jwrite("targets_bound", {{"targets", targets->describe()}, {"touched", touched}, {"ms", ms(Clock::now() - t)}}, true);
+    if (real && hooks.start_watcher) {
+        auto w = hooks.start_watcher(real->watch_spec(::getpid(), journal->dir() + "/watcher.jsonl"));
+        if (!w) {
+            finish(kExitNotApplied, "not_applied", "watcher: " + w.error().message());
+            jwrite("watcher_failed", {{"error", out.reason}}, true);
+            teardown();
+            return false;
+        }
+        watcher.emplace(std::move(*w));
+        jwrite("watcher", {{"pid", watcher->pid()}, {"record", journal->dir() + "/watcher.jsonl"}}, true);
+    }
+    return true;
+}
+
 // The lab (reused or brought up) and its Targets view; false (verdict set, torn down) on failure.
 bool Runner::Impl::setup_lab() {
+    if (plan.topology.bound()) return bind_targets();
     std::string lab_id = lab::id_for(plan);
     out.lab_id = lab_id;
     if (opts.reuse_lab) {
@@ -492,7 +549,7 @@ bool Runner::Impl::prepare_engines() {
 
 // The steady state before the first fault; false (verdict set, torn down) when it is not there.
 bool Runner::Impl::steady_before() {
-    exec = hooks.make_executor(plan, *lab, out.run_id);
+    exec = hooks.make_executor(plan, *targets, out.run_id);
     for (auto& p : plan.probes) {
         auto s = settle(p, *exec, opts.settle_successes, opts.settle_budget);
         jwrite("steady_before", {{"probe", p.name}, {"ok", s.ok}, {"attempts", s.attempts}, {"detail", s.last.detail}});

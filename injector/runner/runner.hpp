@@ -17,6 +17,7 @@
 
 #include "common/result.hpp"
 #include "lab/lab.hpp"
+#include "targets/watcher.hpp"
 #include "plan/model.hpp"
 #include "runner/engine.hpp"
 #include "runner/observer.hpp"
@@ -80,16 +81,21 @@ struct RunOutcome {
 struct RunHooks {
     std::function<Result<lab::LabState>(const plan::Plan&)> lab_up;
     std::function<Result<void>(const lab::LabState&)> lab_down;
-    std::function<std::unique_ptr<ProbeExecutor>(const plan::Plan&, const lab::LabState&,
+    std::function<std::unique_ptr<ProbeExecutor>(const plan::Plan&, const targets::Targets&,
                                                   const std::string& run_id)> make_executor;
     // What the plan hosts are bound to, for the engines (the lab's view by default).
     std::function<std::unique_ptr<targets::Targets>(const plan::Plan&, const lab::LabState&)> make_targets;
+    // For a plan whose hosts are bound to what exists (no lab): resolves every binding on this
+    // machine, touching nothing; an error refuses the run (exit 3).
+    std::function<Result<std::unique_ptr<targets::Targets>>(const plan::Plan&)> bind_targets;
+    // Starts the process that undoes faults on bound targets if the runner dies (none: no watcher).
+    std::function<Result<targets::Watcher>(const targets::WatchSpec&)> start_watcher;
     // The engines of the run, one per fault (the registry's by default: faults::make_engines).
     std::function<EngineSet(const plan::Plan&)> make_engines;
     std::function<Result<void>()> preflight;  // environment checks; an error refuses the run
 };
 
-// The real hooks: lab::up/down, LabProbeExecutor, the lab's Targets, the registry's engines,
+// The real hooks: lab::up/down, TargetsProbeExecutor, targets::bind, the lab's Targets, the registry's engines,
 // safety::check_environment.
 RunHooks default_hooks();
 

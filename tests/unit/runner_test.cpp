@@ -151,7 +151,7 @@ protected:
             return {};
         };
         auto pr = probes;
-        h.make_executor = [pr](const plan::Plan&, const lab::LabState&, const std::string&) {
+        h.make_executor = [pr](const plan::Plan&, const targets::Targets&, const std::string&) {
             struct Fwd : runner::ProbeExecutor {
                 std::shared_ptr<FakeProbes> p;
                 runner::ProbeSample attempt(const plan::Probe& pb, uint64_t seq) override { return p->attempt(pb, seq); }
