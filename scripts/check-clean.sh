@@ -6,7 +6,7 @@
 set -uo pipefail
 bad=0
 report() { echo "check-clean: LEFT BEHIND: $*"; bad=1; }
-ns=$(ip netns list 2>/dev/null | awk '{print $1}' | grep '^inj-' || true)
+ns=$(ip netns list 2>/dev/null | awk '{print $1}' | grep '^inj' || true)
 [ -n "$ns" ] && report "namespaces: $ns"
 links=$(ip -o link show 2>/dev/null | awk -F': ' '{print $2}' | grep '^inj' || true)
 [ -n "$links" ] && report "links: $links"
@@ -26,11 +26,11 @@ labs=$(ls /run/injector/labs 2>/dev/null || true)
 procs=$(ps -eo pid=,stat=,comm= | awk '$2 !~ /^Z/ && $3 ~ /^(etcd|iperf3|injector)$/' || true)
 [ -n "$procs" ] && report "processes: $procs"
 if command -v podman >/dev/null 2>&1; then
-  ctrs=$(podman --runtime runc --cgroup-manager cgroupfs --events-backend file ps -a --format '{{.Names}}' 2>/dev/null | grep '^inj-' || true)
+  ctrs=$(podman --runtime runc --cgroup-manager cgroupfs --events-backend file ps -a --format '{{.Names}}' 2>/dev/null | grep '^inj' || true)
   [ -n "$ctrs" ] && report "containers: $ctrs"
 fi
 # The project's cgroup roots: the lab's (injector*), the tests' and their containers' parents (inj-*).
-roots=$(ls -d /sys/fs/cgroup/*/injector* /sys/fs/cgroup/*/inj-* /sys/fs/cgroup/injector* /sys/fs/cgroup/inj-* 2>/dev/null || true)
+roots=$(ls -d /sys/fs/cgroup/*/inj* /sys/fs/cgroup/inj* 2>/dev/null || true)
 frozen=""
 for r in $roots; do
   f1=$(grep -l -E 'FROZEN|FREEZING' $(find "$r" -name freezer.state 2>/dev/null) /dev/null 2>/dev/null | xargs -r -n1 dirname)

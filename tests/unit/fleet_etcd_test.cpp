@@ -47,7 +47,8 @@ protected:
         auto pid = spawn(s);
         ASSERT_TRUE(pid.ok()) << pid.error().message();
         pid_ = *pid;
-        for (int i = 0; i < 100; ++i) {
+        // Up to 30 s: on a loaded 2-core machine a cold etcd takes more than the usual second.
+        for (int i = 0; i < 600; ++i) {
             if (EtcdClient::connect(client_url_, 200ms)) return;
             std::this_thread::sleep_for(50ms);
         }
