@@ -3,20 +3,32 @@
 # dpkg, checks the installed tool (version, help, `injector validate` on every installed example,
 # man page, bash completion, systemd units), removes it, and checks nothing of it remains.
 # Needs root. Refuses to run when a package named injector is already installed.
+# Environment: BUILD_DIR packages an existing RelWithDebInfo build instead (CI: build/, once its
+# tests have run): it is reconfigured for the prefix /usr, which no compiled file depends on (the
+# prefix only names the systemd units' paths), so nothing is compiled again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+dir=${BUILD_DIR:-build-pkg}
 [ "$(id -u)" -eq 0 ] || { echo "package-check: needs root (dpkg -i)" >&2; exit 64; }
 if dpkg-query -W -f='${Status}' injector 2>/dev/null | grep -q "ok installed"; then
   echo "package-check: a package named injector is installed already; not touching it" >&2
   exit 3
 fi
 
-cmake -S . -B build-pkg -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_INSTALL_PREFIX=/usr \
-      -DINJECTOR_TESTS=OFF -DINJECTOR_BENCH=OFF >/dev/null
-cmake --build build-pkg -j"$(nproc)" --target injector injector_docs
-rm -f build-pkg/injector_*.deb
-(cd build-pkg && cpack -G DEB >/dev/null)
-deb=$(ls build-pkg/injector_*.deb)
+if [ "$dir" = build-pkg ]; then
+  cmake -S . -B build-pkg -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_INSTALL_PREFIX=/usr \
+        -DINJECTOR_TESTS=OFF -DINJECTOR_BENCH=OFF >/dev/null
+else
+  grep -q '^CMAKE_BUILD_TYPE:STRING=RelWithDebInfo$' "$dir/CMakeCache.txt" ||
+    { echo "package-check: $dir is not a RelWithDebInfo build" >&2; exit 64; }
+  grep -q '^INJECTOR_SANITIZE:STRING=$' "$dir/CMakeCache.txt" ||
+    { echo "package-check: $dir is a sanitizer build" >&2; exit 64; }
+  cmake -S . -B "$dir" -DCMAKE_INSTALL_PREFIX=/usr >/dev/null
+fi
+cmake --build "$dir" -j"$(nproc)" --target injector injector_docs
+rm -f "$dir"/injector_*.deb
+(cd "$dir" && cpack -G DEB >/dev/null)
+deb=$(ls "$dir"/injector_*.deb)
 echo "package-check: built $deb ($(du -h "$deb" | cut -f1))"
 dpkg-deb -f "$deb" Package Version Depends Recommends
 files=$(dpkg-deb -c "$deb" | awk '{print substr($6, 2)}' | grep -v '/$')
