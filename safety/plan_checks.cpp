@@ -8,7 +8,9 @@
 #include <cstdio>
 #include <map>
 #include <set>
+#include <string_view>
 #include <tuple>
+#include <unordered_set>
 
 #include "common/ranges.hpp"
 
@@ -59,20 +61,22 @@ const IpAddr* first_address(const plan::Host& h, bool v6) {
     return nullptr;
 }
 
-// The hosts a selector stands for: named zones, power domains and hosts, and every host with an
-// address or prefix inside one of its CIDRs. `rest` (an omitted peer) is resolved by the caller.
-std::set<size_t> hosts_of(const plan::Topology& topo, const Selector& s) {
-    std::set<size_t> out;
+// The hosts a selector stands for, ascending: named zones, power domains and hosts, and every
+// host with an address or prefix inside one of its CIDRs. `rest` (an omitted peer) is resolved
+// by the caller. Names are looked up in hash sets: a target may list thousands of hosts.
+std::vector<size_t> hosts_of(const plan::Topology& topo, const Selector& s) {
+    using Names = std::unordered_set<std::string_view>;
+    const Names zones(s.zones.begin(), s.zones.end()), pds(s.power_domains.begin(), s.power_domains.end()),
+        names(s.hosts.begin(), s.hosts.end());
+    std::vector<size_t> out;
     for (size_t i = 0; i < topo.hosts.size(); ++i) {
         const plan::Host& h = topo.hosts[i];
-        bool in = std::find(s.zones.begin(), s.zones.end(), h.zone) != s.zones.end() ||
-                  std::find(s.power_domains.begin(), s.power_domains.end(), h.power_domain) != s.power_domains.end() ||
-                  std::find(s.hosts.begin(), s.hosts.end(), h.name) != s.hosts.end();
+        bool in = zones.count(h.zone) || pds.count(h.power_domain) || names.count(h.name);
         for (auto& c : s.cidrs) {
             for (auto& a : h.addresses) in = in || c.contains(a.addr);
             for (auto& x : h.cidrs) in = in || c.overlaps(x);
         }
-        if (in) out.insert(i);
+        if (in) out.push_back(i);
     }
     return out;
 }
@@ -209,10 +213,11 @@ Impact impact(const Plan& plan, const net::Tables& t, const Moment& m) {
     out.moment = m;
     out.hosts_total = topo.hosts.size();
 
-    std::set<size_t> touched;
+    std::vector<bool> touched(topo.hosts.size(), false);
     for (size_t fi : m.faults)
-        for (size_t h : hosts_of(topo, plan.method[fi].target)) touched.insert(h);
-    for (size_t h : touched) out.touched.push_back(topo.hosts[h].name);
+        for (size_t h : hosts_of(topo, plan.method[fi].target)) touched[h] = true;
+    for (size_t h = 0; h < topo.hosts.size(); ++h)
+        if (touched[h]) out.touched.push_back(topo.hosts[h].name);
 
     std::vector<bool> dark = dark_hosts(plan, m);
     auto cls = classes(plan, t, m.armed, dark);
@@ -237,7 +242,7 @@ Impact impact(const Plan& plan, const net::Tables& t, const Moment& m) {
     for (size_t i = 0; i < cls.size(); ++i)
         if (!search.in_all[i] || (cls[i].apart && cls[i].hosts.size() > 1))
             for (size_t h : cls[i].hosts) cut[h] = true;
-    std::set<std::string> zones, pds;
+    std::unordered_set<std::string_view> zones, pds;
     for (size_t h = 0; h < topo.hosts.size(); ++h)
         if (cut[h]) {
             out.cut_off.push_back(topo.hosts[h].name);
@@ -330,26 +335,30 @@ namespace {
 // One side of a fault, resolved: its hosts and the prefixes it names.
 struct Side {
     const char* name;  // "target" / "peer"
-    std::set<size_t> hosts;
+    std::vector<size_t> hosts;     // ascending
     std::vector<Cidr> cidrs;       // the selector's own CIDRs
     std::vector<std::string> zones, power_domains;  // named, or (for rest) not fully in the target
     bool rest = false;
 };
 
-Side resolve(const plan::Topology& topo, const Selector& s, const char* name, const std::set<size_t>* target) {
+Side resolve(const plan::Topology& topo, const Selector& s, const char* name, const std::vector<size_t>* target) {
     Side side{name, {}, s.cidrs, s.zones, s.power_domains, s.rest && s.empty()};
     if (side.rest && target) {
         // "The rest of the lab": every host the target leaves out, and the zones and power
         // domains those hosts live in.
-        std::set<std::string> z, pd;
+        std::vector<bool> in_target(topo.hosts.size(), false);
+        for (size_t i : *target) in_target[i] = true;
+        std::unordered_set<std::string_view> z, pd;
         for (size_t i = 0; i < topo.hosts.size(); ++i)
-            if (!target->count(i)) {
-                side.hosts.insert(i);
+            if (!in_target[i]) {
+                side.hosts.push_back(i);
                 z.insert(topo.hosts[i].zone);
                 pd.insert(topo.hosts[i].power_domain);
             }
         side.zones.assign(z.begin(), z.end());
         side.power_domains.assign(pd.begin(), pd.end());
+        std::sort(side.zones.begin(), side.zones.end());  // messages name the first, by name
+        std::sort(side.power_domains.begin(), side.power_domains.end());
     } else {
         side.hosts = hosts_of(topo, s);
     }
