@@ -232,8 +232,10 @@ void print_blast_radius(std::ostream& out, const plan::Plan& p, const net::Table
         zone_of.emplace(h.name, h.zone);
         ++zone_hosts[h.zone];
     }
-    for (auto& m : moments) {
-        auto im = safety::impact(p, t, m);
+    auto all = safety::impacts(p, t, moments);
+    for (size_t mi = 0; mi < moments.size(); ++mi) {
+        const auto& m = moments[mi];
+        const auto& im = all[mi];
         std::vector<std::string> faults;
         for (size_t fi : m.faults) faults.push_back(p.method[fi].name);
         char share[16];
