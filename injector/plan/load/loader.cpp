@@ -305,6 +305,28 @@ void Loader::expand_templates() {
     }
 }
 
+namespace {
+// The first overlapping (target, peer) prefix pair in plan order, without a pairwise scan: the
+// smaller side is indexed and the larger one queried (60 severs of a power domain from a zone
+// of 16,000 hosts index 60 x 500 prefixes, not 60 x 16,000).
+std::optional<std::pair<size_t, size_t>> first_overlap(const Covered& target, const Covered& peer) {
+    const bool index_target = target.prefixes.size() <= peer.prefixes.size();
+    const auto& indexed = index_target ? target.prefixes : peer.prefixes;
+    const auto& queried = index_target ? peer.prefixes : target.prefixes;
+    PrefixSet set;
+    for (size_t k = 0; k < indexed.size(); ++k) set.insert(indexed[k].first, k);
+    std::optional<std::pair<size_t, size_t>> best;
+    for (size_t q = 0; q < queried.size(); ++q) {
+        for (size_t k : set.overlapping(queried[q].first)) {
+            std::pair<size_t, size_t> pair = index_target ? std::pair{k, q} : std::pair{q, k};
+            if (!best || pair < *best) best = pair;
+        }
+        if (best && !index_target) break;  // queried in target order: the first target with a hit
+    }
+    return best;
+}
+}  // namespace
+
 // A member on both sides of a cut makes the cut meaningless (and the BPF classifier ambiguous).
 void Loader::check_fault_sides() {
     if (!errors_.empty()) return;  // names may not resolve; the first problems come first
@@ -327,16 +349,10 @@ void Loader::check_fault_sides() {
         else if (auto p = common(target.power_domains, peer.power_domains))
             why = "power domain '" + *p + "' is on both sides";
         else if (auto h = common_host(t, target.hosts, peer.hosts)) why = "host '" + *h + "' is on both sides";
-        else {
-            PrefixSet peers;  // the first overlapping pair in plan order, without a pairwise scan
-            for (size_t k = 0; k < peer.prefixes.size(); ++k) peers.insert(peer.prefixes[k].first, k);
-            for (auto& [a, aw] : target.prefixes) {
-                auto hits = peers.overlapping(a);
-                if (hits.empty()) continue;
-                auto& [b, bw] = peer.prefixes[*std::min_element(hits.begin(), hits.end())];
-                why = a.str() + " (" + describe(a, aw) + ", target) overlaps " + b.str() + " (" + describe(b, bw) + ", peer)";
-                break;
-            }
+        else if (auto o = first_overlap(target, peer)) {
+            auto& [a, aw] = target.prefixes[o->first];
+            auto& [b, bw] = peer.prefixes[o->second];
+            why = a.str() + " (" + describe(a, aw) + ", target) overlaps " + b.str() + " (" + describe(b, bw) + ", peer)";
         }
         if (!why.empty())
             error(f.peer.mark, fault_paths_[i] + ".peer", "target and peer overlap: " + why);
