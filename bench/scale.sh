@@ -1,7 +1,8 @@
 #!/bin/sh
 # How `injector validate` and `injector plan` grow with the size of the data center: plans of
 # 256 / 2,000 / 8,000 / 32,000 hosts (bench/scale_plan.py: 3 zones, 64 power domains, half the
-# hosts in the burning zone, a power loss of that zone and a sever), each command run 5 times;
+# hosts in the burning zone, a power loss of that zone and a sever; "plan+60": 60 more severs,
+# one a second, so ~120 moments to judge), each command run 5 times;
 # the median of wall and CPU (user+sys) seconds, peak memory, and the growth from the size
 # before. The 256-host row is the baseline of the same run. Needs no privilege.
 # Usage: bench/scale.sh [BUILD_DIR]   (default: build)
@@ -21,13 +22,15 @@ measure() {
 }
 
 printf "%-9s %7s %9s %9s %9s %9s   %s\n" command hosts "wall s" "cpu s" "MiB" "x prev" "(median of 5; x prev: cpu time against the size before)"
-for cmd in validate plan; do
+for row in validate:0 plan:0 plan:60; do
+    cmd=${row%:*} severs=${row#*:}
+    label=$cmd$( [ "$severs" = 0 ] || echo "+$severs")
     prev=""
     for n in 256 2000 8000 32000; do
-        python3 "$here/scale_plan.py" "$n" >"$work/p$n.yaml"
+        python3 "$here/scale_plan.py" "$n" "$severs" >"$work/p$n.yaml"
         set -- $(measure "$cmd" "$work/p$n.yaml")
         growth=$( [ -n "$prev" ] && awk -v a="$2" -v b="$prev" 'BEGIN { if (b > 0) printf "%.1fx", a / b; else printf "-" }' || echo "-")
-        printf "%-9s %7d %9.2f %9.2f %9.0f %9s\n" "$cmd" "$n" "$1" "$2" "$(($3 / 1024))" "$growth"
+        printf "%-9s %7d %9.2f %9.2f %9.0f %9s\n" "$label" "$n" "$1" "$2" "$(($3 / 1024))" "$growth"
         prev=$2
     done
 done

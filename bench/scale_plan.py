@@ -2,12 +2,14 @@
 """Writes a data-center-sized plan for bench/scale.sh: N hosts in 3 zones (half in pangyo, the
 burning zone), 64 power domains spread over the zones in proportion, three etcd members (one per
 zone) and a power loss of the whole pangyo zone, with a sever of two ansan power domains from
-gasan later on. Usage: scale_plan.py HOSTS > plan.yaml"""
+gasan later on; with SEVERS, that many more faults, each a power domain of ansan or gasan severed
+from pangyo for 10 s, one a second (a plan of many moments). Usage: scale_plan.py HOSTS [SEVERS] > plan.yaml"""
 import sys
 
 
 def main():
     n = int(sys.argv[1])
+    severs = int(sys.argv[2]) if len(sys.argv) > 2 else 0
     zones = [("pangyo", "198.18.0.0/17", n // 2), ("ansan", "198.18.128.0/17", n // 4),
              ("gasan", "198.19.0.0/17", n - n // 2 - n // 4)]
     pds = {"pangyo": 32, "ansan": 16, "gasan": 16}
@@ -22,7 +24,7 @@ def main():
         for i in range(count):
             name = "kv-%s" % z if i == 0 else "%s-h%d" % (z, i)
             out.append("    - { name: %s, zone: %s, power_domain: %s-%02d }" % (name, z, z, i % pds[z]))
-    out += """lab:
+    tail = """lab:
   ready_timeout: 60s
   services:
     - name: etcd
@@ -64,7 +66,11 @@ safety:
     - { zone: control }
   abort_when:
     - { probe: kv-read, success_rate_below: 0.5, for: 5s }
-""".rstrip("\n").split("\n")
+"""
+    extra = "".join("  - { name: s%d, fault: sever, at: %ds, duration: 10s, target: { power_domain: %s-%02d }, "
+                    "peer: { zone: pangyo } }\n" % (k, 5 + k, ("ansan", "gasan")[k % 2], k % 16) for k in range(severs))
+    tail = tail.replace("safety:\n", extra + "safety:\n", 1)
+    out += tail.rstrip("\n").split("\n")
     print("\n".join(out))
 
 

@@ -8,7 +8,9 @@
 #include <cstdio>
 #include <map>
 #include <set>
+#include <string_view>
 #include <tuple>
+#include <unordered_set>
 
 #include "common/ranges.hpp"
 
@@ -59,20 +61,22 @@ const IpAddr* first_address(const plan::Host& h, bool v6) {
     return nullptr;
 }
 
-// The hosts a selector stands for: named zones, power domains and hosts, and every host with an
-// address or prefix inside one of its CIDRs. `rest` (an omitted peer) is resolved by the caller.
-std::set<size_t> hosts_of(const plan::Topology& topo, const Selector& s) {
-    std::set<size_t> out;
+// The hosts a selector stands for, ascending: named zones, power domains and hosts, and every
+// host with an address or prefix inside one of its CIDRs. `rest` (an omitted peer) is resolved
+// by the caller. Names are looked up in hash sets: a target may list thousands of hosts.
+std::vector<size_t> hosts_of(const plan::Topology& topo, const Selector& s) {
+    using Names = std::unordered_set<std::string_view>;
+    const Names zones(s.zones.begin(), s.zones.end()), pds(s.power_domains.begin(), s.power_domains.end()),
+        names(s.hosts.begin(), s.hosts.end());
+    std::vector<size_t> out;
     for (size_t i = 0; i < topo.hosts.size(); ++i) {
         const plan::Host& h = topo.hosts[i];
-        bool in = std::find(s.zones.begin(), s.zones.end(), h.zone) != s.zones.end() ||
-                  std::find(s.power_domains.begin(), s.power_domains.end(), h.power_domain) != s.power_domains.end() ||
-                  std::find(s.hosts.begin(), s.hosts.end(), h.name) != s.hosts.end();
+        bool in = zones.count(h.zone) || pds.count(h.power_domain) || names.count(h.name);
         for (auto& c : s.cidrs) {
             for (auto& a : h.addresses) in = in || c.contains(a.addr);
             for (auto& x : h.cidrs) in = in || c.overlaps(x);
         }
-        if (in) out.insert(i);
+        if (in) out.push_back(i);
     }
     return out;
 }
@@ -95,19 +99,42 @@ bool in_contact(const net::Tables& t, const IpAddr& a, const IpAddr& b, uint64_t
     return !net::drops(t, a, b, armed) && !net::drops(t, b, a, armed);
 }
 
+// What every moment of a plan shares, computed once: the rule masks of each host's primary
+// address (one LPM lookup) and the hosts of each fault's target. A plan of 60 faults has ~120
+// moments; each used to look every host up again.
+struct Shared {
+    struct Facts {
+        bool addressed = false, v6 = false, known = false;
+        uint64_t left = 0, right = 0;
+    };
+    std::vector<Facts> facts;                  // per host
+    std::vector<std::vector<size_t>> targets;  // per fault: hosts_of(its target)
+
+    Shared(const Plan& plan, const net::Tables& t) {
+        for (auto& h : plan.topology.hosts) {
+            Facts f;
+            if (!h.addresses.empty()) {
+                f.addressed = true;
+                f.v6 = h.addresses[0].addr.v6;
+                if (const net::Tables::Prefix* p = net::lookup(t, h.addresses[0].addr))
+                    f = {true, f.v6, true, side_mask(p->ep, true), side_mask(p->ep, false)};
+            }
+            facts.push_back(f);
+        }
+        for (auto& f : plan.method) targets.push_back(hosts_of(plan.topology, f.target));
+    }
+};
+
 // `skip`: hosts that are never part of the majority (dark ones), left out of every class.
-std::vector<HostClass> classes(const Plan& plan, const net::Tables& t, uint64_t armed, const std::vector<bool>& skip) {
+std::vector<HostClass> classes(const Plan& plan, const net::Tables& t, uint64_t armed, const std::vector<bool>& skip,
+                               const Shared& sh) {
     const auto& hosts = plan.topology.hosts;
     std::map<std::tuple<bool, uint64_t, uint64_t, bool>, size_t> index;
     std::vector<HostClass> out;
     for (size_t i = 0; i < hosts.size(); ++i) {
-        if (hosts[i].addresses.empty() || skip[i]) continue;
-        const IpAddr& a = hosts[i].addresses[0].addr;
-        const net::Tables::Prefix* p = net::lookup(t, a);
-        bool known = p != nullptr;
-        uint64_t l = known ? side_mask(p->ep, true) & armed : 0;
-        uint64_t r = known ? side_mask(p->ep, false) & armed : 0;
-        auto key = std::make_tuple(a.v6, l, r, known);
+        const Shared::Facts& f = sh.facts[i];
+        if (!f.addressed || skip[i]) continue;
+        auto key = std::make_tuple(f.v6, f.left & armed, f.right & armed, f.known);
         auto [it, fresh] = index.emplace(key, out.size());
         if (fresh) out.push_back({});
         out[it->second].hosts.push_back(i);
@@ -120,11 +147,11 @@ std::vector<HostClass> classes(const Plan& plan, const net::Tables& t, uint64_t 
 
 // Hosts a fault in force isolates (a power loss's target). A host without power answers nobody and is
 // never part of the connected majority, however the live hosts split.
-std::vector<bool> dark_hosts(const Plan& plan, const Moment& m) {
+std::vector<bool> dark_hosts(const Plan& plan, const Moment& m, const Shared& sh) {
     std::vector<bool> dark(plan.topology.hosts.size(), false);
     for (size_t fi : m.faults)
         if (auto e = plan.method[fi].net(); e && e->kind == plan::NetEffect::Kind::isolate)
-            for (size_t h : hosts_of(plan.topology, plan.method[fi].target)) dark[h] = true;
+            for (size_t h : sh.targets[fi]) dark[h] = true;
     return dark;
 }
 
@@ -203,19 +230,22 @@ std::vector<Moment> moments(const Plan& plan, const net::Tables& t) {
     return out;
 }
 
-Impact impact(const Plan& plan, const net::Tables& t, const Moment& m) {
+namespace {
+
+Impact impact_at(const Plan& plan, const net::Tables& t, const Moment& m, const Shared& sh) {
     const auto& topo = plan.topology;
     Impact out;
     out.moment = m;
     out.hosts_total = topo.hosts.size();
 
-    std::set<size_t> touched;
+    std::vector<bool> touched(topo.hosts.size(), false);
     for (size_t fi : m.faults)
-        for (size_t h : hosts_of(topo, plan.method[fi].target)) touched.insert(h);
-    for (size_t h : touched) out.touched.push_back(topo.hosts[h].name);
+        for (size_t h : sh.targets[fi]) touched[h] = true;
+    for (size_t h = 0; h < topo.hosts.size(); ++h)
+        if (touched[h]) out.touched.push_back(topo.hosts[h].name);
 
-    std::vector<bool> dark = dark_hosts(plan, m);
-    auto cls = classes(plan, t, m.armed, dark);
+    std::vector<bool> dark = dark_hosts(plan, m, sh);
+    auto cls = classes(plan, t, m.armed, dark, sh);
     std::vector<std::vector<bool>> adj(cls.size(), std::vector<bool>(cls.size(), false));
     std::vector<size_t> weight(cls.size());
     for (size_t i = 0; i < cls.size(); ++i) {
@@ -237,7 +267,7 @@ Impact impact(const Plan& plan, const net::Tables& t, const Moment& m) {
     for (size_t i = 0; i < cls.size(); ++i)
         if (!search.in_all[i] || (cls[i].apart && cls[i].hosts.size() > 1))
             for (size_t h : cls[i].hosts) cut[h] = true;
-    std::set<std::string> zones, pds;
+    std::unordered_set<std::string_view> zones, pds;
     for (size_t h = 0; h < topo.hosts.size(); ++h)
         if (cut[h]) {
             out.cut_off.push_back(topo.hosts[h].name);
@@ -248,6 +278,17 @@ Impact impact(const Plan& plan, const net::Tables& t, const Moment& m) {
         if (zones.count(z.name)) out.zones.push_back(z.name);
     for (auto& pd : topo.power_domains)
         if (pds.count(pd.name)) out.power_domains.push_back(pd.name);
+    return out;
+}
+
+}  // namespace
+
+Impact impact(const Plan& plan, const net::Tables& t, const Moment& m) { return impact_at(plan, t, m, Shared(plan, t)); }
+
+std::vector<Impact> impacts(const Plan& plan, const net::Tables& t, const std::vector<Moment>& ms) {
+    Shared sh(plan, t);
+    std::vector<Impact> out;
+    for (auto& m : ms) out.push_back(impact_at(plan, t, m, sh));
     return out;
 }
 
@@ -287,13 +328,12 @@ std::vector<Refusal> check_blast_radius(const Plan& plan, const net::Tables& t) 
     const plan::BlastRadius& b = plan.safety.blast_radius;
     std::vector<Refusal> out;
     if (!b.max_hosts && !b.max_hosts_share && !b.max_zones && !b.max_power_domains) return out;
-    std::vector<Impact> impacts;
-    for (auto& m : moments(plan, t)) impacts.push_back(impact(plan, t, m));
+    std::vector<Impact> all = impacts(plan, t, moments(plan, t));
 
     // For each bound, its worst moment (the first of equals): one refusal per bound exceeded.
     std::map<std::string, std::pair<const Impact*, BoundCheck>> worst;
     std::map<std::string, double> worst_value;
-    for (auto& i : impacts)
+    for (auto& i : all)
         for (auto& bc : bounds_at(b, i)) {
             double v = bc.bound == "max_hosts (share)" ? i.share() : std::stod(bc.measured);
             if (!worst.count(bc.bound) || v > worst_value[bc.bound]) {
@@ -330,26 +370,30 @@ namespace {
 // One side of a fault, resolved: its hosts and the prefixes it names.
 struct Side {
     const char* name;  // "target" / "peer"
-    std::set<size_t> hosts;
+    std::vector<size_t> hosts;     // ascending
     std::vector<Cidr> cidrs;       // the selector's own CIDRs
     std::vector<std::string> zones, power_domains;  // named, or (for rest) not fully in the target
     bool rest = false;
 };
 
-Side resolve(const plan::Topology& topo, const Selector& s, const char* name, const std::set<size_t>* target) {
+Side resolve(const plan::Topology& topo, const Selector& s, const char* name, const std::vector<size_t>* target) {
     Side side{name, {}, s.cidrs, s.zones, s.power_domains, s.rest && s.empty()};
     if (side.rest && target) {
         // "The rest of the lab": every host the target leaves out, and the zones and power
         // domains those hosts live in.
-        std::set<std::string> z, pd;
+        std::vector<bool> in_target(topo.hosts.size(), false);
+        for (size_t i : *target) in_target[i] = true;
+        std::unordered_set<std::string_view> z, pd;
         for (size_t i = 0; i < topo.hosts.size(); ++i)
-            if (!target->count(i)) {
-                side.hosts.insert(i);
+            if (!in_target[i]) {
+                side.hosts.push_back(i);
                 z.insert(topo.hosts[i].zone);
                 pd.insert(topo.hosts[i].power_domain);
             }
         side.zones.assign(z.begin(), z.end());
         side.power_domains.assign(pd.begin(), pd.end());
+        std::sort(side.zones.begin(), side.zones.end());  // messages name the first, by name
+        std::sort(side.power_domains.begin(), side.power_domains.end());
     } else {
         side.hosts = hosts_of(topo, s);
     }

@@ -63,6 +63,9 @@ struct Impact {
 };
 
 Impact impact(const plan::Plan& plan, const net::Tables& t, const Moment& m);
+// impact() of each moment, with what the moments share (each host's rule masks, each fault's
+// hosts) computed once: preflight and the preview of a many-fault plan at data-center size.
+std::vector<Impact> impacts(const plan::Plan& plan, const net::Tables& t, const std::vector<Moment>& ms);
 
 // One configured bound measured at one moment, for previews ("max_zones 1: 1 OK").
 struct BoundCheck {

@@ -150,6 +150,7 @@ MapView::MapView(Reader& l, const Field& f) : r_(l), self_(f) {
         return;
     }
     ok_ = true;
+    entries_.reserve(f.node.size());  // an Entry's Field copies on a move (YAML::Node has no move)
     for (auto it = f.node.begin(); it != f.node.end(); ++it) {
         Mark km = l.mark_of(it->first, f.mark);
         if (!it->first.IsScalar()) {

@@ -161,6 +161,7 @@ public:
             return std::nullopt;
         }
         std::vector<Field> out;
+        out.reserve(f.node.size());  // a Field copies on a move (YAML::Node has no move)
         for (size_t i = 0; i < f.node.size(); ++i) {
             Node item = f.node[i];
             Mark m = mark_of(item, f.mark);

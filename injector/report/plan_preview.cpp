@@ -10,8 +10,8 @@
 #include <map>
 #include <set>
 #include <sstream>
+#include <string_view>
 #include <unordered_map>
-#include <unordered_set>
 
 #include "common/duration.hpp"
 #include "faults/registry.hpp"
@@ -24,6 +24,7 @@ namespace {
 using plan::join;
 constexpr size_t kShort = faults::kShortList;  // lists up to this long are printed whole
 constexpr size_t kMaxLines = 24;                // cut-set lines per fault without --hosts
+constexpr uint64_t kMaxPairs = 1000000;         // host pairs --hosts lists one by one (~25 MB)
 std::string names(const std::vector<std::string>& v, bool all, const char* sep = " ") {
     return faults::short_list(v, all, sep);
 }
@@ -178,6 +179,19 @@ struct CutView {
     }
 };
 
+// The host pairs of a cut set, from its group cuts, in plan order of source then destination:
+// the pairs net::cut_set() lists, without trying every pair of hosts (quadratic in hosts).
+std::vector<std::pair<size_t, size_t>> host_pairs(const std::vector<net::HostGroup>& groups,
+                                                  const std::vector<net::GroupCut>& cuts) {
+    std::vector<std::pair<size_t, size_t>> out;
+    for (auto& c : cuts)
+        for (size_t a : groups[c.from].hosts)
+            for (size_t b : groups[c.to].hosts)
+                if (a != b) out.emplace_back(a, b);
+    std::sort(out.begin(), out.end());
+    return out;
+}
+
 void print_timeline(std::ostream& out, const plan::Plan& p, const net::Tables& t, const PreviewOptions& o) {
     out << "timeline (max_duration " << format_duration(p.safety.max_duration) << "):\n";
     auto groups = net::host_groups(p, t);
@@ -190,11 +204,18 @@ void print_timeline(std::ostream& out, const plan::Plan& p, const net::Tables& t
         if (!effect) continue;
         bool degrade = effect->kind == plan::NetEffect::Kind::degrade;
         std::ostringstream detail;
-        uint64_t n = view.print(detail, net::group_cuts(p, t, groups, i, degrade), o.list_hosts, "        ");
+        auto cuts = net::group_cuts(p, t, groups, i, degrade);
+        uint64_t n = view.print(detail, cuts, o.list_hosts, "        ");
         out << "      " << (degrade ? "degraded: " : "cut set: ") << n << " host pairs"
             << (degrade ? " (cut off: none)" : " lose contact") << (n ? ":\n" : "\n") << detail.str();
-        if ((o.list_hosts || n <= 2 * kShort) && effect->kind == plan::NetEffect::Kind::cut)
-            for (auto& [a, b] : net::cut_set(p, t, i)) out << "        " << a << " -> " << b << "\n";
+        if (effect->kind != plan::NetEffect::Kind::cut) continue;  // a dark host's pairs are all of them
+        if (n > (o.list_hosts ? kMaxPairs : 2 * kShort)) {
+            if (o.list_hosts)
+                out << "        (more than " << kMaxPairs << " host pairs to list one by one: the domain pairs above hold them)\n";
+            continue;
+        }
+        for (auto& [a, b] : host_pairs(groups, cuts))
+            out << "        " << p.topology.hosts[a].name << " -> " << p.topology.hosts[b].name << "\n";
     }
 }
 
@@ -204,23 +225,27 @@ void print_blast_radius(std::ostream& out, const plan::Plan& p, const net::Table
     auto moments = safety::moments(p, t);
     if (moments.empty()) out << "  no moment has a fault in force\n";
     auto none = [](std::string s) { return s.empty() ? std::string("none") : s; };
-    for (auto& m : moments) {
-        auto im = safety::impact(p, t, m);
+    // Each host's zone by name, and each zone's host count: once, not per moment.
+    std::unordered_map<std::string_view, std::string_view> zone_of;
+    std::unordered_map<std::string_view, size_t> zone_hosts;
+    for (auto& h : p.topology.hosts) {
+        zone_of.emplace(h.name, h.zone);
+        ++zone_hosts[h.zone];
+    }
+    auto all = safety::impacts(p, t, moments);
+    for (size_t mi = 0; mi < moments.size(); ++mi) {
+        const auto& m = moments[mi];
+        const auto& im = all[mi];
         std::vector<std::string> faults;
         for (size_t fi : m.faults) faults.push_back(p.method[fi].name);
         char share[16];
         std::snprintf(share, sizeof share, "%.1f%%", im.share() * 100.0);
         // Per zone: hosts cut off of the zone's hosts.
-        std::unordered_set<std::string> cut(im.cut_off.begin(), im.cut_off.end());
-        std::map<std::string, std::pair<size_t, size_t>> per_zone;
-        for (auto& h : p.topology.hosts) {
-            auto& z = per_zone[h.zone];
-            ++z.second;
-            z.first += cut.count(h.name);
-        }
+        std::unordered_map<std::string_view, size_t> cut_in;
+        for (auto& h : im.cut_off) ++cut_in[zone_of.at(h)];
         std::vector<std::string> zones;
         for (auto& z : im.zones)
-            zones.push_back(z + " " + std::to_string(per_zone[z].first) + "/" + std::to_string(per_zone[z].second));
+            zones.push_back(z + " " + std::to_string(cut_in[z]) + "/" + std::to_string(zone_hosts[z]));
         out << "  " << m.str() << "  faults: " << join(faults, ", ") << "\n"
             << "      hosts cut off: " << im.cut_off.size() << "/" << im.hosts_total << " (" << share
             << "): " << none(names(im.cut_off, o.list_hosts, ", ")) << "\n"
