@@ -67,6 +67,20 @@ nlohmann::json yaml_file_json(const std::string& path) {
     }
 }
 
+// A service's volume for the journal: its name, and for a volatile one the loss model in force.
+static nlohmann::json volume_json(const Service& sv) {
+    nlohmann::json j = {{"name", *sv.volume}, {"volatile", sv.volume_volatile}};
+    if (!sv.volume_volatile) return j;
+    const VolumeLoss& l = sv.volume_loss;
+    j["loss"] = {{"model", to_string(l.model)},
+                 {"metadata", l.metadata_volatile ? "volatile" : "durable"},
+                 {"writeback_ms", ms(l.writeback)},
+                 {"seed", l.seed}};
+    if (l.model == VolumeLoss::Model::torn) j["loss"]["torn_sectors"] = l.torn_sectors;
+    if (l.model == VolumeLoss::Model::reorder) j["loss"]["survive"] = l.survive;
+    return j;
+}
+
 nlohmann::json plan_json(const Plan& plan) {
     nlohmann::json source = yaml_file_json(plan.file);
     nlohmann::json faults = nlohmann::json::array();
@@ -78,7 +92,8 @@ nlohmann::json plan_json(const Plan& plan) {
         if (source.is_object() && source.contains("method") && source["method"].is_array() &&
             i < source["method"].size() && source["method"][i].is_object())
             for (auto& [k, v] : source["method"][i].items())
-                if (k != "name" && k != "fault" && k != "at" && k != "duration" && k != "target") params[k] = v;
+                if (k != "name" && k != "fault" && k != "duration" && k != "target" && (k != "at" || v.is_object()))
+                    params[k] = v;  // an `at` map is a crash point: a parameter, not a time
         nlohmann::json j = {{"name", f.name}, {"kind", f.kind()}, {"at_ms", ms(f.at)},
                             {"duration_ms", ms(f.duration)}, {"target", describe(f.target)},
                             {"params", params}, {"line", f.mark.str()}};
@@ -117,7 +132,11 @@ nlohmann::json plan_json(const Plan& plan) {
             {"topology", {{"zones", zones}, {"hosts", hosts}}},
             {"services", [&] {
                  nlohmann::json s = nlohmann::json::array();
-                 for (auto& sv : plan.lab.services) s.push_back({{"name", sv.name}, {"hosts", sv.hosts}});
+                 for (auto& sv : plan.lab.services) {
+                     nlohmann::json j = {{"name", sv.name}, {"hosts", sv.hosts}};
+                     if (sv.volume) j["volume"] = volume_json(sv);
+                     s.push_back(j);
+                 }
                  return s;
              }()},
             {"probes", probes},

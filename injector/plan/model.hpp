@@ -110,6 +110,22 @@ struct Topology {
     bool bound() const { return !hosts.empty() && hosts.front().binding.bound(); }
 };
 
+// How a volatile volume loses data at a power cut (`volume: { ..., loss: {...} }`, read by
+// plan/load/volume.cpp; the storage engine hands it to the volume's faultfs daemon).
+struct VolumeLoss {
+    enum class Model { unsynced, torn, reorder };
+    Model model = Model::unsynced;  // unsynced: every write not fsynced is lost
+    uint32_t torn_sectors = 8;      // torn: the longest prefix of a write that lands; 0 = a random subset of its pages
+    double survive = 0.5;           // reorder: the chance each unsynced write lands
+    bool metadata_volatile = false; // creations, renames, unlinks without a directory fsync are lost too
+    Duration writeback{0};          // data dirty longer than this is written back; 0 = never
+    uint64_t seed = 0;              // the random choices; 0 = from the clock
+    Mark mark;
+};
+inline const char* to_string(VolumeLoss::Model m) {
+    return m == VolumeLoss::Model::torn ? "torn" : m == VolumeLoss::Model::reorder ? "reorder" : "unsynced";
+}
+
 struct Service {
     std::string name;
     std::vector<std::string> hosts;
@@ -118,6 +134,7 @@ struct Service {
     // `volume: { name: x, volatile: true }`: the volume's disk has a volatile write cache, so a
     // power_loss of its host throws away every write not yet fsynced (served through faultfs).
     bool volume_volatile = false;
+    VolumeLoss volume_loss;           // what its power cut loses (volatile volumes)
     std::optional<int> port;          // used by {endpoints:SVC}
     Check ready;
     Mark mark;

@@ -222,6 +222,21 @@ std::optional<double> Reader::probability(const Field& f) {
     return v;
 }
 
+std::optional<std::string> Reader::one_of(const Field& f, const std::vector<std::string>& options,
+                                          const std::string& what) {
+    auto s = str(f);
+    if (!s) return std::nullopt;
+    if (std::find(options.begin(), options.end(), *s) != options.end()) return s;
+    std::string msg = "unknown " + what + " '" + *s + "'";
+    for (auto& o : options)
+        if (edit_distance(*s, o) <= 2) {
+            msg += " (did you mean '" + o + "'?)";
+            break;
+        }
+    error(f, msg + "; use " + join(options, " or "));
+    return std::nullopt;
+}
+
 std::vector<std::string> FaultContext::host_names() const {
     std::vector<std::string> v;
     for (auto& h : plan().topology.hosts) v.push_back(h.name);

@@ -184,6 +184,9 @@ public:
     }
     // A probability: a number in [0, 1] or a percentage ("5%", "0.5%").
     std::optional<double> probability(const Field& f);
+    // One of `options` (a word the plan must spell exactly); else an error listing them, with a
+    // guess at the intended one. `what` names the value ("loss model").
+    std::optional<std::string> one_of(const Field& f, const std::vector<std::string>& options, const std::string& what);
     size_t error_count() const { return errors_.size(); }
 
 protected:

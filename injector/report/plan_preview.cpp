@@ -66,12 +66,34 @@ void print_topology(std::ostream& out, const plan::Plan& p, const PreviewOptions
     }
 }
 
+// What a power cut loses on a volatile volume, in the loss model's words.
+std::string loss_text(const plan::VolumeLoss& l) {
+    std::string t;
+    switch (l.model) {
+    case plan::VolumeLoss::Model::unsynced: t = "writes not fsynced are lost at a power cut"; break;
+    case plan::VolumeLoss::Model::torn:
+        t = l.torn_sectors ? "of each write not fsynced, at most its first " + std::to_string(l.torn_sectors) +
+                                 " sectors land at a power cut (torn)"
+                           : "of each write not fsynced, a random subset of its pages lands at a power cut (torn)";
+        break;
+    case plan::VolumeLoss::Model::reorder:
+        t = "each write not fsynced lands or not at a power cut, chance " + std::to_string(int(l.survive * 100 + 0.5)) +
+            "% (reorder)";
+        break;
+    }
+    if (l.metadata_volatile) t += "; creations, renames and unlinks without an fsync of their directory are lost too";
+    if (l.writeback.count() > 0) t += "; data dirty for " + format_duration(l.writeback) + " is written back";
+    if (l.seed) t += "; seed " + std::to_string(l.seed);
+    return t;
+}
+
 void print_services_and_probes(std::ostream& out, const plan::Plan& p, const PreviewOptions& o) {
     for (auto& s : p.lab.services) {
         out << "service " << s.name << " on " << names(s.hosts, o.list_hosts);
-        if (s.volume)
-            out << ", volume " << *s.volume
-                << (s.volume_volatile ? " (volatile: writes not fsynced are lost at a power cut)" : "");
+        if (s.volume) {
+            out << ", volume " << *s.volume;
+            if (s.volume_volatile) out << " (volatile: " << loss_text(s.volume_loss) << ")";
+        }
         out << "\n";
     }
     for (auto& pr : p.probes) {

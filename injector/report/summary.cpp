@@ -17,6 +17,24 @@ std::string us(std::chrono::nanoseconds d) {
     std::snprintf(buf, sizeof buf, "%.0f us", static_cast<double>(d.count()) / 1e3);
     return buf;
 }
+// A power loss's crash point and what each volatile volume lost (the power engine's report).
+void print_storage_loss(std::ostream& os, const nlohmann::json& e) {
+    if (!e.is_object()) return;
+    if (auto c = e.find("crash_point"); c != e.end() && c->is_object()) {
+        if (c->value("fired", false))
+            os << "      crash point fired " << c->value("when", "") << " " << c->value("operation", "") << " "
+               << c->value("path", "") << " (match " << c->value("nth", 0) << ") on " << c->value("volume", "")
+               << " of " << c->value("host", "") << "\n";
+        else
+            os << "      crash point armed on " << c->value("armed_volumes", 0) << " volume(s) never fired: nothing went dark\n";
+    }
+    if (auto l = e.find("lost"); l != e.end() && l->is_array())
+        for (auto& v : *l)
+            if (v.contains("summary") && v["summary"].is_array())
+                for (auto& line : v["summary"])
+                    if (line.is_string()) os << "      lost: " << line.get<std::string>() << "\n";
+}
+
 }  // namespace
 
 void print_summary(std::ostream& os, const runner::RunOutcome& o, bool color) {
@@ -50,6 +68,7 @@ void print_summary(std::ostream& os, const runner::RunOutcome& o, bool color) {
                               a.value("agents_confirmed", 0), a.value("spread_ms", 0.0), a.value("late_max_ms", 0.0));
                 os << fl;
             }
+            print_storage_loss(os, f.engine_report);
             for (auto& r : f.recoveries) {
                 os << "      " << r.service << " on " << r.host;
                 if (r.ready) os << " healthy again after " << format_duration(r.rto) << " (RTO, pid " << r.pid << ")\n";

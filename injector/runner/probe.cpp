@@ -158,10 +158,14 @@ void ProbeSampler::loop() {
 
 SettleResult settle(const plan::Probe& probe, ProbeExecutor& exec, int needed,
                     std::chrono::nanoseconds budget, const std::atomic<bool>* cancel) {
+    constexpr uint64_t kSettleSeqBase = 1000000000;
     SettleResult r;
     auto end = Clock::now() + budget;
     int streak = 0;
-    uint64_t seq = 0;
+    // Settling attempts number {seq} far from the sampler's: a record they write must never take
+    // the name of an acknowledged one (the check after the faults would rewrite drill-1 after a
+    // power cut lost it, and the read-back would not see the loss).
+    uint64_t seq = kSettleSeqBase;
     while (Clock::now() < end && !(cancel && cancel->load())) {
         r.last = exec.attempt(probe, ++seq);
         ++r.attempts;

@@ -120,7 +120,15 @@ Result<void> StorageEngine::prepare(const plan::Plan& plan, targets::Targets& ta
             if (c->block()->state.load() != uint32_t(faultfs::DaemonState::serving))
                 return plain_error("storage", "the faultfs daemon of " + m.path + " is not serving (see its log in " +
                                                   targets.describe() + ")");
-            volumes_.push_back({h.name, m.name, m.path, std::move(*c), plan::volume_volatile(plan, h.name, m.name)});
+            Volume v{h.name, m.name, m.path, m.faultfs_control, std::move(*c),
+                     plan::volume_volatile(plan, h.name, m.name)};
+            for (auto& s : plan.lab.services)
+                if (s.volume == m.name && std::find(s.hosts.begin(), s.hosts.end(), h.name) != s.hosts.end() &&
+                    s.volume_volatile)
+                    v.loss = s.volume_loss;
+            // Accounts of cuts before this run (a reused lab) are not this run's losses.
+            v.cuts_before = v.ctl.block()->counters.lost_reports.load();
+            volumes_.push_back(std::move(v));
         }
     faults_.assign(plan.method.size(), std::nullopt);
     for (size_t i = 0; i < plan.method.size(); ++i) {
@@ -142,7 +150,11 @@ Result<void> StorageEngine::prepare(const plan::Plan& plan, targets::Targets& ta
     std::vector<std::string> vol;
     for (size_t v = 0; v < volumes_.size(); ++v) {
         publish(v);
-        if (volumes_[v].is_volatile) vol.push_back(volumes_[v].path);
+        if (volumes_[v].is_volatile) {
+            const plan::VolumeLoss& l = volumes_[v].loss;
+            vol.push_back(volumes_[v].path + " (loss model " + to_string(l.model) + ", metadata " +
+                          (l.metadata_volatile ? "volatile" : "durable") + ")");
+        }
     }
     if (!vol.empty()) audit::record("storage_volatile_on", targets.describe(), true, {}, vol);
     return {};
@@ -158,12 +170,30 @@ faultfs::Settings StorageEngine::compose(size_t volume) const {
         merge(s, settings_of(plan_->method[i].as<plan::DegradeStorageSpec>()->disk));
         if (faults_[i]->deadline_ns) deadline = deadline ? std::min(deadline, faults_[i]->deadline_ns) : faults_[i]->deadline_ns;
     }
-    if (volumes_[volume].is_volatile) s.flags |= faultfs::kFlagVolatile;
+    if (volumes_[volume].is_volatile) faultfs::to_settings(to_loss(volumes_[volume].loss), s);
+    s.crash = volumes_[volume].crash;
     s.deadline_ns = deadline ? deadline : run_deadline_ns_;
     return s;
 }
 
-void StorageEngine::publish(size_t volume) { volumes_[volume].ctl.write(compose(volume), uint32_t(::getpid())); }
+void StorageEngine::publish(size_t volume) {
+    std::lock_guard lk(publish_mu_);
+    volumes_[volume].ctl.write(compose(volume), uint32_t(::getpid()));
+}
+
+faultfs::Loss to_loss(const plan::VolumeLoss& l) {
+    faultfs::Loss f;
+    f.model = l.model == plan::VolumeLoss::Model::torn      ? faultfs::Loss::Model::torn
+              : l.model == plan::VolumeLoss::Model::reorder ? faultfs::Loss::Model::reorder
+                                                            : faultfs::Loss::Model::unsynced;
+    f.torn_sectors = l.torn_sectors;
+    f.torn_pages = l.torn_sectors == 0;
+    f.survive = l.survive;
+    f.metadata_volatile = l.metadata_volatile;
+    f.writeback = l.writeback;
+    f.seed = l.seed;
+    return f;
+}
 
 Result<void> StorageEngine::inject(size_t index, uint64_t deadline_ns) {
     if (!plan_ || index >= faults_.size() || !faults_[index])

@@ -136,3 +136,70 @@ TEST(Drills, ZoneStorageBrownoutKeepsWritesSucceeding) {
     for (auto& p : r.report["probes"]) EXPECT_TRUE(p["held"].get<bool>()) << p.dump();
     EXPECT_EQ(leftovers(), "");
 }
+
+namespace {
+
+// The rename-without-dirsync drill's fault: its crash point fired after a rename of data/*, and
+// the volume's account of the cut lists the renames it undid.
+const nlohmann::json& crash_fault(const nlohmann::json& report) {
+    const auto& f = report["faults"][0];
+    EXPECT_EQ(f["kind"], "power_loss") << f.dump();
+    const auto& c = f["engine"]["crash_point"];
+    EXPECT_TRUE(c.value("fired", false)) << f.dump();
+    EXPECT_EQ(c.value("operation", ""), "rename") << c.dump();
+    EXPECT_EQ(c.value("when", ""), "after") << c.dump();
+    EXPECT_EQ(c.value("nth", 0), 3) << c.dump();
+    EXPECT_EQ(c.value("volume", ""), "ledger") << c.dump();
+    EXPECT_GE(c.value("loss_applied_us", -1.0), 0.0) << c.dump();
+    return f;
+}
+
+}  // namespace
+
+// A service that renames over the real name without fsyncing the directory: the power goes right
+// after its third rename (a crash point), the renames of the records it acknowledged are undone
+// (metadata: volatile), the verify step misses them: exit 1, and the report names the files.
+TEST(Drills, RenameWithoutDirsyncLosesAcknowledgedRecordsAndNamesTheFiles) {
+    INJ_REQUIRE_PRIVILEGE();
+    auto r = run_plan("experiments/rename-without-dirsync.yaml");
+    expect_verdict(r, "violated");
+    EXPECT_NE(r.report.value("reason", "").find("expectation rpo"), std::string::npos) << r.report.dump();
+    const auto& f = crash_fault(r.report);
+    ASSERT_EQ(r.report["verify"].size(), 1u) << r.report.dump();
+    const auto& v = r.report["verify"][0];
+    ASSERT_FALSE(v["missing"].empty()) << v.dump();
+    // Every missing record is a file whose rename the account says was undone, for want of an
+    // fsync of /data.
+    ASSERT_TRUE(f["engine"].contains("lost")) << f.dump();
+    const auto& lost = f["engine"]["lost"][0];
+    EXPECT_EQ(lost["volume"], "ledger");
+    std::string entries = lost["account"]["entries"].dump();
+    for (auto& m : v["missing"]) {
+        std::string name = m["record"].get<std::string>();
+        EXPECT_NE(entries.find("/data/" + name + ".tmp -> /data/" + name + "\""), std::string::npos)
+            << name << " not in " << entries;
+    }
+    EXPECT_NE(entries.find("fsync of directory /data"), std::string::npos) << entries;
+    // The summary lines (what the terminal report prints) name the lost files too.
+    std::string first = v["missing"][0]["record"].get<std::string>();
+    EXPECT_NE(lost["summary"].dump().find("rename /data/" + first + ".tmp -> /data/" + first + " undone"),
+              std::string::npos)
+        << lost["summary"].dump();
+    EXPECT_EQ(leftovers(), "");
+}
+
+// The same service fsyncing the directory before it acknowledges: the crash point fires at the
+// same place, nothing acknowledged is lost: exit 0.
+TEST(Drills, RenameWithDirsyncKeepsEveryAcknowledgedRecord) {
+    INJ_REQUIRE_PRIVILEGE();
+    auto plan = variant("experiments/rename-without-dirsync.yaml", "{volume} {addr} 0", "{volume} {addr} 1");
+    auto r = run_plan(plan);
+    std::filesystem::remove(plan);
+    expect_verdict(r, "held");
+    crash_fault(r.report);
+    ASSERT_EQ(r.report["verify"].size(), 1u) << r.report.dump();
+    const auto& v = r.report["verify"][0];
+    EXPECT_GE(v["acknowledged"].get<int>(), 2) << v.dump();
+    EXPECT_TRUE(v["missing"].empty()) << v.dump();
+    EXPECT_EQ(leftovers(), "");
+}

@@ -19,6 +19,7 @@
 #include "common/duration.hpp"
 #include "common/log.hpp"
 #include "common/proc.hpp"
+#include "faults/power_loss/crash_at.hpp"
 #include "targets/cgroups.hpp"
 
 namespace inj::power {
@@ -79,6 +80,14 @@ Result<void> PowerEngine::prepare(const plan::Plan& plan, targets::Targets& targ
                 return errno_error("power: fault " + f.name + " (mode " + plan::to_string(spec->mode) + ") needs " +
                                        dir + file,
                                    "the kernel or cgroup2 mount lacks it");
+        if (spec->crash) {
+            if (!disks_) return plain_error("power", "fault " + f.name + ": a crash point needs the fault filesystems");
+            // The rule is checked now; it is armed at inject (the steady-state check before the
+            // timeline must not fire it).
+            if (auto c = faultfs::to_crash_point(faults::crash_rule(*spec->crash)); !c)
+                return plain_error("power", "fault " + f.name + ": " + c.error().message());
+            d.crash = std::make_shared<CrashWatch>();
+        }
         faults_[i] = std::move(d);
     }
     return {};
@@ -87,6 +96,7 @@ Result<void> PowerEngine::prepare(const plan::Plan& plan, targets::Targets& targ
 Result<void> PowerEngine::inject(size_t index, uint64_t deadline_ns) {
     if (!plan_ || index >= faults_.size() || !faults_[index])
         return plain_error("power", "fault " + std::to_string(index) + " is not a prepared power_loss fault");
+    if (faults_[index]->crash) return arm_crash(index, deadline_ns);  // dark when it fires
     // The network first: from this write on the hosts answer nobody, so nothing they do while
     // being killed (a FIN, an RST, a last reply) reaches anyone, as when the power goes.
     last_cut_.arm_begin = monotonic_ns();
@@ -130,9 +140,15 @@ Result<void> PowerEngine::cut(size_t index) {
                                     : Result<void>(plain_error("power", failed));
     // The killed services may be our children (the runner brought the lab up): reap them.
     if (kill) reap_children(pids, std::chrono::milliseconds(500));
-    // What the dark hosts' disks held only in a volatile cache dies with the power.
-    if (kill && disks_)
+    // What the dark hosts' disks held only in a volatile cache dies with the power (a volume
+    // whose crash point fired has lost it already: its drop changes nothing).
+    if (kill && disks_) {
         if (auto v = disks_->lose_unsynced(d.hosts); !v && r) r = v;
+        last_cut_.losses_end = monotonic_ns();
+        auto lost = disks_->lost_accounts(d.hosts);
+        std::lock_guard lk(mu_);
+        d.lost = std::move(lost);
+    }
     audit::record(kill ? "power_cut_kill" : "power_cut_freeze", "fault " + f.name, r, dirs);
     lg()->info("fault {}: {} hosts dark ({})", f.name, d.hosts.size(), kill ? "killed" : "frozen");
     return r;
@@ -145,6 +161,7 @@ Result<void> PowerEngine::heal(size_t index) {
     // across the network (from control, say), which the armed rule would keep failing. Only
     // then the processes, as a rack's switches are up before its servers have booted. That part
     // runs in the background: the timeline (and its guards) must not wait for a slow boot.
+    if (faults_[index]->crash) end_crash(index);  // the hosts are dark (it fired) or nothing happened
     auto n = links_.disarm(index);
     Dark& d = *faults_[index];
     if (d.dark) {
@@ -229,6 +246,8 @@ Result<void> PowerEngine::heal_all() noexcept {
         restorers_.stop();
         std::string failed;
         for (size_t i = 0; i < faults_.size(); ++i)
+            if (faults_[i] && faults_[i]->crash) end_crash(i);
+        for (size_t i = 0; i < faults_.size(); ++i)
             if (faults_[i] && faults_[i]->dark) {
                 // Links before processes, as in a planned restore.
                 if (auto r = links_.disarm(i); !r) failed += (failed.empty() ? "" : "; ") + r.error().message();
@@ -252,6 +271,8 @@ std::vector<ServiceRecovery> PowerEngine::recoveries(size_t index) const {
 void PowerEngine::release() noexcept {
     restorers_.stop();
     restorers_.resume();
+    for (size_t i = 0; i < faults_.size(); ++i)
+        if (faults_[i] && faults_[i]->crash) end_crash(i);
     // A frozen cgroup left behind would hang whatever touches its processes: thaw any still dark
     // (killed hosts are not restarted here; the lab is going down).
     try {

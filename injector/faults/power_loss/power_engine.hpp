@@ -11,6 +11,7 @@
 #pragma once
 
 #include <atomic>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -46,6 +47,9 @@ public:
     std::vector<FaultCounters> counters() const override { return {}; }
     std::vector<ServiceRecovery> recoveries(size_t index) const override;
     bool settled() const override { return restorers_.settled(); }
+    // The crash point (what fired, how long the loss and the dark took) and, per volatile
+    // volume, what the cut lost (the daemons' accounts); null for a fault with neither.
+    nlohmann::json fault_report(size_t index) const override;
     void release() noexcept override;
 
     // When the last cut happened, CLOCK_MONOTONIC ns: the rule write (every host's packets are
@@ -54,10 +58,12 @@ public:
     struct CutTimes {
         uint64_t arm_begin = 0, arm_end = 0;
         uint64_t writes_begin = 0, writes_end = 0;
+        uint64_t losses_end = 0;  // every dark host's volatile volumes had their loss applied
     };
     CutTimes last_cut() const { return last_cut_; }
 
 private:
+    struct CrashWatch;
     struct Dark {
         std::vector<std::string> hosts;  // target hosts, in restore order
         // The cgroups the cut writes: one per whole power domain (its subtree holds every host
@@ -67,8 +73,26 @@ private:
         std::vector<targets::ServiceInstance> at_cut;  // what ran on the hosts when power went
         bool dark = false;                             // cut and not yet restored
         std::vector<ServiceRecovery> recoveries;       // guarded by mu_
+        std::shared_ptr<CrashWatch> crash;             // a crash-point fault: its watcher
+        nlohmann::json lost;                           // the volumes' accounts of the cut; guarded by mu_
+    };
+    // A crash point armed on the dark hosts' volatile volumes and the thread that waits for it
+    // to fire, then takes the hosts dark (power_loss `at: {...}`).
+    struct CrashWatch {
+        std::thread thread;
+        std::atomic<bool> stop{false};
+        size_t volumes = 0;                       // armed on this many volumes
+        std::optional<faults::CrashFired> fired;  // guarded by mu_
+        uint64_t dark_ns = 0;                     // CLOCK_MONOTONIC once the hosts were dark
+        std::string error;                        // the cut after it fired failed; guarded by mu_
     };
     Result<void> cut(size_t index);
+    // inject() of a crash-point fault: arm, and start the watcher.
+    Result<void> arm_crash(size_t index, uint64_t deadline_ns);
+    void watch_crash(size_t index, uint64_t deadline_ns);
+    // Stops the watcher and clears the crash points (a volume that fired gets power back).
+    void end_crash(size_t index);
+    nlohmann::json crash_report(const Dark& d) const;
     // Brings the fault's hosts' processes back. await: stagger and readiness as planned (until
     // the restores are cancelled).
     void restore(size_t index, bool await);

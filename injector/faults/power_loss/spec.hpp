@@ -1,6 +1,8 @@
 // power_loss: how the power goes (kill or freeze) and how it comes back.
 #pragma once
 
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -22,10 +24,24 @@ struct Restore {
     Mark mark;
 };
 
+// A crash point (`at: { op, path, nth, when }`): the power goes when a process of a dark host
+// performs an operation on a volatile volume, not at a time, as LazyFS and ALICE place crashes.
+// Armed on every volatile volume of the target hosts from the fault's start; the first volume
+// where it fires takes the hosts dark. Power comes back at the end of the fault's window
+// (at + duration) whenever it went; a crash point that never fired darkens nothing.
+struct CrashAt {
+    std::string op = "fsync";  // an operation or class as faultfs names it (fsync, write, rename, ...)
+    std::string path;          // glob inside the volume ("data/*.tmp"); empty = any path
+    uint32_t nth = 1;          // the nth matching operation from the arming (1 = the first)
+    bool after = false;        // false: before the operation (it is lost too); true: after it
+    Mark mark;
+};
+
 struct PowerLossSpec : SpecBase {
     static constexpr const char* kind = "power_loss";
     PowerMode mode = PowerMode::kill;
     Restore restore;
+    std::optional<CrashAt> crash;  // set: the power goes at this operation instead of at `at`
     std::optional<NetEffect> net() const { return NetEffect{NetEffect::Kind::isolate, Direction::both, 1.0, nullptr}; }
     std::optional<std::string> restarts() const { return std::string(); }  // every service of the dark hosts
 };

@@ -1,5 +1,6 @@
 // The lab section: services, their readiness checks, and the templates they use.
 #include "plan/load/loader.hpp"
+#include "plan/load/volume.hpp"
 
 #include <algorithm>
 #include "plan/template.hpp"
@@ -49,14 +50,16 @@ void Loader::load_service(const Field& f) {
             else s.port = static_cast<int>(*p);
         }
     if (auto vf = m.get("volume")) {
-        if (vf->node.IsMap()) {  // { name: x, volatile: true }
+        if (vf->node.IsMap()) {  // { name: x, volatile: true, loss: {...} }
             MapView vm(*this, *vf);
             if (vm.ok()) {
-                vm.allow({"name", "volatile"});
+                vm.allow({"name", "volatile", "loss"});
                 if (auto nf = vm.require("name"))
                     if (auto v = name(*nf)) s.volume = *v;
                 if (auto bf = vm.get("volatile"))
                     if (auto b = boolean(*bf)) s.volume_volatile = *b;
+                if (auto lf = vm.get("loss"))
+                    if (auto l = load_volume_loss(*this, *lf, s.volume_volatile)) s.volume_loss = *l;
             }
         } else if (auto v = name(*vf)) {
             s.volume = *v;

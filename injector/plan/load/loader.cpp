@@ -209,11 +209,26 @@ void Loader::load_fault(const Field& f) {
     }
     std::vector<std::string> allowed{"name", "fault", "at", "duration", "target"};
     if (kind->takes_peer) allowed.push_back("peer");
-    for (auto& k : kind->keys) allowed.push_back(k.name);
+    for (auto& k : kind->keys)  // a kind may own a common key (power_loss reads `at` too)
+        if (std::find(allowed.begin(), allowed.end(), k.name) == allowed.end()) allowed.push_back(k.name);
     m.allow(allowed);
 
-    if (auto a = m.get("at"))
-        if (auto d = duration(*a, false)) fault.at = *d;
+    // `at` is a time, unless the kind lists `at` among its own keys and the plan gives a map
+    // there (power_loss: a crash point), which the kind reads itself.
+    if (auto a = m.get("at")) {
+        bool kind_reads = std::any_of(kind->keys.begin(), kind->keys.end(),
+                                      [](const faults::Key& k) { return std::string_view(k.name) == "at"; });
+        if (a->node.IsMap() && !kind_reads) {
+            std::vector<std::string> takers;
+            for (const faults::Kind* k : faults::kinds())
+                for (auto& key : k->keys)
+                    if (std::string_view(key.name) == "at") takers.push_back(k->name);
+            error(*a, "expected a time such as 10s, got a map (a crash point `at: { op, path, nth, when }` is taken by " +
+                          join(takers, " and ") + " only, not by " + kind->name + ")");
+        } else if (!a->node.IsMap()) {
+            if (auto d = duration(*a, false)) fault.at = *d;
+        }
+    }
     auto df = m.require("duration");
     if (df)
         if (auto d = duration(*df, true)) fault.duration = *d;

@@ -9,6 +9,7 @@
 #include "plan/load/schema.hpp"
 
 #include "faults/registry.hpp"
+#include "plan/load/volume.hpp"
 
 namespace inj::plan {
 namespace {
@@ -86,7 +87,8 @@ json topology() {
 json lab() {
     json volume = {{"oneOf", {name("a per-host directory; {volume} is its path"),
                               object({{"name", name("the volume")},
-                                      {"volatile", boolean("unsynced writes are lost at a power cut")}},
+                                      {"volatile", boolean("unsynced writes are lost at a power cut")},
+                                      {"loss", load::volume_loss_schema()}},
                                      {"name"})}}};
     json service = object({{"name", name("the service")},
                            {"hosts", one_or_list(name("a host it runs on"))},

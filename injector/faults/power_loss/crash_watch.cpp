@@ -1,0 +1,116 @@
+// PowerEngine: power_loss at a crash point. inject() arms the rule on every volatile volume of
+// the dark hosts and starts a watcher; the daemon that sees the nth matching operation applies
+// its volume's loss there and then (faultfs/crash.cpp) and wakes the watcher, which takes the
+// hosts dark as a timed power loss does (links, kill, the other volumes' losses). The volume
+// stays without power (EIO) until heal, which powers it back before the services restart.
+#include "common/audit.hpp"
+#include "common/log.hpp"
+#include "faults/power_loss/crash_at.hpp"
+#include "faults/power_loss/power_engine.hpp"
+
+namespace inj::power {
+namespace {
+
+auto lg() { return log::get("power"); }
+constexpr auto kWatchSlice = std::chrono::milliseconds(20);  // how often the watcher checks `stop`
+
+double us_between(uint64_t a, uint64_t b) { return b >= a ? double(b - a) / 1e3 : 0.0; }
+
+}  // namespace
+
+Result<void> PowerEngine::arm_crash(size_t index, uint64_t deadline_ns) {
+    Dark& d = *faults_[index];
+    CrashWatch& w = *d.crash;
+    const auto& f = plan_->method[index];
+    const auto& at = *f.as<plan::PowerLossSpec>()->crash;
+    auto n = disks_->arm_crash(d.hosts, faults::crash_rule(at));
+    if (!n) return n.error();
+    if (*n == 0)
+        return plain_error("power", "fault " + f.name + ": no volatile volume on " + plan::join(d.hosts) +
+                                        " is served through faultfs: the crash point has nowhere to fire");
+    w.volumes = *n;
+    w.stop = false;
+    w.thread = std::thread([this, index, deadline_ns] { watch_crash(index, deadline_ns); });
+    lg()->info("fault {}: crash point armed on {} volume(s): power goes {}", f.name, *n, faults::crash_text(at));
+    return {};
+}
+
+void PowerEngine::watch_crash(size_t index, uint64_t deadline_ns) {
+    Dark& d = *faults_[index];
+    CrashWatch& w = *d.crash;
+    const auto& f = plan_->method[index];
+    while (!w.stop.load()) {
+        auto fired = disks_->crash_fired(d.hosts, kWatchSlice);
+        if (!fired) continue;
+        {
+            std::lock_guard lk(mu_);
+            w.fired = *fired;
+        }
+        lg()->warn("fault {}: crash point fired on {}:{} ({} {} {}, match {}): the power goes", f.name, fired->host,
+                   fired->volume, fired->info.after ? "after" : "before", fired->info.op, fired->info.path,
+                   fired->info.nth);
+        // As inject() of a timed power loss: the network first, then the processes and caches.
+        last_cut_.arm_begin = monotonic_ns();
+        Result<void> r = links_.arm(index, deadline_ns);
+        last_cut_.arm_end = monotonic_ns();
+        if (r) {
+            d.dark = true;
+            r = cut(index);
+        }
+        w.dark_ns = monotonic_ns();
+        if (!r) {
+            lg()->error("fault {}: cut at the crash point: {}", f.name, r.error().message());
+            std::lock_guard lk(mu_);
+            w.error = r.error().message();
+        }
+        return;
+    }
+}
+
+void PowerEngine::end_crash(size_t index) {
+    Dark& d = *faults_[index];
+    CrashWatch& w = *d.crash;
+    w.stop = true;
+    if (w.thread.joinable()) w.thread.join();
+    if (!w.volumes) return;
+    w.volumes = 0;
+    disks_->disarm_crash(d.hosts);
+    std::lock_guard lk(mu_);
+    if (!w.fired)
+        lg()->warn("fault {}: the crash point never fired ({}): nothing went dark", plan_->method[index].name,
+                   faults::crash_text(*plan_->method[index].as<plan::PowerLossSpec>()->crash));
+    audit::record("power_crash_disarmed", "fault " + plan_->method[index].name, true, {},
+                  {w.fired ? "fired on " + w.fired->host + ":" + w.fired->volume : "never fired"});
+}
+
+nlohmann::json PowerEngine::crash_report(const Dark& d) const {
+    const CrashWatch& w = *d.crash;
+    nlohmann::json j = {{"armed_volumes", w.volumes}, {"fired", w.fired.has_value()}};
+    if (!w.error.empty()) j["error"] = w.error;
+    if (!w.fired) return j;
+    const auto& i = w.fired->info;
+    j["host"] = w.fired->host;
+    j["volume"] = w.fired->volume;
+    j["operation"] = i.op;
+    j["path"] = i.path;
+    j["nth"] = i.nth;
+    j["when"] = i.after ? "after" : "before";
+    j["realtime_ns"] = i.realtime_ns;
+    // From the operation matching to its volume's loss applied, and to every host dark with
+    // every volume's loss applied.
+    j["loss_applied_us"] = us_between(i.monotonic_ns, i.applied_ns);
+    if (w.dark_ns) j["dark_us"] = us_between(i.monotonic_ns, w.dark_ns);
+    return j;
+}
+
+nlohmann::json PowerEngine::fault_report(size_t index) const {
+    if (index >= faults_.size() || !faults_[index]) return nullptr;
+    const Dark& d = *faults_[index];
+    std::lock_guard lk(mu_);
+    nlohmann::json j = nlohmann::json::object();
+    if (d.crash) j["crash_point"] = crash_report(d);
+    if (d.lost.is_array() && !d.lost.empty()) j["lost"] = d.lost;
+    return j.empty() ? nlohmann::json(nullptr) : j;
+}
+
+}  // namespace inj::power
