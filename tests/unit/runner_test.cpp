@@ -228,9 +228,12 @@ TEST_F(RunnerTest, HeldWhenProbesStayHealthy) {
     EXPECT_EQ(lab_ups, 1);
     EXPECT_EQ(lab_downs, 1);
     ASSERT_TRUE(o.faults[0].injected_at && o.faults[0].healed_at);
-    // Injected no earlier than planned, healed after the planned duration.
-    EXPECT_GE(*o.faults[0].injected_at, 100ms);
-    EXPECT_GE(*o.faults[0].healed_at - *o.faults[0].injected_at, 290ms);
+    // Injected no earlier than planned, healed no earlier than the planned end (at + duration;
+    // a late inject on a loaded machine shortens the time in force, it never moves the end).
+    const auto& f = small_plan().method[0];
+    EXPECT_GE(*o.faults[0].injected_at, f.at);
+    EXPECT_GE(*o.faults[0].healed_at, f.at + f.duration);
+    EXPECT_GE(*o.faults[0].healed_at, *o.faults[0].injected_at);
     auto ev = events(o);
     EXPECT_TRUE(contains(ev, "inject"));
     EXPECT_TRUE(contains(ev, "heal"));
