@@ -230,7 +230,8 @@ TEST_F(RunnerTest, HeldWhenProbesStayHealthy) {
     ASSERT_TRUE(o.faults[0].injected_at && o.faults[0].healed_at);
     // Injected no earlier than planned, healed no earlier than the planned end (at + duration;
     // a late inject on a loaded machine shortens the time in force, it never moves the end).
-    const auto& f = small_plan().method[0];
+    const plan::Plan planned = small_plan();
+    const plan::Fault& f = planned.method[0];
     EXPECT_GE(*o.faults[0].injected_at, f.at);
     EXPECT_GE(*o.faults[0].healed_at, f.at + f.duration);
     EXPECT_GE(*o.faults[0].healed_at, *o.faults[0].injected_at);
