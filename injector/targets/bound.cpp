@@ -212,8 +212,7 @@ Result<ServiceInstance> BoundTargets::restart_one(BoundHost& h) {
     auto until = Clock::now() + std::chrono::seconds(5);
     while (Clock::now() < until && h.pid == 0) {
         if (!h.binding.pidfile.empty()) {
-            if (auto t = read_small_file(h.binding.pidfile))
-                if (auto p = parse_pidfile(*t, h.binding.pidfile); p && pid_alive(*p)) h.pid = *p;
+            if (auto p = resolve_pidfile(h.binding.pidfile)) h.pid = p->pid;  // alive, in a cgroup of its own
         } else if (auto u = h.cgroups.find("unified"); u != h.cgroups.end()) {
             h.pid = first_pid(u->second);
         }
