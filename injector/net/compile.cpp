@@ -349,6 +349,18 @@ void index_prefixes(Tables& t) {
     t.indexed = t.prefixes.size();
 }
 
+void exempt(Tables& t, const IpAddr& a) {
+    const Cidr host{a, a.bits()};
+    auto it = std::find_if(t.prefixes.begin(), t.prefixes.end(), [&](const Tables::Prefix& p) { return p.cidr == host; });
+    if (it == t.prefixes.end()) {
+        t.prefixes.push_back({host, nf_endpoint{}});
+    } else {
+        it->ep = nf_endpoint{};
+        it->control = false;
+    }
+    index_prefixes(t);
+}
+
 const Tables::Prefix* lookup(const Tables& t, const IpAddr& a) {
     if (t.indexed == t.prefixes.size() && t.indexed > 0) {
         for (auto& level : a.v6 ? t.index_v6 : t.index_v4) {

@@ -63,6 +63,12 @@ struct Tables {
 // (Re)builds t's lookup index and folds t.domains into every prefix's ep.left/ep.right.
 void index_prefixes(Tables& t);
 
+// Takes address `a` out of every rule: a host-length prefix of no domain, which the LPM lookup
+// prefers to anything that contains it, so no rule ever matches a packet to or from it. A fleet
+// agent exempts its own control path (its etcd endpoints, default gateway and SSH peers) from the
+// isolation of a power_loss; the rules that name such an address on purpose are refused earlier.
+void exempt(Tables& t, const IpAddr& a);
+
 // Builds the tables for every sever and power_loss fault of plan.method (one rule bit each; a
 // power_loss cuts its target hosts from every zone and from control, both ways). Needs a plan
 // whose hosts all have their addresses (the loader assigns them for a lab). Fails on more than

@@ -24,6 +24,8 @@ Result<void> NetEngine::prepare(const plan::Plan& plan, targets::Targets& target
     auto tables = compile(plan);
     if (!tables.ok()) return tables.error();
     tables_ = std::move(tables.value());
+    for (auto& a : exempt_) exempt(tables_, a);
+    if (!exempt_.empty()) log->info("{} addresses exempt from every rule (the control path)", exempt_.size());
     fault_names_.clear();
     for (auto& f : plan.method) fault_names_.push_back(f.name);
     double t_compile = ms_since(t0);

@@ -36,6 +36,9 @@ public:
     Result<void> arm(size_t fault, uint64_t deadline_ns) override { return inject(fault, deadline_ns); }
     Result<void> disarm(size_t fault) override { return heal(fault); }
 
+    // Addresses no rule may touch (net::exempt), applied at every prepare(): a fleet agent's own
+    // control path, so that the power_loss of its host leaves it able to restore power.
+    void set_exempt(std::vector<IpAddr> addrs) { exempt_ = std::move(addrs); }
     // The compiled tables (for dry runs and reports); empty before prepare().
     const Tables& tables() const { return tables_; }
     // What prepare() created, for the run journal: kernel ids of the tcx links and program.
@@ -54,6 +57,7 @@ private:
     Result<void> prepare_degrade(const plan::Plan& plan, const targets::Targets& targets);
 
     Tables tables_;
+    std::vector<IpAddr> exempt_;
     std::vector<std::string> fault_names_;  // plan.method names, by index
     std::string fabric_;                    // namespace the judge points share (the delay line, the shaper)
     // "fault NAME (rule N)" for the audit trail.

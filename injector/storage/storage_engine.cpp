@@ -137,6 +137,7 @@ Result<void> StorageEngine::prepare(const plan::Plan& plan, targets::Targets& ta
         if (!spec) continue;
         Active a;
         for (auto& h : plan::selected_hosts(plan.topology, f.target)) {
+            if (!targets.acts_on(h)) continue;  // another agent's host
             auto it = std::find_if(volumes_.begin(), volumes_.end(),
                                    [&](const Volume& v) { return v.host == h && v.volume == spec->disk.volume; });
             if (it == volumes_.end())

@@ -57,6 +57,13 @@ public:
     virtual ~Targets() = default;
     virtual const std::vector<Host>& hosts() const = 0;
     const Host* host(const std::string& name) const;
+    // A view of some of the plan's hosts only: a fleet agent's, which holds the host it stands
+    // for. Engines act on the hosts it has and leave the others to their own agents (on a
+    // complete view a host missing is an error).
+    virtual bool partial() const { return false; }
+    // Whether an engine acts on plan host `name` through this view: always on a complete view
+    // (where a missing host is then an error to report), only on its own hosts on a partial one.
+    bool acts_on(const std::string& name) const { return !partial() || host(name) != nullptr; }
     const Volume* volume(const std::string& host, const std::string& volume) const;
 
     // A cgroup holding every host of power domain `pd` and nothing else, so one write reaches

@@ -57,6 +57,7 @@ Result<void> PowerEngine::prepare(const plan::Plan& plan, targets::Targets& targ
         if (!spec) continue;
         Dark d;
         d.hosts = restore_order(plan, f);
+        std::erase_if(d.hosts, [&](const std::string& hn) { return !targets.acts_on(hn); });
         // Everything a cut needs is checked now, so inject() cannot fail half-way for a reason
         // known in advance: every host has a cgroup with the control file the mode writes.
         const bool kill = spec->mode == plan::PowerMode::kill;

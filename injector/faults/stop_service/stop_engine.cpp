@@ -32,18 +32,25 @@ Result<void> signal_service(const targets::ServiceInstance& s, int sig) {
 }
 
 // Waits until `pid` is gone (killed) or stopped (SIGSTOP): /proc/PID/stat's state field.
+// The state letter of /proc/PID/stat (R, S, T, Z...), or 0 when there is no such process.
+char proc_state(pid_t pid) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+    std::string line;
+    std::getline(in, line);
+    auto close = line.rfind(')');
+    return close != std::string::npos && close + 2 < line.size() ? line[close + 2] : 0;
+}
+
 bool await_state(pid_t pid, bool want_gone, std::chrono::milliseconds bound) {
     auto until = Clock::now() + bound;
     while (Clock::now() < until) {
         if (want_gone) {
             (void)::waitpid(pid, nullptr, WNOHANG);  // our child (a lab service): reap it
             if (::kill(pid, 0) != 0 && errno == ESRCH) return true;
-        } else {
-            std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-            std::string line;
-            std::getline(in, line);
-            auto close = line.rfind(')');
-            if (close != std::string::npos && close + 2 < line.size() && line[close + 2] == 'T') return true;
+            // Dead, waiting for a parent that is not us to reap it (a fleet agent's target).
+            if (const char st = proc_state(pid); st == 'Z' || st == 'X') return true;
+        } else if (proc_state(pid) == 'T') {
+            return true;
         }
         std::this_thread::sleep_for(std::chrono::milliseconds(2));
     }
@@ -63,6 +70,7 @@ Result<void> StopServiceEngine::prepare(const plan::Plan& plan, targets::Targets
         if (!f.as<plan::StopServiceSpec>()) continue;
         Stopped st;
         for (auto& h : plan::selected_hosts(plan.topology, f.target)) {
+            if (!targets.acts_on(h)) continue;  // another agent's host
             bool runs = std::any_of(running.begin(), running.end(),
                                     [&](auto& s) { return s.host == h && s.service == spec_of(f).service; });
             if (!runs)
