@@ -2,10 +2,13 @@
 // three-member etcd in a protected ops zone.
 //   1. Activation spread: the agents' applied-at times (one clock: this machine) of one step,
 //      with an agreed activation instant (the controller's default) against the baseline of
-//      applying on receipt (activation instant = now: each agent writes when its watch delivers).
-//   2. Controller death: kill -9 of `injector run --fleet` with a cut in force -> every agent has
-//      reverted (its revert time as it reports it), against the run lease TTL.
-// Usage: fleet_activation [AGENTS...]   (default 16 64)
+//      applying on receipt (activation instant = now: each agent acts when its watch delivers).
+//      For a sever the step is a map write on every agent; for a power loss (zone z0 dark: its
+//      hosts' processes killed by their agents, every agent arming the isolation) it is the arm
+//      and the cgroup.kill, and each heal restarts the killed services before the next step.
+//   2. Controller death: kill -9 of `injector run --fleet` with the fault in force -> every agent
+//      has reverted (its revert time as it reports it), against the run lease TTL.
+// Usage: fleet_activation [--kind sever|power|both] [AGENTS...]   (default both, 16 64)
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -31,10 +34,11 @@ namespace {
 
 constexpr int kZones = 4;
 
-std::string plan_yaml(int agents, const std::string& at, const std::string& duration) {
+std::string plan_yaml(int agents, const std::string& at, const std::string& duration, bool power) {
     std::string y = "name: fleet-bench\ntopology:\n  zones:\n    - { name: ops, subnet: 198.18.64.0/22 }\n";
     for (int z = 0; z < kZones; ++z)
-        y += "    - { name: z" + std::to_string(z) + ", subnet: 198.18." + std::to_string(4 * z) + ".0/22 }\n";
+        y += "    - { name: z" + std::to_string(z) + ", subnet: 198.18." + std::to_string(4 * z) + ".0/22, power_domains: [pd" +
+             std::to_string(z) + "] }\n";
     y += "  hosts:\n";
     for (int i = 1; i <= 3; ++i) y += "    - { name: ops-" + std::to_string(i) + ", zone: ops }\n";
     for (int h = 0; h < agents; ++h) y += "    - { name: h" + std::to_string(h) + ", zone: z" + std::to_string(h % kZones) + " }\n";
@@ -52,13 +56,21 @@ std::string plan_yaml(int agents, const std::string& at, const std::string& dura
         --initial-cluster-state new --initial-cluster-token {lab}
         --heartbeat-interval 100 --election-timeout 1000
       ready: { tcp: "{addr}:2379", timeout: 30s }
-method:
-  - name: cut-z0
-    fault: sever
-    at: )" + at + "\n    duration: " + duration + R"(
-    target: { zone: z0 }
-    peer: { zone: [z1, z2, z3] }
-safety:
+)";
+    if (power) {
+        // Something to kill on every host of the dark zone, started again at each restore.
+        y += "    - name: work\n      hosts: [";
+        for (int h = 0; h < agents; h += kZones) y += (h ? ", h" : "h") + std::to_string(h);
+        y += "]\n      command: sleep 100000\n";
+    }
+    y += "method:\n";
+    if (power)
+        y += "  - name: dark-z0\n    fault: power_loss\n    at: " + at + "\n    duration: " + duration +
+             "\n    target: { zone: z0 }\n    mode: kill\n";
+    else
+        y += "  - name: cut-z0\n    fault: sever\n    at: " + at + "\n    duration: " + duration +
+             "\n    target: { zone: z0 }\n    peer: { zone: [z1, z2, z3] }\n";
+    y += R"(safety:
   max_duration: 10m
   protected:
     - { zone: ops }
@@ -97,12 +109,12 @@ struct Setup {
     }
 };
 
-Result<void> bring_up(Setup& s, int agents, const std::string& at, const std::string& duration) {
+Result<void> bring_up(Setup& s, int agents, const std::string& at, const std::string& duration, bool power) {
     char t[] = "/tmp/inj-fleet-bench-XXXXXX";
     if (!mkdtemp(t)) return errno_error("mkdtemp");
     s.dir = t;
     s.plan_path = s.dir + "/fleet-bench.yaml";
-    std::ofstream(s.plan_path) << plan_yaml(agents, at, duration);
+    std::ofstream(s.plan_path) << plan_yaml(agents, at, duration, power);
     auto lr = plan::load_file(s.plan_path);
     if (!lr.ok()) return plain_error("plan", lr.errors.empty() ? "?" : lr.errors[0].str());
     s.plan = *lr.plan;
@@ -159,6 +171,9 @@ Result<Spread> activation(const Setup& s, std::chrono::milliseconds lead, int re
         out.late_ms.push_back(sp->late_max_ms);
         std::this_thread::sleep_for(100ms);
         INJ_TRY(e.heal(0));
+        // A power restore restarts the dark hosts' services in the background: done before the
+        // next step, so each step kills a full zone.
+        for (auto t = Clock::now(); !e.settled() && Clock::now() - t < 60s;) std::this_thread::sleep_for(20ms);
         std::this_thread::sleep_for(100ms);
     }
     e.release();
@@ -226,15 +241,25 @@ Result<double> controller_death(const Setup& s, int agents, int lease_ttl) {
 int main(int argc, char** argv) {
     bench::install_stop_handlers();
     std::vector<int> sizes;
-    for (int i = 1; i < argc; ++i) sizes.push_back(std::atoi(argv[i]));
+    std::vector<bool> kinds{false, true};  // sever, power
+    for (int i = 1; i < argc; ++i) {
+        std::string a = argv[i];
+        if (a == "--kind" && i + 1 < argc) {
+            std::string k = argv[++i];
+            kinds = k == "sever" ? std::vector<bool>{false} : k == "power" ? std::vector<bool>{true} : std::vector<bool>{false, true};
+        } else {
+            sizes.push_back(std::atoi(argv[i]));
+        }
+    }
     if (sizes.empty()) sizes = {16, 64};
     const int reps = 7, deaths = 3, ttl = 3;
-    std::printf("%6s  %-26s %5s %12s %12s %14s\n", "agents", "activation", "steps", "spread med", "spread max",
-                "last late med");
-    std::map<int, std::vector<double>> death_ms;
+    std::printf("%-6s %6s  %-26s %5s %12s %12s %14s\n", "fault", "agents", "activation", "steps", "spread med",
+                "spread max", "last late med");
+    std::map<std::pair<bool, int>, std::vector<double>> death_ms;
+    for (bool power : kinds)
     for (int n : sizes) {
         Setup s;
-        if (auto r = bring_up(s, n, "1s", "5m"); !r) {
+        if (auto r = bring_up(s, n, "1s", "5m", power); !r) {
             std::fprintf(stderr, "setup: %s\n", r.error().message().c_str());
             return 3;
         }
@@ -247,7 +272,8 @@ int main(int argc, char** argv) {
             }
             double med = bench::median(a->spread_ms);
             if (lead.count() == 0) base_med = med;
-            std::printf("%6d  %-26s %5zu %9.3f ms %9.3f ms %11.3f ms", n, name, a->spread_ms.size(), med,
+            std::printf("%-6s %6d  %-26s %5zu %9.3f ms %9.3f ms %11.3f ms", power ? "power" : "sever", n, name,
+                        a->spread_ms.size(), med,
                         *std::max_element(a->spread_ms.begin(), a->spread_ms.end()), bench::median(a->late_ms));
             if (lead.count()) std::printf("   spread %.2fx of on-receipt", base_med > 0 ? med / base_med : 0.0);
             std::printf("\n");
@@ -258,14 +284,16 @@ int main(int argc, char** argv) {
                 std::fprintf(stderr, "controller death: %s\n", ms.error().message().c_str());
                 return 3;
             }
-            death_ms[n].push_back(*ms);
+            death_ms[{power, n}].push_back(*ms);
             std::this_thread::sleep_for(500ms);
         }
     }
     std::printf("\ncontroller kill -9 -> every agent reverted (run lease TTL %d s):\n", ttl);
-    for (auto& [n, v] : death_ms) {
+    for (auto& [key, v] : death_ms) {
+        auto [power, n] = key;
         std::sort(v.begin(), v.end());
-        std::printf("%6d agents  %zu runs  median %8.1f ms  min %8.1f  max %8.1f  (%.2fx the TTL)\n", n, v.size(),
+        std::printf("%-6s %6d agents  %zu runs  median %8.1f ms  min %8.1f  max %8.1f  (%.2fx the TTL)\n",
+                    power ? "power" : "sever", n, v.size(),
                     bench::median(v), v.front(), v.back(), bench::median(v) / (ttl * 1000.0));
     }
     return 0;

@@ -1,6 +1,6 @@
-// The agent's loop: desired state in (watch + resync), map writes at the agreed instant, status
-// out; a separate keepalive thread tracks whether etcd is reachable, which is the local half of
-// the dead man's switch.
+// The agent's loop: desired state in (watch + resync), the registry's engines acting on this
+// host at the agreed instant, status out; a separate keepalive thread tracks whether etcd is
+// reachable, which is the local half of the dead man's switch.
 #include "fleet/agent.hpp"
 
 #include <pthread.h>
@@ -18,14 +18,17 @@
 #include "common/audit.hpp"
 #include "common/duration.hpp"
 #include "common/log.hpp"
+#include "faults/facilities.hpp"
 #include "fleet/agent_checks.hpp"
+#include "fleet/agent_targets.hpp"
 #include "fleet/etcd_client.hpp"
 #include "fleet/protocol.hpp"
 #include "net/classifier.hpp"
 #include "net/compile.hpp"
-#include "net/tcx_link.hpp"
+#include "net/net_engine.hpp"
 #include "plan/loader.hpp"
 #include "runner/engine.hpp"
+#include "targets/targets.hpp"
 
 namespace inj::fleet {
 namespace {
@@ -67,15 +70,39 @@ void sleep_until_real(uint64_t real_ns) {
     }
 }
 
-// What the agent has loaded for one run: the plan's tables in its own classifier, attached.
+// What the agent has loaded for one run: the plan, this host's view of it, and the registry's
+// engines prepared on that view (declared in this order: engines go before the view, the view
+// before the plan).
 struct Loaded {
     std::string run;
-    net::Tables tables;
-    std::vector<std::string> fault_names;
-    std::optional<net::Classifier> classifier;  // before the link: the link goes first
-    std::optional<net::TcxLink> link;
+    std::unique_ptr<plan::Plan> plan;
+    std::unique_ptr<targets::Targets> targets;
+    EngineSet engines;
     std::map<size_t, AppliedFault> applied;     // by plan.method index
     uint64_t generation = 0;
+    bool settled = true;                        // as last published
+
+    Engine* engine_of(size_t index) const {
+        return index < engines.of_fault.size() ? engines.of_fault[index] : nullptr;
+    }
+    bool all_settled() const {
+        for (auto* e : engines.all())
+            if (!e->settled()) return false;
+        return true;
+    }
+    // Everything back (links and disks first, as the runner's abort does).
+    Result<void> heal_all() noexcept {
+        std::string failed;
+        for (auto* e : engines.all())
+            if (auto r = e->heal_all(); !r) failed += (failed.empty() ? "" : "; ") + r.error().message();
+        if (!failed.empty()) return plain_error("agent revert", failed);
+        return {};
+    }
+    void release() noexcept {
+        for (auto* e : engines.all()) e->release();
+        live = false;
+    }
+    bool live = true;  // engines prepared and not yet released
 };
 
 class AgentLoop {
@@ -97,6 +124,7 @@ private:
     Result<void> load(const Desired& d);
     void apply(const Desired& d);
     void revert(const std::string& why);
+    void collect();
     void publish(const std::string& state, const std::string& reason);
     uint64_t next_activation(const Desired& d) const;
 
@@ -125,6 +153,8 @@ private:
     bool reverted_for_contact_ = false;
     bool confirm_ = false;  // a step was applied: report it
     std::pair<std::string, uint64_t> failed_;  // (run, generation) whose load failed
+    std::string step_error_;   // a step (inject or heal) that failed: reported with its confirmation
+    Status last_;              // the last status of a loaded run
     SteadyClock::time_point next_status_{};
 };
 
@@ -252,43 +282,51 @@ Result<void> AgentLoop::load(const Desired& d) {
         return plain_error("agent", "plan of run " + d.run + " could not be parsed: " + e.what());
     }
     if (!lr.ok()) return plain_error("agent", "plan of run " + d.run + ": " + (lr.errors.empty() ? "" : lr.errors[0].str()));
-    auto tables = net::compile(*lr.plan);
-    if (!tables) return tables.error();
-    if (auto why = check_cuts(*lr.plan, *tables, opts_.host, keep_reachable()); !why.empty())
-        return plain_error(kRefused, why);
     Loaded l;
     l.run = d.run;
-    l.tables = std::move(*tables);
-    for (auto& f : lr.plan->method) l.fault_names.push_back(f.name);
-    auto cls = net::Classifier::load();
-    if (!cls) return cls.error();
-    l.classifier.emplace(std::move(*cls));
-    INJ_TRY(l.classifier->install(l.tables, to_mono(d.run_deadline_ns)));
-    // Egress of the host's own interface: what the fabric port's ingress sees in local mode.
-    auto link = net::TcxLink::attach(l.classifier->prog_fd(), "", opts_.interface, false);
-    if (!link) return link.error();
-    audit::record("tcx_attach", "tcx egress of " + opts_.interface + " on " + opts_.host + ", prog id " +
-                                    std::to_string(l.classifier->prog_id()) + ", link id " + std::to_string(link->id()),
-                  true);
-    l.link.emplace(std::move(*link));
+    l.plan = std::make_unique<plan::Plan>(std::move(*lr.plan));
+    auto tables = net::compile(*l.plan);
+    if (!tables) return tables.error();
+    const auto keep = keep_reachable();
+    if (auto why = check_cuts(*l.plan, *tables, opts_.host, keep); !why.empty()) return plain_error(kRefused, why);
+    auto view = agent_targets(*l.plan, opts_.host, opts_.interface);
+    if (!view) return plain_error(kRefused, view.error().message());
+    l.targets = std::move(*view);
+    l.engines = faults::make_engines(*l.plan);
+    // A dark host keeps what lets this agent bring its power back: the rules of an isolation
+    // leave the control path alone (a rule naming it on purpose was refused above).
+    std::vector<IpAddr> exempt;
+    for (auto& k : keep) exempt.push_back(k.addr);
+    for (auto& e : l.engines.shared)
+        if (auto* n = dynamic_cast<net::NetEngine*>(e.get())) n->set_exempt(exempt);
+    const uint64_t deadline = to_mono(d.run_deadline_ns);
+    for (auto* e : l.engines.all())
+        if (auto r = e->prepare(*l.plan, *l.targets, deadline); !r) {
+            (void)l.heal_all();
+            l.release();
+            return r.error();
+        }
+    std::vector<std::string> names;
+    for (auto* e : l.engines.all()) names.emplace_back(e->name());
+    audit::record("agent_prepare", "run " + d.run + " on " + l.targets->describe(), true, {}, names);
+    log_->info("run {}: {} faults prepared on {}", d.run, l.plan->method.size(), l.targets->describe());
     loaded_.emplace(std::move(l));
-    log_->info("run {}: classifier attached at tcx egress of {} ({} rules)", d.run, opts_.interface,
-               loaded_->tables.rules.size());
     return {};
 }
 
 void AgentLoop::revert(const std::string& why) {
     if (!loaded_) return;
-    auto r = loaded_->classifier->disarm_all();
     uint64_t at = realtime_ns();
+    auto r = loaded_->heal_all();
+    // Counters and recoveries as the revert left them, before the engines go (the status keeps them).
+    collect();
+    loaded_->release();
     std::string run = loaded_->run;
     for (auto& [i, a] : loaded_->applied)
         if (a.armed) {
             a.armed = false;
             a.applied_ns = at;
         }
-    loaded_->link.reset();
-    loaded_->classifier.reset();
     audit::record("revert", "run " + run + " on " + opts_.host + ": " + why, r);
     log_->warn("run {}: reverted ({})", run, why);
     // Keep the last counters in the status: the controller may still want them.
@@ -299,8 +337,7 @@ void AgentLoop::revert(const std::string& why) {
 uint64_t AgentLoop::next_activation(const Desired& d) const {
     uint64_t next = 0;
     for (auto& f : d.faults) {
-        if (!loaded_ || f.index >= loaded_->tables.rule_of_fault.size() || loaded_->tables.rule_of_fault[f.index] < 0)
-            continue;
+        if (!loaded_ || !loaded_->engine_of(f.index)) continue;
         auto it = loaded_->applied.find(f.index);
         bool is_armed = it != loaded_->applied.end() && it->second.armed;
         if (is_armed != f.armed && (!next || f.at_ns < next)) next = f.at_ns;
@@ -326,27 +363,54 @@ void AgentLoop::apply(const Desired& d) {
     }
     bool changed = false;
     for (auto& f : d.faults) {
-        if (f.index >= loaded_->tables.rule_of_fault.size()) continue;
-        int rule = loaded_->tables.rule_of_fault[f.index];
-        if (rule < 0) continue;
+        Engine* e = loaded_->engine_of(f.index);
+        if (!e) continue;
         auto& a = loaded_->applied[f.index];
         a.index = f.index;
         if (a.armed == f.armed) continue;
         if (f.at_ns > realtime_ns()) continue;  // not yet: the loop comes back at f.at_ns
-        auto r = f.armed ? loaded_->classifier->arm(rule, to_mono(f.deadline_ns)) : loaded_->classifier->disarm(rule);
-        a.applied_ns = realtime_ns();
-        if (!r) {
-            publish("error", "fault " + std::to_string(f.index) + ": " + r.error().message());
-            continue;
-        }
+        a.applied_ns = realtime_ns();  // the instant this host acted (what the spread compares)
+        auto r = f.armed ? e->inject(f.index, to_mono(f.deadline_ns)) : e->heal(f.index);
+        // Not tried again: a step half done (some processes killed) is reported, not repeated.
         a.armed = f.armed;
+        const std::string& name = loaded_->plan->method[f.index].name;
+        audit::record(f.armed ? "inject" : "heal", "run " + d.run + " fault " + name + " on " + opts_.host, r, {},
+                      audit::Sync::page_cache);
+        if (!r) {
+            step_error_ = "fault " + name + ": " + r.error().message();
+            log_->error("run {}: {}", d.run, step_error_);
+        }
         changed = true;
-        audit::record(f.armed ? "arm" : "disarm", "run " + d.run + " fault " + loaded_->fault_names[f.index] + " on " + opts_.host,
-                      true, {}, {}, audit::Sync::page_cache);
     }
     if (next_activation(d) == 0 && (changed || loaded_->generation != d.generation)) {
         loaded_->generation = d.generation;
         confirm_ = true;  // published by the loop once it is back at normal priority
+    }
+}
+
+// The engines' counters and recoveries into the applied faults (kept for the status after a revert).
+void AgentLoop::collect() {
+    if (!loaded_ || !loaded_->live) return;
+    std::map<std::string, FaultCounters> by_name;
+    for (auto* e : loaded_->engines.all())
+        for (auto& c : e->counters()) {
+            auto& t = by_name[c.fault];
+            t.dropped += c.dropped;
+            t.passed += c.passed;
+            t.expired += c.expired;
+        }
+    for (auto& [i, a] : loaded_->applied) {
+        if (i >= loaded_->plan->method.size()) continue;
+        if (auto it = by_name.find(loaded_->plan->method[i].name); it != by_name.end()) {
+            a.dropped = it->second.dropped;
+            a.passed = it->second.passed;
+            a.expired = it->second.expired;
+        }
+        if (Engine* e = loaded_->engine_of(i)) {
+            a.recoveries.clear();
+            for (auto& r : e->recoveries(i))
+                a.recoveries.push_back({r.service, r.pid, static_cast<uint64_t>(r.rto.count()), r.ready, r.error});
+        }
     }
 }
 
@@ -361,22 +425,19 @@ void AgentLoop::publish(const std::string& state, const std::string& reason) {
         st.generation = desired_->generation;
     }
     if (loaded_) {
+        // Settled read before the recoveries: a restore that ends in between is reported as
+        // unsettled with its recoveries, never as settled without them.
+        loaded_->settled = !loaded_->live || loaded_->all_settled();
+        st.settled = loaded_->settled;
+        collect();
         st.run = loaded_->run;
         st.generation = loaded_->generation;
-        for (auto& [i, a] : loaded_->applied) {
-            AppliedFault af = a;
-            int rule = i < loaded_->tables.rule_of_fault.size() ? loaded_->tables.rule_of_fault[i] : -1;
-            if (rule >= 0 && loaded_->classifier)
-                if (auto s = loaded_->classifier->rule_stats(rule); s) {
-                    af.dropped = s->dropped;
-                    af.passed = s->passed;
-                    af.expired = s->expired;
-                }
-            loaded_->applied[i] = af;
-            st.faults.push_back(af);
-        }
+        for (auto& [i, a] : loaded_->applied) st.faults.push_back(a);
+    } else if (!last_.run.empty() && desired_ && last_.run == desired_->run) {
+        st.faults = last_.faults;  // a reverted run's last counters and recoveries
     }
     next_status_ = SteadyClock::now() + opts_.status_every;
+    if (loaded_) last_ = st;
     if (auto r = client_.put(status_key(opts_.host), to_json(st), lease_); !r)
         log_->warn("status: {}", r.error().message());
     else
@@ -483,10 +544,14 @@ int AgentLoop::run() {
         punctual.reset();
         if (confirm_) {
             confirm_ = false;
-            publish("ready", "");
+            const std::string err = std::exchange(step_error_, {});
+            publish(err.empty() ? "ready" : "error", err);
         }
-        // Counters while a run is loaded; not while etcd is away (a write would only block).
-        if (loaded_ && !contact_lost_ && SteadyClock::now() >= next_status_) publish("ready", "");
+        // Counters while a run is loaded, and at once when a restore has finished; not while
+        // etcd is away (a write would only block).
+        if (loaded_ && !contact_lost_ &&
+            (SteadyClock::now() >= next_status_ || (loaded_->live && loaded_->settled != loaded_->all_settled())))
+            publish("ready", "");
     }
     watch_ = nullptr;
     watch.stop();

@@ -100,6 +100,8 @@ std::string check_cuts(const plan::Plan& plan, const net::Tables& tables, const 
     if (!h) return "host " + host + " is not in the plan";
     for (size_t i = 0; i < plan.method.size(); ++i) {
         if (i >= tables.rule_of_fault.size() || tables.rule_of_fault[i] < 0) continue;
+        // An isolation (a dark host) leaves the control path alone: the agent exempts it.
+        if (auto e = plan.method[i].net(); e && e->kind == plan::NetEffect::Kind::isolate) continue;
         const uint64_t armed = 1ull << tables.rule_of_fault[i];
         for (auto& own : h->addresses)
             for (auto& k : keep) {

@@ -38,7 +38,9 @@ struct KeepReachable {
 };
 
 // Every fault of the plan with a classifier rule, judged on `host`'s addresses: a rule that would
-// drop traffic between this host and one of `keep` (either way). Returns why, or "".
+// drop traffic between this host and one of `keep` (either way). Returns why, or "". Isolations
+// (a power_loss's dark hosts) are not judged: the agent exempts every `keep` address from them
+// (net::exempt), so a dark host still hears its controller and can be given its power back.
 std::string check_cuts(const plan::Plan& plan, const net::Tables& tables, const std::string& host,
                        const std::vector<KeepReachable>& keep);
 

@@ -24,11 +24,23 @@ std::string list(const std::vector<std::string>& v) {
 
 std::vector<std::string> hosts_needing_agents(const plan::Plan& plan, const net::Tables& tables) {
     std::set<std::string> need;
-    for (size_t i = 0; i < plan.method.size(); ++i)
+    for (size_t i = 0; i < plan.method.size(); ++i) {
+        const auto& f = plan.method[i];
+        // Packets are judged where they are sent: both ends of every cut or degraded pair.
         for (auto& [a, b] : net::cut_set(plan, tables, i)) {
             need.insert(a);
             need.insert(b);
         }
+        if (auto e = f.net(); e && e->kind == plan::NetEffect::Kind::degrade)
+            for (auto& [a, b] : net::degraded_set(plan, tables, i)) {
+                need.insert(a);
+                need.insert(b);
+            }
+        // Processes and disks are acted on where they are: the target hosts.
+        const auto e = f.net();
+        if (f.restarts() || f.volume() || (e && e->kind == plan::NetEffect::Kind::isolate))
+            for (auto& h : plan::selected_hosts(plan.topology, f.target)) need.insert(h);
+    }
     std::vector<std::string> out;
     for (auto& h : plan.topology.hosts)
         if (need.count(h.name)) out.push_back(h.name);
@@ -39,10 +51,13 @@ std::vector<std::string> check_control_path(const plan::Plan& plan, const net::T
                                             const std::string& endpoints) {
     std::vector<std::string> problems;
     auto eps = endpoint_addrs(endpoints);
+    const auto agents = hosts_needing_agents(plan, tables);
     for (size_t i = 0; i < plan.method.size(); ++i) {
         if (i >= tables.rule_of_fault.size() || tables.rule_of_fault[i] < 0) continue;
+        // A dark host's agent exempts its etcd endpoints from the isolation (agent_checks.hpp).
+        if (auto e = plan.method[i].net(); e && e->kind == plan::NetEffect::Kind::isolate) continue;
         uint64_t armed = 1ull << tables.rule_of_fault[i];
-        for (auto& h : hosts_needing_agents(plan, tables)) {
+        for (auto& h : agents) {
             auto* host = plan.topology.host(h);
             if (!host || host->addresses.empty()) continue;
             for (auto& ep : eps) {
@@ -109,7 +124,7 @@ Result<void> FleetEngine::prepare(const plan::Plan& plan, targets::Targets&, uin
     state_.clear();
     for (size_t i = 0; i < plan.method.size(); ++i) {
         fault_names_.push_back(plan.method[i].name);
-        if (i < tables->rule_of_fault.size() && tables->rule_of_fault[i] >= 0) state_[i] = FaultState{i, false, 0, 0};
+        state_[i] = FaultState{i, false, 0, 0};  // every kind: the agents run its engine
     }
     uint64_t mono = monotonic_ns();
     run_deadline_real_ = realtime_ns() + (run_deadline_ns > mono ? run_deadline_ns - mono : 0);
@@ -268,7 +283,7 @@ StepSpread spread_of(const std::map<std::string, Status>& st, size_t index, uint
 
 Result<void> FleetEngine::inject(size_t index, uint64_t deadline_ns) {
     auto it = state_.find(index);
-    if (it == state_.end()) return plain_error("fleet: fault " + std::to_string(index) + " is not a sever fault");
+    if (it == state_.end()) return plain_error("fleet: fault " + std::to_string(index) + " is not in the run");
     if (lease_lost_) return plain_error("fleet: the run lease expired; the agents have reverted");
     uint64_t now_real = realtime_ns(), now_mono = monotonic_ns();
     it->second.armed = true;
@@ -284,7 +299,7 @@ Result<void> FleetEngine::inject(size_t index, uint64_t deadline_ns) {
 
 Result<void> FleetEngine::heal(size_t index) {
     auto it = state_.find(index);
-    if (it == state_.end()) return plain_error("fleet: fault " + std::to_string(index) + " is not a sever fault");
+    if (it == state_.end()) return plain_error("fleet: fault " + std::to_string(index) + " is not in the run");
     it->second.armed = false;
     it->second.at_ns = realtime_ns();  // at once: a heal is never held back
     auto st = publish_and_wait(opts_.confirm_timeout);
@@ -314,8 +329,7 @@ Result<void> FleetEngine::heal_all() noexcept {
     }
 }
 
-std::vector<FaultCounters> FleetEngine::counters() const {
-    std::lock_guard lk(mu_);
+void FleetEngine::refresh_statuses() const {
     if (client_ && !hosts_.empty() && SteadyClock::now() - status_read_ > std::chrono::milliseconds(100)) {
         if (auto st = read_statuses(); st) {
             // Keep statuses of this run only: a reverted agent's last report stays valid.
@@ -324,6 +338,37 @@ std::vector<FaultCounters> FleetEngine::counters() const {
         }
         status_read_ = SteadyClock::now();
     }
+}
+
+bool FleetEngine::settled() const {
+    std::lock_guard lk(mu_);
+    if (!client_ || hosts_.empty() || lease_lost_) return true;
+    refresh_statuses();
+    for (auto& h : hosts_) {
+        auto it = last_status_.find(h);
+        // An agent that is gone has nothing left to report: the missing recoveries say so.
+        if (it != last_status_.end() && it->second.run == run_ && !it->second.settled) return false;
+    }
+    return true;
+}
+
+std::vector<ServiceRecovery> FleetEngine::recoveries(size_t index) const {
+    std::lock_guard lk(mu_);
+    std::vector<ServiceRecovery> out;
+    for (auto& h : hosts_) {  // plan order
+        auto it = last_status_.find(h);
+        if (it == last_status_.end() || it->second.run != run_) continue;
+        for (auto& f : it->second.faults)
+            if (f.index == index)
+                for (auto& r : f.recoveries)
+                    out.push_back({r.service, h, r.pid, std::chrono::nanoseconds(r.rto_ns), r.ready, r.error});
+    }
+    return out;
+}
+
+std::vector<FaultCounters> FleetEngine::counters() const {
+    std::lock_guard lk(mu_);
+    refresh_statuses();
     std::vector<FaultCounters> out;
     for (auto& [i, s] : state_) {
         FaultCounters c;
@@ -382,11 +427,7 @@ void FleetEngine::release() noexcept {
 EngineSet fleet_engines(const plan::Plan& plan, FleetOptions o) {
     EngineSet set;
     set.own.push_back(std::make_unique<FleetEngine>(std::move(o)));
-    for (auto& f : plan.method) {
-        auto effect = f.net();
-        bool cut = effect && effect->kind == plan::NetEffect::Kind::cut;
-        set.of_fault.push_back(cut ? set.own.back().get() : nullptr);
-    }
+    set.of_fault.assign(plan.method.size(), set.own.back().get());
     return set;
 }
 

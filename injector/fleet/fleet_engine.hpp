@@ -34,7 +34,9 @@ struct FleetOptions {
     std::chrono::milliseconds prepare_timeout{15000};    // agents must load the plan within this
 };
 
-// Plan hosts that need an agent: every host on either side of some fault's cut set.
+// Plan hosts that need an agent: both ends of every cut or degraded pair (packets are judged
+// where they are sent), and the target hosts of every fault that acts on processes or disks or
+// darkens hosts.
 std::vector<std::string> hosts_needing_agents(const plan::Plan& plan, const net::Tables& tables);
 
 // Preflight for fleet mode: etcd answers, and no fault of the plan cuts any agent host from any
@@ -57,8 +59,9 @@ struct StepSpread {
     double late_max_ms = 0;           // max(applied - planned)
 };
 
-// The engines of a fleet run: one FleetEngine applies every fault that is a plain cut (sever);
-// faults of other kinds get no engine, so the runner refuses the plan naming them.
+// The engines of a fleet run: one FleetEngine applies every fault, of every kind: each agent
+// runs the kind's own engine on its host (agent.hpp), so the runner's timeline, guards and
+// verdict are the same as in local mode.
 EngineSet fleet_engines(const plan::Plan& plan, FleetOptions o);
 
 class FleetEngine : public Engine {
@@ -72,6 +75,10 @@ public:
     Result<void> heal(size_t index) override;
     Result<void> heal_all() noexcept override;
     std::vector<FaultCounters> counters() const override;
+    // What the agents' restores brought back, with the RTO each agent measured.
+    std::vector<ServiceRecovery> recoveries(size_t index) const override;
+    // Every agent reports its restores done (an agent that is gone counts as done).
+    bool settled() const override;
     nlohmann::json fault_report(size_t index) const override;
     void release() noexcept override;
 
@@ -83,6 +90,8 @@ private:
     // until every agent reports that generation (or the timeout). Returns the statuses.
     Result<std::map<std::string, Status>> publish_and_wait(std::chrono::milliseconds timeout);
     Result<std::map<std::string, Status>> read_statuses() const;
+    // last_status_ from etcd, at most every 100 ms; mu_ held.
+    void refresh_statuses() const;
     Desired desired_now() const;
 
     FleetOptions opts_;

@@ -61,11 +61,16 @@ std::string to_json(const Desired& d) {
 
 std::string to_json(const Status& s) {
     json f = json::array();
-    for (auto& x : s.faults)
+    for (auto& x : s.faults) {
+        json r = json::array();
+        for (auto& y : x.recoveries)
+            r.push_back({{"service", y.service}, {"pid", y.pid}, {"rto_ns", y.rto_ns}, {"ready", y.ready}, {"error", y.error}});
         f.push_back({{"index", x.index}, {"armed", x.armed}, {"applied_ns", x.applied_ns}, {"dropped", x.dropped},
-                     {"passed", x.passed}, {"expired", x.expired}});
-    return json{{"host", s.host}, {"run", s.run}, {"generation", s.generation}, {"state", s.state},
-                {"reason", s.reason}, {"updated_ns", s.updated_ns}, {"faults", f}}
+                     {"passed", x.passed}, {"expired", x.expired}, {"recoveries", r}});
+    }
+    return json{{"host", s.host},       {"run", s.run},         {"generation", s.generation},
+                {"state", s.state},     {"reason", s.reason},   {"updated_ns", s.updated_ns},
+                {"settled", s.settled}, {"faults", f}}
         .dump();
 }
 
@@ -117,10 +122,17 @@ std::optional<Status> status_from_json(const std::string& s) {
         st.state = j.value("state", "");
         st.reason = j.value("reason", "");
         st.updated_ns = num<uint64_t>(j, "updated_ns");
-        for (auto& x : j.value("faults", json::array()))
-            st.faults.push_back({num<size_t>(x, "index"), x.value("armed", false), num<uint64_t>(x, "applied_ns"),
-                                 num<uint64_t>(x, "dropped"), num<uint64_t>(x, "passed"),
-                                 num<uint64_t>(x, "expired")});
+        st.settled = j.value("settled", true);
+        for (auto& x : j.value("faults", json::array())) {
+            AppliedFault a{num<size_t>(x, "index"),     x.value("armed", false),    num<uint64_t>(x, "applied_ns"),
+                           num<uint64_t>(x, "dropped"), num<uint64_t>(x, "passed"), num<uint64_t>(x, "expired"),
+                           {}};
+            for (auto& y : x.value("recoveries", json::array()))
+                a.recoveries.push_back({y.value("service", ""), num<int>(y, "pid"), num<uint64_t>(y, "rto_ns"),
+                                        y.value("ready", false), y.value("error", "")});
+            if (st.faults.size() >= plan::limits::kMaxFaults || a.recoveries.size() > 4096) return std::nullopt;
+            st.faults.push_back(std::move(a));
+        }
         return st;
     } catch (const std::exception&) {
         return std::nullopt;

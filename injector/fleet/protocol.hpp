@@ -57,11 +57,21 @@ struct Desired {
     std::vector<FaultState> faults;
 };
 
+// A service the agent brought back after a fault (a power restore, a restarted service).
+struct Recovery {
+    std::string service;
+    int pid = 0;
+    uint64_t rto_ns = 0;          // from the start of the agent's restore to ready
+    bool ready = false;
+    std::string error;
+};
+
 struct AppliedFault {
     size_t index = 0;
     bool armed = false;
-    uint64_t applied_ns = 0;      // realtime of the map write
+    uint64_t applied_ns = 0;      // realtime of the step (the map write, the kill, the restore's start)
     uint64_t dropped = 0, passed = 0, expired = 0;
+    std::vector<Recovery> recoveries;  // what its last heal brought back (complete once settled)
 };
 
 struct Status {
@@ -71,6 +81,9 @@ struct Status {
     std::string state;            // ready | reverted | clean | error | refused (a check failed)
     std::string reason;           // why reverted / the error
     uint64_t updated_ns = 0;
+    // False while work a heal started goes on (services restarting, readiness awaited): the
+    // controller waits for every agent's before it judges the run.
+    bool settled = true;
     std::vector<AppliedFault> faults;
 };
 

@@ -182,6 +182,23 @@ inline Cli cli(const std::vector<std::string>& args, std::chrono::nanoseconds ti
     return {r->exit_code, r->output};
 }
 
+// Polls pred() every 20 ms until it holds: how long that took, or nullopt after `bound`.
+template <typename P>
+std::optional<std::chrono::milliseconds> until(P pred, std::chrono::milliseconds bound) {
+    auto t0 = Clock::now();
+    while (Clock::now() - t0 < bound) {
+        if (pred()) return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0);
+        std::this_thread::sleep_for(20ms);
+    }
+    return std::nullopt;
+}
+
+// The report `injector run --json` printed last in `output` (after any log lines), or discarded.
+inline nlohmann::json report_of(const std::string& output) {
+    auto start = output.rfind("\n{");
+    return nlohmann::json::parse(start == std::string::npos ? output : output.substr(start + 1), nullptr, false);
+}
+
 // scripts/check-clean.sh: "" when the machine holds nothing of the injector, else its report.
 inline std::string leftovers() {
     auto r = run_shell(test::source_path("scripts/check-clean.sh"), 30s);

@@ -126,15 +126,6 @@ protected:
     std::string ns(const std::string& host) const { return netns_path(lab_.host(host)->netns); }
     IpAddr addr(const std::string& host) const { return plan_.topology.host(host)->addresses[0].addr; }
     bool tcp(const std::string& from, const std::string& to) { return tcp_connects(ns(from), addr(to).str(), 2379, 300ms); }
-    template <typename P>
-    std::optional<std::chrono::milliseconds> until(P pred, std::chrono::milliseconds bound) {
-        auto t0 = Clock::now();
-        while (Clock::now() - t0 < bound) {
-            if (pred()) return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0);
-            std::this_thread::sleep_for(20ms);
-        }
-        return std::nullopt;
-    }
 
     // kv-1's status, once it reports `state` with `reason_part` after `since` (realtime ns).
     std::optional<fleet::Status> status_kv1(const std::string& state, const std::string& reason_part, uint64_t since) {

@@ -117,15 +117,6 @@ protected:
         return controller_;
     }
 
-    int wait_exit(pid_t pid, std::chrono::seconds bound) {
-        auto until = Clock::now() + bound;
-        int status = 0;
-        while (Clock::now() < until) {
-            if (waitpid(pid, &status, WNOHANG) == pid) return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-            std::this_thread::sleep_for(20ms);
-        }
-        return -1;
-    }
 
     std::string ns(const std::string& host) const { return netns_path(lab_.host(host)->netns); }
     IpAddr addr(const std::string& host) const { return plan_.topology.host(host)->addresses[0].addr; }
@@ -133,15 +124,6 @@ protected:
         return tcp_connects(ns(from), addr(to).str(), 2379, 300ms);
     }
     // Polls until pred() holds; returns how long it took, or nullopt after `bound`.
-    template <typename P>
-    std::optional<std::chrono::milliseconds> until(P pred, std::chrono::milliseconds bound) {
-        auto t0 = Clock::now();
-        while (Clock::now() - t0 < bound) {
-            if (pred()) return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0);
-            std::this_thread::sleep_for(20ms);
-        }
-        return std::nullopt;
-    }
 
     void TearDown() override {
         if (controller_ > 0 && process_alive(controller_)) {
@@ -150,10 +132,7 @@ protected:
         }
         for (auto& [h, pid] : agents_) kill(pid, SIGTERM);
         for (auto& [h, pid] : agents_)
-            if (wait_exit(pid, 10s) < 0) {
-                kill(pid, SIGKILL);
-                waitpid(pid, nullptr, 0);
-            }
+            (void)wait_exit(pid, 10s);  // past the bound: SIGKILLed and reaped
         if (!lab_.id.empty()) {
             EXPECT_TRUE(lab::down(lab_).ok());
         }
@@ -170,10 +149,6 @@ protected:
     pid_t controller_ = 0;
 };
 
-nlohmann::json report_of(const std::string& output) {
-    auto start = output.rfind("\n{");
-    return nlohmann::json::parse(start == std::string::npos ? output : output.substr(start + 1), nullptr, false);
-}
 
 }  // namespace
 

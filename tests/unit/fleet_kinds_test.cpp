@@ -1,0 +1,208 @@
+// Every fault kind through agents, the parts that need no etcd: which hosts need an agent, the
+// control path a dark host keeps (net::exempt and the checks that rely on it), the statuses that
+// carry restores back, and the agent's partial view of its own host.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <algorithm>
+
+#include "fleet/agent_checks.hpp"
+#include "fleet/agent_targets.hpp"
+#include "fleet/fleet_engine.hpp"
+#include "fleet/protocol.hpp"
+#include "net/compile.hpp"
+#include "plan/loader.hpp"
+#include "support/test_support.hpp"
+
+using namespace inj;
+using namespace inj::fleet;
+
+namespace {
+
+plan::Plan load(const std::string& rel) {
+    auto lr = plan::load_file(test::source_path(rel));
+    EXPECT_TRUE(lr.ok()) << (lr.errors.empty() ? "" : lr.errors[0].str());
+    return lr.ok() ? *lr.plan : plan::Plan{};
+}
+
+IpAddr addr_of(const plan::Plan& p, const char* h) { return p.topology.host(h)->addresses[0].addr; }
+
+// A Targets view of two hosts with one service each, recording what it was asked to restart.
+class TwoHosts : public targets::Targets {
+public:
+    TwoHosts() {
+        for (const char* n : {"kv-1", "kv-2"}) {
+            targets::Host h;
+            h.name = n;
+            h.netns = std::string("/run/netns/") + n;
+            h.interface = "eth0";
+            h.judges = {{"/run/netns/fabric", std::string("p-") + n, true}};
+            h.cgroup = std::string("/sys/fs/cgroup/nowhere/") + n;
+            hosts_.push_back(h);
+        }
+    }
+    const std::vector<targets::Host>& hosts() const override { return hosts_; }
+    std::vector<targets::ServiceInstance> services() const override { return {{"etcd", "kv-1", 11}, {"etcd", "kv-2", 22}}; }
+    Result<std::vector<targets::ServiceInstance>> restart(const std::vector<std::string>& hosts,
+                                                          const std::string&) override {
+        std::vector<targets::ServiceInstance> out;
+        for (auto& h : hosts) {
+            asked->push_back(h);
+            out.push_back({"etcd", h, 99});
+        }
+        return out;
+    }
+    Result<void> await_ready(const targets::ServiceInstance&, std::chrono::steady_clock::time_point,
+                             const std::atomic<bool>*) const override {
+        return {};
+    }
+    std::string describe() const override { return "two hosts"; }
+    std::shared_ptr<std::vector<std::string>> asked = std::make_shared<std::vector<std::string>>();
+
+private:
+    std::vector<targets::Host> hosts_;
+};
+
+}  // namespace
+
+TEST(FleetKinds, EveryKindNeedsAgentsWhereItActs) {
+    // power_loss: the dark hosts and everyone they are cut from.
+    auto fire = load("experiments/pangyo-fire.yaml");
+    auto t = net::compile(fire);
+    ASSERT_TRUE(t.ok());
+    EXPECT_EQ(hosts_needing_agents(fire, *t), (std::vector<std::string>{"kv-1", "kv-2", "kv-3"}));
+    // stop_service and degrade_storage cut nobody: only the target host.
+    for (const char* rel : {"experiments/etcd-member-crash.yaml", "experiments/slow-disk.yaml"}) {
+        auto p = load(rel);
+        auto pt = net::compile(p);
+        ASSERT_TRUE(pt.ok()) << rel;
+        EXPECT_EQ(hosts_needing_agents(p, *pt), (std::vector<std::string>{"kv-1"})) << rel;
+    }
+    // degrade_link: both ends of every degraded pair.
+    auto wan = load("experiments/slow-wan.yaml");
+    auto wt = net::compile(wan);
+    ASSERT_TRUE(wt.ok());
+    auto need = hosts_needing_agents(wan, *wt);
+    EXPECT_GE(need.size(), 2u);
+    for (size_t i = 0; i < wan.method.size(); ++i)
+        for (auto& [a, b] : net::degraded_set(wan, *wt, i)) {
+            EXPECT_NE(std::find(need.begin(), need.end(), a), need.end()) << a;
+            EXPECT_NE(std::find(need.begin(), need.end(), b), need.end()) << b;
+        }
+}
+
+TEST(FleetKinds, ExemptTakesAnAddressOutOfEveryRule) {
+    auto fire = load("experiments/pangyo-fire.yaml");
+    auto t = net::compile(fire);
+    ASSERT_TRUE(t.ok());
+    const uint64_t armed = 1ull << t->rule_of_fault[0];
+    const IpAddr kv1 = addr_of(fire, "kv-1"), kv2 = addr_of(fire, "kv-2");
+    const IpAddr control = control_net_v4().nth(1);  // where a fleet's etcd may sit
+    ASSERT_TRUE(net::drops(*t, kv1, kv2, armed));
+    ASSERT_TRUE(net::drops(*t, kv1, control, armed));  // dark: the control position too
+    net::exempt(*t, control);
+    EXPECT_FALSE(net::drops(*t, kv1, control, armed));
+    EXPECT_FALSE(net::drops(*t, control, kv1, armed));
+    EXPECT_TRUE(net::drops(*t, kv1, kv2, armed)) << "only the exempt address is spared";
+    EXPECT_TRUE(net::drops(*t, kv1, control_net_v4().nth(2), armed)) << "its neighbour is not";
+    // An address the topology already holds loses its domains (a host /32 replaced, not added twice).
+    const size_t n = t->prefixes.size();
+    net::exempt(*t, kv2);
+    EXPECT_EQ(t->prefixes.size(), n);
+    EXPECT_FALSE(net::drops(*t, kv1, kv2, armed));
+    EXPECT_TRUE(net::drops(*t, kv1, addr_of(fire, "kv-3"), armed));
+}
+
+TEST(FleetKinds, IsolationIsNotRefusedForTheControlPathAgentsKeep) {
+    auto fire = load("experiments/pangyo-fire.yaml");
+    auto t = net::compile(fire);
+    ASSERT_TRUE(t.ok());
+    const IpAddr control = control_net_v4().nth(1);
+    // The agent exempts its etcd endpoint from the isolation, so neither side refuses it.
+    EXPECT_EQ(check_cuts(fire, *t, "kv-1", {{control, "etcd endpoint"}}), "");
+    EXPECT_TRUE(check_control_path(fire, *t, control.str() + ":2381").empty());
+    // A sever that cuts the agent's etcd is still refused on both sides.
+    auto sever = load("experiments/fleet-zone-sever.yaml");
+    auto st = net::compile(sever);
+    ASSERT_TRUE(st.ok());
+    const IpAddr kv2 = addr_of(sever, "kv-2");
+    EXPECT_NE(check_cuts(sever, *st, "kv-1", {{kv2, "etcd endpoint"}}).find("would cut this host"), std::string::npos);
+    EXPECT_FALSE(check_control_path(sever, *st, kv2.str() + ":2379").empty());
+}
+
+TEST(FleetKinds, StatusCarriesRestoresBack) {
+    Status s;
+    s.host = "kv-1";
+    s.run = "r";
+    s.generation = 4;
+    s.state = "ready";
+    s.settled = false;
+    AppliedFault a;
+    a.index = 0;
+    a.applied_ns = 12;
+    a.recoveries.push_back({"etcd", 4242, 480'000'000, true, ""});
+    a.recoveries.push_back({"api", 0, 30'000'000'000ull, false, "not ready within 30s"});
+    s.faults.push_back(a);
+    auto back = status_from_json(to_json(s));
+    ASSERT_TRUE(back);
+    EXPECT_FALSE(back->settled);
+    ASSERT_EQ(back->faults.size(), 1u);
+    ASSERT_EQ(back->faults[0].recoveries.size(), 2u);
+    EXPECT_EQ(back->faults[0].recoveries[0].service, "etcd");
+    EXPECT_EQ(back->faults[0].recoveries[0].pid, 4242);
+    EXPECT_EQ(back->faults[0].recoveries[0].rto_ns, 480'000'000u);
+    EXPECT_TRUE(back->faults[0].recoveries[0].ready);
+    EXPECT_EQ(back->faults[0].recoveries[1].error, "not ready within 30s");
+    // An older agent's status (no settled, no recoveries) reads as settled with none.
+    auto old = status_from_json(R"({"host":"h","run":"r","faults":[{"index":0}]})");
+    ASSERT_TRUE(old);
+    EXPECT_TRUE(old->settled);
+    EXPECT_TRUE(old->faults[0].recoveries.empty());
+    // Hostile shapes are refused, never thrown out of the controller.
+    EXPECT_FALSE(status_from_json(R"({"host":"h","settled":"yes"})"));
+    EXPECT_FALSE(status_from_json(R"({"host":"h","faults":[{"index":0,"recoveries":[{"rto_ns":-5}]}]})"));
+    EXPECT_FALSE(status_from_json(R"({"host":"h","faults":[{"index":0,"recoveries":7}]})"));
+    EXPECT_FALSE(status_from_json(R"({"host":"h","faults":[{"index":0,"recoveries":[3]}]})"));
+}
+
+TEST(FleetKinds, OneHostViewIsPartialAndJudgedAtItsOwnEgress) {
+    auto inner = std::make_unique<TwoHosts>();
+    auto asked = inner->asked;
+    auto v = one_host_view(std::move(inner), "kv-2");
+    ASSERT_EQ(v->hosts().size(), 1u);
+    EXPECT_TRUE(v->partial());
+    EXPECT_TRUE(v->acts_on("kv-2"));
+    EXPECT_FALSE(v->acts_on("kv-1")) << "another agent's host";
+    const auto& h = v->hosts()[0];
+    EXPECT_EQ(h.cgroup, "/sys/fs/cgroup/nowhere/kv-2");
+    ASSERT_EQ(h.judges.size(), 1u);
+    EXPECT_FALSE(h.judges[0].ingress);
+    EXPECT_EQ(h.judges[0].netns, "/run/netns/kv-2");
+    EXPECT_EQ(h.judges[0].ifname, "eth0");
+    EXPECT_EQ(v->judge_netns(), "") << "no fabric: latency and rate need one";
+    auto svc = v->services();
+    ASSERT_EQ(svc.size(), 1u);
+    EXPECT_EQ(svc[0].pid, 22);
+    auto r = v->restart({"kv-1", "kv-2"}, "");
+    ASSERT_TRUE(r.ok());
+    EXPECT_EQ(*asked, (std::vector<std::string>{"kv-2"})) << "never restarts another agent's host";
+    // A complete view acts on every host it is asked about (a missing one is an error there).
+    TwoHosts all;
+    EXPECT_FALSE(all.partial());
+    EXPECT_TRUE(all.acts_on("kv-9"));
+}
+
+TEST(FleetKinds, AgentTargetsOfAnUnboundHostWithoutItsLabIsThisMachine) {
+    auto sever = load("experiments/fleet-zone-sever.yaml");
+    auto v = agent_targets(sever, "kv-1", "eth7");
+    ASSERT_TRUE(v.ok()) << v.error().message();
+    ASSERT_EQ((*v)->hosts().size(), 1u);
+    EXPECT_TRUE((*v)->partial());
+    EXPECT_EQ((*v)->hosts()[0].judges[0].ifname, "eth7");
+    EXPECT_FALSE((*v)->hosts()[0].judges[0].ingress);
+    EXPECT_TRUE((*v)->services().empty());
+    EXPECT_FALSE((*v)->restart({"kv-1"}, "").ok()) << "nothing to restart on a host the plan names no process of";
+    auto none = agent_targets(sever, "kv-9", "eth0");
+    ASSERT_FALSE(none.ok());
+    EXPECT_NE(none.error().message().find("kv-9 is not in the plan"), std::string::npos);
+}
