@@ -5,7 +5,12 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <thread>
 
+#include "faults/parts.hpp"
+#include "faults/power_loss/power_engine.hpp"
 #include "fleet/agent_checks.hpp"
 #include "fleet/agent_targets.hpp"
 #include "fleet/fleet_engine.hpp"
@@ -205,4 +210,101 @@ TEST(FleetKinds, AgentTargetsOfAnUnboundHostWithoutItsLabIsThisMachine) {
     auto none = agent_targets(sever, "kv-9", "eth0");
     ASSERT_FALSE(none.ok());
     EXPECT_NE(none.error().message().find("kv-9 is not in the plan"), std::string::npos);
+}
+
+namespace {
+
+// The arm/disarm half of a power loss, counted.
+struct CountingLinks : faults::LinkRules {
+    int armed = 0, disarmed = 0;
+    Result<void> arm(size_t, uint64_t) override { return ++armed, Result<void>{}; }
+    Result<void> disarm(size_t) override { return ++disarmed, Result<void>{}; }
+};
+
+// One host of three, as its agent sees it: a cgroup directory the test made (cgroup.kill a plain
+// file, cgroup.events saying it is empty) and a restart that notes when it was asked.
+class AgentHost : public targets::Targets {
+public:
+    AgentHost(const std::string& name, const std::string& cgroup) {
+        targets::Host h;
+        h.name = name;
+        h.zone = "pangyo";
+        h.power_domain = "pangyo-a";
+        h.cgroup = cgroup;
+        hosts_.push_back(h);
+    }
+    const std::vector<targets::Host>& hosts() const override { return hosts_; }
+    bool partial() const override { return true; }
+    std::vector<targets::ServiceInstance> services() const override { return {}; }
+    Result<std::vector<targets::ServiceInstance>> restart(const std::vector<std::string>& hosts,
+                                                          const std::string&) override {
+        restarted_at = std::chrono::steady_clock::now();
+        return std::vector<targets::ServiceInstance>{{"svc", hosts.at(0), 0}};
+    }
+    Result<void> await_ready(const targets::ServiceInstance&, std::chrono::steady_clock::time_point,
+                             const std::atomic<bool>*) const override {
+        return {};
+    }
+    std::string describe() const override { return "agent host"; }
+    std::optional<std::chrono::steady_clock::time_point> restarted_at;
+
+private:
+    std::vector<targets::Host> hosts_;
+};
+
+}  // namespace
+
+// A fleet restores power as one local restore would: each agent brings its host back at its
+// turn in restore.order, `stagger` apart, and the RTO it reports counts from power's return.
+TEST(FleetKinds, AnAgentRestoresItsHostAtItsTurnInTheWholeOrder) {
+    auto lr = plan::load_string(R"(name: turns
+topology:
+  zones:
+    - { name: pangyo, power_domains: [pangyo-a] }
+    - { name: ansan, power_domains: [ansan-a] }
+  hosts:
+    - { name: kv-1, zone: pangyo }
+    - { name: kv-2, zone: pangyo }
+    - { name: kv-3, zone: pangyo }
+    - { name: kv-4, zone: ansan }
+method:
+  - name: dark
+    fault: power_loss
+    at: 1s
+    duration: 10s
+    target: { zone: pangyo }
+    restore: { stagger: 400ms, order: [kv-3, kv-2] }
+safety:
+  max_duration: 1m
+)",
+                                "turns.yaml");
+    ASSERT_TRUE(lr.ok()) << (lr.errors.empty() ? "" : lr.errors[0].str());
+    const auto dir = std::filesystem::temp_directory_path() / ("inj-turns-" + std::to_string(getpid()));
+    std::filesystem::create_directories(dir);
+    std::ofstream(dir / "cgroup.kill") << "";
+    std::ofstream(dir / "cgroup.events") << "populated 0\nfrozen 0\n";
+    // kv-1 comes third (kv-3, kv-2, then the rest in plan order): 2 x 400 ms after power returns.
+    AgentHost view("kv-1", dir.string());
+    CountingLinks links;
+    power::PowerEngine e(links, nullptr);
+    const uint64_t deadline = monotonic_ns() + 60'000'000'000ull;
+    ASSERT_TRUE(e.prepare(*lr.plan, view, deadline).ok());
+    ASSERT_TRUE(e.inject(0, deadline).ok());
+    EXPECT_EQ(links.armed, 1);
+    std::string written;
+    std::getline(std::ifstream(dir / "cgroup.kill"), written);
+    EXPECT_EQ(written, "1") << "its own host only, in its own cgroup";
+    const auto back = std::chrono::steady_clock::now();
+    ASSERT_TRUE(e.heal(0).ok());
+    EXPECT_EQ(links.disarmed, 1) << "links back at once";
+    for (int i = 0; i < 500 && !e.settled(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    ASSERT_TRUE(e.settled());
+    ASSERT_TRUE(view.restarted_at);
+    EXPECT_GE(*view.restarted_at - back, std::chrono::milliseconds(800)) << "not before its turn";
+    auto rec = e.recoveries(0);
+    ASSERT_EQ(rec.size(), 1u);
+    EXPECT_TRUE(rec[0].ready);
+    EXPECT_GE(rec[0].rto, std::chrono::milliseconds(800));
+    e.release();
+    std::filesystem::remove_all(dir);
 }

@@ -57,6 +57,10 @@ Result<void> PowerEngine::prepare(const plan::Plan& plan, targets::Targets& targ
         if (!spec) continue;
         Dark d;
         d.hosts = restore_order(plan, f);
+        if (targets.partial()) {
+            auto mine = std::find_if(d.hosts.begin(), d.hosts.end(), [&](const std::string& hn) { return targets.acts_on(hn); });
+            d.turn = spec->restore.stagger * (mine - d.hosts.begin());
+        }
         std::erase_if(d.hosts, [&](const std::string& hn) { return !targets.acts_on(hn); });
         // Everything a cut needs is checked now, so inject() cannot fail half-way for a reason
         // known in advance: every host has a cgroup with the control file the mode writes.
@@ -212,6 +216,8 @@ void PowerEngine::restore(size_t index, bool await) {
         for (auto& p : d.at_cut)
             if (p.host == hn) record({p.service, hn, 0, Clock::now() - t0, false, why});
     };
+    // Hosts ahead of this view's in the whole order come back on other machines first.
+    if (d.turn.count() > 0 && await && !d.hosts.empty()) faults::sleep_unless_cancelled(d.turn, restorers_);
     for (size_t i = 0; i < d.hosts.size(); ++i) {
         const std::string& hn = d.hosts[i];
         if (i > 0 && spec.restore.stagger.count() > 0 && await) faults::sleep_unless_cancelled(spec.restore.stagger, restorers_);

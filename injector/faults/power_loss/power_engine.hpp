@@ -66,6 +66,10 @@ private:
     struct CrashWatch;
     struct Dark {
         std::vector<std::string> hosts;  // target hosts, in restore order
+        // A partial view (a fleet agent's host): how long after power returns its first host's
+        // turn comes in the whole restore order (its position times restore.stagger), so the
+        // agents of a fleet bring their hosts back staggered as one local restore would.
+        std::chrono::nanoseconds turn{0};
         // The cgroups the cut writes: one per whole power domain (its subtree holds every host
         // of it), one per host the target names outside those. Freeze: one per host, so the
         // restore can thaw hosts one by one.
