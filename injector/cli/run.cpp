@@ -11,6 +11,7 @@
 #include "common/exit_codes.hpp"
 #include "common/log.hpp"
 #include "common/safe_file.hpp"
+#include "fleet/agent_targets.hpp"
 #include "fleet/etcd_client.hpp"
 #include "fleet/etcd_security.hpp"
 #include "fleet/fleet_engine.hpp"
@@ -53,12 +54,19 @@ void use_fleet(runner::RunHooks& hooks, runner::RunOptions& opts, const plan::Pl
     fo.run_id = opts.run_id;
     fo.lease_ttl_s = lease_ttl;
     hooks.make_engines = [fo](const plan::Plan& plan) { return fleet::fleet_engines(plan, fo); };
+    // A bound plan's hosts are resolved by their agents, on their machines; the controller keeps
+    // no watcher (the run lease is the agents' dead man's switch).
+    hooks.bind_targets = [](const plan::Plan& plan) -> Result<std::unique_ptr<targets::Targets>> {
+        return fleet::controller_view(plan);
+    };
+    hooks.start_watcher = nullptr;
     auto env = hooks.preflight;
     hooks.preflight = [env, eps, &p, sec = *sec]() -> Result<void> {
         if (env) INJ_TRY(env());
         auto tables = net::compile(p);
         if (!tables) return tables.error();
         auto problems = fleet::check_control_path(p, *tables, eps);
+        for (auto& x : fleet::check_probe_places(p)) problems.push_back(x);
         if (auto c = fleet::EtcdClient::connect(eps, std::chrono::milliseconds(2000), sec); !c)
             problems.push_back(c.error().message());
         if (problems.empty()) return {};

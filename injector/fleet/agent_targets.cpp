@@ -80,6 +80,33 @@ private:
     std::vector<targets::Host> hosts_;
 };
 
+// The plan's hosts, each on a machine of its own that its agent acts on.
+class ControllerView : public targets::Targets {
+public:
+    explicit ControllerView(const plan::Plan& plan) {
+        for (auto& ph : plan.topology.hosts) {
+            targets::Host h;
+            h.name = ph.name;
+            h.zone = ph.zone;
+            h.power_domain = ph.power_domain;
+            hosts_.push_back(std::move(h));
+        }
+    }
+    const std::vector<targets::Host>& hosts() const override { return hosts_; }
+    std::vector<targets::ServiceInstance> services() const override { return {}; }
+    Result<std::vector<targets::ServiceInstance>> restart(const std::vector<std::string>&, const std::string&) override {
+        return plain_error("fleet", "the controller restarts nothing: each host's agent does");
+    }
+    Result<void> await_ready(const targets::ServiceInstance&, std::chrono::steady_clock::time_point,
+                             const std::atomic<bool>*) const override {
+        return {};
+    }
+    std::string describe() const override { return std::to_string(hosts_.size()) + " hosts of the fleet (bound by their agents)"; }
+
+private:
+    std::vector<targets::Host> hosts_;
+};
+
 // Whether some fault takes down the processes of `host` (a kill, a freeze, a stopped service).
 bool processes_targeted(const plan::Plan& plan, const std::string& host) {
     for (auto& f : plan.method) {
@@ -127,6 +154,22 @@ Result<std::unique_ptr<targets::Targets>> agent_targets(const plan::Plan& plan, 
                                             "): a fault that kills or freezes the host would take the agent with it; run "
                                             "the agent outside the host's cgroup");
     return view;
+}
+
+std::unique_ptr<targets::Targets> controller_view(const plan::Plan& plan) {
+    return std::make_unique<ControllerView>(plan);
+}
+
+std::vector<std::string> check_probe_places(const plan::Plan& plan) {
+    std::vector<std::string> out;
+    if (!plan.topology.bound()) return out;  // a lab is on the controller's machine
+    const std::string why = ": in fleet mode the controller runs it on its own machine, and a bound host lives on "
+                            "its agent's (use in: control)";
+    for (auto& p : plan.probes)
+        if (p.in != "control") out.push_back("probe " + p.name + " (" + p.mark.str() + ") runs in host " + p.in + why);
+    for (auto& v : plan.verify)
+        if (v.in != "control") out.push_back("verify " + v.name + " (" + v.mark.str() + ") runs in host " + v.in + why);
+    return out;
 }
 
 }  // namespace inj::fleet

@@ -13,6 +13,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "common/result.hpp"
 #include "plan/model.hpp"
@@ -29,5 +30,15 @@ Result<std::unique_ptr<targets::Targets>> agent_targets(const plan::Plan& plan, 
 
 // The view of one host of `inner` (which it owns), judged at egress of its own interface.
 std::unique_ptr<targets::Targets> one_host_view(std::unique_ptr<targets::Targets> inner, const std::string& host);
+
+// The controller's view of a bound plan in fleet mode: the plan's hosts by name, zone and power
+// domain only. What each one is (a container, a cgroup, a machine) lives on its agent's machine
+// and is resolved there; the controller touches none of it.
+std::unique_ptr<targets::Targets> controller_view(const plan::Plan& plan);
+
+// Fleet mode runs probes and verify steps on the controller's machine: for a bound plan, one
+// message per step placed `in:` a host (which lives on another machine); empty when all are
+// `in: control`.
+std::vector<std::string> check_probe_places(const plan::Plan& plan);
 
 }  // namespace inj::fleet

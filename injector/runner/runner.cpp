@@ -376,8 +376,10 @@ void Runner::Impl::add_run_guards() {
         in_force, std::chrono::milliseconds(100)));
     std::vector<std::pair<std::string, std::string>> paths;
     if (auto judge = targets->judge_netns(); !judge.empty()) paths.emplace_back("fabric", judge);
-    for (auto& h : targets->hosts())  // a container's /proc/PID/ns/net goes with its processes, by design
-        if (h.netns_stable) paths.emplace_back(h.name, h.netns);
+    // A container's /proc/PID/ns/net goes with its processes, by design; a fleet's bound hosts
+    // are on their agents' machines (no namespace here to watch).
+    for (auto& h : targets->hosts())
+        if (h.netns_stable && !h.netns.empty()) paths.emplace_back(h.name, h.netns);
     guards.push_back(std::make_unique<safety::HostVanishedGuard>(paths, std::chrono::milliseconds(100)));
     // One canary per sever fault that cuts whole flows: the first pair of its cut set.
     std::vector<safety::Canary> canaries;
@@ -390,7 +392,7 @@ void Runner::Impl::add_run_guards() {
             if (cut.empty()) continue;
             auto* from = targets->host(cut[0].first);
             auto* to = plan.topology.host(cut[0].second);
-            if (!from || !to || to->addresses.empty()) continue;
+            if (!from || from->netns.empty() || !to || to->addresses.empty()) continue;  // on another machine
             auto addr = to->addresses[0].addr;
             canaries.push_back({f.name, cut[0].first, cut[0].second, from->netns,
                                 (addr.v6 ? "[" + addr.str() + "]" : addr.str()) + ":9"});

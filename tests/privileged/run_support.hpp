@@ -21,13 +21,14 @@ struct CliRun {
     nlohmann::json report;
 };
 
-// Runs `injector run PLAN --json` and parses its report; PLAN is relative to the source tree
-// unless it is absolute.
-inline CliRun run_plan(const std::string& plan) {
+// Runs `injector run PLAN --json [EXTRA...]` and parses its report; PLAN is relative to the
+// source tree unless it is absolute.
+inline CliRun run_plan(const std::string& plan, const std::vector<std::string>& extra = {}) {
     CliRun r;
-    auto res = inj::run({inj::test::binary_path("injector/injector"), "--log-level", "warn", "run",
-                         plan.rfind("/", 0) == 0 ? plan : inj::test::source_path(plan), "--json"},
-                        5min, "", 4u << 20);
+    std::vector<std::string> argv{inj::test::binary_path("injector/injector"), "--log-level", "warn", "run",
+                                  plan.rfind("/", 0) == 0 ? plan : inj::test::source_path(plan), "--json"};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    auto res = inj::run(argv, 5min, "", 4u << 20);
     if (!res) {
         r.output = res.error().message();
         return r;

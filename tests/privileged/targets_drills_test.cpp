@@ -107,6 +107,62 @@ TEST_F(RealTargets, ContainersZonePowerHoldsWithItsRtoAndNothingLost) {
     EXPECT_TRUE(answers(ip(11), 2379));
 }
 
+// The same drill in fleet mode: one agent per container (here all on this machine, in its own
+// namespace) resolves its own host's binding and runs the power loss on it; the controller
+// resolves nothing and keeps no watcher. Same verdict, RTO and RPO as in local mode.
+TEST_F(RealTargets, ContainersZonePowerThroughAgentsGivesTheSameVerdict) {
+    const int port = 32000 + getpid() % 4000 * 2;
+    const std::string eps = "127.0.0.1:" + std::to_string(port), peer = "http://127.0.0.1:" + std::to_string(port + 1);
+    const std::string dir = binary_path("tests/fleet-containers-" + std::to_string(getpid()));
+    fs::remove_all(dir);
+    fs::create_directories(dir);
+    std::vector<pid_t> started;
+    auto stop_all = [&] {
+        for (pid_t p : started) ::kill(p, SIGTERM);
+        for (pid_t p : started) {
+            for (int i = 0; i < 150 && ::waitpid(p, nullptr, WNOHANG) == 0; ++i) std::this_thread::sleep_for(100ms);
+            if (::waitpid(p, nullptr, WNOHANG) == 0) {
+                ::kill(p, SIGKILL);
+                ::waitpid(p, nullptr, 0);
+            }
+        }
+        started.clear();
+    };
+    auto start = [&](std::vector<std::string> argv, const std::string& log) {
+        SpawnSpec s;
+        s.argv = std::move(argv);
+        s.output = dir + "/" + log;
+        s.die_with_parent = true;
+        auto pid = spawn(s);
+        EXPECT_TRUE(pid.ok()) << pid.error().message();
+        if (pid) started.push_back(*pid);
+    };
+    start({"etcd", "--name", "fleet", "--data-dir", dir + "/etcd", "--listen-client-urls", "http://" + eps,
+           "--advertise-client-urls", "http://" + eps, "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
+           "--initial-cluster", "fleet=" + peer},
+          "etcd.log");
+    ASSERT_TRUE(await([&] { return tcp_connect(*IpAddr::parse("127.0.0.1"), port, 200ms).ok(); }, 30s));
+    for (auto h : {"kv-1", "kv-2", "kv-3"})
+        start({binary_path("injector/injector"), "agent", "--etcd", eps, "--host", h}, std::string("agent-") + h + ".log");
+    std::this_thread::sleep_for(2s);  // registered (the controller refuses, naming them, otherwise)
+    auto r = run_plan(rewritten("experiments/containers-zone-power.yaml"), {"--fleet", eps});
+    stop_all();
+    std::ifstream agent_log(dir + "/agent-kv-1.log");
+    std::string log((std::istreambuf_iterator<char>(agent_log)), {});
+    expect_verdict(r, "held");
+    auto& f = r.report["faults"][0];
+    EXPECT_EQ(f["engine"]["activation"]["agents_confirmed"].get<int>(), 3) << f.dump();
+    ASSERT_EQ(f["recoveries"].size(), 1u) << r.output << log;
+    EXPECT_EQ(f["recoveries"][0]["service"], container("etcd-a"));
+    EXPECT_TRUE(f["recoveries"][0]["ready"].get<bool>()) << f.dump();
+    EXPECT_GT(f.value("dropped", 0), 0) << f.dump();
+    EXPECT_TRUE(r.report["verify"][0]["missing"].empty()) << r.report["verify"].dump();
+    EXPECT_NE(log.find("prepared on host kv-1 of bound targets (podman container " + container("etcd-a") + ")"), std::string::npos) << log;
+    EXPECT_EQ(podman_status(container("etcd-a")), "running");
+    EXPECT_TRUE(answers(ip(11), 2379));
+    fs::remove_all(dir);
+}
+
 TEST_F(RealTargets, SingleHomedAuthIsViolatedNamingTheLoginProbe) {
     auto r = run_plan(rewritten("experiments/single-homed-auth.yaml"));
     expect_verdict(r, "violated", "login");
