@@ -26,18 +26,21 @@ std::vector<std::string> hosts_needing_agents(const plan::Plan& plan, const net:
     std::set<std::string> need;
     for (size_t i = 0; i < plan.method.size(); ++i) {
         const auto& f = plan.method[i];
-        // Packets are judged where they are sent: both ends of every cut or degraded pair.
-        for (auto& [a, b] : net::cut_set(plan, tables, i)) {
-            need.insert(a);
-            need.insert(b);
-        }
-        if (auto e = f.net(); e && e->kind == plan::NetEffect::Kind::degrade)
+        const auto e = f.net();
+        // Packets are judged where they are sent: both ends of every cut or degraded pair. A dark
+        // host (an isolation) sends nothing at all, which its own agent enforces alone: nothing
+        // it would answer leaves it, so no connection to it can form.
+        if (e && e->kind == plan::NetEffect::Kind::cut)
+            for (auto& [a, b] : net::cut_set(plan, tables, i)) {
+                need.insert(a);
+                need.insert(b);
+            }
+        if (e && e->kind == plan::NetEffect::Kind::degrade)
             for (auto& [a, b] : net::degraded_set(plan, tables, i)) {
                 need.insert(a);
                 need.insert(b);
             }
         // Processes and disks are acted on where they are: the target hosts.
-        const auto e = f.net();
         if (f.restarts() || f.volume() || (e && e->kind == plan::NetEffect::Kind::isolate))
             for (auto& h : plan::selected_hosts(plan.topology, f.target)) need.insert(h);
     }

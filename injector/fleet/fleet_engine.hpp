@@ -36,7 +36,8 @@ struct FleetOptions {
 
 // Plan hosts that need an agent: both ends of every cut or degraded pair (packets are judged
 // where they are sent), and the target hosts of every fault that acts on processes or disks or
-// darkens hosts.
+// darkens hosts (a dark host's egress drops everything, enforced by its agent alone; hosts with
+// an agent for another fault of the plan also drop what they send to it).
 std::vector<std::string> hosts_needing_agents(const plan::Plan& plan, const net::Tables& tables);
 
 // Preflight for fleet mode: etcd answers, and no fault of the plan cuts any agent host from any

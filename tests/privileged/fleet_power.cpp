@@ -148,10 +148,10 @@ TEST_F(FleetPower, PangyoFireThroughAgentsMeetsItsRtoAndRpo) {
     ASSERT_EQ(rep["faults"].size(), 1u);
     auto& f = rep["faults"][0];
     EXPECT_EQ(f["kind"], "power_loss");
-    // The dark host's agent and its peers' agents dropped real packets, all three confirmed at
-    // one agreed instant.
+    // The dark host's agent dropped real packets (every reply its kernel tried to send) and
+    // confirmed at the agreed instant; the other hosts need no agent for a power loss.
     EXPECT_GT(f["dropped"].get<uint64_t>(), 0u) << f.dump();
-    EXPECT_EQ(f["engine"]["activation"]["agents_confirmed"].get<int>(), 3) << f.dump();
+    EXPECT_EQ(f["engine"]["activation"]["agents_confirmed"].get<int>(), 1) << f.dump();
     EXPECT_NEAR(f["healed_at_ms"].get<double>() - f["injected_at_ms"].get<double>(), 60000.0, 1000.0);
     ASSERT_EQ(f["recoveries"].size(), 1u) << f.dump();
     auto& rec = f["recoveries"][0];
@@ -160,7 +160,7 @@ TEST_F(FleetPower, PangyoFireThroughAgentsMeetsItsRtoAndRpo) {
     EXPECT_TRUE(rec["ready"].get<bool>()) << rec.dump();
     EXPECT_GT(rec["rto_ms"].get<double>(), 0.0);
     EXPECT_LT(rec["rto_ms"].get<double>(), 30000.0);
-    std::cout << "[ fleet    ] pangyo-fire through 3 agents: RTO " << rec["rto_ms"].get<double>() << " ms, activation spread "
+    std::cout << "[ fleet    ] pangyo-fire through agents: RTO " << rec["rto_ms"].get<double>() << " ms, activation spread "
               << f["engine"]["activation"]["spread_ms"].get<double>() << " ms\n";
     auto& v = rep["verify"][0];
     EXPECT_GT(v["acknowledged"].get<int>(), 100) << v.dump();
@@ -277,4 +277,26 @@ TEST_F(FleetPower, DegradeStorageThroughTheAgentFailsRealWalWrites) {
     EXPECT_GT(f["dropped"].get<uint64_t>(), 0u) << f.dump();
     EXPECT_GT(f["passed"].get<uint64_t>(), 0u) << f.dump();
     for (auto& p : rep["probes"]) EXPECT_TRUE(p["held"].get<bool>()) << p.dump();
+}
+
+// degrade_link through agents: loss is each agent's classifier verdict at its host's egress, so it
+// works; latency needs the lab's fabric (a delay line beside every judge point), which no agent
+// has, so that plan is refused by the agents, naming why, before anything is applied.
+TEST_F(FleetPower, DegradeLinkThroughAgentsLosesPacketsAndRefusesLatency) {
+    const std::string latency = "    latency: { delay: 50ms, jitter: 5ms }\n";
+    ASSERT_NO_FATAL_FAILURE(up([&](std::string& y) { y.replace(y.find(latency), latency.size(), ""); },
+                               "experiments/slow-wan.yaml"));
+    nlohmann::json rep;
+    ASSERT_NO_FATAL_FAILURE(run_held(rep));
+    auto& f = rep["faults"][0];
+    EXPECT_EQ(f["kind"], "degrade_link");
+    EXPECT_GT(f["dropped"].get<uint64_t>(), 0u) << f.dump();
+    EXPECT_EQ(f["engine"]["activation"]["agents_confirmed"].get<int>(), 2) << "both ends: kv-2 and kv-3";
+
+    plan_path_ = dir_.write("slow-wan-latency.yaml", slurp(test::source_path("experiments/slow-wan.yaml")));
+    auto r = run(run_args(), 2min, {}, 1 << 20);
+    ASSERT_TRUE(r.ok());
+    EXPECT_EQ(r->exit_code, 3) << r->output;
+    EXPECT_NE(r->output.find("needs every host judged in one namespace"), std::string::npos) << r->output;
+    EXPECT_TRUE(etcd_serves("kv-2", "kv-3"));
 }

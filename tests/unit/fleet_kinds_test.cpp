@@ -71,11 +71,16 @@ private:
 }  // namespace
 
 TEST(FleetKinds, EveryKindNeedsAgentsWhereItActs) {
-    // power_loss: the dark hosts and everyone they are cut from.
+    // power_loss: the dark hosts (their egress drops everything they would send or answer).
     auto fire = load("experiments/pangyo-fire.yaml");
     auto t = net::compile(fire);
     ASSERT_TRUE(t.ok());
-    EXPECT_EQ(hosts_needing_agents(fire, *t), (std::vector<std::string>{"kv-1", "kv-2", "kv-3"}));
+    EXPECT_EQ(hosts_needing_agents(fire, *t), (std::vector<std::string>{"kv-1"}));
+    // sever: both ends of every cut pair.
+    auto sever = load("experiments/fleet-zone-sever.yaml");
+    auto st = net::compile(sever);
+    ASSERT_TRUE(st.ok());
+    EXPECT_EQ(hosts_needing_agents(sever, *st), (std::vector<std::string>{"kv-1", "kv-2", "kv-3"}));
     // stop_service and degrade_storage cut nobody: only the target host.
     for (const char* rel : {"experiments/etcd-member-crash.yaml", "experiments/slow-disk.yaml"}) {
         auto p = load(rel);
