@@ -240,10 +240,24 @@ struct Runner::Impl {
         } else if (lab) {
             jwrite("lab_kept", {{"lab", lab->id}});
         }
-        // Everything is restored (or said above that it is not): the watcher stands down.
+        // Everything is restored: the watcher stands down. A heal that failed or a service that
+        // is not back leaves the watcher to undo everything once more (thaw, start, restart), as
+        // if we had died: the safe side.
         if (watcher) {
-            auto r = watcher->done();
-            jwrite("watcher_done", {{"ok", r.ok()}, {"error", r ? "" : r.error().message()}}, true);
+            std::string not_back;
+            for (auto& e : out.cleanup_errors) not_back += (not_back.empty() ? "" : "; ") + e;
+            for (auto& f : out.faults)
+                for (auto& rec : f.recoveries)
+                    if (!rec.ready) not_back += (not_back.empty() ? "" : "; ") + rec.service + " on " + rec.host + " not ready";
+            if (not_back.empty()) {
+                auto r = watcher->done();
+                jwrite("watcher_done", {{"ok", r.ok()}, {"error", r ? "" : r.error().message()}}, true);
+            } else {
+                jwrite("watcher_undo", {{"why", not_back}}, true);
+                auto r = watcher->undo();
+                jwrite("watcher_undone", {{"ok", r.ok()}, {"error", r ? "" : r.error().message()}}, true);
+                if (!r) out.cleanup_errors.push_back(r.error().message());
+            }
             watcher.reset();
         }
     }

@@ -203,4 +203,21 @@ Result<void> Watcher::done(std::chrono::milliseconds bound) {
     return plain_error("watcher " + std::to_string(pid_), "did not exit after done");
 }
 
+Result<void> Watcher::undo(std::chrono::milliseconds bound) {
+    if (!to_watcher_) return plain_error("watcher", "already told done");
+    to_watcher_.reset();  // a closed pipe without "D": the watcher undoes
+    auto until = Clock::now() + bound;
+    while (Clock::now() < until) {
+        int st = 0;
+        pid_t r = ::waitpid(pid_, &st, WNOHANG);
+        if (r == pid_) {
+            if (WIFEXITED(st) && WEXITSTATUS(st) == 0) return {};
+            return plain_error("watcher " + std::to_string(pid_), "some step of its undo failed (see its record)");
+        }
+        if (r < 0) return errno_error("wait for the watcher", std::to_string(pid_));
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    return plain_error("watcher " + std::to_string(pid_), "still undoing after " + std::to_string(bound.count()) + " ms");
+}
+
 }  // namespace inj::targets

@@ -58,6 +58,10 @@ public:
     // Tells the watcher the runner restored everything itself; it exits without acting. Waits
     // for it (reaps it) up to `bound`.
     Result<void> done(std::chrono::milliseconds bound = std::chrono::seconds(5));
+    // The runner's own restore failed somewhere: the watcher undoes everything now (thaw, start,
+    // restart), as if the runner had died, and this waits for it (reaps it) up to `bound`. An
+    // error when it did not finish or some step of its undo failed (its record says which).
+    Result<void> undo(std::chrono::milliseconds bound = std::chrono::seconds(120));
     pid_t pid() const { return pid_; }
 
 private:

@@ -154,6 +154,30 @@ TEST(TargetsWatcher, DroppingTheHandleWithoutDoneUndoes) {
     ::waitpid(pid, nullptr, 0);
 }
 
+// The runner's own restore failed: undo() has the watcher do it all again now, waits for it,
+// and says whether every step of it worked.
+TEST(TargetsWatcher, UndoRestoresNowAndReportsAFailedStep) {
+    TempDir d;
+    WatchSpec s{::getpid(), {}, {{"touch", d.path + "/restarted"}}, d.path + "/record.jsonl"};
+    auto w = Watcher::start(s, injector_bin());
+    ASSERT_TRUE(w.ok()) << w.error().message();
+    const pid_t pid = w->pid();
+    ASSERT_TRUE(w->undo().ok());
+    EXPECT_TRUE(exists(d.path + "/restarted")) << "done before undo() returns";
+    EXPECT_FALSE(pid_alive(pid)) << "reaped";
+    auto ev = events(s.record);
+    ASSERT_FALSE(ev.empty());
+    EXPECT_EQ(ev.back()["event"], "undone");
+    EXPECT_FALSE(w->undo().ok()) << "once only";
+
+    WatchSpec bad{::getpid(), {}, {{"false"}}, d.path + "/record2.jsonl"};
+    auto w2 = Watcher::start(bad, injector_bin());
+    ASSERT_TRUE(w2.ok()) << w2.error().message();
+    auto r = w2->undo();
+    ASSERT_FALSE(r.ok());
+    EXPECT_NE(r.error().message().find("some step of its undo failed"), std::string::npos) << r.error().message();
+}
+
 TEST(TargetsWatcher, ABadSpecIsReportedByStart) {
     TempDir d;
     WatchSpec s{::getpid(), {"/sys/fs/cgroup/freezer"}, {}, d.path + "/record.jsonl"};
