@@ -13,6 +13,7 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <thread>
 
 #include "common/audit.hpp"
@@ -148,6 +149,7 @@ private:
     int64_t desired_rev_ = 0;  // store revision desired_ reflects
     int64_t judged_mod_ = 0;   // mod_revision of the desired key last judged
     std::string refused_;      // why that document is refused ("" : obeyed)
+    std::set<int64_t> leases_ok_;  // run leases found alive and in range (one etcd question per run)
     AgentLimits limits_;
     std::optional<Loaded> loaded_;
     bool reverted_for_contact_ = false;
@@ -240,9 +242,17 @@ std::string AgentLoop::judge(const KeyValue& kv) {
     if (!desired_) return "malformed desired state (" + std::to_string(kv.value.size()) + " bytes, not a desired document)";
     if (auto why = check_desired(*desired_, limits_, realtime_ns()); !why.empty()) return why;
     if (kv.lease == 0) return check_desired_lease(0, 0, 0, limits_);
+    // Every step of a run comes under the run's one lease: asked once. While it lives, the key
+    // stays; when it lapses, etcd deletes the key, which reverts this agent.
+    if (leases_ok_.count(kv.lease)) return "";
     auto t = client_.lease_ttl(kv.lease);
     if (!t) return kLeaseUnknown + t.error().message();
-    return check_desired_lease(kv.lease, t->ttl, t->granted, limits_);
+    auto why = check_desired_lease(kv.lease, t->ttl, t->granted, limits_);
+    if (why.empty()) {
+        if (leases_ok_.size() >= 64) leases_ok_.clear();
+        leases_ok_.insert(kv.lease);
+    }
+    return why;
 }
 
 // A new desired document (or its deletion): parsed and judged once per revision.
@@ -548,8 +558,11 @@ int AgentLoop::run() {
             publish(err.empty() ? "ready" : "error", err);
         }
         // Counters while a run is loaded, and at once when a restore has finished; not while
-        // etcd is away (a write would only block).
-        if (loaded_ && !contact_lost_ &&
+        // etcd is away (a write would only block), nor just before an agreed instant (a slow
+        // write would make this agent late).
+        const uint64_t due = next_activation(*desired_);
+        const bool instant_near = due && due < realtime_ns() + 50'000'000ull;
+        if (loaded_ && !contact_lost_ && !instant_near &&
             (SteadyClock::now() >= next_status_ || (loaded_->live && loaded_->settled != loaded_->all_settled())))
             publish("ready", "");
     }
