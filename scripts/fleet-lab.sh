@@ -11,20 +11,25 @@
 set -euo pipefail
 cmd=${1:-}
 plan=${2:-}
-[ -n "$cmd" ] && [ -n "$plan" ] || { echo "usage: $0 up|down PLAN" >&2; exit 64; }
+if [ -z "$cmd" ] || [ -z "$plan" ]; then echo "usage: $0 up|down PLAN" >&2; exit 64; fi
 [ -f "$plan" ] || { echo "$0: no plan file $plan" >&2; exit 64; }
 INJECTOR=${INJECTOR:-$(command -v injector || echo "$(dirname "$0")/../build/injector/injector")}
 dir=/run/injector/fleet-lab
 endpoint=198.19.255.1:2381
 
 stop_pid() {  # stops the process whose pid is in file $1, if it is still the one we started
-    local f=$1 pid
+    local f=$1 pid state
     [ -f "$f" ] || return 0
     pid=$(cat "$f")
     if [ -n "$pid" ] && [ -r "/proc/$pid/cmdline" ] && tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q -- "$(cat "$f.cmd")"; then
         kill "$pid" 2>/dev/null || true
-        for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-        kill -9 "$pid" 2>/dev/null || true
+        for _ in $(seq 1 100); do
+            # gone, or dead and waiting for its reaper (it is not our child)
+            state=$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null || true)
+            [ -z "$state" ] || [ "$state" = Z ] && break
+            sleep 0.1
+        done
+        if [ -n "$state" ] && [ "$state" != Z ]; then kill -9 "$pid" 2>/dev/null || true; fi
     fi
     rm -f "$f" "$f.cmd"
 }
@@ -33,7 +38,7 @@ case "$cmd" in
 up)
     mkdir -p "$dir"
     "$INJECTOR" lab up "$plan"
-    lab=$("$INJECTOR" lab status "$plan" | awk '/^lab [0-9a-f]+ is up/ {print $2; exit}')
+    lab=$("$INJECTOR" lab status "$plan" | awk '/^lab [0-9a-f]+ .*is up/ {print $2; exit}')
     [ -n "$lab" ] || { echo "$0: the lab of $plan is not up" >&2; exit 3; }
     etcd --name fleet --data-dir "$dir/etcd" \
         --listen-client-urls "http://$endpoint" --advertise-client-urls "http://$endpoint" \
@@ -42,6 +47,11 @@ up)
         >"$dir/etcd.log" 2>&1 &
     echo $! >"$dir/etcd.pid"
     echo "etcd --name fleet" >"$dir/etcd.pid.cmd"
+    # An agent exits when no endpoint answers: they start once etcd does.
+    for _ in $(seq 1 150); do
+        if (exec 3<>"/dev/tcp/${endpoint%:*}/${endpoint#*:}") 2>/dev/null; then break; fi
+        sleep 0.2
+    done
     for ns in /run/netns/inj-"$lab"-*; do
         host=${ns#/run/netns/inj-"$lab"-}
         [ "$host" = fabric ] && continue

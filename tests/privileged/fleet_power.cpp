@@ -300,3 +300,29 @@ TEST_F(FleetPower, DegradeLinkThroughAgentsLosesPacketsAndRefusesLatency) {
     EXPECT_NE(r->output.find("needs every host judged in one namespace"), std::string::npos) << r->output;
     EXPECT_TRUE(etcd_serves("kv-2", "kv-3"));
 }
+
+// scripts/fleet-lab.sh, as the README gives it: `up` brings the lab, the fleet's etcd and an
+// agent per host; `down` stops exactly those (by the pids it recorded) and the lab.
+TEST(FleetLabScript, UpStartsAnAgentPerHostAndDownLeavesNothing) {
+    INJ_REQUIRE_PRIVILEGE();
+    const std::string script = "INJECTOR=" + injector() + " " + test::source_path("scripts/fleet-lab.sh");
+    const std::string plan = test::source_path("experiments/pangyo-fire.yaml");
+    auto up = run_shell(script + " up " + plan, 120s);
+    ASSERT_TRUE(up.ok()) << up.error().message();
+    EXPECT_EQ(up->exit_code, 0) << up->output;
+    EXPECT_NE(up->output.find("--fleet 198.19.255.1:2381"), std::string::npos) << up->output;
+    std::optional<fleet::EtcdClient> c;
+    EXPECT_TRUE(until([&] {
+        if (!c)
+            if (auto x = fleet::EtcdClient::connect("198.19.255.1:2381", 200ms)) c.emplace(std::move(*x));
+        auto a = c ? c->get_prefix(fleet::kAgentsPrefix) : Result<std::vector<fleet::KeyValue>>(plain_error("no etcd"));
+        return a && a->size() == 3;
+    }, 30s)) << slurp("/run/injector/fleet-lab/agent-kv-1.log");
+    c.reset();
+    auto down = run_shell(script + " down " + plan, 120s);
+    ASSERT_TRUE(down.ok()) << down.error().message();
+    EXPECT_EQ(down->exit_code, 0) << down->output;
+    EXPECT_EQ(leftovers(), "");
+    std::error_code ec;
+    std::filesystem::remove_all("/run/injector/fleet-lab", ec);
+}
