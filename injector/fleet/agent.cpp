@@ -116,6 +116,8 @@ public:
     int run();
 
 private:
+    // Health probe and registration; false when etcd would not take it.
+    bool start();
     void keepalive_loop();
     bool register_agent();
     void on_events(const std::vector<WatchEvent>& evs);
@@ -454,7 +456,7 @@ void AgentLoop::publish(const std::string& state, const std::string& reason) {
         last_contact_ns_ = static_cast<int64_t>(monotonic_ns());
 }
 
-int AgentLoop::run() {
+bool AgentLoop::start() {
     info_.host = opts_.host;
     info_.pid = getpid();
     info_.interface = opts_.interface;
@@ -468,9 +470,14 @@ int AgentLoop::run() {
     }
     // Short: a write to an unreachable etcd must not hold up the loop (it tries each endpoint).
     client_.set_timeout(std::chrono::milliseconds(500));
-    if (!register_agent()) return 3;
+    if (!register_agent()) return false;
     last_contact_ns_ = static_cast<int64_t>(monotonic_ns());
     log_->info("agent {} registered (pid {}, lease {})", opts_.host, info_.pid, lease_.load());
+    return true;
+}
+
+int AgentLoop::run() {
+    if (!start()) return 3;
     std::thread ka([this] { keepalive_loop(); });
     Watch watch(client_.endpoints(), desired_key(opts_.host), false, 0,
                 [this](const std::vector<WatchEvent>& evs) { on_events(evs); },

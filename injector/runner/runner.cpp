@@ -2,7 +2,6 @@
 // created, every exit goes through teardown().
 #include "runner/runner.hpp"
 
-
 #include <poll.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
@@ -240,24 +239,18 @@ struct Runner::Impl {
         } else if (lab) {
             jwrite("lab_kept", {{"lab", lab->id}});
         }
-        // Everything is restored: the watcher stands down. A heal that failed or a service that
-        // is not back leaves the watcher to undo everything once more (thaw, start, restart), as
-        // if we had died: the safe side.
+        // Everything restored: the watcher stands down; else (a heal failed, a service is not
+        // back) it undoes everything once more, as if we had died: the safe side.
         if (watcher) {
             std::string not_back;
-            for (auto& e : out.cleanup_errors) not_back += (not_back.empty() ? "" : "; ") + e;
+            for (auto& e : out.cleanup_errors) not_back += e + "; ";
             for (auto& f : out.faults)
-                for (auto& rec : f.recoveries)
-                    if (!rec.ready) not_back += (not_back.empty() ? "" : "; ") + rec.service + " on " + rec.host + " not ready";
-            if (not_back.empty()) {
-                auto r = watcher->done();
-                jwrite("watcher_done", {{"ok", r.ok()}, {"error", r ? "" : r.error().message()}}, true);
-            } else {
-                jwrite("watcher_undo", {{"why", not_back}}, true);
-                auto r = watcher->undo();
-                jwrite("watcher_undone", {{"ok", r.ok()}, {"error", r ? "" : r.error().message()}}, true);
-                if (!r) out.cleanup_errors.push_back(r.error().message());
-            }
+                for (auto& rec : f.recoveries) not_back += rec.ready ? "" : rec.service + " on " + rec.host + " not ready; ";
+            if (!not_back.empty()) jwrite("watcher_undo", {{"why", not_back}}, true);
+            auto r = not_back.empty() ? watcher->done() : watcher->undo();
+            jwrite(not_back.empty() ? "watcher_done" : "watcher_undone",
+                   {{"ok", r.ok()}, {"error", r ? "" : r.error().message()}}, true);
+            if (!r && !not_back.empty()) out.cleanup_errors.push_back(r.error().message());
             watcher.reset();
         }
     }
@@ -390,8 +383,7 @@ void Runner::Impl::add_run_guards() {
         in_force, std::chrono::milliseconds(100)));
     std::vector<std::pair<std::string, std::string>> paths;
     if (auto judge = targets->judge_netns(); !judge.empty()) paths.emplace_back("fabric", judge);
-    // A container's /proc/PID/ns/net goes with its processes, by design; a fleet's bound hosts
-    // are on their agents' machines (no namespace here to watch).
+    // A container's /proc/PID/ns/net goes with its processes, by design; a fleet's hosts may have none here.
     for (auto& h : targets->hosts())
         if (h.netns_stable && !h.netns.empty()) paths.emplace_back(h.name, h.netns);
     guards.push_back(std::make_unique<safety::HostVanishedGuard>(paths, std::chrono::milliseconds(100)));
