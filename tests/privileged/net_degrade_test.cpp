@@ -275,12 +275,16 @@ TEST_F(NetDegrade, OneWayLatencyWithJitter) {
     auto slow = rtts(40);
     ASSERT_EQ(slow.size(), 40u);
     double b = median(base);
-    // One way only: +40 ms, each sample within 40 +- 10 ms (plus scheduling slack).
+    // One way only: +40 ms, each sample within 40 +- 10 ms. No packet may leave the line
+    // early, whatever the machine's load; a late one can be the scheduler's (a CI machine once
+    // held one sample 8 ms past the bound), so the upper bound holds for nearly all samples.
     EXPECT_NEAR(median(slow) - b, 40.0, 5.0);
+    int late = 0;
     for (double s : slow) {
-        EXPECT_GE(s - b, 29.0);
-        EXPECT_LE(s - b, 53.0);
+        EXPECT_GE(s - b, 29.0) << "a packet left the line early";
+        if (s - b > 53.0) ++late;
     }
+    EXPECT_LE(late, 2) << "more than 2 of 40 samples beyond 40 + 10 ms + 3 ms of slack";
     double lo = *std::min_element(slow.begin(), slow.end()), hi = *std::max_element(slow.begin(), slow.end());
     EXPECT_GT(hi - lo, 5.0) << "no jitter visible";
 }
