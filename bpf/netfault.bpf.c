@@ -78,8 +78,9 @@ struct {
 	__type(value, __u32);
 } loss_state SEC(".maps");
 
-/* Source MAC (6 bytes in a u64) -> ifindex of the port the frame came in on, learned when a
- * packet goes to the delay line, so netfault_reinject can put it back where it came from. */
+/* Source MAC (6 bytes in a u64) -> ifindex of the port the frame came in on (| NF_PORT_EGRESS
+ * when it was going out), learned when a packet goes to the delay line, so netfault_reinject can
+ * put it back where it came from. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 65536);
@@ -113,6 +114,15 @@ static const __u8 nf_debruijn_index[64] = {
 	63, 47, 56, 27, 60, 41, 37, 16, 54, 35, 52, 21, 44, 32, 23, 11,
 	46, 26, 40, 15, 34, 20, 31, 10, 25, 14, 19, 9,  13, 8,  7,  6,
 };
+
+/* Whether the program judges this packet at ingress of skb->ifindex (a lab's fabric port) or at
+ * egress (a host's own interface, where there is no fabric): a received packet carries the
+ * interface it came in on, one a host sends does not (or carries another). A duplicate or a
+ * delayed packet goes back the way it was going. */
+static __always_inline int nf_at_ingress(const struct __sk_buff *skb)
+{
+	return skb->ingress_ifindex == skb->ifindex;
+}
 
 /* 1 when x is 0, else 0; and 1 when a <= b (both below 2^63), else 0: without a jump. The
  * empty asm hides the intermediate from clang, which would otherwise see the comparison again
@@ -338,7 +348,7 @@ __noinline int degrade_packet(struct __sk_buff *skb, __u64 hits, __u32 reentry, 
 			/* The copy comes in again on the same port, marked so it is not lost, corrupted
 			 * or copied once more; it still gets the delay and the rate cap. */
 			skb->mark = NF_MARK_MAGIC | NF_MARK_DUP;
-			if (bpf_clone_redirect(skb, skb->ifindex, BPF_F_INGRESS) == 0)
+			if (bpf_clone_redirect(skb, skb->ifindex, nf_at_ingress(skb) ? BPF_F_INGRESS : 0) == 0)
 				ds->duplicated++;
 			skb->mark = 0;
 		}
@@ -357,7 +367,7 @@ __noinline int degrade_packet(struct __sk_buff *skb, __u64 hits, __u32 reentry, 
 	}
 	if (!(reentry & NF_MARK_DELAYED)) {
 		if (dg->delay_ifindex) {
-			__u32 in = skb->ifindex;
+			__u32 in = skb->ifindex | (nf_at_ingress(skb) ? 0 : NF_PORT_EGRESS);
 			__u32 *known = bpf_map_lookup_elem(&ports, &mac);
 
 			if (!known || *known != in)
@@ -400,7 +410,7 @@ int netfault_reinject(struct __sk_buff *skb)
 	if (!port)
 		return NF_TCX_DROP;
 	skb->mark = NF_MARK_MAGIC | NF_MARK_DELAYED;
-	return bpf_redirect(*port, BPF_F_INGRESS);
+	return bpf_redirect(*port & ~NF_PORT_EGRESS, (*port & NF_PORT_EGRESS) ? 0 : BPF_F_INGRESS);
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -9,7 +9,7 @@
 
 /* The version of this ABI: raised whenever a map's key or value layout, a map's size or a flag's
  * meaning changes, so `injector --version` says which program a binary carries. */
-#define NF_ABI_VERSION 1
+#define NF_ABI_VERSION 2
 
 #define NF_MAX_RULES 64          /* one bit per fault in the domain masks */
 #define NF_MAX_DOMAINS 131072    /* zones + power domains + hosts + prefix entries */
@@ -28,6 +28,11 @@
 #define NF_MARK_DUP      0x00000100u /* a duplicate re-entering: no loss, corruption, duplication */
 #define NF_MARK_DELAYED  0x00000200u /* back from the delay line: only cuts and the rate cap apply */
 #define NF_MARK_RATE     0x00000400u /* | rule + 1: selects the rule's HTB class on the egress port */
+
+/* In a value of the ports map (source MAC -> ifindex): the packet was judged at egress of the
+ * interface (a host's own, where there is no fabric) rather than at ingress of a fabric port, so
+ * the delay line sends it back out the same way. */
+#define NF_PORT_EGRESS   0x80000000u
 
 /* Key of the IPv4 LPM trie (endpoints_v4). */
 struct nf_lpm_v4 {

@@ -16,8 +16,7 @@ bool print_bound_targets(std::ostream& out, const plan::Plan& p, const net::Tabl
         out << "  not resolvable now (`run` exits 3 before touching anything): " << bound.error().message() << "\n";
         return false;
     }
-    if (auto* real = dynamic_cast<targets::BoundTargets*>(bound->get()))
-        for (auto& line : real->touched()) out << "  " << line << "\n";
+    for (auto& line : (*bound)->touched()) out << "  " << line << "\n";
     auto hits = safety::check_real_targets(p, t, **bound, safety::local_protected(), "/proc/self/ns/net");
     if (hits.empty()) {
         out << "protected on this machine (default route, sshd, the plan's interface/port entries): untouched\n";

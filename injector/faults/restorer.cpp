@@ -42,12 +42,13 @@ ReadinessWaits::ReadinessWaits(const targets::Targets& targets, Clock::time_poin
 
 void ReadinessWaits::add(const targets::ServiceInstance& s, bool await, const std::string& why_not) {
     if (!await || restorers_.cancelled()) {
-        record_({s.service, s.host, s.pid, Clock::now() - t0_, false, why_not});
+        record_({s.service, s.host, s.pid, Clock::now() - t0_, false, why_not, false});
         return;
     }
     threads_.emplace_back([this, s] {
         auto ready = targets_.await_ready(s, t0_ + targets_.ready_timeout(), &restorers_.cancel_flag());
-        record_({s.service, s.host, s.pid, Clock::now() - t0_, ready.ok(), ready ? std::string() : ready.error().message()});
+        record_({s.service, s.host, s.pid, Clock::now() - t0_, ready.ok(), ready ? std::string() : ready.error().message(),
+                 ready.ok() || !restorers_.cancelled()});
     });
 }
 

@@ -4,6 +4,7 @@
 #include "fleet/agent.hpp"
 
 #include <pthread.h>
+#include <sys/stat.h>
 #include <sched.h>
 #include <time.h>
 #include <unistd.h>
@@ -19,6 +20,8 @@
 #include "common/audit.hpp"
 #include "common/duration.hpp"
 #include "common/log.hpp"
+#include "common/paths.hpp"
+#include "faultfs/faultfs.hpp"
 #include "faults/facilities.hpp"
 #include "fleet/agent_checks.hpp"
 #include "fleet/agent_targets.hpp"
@@ -30,6 +33,7 @@
 #include "plan/loader.hpp"
 #include "runner/engine.hpp"
 #include "targets/targets.hpp"
+#include "targets/watcher.hpp"
 
 namespace inj::fleet {
 namespace {
@@ -104,7 +108,28 @@ struct Loaded {
         live = false;
     }
     bool live = true;  // engines prepared and not yet released
+    // A bound host: thaws and starts it again if this agent dies mid-fault (kill -9, OOM).
+    std::optional<targets::Watcher> watcher;
+
+    // Every fault's services back? Empty when so, else what is not. A service restored in a
+    // hurry (a revert does not wait for readiness) is back as far as this agent can tell.
+    std::string not_back() const {
+        std::string out;
+        for (auto& [i, a] : applied)
+            if (Engine* e = live ? engine_of(i) : nullptr)
+                for (auto& r : e->recoveries(i))
+                    if (!r.ready && r.awaited) out += (out.empty() ? "" : "; ") + r.service + " not ready: " + r.error;
+        return out;
+    }
 };
+
+// Where an agent's watcher records what it did: state_root()/agents/<host>-<run>.watch.jsonl.
+std::string watch_record(const std::string& host, const std::string& run) {
+    const std::string dir = state_root() + "/agents";
+    ::mkdir(state_root().c_str(), 0755);
+    ::mkdir(dir.c_str(), 0700);
+    return dir + "/" + host + "-" + run + ".watch.jsonl";
+}
 
 class AgentLoop {
 public:
@@ -318,6 +343,15 @@ Result<void> AgentLoop::load(const Desired& d) {
             l.release();
             return r.error();
         }
+    // Before any fault: a frozen or stopped host must not stay so if this agent dies.
+    if (auto spec = l.targets->watch_spec(::getpid(), watch_record(opts_.host, d.run))) {
+        auto w = targets::Watcher::start(*spec, faultfs::binary());
+        if (!w) {
+            l.release();
+            return plain_error("agent", "watcher: " + w.error().message());
+        }
+        l.watcher.emplace(std::move(*w));
+    }
     std::vector<std::string> names;
     for (auto* e : l.engines.all()) names.emplace_back(e->name());
     audit::record("agent_prepare", "run " + d.run + " on " + l.targets->describe(), true, {}, names);
@@ -332,8 +366,19 @@ void AgentLoop::revert(const std::string& why) {
     auto r = loaded_->heal_all();
     // Counters and recoveries as the revert left them, before the engines go (the status keeps them).
     collect();
+    // Restored: the watcher stands down; else it undoes everything once more (the safe side).
+    const std::string not_back = r ? loaded_->not_back() : r.error().message();
     loaded_->release();
     std::string run = loaded_->run;
+    if (loaded_->watcher) {
+        auto w = not_back.empty() ? loaded_->watcher->done() : loaded_->watcher->undo();
+        if (!not_back.empty()) log_->warn("run {}: the watcher put the host back again ({})", run, not_back);
+        else if (w) ::unlink(watch_record(opts_.host, run).c_str());  // it did nothing: no record to keep
+        if (!w) {
+            log_->error("run {}: watcher: {}", run, w.error().message());
+            if (r) r = w.error();
+        }
+    }
     for (auto& [i, a] : loaded_->applied)
         if (a.armed) {
             a.armed = false;

@@ -44,6 +44,18 @@ public:
     std::chrono::nanoseconds ready_timeout() const override { return inner_->ready_timeout(); }
     std::string describe() const override { return "host " + hosts_[0].name + " of " + inner_->describe(); }
     std::string id() const override { return inner_->id(); }
+    std::optional<targets::WatchSpec> watch_spec(pid_t owner, const std::string& record) const override {
+        if (auto w = inner_->watch_spec(owner, record)) return w;  // a bound view holds this host only
+        // A lab host: its services are the lab's to start again (`recover`), but a host frozen
+        // by an agent that died would hang everything that touches it: thawed at once.
+        if (hosts_[0].cgroup.empty()) return std::nullopt;
+        targets::WatchSpec w;
+        w.runner = owner;
+        w.record = record;
+        w.thaw = {hosts_[0].cgroup};
+        return w;
+    }
+    std::vector<std::string> touched() const override { return inner_->touched(); }
 
 private:
     std::unique_ptr<targets::Targets> inner_;

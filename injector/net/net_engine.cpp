@@ -7,6 +7,7 @@
 #include "common/audit.hpp"
 #include "common/log.hpp"
 #include "common/netns.hpp"
+#include "targets/procfs.hpp"
 #include "targets/targets.hpp"
 #include "net/shaper.hpp"
 
@@ -102,7 +103,7 @@ Result<void> NetEngine::prepare_degrade(const plan::Plan& plan, const targets::T
     const std::string fabric = targets.judge_netns();
     auto needs_fabric = [&](const char* what) {
         return plain_error("net", std::string("degrade_link ") + what +
-                                      " needs every host judged in one namespace (a lab's fabric); " +
+                                      " needs every host judged in one namespace (a lab's fabric, or one host's own); " +
                                       targets.describe() + " has none (loss works there)");
     };
 
@@ -122,6 +123,11 @@ Result<void> NetEngine::prepare_degrade(const plan::Plan& plan, const targets::T
     const bool edt = mech_.latency == Mechanisms::Latency::edt;
     if ((!delays.empty() || (edt && any_delay)) && fabric.empty()) return needs_fabric("latency");
     if (!caps.empty() && fabric.empty()) return needs_fabric("rate");
+    // A rate cap replaces the root qdisc of each judged interface: never this machine's own
+    // (its real NICs may carry a qdisc of the user's that removal would not give back).
+    if ((!caps.empty() || (edt && any_delay)) && targets::same_file(fabric, "/proc/self/ns/net"))
+        return plain_error("net", "degrade_link rate (or EDT latency) would replace the root qdisc of this machine's own interfaces (" +
+                                      targets.describe() + "); rate caps work on labs, containers and namespaces");
     if (!delays.empty()) {
         auto dl = DelayLine::start(fabric, delays);
         if (!dl.ok()) {

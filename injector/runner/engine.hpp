@@ -39,6 +39,7 @@ struct ServiceRecovery {
     std::chrono::nanoseconds rto{0};   // from the start of the restore (power back) to ready
     bool ready = false;                // false: not ready within its check's timeout (see error)
     std::string error;
+    bool awaited = true;               // false: restored in a hurry (the run was ending), not waited for
 };
 
 class Engine {

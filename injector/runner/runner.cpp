@@ -382,7 +382,10 @@ void Runner::Impl::add_run_guards() {
         },
         in_force, std::chrono::milliseconds(100)));
     std::vector<std::pair<std::string, std::string>> paths;
-    if (auto judge = targets->judge_netns(); !judge.empty()) paths.emplace_back("fabric", judge);
+    auto judge = targets->judge_netns();  // a fabric, or a host's own namespace (listed below if stable)
+    if (!judge.empty() && !std::any_of(targets->hosts().begin(), targets->hosts().end(),
+                                       [&](auto& h) { return h.netns == judge; }))
+        paths.emplace_back("fabric", judge);
     // A container's /proc/PID/ns/net goes with its processes, by design; a fleet's hosts may have none here.
     for (auto& h : targets->hosts())
         if (h.netns_stable && !h.netns.empty()) paths.emplace_back(h.name, h.netns);
@@ -487,13 +490,10 @@ bool Runner::Impl::bind_targets() {
         teardown();
         return false;
     }
-    nlohmann::json touched = nlohmann::json::array();
-    auto* real = dynamic_cast<targets::BoundTargets*>(targets.get());
-    if (real)
-        for (auto& line : real->touched()) touched.push_back(line);
-    jwrite("targets_bound", {{"targets", targets->describe()}, {"touched", touched}, {"ms", ms(Clock::now() - t)}}, true);
-    if (real && hooks.start_watcher) {
-        auto w = hooks.start_watcher(real->watch_spec(::getpid(), journal->dir() + "/watcher.jsonl"));
+    jwrite("targets_bound", {{"targets", targets->describe()}, {"touched", targets->touched()}, {"ms", ms(Clock::now() - t)}}, true);
+    auto spec = targets->watch_spec(::getpid(), journal->dir() + "/watcher.jsonl");
+    if (spec && hooks.start_watcher) {
+        auto w = hooks.start_watcher(*spec);
         if (!w) {
             finish(kExitNotApplied, "not_applied", "watcher: " + w.error().message());
             jwrite("watcher_failed", {{"error", out.reason}}, true);

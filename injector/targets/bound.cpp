@@ -284,10 +284,10 @@ Result<void> BoundTargets::await_ready(const ServiceInstance& s, Clock::time_poi
     }
 }
 
-WatchSpec BoundTargets::watch_spec(pid_t runner, const std::string& record) const {
+std::optional<WatchSpec> BoundTargets::watch_spec(pid_t owner, const std::string& record) const {
     std::lock_guard lk(mu_);
     WatchSpec w;
-    w.runner = runner;
+    w.runner = owner;
     w.record = record;
     for (auto& b : bound_) {
         if (b.binding.kind == plan::Binding::Kind::local) continue;

@@ -44,9 +44,8 @@ public:
 
     // What a watcher must undo if the runner dies mid-fault: thaw every bound cgroup, bring
     // every container back to running, run each `restart:` of a host whose cgroup is empty.
-    WatchSpec watch_spec(pid_t runner, const std::string& record) const;
-    // One line per host: what it is bound to and every real thing a run may touch.
-    std::vector<std::string> touched() const;
+    std::optional<WatchSpec> watch_spec(pid_t owner, const std::string& record) const override;
+    std::vector<std::string> touched() const override;
 
 private:
     Result<ServiceInstance> restart_one(BoundHost& h);

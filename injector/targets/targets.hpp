@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "common/result.hpp"
+#include "targets/watcher.hpp"
 
 namespace inj::targets {
 
@@ -69,8 +70,9 @@ public:
     // A cgroup holding every host of power domain `pd` and nothing else, so one write reaches
     // all of them; nullopt when the provider has none.
     virtual std::optional<std::string> power_domain_cgroup(const std::string& /*pd*/) const { return std::nullopt; }
-    // The namespace every judge point shares, where a delay line's taps can live (a lab's
-    // fabric); empty when the judge points are spread over several.
+    // The namespace every judge point shares, where a delay line's taps and rate classes can
+    // live: a lab's fabric, or the namespace of hosts judged at their own interfaces (an agent's
+    // one host); empty when the judge points are spread over several.
     virtual std::string judge_netns() const;
 
     // The service processes running now (a snapshot: restarts change it). Thread-safe.
@@ -89,6 +91,15 @@ public:
     // The provider's name for reports ("lab 1a2b3c"), and its id for templates ({lab}).
     virtual std::string describe() const = 0;
     virtual std::string id() const { return {}; }
+
+    // What a watcher must undo if process `owner` dies mid-fault (real things a run may leave
+    // frozen or stopped), its record appended to `record`; nullopt when the provider needs none
+    // (a lab is the tool's own: `recover` and `lab down` put it back).
+    virtual std::optional<WatchSpec> watch_spec(pid_t /*owner*/, const std::string& /*record*/) const {
+        return std::nullopt;
+    }
+    // One line per host: what it is bound to and every real thing a run may touch (none for a lab).
+    virtual std::vector<std::string> touched() const { return {}; }
 };
 
 }  // namespace inj::targets

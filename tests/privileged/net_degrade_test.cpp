@@ -24,6 +24,7 @@
 #include "support/fault_specs.hpp"
 #include "common/netns.hpp"
 #include "common/proc.hpp"
+#include "fleet/agent_targets.hpp"
 #include "lab/lab.hpp"
 #include "net/net_engine.hpp"
 #include "common/fd.hpp"
@@ -98,8 +99,11 @@ protected:
         EXPECT_TRUE(r.ok()) << r.error().message();
     }
 
-    // One degrade_link fault za <-> zb (or only za -> zb), prepared and injected.
-    void inject(const plan::LinkDegrade& d, plan::Direction dir = plan::Direction::both, double share = 1.0) {
+    // One degrade_link fault za <-> zb (or only za -> zb), prepared and injected: judged at the
+    // fabric's ports, or with `own` at egress of host ha's own interface only (a fleet agent's
+    // view of its one host).
+    void inject(const plan::LinkDegrade& d, plan::Direction dir = plan::Direction::both, double share = 1.0,
+                bool own = false) {
         plan::Fault f;
         f.name = "wan";
         f.spec = plan::DegradeLinkSpec{};
@@ -109,7 +113,10 @@ protected:
         set_side_share(f, share);
         std::get<plan::DegradeLinkSpec>(f.spec).link = d;
         plan_.method = {f};
-        auto p = engine_.prepare(plan_, *inj::test::lab_view(plan_, lab_), monotonic_ns() + 300 * kSecond);
+        std::unique_ptr<targets::Targets> view = inj::test::lab_view(plan_, lab_);
+        if (own) view = fleet::one_host_view(std::move(view), "ha");
+        view_ = std::move(view);
+        auto p = engine_.prepare(plan_, *view_, monotonic_ns() + 300 * kSecond);
         ASSERT_TRUE(p.ok()) << p.error().message();
         ASSERT_TRUE(engine_.inject(0, monotonic_ns() + 200 * kSecond).ok());
     }
@@ -201,6 +208,7 @@ protected:
     std::string ns_a_, ns_b_;
     plan::Plan plan_;
     lab::LabState lab_;
+    std::unique_ptr<targets::Targets> view_;  // outlives the engine, which reads it
     NetEngine engine_;
 };
 
@@ -289,10 +297,14 @@ TEST_F(NetDegrade, OneWayLatencyWithJitter) {
     EXPECT_GT(hi - lo, 5.0) << "no jitter visible";
 }
 
-TEST_F(NetDegrade, ThroughputUnderCapWithinTenPercent) {
+class NetDegradeRate : public NetDegrade, public ::testing::WithParamInterface<bool> {};
+
+// At the fabric's ports, and at egress of a host's own interface (its HTB classes on that
+// interface, selected by the mark the classifier sets just before the qdisc).
+TEST_P(NetDegradeRate, ThroughputUnderCapWithinTenPercent) {
     plan::LinkDegrade d;
     d.rate_bps = 40'000'000;
-    inject(d);
+    inject(d, plan::Direction::both, 1.0, GetParam());
     std::thread server([&] {  // its result is not needed: the client's report says what ran
         (void)run({"iperf3", "-s", "-1", "-B", kB, "-p", "5201"}, 30s, netns_path(ns_b_));
     });
@@ -306,6 +318,9 @@ TEST_F(NetDegrade, ThroughputUnderCapWithinTenPercent) {
     EXPECT_NEAR(bps, 40e6, 4e6) << "iperf3 measured " << bps / 1e6 << " Mbit/s under a 40 Mbit/s cap";
     EXPECT_GT(engine_.degrade_stats(0).capped, 1000u);
 }
+
+INSTANTIATE_TEST_SUITE_P(JudgedAt, NetDegradeRate, ::testing::Values(false, true),
+                         [](const auto& p) { return p.param ? std::string("OwnInterface") : std::string("Fabric"); });
 
 TEST_F(NetDegrade, CorruptedPacketsFailTheReceiversChecksum) {
     long before = snmp(ns_b_, "Udp", "InCsumErrors");
@@ -352,6 +367,30 @@ TEST_F(NetDegrade, DuplicatesArriveTwice) {
     EXPECT_EQ(distinct.size(), n) << "a packet was lost";
     EXPECT_TRUE(binomial_ok(dups, n, 0.1));
     EXPECT_EQ(static_cast<uint64_t>(dups), engine_.degrade_stats(0).duplicated);
+}
+
+// Where there is no fabric (a fleet agent's host, a container): judged at egress of the host's
+// own interface, a delayed packet leaves the delay line (a tap in the host's namespace) out of
+// that interface again, and a duplicate goes out too instead of coming back in.
+TEST_F(NetDegrade, AtAHostsOwnInterfaceDelayedAndDuplicatedPacketsGoOutTheWayTheyWere) {
+    auto base = rtts(20);
+    ASSERT_EQ(base.size(), 20u);
+    plan::LinkDegrade d;
+    d.delay = 20ms;
+    d.duplicate = 0.1;
+    inject(d, plan::Direction::from, 1.0, true);
+    ASSERT_EQ(engine_.mechanisms().latency, Mechanisms::Latency::delay_line);
+    auto slow = rtts(20);
+    ASSERT_EQ(slow.size(), 20u) << "delayed packets were lost";
+    EXPECT_NEAR(median(slow) - median(base), 20.0, 5.0) << "base " << median(base) << " ms";
+    EXPECT_GE(*std::min_element(slow.begin(), slow.end()), 20.0) << "a packet left the line early";
+    const size_t n = 3000;
+    auto got = blast(n);
+    long dups = static_cast<long>(got.size()) - static_cast<long>(n);
+    std::set<uint32_t> distinct(got.begin(), got.end());
+    EXPECT_EQ(distinct.size(), n) << "a packet was lost";
+    EXPECT_TRUE(binomial_ok(dups, n, 0.1));
+    EXPECT_GT(engine_.delay_stats(0).frames, n) << "the datagrams went through the delay line";
 }
 
 TEST_F(NetDegrade, GrayFailureTouchesOnlyItsShareOfFlows) {

@@ -9,11 +9,13 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <regex>
 #include <sstream>
 #include <thread>
 
 #include "common/netns.hpp"
+#include "common/paths.hpp"
 #include "common/proc.hpp"
 #include "common/tcp.hpp"
 #include "privileged/run_support.hpp"
@@ -110,45 +112,79 @@ TEST_F(RealTargets, ContainersZonePowerHoldsWithItsRtoAndNothingLost) {
 // The same drill in fleet mode: one agent per container (here all on this machine, in its own
 // namespace) resolves its own host's binding and runs the power loss on it; the controller
 // resolves nothing and keeps no watcher. Same verdict, RTO and RPO as in local mode.
-TEST_F(RealTargets, ContainersZonePowerThroughAgentsGivesTheSameVerdict) {
-    const int port = 32000 + getpid() % 4000 * 2;
-    const std::string eps = "127.0.0.1:" + std::to_string(port), peer = "http://127.0.0.1:" + std::to_string(port + 1);
-    const std::string dir = binary_path("tests/fleet-containers-" + std::to_string(getpid()));
-    fs::remove_all(dir);
-    fs::create_directories(dir);
-    std::vector<pid_t> started;
-    auto stop_all = [&] {
-        for (pid_t p : started) ::kill(p, SIGTERM);
-        for (pid_t p : started) {
+// A fleet on this machine: an etcd on loopback and one `injector agent` per container host.
+class LoopbackFleet {
+public:
+    LoopbackFleet()
+        : port_(32000 + getpid() % 4000 * 2),
+          eps_("127.0.0.1:" + std::to_string(port_)),
+          dir_(binary_path("tests/fleet-containers-" + std::to_string(getpid()))) {
+        fs::remove_all(dir_);
+        fs::create_directories(dir_);
+    }
+    ~LoopbackFleet() {
+        stop_all();
+        fs::remove_all(dir_);
+    }
+    // etcd, then the agents of kv-1..3, registered; false (with a failure) when not.
+    bool up() {
+        const std::string peer = "http://127.0.0.1:" + std::to_string(port_ + 1);
+        start({"etcd", "--name", "fleet", "--data-dir", dir_ + "/etcd", "--listen-client-urls", "http://" + eps_,
+               "--advertise-client-urls", "http://" + eps_, "--listen-peer-urls", peer, "--initial-advertise-peer-urls",
+               peer, "--initial-cluster", "fleet=" + peer},
+              "etcd");
+        if (!await([&] { return tcp_connect(*IpAddr::parse("127.0.0.1"), port_, 200ms).ok(); }, 30s)) {
+            ADD_FAILURE() << "the fleet etcd did not come up: " << log("etcd");
+            return false;
+        }
+        for (auto h : {"kv-1", "kv-2", "kv-3"})
+            agents_[h] = start({binary_path("injector/injector"), "agent", "--etcd", eps_, "--host", h},
+                               std::string("agent-") + h);
+        std::this_thread::sleep_for(2s);  // registered (the controller refuses, naming them, otherwise)
+        return true;
+    }
+    pid_t start(std::vector<std::string> argv, const std::string& name) {
+        SpawnSpec s;
+        s.argv = std::move(argv);
+        s.output = dir_ + "/" + name + ".log";
+        s.die_with_parent = true;
+        auto pid = spawn(s);
+        EXPECT_TRUE(pid.ok()) << pid.error().message();
+        if (!pid) return 0;
+        started_.push_back(*pid);
+        return *pid;
+    }
+    void stop_all() {
+        for (pid_t p : started_) ::kill(p, SIGTERM);
+        for (pid_t p : started_) {
             for (int i = 0; i < 150 && ::waitpid(p, nullptr, WNOHANG) == 0; ++i) std::this_thread::sleep_for(100ms);
             if (::waitpid(p, nullptr, WNOHANG) == 0) {
                 ::kill(p, SIGKILL);
                 ::waitpid(p, nullptr, 0);
             }
         }
-        started.clear();
-    };
-    auto start = [&](std::vector<std::string> argv, const std::string& log) {
-        SpawnSpec s;
-        s.argv = std::move(argv);
-        s.output = dir + "/" + log;
-        s.die_with_parent = true;
-        auto pid = spawn(s);
-        EXPECT_TRUE(pid.ok()) << pid.error().message();
-        if (pid) started.push_back(*pid);
-    };
-    start({"etcd", "--name", "fleet", "--data-dir", dir + "/etcd", "--listen-client-urls", "http://" + eps,
-           "--advertise-client-urls", "http://" + eps, "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
-           "--initial-cluster", "fleet=" + peer},
-          "etcd.log");
-    ASSERT_TRUE(await([&] { return tcp_connect(*IpAddr::parse("127.0.0.1"), port, 200ms).ok(); }, 30s));
-    for (auto h : {"kv-1", "kv-2", "kv-3"})
-        start({binary_path("injector/injector"), "agent", "--etcd", eps, "--host", h}, std::string("agent-") + h + ".log");
-    std::this_thread::sleep_for(2s);  // registered (the controller refuses, naming them, otherwise)
-    auto r = run_plan(rewritten("experiments/containers-zone-power.yaml"), {"--fleet", eps});
-    stop_all();
-    std::ifstream agent_log(dir + "/agent-kv-1.log");
-    std::string log((std::istreambuf_iterator<char>(agent_log)), {});
+        started_.clear();
+    }
+    std::string log(const std::string& name) const {
+        std::ifstream in(dir_ + "/" + name + ".log");
+        return std::string((std::istreambuf_iterator<char>(in)), {});
+    }
+    const std::string& endpoints() const { return eps_; }
+    pid_t agent(const std::string& host) const { return agents_.at(host); }
+
+private:
+    int port_;
+    std::string eps_, dir_;
+    std::vector<pid_t> started_;
+    std::map<std::string, pid_t> agents_;
+};
+
+TEST_F(RealTargets, ContainersZonePowerThroughAgentsGivesTheSameVerdict) {
+    LoopbackFleet fleet;
+    ASSERT_TRUE(fleet.up());
+    auto r = run_plan(rewritten("experiments/containers-zone-power.yaml"), {"--fleet", fleet.endpoints()});
+    fleet.stop_all();
+    const std::string log = fleet.log("agent-kv-1");
     expect_verdict(r, "held");
     auto& f = r.report["faults"][0];
     EXPECT_EQ(f["engine"]["activation"]["agents_confirmed"].get<int>(), 1) << "the dark container's" << f.dump();
@@ -160,7 +196,59 @@ TEST_F(RealTargets, ContainersZonePowerThroughAgentsGivesTheSameVerdict) {
     EXPECT_NE(log.find("prepared on host kv-1 of bound targets (podman container " + container("etcd-a") + ")"), std::string::npos) << log;
     EXPECT_EQ(podman_status(container("etcd-a")), "running");
     EXPECT_TRUE(answers(ip(11), 2379));
-    fs::remove_all(dir);
+}
+
+// kill -9 of the agent that froze its container: the watcher the agent started when it loaded
+// the run thaws the container at once (it watches the agent through a pidfd), without waiting
+// for the controller or a lease, and records why. The controller, its agent lost, ends the run.
+TEST_F(RealTargets, AgentKilledDuringAFreezeItsWatcherThawsTheContainer) {
+    LoopbackFleet fleet;
+    ASSERT_TRUE(fleet.up());
+    auto plan = rewritten("experiments/containers-zone-power.yaml", {{"mode: kill ", "mode: freeze "}});
+    ASSERT_TRUE(await([&] { return answers(ip(11), 2379); }, 30s)) << "the member never served";
+    auto id = run({"podman", "--runtime", "runc", "--cgroup-manager", "cgroupfs", "--events-backend", "file", "inspect",
+                   "-f", "{{.Id}}", container("etcd-a")},
+                  30s);
+    ASSERT_TRUE(id && id->exit_code == 0);
+    // Frozen through cgroup v2 (cgroup.freeze), as the power engine does.
+    const std::string freezer = std::string("/sys/fs/cgroup/unified/") + kDemo + "/libpod-" + id->output.substr(0, 64);
+    ASSERT_EQ(targets::freezer_state(freezer), "0") << freezer;
+    pid_t controller = fleet.start({binary_path("injector/injector"), "--log-level", "warn", "run", plan, "--fleet",
+                                    fleet.endpoints(), "--json"},
+                                   "controller");
+    ASSERT_GT(controller, 0);
+    bool frozen = await([&] { return targets::freezer_state(freezer) == "1" && !answers(ip(11), 2379); }, 60s);
+    ASSERT_TRUE(frozen) << fleet.log("controller") << fleet.log("agent-kv-1");
+    const auto t0 = Clock::now();
+    ::kill(fleet.agent("kv-1"), SIGKILL);
+    EXPECT_TRUE(await([&] { return answers(ip(11), 2379); }, 20s)) << "still frozen: " << fleet.log("agent-kv-1");
+    EXPECT_EQ(targets::freezer_state(freezer), "0");
+    std::cout << "[ fleet    ] agent kill -9 mid freeze -> container serving after "
+              << std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0).count() << " ms\n";
+    // The watcher's record says what it did and why (once it is through: "undone").
+    std::string record;
+    auto read_record = [&] {
+        record.clear();
+        std::error_code ec;
+        for (auto& e : fs::directory_iterator(state_root() + "/agents", ec))
+            if (e.path().filename().string().rfind("kv-1-", 0) == 0) {
+                std::ifstream in(e.path());
+                record.append((std::istreambuf_iterator<char>(in)), {});
+            }
+        return record.find("\"undone\"") != std::string::npos;
+    };
+    EXPECT_TRUE(await(read_record, 30s)) << record;
+    std::error_code ec;
+    for (auto& e : fs::directory_iterator(state_root() + "/agents", ec))
+        if (e.path().filename().string().rfind("kv-1-", 0) == 0) fs::remove(e.path());
+    EXPECT_NE(record.find("runner_lost"), std::string::npos) << record << fleet.log("agent-kv-1");
+    EXPECT_NE(record.find("\"thaw\""), std::string::npos) << record;
+    // The controller ends the run without its agent (not held), and nothing stays behind.
+    int st = 0;
+    EXPECT_TRUE(await([&] { return ::waitpid(controller, &st, WNOHANG) == controller; }, 120s)) << fleet.log("controller");
+    EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) != 0) << fleet.log("controller");
+    fleet.stop_all();
+    EXPECT_EQ(podman_status(container("etcd-a")), "running");
 }
 
 TEST_F(RealTargets, SingleHomedAuthIsViolatedNamingTheLoginProbe) {

@@ -189,7 +189,7 @@ TEST(FleetKinds, OneHostViewIsPartialAndJudgedAtItsOwnEgress) {
     EXPECT_FALSE(h.judges[0].ingress);
     EXPECT_EQ(h.judges[0].netns, "/run/netns/kv-2");
     EXPECT_EQ(h.judges[0].ifname, "eth0");
-    EXPECT_EQ(v->judge_netns(), "") << "no fabric: latency and rate need one";
+    EXPECT_EQ(v->judge_netns(), "/run/netns/kv-2") << "its own namespace: where its delay line and rate classes live";
     auto svc = v->services();
     ASSERT_EQ(svc.size(), 1u);
     EXPECT_EQ(svc[0].pid, 22);

@@ -98,3 +98,22 @@ TEST(RealTargetsProtected, ThePlansOwnInterfaceEntryIsProtectedToo) {
     ASSERT_EQ(hits.size(), 1u);
     EXPECT_NE(hits[0].find("protected by the plan"), std::string::npos) << hits[0];
 }
+
+// Where a delay line's taps and rate classes can live: the one namespace every judge point
+// shares, whether a fabric's ports or hosts' own interfaces; none when they are spread out.
+TEST(RealTargetsJudges, OneSharedNamespaceOrNone) {
+    FakeTargets spread;  // `me` here, the others in another namespace
+    EXPECT_EQ(spread.judge_netns(), "");
+    class Two : public FakeTargets {
+    public:
+        Two() {
+            auto all = FakeTargets::hosts();
+            hosts_ = {all[1], all[2]};  // gw and web share one namespace
+        }
+        const std::vector<targets::Host>& hosts() const override { return hosts_; }
+
+    private:
+        std::vector<targets::Host> hosts_;
+    } shared;
+    EXPECT_EQ(shared.judge_netns(), "/proc/1/ns/mnt");
+}
