@@ -121,6 +121,17 @@ protected:
         ASSERT_TRUE(engine_.inject(0, monotonic_ns() + 200 * kSecond).ok());
     }
 
+    // blast(n) under a 10% duplication: every datagram arrived, some twice, in binomial bounds;
+    // returns how many duplicates.
+    long blast_duplicates(size_t n) {
+        auto got = blast(n);
+        long dups = static_cast<long>(got.size()) - static_cast<long>(n);
+        std::set<uint32_t> distinct(got.begin(), got.end());
+        EXPECT_EQ(distinct.size(), n) << "a packet was lost";
+        EXPECT_TRUE(binomial_ok(dups, n, 0.1));
+        return dups;
+    }
+
     // Sends n numbered datagrams a -> b (paced, the receiver drained as it goes) and returns the
     // sequence numbers received, each as often as it arrived.
     std::vector<uint32_t> blast(size_t n, uint16_t port = 7001, std::chrono::milliseconds settle = 300ms) {
@@ -361,11 +372,7 @@ TEST_F(NetDegrade, DuplicatesArriveTwice) {
     d.duplicate = 0.1;
     inject(d, plan::Direction::from);
     const size_t n = 3000;
-    auto got = blast(n);
-    long dups = static_cast<long>(got.size()) - static_cast<long>(n);
-    std::set<uint32_t> distinct(got.begin(), got.end());
-    EXPECT_EQ(distinct.size(), n) << "a packet was lost";
-    EXPECT_TRUE(binomial_ok(dups, n, 0.1));
+    const long dups = blast_duplicates(n);
     EXPECT_EQ(static_cast<uint64_t>(dups), engine_.degrade_stats(0).duplicated);
 }
 
@@ -385,11 +392,7 @@ TEST_F(NetDegrade, AtAHostsOwnInterfaceDelayedAndDuplicatedPacketsGoOutTheWayThe
     EXPECT_NEAR(median(slow) - median(base), 20.0, 5.0) << "base " << median(base) << " ms";
     EXPECT_GE(*std::min_element(slow.begin(), slow.end()), 20.0) << "a packet left the line early";
     const size_t n = 3000;
-    auto got = blast(n);
-    long dups = static_cast<long>(got.size()) - static_cast<long>(n);
-    std::set<uint32_t> distinct(got.begin(), got.end());
-    EXPECT_EQ(distinct.size(), n) << "a packet was lost";
-    EXPECT_TRUE(binomial_ok(dups, n, 0.1));
+    blast_duplicates(n);
     EXPECT_GT(engine_.delay_stats(0).frames, n) << "the datagrams went through the delay line";
 }
 
