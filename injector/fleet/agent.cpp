@@ -335,7 +335,10 @@ Result<void> AgentLoop::load(const Desired& d) {
     std::vector<IpAddr> exempt;
     for (auto& k : keep) exempt.push_back(k.addr);
     for (auto& e : l.engines.shared)
-        if (auto* n = dynamic_cast<net::NetEngine*>(e.get())) n->set_exempt(exempt);
+        if (auto* n = dynamic_cast<net::NetEngine*>(e.get())) {
+            n->set_exempt(exempt);
+            n->use_tables(std::move(*tables));  // checked above: not compiled twice
+        }
     const uint64_t deadline = to_mono(d.run_deadline_ns);
     for (auto* e : l.engines.all())
         if (auto r = e->prepare(*l.plan, *l.targets, deadline); !r) {

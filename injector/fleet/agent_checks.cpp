@@ -1,9 +1,12 @@
 // The agent's checks: limits, lease, cuts of what keeps the machine reachable, and the plan hash.
 #include "fleet/agent_checks.hpp"
 
+#include <arpa/inet.h>
+#include <netdb.h>
 #include <openssl/evp.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -101,7 +104,7 @@ std::string check_cuts(const plan::Plan& plan, const net::Tables& tables, const 
     for (size_t i = 0; i < plan.method.size(); ++i) {
         if (i >= tables.rule_of_fault.size() || tables.rule_of_fault[i] < 0) continue;
         // An isolation (a dark host) leaves the control path alone: the agent exempts it.
-        if (auto e = plan.method[i].net(); e && e->kind == plan::NetEffect::Kind::isolate) continue;
+        if (plan.method[i].isolates()) continue;
         const uint64_t armed = 1ull << tables.rule_of_fault[i];
         for (auto& own : h->addresses)
             for (auto& k : keep) {
@@ -123,7 +126,27 @@ std::vector<IpAddr> endpoint_addrs(const std::string& endpoints) {
         std::string host = ep;
         if (!host.empty() && host[0] == '[') host = host.substr(1, host.find(']') - 1);
         else if (auto c = host.rfind(':'); c != std::string::npos && host.find(':') == c) host = host.substr(0, c);
-        if (auto a = IpAddr::parse(host)) out.push_back(*a);
+        if (auto a = IpAddr::parse(host)) {
+            out.push_back(*a);
+            continue;
+        }
+        // A name: what it resolves to now is where the agent's etcd traffic goes (the client
+        // resolves it the same way), so every address of it is kept reachable.
+        addrinfo hints{};
+        hints.ai_family = AF_UNSPEC;
+        hints.ai_socktype = SOCK_STREAM;
+        addrinfo* res = nullptr;
+        if (host.empty() || ::getaddrinfo(host.c_str(), nullptr, &hints, &res) != 0) continue;
+        for (addrinfo* r = res; r; r = r->ai_next) {
+            char buf[INET6_ADDRSTRLEN] = {};
+            const void* src = r->ai_family == AF_INET
+                                  ? static_cast<const void*>(&reinterpret_cast<sockaddr_in*>(r->ai_addr)->sin_addr)
+                                  : static_cast<const void*>(&reinterpret_cast<sockaddr_in6*>(r->ai_addr)->sin6_addr);
+            if (::inet_ntop(r->ai_family, src, buf, sizeof buf))
+                if (auto a = IpAddr::parse(buf); a && std::find(out.begin(), out.end(), *a) == out.end())
+                    out.push_back(*a);
+        }
+        ::freeaddrinfo(res);
     }
     return out;
 }

@@ -44,8 +44,8 @@ struct KeepReachable {
 std::string check_cuts(const plan::Plan& plan, const net::Tables& tables, const std::string& host,
                        const std::vector<KeepReachable>& keep);
 
-// etcd endpoint strings -> the IP addresses among them (names are not resolved: a name is not a
-// lab address, so no cut can concern it).
+// etcd endpoint strings -> their IP addresses: literal ones as given, names resolved (every
+// address a name has now; a name that does not resolve gives none).
 std::vector<IpAddr> endpoint_addrs(const std::string& endpoints);
 
 // The gateways of this network namespace's default routes (IPv4 and IPv6), from proc_root/net/route

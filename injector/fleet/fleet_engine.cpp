@@ -41,7 +41,7 @@ std::vector<std::string> hosts_needing_agents(const plan::Plan& plan, const net:
                 need.insert(b);
             }
         // Processes and disks are acted on where they are: the target hosts.
-        if (f.restarts() || f.volume() || (e && e->kind == plan::NetEffect::Kind::isolate))
+        if (f.restarts() || f.volume() || f.isolates())
             for (auto& h : plan::selected_hosts(plan.topology, f.target)) need.insert(h);
     }
     std::vector<std::string> out;
@@ -58,7 +58,7 @@ std::vector<std::string> check_control_path(const plan::Plan& plan, const net::T
     for (size_t i = 0; i < plan.method.size(); ++i) {
         if (i >= tables.rule_of_fault.size() || tables.rule_of_fault[i] < 0) continue;
         // A dark host's agent exempts its etcd endpoints from the isolation (agent_checks.hpp).
-        if (auto e = plan.method[i].net(); e && e->kind == plan::NetEffect::Kind::isolate) continue;
+        if (plan.method[i].isolates()) continue;
         uint64_t armed = 1ull << tables.rule_of_fault[i];
         for (auto& h : agents) {
             auto* host = plan.topology.host(h);

@@ -22,9 +22,14 @@ Result<void> NetEngine::prepare(const plan::Plan& plan, targets::Targets& target
     auto log = log::get("net");
     release();
     auto t0 = std::chrono::steady_clock::now();
-    auto tables = compile(plan);
-    if (!tables.ok()) return tables.error();
-    tables_ = std::move(tables.value());
+    if (precompiled_) {
+        tables_ = std::move(*precompiled_);
+        precompiled_.reset();
+    } else {
+        auto tables = compile(plan);
+        if (!tables.ok()) return tables.error();
+        tables_ = std::move(tables.value());
+    }
     for (auto& a : exempt_) exempt(tables_, a);
     if (!exempt_.empty()) log->info("{} addresses exempt from every rule (the control path)", exempt_.size());
     fault_names_.clear();

@@ -39,6 +39,9 @@ public:
     // Addresses no rule may touch (net::exempt), applied at every prepare(): a fleet agent's own
     // control path, so that the power_loss of its host leaves it able to restore power.
     void set_exempt(std::vector<IpAddr> addrs) { exempt_ = std::move(addrs); }
+    // Tables already compiled from the plan the next prepare() gets (a caller that checked them
+    // first), so it does not compile them again; used once.
+    void use_tables(Tables t) { precompiled_ = std::move(t); }
     // The compiled tables (for dry runs and reports); empty before prepare().
     const Tables& tables() const { return tables_; }
     // What prepare() created, for the run journal: kernel ids of the tcx links and program.
@@ -58,6 +61,7 @@ private:
 
     Tables tables_;
     std::vector<IpAddr> exempt_;
+    std::optional<Tables> precompiled_;
     std::vector<std::string> fault_names_;  // plan.method names, by index
     std::string fabric_;                    // namespace the judge points share (the delay line, the shaper)
     // "fault NAME (rule N)" for the audit trail.

@@ -199,6 +199,11 @@ struct Fault {
     template <class S> const S* as() const { return std::get_if<S>(&spec); }
     template <class S> S* as() { return std::get_if<S>(&spec); }
     std::optional<NetEffect> net() const { return std::visit([](auto& s) { return s.net(); }, spec); }
+    // Whether its network part isolates its targets from everything (a power loss's dark hosts).
+    bool isolates() const {
+        auto e = net();
+        return e && e->kind == NetEffect::Kind::isolate;
+    }
     const std::string* volume() const { return std::visit([](auto& s) { return s.volume(); }, spec); }
     std::optional<std::string> restarts() const { return std::visit([](auto& s) { return s.restarts(); }, spec); }
     bool takes_peer() const {

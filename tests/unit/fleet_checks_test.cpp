@@ -3,6 +3,8 @@
 // (on a /proc laid out by the test), which statuses the controller believes, the plan hash and
 // the etcd security config.
 #include <gtest/gtest.h>
+
+#include <algorithm>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -98,6 +100,20 @@ TEST(FleetChecks, CutsOfWhatKeepsTheHostReachable) {
     why = check_cuts(*lr.plan, *tables, "kv-2", {{addr("kv-1"), "default route via"}});
     EXPECT_NE(why.find("default route via"), std::string::npos) << why;
     EXPECT_NE(check_cuts(*lr.plan, *tables, "nobody", {}).find("not in the plan"), std::string::npos);
+}
+
+// The etcd endpoints an agent keeps reachable: literal addresses in every spelling, and names
+// resolved to what they are now (localhost is in /etc/hosts on every machine this runs on).
+TEST(FleetChecks, EndpointAddressesLiteralAndResolved) {
+    auto eps = endpoint_addrs("198.19.255.1:2381,http://198.19.255.2:2379,https://[2001:db8::1]:2379");
+    ASSERT_EQ(eps.size(), 3u);
+    EXPECT_EQ(eps[0].str(), "198.19.255.1");
+    EXPECT_EQ(eps[1].str(), "198.19.255.2");
+    EXPECT_EQ(eps[2].str(), "2001:db8::1");
+    auto named = endpoint_addrs("http://localhost:2379");
+    EXPECT_NE(std::find(named.begin(), named.end(), *IpAddr::parse("127.0.0.1")), named.end());
+    EXPECT_TRUE(endpoint_addrs("no-such-host.invalid:2379").empty());
+    EXPECT_TRUE(endpoint_addrs(",:2379,").empty());
 }
 
 TEST(FleetChecks, ProcReaders) {
