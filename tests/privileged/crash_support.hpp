@@ -13,10 +13,12 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <sstream>
 #include <string>
 #include <thread>
 
@@ -137,22 +139,54 @@ inline void kill9(pid_t pid) {
     ::waitpid(pid, nullptr, 0);
 }
 
-// The journal of the run whose run_start names `pid`, once it exists.
-inline std::optional<std::string> journal_of(pid_t pid) {
+// When a live process started, on CLOCK_MONOTONIC (what run_start's mono_ns is on); 0 when it
+// cannot tell. /proc/PID/stat counts clock ticks since boot (CLOCK_BOOTTIME).
+inline uint64_t process_start_mono_ns(pid_t pid) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+    std::string stat((std::istreambuf_iterator<char>(in)), {});
+    auto close = stat.rfind(')');
+    if (close == std::string::npos) return 0;
+    std::istringstream fields(stat.substr(close + 1));
+    std::string f;
+    for (int i = 0; i < 20 && fields >> f; ++i) {}  // fields 3..22: the 20th is starttime
+    uint64_t ticks = 0;
+    try { ticks = std::stoull(f); } catch (...) { return 0; }
+    timespec boot{}, mono{};
+    ::clock_gettime(CLOCK_BOOTTIME, &boot);
+    ::clock_gettime(CLOCK_MONOTONIC, &mono);
+    const int64_t suspended = (boot.tv_sec - mono.tv_sec) * 1'000'000'000ll + (boot.tv_nsec - mono.tv_nsec);
+    const int64_t start = static_cast<int64_t>(ticks * (1'000'000'000ull / static_cast<uint64_t>(::sysconf(_SC_CLK_TCK))));
+    const int64_t slack = 50'000'000;  // a tick of granularity, and then some
+    return start - suspended - slack > 0 ? static_cast<uint64_t>(start - suspended - slack) : 0;
+}
+
+// The journal of the run whose run_start names `pid`, once it exists: the newest such that began
+// at or after `since_mono_ns` (pids are reused: an earlier run's journal may name the same pid).
+inline std::optional<std::string> journal_of(pid_t pid, uint64_t since_mono_ns = 0) {
     std::error_code ec;
+    std::optional<std::string> best;
+    uint64_t best_ns = 0;
     for (auto& d : std::filesystem::directory_iterator(runs_root(), ec)) {
         std::string j = d.path().string() + "/journal.jsonl";
         for (auto& e : runner::read_journal(j))
-            if (e.value("event", "") == "run_start" && e.value("pid", 0) == pid) return j;
+            if (e.value("event", "") == "run_start") {
+                const uint64_t ns = e.value("mono_ns", uint64_t{0});
+                if (e.value("pid", 0) == pid && ns >= since_mono_ns && (!best || ns > best_ns)) {
+                    best = j;
+                    best_ns = ns;
+                }
+                break;  // run_start is the first event
+            }
     }
-    return std::nullopt;
+    return best;
 }
 
 // Polls the journal of `pid` until `event` appears (true) or `bound` passes or the runner exits.
 inline bool wait_event(pid_t pid, const std::string& event, std::chrono::nanoseconds bound) {
     auto until = Clock::now() + bound;
+    const uint64_t since = process_start_mono_ns(pid);  // not an earlier run that had this pid
     while (Clock::now() < until) {
-        if (auto j = journal_of(pid))
+        if (auto j = journal_of(pid, since))
             for (auto& e : runner::read_journal(*j))
                 if (e.value("event", "") == event) return true;
         if (!process_alive(pid)) return false;
