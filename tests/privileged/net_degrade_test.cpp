@@ -333,6 +333,53 @@ TEST_P(NetDegradeRate, ThroughputUnderCapWithinTenPercent) {
 INSTANTIATE_TEST_SUITE_P(JudgedAt, NetDegradeRate, ::testing::Values(false, true),
                          [](const auto& p) { return p.param ? std::string("OwnInterface") : std::string("Fabric"); });
 
+// A host judged at an interface of this machine's own namespace (`local: true`): a rate cap
+// would replace the root qdisc of its real interfaces, so prepare refuses it, before any attach.
+TEST_F(NetDegrade, ARateCapOnThisMachinesOwnInterfacesIsRefused) {
+    class ThisMachine : public targets::Targets {
+    public:
+        ThisMachine() {
+            targets::Host h;
+            h.name = "ha";
+            h.zone = "za";
+            h.power_domain = "pa";
+            h.netns = "/proc/self/ns/net";
+            h.interface = "lo";
+            h.judges = {{h.netns, "lo", false}};
+            hosts_ = {h};
+        }
+        const std::vector<targets::Host>& hosts() const override { return hosts_; }
+        bool partial() const override { return true; }
+        std::vector<targets::ServiceInstance> services() const override { return {}; }
+        Result<std::vector<targets::ServiceInstance>> restart(const std::vector<std::string>&,
+                                                              const std::string&) override {
+            return std::vector<targets::ServiceInstance>{};
+        }
+        Result<void> await_ready(const targets::ServiceInstance&, std::chrono::steady_clock::time_point,
+                                 const std::atomic<bool>*) const override {
+            return {};
+        }
+        std::string describe() const override { return "this machine"; }
+
+    private:
+        std::vector<targets::Host> hosts_;
+    } view;
+    plan::Fault f;
+    f.name = "wan";
+    f.spec = plan::DegradeLinkSpec{};
+    f.target.zones = {"za"};
+    f.peer.zones = {"zb"};
+    std::get<plan::DegradeLinkSpec>(f.spec).link.rate_bps = 40'000'000;
+    plan_.method = {f};
+    const std::string before = sh("tc qdisc show dev lo").output;
+    auto p = engine_.prepare(plan_, view, monotonic_ns() + 300 * kSecond);
+    ASSERT_FALSE(p.ok()) << "a rate cap on this machine's own lo was accepted";
+    EXPECT_NE(p.error().message().find("root qdisc of this machine's own interfaces"), std::string::npos)
+        << p.error().message();
+    EXPECT_EQ(sh("tc qdisc show dev lo").output, before) << "lo's qdisc was touched";
+    EXPECT_TRUE(engine_.link_ids().empty()) << "something was attached";
+}
+
 TEST_F(NetDegrade, CorruptedPacketsFailTheReceiversChecksum) {
     long before = snmp(ns_b_, "Udp", "InCsumErrors");
     ASSERT_GE(before, 0);
