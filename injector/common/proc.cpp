@@ -2,10 +2,12 @@
 #include "common/proc.hpp"
 
 #include <fcntl.h>
+#include <linux/close_range.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -91,6 +93,9 @@ pid_t fork_child(const SpawnSpec& spec, int out_fd, bool own_pgrp, Error* err) {
             dup2(devnull, 1);
             dup2(devnull, 2);
         }
+        // Nothing of ours beyond 0-2 reaches the program: a service a restart: command starts
+        // outlives us, and must not hold our journal, our lock or a caller's flock open.
+        syscall(SYS_close_range, 3u, ~0u, CLOSE_RANGE_CLOEXEC);
         execvp(argv[0], argv.data());
         child_fail(status_write, 5);
     }
