@@ -91,18 +91,39 @@ std::vector<std::pair<std::string, std::string>> faultfs_volumes(const Plan& pla
     for (auto& s : plan.lab.services)
         if (s.volume && s.volume_volatile)
             for (auto& h : s.hosts) add(h, *s.volume);
+    for (auto& h : plan.topology.hosts)
+        for (auto& v : h.binding.volumes)
+            if (v.is_volatile) add(h.name, v.name);
     for (auto& f : plan.method)
         if (const std::string* v = f.volume())
             for (auto& h : selected_hosts(plan.topology, f.target)) add(h, *v);
     return out;
 }
 
-bool volume_volatile(const Plan& plan, const std::string& host, const std::string& volume) {
+const VolumeLoss* volume_loss(const Plan& plan, const std::string& host, const std::string& volume) {
     for (auto& s : plan.lab.services)
         if (s.volume && *s.volume == volume && s.volume_volatile &&
             std::find(s.hosts.begin(), s.hosts.end(), host) != s.hosts.end())
-            return true;
-    return false;
+            return &s.volume_loss;
+    if (const Host* h = plan.topology.host(host))
+        for (auto& v : h->binding.volumes)
+            if (v.name == volume && v.is_volatile) return &v.loss;
+    return nullptr;
+}
+
+bool volume_volatile(const Plan& plan, const std::string& host, const std::string& volume) {
+    return volume_loss(plan, host, volume) != nullptr;
+}
+
+std::vector<std::string> volumes_of(const Plan& plan, const std::string& host) {
+    std::vector<std::string> out;
+    for (auto& s : plan.lab.services)
+        if (s.volume && std::find(s.hosts.begin(), s.hosts.end(), host) != s.hosts.end() &&
+            std::find(out.begin(), out.end(), *s.volume) == out.end())
+            out.push_back(*s.volume);
+    if (const Host* h = plan.topology.host(host))
+        for (auto& v : h->binding.volumes) out.push_back(v.name);
+    return out;
 }
 
 }  // namespace inj::plan

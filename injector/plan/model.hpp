@@ -57,6 +57,22 @@ struct Check {
     Mark mark;
 };
 
+// How a volatile volume loses data at a power cut (`volume: { ..., loss: {...} }`, read by
+// plan/load/volume.cpp; the storage engine hands it to the volume's faultfs daemon).
+struct VolumeLoss {
+    enum class Model { unsynced, torn, reorder };
+    Model model = Model::unsynced;  // unsynced: every write not fsynced is lost
+    uint32_t torn_sectors = 8;      // torn: the longest prefix of a write that lands; 0 = a random subset of its pages
+    double survive = 0.5;           // reorder: the chance each unsynced write lands
+    bool metadata_volatile = false; // creations, renames, unlinks without a directory fsync are lost too
+    Duration writeback{0};          // data dirty longer than this is written back; 0 = never
+    uint64_t seed = 0;              // the random choices; 0 = from the clock
+    Mark mark;
+};
+inline const char* to_string(VolumeLoss::Model m) {
+    return m == VolumeLoss::Model::torn ? "torn" : m == VolumeLoss::Model::reorder ? "reorder" : "unsynced";
+}
+
 // What already exists that a plan host stands for, instead of a namespace the lab builds
 // (`container:`, `netns:` + `cgroup:`/`pid:`/`pidfile:`, `local: true`). Resolved on the machine
 // only when a run starts (targets/bound.cpp); the loader checks the shape.
@@ -73,9 +89,13 @@ struct Binding {
     std::optional<Check> ready;      // ready: how to know it serves again (tcp/exec)
     struct Volume {
         std::string name, path;
+        bool is_volatile = false;  // volatile: true — its disk has a volatile write cache
+        VolumeLoss loss;           // what a power cut loses (volatile volumes)
         Mark mark;
     };
-    std::vector<Volume> volumes;     // volumes: [{name, path}] (a container's are its bind mounts)
+    // volumes: [{name, path, volatile, loss}]: real directories; a container's path is one of its
+    // bind mounts, given as the host directory or the container's destination.
+    std::vector<Volume> volumes;
     Mark mark;
     bool bound() const { return kind != Kind::none; }
     std::string describe() const;    // "container etcd-a", "cgroup system.slice/x.service", "this machine"
@@ -109,22 +129,6 @@ struct Topology {
     // True when the hosts are bound to what exists (then every host is: the loader refuses a mix).
     bool bound() const { return !hosts.empty() && hosts.front().binding.bound(); }
 };
-
-// How a volatile volume loses data at a power cut (`volume: { ..., loss: {...} }`, read by
-// plan/load/volume.cpp; the storage engine hands it to the volume's faultfs daemon).
-struct VolumeLoss {
-    enum class Model { unsynced, torn, reorder };
-    Model model = Model::unsynced;  // unsynced: every write not fsynced is lost
-    uint32_t torn_sectors = 8;      // torn: the longest prefix of a write that lands; 0 = a random subset of its pages
-    double survive = 0.5;           // reorder: the chance each unsynced write lands
-    bool metadata_volatile = false; // creations, renames, unlinks without a directory fsync are lost too
-    Duration writeback{0};          // data dirty longer than this is written back; 0 = never
-    uint64_t seed = 0;              // the random choices; 0 = from the clock
-    Mark mark;
-};
-inline const char* to_string(VolumeLoss::Model m) {
-    return m == VolumeLoss::Model::torn ? "torn" : m == VolumeLoss::Model::reorder ? "reorder" : "unsynced";
-}
 
 struct Service {
     std::string name;
@@ -307,7 +311,11 @@ std::vector<Cascade> cascades(const Topology& t, const Selector& target);
 // The (host, volume) pairs the lab serves through the fault filesystem: every volume a
 // degrade_storage fault targets on its hosts, and every volatile volume. Plan order, no repeats.
 std::vector<std::pair<std::string, std::string>> faultfs_volumes(const Plan& plan);
-// True when `volume` on `host` is declared volatile by a service.
+// True when `volume` on `host` is declared volatile by a service (lab) or by the host's binding.
 bool volume_volatile(const Plan& plan, const std::string& host, const std::string& volume);
+// The loss model of a volatile `volume` on `host`; nullptr when it is not volatile.
+const VolumeLoss* volume_loss(const Plan& plan, const std::string& host, const std::string& volume);
+// The names of the volumes `host` has: its lab services' or its binding's.
+std::vector<std::string> volumes_of(const Plan& plan, const std::string& host);
 
 }  // namespace inj::plan

@@ -122,10 +122,7 @@ Result<void> StorageEngine::prepare(const plan::Plan& plan, targets::Targets& ta
                                                   targets.describe() + ")");
             Volume v{h.name, m.name, m.path, m.faultfs_control, std::move(*c),
                      plan::volume_volatile(plan, h.name, m.name)};
-            for (auto& s : plan.lab.services)
-                if (s.volume == m.name && std::find(s.hosts.begin(), s.hosts.end(), h.name) != s.hosts.end() &&
-                    s.volume_volatile)
-                    v.loss = s.volume_loss;
+            if (const plan::VolumeLoss* l = plan::volume_loss(plan, h.name, m.name)) v.loss = *l;
             // Accounts of cuts before this run (a reused lab) are not this run's losses.
             v.cuts_before = v.ctl.block()->counters.lost_reports.load();
             volumes_.push_back(std::move(v));

@@ -138,9 +138,11 @@ Result<BoundHost> resolve_binding(const plan::Host& host) {
                                                 (list.empty() ? std::string("none") : list) + ")");
         }
     for (auto& v : b.volumes) {
+        auto dir = out.real_dir(v);
+        if (!dir) return fail(dir.error());
         std::error_code ec;
-        if (!std::filesystem::is_directory(v.path, ec))
-            return host_error(host.name, b, "volume " + v.name + ": " + v.path + " is not a directory");
+        if (!std::filesystem::is_directory(*dir, ec))
+            return host_error(host.name, b, "volume " + v.name + ": " + *dir + " is not a directory");
     }
     return out;
 }
@@ -168,7 +170,10 @@ BoundTargets::BoundTargets(const plan::Plan& plan, std::vector<BoundHost> hosts)
         h.interface = b.interfaces.front();
         for (auto& i : b.interfaces) h.judges.push_back({b.netns, i, false});
         if (auto u = b.cgroups.find("unified"); u != b.cgroups.end()) h.cgroup = u->second;
-        for (auto& v : b.binding.volumes) h.volumes.push_back({v.name, v.path, {}, 0});
+        for (auto& v : b.binding.volumes) {
+            auto dir = b.real_dir(v);  // checked when the binding resolved
+            h.volumes.push_back({v.name, dir ? *dir : v.path, {}, 0});
+        }
         hosts_.push_back(std::move(h));
     }
 }
@@ -302,7 +307,17 @@ std::optional<WatchSpec> BoundTargets::watch_spec(pid_t owner, const std::string
             std::string guard = u == b.cgroups.end() ? "false" : "test -n \"$(cat '" + u->second + "/cgroup.procs')\"";
             w.restart.push_back({"/bin/sh", "-c", guard + " || { " + b.binding.restart + "\n}"});
         }
+        // Volumes this run serves (or is about to): what holds them is stopped, then unmounted.
+        auto served = faultfs_volumes_of(b);
+        for (auto* v : served)
+            if (auto dir = b.real_dir(*v)) w.unmount.push_back(*dir);
+        if (served.empty()) continue;
+        if (b.container) w.stop_containers.push_back(b.container->inspect.id);
+        else if (auto u = b.cgroups.find("unified"); u != b.cgroups.end()) w.kill_cgroups.push_back(u->second);
     }
+    for (auto& b : bound_)  // this machine's own volumes: nothing to stop, only the mount to take down
+        if (b.binding.kind == plan::Binding::Kind::local)
+            for (auto* v : faultfs_volumes_of(b)) w.unmount.push_back(v->path);
     return w;
 }
 
@@ -313,7 +328,14 @@ std::vector<std::string> BoundTargets::touched() const {
         std::string line = b.name + ": " + b.binding.describe() + "; netns " + b.netns + "; interfaces";
         for (auto& i : b.interfaces) line += " " + i;
         for (auto& [hier, dir] : b.cgroups) line += "; " + hier + " cgroup " + dir;
-        for (auto& v : b.binding.volumes) line += "; volume " + v.name + " " + v.path;
+        auto served = faultfs_volumes_of(b);
+        for (auto& v : b.binding.volumes) {
+            line += "; volume " + v.name + " " + v.path;
+            if (std::find(served.begin(), served.end(), &v) == served.end()) continue;
+            auto dir = b.real_dir(v);
+            line += " served through the fault filesystem at " + (dir ? *dir : v.path) +
+                    (b.binding.kind == plan::Binding::Kind::local ? "" : " (its service restarted at the start and the end)");
+        }
         if (b.pid) line += "; pid " + std::to_string(b.pid);
         out.push_back(std::move(line));
     }

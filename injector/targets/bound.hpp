@@ -7,6 +7,7 @@
 // after a kill through its runtime's start or the plan's `restart:` command.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -28,6 +29,9 @@ struct BoundHost {
     std::vector<std::string> interfaces;
     CgroupDirs cgroups;                  // unified (v2) always present
     pid_t pid = 0;                       // the service's pid now (0: none known)
+    // The real directory of one of its volumes: a container's path may name either side of one
+    // of its bind mounts, and is the host side.
+    Result<std::string> real_dir(const plan::Binding::Volume& v) const;
 };
 
 class BoundTargets : public Targets {
@@ -47,7 +51,24 @@ public:
     std::optional<WatchSpec> watch_spec(pid_t owner, const std::string& record) const override;
     std::vector<std::string> touched() const override;
 
+    // A served volume: the fault filesystem in place over its real directory (a container's: the
+    // host side of its bind mount, so the container binds the mount once restarted), and the
+    // host's service restarted onto it so every file it opens goes through the faults. A
+    // process host needs its `restart:`. release() does the reverse.
+    Result<void> serve_volumes(const std::vector<std::pair<std::string, std::string>>& volumes,
+                               const std::string& dir) override;
+    Result<void> release() override;
+
 private:
+    struct Served {
+        std::string host, volume, path;
+        pid_t daemon = 0;
+    };
+    // The volumes of the plan served through the fault filesystem on bound host `h`.
+    std::vector<const plan::Binding::Volume*> faultfs_volumes_of(const BoundHost& h) const;
+    // Stops the host's service (its runtime's stop, or every process of its cgroup killed), then
+    // starts it again and waits for its readiness.
+    Result<void> cycle_service(const std::string& host, const std::function<Result<void>()>& between);
     Result<ServiceInstance> restart_one(BoundHost& h);
     bool serving(const BoundHost& h, const ServiceInstance& s) const;
 
@@ -55,6 +76,7 @@ private:
     mutable std::mutex mu_;  // bound_: restarts rewrite pids while others read them
     std::vector<BoundHost> bound_;
     std::vector<Host> hosts_;
+    std::vector<Served> served_;
 };
 
 // Resolves one binding (the runtime asked, /proc read); errors name the host and what was

@@ -17,6 +17,17 @@ const Volume* Targets::volume(const std::string& host_name, const std::string& v
     return nullptr;
 }
 
+Result<void> Targets::serve_volumes(const std::vector<std::pair<std::string, std::string>>& volumes,
+                                    const std::string& /*dir*/) {
+    for (auto& [h, v] : volumes) {
+        if (!acts_on(h)) continue;
+        const Volume* vol = volume(h, v);
+        if (!vol || vol->faultfs_control.empty())
+            return plain_error("volume " + v + " on " + h, "not served through the fault filesystem by " + describe());
+    }
+    return {};
+}
+
 std::string Targets::judge_netns() const {
     std::string ns;
     for (auto& h : hosts())

@@ -11,6 +11,7 @@
 #include <chrono>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "common/result.hpp"
@@ -100,6 +101,16 @@ public:
     }
     // One line per host: what it is bound to and every real thing a run may touch (none for a lab).
     virtual std::vector<std::string> touched() const { return {}; }
+
+    // Serves `volumes` ((host, volume) pairs) through the fault filesystem now, for a provider
+    // that does it on demand: what exists gets a daemon over its real directory and its service
+    // restarted onto it. `dir` holds the daemons' control files and logs. A lab serves its
+    // volumes when it comes up: here, every pair must be served already.
+    virtual Result<void> serve_volumes(const std::vector<std::pair<std::string, std::string>>& volumes,
+                                       const std::string& dir);
+    // Puts back what the provider changed for the run (served volumes: each service stopped,
+    // the daemon unmounted, the service started again on the real directory). Idempotent.
+    virtual Result<void> release() { return {}; }
 };
 
 }  // namespace inj::targets

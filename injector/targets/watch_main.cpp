@@ -15,6 +15,8 @@
 #include "common/proc.hpp"
 #include "targets/container.hpp"
 #include "targets/watcher.hpp"
+#include "faultfs/faultfs.hpp"
+#include "targets/cgroups.hpp"
 
 namespace inj::targets {
 namespace {
@@ -81,6 +83,36 @@ Heard drain_stdin() {
 // Undoes what the runner left: every thaw first (a frozen service may hold what a restarted one
 // needs), then the containers back to running, then every restart command in order. Returns the
 // number of steps that failed.
+// Served volumes: stop the containers that bind them and kill the processes that hold them open,
+// then unmount whatever faultfs is still mounted there (the daemon exits with its mount). The
+// start steps that follow bring the services back onto the real directories.
+static int free_served_volumes(const WatchSpec& spec) {
+    if (spec.unmount.empty()) return 0;
+    int failed = 0;
+    for (auto& id : spec.stop_containers) {
+        std::vector<std::string> argv = spec.container_runtime;
+        argv.insert(argv.end(), {"stop", "-t", "10", id});
+        auto r = run(argv, std::chrono::seconds(spec.restart_timeout_s));
+        bool ok = r && r->exit_code == 0;
+        record(spec.record, {{"event", "stop_container"}, {"id", id}, {"ok", ok},
+                             {"error", ok ? "" : r ? r->output.substr(0, 300) : r.error().message()}});
+        failed += !ok;
+    }
+    for (auto& dir : spec.kill_cgroups) {
+        auto r = kill_cgroup_and_wait(dir, std::chrono::seconds(5));
+        record(spec.record, {{"event", "kill_cgroup"}, {"cgroup", dir}, {"ok", r.ok()},
+                             {"error", r.ok() ? "" : r.error().message()}});
+        failed += !r.ok();
+    }
+    for (auto& mp : spec.unmount) {
+        auto r = faultfs::stop(mp, 0);
+        record(spec.record, {{"event", "unmount"}, {"mountpoint", mp}, {"ok", r.ok()},
+                             {"error", r.ok() ? "" : r.error().message()}});
+        failed += !r.ok();
+    }
+    return failed;
+}
+
 int undo_watch(const WatchSpec& spec, const std::string& why) {
     record(spec.record, {{"event", "runner_lost"}, {"runner", spec.runner}, {"why", why}});
     int failed = 0;
@@ -93,6 +125,7 @@ int undo_watch(const WatchSpec& spec, const std::string& why) {
                              {"state", freezer_state(dir)}});
         failed += !r.ok();
     }
+    failed += free_served_volumes(spec);
     if (!spec.containers.empty()) {
         auto r = ensure_running(spec.container_runtime, spec.containers, std::chrono::seconds(spec.restart_timeout_s));
         record(spec.record, {{"event", "containers"},

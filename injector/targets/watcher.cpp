@@ -82,6 +82,13 @@ Result<void> freeze_cgroup(const std::string& dir, std::chrono::milliseconds bou
     return set_frozen(dir, true, bound);
 }
 
+Result<void> kill_cgroup_and_wait(const std::string& dir, std::chrono::milliseconds bound) {
+    INJ_TRY(check_cgroup_dir(dir));
+    if (!exists(dir + "/cgroup.kill")) return plain_error("cgroup " + dir, "no cgroup.kill here (gone, or not cgroup v2)");
+    INJ_TRY(write_control(dir + "/cgroup.kill", "1"));
+    return await_cgroups({dir}, "populated", 0, bound);
+}
+
 std::string spec_to_json(const WatchSpec& s) {
     json j = {{"runner", s.runner},
               {"thaw", s.thaw},
@@ -89,7 +96,10 @@ std::string spec_to_json(const WatchSpec& s) {
               {"record", s.record},
               {"restart_timeout_s", s.restart_timeout_s},
               {"container_runtime", s.container_runtime},
-              {"containers", s.containers}};
+              {"containers", s.containers},
+              {"stop_containers", s.stop_containers},
+              {"kill_cgroups", s.kill_cgroups},
+              {"unmount", s.unmount}};
     return j.dump();
 }
 
@@ -123,8 +133,9 @@ Result<WatchSpec> spec_from_json(const std::string& text) {
             s.thaw.push_back(d.get<std::string>());
         }
     }
-    for (auto [key, out] :
-         {std::pair{"container_runtime", &s.container_runtime}, std::pair{"containers", &s.containers}}) {
+    for (auto [key, out] : {std::pair{"container_runtime", &s.container_runtime}, std::pair{"containers", &s.containers},
+                            std::pair{"stop_containers", &s.stop_containers}, std::pair{"kill_cgroups", &s.kill_cgroups},
+                            std::pair{"unmount", &s.unmount}}) {
         auto list = j.find(key);
         if (list == j.end()) continue;
         if (!list->is_array()) return bad(std::string(key) + ": a list of strings");
@@ -133,7 +144,15 @@ Result<WatchSpec> spec_from_json(const std::string& text) {
             out->push_back(a.get<std::string>());
         }
     }
-    if (!s.containers.empty() && s.container_runtime.empty()) return bad("containers: a container_runtime is needed");
+    if ((!s.containers.empty() || !s.stop_containers.empty()) && s.container_runtime.empty())
+        return bad("containers: a container_runtime is needed");
+    for (auto& d : s.kill_cgroups) {
+        INJ_TRY(check_cgroup_dir(d));
+        if (!exists(d + "/cgroup.kill") && exists(d)) return bad("kill_cgroups: " + d + " is not a cgroup v2 directory");
+    }
+    for (auto& m : s.unmount)
+        if (m.size() < 2 || m[0] != '/' || m.find("/../") != std::string::npos || m.ends_with("/.."))
+            return bad("unmount: absolute mountpoints other than /");
     auto restart = j.find("restart");
     if (restart != j.end()) {
         if (!restart->is_array()) return bad("restart: a list of commands");

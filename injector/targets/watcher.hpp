@@ -25,6 +25,12 @@ struct WatchSpec {
     // Containers to bring back to running (ensure_running), after the thaws, before `restart`.
     std::vector<std::string> container_runtime;  // e.g. podman_runtime().command
     std::vector<std::string> containers;         // ids
+    // Volumes served through the fault filesystem: what holds them is stopped first (containers
+    // bind the mount, a process host's cgroup has files open through it), then each mountpoint
+    // is unmounted if a faultfs is still mounted there, then everything is started again above.
+    std::vector<std::string> stop_containers;  // ids, stopped through container_runtime
+    std::vector<std::string> kill_cgroups;     // cgroup v2 dirs: cgroup.kill, then wait until empty
+    std::vector<std::string> unmount;          // faultfs mountpoints (absolute)
 };
 
 // The spec as one line of JSON (what the runner writes to the watcher's stdin), and back. The
@@ -39,6 +45,9 @@ Result<WatchSpec> spec_from_json(const std::string& text);
 Result<void> thaw_cgroup(const std::string& dir, std::chrono::milliseconds bound = std::chrono::seconds(5));
 // Freezes the same way (v1 FROZEN / v2 cgroup.freeze 1) and waits until frozen.
 Result<void> freeze_cgroup(const std::string& dir, std::chrono::milliseconds bound = std::chrono::seconds(5));
+// Kills every process of a cgroup v2 directory (cgroup.kill) and waits until it is empty, up to
+// `bound`. The same refusals as thaw_cgroup.
+Result<void> kill_cgroup_and_wait(const std::string& dir, std::chrono::milliseconds bound = std::chrono::seconds(5));
 // "FROZEN", "FREEZING", "THAWED" (v1), "1"/"0" (v2 cgroup.events frozen), or "" when unreadable.
 std::string freezer_state(const std::string& dir);
 
@@ -70,8 +79,8 @@ private:
     Fd to_watcher_;  // the write end of the watcher's stdin
 };
 
-// What the watcher does when the runner is lost: thaws, starts containers again, runs the
-// restart commands, appending each step to spec.record (ending with an "undone" line). Also run
+// What the watcher does when the runner is lost: thaws, stops what holds served volumes and
+// unmounts their fault filesystems, starts containers again, runs the restart commands, appending each step to spec.record (ending with an "undone" line). Also run
 // by `injector recover` when the watcher itself is gone. Returns the number of failed steps.
 int undo_watch(const WatchSpec& spec, const std::string& why);
 

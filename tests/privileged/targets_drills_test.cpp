@@ -20,6 +20,7 @@
 #include "common/tcp.hpp"
 #include "privileged/run_support.hpp"
 #include "targets/process.hpp"
+#include "faultfs/faultfs.hpp"
 #include "targets/watcher.hpp"
 
 namespace inj::test {
@@ -319,7 +320,7 @@ TEST_F(RunnerKilled, DuringAKillModePowerLossTheContainerIsStartedAgain) {
 // What was started by other means: two processes, each in a namespace and a cgroup the test made
 // by hand, bound by netns: + cgroup:. A sever between them cuts their real traffic and heals.
 class HandMade : public ::testing::Test {
-protected:
+public:  // the plan builders below read its names
     std::string tag = "inj-thand-" + std::to_string(::getpid());
     std::string ns(int i) const { return tag + "-" + std::to_string(i); }
     std::string cg(int i) const { return "/sys/fs/cgroup/unified/" + tag + "-" + std::to_string(i); }
@@ -335,11 +336,13 @@ protected:
                             30s)
                       ->exit_code,
                   0);
+        fs::create_directories(site());
+        std::ofstream(site() + "/hello.txt") << "hello\n";
         for (int i = 0; i < 2; ++i) {
             fs::create_directories(cg(i));
             SpawnSpec s;
             s.argv = {"python3", "-m", "http.server", "8080", "--bind", "198.19.248." + std::to_string(i + 1),
-                      "--directory", "/usr/share/doc"};
+                      "--directory", i == 1 ? site() : "/usr/share/doc"};
             s.netns = netns_path(ns(i));
             s.cgroup_procs = cg(i) + "/cgroup.procs";
             auto p = spawn(s);
@@ -353,11 +356,16 @@ protected:
             ::waitpid(p, nullptr, 0);
         }
         for (int i = 0; i < 2; ++i) {
+            // What a plan's restart: started there is not our child: the cgroup we made holds it.
+            EXPECT_TRUE(targets::kill_cgroup_and_wait(cg(i)).ok());
             (void)run({"ip", "netns", "del", ns(i)}, 10s);
             await([&] { return ::rmdir(cg(i).c_str()) == 0 || errno == ENOENT; }, 5s);
         }
+        fs::remove_all(site());
         EXPECT_EQ(leftovers(), "");
     }
+    // The directory web-2 serves its pages from: a volume of the plans below.
+    std::string site() const { return "/tmp/" + tag + "-site"; }
     std::string plan() const {
         std::string path = binary_path("tests/hand-made-sever.yaml");
         std::ofstream(path) << "name: hand-made-sever\n"
@@ -423,6 +431,184 @@ TEST_F(HandMade, APowerLossThatWouldCutAProtectedInterfaceOfThisMachineIsRefused
     std::string reason = r.report.value("reason", "");
     EXPECT_NE(reason.find("interface " + ifname), std::string::npos) << reason;
     EXPECT_NE(reason.find("this machine"), std::string::npos) << reason;
+}
+
+// The journal's events of a run, by name (the report names the journal).
+std::vector<nlohmann::json> journal_events(const CliRun& r, const std::string& event) {
+    std::vector<nlohmann::json> out;
+    std::ifstream in(r.report.value("journal", std::string()));
+    for (std::string line; std::getline(in, line);) {
+        auto j = nlohmann::json::parse(line, nullptr, false);
+        if (j.is_object() && j.value("event", "") == event) out.push_back(j);
+    }
+    return out;
+}
+
+bool faultfs_mounted_at(const std::string& dir) {
+    auto m = faultfs::mounts();
+    return std::find(m.begin(), m.end(), dir) != m.end();
+}
+
+// A plan where web-2 serves its pages from a real directory (volume `site`) and a bad disk
+// fails every open there for 3 s; web-1 fetches a page all along.
+std::string disk_plan(const HandMade& t, const std::string& path, const std::string& fault_extra) {
+    // Into the cgroup before `ip netns exec`, whose fresh /sys hides the cgroup hierarchies.
+    const std::string restart = "setsid sh -c 'echo $$ > " + t.cg(1) + "/cgroup.procs; exec ip netns exec " + t.ns(1) +
+                                " python3 -m http.server 8080 --bind 198.19.248.2 --directory " + t.site() +
+                                "' </dev/null >/dev/null 2>&1 &";
+    std::ofstream(path) << "name: hand-made-disk\n"
+                           "topology:\n"
+                           "  zones: [{ name: left }, { name: right }]\n"
+                           "  hosts:\n"
+                           "    - { name: web-1, zone: left, netns: " + t.ns(0) + ", cgroup: " + t.tag + "-0, addresses: [198.19.248.1] }\n"
+                           "    - name: web-2\n"
+                           "      zone: right\n"
+                           "      netns: " + t.ns(1) + "\n"
+                           "      cgroup: " + t.tag + "-1\n"
+                           "      addresses: [198.19.248.2]\n"
+                           "      restart: \"" + restart + "\"\n"
+                           "      ready: { tcp: \"198.19.248.2:8080\", timeout: 10s }\n"
+                           "      volumes: [{ name: site, path: " + t.site() + " }]\n"
+                           "steady_state:\n"
+                           "  probes:\n"
+                           "    - name: page\n"
+                           "      in: web-1\n"
+                           "      http: { url: \"http://198.19.248.2:8080/hello.txt\", status: 200 }\n"
+                           "      every: 200ms\n"
+                           "      timeout: 500ms\n"
+                           "      slo: { success_rate: 0.95, window: 2s }\n"
+                           "method:\n"
+                           "  - { name: bad-disk, fault: degrade_storage, at: 2s, duration: 3s, target: { host: web-2 }, volume: site, " +
+                               fault_extra + " }\n"
+                           "safety:\n"
+                           "  max_duration: 1m\n"
+                           "  protected: [{ zone: control }]\n";
+    return path;
+}
+
+// web-1 fetches the page from web-2 (the test's own check, outside any run).
+std::string fetch_page(const HandMade& t) {
+    auto r = run_shell("ip netns exec " + t.ns(0) + " python3 -c \"import urllib.request as u; "
+                       "print(u.urlopen('http://198.19.248.2:8080/hello.txt', timeout=2).read().decode(), end='')\"", 10s);
+    return r && r->exit_code == 0 ? r->output : "";
+}
+
+TEST_F(HandMade, DegradeStorageOnTheirRealDirectoryFailsTheServicesOpensThenItServesFromTheDirectoryAgain) {
+    auto r = run_plan(disk_plan(*this, binary_path("tests/hand-made-disk.yaml"), "errors: [{ errno: EIO, ops: [open] }]"));
+    // The page broke while the disk failed (the drill's finding), through the service's own opens.
+    expect_verdict(r, "violated", "page");
+    ASSERT_EQ(r.report["faults"].size(), 1u) << r.output;
+    EXPECT_GT(r.report["faults"][0].value("dropped", 0), 0) << r.report["faults"].dump();
+    // Served for the run, then put back: the service was restarted onto the fault filesystem and
+    // off it again, and the directory is the real one now.
+    auto served = journal_events(r, "volumes_served");
+    ASSERT_EQ(served.size(), 1u) << r.output;
+    EXPECT_TRUE(served[0].value("ok", false)) << served[0].dump();
+    auto released = journal_events(r, "targets_released");
+    ASSERT_EQ(released.size(), 1u) << r.output;
+    EXPECT_TRUE(released[0].value("ok", false)) << released[0].dump();
+    EXPECT_FALSE(faultfs_mounted_at(site()));
+    EXPECT_FALSE(process_alive(pids[1])) << "the service was never restarted onto the fault filesystem";
+    EXPECT_EQ(fetch_page(*this), "hello\n");
+}
+
+TEST_F(HandMade, AVolumeOfAHostWithNoRestartIsRefusedBeforeAnythingIsMounted) {
+    std::string path = disk_plan(*this, binary_path("tests/hand-made-disk-norestart.yaml"), "errors: [{ errno: EIO, ops: [open] }]");
+    // The same plan without the host's restart: nothing could start its service onto the mount.
+    std::ifstream in(path);
+    std::string text((std::istreambuf_iterator<char>(in)), {});
+    text = std::regex_replace(text, std::regex("      restart: .*\n"), "");
+    std::ofstream(path) << text;
+    auto r = run_plan(path);
+    EXPECT_EQ(r.exit_code, 3) << r.output;
+    EXPECT_NE(r.report.value("reason", "").find("give restart:"), std::string::npos) << r.output;
+    EXPECT_FALSE(faultfs_mounted_at(site()));
+    EXPECT_TRUE(process_alive(pids[1])) << "the service was touched";
+}
+
+// A container's volume: its bind mount's host side is served, the container restarted onto it;
+// a read in the container fails while the disk does, and the member serves from its real
+// directory afterwards.
+TEST_F(RealTargets, DegradeStorageOnAContainersBindMountReachesItsOwnIoThenLeavesItOnTheRealDirectory) {
+    const std::string data = std::string("/tmp/") + kDemo + "-data/etcd-a";
+    std::ofstream(data + "/probe.txt") << "probe\n";
+    std::string path = binary_path("tests/containers-disk.yaml");
+    const std::string podman = "podman --runtime runc --cgroup-manager cgroupfs --events-backend file";
+    std::ofstream(path) << "name: containers-disk\n"
+                           "topology:\n"
+                           "  zones: [{ name: pangyo }, { name: ansan }]\n"
+                           "  hosts:\n"
+                           "    - name: kv-1\n"
+                           "      zone: pangyo\n"
+                           "      container: " + container("etcd-a") + "\n"
+                           "      addresses: [" + ip(11) + "]\n"
+                           "      ready: { tcp: \"" + ip(11) + ":2379\", timeout: 30s }\n"
+                           "      volumes: [{ name: data, path: /data }]\n"
+                           "    - { name: kv-2, zone: ansan, container: " + container("etcd-b") + ", addresses: [" + ip(12) + "] }\n"
+                           "steady_state:\n"
+                           "  probes:\n"
+                           "    - name: read-in-container\n"
+                           "      in: control\n"
+                           "      exec: " + podman + " exec " + container("etcd-a") + " cat /data/probe.txt\n"
+                           "      every: 500ms\n"
+                           "      timeout: 5s\n"
+                           "      slo: { success_rate: 0.95, window: 3s }\n"
+                           "method:\n"
+                           "  - { name: bad-disk, fault: degrade_storage, at: 3s, duration: 4s, target: { host: kv-1 }, volume: data,\n"
+                           "      errors: [{ errno: EIO, ops: [open], path: \"probe.txt\" }] }\n"
+                           "safety:\n"
+                           "  max_duration: 2m\n"
+                           "  protected: [{ zone: control }]\n";
+    auto r = run_plan(path);
+    expect_verdict(r, "violated", "read-in-container");
+    ASSERT_EQ(r.report["faults"].size(), 1u) << r.output;
+    EXPECT_GT(r.report["faults"][0].value("dropped", 0), 0) << r.report["faults"].dump();
+    // etcd's own I/O went through it too (operations seen while the fault was in force).
+    EXPECT_GT(r.report["faults"][0].value("passed", 0), 0) << r.report["faults"].dump();
+    auto released = journal_events(r, "targets_released");
+    ASSERT_EQ(released.size(), 1u) << r.output;
+    EXPECT_TRUE(released[0].value("ok", false)) << released[0].dump();
+    EXPECT_FALSE(faultfs_mounted_at(data));
+    EXPECT_EQ(podman_status(container("etcd-a")), "running");
+    EXPECT_TRUE(await([&] { return answers(ip(11), 2379); }, 30s));
+    auto cat = run_shell(podman + " exec " + container("etcd-a") + " cat /data/probe.txt", 30s);
+    ASSERT_TRUE(cat.ok());
+    EXPECT_EQ(cat->output, "probe\n");
+}
+
+// A volatile volume on a host started by other means: records written there without an fsync
+// are acknowledged, then the host loses power and its disk's cache with it. The read-back finds
+// them gone (the drill's finding: exit 1 naming the lost records), and the service is back on the
+// real directory afterwards.
+TEST_F(HandMade, AVolatileVolumeLosesUnsyncedWritesAtTheirPowerLoss) {
+    std::string path = disk_plan(*this, binary_path("tests/hand-made-volatile.yaml"), "full: false");
+    std::ifstream in(path);
+    std::string text((std::istreambuf_iterator<char>(in)), {});
+    text = std::regex_replace(text, std::regex("volumes: \\[\\{ name: site, path: ([^ ]+) \\}\\]"),
+                              "volumes: [{ name: site, path: $1, volatile: true }]");
+    text = std::regex_replace(text, std::regex("  - \\{ name: bad-disk.*\\n"),
+                              "  - { name: dark, fault: power_loss, at: 2s, duration: 2s, target: { host: web-2 }, mode: kill }\n");
+    text = std::regex_replace(text, std::regex("    - name: page\\n(.*\\n)*(?=method:)"),
+                              "    - name: record\n"
+                              "      in: control\n"
+                              "      exec: \"echo rec-{seq} > " + site() + "/rec-{seq}\"\n"
+                              "      acknowledges: \"rec-{seq}\"\n"
+                              "      every: 200ms\n"
+                              "      timeout: 2s\n"
+                              "      slo: { success_rate: 0.5, window: 2s }\n");
+    text += "verify:\n"
+            "  - { name: read-back, probe: record, in: control, exec: \"cat " + site() + "/rec-*\", timeout: 10s }\n"
+            "expect:\n"
+            "  rpo: 0\n";
+    std::ofstream(path) << text;
+    auto r = run_plan(path);
+    ASSERT_FALSE(r.report.is_discarded()) << r.output << "\n" << text;
+    EXPECT_EQ(r.exit_code, 1) << r.output;
+    ASSERT_EQ(r.report["verify"].size(), 1u) << r.output;
+    EXPECT_GT(r.report["verify"][0]["missing"].size(), 0u) << r.report["verify"].dump();
+    EXPECT_NE(r.report.value("reason", "").find("rpo"), std::string::npos) << r.output;
+    EXPECT_FALSE(faultfs_mounted_at(site()));
+    EXPECT_EQ(fetch_page(*this), "hello\n");
 }
 
 }  // namespace

@@ -138,3 +138,33 @@ TEST(PlanBinding, ProtectedPortEntries) {
     std::string y = with(kBound, "  max_duration: 1m\n", "  max_duration: 1m\n  protected: [{ port: 70000 }]\n");
     expect_error(load(y), pos(y, "70000"), "safety.protected[0].port", "port must be 1..65535");
 }
+
+TEST(PlanBinding, ABoundHostsVolumeCanBeVolatileAndDegraded) {
+    std::string y = with(kBound, "volumes: [{ name: data, path: /srv/db }]",
+                         "volumes: [{ name: data, path: /srv/db, volatile: true, loss: { model: torn, torn_sectors: 2 } }]");
+    y += "  - { name: f2, fault: degrade_storage, at: 1s, duration: 5s, target: { host: h3 }, volume: data, full: true }\n";
+    Plan p = load_ok(y);
+    const Host* h3 = p.topology.host("h3");
+    ASSERT_EQ(h3->binding.volumes.size(), 1u);
+    EXPECT_TRUE(h3->binding.volumes[0].is_volatile);
+    ASSERT_NE(volume_loss(p, "h3", "data"), nullptr);
+    EXPECT_EQ(volume_loss(p, "h3", "data")->model, VolumeLoss::Model::torn);
+    EXPECT_EQ(volume_loss(p, "h3", "data")->torn_sectors, 2u);
+    EXPECT_EQ(volume_loss(p, "h1", "data"), nullptr);
+    EXPECT_EQ(volumes_of(p, "h3"), std::vector<std::string>{"data"});
+    // Served through the fault filesystem once, whether volatile or degraded or both.
+    auto served = faultfs_volumes(p);
+    ASSERT_EQ(served.size(), 1u);
+    EXPECT_EQ(served[0], std::make_pair(std::string("h3"), std::string("data")));
+}
+
+TEST(PlanBinding, DegradingAVolumeABoundHostDoesNotHaveIsRefused) {
+    std::string y = kBound + "  - { name: f2, fault: degrade_storage, at: 1s, duration: 5s, target: { host: h1 }, volume: data, full: true }\n";
+    expect_error(load(y), pos(y, "data, full"), "method[1].volume", "host 'h1' of the target has no volume 'data'");
+    std::string none = with(kBound, ", volumes: [{ name: data, path: /srv/db }]", "");
+    none += "  - { name: f2, fault: degrade_storage, at: 1s, duration: 5s, target: { host: h3 }, volume: data, full: true }\n";
+    expect_error(load(none), pos(none, "data, full"), "method[1].volume", "no host declares a volume");
+    std::string loss = with(kBound, "volumes: [{ name: data, path: /srv/db }]",
+                            "volumes: [{ name: data, path: /srv/db, loss: { model: torn } }]");
+    EXPECT_FALSE(load(loss).ok()) << "a loss model on a volume that loses nothing";
+}

@@ -103,7 +103,7 @@ TEST(PlanStorage, PathsOutsideTheVolumeAreRefused) {
 TEST(PlanStorage, UnknownVolumeListsTheDeclaredOnes) {
     std::string y = storage_plan("{ name: s, fault: degrade_storage, duration: 5s, target: { host: h1 }, volume: logs, "
                                  "full: true }");
-    expect_error(load(y), pos(y, "logs"), "method[0].volume", "unknown volume 'logs' (volumes the lab declares: data)");
+    expect_error(load(y), pos(y, "logs"), "method[0].volume", "unknown volume 'logs' (volumes the plan declares: data)");
 }
 
 TEST(PlanStorage, TargetHostWithoutTheVolumeIsRefused) {

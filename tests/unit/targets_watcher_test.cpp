@@ -66,6 +66,13 @@ TEST(TargetsWatcher, SpecRoundTripsAndBadSpecsAreRefused) {
     ASSERT_TRUE(with_containers.ok()) << with_containers.error().message();
     EXPECT_EQ(with_containers->container_runtime, s.container_runtime);
     EXPECT_EQ(with_containers->containers, s.containers);
+    s.stop_containers = {"abc"};
+    s.kill_cgroups = {};
+    s.unmount = {"/srv/data"};
+    auto with_volumes = spec_from_json(spec_to_json(s));
+    ASSERT_TRUE(with_volumes.ok()) << with_volumes.error().message();
+    EXPECT_EQ(with_volumes->stop_containers, s.stop_containers);
+    EXPECT_EQ(with_volumes->unmount, s.unmount);
     for (const char* bad :
          {"", "[]", "{\"runner\": 1, \"record\": \"/r\"}", "{\"runner\": 50}", "{\"runner\": 50, \"record\": \"rel\"}",
           "{\"runner\": 50, \"record\": \"/r\", \"thaw\": [\"/sys/fs/cgroup/freezer\"]}",
@@ -75,6 +82,11 @@ TEST(TargetsWatcher, SpecRoundTripsAndBadSpecsAreRefused) {
           "{\"runner\": 50, \"record\": \"/r\", \"restart\": [[1]]}",
           "{\"runner\": 50, \"record\": \"/r\", \"restart_timeout_s\": 0}",
           "{\"runner\": 50, \"record\": \"/r\", \"containers\": [\"abc\"]}",
+          "{\"runner\": 50, \"record\": \"/r\", \"stop_containers\": [\"abc\"]}",
+          "{\"runner\": 50, \"record\": \"/r\", \"unmount\": [\"/\"]}",
+          "{\"runner\": 50, \"record\": \"/r\", \"unmount\": [\"data\"]}",
+          "{\"runner\": 50, \"record\": \"/r\", \"unmount\": [\"/srv/../etc\"]}",
+          "{\"runner\": 50, \"record\": \"/r\", \"kill_cgroups\": [\"/sys/fs/cgroup/unified\"]}",
           "{\"runner\": 50, \"record\": \"/r\", \"containers\": \"abc\", \"container_runtime\": [\"podman\"]}"})
         EXPECT_FALSE(spec_from_json(bad).ok()) << bad;
 }

@@ -94,22 +94,24 @@ void load(plan::FaultContext& ctx, plan::MapView& m, const plan::Field& item, pl
     sd.mark = fault.mark;
     std::vector<std::string> hosts = selected_hosts(ctx.plan().topology, fault.target);
     std::vector<std::string> declared;
-    for (auto& s : ctx.plan().lab.services)
-        if (s.volume && std::find(declared.begin(), declared.end(), *s.volume) == declared.end())
-            declared.push_back(*s.volume);
-    if (auto vf = m.require("volume", "the volume whose disk degrades (a lab service's volume)"))
+    for (auto& h : ctx.plan().topology.hosts)
+        for (auto& v : plan::volumes_of(ctx.plan(), h.name))
+            if (std::find(declared.begin(), declared.end(), v) == declared.end()) declared.push_back(v);
+    const bool bound = ctx.plan().topology.bound();
+    if (auto vf = m.require("volume", "the volume whose disk degrades (a lab service's or a bound host's volume)"))
         if (auto v = ctx.name(*vf)) {
             sd.volume = *v;
             if (declared.empty()) {
-                ctx.error(*vf, "no lab service declares a volume, so there is nothing to degrade (add `volume:` to a service)");
+                ctx.error(*vf, bound ? "no host declares a volume, so there is nothing to degrade (add `volumes:` to a host)"
+                                     : "no lab service declares a volume, so there is nothing to degrade (add `volume:` to a service)");
             } else if (std::find(declared.begin(), declared.end(), *v) == declared.end()) {
-                ctx.error(*vf, "unknown volume '" + *v + "' (volumes the lab declares: " + join(declared) + ")");
+                ctx.error(*vf, "unknown volume '" + *v + "' (volumes the plan declares: " + join(declared) + ")");
             } else {
                 for (auto& h : hosts) {
-                    bool on = false;
-                    for (auto& s : ctx.plan().lab.services)
-                        if (s.volume == *v && std::find(s.hosts.begin(), s.hosts.end(), h) != s.hosts.end()) on = true;
-                    if (!on) ctx.error(*vf, "host '" + h + "' of the target has no volume '" + *v + "' (no service there declares it)");
+                    auto have = plan::volumes_of(ctx.plan(), h);
+                    if (std::find(have.begin(), have.end(), *v) == have.end())
+                        ctx.error(*vf, "host '" + h + "' of the target has no volume '" + *v + "'" +
+                                           (bound ? "" : " (no service there declares it)"));
                 }
             }
         }

@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "plan/load/loader.hpp"
+#include "plan/load/volume.hpp"
 
 namespace inj::plan::load {
 
@@ -92,7 +93,7 @@ void Loader::load_binding(const MapView& m, Host& h) {
             for (auto& it : *items) {
                 MapView vm(*this, it);
                 if (!vm.ok()) continue;
-                vm.allow({"name", "path"});
+                vm.allow({"name", "path", "volatile", "loss"});
                 Binding::Volume v;
                 v.mark = it.mark;
                 if (auto n = vm.require("name"))
@@ -109,6 +110,10 @@ void Loader::load_binding(const MapView& m, Host& h) {
                                  s->starts_with("/dev"))
                             error(*p, "volume path " + *s + " is a system directory the tool never serves");
                     }
+                if (auto bf = vm.get("volatile"))
+                    if (auto bv = boolean(*bf)) v.is_volatile = *bv;
+                if (auto lf = vm.get("loss"))
+                    if (auto l = load_volume_loss(*this, *lf, v.is_volatile)) v.loss = *l;
                 b.volumes.push_back(std::move(v));
             }
 }

@@ -74,7 +74,10 @@ json topology() {
                         {"local", boolean("bind to this machine itself")},
                         {"restart", str("shell command that starts the bound service again after a kill")},
                         {"ready", check()},
-                        {"volumes", list(object({{"name", name("the volume")}, {"path", str("its real directory")}},
+                        {"volumes", list(object({{"name", name("the volume")},
+                                                 {"path", str("its real directory (a container's: a bind mount, host or container side)")},
+                                                 {"volatile", boolean("unsynced writes are lost at a power cut")},
+                                                 {"loss", load::volume_loss_schema()}},
                                                 {"name", "path"}))}},
                        {"name", "zone"});
     json link = object({{"between", {{"type", "array"}, {"items", name("a zone")}, {"minItems", 2}, {"maxItems", 2}}},
