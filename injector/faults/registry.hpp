@@ -6,6 +6,7 @@
 #pragma once
 
 #include <iosfwd>
+#include <map>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -59,6 +60,10 @@ struct Kind {
     Result<std::vector<std::string>> (*preflight)(const plan::Plan& plan) = nullptr;
     // The engine that applies this kind's faults, made from (or being) the run's facilities.
     Engine* (*engine)(Facilities& f) = nullptr;
+    // Fleet mode: the engine's reports of one fault from each agent's host (Engine::fault_report,
+    // by host; input from other machines) as the fields a local report of the fault has, so a
+    // run's report reads the same in both modes. Null: the per-host reports stand alone.
+    nlohmann::json (*merge_reports)(const std::map<std::string, nlohmann::json>& by_host) = nullptr;
 };
 
 // Every kind, in the order `injector plan` and the schema list them.

@@ -44,6 +44,8 @@ using SteadyClock = std::chrono::steady_clock;
 const char* const kRefused = "refused";
 // Prefix of a refusal because etcd could not say whether the lease lives (not the document's fault).
 const std::string kLeaseUnknown = "cannot check the desired state's lease: ";
+// The engine reports of all faults in one status document, at most (etcd takes 1.5 MiB a value).
+constexpr size_t kMaxStatusReportsBytes = 256 * 1024;
 
 // Realtime instant -> CLOCK_MONOTONIC instant (what bpf_ktime_get_ns compares against).
 uint64_t to_mono(uint64_t real_ns) {
@@ -153,6 +155,7 @@ private:
     void apply(const Desired& d);
     void revert(const std::string& why);
     void collect();
+    nlohmann::json report_of(const Engine& e, size_t index, size_t& left) const;
     void publish(const std::string& state, const std::string& reason);
     uint64_t next_activation(const Desired& d) const;
 
@@ -459,6 +462,7 @@ void AgentLoop::collect() {
             t.passed += c.passed;
             t.expired += c.expired;
         }
+    size_t reports_left = kMaxStatusReportsBytes;
     for (auto& [i, a] : loaded_->applied) {
         if (i >= loaded_->plan->method.size()) continue;
         if (auto it = by_name.find(loaded_->plan->method[i].name); it != by_name.end()) {
@@ -470,8 +474,20 @@ void AgentLoop::collect() {
             a.recoveries.clear();
             for (auto& r : e->recoveries(i))
                 a.recoveries.push_back({r.service, r.pid, static_cast<uint64_t>(r.rto.count()), r.ready, r.error});
+            a.report = report_of(*e, i, reports_left);
         }
     }
+}
+
+// The engine's own report of a fault on this host (crash point, lost writes...), cut to the
+// protocol's bound; past `left` bytes for the whole status only how long it was, so that a plan
+// of many faults still fits in one etcd value.
+nlohmann::json AgentLoop::report_of(const Engine& e, size_t index, size_t& left) const {
+    nlohmann::json r = e.fault_report(index);
+    if (!r.is_object()) return nullptr;
+    r = bounded_report(r, std::min(left, kMaxFaultReportBytes));
+    left -= std::min(left, r.dump().size());
+    return r;
 }
 
 void AgentLoop::publish(const std::string& state, const std::string& reason) {

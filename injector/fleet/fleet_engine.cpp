@@ -7,6 +7,7 @@
 #include "common/audit.hpp"
 #include "common/log.hpp"
 #include "common/netaddr.hpp"
+#include "faults/registry.hpp"
 #include "fleet/agent_checks.hpp"
 
 namespace inj::fleet {
@@ -124,9 +125,11 @@ Result<void> FleetEngine::prepare(const plan::Plan& plan, targets::Targets&, uin
     if (!tables) return tables.error();
     hosts_ = hosts_needing_agents(plan, *tables);
     fault_names_.clear();
+    merge_of_.clear();
     state_.clear();
     for (size_t i = 0; i < plan.method.size(); ++i) {
         fault_names_.push_back(plan.method[i].name);
+        merge_of_.push_back(faults::kind_of(plan.method[i]).merge_reports);
         state_[i] = FaultState{i, false, 0, 0};  // every kind: the agents run its engine
     }
     uint64_t mono = monotonic_ns();
@@ -401,7 +404,37 @@ nlohmann::json FleetEngine::fault_report(size_t index) const {
     };
     if (auto it = inject_spread_.find(index); it != inject_spread_.end()) j["activation"] = one(it->second);
     if (auto it = heal_spread_.find(index); it != heal_spread_.end()) j["heal"] = one(it->second);
+    std::lock_guard lk(mu_);
+    auto hosts = host_reports(index);
+    if (hosts.empty()) return j;
+    // The kind's summary first: the fleet's own fields keep their meaning whatever it names.
+    if (index < merge_of_.size() && merge_of_[index]) {
+        const nlohmann::json summary = merge_of_[index](hosts);
+        for (auto& [k, v] : summary.items())
+            if (!j.contains(k)) j[k] = v;
+    }
+    j["hosts"] = std::move(hosts);
     return j;
+}
+
+std::map<std::string, nlohmann::json> FleetEngine::host_reports(size_t index) const {
+    std::map<std::string, nlohmann::json> out;
+    for (auto& h : hosts_) {
+        auto it = last_status_.find(h);
+        if (it == last_status_.end() || it->second.run != run_) continue;
+        for (auto& f : it->second.faults) {
+            if (f.index != index) continue;
+            if (!f.report_error.empty()) {
+                log::get("fleet")->warn("host {}: the agent's report of fault {} is ignored: {}", h,
+                                        index < fault_names_.size() ? fault_names_[index] : std::to_string(index),
+                                        f.report_error);
+                out[h] = {{"error", "report ignored: " + f.report_error}};
+            } else if (f.report.is_object()) {
+                out[h] = f.report;
+            }
+        }
+    }
+    return out;
 }
 
 void FleetEngine::release() noexcept {

@@ -80,6 +80,8 @@ public:
     std::vector<ServiceRecovery> recoveries(size_t index) const override;
     // Every agent reports its restores done (an agent that is gone counts as done).
     bool settled() const override;
+    // The activation and heal spread, each agent's own report of the fault (`hosts`), and the
+    // kind's summary of those (faults::Kind::merge_reports: the fields a local report has).
     nlohmann::json fault_report(size_t index) const override;
     void release() noexcept override;
 
@@ -94,11 +96,14 @@ private:
     // last_status_ from etcd, at most every 100 ms; mu_ held.
     void refresh_statuses() const;
     Desired desired_now() const;
+    // Each agent's report of the fault, by host (an ignored one: why, with a warning); mu_ held.
+    std::map<std::string, nlohmann::json> host_reports(size_t index) const;
 
     FleetOptions opts_;
     std::string run_;
     std::vector<std::string> hosts_;
     std::vector<std::string> fault_names_;
+    std::vector<nlohmann::json (*)(const std::map<std::string, nlohmann::json>&)> merge_of_;  // per fault: its kind's
     std::map<size_t, FaultState> state_;  // per sever fault
     uint64_t generation_ = 0;
     uint64_t run_deadline_real_ = 0;

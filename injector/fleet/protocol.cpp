@@ -5,6 +5,7 @@
 
 #include "plan/limits.hpp"
 
+#include <algorithm>
 #include <limits>
 #include <nlohmann/json.hpp>
 #include <stdexcept>
@@ -36,7 +37,69 @@ T num(const json& j, const char* key) {
     }
     throw std::invalid_argument(key);
 }
+// An agent's engine report is input from another machine: kept only when it is an object no
+// longer than the agent may write; else why not, for the controller to warn about. The rest
+// of the status stands either way (a bad report must not hide a confirmation).
+void take_report(const json& fault, AppliedFault& a) {
+    auto r = fault.find("report");
+    if (r == fault.end() || r->is_null()) return;
+    if (!r->is_object()) {
+        a.report_error = std::string("report is a JSON ") + r->type_name() + ", not an object";
+        return;
+    }
+    if (const size_t n = r->dump().size(); n > kMaxFaultReportBytes) {
+        a.report_error = "report of " + std::to_string(n) + " bytes, over the limit of " +
+                         std::to_string(kMaxFaultReportBytes);
+        return;
+    }
+    a.report = *r;
+}
+
+size_t text_size(const json& j) { return j.dump().size(); }
+
+// `j` in at most `budget` bytes of JSON text, or nullopt when nothing of it fits: an array keeps
+// its first elements, an object its smallest members first; a scalar fits whole or not at all.
+std::optional<json> shrink(const json& j, size_t budget) {
+    if (text_size(j) <= budget) return j;
+    if (!j.is_structured() || budget < 2) return std::nullopt;
+    json out = j.is_object() ? json::object() : json::array();
+    size_t used = 2;  // the brackets
+    auto add = [&](const std::string* key, const json& v) {
+        const size_t over = (out.empty() ? 0 : 1) + (key ? text_size(*key) + 1 : 0);  // comma, "key":
+        if (used + over >= budget) return false;
+        auto s = shrink(v, budget - used - over);
+        if (!s) return false;
+        used += over + text_size(*s);
+        if (key) out[*key] = std::move(*s);
+        else out.push_back(std::move(*s));
+        return true;
+    };
+    if (j.is_array()) {
+        for (auto& v : j)
+            if (!add(nullptr, v)) break;
+        return out;
+    }
+    std::vector<std::pair<size_t, std::string>> by_size;
+    for (auto& [k, v] : j.items()) by_size.emplace_back(text_size(v), k);
+    std::sort(by_size.begin(), by_size.end());
+    for (auto& [n, k] : by_size) add(&k, j[k]);
+    return out;
+}
+
 }  // namespace
+
+json bounded_report(const json& report, size_t max) {
+    // Paths and messages in a report may hold any bytes: made valid UTF-8 once, here, so that
+    // neither the sizes below nor the status document's own dump can throw.
+    const std::string text = report.dump(-1, ' ', false, json::error_handler_t::replace);
+    json j = json::parse(text);
+    if (text.size() <= max) return j;
+    constexpr size_t kMarker = 40;  // ,"truncated_from_bytes":<up to 20 digits>
+    json out = max > kMarker ? shrink(j, max - kMarker).value_or(json::object()) : json::object();
+    if (!out.is_object()) out = json::object();
+    if (text_size(out) + kMarker <= max) out["truncated_from_bytes"] = text.size();
+    return out;
+}
 
 uint64_t realtime_ns() {
     timespec ts{};
@@ -67,6 +130,7 @@ std::string to_json(const Status& s) {
             r.push_back({{"service", y.service}, {"pid", y.pid}, {"rto_ns", y.rto_ns}, {"ready", y.ready}, {"error", y.error}});
         f.push_back({{"index", x.index}, {"armed", x.armed}, {"applied_ns", x.applied_ns}, {"dropped", x.dropped},
                      {"passed", x.passed}, {"expired", x.expired}, {"recoveries", r}});
+        if (x.report.is_object()) f.back()["report"] = x.report;
     }
     return json{{"host", s.host},       {"run", s.run},         {"generation", s.generation},
                 {"state", s.state},     {"reason", s.reason},   {"updated_ns", s.updated_ns},
@@ -130,6 +194,7 @@ std::optional<Status> status_from_json(const std::string& s) {
             for (auto& y : x.value("recoveries", json::array()))
                 a.recoveries.push_back({y.value("service", ""), num<int>(y, "pid"), num<uint64_t>(y, "rto_ns"),
                                         y.value("ready", false), y.value("error", "")});
+            take_report(x, a);
             if (st.faults.size() >= plan::limits::kMaxFaults || a.recoveries.size() > 4096) return std::nullopt;
             st.faults.push_back(std::move(a));
         }

@@ -21,6 +21,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 namespace inj::fleet {
 
 inline const std::string kAgentsPrefix = "/injector/agents/";
@@ -66,12 +68,18 @@ struct Recovery {
     std::string error;
 };
 
+// An agent's engine report of one fault (Engine::fault_report) is at most this long as JSON text:
+// the agent cuts its own down to it (bounded_report), the controller ignores a longer one.
+inline constexpr size_t kMaxFaultReportBytes = 4096;
+
 struct AppliedFault {
     size_t index = 0;
     bool armed = false;
     uint64_t applied_ns = 0;      // realtime of the step (the map write, the kill, the restore's start)
     uint64_t dropped = 0, passed = 0, expired = 0;
     std::vector<Recovery> recoveries;  // what its last heal brought back (complete once settled)
+    nlohmann::json report;        // its engine's fault_report on this host (an object; null: none)
+    std::string report_error;     // set by the parser: why the document's report was ignored
 };
 
 struct Status {
@@ -93,6 +101,11 @@ std::string to_json(const Status& s);
 std::optional<AgentInfo> agent_info_from_json(const std::string& s);
 std::optional<Desired> desired_from_json(const std::string& s);
 std::optional<Status> status_from_json(const std::string& s);
+
+// An engine report as an agent writes it: at most `max` bytes of JSON text (valid UTF-8). A
+// longer one keeps what fits, the smallest members of each object first (the fields that say
+// what happened outlive the long accounts), and says how long it was (`truncated_from_bytes`).
+nlohmann::json bounded_report(const nlohmann::json& report, size_t max = kMaxFaultReportBytes);
 
 uint64_t realtime_ns();
 

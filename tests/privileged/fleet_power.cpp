@@ -155,6 +155,34 @@ protected:
         EXPECT_EQ(leftovers(), "");
     }
 
+    // kv-1's own report of the power loss came back through etcd, as the local engine gives it:
+    // the loss its volatile volume took (also in the local summary field `lost`), and its
+    // restore with its RTO in the journal as well as the report.
+    static void expect_dark_host_reports(const nlohmann::json& rep, const nlohmann::json& f) {
+        const auto& e = f["engine"];
+        ASSERT_TRUE(e.contains("hosts")) << e.dump();
+        EXPECT_EQ(e["hosts"].size(), 1u) << e.dump();  // the one dark host has an agent
+        const auto& kv1 = e["hosts"]["kv-1"];
+        ASSERT_TRUE(kv1.contains("lost")) << e.dump();
+        EXPECT_EQ(kv1["lost"][0]["volume"], "etcd-data") << kv1.dump();
+        EXPECT_FALSE(kv1.contains("error")) << kv1.dump();
+        EXPECT_LE(kv1.dump().size(), fleet::kMaxFaultReportBytes);
+        ASSERT_TRUE(e.contains("lost")) << e.dump();
+        EXPECT_EQ(e["lost"][0]["host"], "kv-1");
+        EXPECT_NE(e["lost"][0]["summary"][0].get<std::string>().find("power cut"), std::string::npos) << e.dump();
+        int restores = 0;
+        for (auto& ev : runner::read_journal(rep["journal"].get<std::string>()))
+            if (ev.value("event", "") == "recovery" && ev.value("host", "") == "kv-1") {
+                ++restores;
+                EXPECT_TRUE(ev.value("ready", false)) << ev.dump();
+                EXPECT_GT(ev.value("rto_ms", 0.0), 0.0) << ev.dump();
+                EXPECT_LT(ev.value("rto_ms", 0.0), 30000.0) << ev.dump();
+            }
+        EXPECT_EQ(restores, 1);
+        std::cout << "[ fleet    ] kv-1's report through etcd: " << kv1.dump().size() << " bytes; "
+                  << e["lost"][0]["summary"][0].get<std::string>() << "\n";
+    }
+
     TempDir dir_;
     std::string plan_path_;
     plan::Plan plan_;
@@ -192,6 +220,7 @@ TEST_F(FleetPower, PangyoFireThroughAgentsMeetsItsRtoAndRpo) {
     EXPECT_LT(rec["rto_ms"].get<double>(), 30000.0);
     std::cout << "[ fleet    ] pangyo-fire through agents: RTO " << rec["rto_ms"].get<double>() << " ms, activation spread "
               << f["engine"]["activation"]["spread_ms"].get<double>() << " ms\n";
+    ASSERT_NO_FATAL_FAILURE(expect_dark_host_reports(rep, f));
     auto& v = rep["verify"][0];
     EXPECT_GT(v["acknowledged"].get<int>(), 100) << v.dump();
     EXPECT_TRUE(v["missing"].empty()) << v.dump();

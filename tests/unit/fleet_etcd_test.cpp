@@ -369,4 +369,54 @@ TEST_F(LoopbackEtcd, ControllerRefusesMissingUnhealthyOrBusyAgents) {
     ASSERT_TRUE(c.lease_revoke(*lease).ok());
 }
 
+// The controller's report of a power loss carries each agent's own report of it (under `hosts`)
+// and the kind's summary of them; an agent's report it cannot take is named, not fatal.
+TEST_F(LoopbackEtcd, ControllerReportCarriesEachAgentsReport) {
+    auto c = client();
+    const auto loaded = plan::load_file(inj::test::source_path("experiments/pangyo-fire.yaml"));
+    ASSERT_TRUE(loaded.ok());
+    fleet::FleetOptions o;
+    o.endpoints = client_url_;
+    o.run_id = "unit-report";
+    o.plan_text = loaded.text;
+    o.lease_ttl_s = 2;
+    o.activation_lead = 10ms;
+    auto lease = c.lease_grant(30);
+    ASSERT_TRUE(lease.ok());
+    AgentInfo a;
+    a.host = "kv-1";
+    a.healthy = true;
+    ASSERT_TRUE(c.put(agent_key("kv-1"), to_json(a), *lease).ok());
+    // kv-1's agent, as if it had applied every step to come (a generation far ahead).
+    auto report_as = [&](const nlohmann::json& report) {
+        Status st;
+        st.host = "kv-1";
+        st.run = o.run_id;
+        st.generation = 100;
+        st.state = "ready";
+        st.faults.push_back({0, true, realtime_ns(), 7, 0, 0, {}, report});
+        ASSERT_TRUE(c.put(status_key("kv-1"), to_json(st), *lease).ok());
+    };
+    const nlohmann::json lost = {{"host", "kv-1"}, {"volume", "etcd-data"}, {"summary", {"2 writes lost"}}};
+    report_as({{"lost", {lost}}});
+    lab::LabState none;
+    fleet::FleetEngine e(o);
+    ASSERT_TRUE(e.prepare(*loaded.plan, *inj::test::lab_view(*loaded.plan, none), monotonic_ns() + 60'000'000'000ull).ok());
+    ASSERT_TRUE(e.inject(0, monotonic_ns() + 30'000'000'000ull).ok());
+    auto r = e.fault_report(0);
+    EXPECT_EQ(r["activation"]["agents_confirmed"], 1) << r.dump();
+    EXPECT_EQ(r["hosts"]["kv-1"]["lost"][0], lost) << r.dump();
+    EXPECT_EQ(r["lost"], nlohmann::json::array({lost})) << r.dump();  // power_loss's summary field
+    // An oversized report: the step still confirms, the report says why kv-1's is missing.
+    report_as({{"lost", {lost}}, {"padding", std::string(kMaxFaultReportBytes, 'x')}});
+    ASSERT_TRUE(e.heal(0).ok());
+    r = e.fault_report(0);
+    EXPECT_NE(r["hosts"]["kv-1"].value("error", "").find("over the limit"), std::string::npos) << r.dump();
+    EXPECT_FALSE(r.contains("lost")) << r.dump();
+    EXPECT_EQ(r["heal"]["agents_confirmed"], 1) << r.dump();
+    e.release();
+    ASSERT_TRUE(c.del(status_key("kv-1")).ok());
+    ASSERT_TRUE(c.lease_revoke(*lease).ok());
+}
+
 }  // namespace

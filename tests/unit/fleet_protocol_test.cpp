@@ -1,8 +1,12 @@
-// Regression tests for what the fuzzers found in the agent's parsers (fuzz/desired_fuzz.cpp). Each
-// input once crashed its parser.
+// Regression tests for what the fuzzers found in the agent's parsers (fuzz/desired_fuzz.cpp), each
+// input once crashed its parser; and the engine reports an agent carries back in its status.
 #include <gtest/gtest.h>
 
+#include <sstream>
+
+#include "faults/power_loss/power_engine.hpp"
 #include "fleet/protocol.hpp"
+#include "report/summary.hpp"
 
 namespace inj::fleet {
 namespace {
@@ -25,6 +29,142 @@ TEST(FuzzFound, TooManyDesiredFaultsAreRefused) {
     std::string f = R"({"run":"r","faults":[)";
     for (int i = 0; i < 2000; ++i) f += std::string(i ? "," : "") + R"({"index":0})";
     EXPECT_FALSE(desired_from_json(f + "]}"));
+}
+
+// A power engine's report as crash_watch.cpp writes it: a crash point that fired on `host` and
+// its volume's account of the cut.
+nlohmann::json power_report(const std::string& host, uint64_t fired_at, size_t entries = 2) {
+    nlohmann::json account = nlohmann::json::array();
+    for (size_t i = 0; i < entries; ++i) account.push_back("write /data/wal-" + std::to_string(i) + " 4096 bytes not fsynced");
+    return {{"crash_point",
+             {{"armed_volumes", 1}, {"fired", true}, {"host", host}, {"volume", "etcd-data"}, {"operation", "fsync"},
+              {"path", "/data/wal"}, {"nth", 3}, {"when", "before"}, {"realtime_ns", fired_at},
+              {"loss_applied_us", 12.5}, {"dark_us", 800.0}}},
+            {"lost",
+             {{{"host", host}, {"volume", "etcd-data"}, {"account", {{"entries", account}}},
+               {"summary", {"etcd-data on " + host + ": " + std::to_string(entries) + " writes lost"}}}}}};
+}
+
+Status status_with(const nlohmann::json& report) {
+    Status s;
+    s.host = "kv-1";
+    s.run = "r";
+    s.generation = 3;
+    s.state = "ready";
+    AppliedFault a;
+    a.index = 0;
+    a.recoveries.push_back({"etcd", 42, 480'000'000, true, ""});
+    a.report = report;
+    s.faults.push_back(a);
+    return s;
+}
+
+// The status document with the first fault's report replaced by `report_text` (any JSON text).
+std::string with_report_text(const std::string& report_text) {
+    std::string doc = to_json(status_with(nullptr));
+    const std::string key = R"("recoveries":)";
+    return doc.insert(doc.find(key), R"("report":)" + report_text + ",");
+}
+
+TEST(FleetReports, AnAgentsReportComesBackWhole) {
+    const auto r = power_report("kv-1", 1'700'000'000'000'000'000ull);
+    auto back = status_from_json(to_json(status_with(r)));
+    ASSERT_TRUE(back);
+    ASSERT_EQ(back->faults.size(), 1u);
+    EXPECT_EQ(back->faults[0].report, r);
+    EXPECT_EQ(back->faults[0].report_error, "");
+    // No report (an agent of a kind with none, or an older agent): none, and no complaint.
+    auto none = status_from_json(to_json(status_with(nullptr)));
+    ASSERT_TRUE(none);
+    EXPECT_TRUE(none->faults[0].report.is_null());
+    EXPECT_EQ(none->faults[0].report_error, "");
+}
+
+TEST(FleetReports, AMalformedOrOversizedReportIsIgnoredAndTheStatusStands) {
+    for (const std::string bad : {R"("lost everything")", "[1,2]", "7", "true"}) {
+        auto s = status_from_json(with_report_text(bad));
+        ASSERT_TRUE(s) << bad;
+        EXPECT_TRUE(s->faults[0].report.is_null()) << bad;
+        EXPECT_NE(s->faults[0].report_error.find("not an object"), std::string::npos) << s->faults[0].report_error;
+        // The confirmation and the restore it carries are still read.
+        EXPECT_EQ(s->generation, 3u);
+        ASSERT_EQ(s->faults[0].recoveries.size(), 1u);
+        EXPECT_EQ(s->faults[0].recoveries[0].rto_ns, 480'000'000u);
+    }
+    auto big = power_report("kv-1", 1, 400).dump();
+    ASSERT_GT(big.size(), kMaxFaultReportBytes);
+    auto s = status_from_json(with_report_text(big));
+    ASSERT_TRUE(s);
+    EXPECT_TRUE(s->faults[0].report.is_null());
+    EXPECT_NE(s->faults[0].report_error.find("bytes, over the limit of 4096"), std::string::npos) << s->faults[0].report_error;
+    EXPECT_EQ(s->faults[0].recoveries.size(), 1u);
+    // A status that is not JSON at all is refused whole, as before.
+    EXPECT_FALSE(status_from_json(with_report_text("{\"crash_point\":")));
+}
+
+TEST(FleetReports, AnAgentCutsALongReportToTheBoundKeepingWhatSaysWhatHappened) {
+    auto big = power_report("kv-1", 1'700'000'000'000'000'000ull, 400);
+    // A path that is not UTF-8 (file names are any bytes): written, never thrown.
+    big["lost"][0]["account"]["entries"][0] = std::string("write /data/\xff\xfe 1 byte");
+    const size_t whole = big.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).size();
+    auto b = bounded_report(big);
+    const std::string text = b.dump();
+    EXPECT_LE(text.size(), kMaxFaultReportBytes);
+    EXPECT_EQ(b["truncated_from_bytes"].get<size_t>(), whole);
+    EXPECT_EQ(b["crash_point"], big["crash_point"]);
+    EXPECT_EQ(b["lost"][0]["summary"], big["lost"][0]["summary"]);
+    EXPECT_EQ(b["lost"][0]["volume"], "etcd-data");
+    // The status document with it parses back on the controller, within its limit.
+    auto s = status_from_json(to_json(status_with(b)));
+    ASSERT_TRUE(s);
+    EXPECT_EQ(s->faults[0].report_error, "");
+    EXPECT_EQ(s->faults[0].report, b);
+    // A short report is left as it is, and tiny bounds still give an object.
+    EXPECT_EQ(bounded_report(power_report("kv-1", 5)), power_report("kv-1", 5));
+    EXPECT_TRUE(bounded_report(big, 10).is_object());
+    EXPECT_LE(bounded_report(big, 100).dump().size(), 100u);
+}
+
+// The fleet's summary of one power loss reads as a local one does: the terminal summary prints
+// the same crash point and lost lines from the agents' merged reports.
+TEST(FleetReports, PowerReportsOfSeveralHostsMergeIntoTheLocalFields) {
+    std::map<std::string, nlohmann::json> by_host = {{"kv-1", power_report("kv-1", 2000)},
+                                                     {"kv-2", power_report("kv-2", 1000)}};
+    // A host speaks for itself only; the crash point that fired first (kv-2's) is the run's.
+    by_host["kv-1"]["lost"][0]["host"] = "kv-9";
+    auto m = power::merge_reports(by_host);
+    EXPECT_EQ(m["crash_point"]["armed_volumes"], 2);
+    EXPECT_EQ(m["crash_point"]["host"], "kv-2");
+    EXPECT_EQ(m["crash_point"]["realtime_ns"], 1000);
+    ASSERT_EQ(m["lost"].size(), 2u);
+    EXPECT_EQ(m["lost"][0]["host"], "kv-1");
+    EXPECT_EQ(m["lost"][1]["host"], "kv-2");
+
+    auto summary = [](const nlohmann::json& engine) {
+        runner::RunOutcome o;
+        o.verdict = "held";
+        runner::FaultRecord f;
+        f.name = "pangyo-power";
+        f.kind = "power_loss";
+        f.engine_report = engine;
+        o.faults.push_back(f);
+        std::ostringstream os;
+        report::print_summary(os, o, false);
+        const std::string s = os.str();
+        return s.substr(s.find("crash point"));
+    };
+    auto local = power_report("kv-2", 1000);
+    EXPECT_EQ(summary(power::merge_reports({{"kv-2", local}})), summary(local));
+
+    // Wrong types from a hostile agent are left out, never thrown at the report's readers.
+    nlohmann::json hostile = {{"crash_point", {{"fired", "yes"}, {"armed_volumes", -1}}},
+                              {"lost", {7, "x", {{"summary", 3}}}}};
+    auto h = power::merge_reports({{"kv-3", hostile}, {"kv-4", {{"crash_point", {{"fired", true}, {"nth", "3"}}}}}});
+    EXPECT_EQ(h["crash_point"]["host"], "kv-4");
+    EXPECT_FALSE(h["crash_point"].contains("nth"));
+    EXPECT_EQ(h["lost"].size(), 1u);
+    EXPECT_NO_THROW(summary(h));
+    EXPECT_TRUE(power::merge_reports({{"kv-5", "not an object"}}).empty());
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 // its volume's loss there and then (faultfs/crash.cpp) and wakes the watcher, which takes the
 // hosts dark as a timed power loss does (links, kill, the other volumes' losses). The volume
 // stays without power (EIO) until heal, which powers it back before the services restart.
+// Also the fault's report, and the merge of several hosts' reports (fleet mode).
 #include "common/audit.hpp"
 #include "common/log.hpp"
 #include "faults/power_loss/crash_at.hpp"
@@ -15,6 +16,28 @@ auto lg() { return log::get("power"); }
 constexpr auto kWatchSlice = std::chrono::milliseconds(20);  // how often the watcher checks `stop`
 
 double us_between(uint64_t a, uint64_t b) { return b >= a ? double(b - a) / 1e3 : 0.0; }
+
+using nlohmann::json;
+
+// A count or an instant; 0 when absent, negative or not an integer.
+uint64_t uint_of(const json& j, const char* key) {
+    auto it = j.find(key);
+    if (it == j.end() || !it->is_number_integer() || (!it->is_number_unsigned() && it->get<int64_t>() < 0)) return 0;
+    return it->get<uint64_t>();
+}
+bool fired(const json& crash) {
+    auto it = crash.find("fired");
+    return it != crash.end() && it->is_boolean() && it->get<bool>();
+}
+// The fields of crash_report() that say where and when a crash point fired, those of the right type.
+void copy_fired(const json& from, json& to) {
+    for (auto k : {"volume", "operation", "path", "when"})
+        if (auto it = from.find(k); it != from.end() && it->is_string()) to[k] = *it;
+    for (auto k : {"nth", "realtime_ns"})
+        if (auto it = from.find(k); it != from.end() && it->is_number_integer()) to[k] = uint_of(from, k);
+    for (auto k : {"loss_applied_us", "dark_us"})
+        if (auto it = from.find(k); it != from.end() && it->is_number()) to[k] = *it;
+}
 
 }  // namespace
 
@@ -111,6 +134,43 @@ nlohmann::json PowerEngine::fault_report(size_t index) const {
     if (d.crash) j["crash_point"] = crash_report(d);
     if (d.lost.is_array() && !d.lost.empty()) j["lost"] = d.lost;
     return j.empty() ? nlohmann::json(nullptr) : j;
+}
+
+json merge_reports(const std::map<std::string, json>& by_host) {
+    json lost = json::array(), crash;
+    const json* first = nullptr;  // the crash point that fired first
+    std::string first_host, error;
+    uint64_t armed = 0;
+    for (auto& [host, r] : by_host) {
+        if (!r.is_object()) continue;
+        if (auto l = r.find("lost"); l != r.end() && l->is_array())
+            for (auto& v : *l)
+                if (v.is_object()) {
+                    lost.push_back(v);
+                    lost.back()["host"] = host;
+                }
+        auto c = r.find("crash_point");
+        if (c == r.end() || !c->is_object()) continue;
+        armed += uint_of(*c, "armed_volumes");
+        if (auto e = c->find("error"); error.empty() && e != c->end() && e->is_string())
+            error = host + ": " + e->get<std::string>();
+        if (fired(*c) && (!first || uint_of(*c, "realtime_ns") < uint_of(*first, "realtime_ns"))) {
+            first = &*c;
+            first_host = host;
+        }
+        crash = {{"armed_volumes", armed}, {"fired", first != nullptr}};
+    }
+    json out = json::object();
+    if (!crash.is_null()) {
+        if (!error.empty()) crash["error"] = error;
+        if (first) {
+            crash["host"] = first_host;
+            copy_fired(*first, crash);
+        }
+        out["crash_point"] = std::move(crash);
+    }
+    if (!lost.empty()) out["lost"] = std::move(lost);
+    return out;
 }
 
 }  // namespace inj::power

@@ -138,6 +138,7 @@ extern const Kind kPowerLoss{
     [](Facilities& f) -> Engine* {
         return &f.own("power_loss", [&f] { return std::make_unique<power::PowerEngine>(f.net(), &f.disks()); });
     },
+    power::merge_reports,
 };
 
 }  // namespace inj::faults

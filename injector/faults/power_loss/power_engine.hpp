@@ -11,6 +11,7 @@
 #pragma once
 
 #include <atomic>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -116,5 +117,11 @@ private:
 // Hosts a power_loss darkens, in the order power returns: restore.order, then the other target
 // hosts in plan order.
 std::vector<std::string> restore_order(const plan::Plan& plan, const plan::Fault& f);
+
+// One power_loss's reports from several hosts (fleet mode: each agent's engine darkens its own
+// host) as one local report: the crash point that fired first, with every host's armed volumes,
+// and every host's lost accounts. The reports come from other machines: a field of the wrong
+// type is left out, and a host speaks only for itself (its key names it, not the report).
+nlohmann::json merge_reports(const std::map<std::string, nlohmann::json>& by_host);
 
 }  // namespace inj::power
