@@ -611,5 +611,28 @@ TEST_F(HandMade, AVolatileVolumeLosesUnsyncedWritesAtTheirPowerLoss) {
     EXPECT_EQ(fetch_page(*this), "hello\n");
 }
 
+// kill -9 of the runner while a volume of theirs is served: the watcher kills what holds it,
+// unmounts the fault filesystem and starts the service again on the real directory.
+TEST_F(HandMade, RunnerKilledWhileTheirVolumeIsServedTheWatcherUnmountsAndRestarts) {
+    std::string path = disk_plan(*this, binary_path("tests/hand-made-disk-kill.yaml"), "errors: [{ errno: EIO, ops: [open] }]");
+    std::ifstream in(path);
+    std::string text((std::istreambuf_iterator<char>(in)), {});
+    text = std::regex_replace(text, std::regex("duration: 3s"), "duration: 40s");
+    std::ofstream(path) << text;
+    SpawnSpec s;
+    s.argv = {binary_path("injector/injector"), "--log-level", "warn", "run", path};
+    auto pid = spawn(s);
+    ASSERT_TRUE(pid.ok()) << pid.error().message();
+    // In force: the page fails (through the restarted service's own opens).
+    bool reached = await([&] { return faultfs_mounted_at(site()) && !process_alive(pids[1]) && fetch_page(*this).empty(); }, 40s);
+    ::kill(*pid, SIGKILL);
+    ::waitpid(*pid, nullptr, 0);
+    ASSERT_TRUE(reached) << "the fault never took hold";
+    EXPECT_TRUE(await([&] { return !faultfs_mounted_at(site()) && fetch_page(*this) == "hello\n"; }, 30s))
+        << "mounted: " << faultfs_mounted_at(site());
+    auto recover = run({binary_path("injector/injector"), "recover"}, 120s);
+    EXPECT_TRUE(recover.ok()) << recover.error().message();
+}
+
 }  // namespace
 }  // namespace inj::test
