@@ -634,5 +634,52 @@ TEST_F(HandMade, RunnerKilledWhileTheirVolumeIsServedTheWatcherUnmountsAndRestar
     EXPECT_TRUE(recover.ok()) << recover.error().message();
 }
 
+// The runner and its watcher both gone before the watcher finished (kill -9 of both, a reboot of
+// the state directory's tmpfs aside): `injector recover` undoes from the spec the watcher
+// recorded, here a fault filesystem left mounted over a real directory and a restart command.
+TEST(RecoverLostWatcher, UndoesFromTheRecordedSpecOnceAndOnlyOnce) {
+    const std::string tag = "inj-tlost-" + std::to_string(::getpid());
+    const std::string dir = "/tmp/" + tag + "-data", marker = "/tmp/" + tag + "-restarted";
+    const std::string run_dir = runs_root() + "/20261203T000000-" + tag;
+    fs::create_directories(dir);
+    fs::create_directories(run_dir);
+    std::ofstream(dir + "/kept.txt") << "kept\n";
+    auto daemon = faultfs::start({dir, run_dir + "/faultfs.ctl", "", run_dir + "/faultfs.log"});
+    ASSERT_TRUE(daemon.ok()) << daemon.error().message();
+    // A runner and a watcher that are gone: two children that exited.
+    pid_t dead[2];
+    for (pid_t& d : dead) {
+        d = ::fork();
+        if (d == 0) ::_exit(0);
+        ::waitpid(d, nullptr, 0);
+    }
+    targets::WatchSpec spec;
+    spec.runner = dead[0];
+    spec.record = run_dir + "/watcher.jsonl";
+    spec.restart = {{"/bin/sh", "-c", "touch " + marker}};
+    spec.unmount = {dir};
+    nlohmann::json watching = {{"event", "watching"}, {"runner", dead[0]}, {"watcher", dead[1]},
+                               {"spec", targets::spec_to_json(spec)}};
+    std::ofstream(spec.record) << watching.dump() << "\n";
+    auto r = run({binary_path("injector/injector"), "recover"}, 120s);
+    ASSERT_TRUE(r.ok()) << r.error().message();
+    EXPECT_TRUE(fs::exists(marker)) << r->output;
+    EXPECT_FALSE(faultfs_mounted_at(dir)) << r->output;
+    EXPECT_TRUE(await([&] { return !process_alive(*daemon); }, 5s));
+    std::ifstream in(spec.record);
+    std::string record((std::istreambuf_iterator<char>(in)), {});
+    EXPECT_NE(record.find("\"unmount\""), std::string::npos) << record;
+    EXPECT_NE(record.find("\"undone\""), std::string::npos) << record;
+    // Done once: a second recover leaves it alone (the record ends with "undone").
+    fs::remove(marker);
+    auto again = run({binary_path("injector/injector"), "recover"}, 120s);
+    ASSERT_TRUE(again.ok());
+    EXPECT_FALSE(fs::exists(marker)) << again->output;
+    EXPECT_EQ(std::ifstream(dir + "/kept.txt").rdbuf() ? fs::file_size(dir + "/kept.txt") : 0u, 5u);
+    fs::remove_all(dir);
+    fs::remove_all(run_dir);
+    EXPECT_EQ(leftovers(), "");
+}
+
 }  // namespace
 }  // namespace inj::test
