@@ -87,6 +87,7 @@ protected:
         EXPECT_TRUE(r.ok() && r->exit_code == 0) << (r ? r->output : r.error().message());
         EXPECT_EQ(leftovers(), "");
     }
+public:  // the plan builders below read its names
     std::string ip(int last) const { return std::string(kNet) + "." + std::to_string(last); }
     std::string container(const std::string& what) const { return std::string(kDemo) + "-" + what; }
     // The cgroup v2 directory the power engine freezes (cgroup.freeze) for a demo container; a
@@ -529,37 +530,44 @@ TEST_F(HandMade, AVolumeOfAHostWithNoRestartIsRefusedBeforeAnythingIsMounted) {
 // A container's volume: its bind mount's host side is served, the container restarted onto it;
 // a read in the container fails while the disk does, and the member serves from its real
 // directory afterwards.
-TEST_F(RealTargets, DegradeStorageOnAContainersBindMountReachesItsOwnIoThenLeavesItOnTheRealDirectory) {
-    const std::string data = std::string("/tmp/") + kDemo + "-data/etcd-a";
-    std::ofstream(data + "/probe.txt") << "probe\n";
-    std::string path = binary_path("tests/containers-disk.yaml");
+// A plan degrading the disk of the demo's etcd-a container (its /data bind mount) for `duration`:
+// a probe reads a file there from inside the container.
+std::string containers_disk_plan(const RealTargets& t, const std::string& duration) {
     const std::string podman = "podman --runtime runc --cgroup-manager cgroupfs --events-backend file";
+    std::string path = binary_path("tests/containers-disk.yaml");
     std::ofstream(path) << "name: containers-disk\n"
                            "topology:\n"
                            "  zones: [{ name: pangyo }, { name: ansan }]\n"
                            "  hosts:\n"
                            "    - name: kv-1\n"
                            "      zone: pangyo\n"
-                           "      container: " + container("etcd-a") + "\n"
-                           "      addresses: [" + ip(11) + "]\n"
-                           "      ready: { tcp: \"" + ip(11) + ":2379\", timeout: 30s }\n"
+                           "      container: " + t.container("etcd-a") + "\n"
+                           "      addresses: [" + t.ip(11) + "]\n"
+                           "      ready: { tcp: \"" + t.ip(11) + ":2379\", timeout: 30s }\n"
                            "      volumes: [{ name: data, path: /data }]\n"
-                           "    - { name: kv-2, zone: ansan, container: " + container("etcd-b") + ", addresses: [" + ip(12) + "] }\n"
+                           "    - { name: kv-2, zone: ansan, container: " + t.container("etcd-b") + ", addresses: [" + t.ip(12) + "] }\n"
                            "steady_state:\n"
                            "  probes:\n"
                            "    - name: read-in-container\n"
                            "      in: control\n"
-                           "      exec: " + podman + " exec " + container("etcd-a") + " cat /data/probe.txt\n"
+                           "      exec: " + podman + " exec " + t.container("etcd-a") + " cat /data/probe.txt\n"
                            "      every: 500ms\n"
                            "      timeout: 5s\n"
                            "      slo: { success_rate: 0.95, window: 3s }\n"
                            "method:\n"
-                           "  - { name: bad-disk, fault: degrade_storage, at: 3s, duration: 4s, target: { host: kv-1 }, volume: data,\n"
+                           "  - { name: bad-disk, fault: degrade_storage, at: 3s, duration: " + duration + ", target: { host: kv-1 }, volume: data,\n"
                            "      errors: [{ errno: EIO, ops: [open], path: \"probe.txt\" }] }\n"
                            "safety:\n"
                            "  max_duration: 2m\n"
                            "  protected: [{ zone: control }]\n";
-    auto r = run_plan(path);
+    return path;
+}
+
+TEST_F(RealTargets, DegradeStorageOnAContainersBindMountReachesItsOwnIoThenLeavesItOnTheRealDirectory) {
+    const std::string data = std::string("/tmp/") + kDemo + "-data/etcd-a";
+    std::ofstream(data + "/probe.txt") << "probe\n";
+    const std::string podman = "podman --runtime runc --cgroup-manager cgroupfs --events-backend file";
+    auto r = run_plan(containers_disk_plan(*this, "4s"));
     expect_verdict(r, "violated", "read-in-container");
     ASSERT_EQ(r.report["faults"].size(), 1u) << r.output;
     EXPECT_GT(r.report["faults"][0].value("dropped", 0), 0) << r.report["faults"].dump();
@@ -630,6 +638,32 @@ TEST_F(HandMade, RunnerKilledWhileTheirVolumeIsServedTheWatcherUnmountsAndRestar
     ASSERT_TRUE(reached) << "the fault never took hold";
     EXPECT_TRUE(await([&] { return !faultfs_mounted_at(site()) && fetch_page(*this) == "hello\n"; }, 30s))
         << "mounted: " << faultfs_mounted_at(site());
+    auto recover = run({binary_path("injector/injector"), "recover"}, 120s);
+    EXPECT_TRUE(recover.ok()) << recover.error().message();
+}
+
+// kill -9 of the runner while the container's volume is served: the watcher stops the
+// container, unmounts the fault filesystem and starts it again on the real directory.
+TEST_F(RealTargets, RunnerKilledWhileAContainersVolumeIsServedTheWatcherPutsItBackOnTheRealDirectory) {
+    const std::string data = std::string("/tmp/") + kDemo + "-data/etcd-a";
+    std::ofstream(data + "/probe.txt") << "probe\n";
+    const std::string cat = "podman --runtime runc --cgroup-manager cgroupfs --events-backend file exec " +
+                            container("etcd-a") + " cat /data/probe.txt";
+    SpawnSpec s;
+    s.argv = {binary_path("injector/injector"), "--log-level", "warn", "run", containers_disk_plan(*this, "60s")};
+    auto pid = spawn(s);
+    ASSERT_TRUE(pid.ok()) << pid.error().message();
+    auto reads = [&] {
+        auto r = run_shell(cat, 10s);
+        return r && r->exit_code == 0;
+    };
+    bool reached = await([&] { return faultfs_mounted_at(data) && !reads(); }, 60s);
+    ::kill(*pid, SIGKILL);
+    ::waitpid(*pid, nullptr, 0);
+    ASSERT_TRUE(reached) << "the fault never took hold";
+    EXPECT_TRUE(await([&] { return !faultfs_mounted_at(data) && podman_status(container("etcd-a")) == "running" && reads(); }, 60s))
+        << "mounted: " << faultfs_mounted_at(data) << ", " << podman_status(container("etcd-a"));
+    EXPECT_TRUE(await([&] { return answers(ip(11), 2379); }, 30s));
     auto recover = run({binary_path("injector/injector"), "recover"}, 120s);
     EXPECT_TRUE(recover.ok()) << recover.error().message();
 }
