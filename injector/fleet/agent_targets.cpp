@@ -114,6 +114,14 @@ public:
         return {};
     }
     std::string describe() const override { return std::to_string(hosts_.size()) + " hosts of the fleet (bound by their agents)"; }
+    // An agent does not serve its bound host's volumes yet (the fault filesystem over a real
+    // directory and the service restarted onto it are local-mode only): refused before any fault.
+    Result<void> serve_volumes(const std::vector<std::pair<std::string, std::string>>& volumes, const std::string&) override {
+        if (volumes.empty()) return {};
+        return plain_error("fleet", "volume " + volumes[0].second + " of bound host " + volumes[0].first +
+                                        ": degraded or volatile volumes of bound hosts are served in local mode only "
+                                        "(run the plan without --fleet on the host's machine)");
+    }
 
 private:
     std::vector<targets::Host> hosts_;

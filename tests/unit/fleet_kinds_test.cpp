@@ -217,6 +217,16 @@ TEST(FleetKinds, AgentTargetsOfAnUnboundHostWithoutItsLabIsThisMachine) {
     EXPECT_NE(none.error().message().find("kv-9 is not in the plan"), std::string::npos);
 }
 
+TEST(FleetKinds, TheControllerRefusesServedVolumesOfBoundHostsNamingLocalMode) {
+    auto sever = load("experiments/fleet-zone-sever.yaml");
+    auto view = controller_view(sever);
+    EXPECT_TRUE(view->serve_volumes({}, "/tmp").ok());
+    auto r = view->serve_volumes({{"kv-1", "data"}}, "/tmp");
+    ASSERT_FALSE(r.ok());
+    EXPECT_NE(r.error().message().find("volume data of bound host kv-1"), std::string::npos) << r.error().message();
+    EXPECT_NE(r.error().message().find("local mode only"), std::string::npos) << r.error().message();
+}
+
 namespace {
 
 // The arm/disarm half of a power loss, counted.
