@@ -13,4 +13,17 @@ std::string state_root() {
     return "/run/injector";
 }
 std::string runs_root() { return state_root() + "/runs"; }
+
+bool is_root_or_escaping(std::string_view rel) {
+    bool any = false;
+    while (!rel.empty()) {
+        size_t slash = rel.find('/');
+        std::string_view part = rel.substr(0, slash);
+        if (part == "..") return true;
+        if (!part.empty() && part != ".") any = true;
+        if (slash == std::string_view::npos) break;
+        rel.remove_prefix(slash + 1);
+    }
+    return !any;
+}
 }  // namespace inj

@@ -67,15 +67,6 @@ std::map<std::string, std::string> cgroup_mounts() {
     return text ? parse_cgroup_mounts(*text) : std::map<std::string, std::string>{};
 }
 
-bool is_root_or_escaping(std::string_view rel) {
-    bool any = false;
-    for (auto& part : split(rel, '/')) {
-        if (part == "..") return true;
-        if (!part.empty() && part != ".") any = true;
-    }
-    return !any;
-}
-
 Result<std::string> read_small_file(const std::string& path) {
     std::ifstream in(path);
     if (!in) return errno_error("read", path);

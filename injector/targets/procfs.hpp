@@ -10,6 +10,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/paths.hpp"
 #include "common/result.hpp"
 
 namespace inj::targets {
@@ -35,9 +36,8 @@ std::map<std::string, std::string> parse_cgroup_mounts(std::string_view mountinf
 // parse_cgroup_mounts of this machine's /proc/self/mountinfo.
 std::map<std::string, std::string> cgroup_mounts();
 
-// True for a path that names the root of a hierarchy ("", "/", "//", "/.", ...) or climbs out of
-// it (a ".." component): never a binding's cgroup.
-bool is_root_or_escaping(std::string_view rel);
+// is_root_or_escaping(rel): common/paths.hpp.
+using inj::is_root_or_escaping;
 
 // The whole of a small file (/proc, /sys); an error names the path.
 Result<std::string> read_small_file(const std::string& path);

@@ -81,6 +81,13 @@ TEST(PlanBinding, BadValuesNameTheirField) {
         expect_error(load(y), pos(y, "/,"), "topology.hosts[1].cgroup", "must name a cgroup below the root");
     }
     {
+        // One rule with the targets' (common/paths.hpp): a ".." component climbs out, a name that
+        // merely contains two dots does not.
+        std::string y = with(kBound, "cgroup: system.slice/web.service", "cgroup: a/./..");
+        expect_error(load(y), pos(y, "a/./.."), "topology.hosts[1].cgroup", "must name a cgroup below the root");
+        EXPECT_TRUE(load(with(kBound, "cgroup: system.slice/web.service", "cgroup: system.slice/web..v2.service")).ok());
+    }
+    {
         std::string y = with(kBound, "pidfile: /run/db.pid", "pid: 1");
         expect_error(load(y), pos(y, "1, addresses: [198.19.250.13]"), "topology.hosts[2].pid", "a process id above 1");
     }

@@ -4,6 +4,7 @@
 // run's job (targets/bound.cpp).
 #include <algorithm>
 
+#include "common/paths.hpp"
 #include "plan/load/loader.hpp"
 #include "plan/load/volume.hpp"
 
@@ -64,8 +65,7 @@ void Loader::load_binding(const MapView& m, Host& h) {
         if (cgroup)
             if (auto v = nonempty_str(*cgroup)) {
                 b.cgroup = *v;
-                std::string rel = v->front() == '/' ? v->substr(1) : *v;
-                if (rel.empty() || rel.find("..") != std::string::npos)
+                if (is_root_or_escaping(*v))
                     error(*cgroup, "cgroup must name a cgroup below the root (e.g. system.slice/x.service), not '" +
                                        *v + "'");
             }
