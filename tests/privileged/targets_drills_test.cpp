@@ -668,6 +668,53 @@ TEST_F(RealTargets, RunnerKilledWhileAContainersVolumeIsServedTheWatcherPutsItBa
     EXPECT_TRUE(recover.ok()) << recover.error().message();
 }
 
+// A host bound by pidfile: a kill-mode power loss kills its cgroup, its restart: starts it again
+// and writes a new pidfile, and the run finds the new process there and measures the RTO.
+TEST_F(HandMade, APidfileHostKilledByAPowerLossIsFoundAgainThroughItsNewPidfile) {
+    const std::string pidfile = "/tmp/" + tag + "-web2.pid";
+    std::ofstream(pidfile) << pids[1] << "\n";
+    const std::string restart = "setsid sh -c 'echo $$ > " + cg(1) + "/cgroup.procs; echo $$ > " + pidfile +
+                                "; exec ip netns exec " + ns(1) + " python3 -m http.server 8080 --bind 198.19.248.2 --directory " +
+                                site() + "' </dev/null >/dev/null 2>&1 &";
+    std::string path = binary_path("tests/hand-made-pidfile.yaml");
+    std::ofstream(path) << "name: hand-made-pidfile\n"
+                           "topology:\n"
+                           "  zones: [{ name: left }, { name: right }]\n"
+                           "  hosts:\n"
+                           "    - { name: web-1, zone: left, netns: " + ns(0) + ", cgroup: " + tag + "-0, addresses: [198.19.248.1] }\n"
+                           "    - name: web-2\n"
+                           "      zone: right\n"
+                           "      netns: " + ns(1) + "\n"
+                           "      pidfile: " + pidfile + "\n"
+                           "      addresses: [198.19.248.2]\n"
+                           "      restart: \"" + restart + "\"\n"
+                           "      ready: { tcp: \"198.19.248.2:8080\", timeout: 10s }\n"
+                           "method:\n"
+                           "  - { name: dark, fault: power_loss, at: 1s, duration: 2s, target: { host: web-2 }, mode: kill }\n"
+                           "expect:\n"
+                           "  rto: 10s\n"
+                           "safety:\n"
+                           "  max_duration: 1m\n"
+                           "  protected: [{ zone: control }]\n";
+    auto r = run_plan(path);
+    expect_verdict(r, "held");
+    ASSERT_EQ(r.report["faults"].size(), 1u) << r.output;
+    auto& recs = r.report["faults"][0]["recoveries"];
+    ASSERT_EQ(recs.size(), 1u) << r.output;
+    EXPECT_EQ(recs[0]["host"], "web-2");
+    EXPECT_TRUE(recs[0].value("ready", false)) << recs.dump();
+    // The process the run found again is the one the new pidfile names, alive and serving.
+    std::ifstream in(pidfile);
+    pid_t now = 0;
+    in >> now;
+    EXPECT_NE(now, pids[1]);
+    EXPECT_EQ(recs[0].value("pid", 0), now) << recs.dump();
+    EXPECT_TRUE(now > 0 && process_alive(now));
+    EXPECT_FALSE(process_alive(pids[1]));
+    EXPECT_EQ(fetch_page(*this), "hello\n");
+    fs::remove(pidfile);
+}
+
 // The runner and its watcher both gone before the watcher finished (kill -9 of both, a reboot of
 // the state directory's tmpfs aside): `injector recover` undoes from the spec the watcher
 // recorded, here a fault filesystem left mounted over a real directory and a restart command.
