@@ -65,6 +65,10 @@ struct Runner::Impl {
     // Per method index: injected and not yet healed. Read by guard threads, written by the
     // timeline.
     std::unique_ptr<std::atomic<bool>[]> active;
+    // Per method index: a heal has begun. Fleet agents heal the moment it is published, while
+    // `active` stays set until they confirm (off-plan drops in between are still the fault's):
+    // a canary must not count from here on.
+    std::unique_ptr<std::atomic<bool>[]> ending;
 
     std::string inject_error;               // why the timeline stopped early, if an inject failed
     nanoseconds last_heal{0};
@@ -138,6 +142,7 @@ struct Runner::Impl {
     }
 
     void heal_everything(const char* why) {
+        for (size_t i = 0; i < plan.method.size(); ++i) ending[i] = true;
         for (auto* e : engines) {
             auto t = Clock::now();
             auto r = e->heal_all();
@@ -352,7 +357,12 @@ void Runner::Impl::add_run_guards() {
                                 (addr.v6 ? "[" + addr.str() + "]" : addr.str()) + ":9"});
         }
     }
-    guards.push_back(std::make_unique<safety::CutEffectGuard>(canaries, in_force, std::chrono::milliseconds(1000),
+    auto cut_in_force = [this](const std::string& fault) {
+        for (size_t i = 0; i < plan.method.size(); ++i)
+            if (plan.method[i].name == fault) return active[i].load() && !ending[i].load();
+        return false;
+    };
+    guards.push_back(std::make_unique<safety::CutEffectGuard>(canaries, cut_in_force, std::chrono::milliseconds(1000),
                                                               std::chrono::milliseconds(300)));
 }
 
@@ -566,6 +576,7 @@ bool Runner::Impl::inject_step(size_t i) {
     uint64_t run_end = now_mono + static_cast<uint64_t>(
                                       (t0 + std::chrono::duration_cast<Clock::duration>(plan.safety.max_duration) - t).count());
     deadline = std::min(deadline, run_end);
+    ending[i] = false;
     auto r = e->inject(i, deadline);
     rec.inject_cost = Clock::now() - t;
     rec.injected_at = t - t0;
@@ -586,6 +597,7 @@ void Runner::Impl::heal_step(size_t i) {
     auto& f = plan.method[i];
     auto& rec = out.faults[i];
     Engine* e = set.of_fault[i];
+    ending[i] = true;
     auto t = Clock::now();
     auto r = e->heal(i);
     rec.heal_cost = Clock::now() - t;
@@ -731,7 +743,8 @@ RunOutcome Runner::Impl::run() {
         out.faults.push_back(r);
     }
     active.reset(new std::atomic<bool>[plan.method.size()]);
-    for (size_t i = 0; i < plan.method.size(); ++i) active[i] = false;
+    ending.reset(new std::atomic<bool>[plan.method.size()]);
+    for (size_t i = 0; i < plan.method.size(); ++i) active[i] = ending[i] = false;
 
     auto j = Journal::open(out.run_id);
     if (!j) {
