@@ -70,7 +70,10 @@ Result<void> BoundTargets::serve_volumes(const std::vector<std::pair<std::string
         std::string host, volume, path;
     };
     std::vector<Todo> todo;
-    for (auto& [host, volume] : volumes) {
+    for (auto& hv : volumes) {
+        // Named copies, not structured bindings: clang before 16 cannot capture those.
+        const std::string& host = hv.first;
+        const std::string& volume = hv.second;
         auto b = std::find_if(bound_.begin(), bound_.end(), [&](auto& x) { return x.name == host; });
         if (b == bound_.end()) return plain_error("volume " + volume + " on " + host, "the host is not bound");
         auto v = std::find_if(b->binding.volumes.begin(), b->binding.volumes.end(), [&](auto& x) { return x.name == volume; });
