@@ -13,8 +13,8 @@
 #include <netinet/in.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
-#include <time.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -24,7 +24,6 @@
 #include <future>
 #include <thread>
 
-#include "support/fault_specs.hpp"
 #include "bench_lab.hpp"
 #include "common/log.hpp"
 #include "common/netns.hpp"
@@ -32,6 +31,7 @@
 #include "net/net_engine.hpp"
 #include "runner/journal.hpp"
 #include "runner/runner.hpp"
+#include "support/fault_specs.hpp"
 
 using namespace inj;
 using namespace std::chrono_literals;
@@ -52,7 +52,12 @@ struct Datagram {
 class Flow {
 public:
     Flow(std::string src, std::string dst, IpAddr addr, uint16_t port)
-        : src_(std::move(src)), dst_(std::move(dst)), addr_(addr), port_(port), sent_(kCapacity, 0), got_(kCapacity, 0) {}
+        : src_(std::move(src)),
+          dst_(std::move(dst)),
+          addr_(addr),
+          port_(port),
+          sent_(kCapacity, 0),
+          got_(kCapacity, 0) {}
     ~Flow() { stop(); }
 
     Result<void> start() {
@@ -145,8 +150,7 @@ private:
         size_t seq = 0;
         while (!stop_tx_.load(std::memory_order_relaxed) && seq < kCapacity) {
             timespec ts{static_cast<time_t>(next / 1'000'000'000ull), static_cast<long>(next % 1'000'000'000ull)};
-            while (::clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, nullptr) == EINTR) {
-            }
+            while (::clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, nullptr) == EINTR) {}
             uint64_t now = monotonic_ns();
             Datagram d{seq, now};
             if (::sendto(fd, &d, sizeof d, 0, reinterpret_cast<sockaddr*>(&a), sizeof a) == sizeof d) sent_[seq] = now;
@@ -198,7 +202,8 @@ Result<double> settle_time(const std::vector<std::unique_ptr<Flow>>& flows, uint
     for (size_t i = 0; i < flows.size(); ++i) {
         g_spacing_us.push_back(flows[i]->mean_interval_us());
         auto [at, cut] = flows[i]->first_arrival_after(decided);
-        if (!cut) return plain_error("measure", "flow " + std::to_string(i) + " was not cut when the abort was decided");
+        if (!cut)
+            return plain_error("measure", "flow " + std::to_string(i) + " was not cut when the abort was decided");
         if (!at) return plain_error("measure", "flow " + std::to_string(i) + " never flowed again");
         worst = std::max(worst, static_cast<double>(at - decided) / 1e6);
     }
@@ -231,7 +236,8 @@ Result<Sample> engine_once(net::NetEngine& e, const lab::LabState& st, uint16_t 
     return Sample{*t, static_cast<double>(done - decided) / 1e6};
 }
 
-Result<Sample> runner_once(const plan::Plan& plan, const lab::LabState& st, uint16_t port, int rep, std::string* reason) {
+Result<Sample> runner_once(const plan::Plan& plan, const lab::LabState& st, uint16_t port, int rep,
+                           std::string* reason) {
     runner::RunOptions o;
     o.run_id = "bench-abort-" + std::to_string(getpid()) + "-" + std::to_string(rep);
     o.reuse_lab = true;
@@ -249,7 +255,8 @@ Result<Sample> runner_once(const plan::Plan& plan, const lab::LabState& st, uint
     int injected = 0;
     while (injected < 2 && finished == 0 && std::chrono::steady_clock::now() < until) {
         injected = 0;
-        for (auto& e : runner::read_journal(journal)) injected += e.value("event", "") == "inject" && e.value("ok", false);
+        for (auto& e : runner::read_journal(journal))
+            injected += e.value("event", "") == "inject" && e.value("ok", false);
         std::this_thread::sleep_for(5ms);
     }
     // The flows start inside the cut (the engine rows show they work outside it); their senders
@@ -267,7 +274,8 @@ Result<Sample> runner_once(const plan::Plan& plan, const lab::LabState& st, uint
     t.join();
     for (auto& f : *flows) f->stop();
     *reason = out.reason;
-    if (out.exit_code != 2) return plain_error("runner", "run ended with exit " + std::to_string(out.exit_code) + ": " + out.reason);
+    if (out.exit_code != 2)
+        return plain_error("runner", "run ended with exit " + std::to_string(out.exit_code) + ": " + out.reason);
     auto s = settle_time(*flows, decided);
     if (!s) return s.error();
     return Sample{*s, static_cast<double>(finished - decided) / 1e6};
@@ -308,27 +316,35 @@ int main(int argc, char** argv) {
         }
         for (int i = 0; i < reps && !bench::g_stop; ++i) {
             auto s = engine_once(e, st, static_cast<uint16_t>(41000 + i));
-            if (s) eng.push_back(*s);
-            else failures.push_back("engine: " + s.error().message());
+            if (s)
+                eng.push_back(*s);
+            else
+                failures.push_back("engine: " + s.error().message());
         }
     }
     std::string reason;
     for (int i = 0; i < reps && !bench::g_stop; ++i) {
         auto s = runner_once(plan, st, static_cast<uint16_t>(42000 + i), i, &reason);
-        if (s) run.push_back(*s);
-        else failures.push_back("runner: " + s.error().message());
+        if (s)
+            run.push_back(*s);
+        else
+            failures.push_back("runner: " + s.error().message());
     }
     int rc = lab.value().down().ok() ? 0 : 4;
 
-    std::printf("\nabort latency, %d hosts in %d zones, 2 sever faults in force (every zone isolated); ms\n", kHosts, kZones);
-    std::printf("decision -> every fault cleared and traffic flowing on both cut paths (UDP paced at %.0f us,\n"
-                "sleeping sender: achieved spacing is coarser, see resolution)\n", kIntervalNs / 1e3);
+    std::printf("\nabort latency, %d hosts in %d zones, 2 sever faults in force (every zone isolated); ms\n", kHosts,
+                kZones);
+    std::printf(
+        "decision -> every fault cleared and traffic flowing on both cut paths (UDP paced at %.0f us,\n"
+        "sleeping sender: achieved spacing is coarser, see resolution)\n",
+        kIntervalNs / 1e3);
     std::printf("%-8s %5s %12s %12s %12s %14s\n", "path", "runs", "median", "min", "max", "call/exit med");
     row("engine", eng);
     row("runner", run);
-    std::printf("engine: decision = the instant before NetEngine::heal_all(); call = heal_all() duration\n"
-                "runner: decision = the abort file written (as `injector abort` does); the run's guard polls\n"
-                "        every tick (20 ms); exit = decision -> Runner::run() returned (heal, release, journal)\n");
+    std::printf(
+        "engine: decision = the instant before NetEngine::heal_all(); call = heal_all() duration\n"
+        "runner: decision = the abort file written (as `injector abort` does); the run's guard polls\n"
+        "        every tick (20 ms); exit = decision -> Runner::run() returned (heal, release, journal)\n");
     std::printf("resolution: datagrams every %.1f us (median of flow means)\n", bench::median(g_spacing_us));
     if (!reason.empty()) std::printf("runner abort reason: %s\n", reason.c_str());
     for (auto& f : failures) std::printf("FAILED repetition: %s\n", f.c_str());

@@ -136,7 +136,8 @@ double median(std::vector<T> v) {
     if (v.empty()) return 0;
     std::sort(v.begin(), v.end());
     size_t n = v.size();
-    return n % 2 ? static_cast<double>(v[n / 2]) : (static_cast<double>(v[n / 2 - 1]) + static_cast<double>(v[n / 2])) / 2;
+    return n % 2 ? static_cast<double>(v[n / 2])
+                 : (static_cast<double>(v[n / 2 - 1]) + static_cast<double>(v[n / 2])) / 2;
 }
 
 }  // namespace inj::bench

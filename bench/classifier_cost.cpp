@@ -6,17 +6,17 @@
 // armed that lets the packet through. Each
 // figure is the median of 5 runs; ratios are against the empty program, measured in the same run.
 // Needs root (CAP_BPF, CAP_SYS_ADMIN).
-#include <algorithm>
 #include <arpa/inet.h>
 #include <bpf/bpf.h>
-#include <chrono>
-#include <cstdio>
-#include <cstring>
 #include <linux/if_ether.h>
 #include <netinet/ip.h>
 #include <netinet/tcp.h>
-#include <string>
 #include <unistd.h>
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <string>
 #include <vector>
 
 #include "common/log.hpp"
@@ -139,7 +139,8 @@ int main() {
 
     auto base_plan = make_plan(8, 1);
     // z0 -> z1: hosts h0 and h1.
-    auto frame = tcp_frame(base_plan.topology.hosts[0].addresses[0].addr, base_plan.topology.hosts[1].addresses[0].addr);
+    auto frame =
+        tcp_frame(base_plan.topology.hosts[0].addresses[0].addr, base_plan.topology.hosts[1].addresses[0].addr);
     {
         int fd = empty_program();
         if (fd < 0) return 3;
@@ -152,7 +153,11 @@ int main() {
         rows.push_back({"no rules installed", 0, 0, measure(cls.value().prog_fd(), frame)});
     }
 
-    struct Case { const char* name; int hosts; int per_host; };
+    struct Case {
+        const char* name;
+        int hosts;
+        int per_host;
+    };
     for (Case c : {Case{"1k prefixes, rule armed", 100, 10}, Case{"100k prefixes, rule armed", 1000, 100}}) {
         auto plan = make_plan(c.hosts, c.per_host);
         auto t = net::compile(plan);
@@ -178,8 +183,8 @@ int main() {
         // Same tables, a packet between two zones the fault leaves alone (z1 -> z2): the cost
         // of the lookups without the rule loop.
         auto other = tcp_frame(plan.topology.hosts[1].addresses[0].addr, plan.topology.hosts[2].addresses[0].addr);
-        rows.push_back({std::string(c.name) + ", unmatched pkt", row.prefixes, install_ms,
-                        measure(cls.value().prog_fd(), other)});
+        rows.push_back(
+            {std::string(c.name) + ", unmatched pkt", row.prefixes, install_ms, measure(cls.value().prog_fd(), other)});
     }
 
     // degrade_link rules present but idle (installed, disarmed), then one armed that lets the
@@ -195,7 +200,8 @@ int main() {
             if (auto r = cls.value().install(t.value(), monotonic_ns() + 3600ull * 1'000'000'000ull); !r.ok())
                 return fail(r.error());
             auto f = tcp_frame(plan.topology.hosts[0].addresses[0].addr, plan.topology.hosts[1].addresses[0].addr);
-            rows.push_back({"1k prefixes, sever rule idle", t.value().prefixes.size(), 0, measure(cls.value().prog_fd(), f)});
+            rows.push_back(
+                {"1k prefixes, sever rule idle", t.value().prefixes.size(), 0, measure(cls.value().prog_fd(), f)});
         }
         for (int k = 0; k < 8; ++k) {
             plan::Fault d;
@@ -236,6 +242,10 @@ int main() {
     double base = rows[0].fig.ns;
     for (auto& r : rows)
         std::printf("%-44s %9zu %12.1f %10.2f %8s %12.1f\n", r.name.c_str(), r.prefixes, r.fig.ns,
-                    base > 0 ? r.fig.ns / base : 0.0, r.fig.verdict == 2 ? "drop" : r.fig.verdict == 7 ? "redir" : "pass", r.install_ms);
+                    base > 0 ? r.fig.ns / base : 0.0,
+                    r.fig.verdict == 2   ? "drop"
+                    : r.fig.verdict == 7 ? "redir"
+                                         : "pass",
+                    r.install_ms);
     return 0;
 }

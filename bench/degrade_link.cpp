@@ -7,20 +7,20 @@
 //      and against the uncapped path of the same run.
 // Figures are medians over repetitions; needs root and the lab range (run under the lock).
 #include <arpa/inet.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <atomic>
 #include <cmath>
 #include <cstring>
 #include <nlohmann/json.hpp>
-#include <poll.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
-#include "support/fault_specs.hpp"
 #include "bench_lab.hpp"
 #include "common/log.hpp"
 #include "common/netns.hpp"
 #include "net/net_engine.hpp"
 #include "runner/engine.hpp"
+#include "support/fault_specs.hpp"
 
 using namespace inj;
 using namespace std::chrono_literals;
@@ -32,7 +32,9 @@ struct Fd {
     int fd = -1;
     explicit Fd(int f = -1) : fd(f) {}
     Fd(Fd&& o) noexcept : fd(o.fd) { o.fd = -1; }
-    ~Fd() { if (fd >= 0) close(fd); }
+    ~Fd() {
+        if (fd >= 0) close(fd);
+    }
 };
 
 sockaddr_in addr_of(const IpAddr& ip, uint16_t port) {
@@ -128,7 +130,9 @@ double flood_pps(const World& w, double secs) {
 // iperf3 a -> b for 4 s (first second omitted), Mbit/s received.
 double iperf_mbit(const World& w) {
     // The server's own result is not needed: the client's report says whether a transfer ran.
-    std::thread server([&] { (void)run({"iperf3", "-s", "-1", "-B", w.b.str(), "-p", "5202"}, 30s, netns_path(w.ns_b)); });
+    std::thread server([&] {
+        (void)run({"iperf3", "-s", "-1", "-B", w.b.str(), "-p", "5202"}, 30s, netns_path(w.ns_b));
+    });
     std::this_thread::sleep_for(400ms);
     auto r = run({"iperf3", "-c", w.b.str(), "-p", "5202", "-t", "4", "-O", "1", "-J"}, 30s, netns_path(w.ns_a));
     server.join();
@@ -172,7 +176,8 @@ int main() {
         return 3;
     }
     const auto& lab = scope->state();
-    World w{lab, lab.hosts[0].netns, lab.hosts[1].netns, lab.hosts[0].addresses[0].addr, lab.hosts[1].addresses[0].addr};
+    World w{lab, lab.hosts[0].netns, lab.hosts[1].netns, lab.hosts[0].addresses[0].addr,
+            lab.hosts[1].addresses[0].addr};
     rtts(w, 3);  // neighbours resolved
 
     std::printf("1. latency accuracy (delay line; UDP round trips h0 <-> h1 across zones, delay both ways)\n");

@@ -18,13 +18,13 @@
 #include <fstream>
 #include <map>
 
-#include "support/fault_specs.hpp"
 #include "bench_lab.hpp"
 #include "common/netns.hpp"
 #include "fleet/etcd_client.hpp"
 #include "fleet/fleet_engine.hpp"
 #include "fleet/protocol.hpp"
 #include "plan/loader.hpp"
+#include "support/fault_specs.hpp"
 
 using namespace inj;
 using namespace std::chrono_literals;
@@ -37,8 +37,8 @@ constexpr int kZones = 4;
 std::string plan_yaml(int agents, const std::string& at, const std::string& duration, bool power) {
     std::string y = "name: fleet-bench\ntopology:\n  zones:\n    - { name: ops, subnet: 198.18.64.0/22 }\n";
     for (int z = 0; z < kZones; ++z)
-        y += "    - { name: z" + std::to_string(z) + ", subnet: 198.18." + std::to_string(4 * z) + ".0/22, power_domains: [pd" +
-             std::to_string(z) + "] }\n";
+        y += "    - { name: z" + std::to_string(z) + ", subnet: 198.18." + std::to_string(4 * z) +
+             ".0/22, power_domains: [pd" + std::to_string(z) + "] }\n";
     y += "  hosts:\n";
     for (int i = 1; i <= 3; ++i) y += "    - { name: ops-" + std::to_string(i) + ", zone: ops }\n";
     // A sever cuts z0 from the other zones (a quarter of the hosts each side); a power loss
@@ -168,7 +168,8 @@ Result<Spread> activation(const Setup& s, std::chrono::milliseconds lead, int re
     for (int r = 0; r < reps && !bench::g_stop; ++r) {
         INJ_TRY(e.inject(0, deadline));
         auto sp = e.last_inject_spread(0);
-        if (!sp || sp->agents != e.hosts().size()) return plain_error("bench", "not every agent reported its applied-at time");
+        if (!sp || sp->agents != e.hosts().size())
+            return plain_error("bench", "not every agent reported its applied-at time");
         out.spread_ms.push_back(sp->spread_ms);
         out.late_ms.push_back(sp->late_max_ms);
         std::this_thread::sleep_for(100ms);
@@ -185,8 +186,9 @@ Result<Spread> activation(const Setup& s, std::chrono::milliseconds lead, int re
 // kill -9 of a controller with the cut in force -> the last agent's revert, in ms.
 Result<double> controller_death(const Setup& s, int agents, int lease_ttl) {
     SpawnSpec sp;
-    sp.argv = {injector_bin(), "--log-level", "warn", "run", s.plan_path, "--fleet", s.endpoints, "--lease-ttl",
-               std::to_string(lease_ttl)};
+    sp.argv = {injector_bin(), "--log-level", "warn",
+               "run",          s.plan_path,   "--fleet",
+               s.endpoints,    "--lease-ttl", std::to_string(lease_ttl)};
     sp.output = s.dir + "/controller.log";
     sp.die_with_parent = true;
     auto pid = spawn(sp);
@@ -201,9 +203,7 @@ Result<double> controller_death(const Setup& s, int agents, int lease_ttl) {
             if (auto x = fleet::status_from_json(kv.value); x && pred(*x)) ++n;
         return n == agents;
     };
-    auto armed = [](const fleet::Status& x) {
-        return x.state == "ready" && !x.faults.empty() && x.faults[0].armed;
-    };
+    auto armed = [](const fleet::Status& x) { return x.state == "ready" && !x.faults.empty() && x.faults[0].armed; };
     auto t0 = Clock::now();
     while (!all(armed)) {
         if (Clock::now() - t0 > 120s || bench::g_stop) {
@@ -214,7 +214,8 @@ Result<double> controller_death(const Setup& s, int agents, int lease_ttl) {
         std::this_thread::sleep_for(50ms);
     }
     std::string run;
-    if (auto st = c->get_prefix(fleet::kStatusPrefix); st && !st->empty()) run = fleet::status_from_json((*st)[0].value)->run;
+    if (auto st = c->get_prefix(fleet::kStatusPrefix); st && !st->empty())
+        run = fleet::status_from_json((*st)[0].value)->run;
     uint64_t killed = fleet::realtime_ns();
     kill(*pid, SIGKILL);
     waitpid(*pid, nullptr, 0);
@@ -248,7 +249,9 @@ int main(int argc, char** argv) {
         std::string a = argv[i];
         if (a == "--kind" && i + 1 < argc) {
             std::string k = argv[++i];
-            kinds = k == "sever" ? std::vector<bool>{false} : k == "power" ? std::vector<bool>{true} : std::vector<bool>{false, true};
+            kinds = k == "sever"   ? std::vector<bool>{false}
+                    : k == "power" ? std::vector<bool>{true}
+                                   : std::vector<bool>{false, true};
         } else {
             sizes.push_back(std::atoi(argv[i]));
         }
@@ -259,44 +262,45 @@ int main(int argc, char** argv) {
                 "spread max", "last late med");
     std::map<std::pair<bool, int>, std::vector<double>> death_ms;
     for (bool power : kinds)
-    for (int n : sizes) {
-        Setup s;
-        if (auto r = bring_up(s, n, "1s", "5m", power); !r) {
-            std::fprintf(stderr, "setup: %s\n", r.error().message().c_str());
-            return 3;
-        }
-        double base_med = 0;
-        for (auto [name, lead] : {std::pair{"on receipt (baseline)", 0ms}, std::pair{"agreed instant (+150 ms)", 150ms}}) {
-            auto a = activation(s, lead, reps);
-            if (!a) {
-                std::fprintf(stderr, "activation: %s\n", a.error().message().c_str());
+        for (int n : sizes) {
+            Setup s;
+            if (auto r = bring_up(s, n, "1s", "5m", power); !r) {
+                std::fprintf(stderr, "setup: %s\n", r.error().message().c_str());
                 return 3;
             }
-            double med = bench::median(a->spread_ms);
-            if (lead.count() == 0) base_med = med;
-            std::printf("%-6s %6d  %-26s %5zu %9.3f ms %9.3f ms %11.3f ms", power ? "power" : "sever", n, name,
-                        a->spread_ms.size(), med,
-                        *std::max_element(a->spread_ms.begin(), a->spread_ms.end()), bench::median(a->late_ms));
-            if (lead.count()) std::printf("   spread %.2fx of on-receipt", base_med > 0 ? med / base_med : 0.0);
-            std::printf("\n");
-        }
-        for (int d = 0; d < deaths && !bench::g_stop; ++d) {
-            auto ms = controller_death(s, n, ttl);
-            if (!ms) {
-                std::fprintf(stderr, "controller death: %s\n", ms.error().message().c_str());
-                return 3;
+            double base_med = 0;
+            for (auto [name, lead] :
+                 {std::pair{"on receipt (baseline)", 0ms}, std::pair{"agreed instant (+150 ms)", 150ms}}) {
+                auto a = activation(s, lead, reps);
+                if (!a) {
+                    std::fprintf(stderr, "activation: %s\n", a.error().message().c_str());
+                    return 3;
+                }
+                double med = bench::median(a->spread_ms);
+                if (lead.count() == 0) base_med = med;
+                std::printf("%-6s %6d  %-26s %5zu %9.3f ms %9.3f ms %11.3f ms", power ? "power" : "sever", n, name,
+                            a->spread_ms.size(), med, *std::max_element(a->spread_ms.begin(), a->spread_ms.end()),
+                            bench::median(a->late_ms));
+                if (lead.count()) std::printf("   spread %.2fx of on-receipt", base_med > 0 ? med / base_med : 0.0);
+                std::printf("\n");
             }
-            death_ms[{power, n}].push_back(*ms);
-            std::this_thread::sleep_for(500ms);
+            for (int d = 0; d < deaths && !bench::g_stop; ++d) {
+                auto ms = controller_death(s, n, ttl);
+                if (!ms) {
+                    std::fprintf(stderr, "controller death: %s\n", ms.error().message().c_str());
+                    return 3;
+                }
+                death_ms[{power, n}].push_back(*ms);
+                std::this_thread::sleep_for(500ms);
+            }
         }
-    }
     std::printf("\ncontroller kill -9 -> every agent reverted (run lease TTL %d s):\n", ttl);
     for (auto& [key, v] : death_ms) {
         auto [power, n] = key;
         std::sort(v.begin(), v.end());
         std::printf("%-6s %6d agents  %zu runs  median %8.1f ms  min %8.1f  max %8.1f  (%.2fx the TTL)\n",
-                    power ? "power" : "sever", n, v.size(),
-                    bench::median(v), v.front(), v.back(), bench::median(v) / (ttl * 1000.0));
+                    power ? "power" : "sever", n, v.size(), bench::median(v), v.front(), v.back(),
+                    bench::median(v) / (ttl * 1000.0));
     }
     return 0;
 }

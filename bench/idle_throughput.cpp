@@ -18,13 +18,13 @@
 #include <thread>
 #include <vector>
 
-#include "support/fault_specs.hpp"
 #include "bench_lab.hpp"
 #include "common/log.hpp"
 #include "common/netns.hpp"
 #include "common/proc.hpp"
 #include "net/net_engine.hpp"
 #include "runner/engine.hpp"
+#include "support/fault_specs.hpp"
 
 using namespace inj;
 using namespace std::chrono_literals;
@@ -78,7 +78,8 @@ private:
 Result<double> iperf(const std::string& netns, const IpAddr& server) {
     auto r = run({"iperf3", "-c", server.str(), "-t", kSeconds, "-J"}, kClientTimeout, netns_path(netns));
     if (!r.ok()) return r.error();
-    if (r->exit_code != 0) return plain_error("iperf3 -c", "exit " + std::to_string(r->exit_code) + ": " + r->output.substr(0, 400));
+    if (r->exit_code != 0)
+        return plain_error("iperf3 -c", "exit " + std::to_string(r->exit_code) + ": " + r->output.substr(0, 400));
     try {
         auto j = nlohmann::json::parse(r->output);
         return j.at("end").at("sum_received").at("bits_per_second").get<double>();
@@ -182,8 +183,10 @@ int main() {
             for (size_t k = 0; k < modes.size() && !bench::g_stop.load(); ++k) {
                 size_t i = (k + static_cast<size_t>(r)) % modes.size();
                 auto s = run_mode(modes[i], st, server_addr);
-                if (s.ok()) samples[i].push_back(s.value());
-                else failures.push_back(std::string(mode_name(modes[i])) + ": " + s.error().message());
+                if (s.ok())
+                    samples[i].push_back(s.value());
+                else
+                    failures.push_back(std::string(mode_name(modes[i])) + ": " + s.error().message());
             }
 
         std::printf("TCP throughput %s (zone z0) -> %s (zone z1) through the fabric, iperf3 -t %s; median of %d runs\n",
@@ -211,8 +214,9 @@ int main() {
                         *std::min_element(v.begin(), v.end()), *std::max_element(v.begin(), v.end()), ratio,
                         static_cast<unsigned long long>(passed), static_cast<unsigned long long>(dropped));
         }
-        std::printf("rule passes/drops: packets that reached the rule loop and passed / were dropped, summed over\n"
-                    "the runs (0 passes: the program stopped after the address lookups).\n");
+        std::printf(
+            "rule passes/drops: packets that reached the rule loop and passed / were dropped, summed over\n"
+            "the runs (0 passes: the program stopped after the address lookups).\n");
         for (auto& f : failures) std::printf("run failed: %s\n", f.c_str());
         if (!failures.empty()) rc = 1;
         server.reset();  // by its pid, before the lab goes

@@ -9,9 +9,9 @@
 // NET_ACTIVATION_DEBUG=1 prints each repetition's loss runs.
 #include <arpa/inet.h>
 #include <netinet/in.h>
-#include <sys/uio.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -27,7 +27,6 @@
 #include <thread>
 #include <vector>
 
-#include "support/fault_specs.hpp"
 #include "bench_lab.hpp"
 #include "common/log.hpp"
 #include "common/netns.hpp"
@@ -35,6 +34,7 @@
 #include "net/classifier.hpp"
 #include "net/net_engine.hpp"
 #include "runner/engine.hpp"
+#include "support/fault_specs.hpp"
 
 using namespace inj;
 using namespace std::chrono_literals;
@@ -104,15 +104,19 @@ uint64_t backlog_drops() {
 
 // A paced UDP flow between two lab host namespaces. The sender busy-waits between datagrams
 // (sleeping timers wake 15-20 us late here) at normal priority (a raised one starves ksoftirqd,
-// which then drops the flow's packets; preemptions show up as gaps, which are reported) and records, per datagram, when sendto()
-// returned: on veth the receive softirq (and so the fabric's classifier and FORWARD hook) runs
-// inside the send call, so a datagram was judged before that instant. The receiver marks what
-// arrived. All arrays are read only after the threads are joined.
+// which then drops the flow's packets; preemptions show up as gaps, which are reported) and records, per datagram, when
+// sendto() returned: on veth the receive softirq (and so the fabric's classifier and FORWARD hook) runs inside the send
+// call, so a datagram was judged before that instant. The receiver marks what arrived. All arrays are read only after
+// the threads are joined.
 class Flow {
 public:
     Flow(std::string src_ns, std::string dst_ns, IpAddr dst, int64_t interval_ns, size_t capacity)
-        : src_ns_(std::move(src_ns)), dst_ns_(std::move(dst_ns)), dst_(dst), interval_ns_(interval_ns),
-          sent_(capacity, 0), got_(capacity, 0) {}
+        : src_ns_(std::move(src_ns)),
+          dst_ns_(std::move(dst_ns)),
+          dst_(dst),
+          interval_ns_(interval_ns),
+          sent_(capacity, 0),
+          got_(capacity, 0) {}
     Flow(const Flow&) = delete;
     Flow& operator=(const Flow&) = delete;
     ~Flow() { stop(); }
@@ -214,8 +218,7 @@ private:
         size_t seq = 0;
         while (!stop_send_.load(std::memory_order_relaxed) && seq < sent_.size()) {
             uint64_t now;
-            while ((now = monotonic_ns()) < next) {
-            }
+            while ((now = monotonic_ns()) < next) {}
             Datagram d{seq, now};
             if (::sendto(fd, &d, sizeof d, 0, reinterpret_cast<sockaddr*>(&a), sizeof a) == sizeof d)
                 sent_[seq] = monotonic_ns();
@@ -243,9 +246,9 @@ private:
 
 // What one repetition showed. Times in ns relative to the call starts.
 struct Observation {
-    int64_t cut_ns = 0;       // send time of the first datagram lost for good - inject start
-    int64_t heal_ns = 0;      // send time of the first datagram that arrived after heal start - heal start
-    int64_t cut_gap_ns = 0;   // the cut happened within this interval before cut_ns (resolution)
+    int64_t cut_ns = 0;      // send time of the first datagram lost for good - inject start
+    int64_t heal_ns = 0;     // send time of the first datagram that arrived after heal start - heal start
+    int64_t cut_gap_ns = 0;  // the cut happened within this interval before cut_ns (resolution)
     int64_t heal_gap_ns = 0;
     size_t stray_losses = 0;  // losses outside the cut (should be 0: the flow itself is sound)
     double interval_ns = 0;   // mean send interval achieved
@@ -259,7 +262,9 @@ Result<Observation> analyse(const Flow& f, uint64_t inject_start, uint64_t heal_
     const auto& got = f.got();
     size_t n = f.count();
     Observation o;
-    if (f.overflows()) return plain_error("analyse", "the receiver's socket overflowed (" + std::to_string(f.overflows()) + " datagrams)");
+    if (f.overflows())
+        return plain_error("analyse",
+                           "the receiver's socket overflowed (" + std::to_string(f.overflows()) + " datagrams)");
     // The last datagram wholly sent (so judged) before the heal call started: the cut must hold it.
     std::optional<size_t> last;
     for (size_t i = 0; i < n; ++i)
@@ -280,7 +285,8 @@ Result<Observation> analyse(const Flow& f, uint64_t inject_start, uint64_t heal_
     if (!before) return plain_error("analyse", "no datagram arrived before the cut (flow never worked)");
     if (sent[first] + 1'000'000 < inject_start)
         return plain_error("analyse", "datagrams were lost from " +
-                                          std::to_string((inject_start - sent[first]) / 1000) + " us before the inject call");
+                                          std::to_string((inject_start - sent[first]) / 1000) +
+                                          " us before the inject call");
     o.cut_ns = static_cast<int64_t>(sent[first]) - static_cast<int64_t>(inject_start);
     o.cut_gap_ns = static_cast<int64_t>(sent[first] - sent[*before]);
 
@@ -301,14 +307,18 @@ Result<Observation> analyse(const Flow& f, uint64_t inject_start, uint64_t heal_
     if (std::getenv("NET_ACTIVATION_DEBUG")) {
         // Loss runs relative to the inject call, for looking at a suspicious repetition.
         for (size_t i = 0; i < n;) {
-            if (!sent[i] || got[i]) { ++i; continue; }
+            if (!sent[i] || got[i]) {
+                ++i;
+                continue;
+            }
             size_t j = i;
             while (j < n && (!sent[j] || !got[j])) ++j;
             std::fprintf(stderr, "  lost %zu..%zu (%zu) at %+.3f ms\n", i, j - 1, j - i,
                          (static_cast<double>(sent[i]) - static_cast<double>(inject_start)) / 1e6);
             i = j;
         }
-        std::fprintf(stderr, "  heal at %+.3f ms, sent %zu\n", (static_cast<double>(heal_start) - static_cast<double>(inject_start)) / 1e6, n);
+        std::fprintf(stderr, "  heal at %+.3f ms, sent %zu\n",
+                     (static_cast<double>(heal_start) - static_cast<double>(inject_start)) / 1e6, n);
     }
     uint64_t t0 = 0, t1 = 0;
     size_t sent_count = 0;
@@ -466,7 +476,9 @@ public:
         }
         f << "table ip injbench {\n"
              "  set cut { type ipv4_addr; }\n"
-             "  set peers { type ipv4_addr; flags interval; elements = { " << elems << " } }\n"
+             "  set peers { type ipv4_addr; flags interval; elements = { "
+          << elems
+          << " } }\n"
              "  chain forward {\n"
              "    type filter hook forward priority filter; policy accept;\n"
              "    ip saddr @cut ip daddr @peers drop\n"
@@ -538,7 +550,8 @@ Result<Sample> measure(Method& m, const std::string& src_ns, const std::string& 
     if (!rh.ok()) return rh.error();
     if (!rc.ok()) return rc.error();
     if (!flow.error().empty()) return plain_error("flow", flow.error());
-    if (dropped) return plain_error("flow", std::to_string(dropped) + " packets dropped by a full CPU backlog during the run");
+    if (dropped)
+        return plain_error("flow", std::to_string(dropped) + " packets dropped by a full CPU backlog during the run");
 
     auto obs = analyse(flow, t_inj, t_heal);
     if (!obs.ok()) return obs.error();
@@ -690,8 +703,9 @@ std::string fmt_ratio(double x, double base) {
 }
 
 void print_table(const std::vector<CaseResult>& cases, const Options& opt) {
-    std::printf("\nzone cut z0 <-> {z1,z2} (both directions) in a lab of 3 zones; median of %d repetitions; times in ms\n",
-                opt.reps);
+    std::printf(
+        "\nzone cut z0 <-> {z1,z2} (both directions) in a lab of 3 zones; median of %d repetitions; times in ms\n",
+        opt.reps);
     std::printf("%6s %9s  %-18s %10s %12s %12s %12s %12s %9s %9s %7s %3s\n", "hosts", "prefixes", "method", "setup",
                 "inject call", "inject->cut", "heal call", "heal->flow", "cut xBPF", "heal xBPF", "gap us", "n");
     for (auto& c : cases) {
@@ -717,36 +731,43 @@ void print_table(const std::vector<CaseResult>& cases, const Options& opt) {
                             r.failures.size());
                 continue;
             }
-            std::string setup_s = bpf ? fmt_ms(c.prepare_ms * 1e6) + "*" : r.method == "nft set" ? fmt_ms(bench::median(setup)) : "-";
-            std::printf("%6d %9zu  %-18s %10s %12s %12s %12s %12s %9s %9s %7.1f %3zu\n", r.hosts, r.prefixes, r.method.c_str(),
-                        setup_s.c_str(), fmt_ms(bench::median(ic)).c_str(), fmt_ms(bench::median(cut)).c_str(),
-                        fmt_ms(bench::median(hc)).c_str(), fmt_ms(bench::median(heal)).c_str(),
+            std::string setup_s = bpf                     ? fmt_ms(c.prepare_ms * 1e6) + "*"
+                                  : r.method == "nft set" ? fmt_ms(bench::median(setup))
+                                                          : "-";
+            std::printf("%6d %9zu  %-18s %10s %12s %12s %12s %12s %9s %9s %7.1f %3zu\n", r.hosts, r.prefixes,
+                        r.method.c_str(), setup_s.c_str(), fmt_ms(bench::median(ic)).c_str(),
+                        fmt_ms(bench::median(cut)).c_str(), fmt_ms(bench::median(hc)).c_str(),
+                        fmt_ms(bench::median(heal)).c_str(),
                         bpf ? "1x" : fmt_ratio(bench::median(cut), bpf_cut).c_str(),
-                        bpf ? "1x" : fmt_ratio(bench::median(heal), bpf_heal).c_str(), bench::median(gaps) / 1e3, r.samples.size());
+                        bpf ? "1x" : fmt_ratio(bench::median(heal), bpf_heal).c_str(), bench::median(gaps) / 1e3,
+                        r.samples.size());
         }
     }
-    std::printf("\ninject->cut: send time (sendto return) of the first datagram of the loss run that lasts until the heal,\n"
-                "  minus the inject call start; heal->flow: the first datagram that arrived after the heal call start,\n"
-                "  minus that start. Both are upper bounds within the row's median 'gap us' (the send gap before the\n"
-                "  marking datagram), so a BPF figure is its call plus up to one gap and the xBPF ratios are conservative.\n"
-                "iptables xN: N commands, one per zone-z0 host address and direction (each with both peer subnets);\n"
-                "  iptables-restore: the same rules in one --noflush batch (heal: a batch of -D); nft set: the fault is\n"
-                "  one `nft add element` of all z0 addresses to a set two drop rules match in forward (heal: flush set).\n"
-                "  All run in the fabric namespace's FORWARD path, stateless (established flows are cut: the observed\n"
-                "  flow is one), and are removed after every repetition. Call times include fork/exec of the tool;\n"
-                "  the calling thread, the tools and the spinning sender all run at nice %d.\n"
-                "* BPF setup = NetEngine::prepare once per lab (load, install tables, attach tcx on every host port),\n"
-                "  paid before any fault; nft setup = creating the table and its sets each repetition (untimed in\n"
-                "  the cut). iptables methods need no setup.\n",
-                kCallerNice);
+    std::printf(
+        "\ninject->cut: send time (sendto return) of the first datagram of the loss run that lasts until the heal,\n"
+        "  minus the inject call start; heal->flow: the first datagram that arrived after the heal call start,\n"
+        "  minus that start. Both are upper bounds within the row's median 'gap us' (the send gap before the\n"
+        "  marking datagram), so a BPF figure is its call plus up to one gap and the xBPF ratios are conservative.\n"
+        "iptables xN: N commands, one per zone-z0 host address and direction (each with both peer subnets);\n"
+        "  iptables-restore: the same rules in one --noflush batch (heal: a batch of -D); nft set: the fault is\n"
+        "  one `nft add element` of all z0 addresses to a set two drop rules match in forward (heal: flush set).\n"
+        "  All run in the fabric namespace's FORWARD path, stateless (established flows are cut: the observed\n"
+        "  flow is one), and are removed after every repetition. Call times include fork/exec of the tool;\n"
+        "  the calling thread, the tools and the spinning sender all run at nice %d.\n"
+        "* BPF setup = NetEngine::prepare once per lab (load, install tables, attach tcx on every host port),\n"
+        "  paid before any fault; nft setup = creating the table and its sets each repetition (untimed in\n"
+        "  the cut). iptables methods need no setup.\n",
+        kCallerNice);
 
-    std::printf("BPF calls with no traffic running, median, us: NetEngine inject/heal (x%d; map write + audit\n"
-                "  record with fdatasync) | map write alone, Classifier::arm/disarm (x%d):\n",
-                kBareEngineCalls, kBareMapWrites);
+    std::printf(
+        "BPF calls with no traffic running, median, us: NetEngine inject/heal (x%d; map write + audit\n"
+        "  record with fdatasync) | map write alone, Classifier::arm/disarm (x%d):\n",
+        kBareEngineCalls, kBareMapWrites);
     for (auto& c : cases)
         if (!c.rows.empty())
-            std::printf("  %4d hosts, %5zu prefixes: %7.1f / %7.1f | %5.1f / %5.1f\n", c.rows[0].hosts, c.rows[0].prefixes,
-                        c.engine_inject_ns / 1e3, c.engine_heal_ns / 1e3, c.map_arm_ns / 1e3, c.map_disarm_ns / 1e3);
+            std::printf("  %4d hosts, %5zu prefixes: %7.1f / %7.1f | %5.1f / %5.1f\n", c.rows[0].hosts,
+                        c.rows[0].prefixes, c.engine_inject_ns / 1e3, c.engine_heal_ns / 1e3, c.map_arm_ns / 1e3,
+                        c.map_disarm_ns / 1e3);
     // Resolution and soundness of the measurement itself.
     std::vector<double> interval, gap;
     size_t stray = 0, n = 0;
@@ -760,11 +781,12 @@ void print_table(const std::vector<CaseResult>& cases, const Options& opt) {
                 ++n;
             }
     std::sort(gap.begin(), gap.end());
-    std::printf("resolution: datagrams every %.1f us (median achieved; target %.1f us); the gap before the\n"
-                "  datagram that marks a cut or a heal was median %.1f us, max %.1f us (the event happened inside it,\n"
-                "  so each figure is an upper bound within that gap). Datagrams lost outside the cut: %zu in %zu runs.\n",
-                bench::median(interval) / 1e3, static_cast<double>(opt.interval_ns) / 1e3,
-                bench::median(gap) / 1e3, gap.empty() ? 0.0 : gap.back() / 1e3, stray, n);
+    std::printf(
+        "resolution: datagrams every %.1f us (median achieved; target %.1f us); the gap before the\n"
+        "  datagram that marks a cut or a heal was median %.1f us, max %.1f us (the event happened inside it,\n"
+        "  so each figure is an upper bound within that gap). Datagrams lost outside the cut: %zu in %zu runs.\n",
+        bench::median(interval) / 1e3, static_cast<double>(opt.interval_ns) / 1e3, bench::median(gap) / 1e3,
+        gap.empty() ? 0.0 : gap.back() / 1e3, stray, n);
     for (auto& c : cases)
         for (auto& r : c.rows)
             for (auto& f : r.failures)
@@ -784,9 +806,12 @@ int main(int argc, char** argv) {
         std::string a = argv[i];
         if (i + 1 >= argc) return usage();
         std::string v = argv[++i];
-        if (a == "--reps") opt.reps = std::max(1, std::atoi(v.c_str()));
-        else if (a == "--interval-us") opt.interval_ns = std::max(1, std::atoi(v.c_str())) * 1000ll;
-        else if (a == "--extra-cidrs") opt.extra_cidrs = std::max(0, std::atoi(v.c_str()));
+        if (a == "--reps")
+            opt.reps = std::max(1, std::atoi(v.c_str()));
+        else if (a == "--interval-us")
+            opt.interval_ns = std::max(1, std::atoi(v.c_str())) * 1000ll;
+        else if (a == "--extra-cidrs")
+            opt.extra_cidrs = std::max(0, std::atoi(v.c_str()));
         else if (a == "--sizes") {
             opt.sizes.clear();
             for (size_t p = 0, q; p < v.size(); p = q + 1) {
@@ -796,7 +821,8 @@ int main(int argc, char** argv) {
                 if (n < kZones) return usage();
                 opt.sizes.push_back(n);
             }
-        } else return usage();
+        } else
+            return usage();
     }
     log::set_level(spdlog::level::warn);
     bench::install_stop_handlers();
@@ -818,7 +844,8 @@ int main(int argc, char** argv) {
         }
         std::fprintf(stderr, "lab of %d hosts up in %.2f s\n", hosts, static_cast<double>(monotonic_ns() - t0) / 1e9);
         auto c = run_case(lab.value(), hosts, 0, opt);
-        if (c.ok()) cases.push_back(std::move(c.value()));
+        if (c.ok())
+            cases.push_back(std::move(c.value()));
         else {
             std::fprintf(stderr, "net_activation: %d hosts: %s\n", hosts, c.error().message().c_str());
             rc = 3;
@@ -827,7 +854,8 @@ int main(int argc, char** argv) {
         // same (extra CIDRs are classification entries only), so the lab is reused.
         if (hosts == opt.sizes.back() && opt.extra_cidrs > 0 && c.ok() && !bench::g_stop.load()) {
             auto x = run_case(lab.value(), hosts, opt.extra_cidrs, opt);
-            if (x.ok()) cases.push_back(std::move(x.value()));
+            if (x.ok())
+                cases.push_back(std::move(x.value()));
             else {
                 std::fprintf(stderr, "net_activation: %d hosts + %d cidrs: %s\n", hosts, opt.extra_cidrs,
                              x.error().message().c_str());

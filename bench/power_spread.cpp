@@ -33,9 +33,9 @@
 #include "bench_lab.hpp"
 #include "common/log.hpp"
 #include "common/netns.hpp"
-#include "net/net_engine.hpp"
 #include "faults/power_loss/power_engine.hpp"
 #include "lab/targets.hpp"
+#include "net/net_engine.hpp"
 
 namespace inj {
 namespace {
@@ -297,8 +297,10 @@ int run_size(int n, int reps, std::vector<std::string>& rows) {
         power::PowerEngine power(net, nullptr);
         lab::LabTargets targets(plan, lab);
         uint64_t deadline = now_ns() + 20ull * 60 * 1'000'000'000ull;
-        if (auto r = net.prepare(plan, targets, deadline); !r) return std::fprintf(stderr, "%s\n", r.error().message().c_str()), 3;
-        if (auto r = power.prepare(plan, targets, deadline); !r) return std::fprintf(stderr, "%s\n", r.error().message().c_str()), 3;
+        if (auto r = net.prepare(plan, targets, deadline); !r)
+            return std::fprintf(stderr, "%s\n", r.error().message().c_str()), 3;
+        if (auto r = power.prepare(plan, targets, deadline); !r)
+            return std::fprintf(stderr, "%s\n", r.error().message().c_str()), 3;
         for (int rep = 0; rep < reps && !bench::g_stop.load(); ++rep) {
             DeathWatch deaths(pids_of(targets.state(), n));
             uint64_t t0 = now_ns();
@@ -356,7 +358,8 @@ int run_size(int n, int reps, std::vector<std::string>& rows) {
         const auto* h = st.host("d" + std::to_string(i));
         std::string addr = h->addresses[0].addr.str();
         ipt_cut.push_back({"ip", "netns", "exec", fabric, "iptables", "-w", "-I", "FORWARD", "-s", addr, "-j", "DROP"});
-        ipt_undo.push_back({"ip", "netns", "exec", fabric, "iptables", "-w", "-D", "FORWARD", "-s", addr, "-j", "DROP"});
+        ipt_undo.push_back(
+            {"ip", "netns", "exec", fabric, "iptables", "-w", "-D", "FORWARD", "-s", addr, "-j", "DROP"});
         link_cut.push_back({"ip", "-n", fabric, "link", "set", "dev", h->fabric_port, "down"});
         link_undo.push_back({"ip", "-n", fabric, "link", "set", "dev", h->fabric_port, "up"});
     }
@@ -389,9 +392,8 @@ int run_size(int n, int reps, std::vector<std::string>& rows) {
                   "| %4d | %.0f us | %.3f ms (round %.3f ms) | %.3f ms | %.2f ms | %.1f ms | %.1f ms (%.0fx) | "
                   "%.1f ms (%.0fx) | %.1f ms (%.0fx) | %.1f ms |",
                   n, m(arm_us), m(inj.net), m(rounds) / 1e3, m(inj.kill), m(inj.exit), m(call_ms), m(ipt.net),
-                  m(ipt.net) / net,
-                  m(link.net), m(link.net) / net, m(killf.kill), m(killf.kill) / std::max(m(inj.kill), 1e-3),
-                  m(killf.exit));
+                  m(ipt.net) / net, m(link.net), m(link.net) / net, m(killf.kill),
+                  m(killf.kill) / std::max(m(inj.kill), 1e-3), m(killf.exit));
     rows.push_back(row);
     std::printf("%s\n", row);
     std::fflush(stdout);
@@ -408,7 +410,8 @@ int main(int argc, char** argv) {
         std::string a = argv[i];
         if (i + 1 >= argc) return inj::usage();
         std::string v = argv[++i];
-        if (a == "--reps") reps = std::max(1, std::atoi(v.c_str()));
+        if (a == "--reps")
+            reps = std::max(1, std::atoi(v.c_str()));
         else if (a == "--sizes") {
             sizes.clear();
             for (size_t p = 0, q; p < v.size(); p = q + 1) {
@@ -418,17 +421,20 @@ int main(int argc, char** argv) {
                 if (n < 1 || n > 1000) return inj::usage();
                 sizes.push_back(n);
             }
-        } else return inj::usage();
+        } else
+            return inj::usage();
     }
     inj::log::set_level(spdlog::level::warn);
     inj::bench::install_stop_handlers();
-    std::printf("power-loss spread: first to last host dark, median of %d (network: send time of the last datagram "
-                "through per host, good to one sender round; kill: first to last signal sent; exit: first to last "
-                "process gone, pidfd stamps)\n",
-                reps);
-    std::printf("| hosts | power_loss: rule write | power_loss: network spread seen | power_loss: kill spread | "
-                "power_loss: exit spread | inject call | iptables per host | ip link down per host | "
-                "kill -9 per host: kill spread | kill -9 per host: exit spread |\n");
+    std::printf(
+        "power-loss spread: first to last host dark, median of %d (network: send time of the last datagram "
+        "through per host, good to one sender round; kill: first to last signal sent; exit: first to last "
+        "process gone, pidfd stamps)\n",
+        reps);
+    std::printf(
+        "| hosts | power_loss: rule write | power_loss: network spread seen | power_loss: kill spread | "
+        "power_loss: exit spread | inject call | iptables per host | ip link down per host | "
+        "kill -9 per host: kill spread | kill -9 per host: exit spread |\n");
     std::printf("|---|---|---|---|---|---|---|---|---|---|\n");
     std::vector<std::string> rows;
     for (int n : sizes) {

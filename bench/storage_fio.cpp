@@ -105,8 +105,7 @@ std::pair<double, double> fio(const std::string& dir, const Case& c) {
                   "--time_based", "--runtime=3", "--ramp_time=0", "--output-format=json",
                   // Warm cache in every mode: fio's default drops the file's cache before each
                   // job, which on FUSE drops only the upper cache and compares disk to memory.
-                  "--invalidate=0",
-                  std::string("--end_fsync=") + (c.write ? "1" : "0")},
+                  "--invalidate=0", std::string("--end_fsync=") + (c.write ? "1" : "0")},
                  2min);
     if (!r || r->exit_code != 0) {
         std::fprintf(stderr, "fio failed: %s\n", r ? r->output.c_str() : r.error().message().c_str());
@@ -129,13 +128,13 @@ struct ModelMode {
     const char* name;
     bool armed;
     faultfs::Loss loss;
-    bool crash = false;  // a crash point armed too, on every write, that never matches its path
-    bool native = false; // the directory itself, no FUSE
+    bool crash = false;   // a crash point armed too, on every write, that never matches its path
+    bool native = false;  // the directory itself, no FUSE
 };
 std::vector<ModelMode> model_modes() {
     using faultfs::Loss;
-    std::vector<ModelMode> m = {{"no fault (today's faultfs)", false, {}}, {"native", false, {}, false, true},
-                                {"volatile unsynced", true, {}}};
+    std::vector<ModelMode> m = {
+        {"no fault (today's faultfs)", false, {}}, {"native", false, {}, false, true}, {"volatile unsynced", true, {}}};
     Loss torn;
     torn.model = Loss::Model::torn;
     torn.torn_sectors = 8;
@@ -167,7 +166,8 @@ bool arm_mode(const ModelMode& mode, const fs::path& work) {
     return true;
 }
 
-void print_table(const std::vector<ModelMode>& modes, const std::vector<std::vector<std::vector<double>>>& bw, int runs) {
+void print_table(const std::vector<ModelMode>& modes, const std::vector<std::vector<std::vector<double>>>& bw,
+                 int runs) {
     std::printf("| case |");
     for (auto& m : modes) std::printf(" %s |", m.name);
     std::printf("\n|---|");
@@ -222,7 +222,8 @@ int run_cut_latency(int runs, const fs::path& work) {
                 int fd = write_unsynced(dir, mib);
                 auto t0 = std::chrono::steady_clock::now();
                 if (!ctl->drop_volatile(60s)) return 3;
-                drop.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+                drop.push_back(
+                    std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
                 ::close(fd);
                 auto arm = faultfs::arm_crash(*ctl, s, {"fsync", "/cut.dat", 1, false}, uint32_t(::getpid()));
                 if (!arm) return 3;
@@ -276,13 +277,17 @@ int run_volume_cuts(int runs, const fs::path& work) {
                     if (parallel) {
                         std::vector<std::thread> ts;
                         std::atomic<bool> good{true};
-                        for (auto& c : ctls) ts.emplace_back([&c, &good] { if (!c.drop_volatile(60s)) good = false; });
+                        for (auto& c : ctls)
+                            ts.emplace_back([&c, &good] {
+                                if (!c.drop_volatile(60s)) good = false;
+                            });
                         for (auto& t : ts) t.join();
                         ok = good;
                     } else {
                         for (auto& c : ctls) ok = ok && c.drop_volatile(60s).ok();
                     }
-                    double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+                    double ms =
+                        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
                     if (!ok) return 3;
                     (parallel ? par : seq).push_back(ms);
                     for (int fd : fds) ::close(fd);
@@ -293,8 +298,10 @@ int run_volume_cuts(int runs, const fs::path& work) {
             std::printf("| %s | %d | %.2f | %.2f |\n", mode.name, n, median(seq), median(par));
         }
     }
-    std::printf("(medians of %d runs; each volume a faultfs daemon holding 4 MiB of 64 KiB writes at random "
-                "offsets)\n", runs);
+    std::printf(
+        "(medians of %d runs; each volume a faultfs daemon holding 4 MiB of 64 KiB writes at random "
+        "offsets)\n",
+        runs);
     return 0;
 }
 
@@ -334,8 +341,8 @@ int main(int argc, char** argv) {
     fs::create_directories(work / "faultfs");
     fs::create_directories(work / "pt-src");
     fs::create_directories(work / "pt-mnt");
-    if (argc > 2 && (std::string(argv[2]) == "models" || std::string(argv[2]) == "cuts" ||
-                     std::string(argv[2]) == "volumes")) {
+    if (argc > 2 &&
+        (std::string(argv[2]) == "models" || std::string(argv[2]) == "cuts" || std::string(argv[2]) == "volumes")) {
         std::string what = argv[2];
         int rc = what == "models" ? run_models(runs, work)
                  : what == "cuts" ? run_cut_latency(runs, work)
@@ -373,14 +380,15 @@ int main(int argc, char** argv) {
         }
         std::fprintf(stderr, "run %d/%d done\n", run_i + 1, runs);
     }
-    std::printf("| case | native | faultfs | faultfs --writeback | passthrough_ll | faultfs / native | "
-                "wb / native | faultfs / pt_ll | wb / pt_ll |\n");
+    std::printf(
+        "| case | native | faultfs | faultfs --writeback | passthrough_ll | faultfs / native | "
+        "wb / native | faultfs / pt_ll | wb / pt_ll |\n");
     std::printf("|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     for (size_t c = 0; c < std::size(kCases); ++c) {
         double n = median(bw[c][kNative]), f = median(bw[c][kFaultfs]), w = median(bw[c][kFaultfsWb]),
                p = median(bw[c][kPassthrough]);
-        std::printf("| %s | %.0f | %.0f | %.0f | %.0f | %.0f%% | %.0f%% | %.2fx | %.2fx |\n", kCases[c].name, n, f, w, p,
-                    100.0 * f / n, 100.0 * w / n, f / p, w / p);
+        std::printf("| %s | %.0f | %.0f | %.0f | %.0f | %.0f%% | %.0f%% | %.2fx | %.2fx |\n", kCases[c].name, n, f, w,
+                    p, 100.0 * f / n, 100.0 * w / n, f / p, w / p);
     }
     std::printf("(MiB/s, medians)\nIOPS (medians): ");
     for (size_t c = 0; c < std::size(kCases); ++c)

@@ -109,10 +109,9 @@ struct {
  * in one multiply and one load, since BPF has no count-trailing-zeros instruction. */
 #define NF_DEBRUIJN64 0x03f79d71b4cb0a89ULL
 static const __u8 nf_debruijn_index[64] = {
-	0,  1,  48, 2,  57, 49, 28, 3,  61, 58, 50, 42, 38, 29, 17, 4,
-	62, 55, 59, 36, 53, 51, 43, 22, 45, 39, 33, 30, 24, 18, 12, 5,
-	63, 47, 56, 27, 60, 41, 37, 16, 54, 35, 52, 21, 44, 32, 23, 11,
-	46, 26, 40, 15, 34, 20, 31, 10, 25, 14, 19, 9,  13, 8,  7,  6,
+	0,  1,	48, 2,	57, 49, 28, 3,	61, 58, 50, 42, 38, 29, 17, 4,	62, 55, 59, 36, 53, 51,
+	43, 22, 45, 39, 33, 30, 24, 18, 12, 5,	63, 47, 56, 27, 60, 41, 37, 16, 54, 35, 52, 21,
+	44, 32, 23, 11, 46, 26, 40, 15, 34, 20, 31, 10, 25, 14, 19, 9,	13, 8,	7,  6,
 };
 
 /* Whether the program judges this packet at ingress of skb->ifindex (a lab's fabric port) or at
@@ -194,7 +193,7 @@ int netfault_classify(struct __sk_buff *skb)
 
 	if (eth->h_proto == bpf_htons(ETH_P_IP)) {
 		struct iphdr *ip = (void *)(eth + 1);
-		struct nf_lpm_v4 key = { .prefixlen = 32 };
+		struct nf_lpm_v4 key = {.prefixlen = 32};
 
 		if ((void *)(ip + 1) > data_end) {
 			count(NF_STAT_UNKNOWN);
@@ -216,7 +215,7 @@ int netfault_classify(struct __sk_buff *skb)
 		}
 	} else {
 		struct ipv6hdr *ip6 = (void *)(eth + 1);
-		struct nf_lpm_v6 key = { .prefixlen = 128 };
+		struct nf_lpm_v6 key = {.prefixlen = 128};
 
 		if ((void *)(ip6 + 1) > data_end) {
 			count(NF_STAT_UNKNOWN);
@@ -348,7 +347,8 @@ __noinline int degrade_packet(struct __sk_buff *skb, __u64 hits, __u32 reentry, 
 			/* The copy comes in again on the same port, marked so it is not lost, corrupted
 			 * or copied once more; it still gets the delay and the rate cap. */
 			skb->mark = NF_MARK_MAGIC | NF_MARK_DUP;
-			if (bpf_clone_redirect(skb, skb->ifindex, nf_at_ingress(skb) ? BPF_F_INGRESS : 0) == 0)
+			if (bpf_clone_redirect(skb, skb->ifindex, nf_at_ingress(skb) ? BPF_F_INGRESS : 0) ==
+			    0)
 				ds->duplicated++;
 			skb->mark = 0;
 		}
@@ -379,7 +379,8 @@ __noinline int degrade_packet(struct __sk_buff *skb, __u64 hits, __u32 reentry, 
 			__u64 at = now + dg->delay_ns;
 
 			if (dg->jitter_ns)
-				at = at - dg->jitter_ns + bpf_get_prandom_u32() % (2 * (__u64)dg->jitter_ns + 1);
+				at = at - dg->jitter_ns +
+				     bpf_get_prandom_u32() % (2 * (__u64)dg->jitter_ns + 1);
 			bpf_skb_set_tstamp(skb, at, BPF_SKB_TSTAMP_DELIVERY_MONO);
 			ds->delayed++;
 		}

@@ -3,11 +3,11 @@
 // exit codes of DESIGN.md. The only catch-all of the program is here, around every command.
 #include <iostream>
 
-#include "common/output.hpp"
 #include "cli/commands.hpp"
 #include "cli/help.hpp"
 #include "common/exit_codes.hpp"
 #include "common/log.hpp"
+#include "common/output.hpp"
 
 using namespace inj;
 namespace po = boost::program_options;

@@ -22,7 +22,7 @@ AbortFileGuard::AbortFileGuard(std::vector<std::string> paths) : paths_(std::mov
 
 std::optional<std::string> AbortFileGuard::check(SteadyTime) {
     for (auto& p : paths_) {
-        struct stat st{};
+        struct stat st {};
         if (stat(p.c_str(), &st) != 0) continue;
         std::ifstream in(p);
         std::string why;

@@ -224,8 +224,10 @@ std::vector<Moment> moments(const Plan& plan, const net::Tables& t) {
             }
         }
         if (m.faults.empty()) continue;
-        if (!out.empty() && out.back().to == m.from && out.back().faults == m.faults) out.back().to = m.to;
-        else out.push_back(std::move(m));
+        if (!out.empty() && out.back().to == m.from && out.back().faults == m.faults)
+            out.back().to = m.to;
+        else
+            out.push_back(std::move(m));
     }
     return out;
 }
@@ -283,7 +285,9 @@ Impact impact_at(const Plan& plan, const net::Tables& t, const Moment& m, const 
 
 }  // namespace
 
-Impact impact(const Plan& plan, const net::Tables& t, const Moment& m) { return impact_at(plan, t, m, Shared(plan, t)); }
+Impact impact(const Plan& plan, const net::Tables& t, const Moment& m) {
+    return impact_at(plan, t, m, Shared(plan, t));
+}
 
 std::vector<Impact> impacts(const Plan& plan, const net::Tables& t, const std::vector<Moment>& ms) {
     Shared sh(plan, t);
@@ -369,9 +373,9 @@ namespace {
 
 // One side of a fault, resolved: its hosts and the prefixes it names.
 struct Side {
-    const char* name;  // "target" / "peer"
-    std::vector<size_t> hosts;     // ascending
-    std::vector<Cidr> cidrs;       // the selector's own CIDRs
+    const char* name;                               // "target" / "peer"
+    std::vector<size_t> hosts;                      // ascending
+    std::vector<Cidr> cidrs;                        // the selector's own CIDRs
     std::vector<std::string> zones, power_domains;  // named, or (for rest) not fully in the target
     bool rest = false;
 };
@@ -417,7 +421,8 @@ std::string touches(const plan::Topology& topo, const Side& side, const plan::Pr
             for (auto& c : side.cidrs)
                 if (z)
                     for (auto& zp : {z->subnet, z->subnet6})
-                        if (zp && c.overlaps(*zp)) return what + " cidr " + c.str() + " overlaps zone " + p.name + " " + zp->str();
+                        if (zp && c.overlaps(*zp))
+                            return what + " cidr " + c.str() + " overlaps zone " + p.name + " " + zp->str();
             break;
         }
         case K::power_domain:
@@ -428,8 +433,7 @@ std::string touches(const plan::Topology& topo, const Side& side, const plan::Pr
         case K::host:
         case K::cidr:
         case K::interface:
-        case K::port:
-            break;
+        case K::port: break;
     }
     for (size_t h : side.hosts) {
         const plan::Host& host = topo.hosts[h];
@@ -466,7 +470,8 @@ std::vector<Refusal> check_protected(const Plan& plan, const net::Tables&) {
     const auto& topo = plan.topology;
     std::vector<Refusal> out;
     auto refuse = [&](const plan::Fault& f, std::string message) {
-        out.push_back(Refusal{"protected", f.name, f.mark, "fault " + f.name + " (" + f.mark.str() + "): " + std::move(message)});
+        out.push_back(
+            Refusal{"protected", f.name, f.mark, "fault " + f.name + " (" + f.mark.str() + "): " + std::move(message)});
     };
     for (const plan::Fault& f : plan.method) {
         // Always protected. A zone, power domain or host selector can only name plan hosts, and
@@ -476,8 +481,8 @@ std::vector<Refusal> check_protected(const Plan& plan, const net::Tables&) {
             for (auto& c : sel->cidrs)
                 for (auto& ap : always_protected())
                     if (c.overlaps(ap.cidr))
-                        refuse(f, std::string(sel == &f.target ? "target" : "peer") + " cidr " + c.str() + " overlaps " +
-                                      ap.cidr.str() + ", " + ap.what + ", which is always protected");
+                        refuse(f, std::string(sel == &f.target ? "target" : "peer") + " cidr " + c.str() +
+                                      " overlaps " + ap.cidr.str() + ", " + ap.what + ", which is always protected");
 
         // The plan's protected set. `interface` entries are for host mode, which this version
         // does not have: in a lab, faults act on lab addresses only, through classifiers on the
@@ -509,9 +514,7 @@ struct Reached {
     int host = -1;  // plan host index, or -1 for a literal address
     bool v6 = false;
     std::optional<IpAddr> addr;  // literal
-    bool operator<(const Reached& o) const {
-        return std::tie(host, v6, addr) < std::tie(o.host, o.v6, o.addr);
-    }
+    bool operator<(const Reached& o) const { return std::tie(host, v6, addr) < std::tie(o.host, o.v6, o.addr); }
 };
 
 void add_service_hosts(const Plan& plan, const std::string& svc, std::set<Reached>& out) {
@@ -570,7 +573,8 @@ void scan_template(const Plan& plan, const std::string& t, int current, std::set
         std::string name = body.substr(0, colon);
         std::optional<std::string> arg;
         if (colon != std::string::npos) arg = body.substr(colon + 1);
-        if ((name == "addr" || name == "addr6") && !arg && current >= 0) out.insert({current, name == "addr6", std::nullopt});
+        if ((name == "addr" || name == "addr6") && !arg && current >= 0)
+            out.insert({current, name == "addr6", std::nullopt});
         else if ((name == "addr" || name == "addr6") && arg)
             out.insert({plan.topology.host_index(*arg), name == "addr6", std::nullopt});
         else if ((name == "addrs" || name == "endpoints" || name == "urls") && arg)

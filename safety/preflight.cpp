@@ -34,7 +34,11 @@ bool has_capability(int cap) {
 
 std::vector<Finding> check_environment() {
     std::vector<Finding> out;
-    struct Need { int cap; const char* name; const char* why; };
+    struct Need {
+        int cap;
+        const char* name;
+        const char* why;
+    };
     const Need needs[] = {
         {CAP_NET_ADMIN, "CAP_NET_ADMIN", "to build lab namespaces, links and routes"},
         {CAP_SYS_ADMIN, "CAP_SYS_ADMIN", "to enter namespaces (setns) and mount"},
@@ -43,11 +47,10 @@ std::vector<Finding> check_environment() {
     };
     for (auto& n : needs)
         if (!has_capability(n.cap))
-            out.push_back({"capability", std::string(n.name) + " is missing (" + n.why +
-                                             "); run as root or grant it"});
+            out.push_back({"capability", std::string(n.name) + " is missing (" + n.why + "); run as root or grant it"});
     if (access("/sys/kernel/btf/vmlinux", R_OK) != 0)
         out.push_back({"btf", "/sys/kernel/btf/vmlinux is missing: the kernel needs CONFIG_DEBUG_INFO_BTF"});
-    struct statfs sfs{};
+    struct statfs sfs {};
     if (statfs("/sys/fs/bpf", &sfs) != 0 || static_cast<unsigned long>(sfs.f_type) != BPF_FS_MAGIC) {
         std::error_code ec;
         std::filesystem::create_directories("/sys/fs/bpf", ec);
@@ -64,13 +67,14 @@ std::vector<Finding> check_environment() {
         ss >> dev >> dir >> type;
         if (type == "cgroup2") cg2 = true;
     }
-    if (!cg2) out.push_back({"cgroup2", "no cgroup2 hierarchy is mounted (mount -t cgroup2 none /sys/fs/cgroup/unified)"});
+    if (!cg2)
+        out.push_back({"cgroup2", "no cgroup2 hierarchy is mounted (mount -t cgroup2 none /sys/fs/cgroup/unified)"});
     return out;
 }
 
 namespace {
 std::string lock_path() { return state_root() + "/lock"; }
-}
+}  // namespace
 
 Result<RunLock> RunLock::acquire(const std::string& run_id) {
     std::error_code ec;
@@ -92,7 +96,8 @@ Result<RunLock> RunLock::acquire(const std::string& run_id) {
 
 RunLock::~RunLock() {
     if (!fd_) return;
-    if (ftruncate(fd_.get(), 0) != 0) { /* the content is informational; the flock is what counts */ }
+    if (ftruncate(fd_.get(), 0) != 0) { /* the content is informational; the flock is what counts */
+    }
 }
 
 std::optional<RunLock::Holder> RunLock::holder() {

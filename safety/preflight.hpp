@@ -35,7 +35,10 @@ public:
     RunLock& operator=(RunLock&&) = delete;
     ~RunLock();
 
-    struct Holder { std::string run_id; int pid = 0; };
+    struct Holder {
+        std::string run_id;
+        int pid = 0;
+    };
     // Who holds the lock now, if anyone.
     static std::optional<Holder> holder();
 

@@ -72,7 +72,8 @@ std::vector<std::string> check_real_targets(const plan::Plan& plan, const net::T
                 if (is_machine(self))
                     for (auto& addr : addresses(other)) peers[self].push_back(Cidr{addr, addr.bits()});
         for (auto& [hn, list] : peers)
-            if (auto why = refusal(protect, Cut{interfaces(*is_machine(hn)), {}, addresses(hn), list})) refuse(hn, *why);
+            if (auto why = refusal(protect, Cut{interfaces(*is_machine(hn)), {}, addresses(hn), list}))
+                refuse(hn, *why);
     }
     return out;
 }

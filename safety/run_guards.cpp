@@ -49,8 +49,8 @@ std::optional<std::string> ProbeGuard::check(SteadyTime now) {
             if (!full) return std::nullopt;
             auto s = source_(now - window);
             if (!s.empty() && std::all_of(s.begin(), s.end(), slow))
-                return "probe " + rule_.probe + " slower than " + format_duration(*rule_.latency_above) +
-                       " for " + format_duration(rule_.window) + " (" + std::to_string(s.size()) + " attempts)" + where;
+                return "probe " + rule_.probe + " slower than " + format_duration(*rule_.latency_above) + " for " +
+                       format_duration(rule_.window) + " (" + std::to_string(s.size()) + " attempts)" + where;
         } else {
             auto s = source_(started_);
             if (!s.empty() && slow(s.back()))
@@ -96,7 +96,7 @@ std::optional<std::string> HostVanishedGuard::check(SteadyTime now) {
     if (now < next_) return std::nullopt;
     next_ = now + every_;
     for (auto& [host, path] : paths_) {
-        struct stat st{};
+        struct stat st {};
         if (stat(path.c_str(), &st) != 0)
             return "planned host " + host + " vanished (" + path + ": " + std::strerror(errno) + ")";
     }
@@ -148,12 +148,13 @@ void CutEffectGuard::loop() {
             if (flows && in_force_(c.fault)) {
                 std::lock_guard lk(mu_);
                 if (!tripped_)
-                    tripped_ = "fault " + c.fault + " is in force but traffic still flows from " + c.from_host + " to " +
-                               c.to_host + " (" + c.to + " " + *flows + "): the planned cut has no effect";
+                    tripped_ = "fault " + c.fault + " is in force but traffic still flows from " + c.from_host +
+                               " to " + c.to_host + " (" + c.to + " " + *flows + "): the planned cut has no effect";
                 return;
             }
         }
-        for (int i = 0; i < every_.count() / 10 && !stop_; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        for (int i = 0; i < every_.count() / 10 && !stop_; ++i)
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
 }
 

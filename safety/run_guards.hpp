@@ -60,7 +60,7 @@ private:
     InForce in_force_;
     std::chrono::milliseconds every_;
     SteadyTime next_{};
-    std::map<std::string, uint64_t> baseline_;   // counter value when the fault was last seen not in force
+    std::map<std::string, uint64_t> baseline_;  // counter value when the fault was last seen not in force
     std::map<std::string, bool> was_in_force_;
 };
 
@@ -84,8 +84,8 @@ private:
 struct Canary {
     std::string fault;
     std::string from_host, to_host;
-    std::string from_netns;   // namespace path
-    std::string to;           // "addr:port"
+    std::string from_netns;  // namespace path
+    std::string to;          // "addr:port"
 };
 
 // Runs canaries on its own thread (so check() stays cheap) for the faults in force, about once

@@ -13,9 +13,9 @@ namespace {
 // What an option's value completes to, when not nothing: a word list, or "@file" / "@dir".
 const std::map<std::string, std::string>& value_hints() {
     static const std::map<std::string, std::string> hints = {
-        {"run --output", "text json"},  {"run --report-dir", "@dir"}, {"run --html", "@file"},
-        {"run --junit", "@file"},       {"report --format", "text html junit"},
-        {"report --output", "@file"},   {"report -o", "@file"},
+        {"run --output", "text json"}, {"run --report-dir", "@dir"},           {"run --html", "@file"},
+        {"run --junit", "@file"},      {"report --format", "text html junit"}, {"report --output", "@file"},
+        {"report -o", "@file"},
     };
     return hints;
 }
@@ -36,11 +36,11 @@ std::string join_options(const Command& c, bool with_value) {
 
 const char* operand_name(Operand o) {
     switch (o) {
-    case Operand::plan_files: return "plan";
-    case Operand::journal_or_run: return "journal";
-    case Operand::lab_verb_then_plan: return "lab";
-    case Operand::command_name: return "help";
-    case Operand::none: break;
+        case Operand::plan_files: return "plan";
+        case Operand::journal_or_run: return "journal";
+        case Operand::lab_verb_then_plan: return "lab";
+        case Operand::command_name: return "help";
+        case Operand::none: break;
     }
     return "none";
 }

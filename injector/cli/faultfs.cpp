@@ -1,7 +1,7 @@
 // `injector faultfs` (hidden): the fault filesystem daemon the lab starts for each degraded or
 // volatile volume. Its arguments are parsed by the daemon itself; the options here are for help.
-#include "cli/commands.hpp"
 #include "faultfs/faultfs.hpp"
+#include "cli/commands.hpp"
 
 namespace inj::cli {
 

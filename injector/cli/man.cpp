@@ -15,9 +15,12 @@ std::string roff(const std::string& s) {
     bool line_start = true;
     for (char ch : s) {
         if (line_start && (ch == '.' || ch == '\'')) out += "\\&";
-        if (ch == '\\') out += "\\e";
-        else if (ch == '-') out += "\\-";
-        else out += ch;
+        if (ch == '\\')
+            out += "\\e";
+        else if (ch == '-')
+            out += "\\-";
+        else
+            out += ch;
         line_start = ch == '\n';
     }
     return out;

@@ -4,8 +4,8 @@
 // on the machine. The rendering is report::print_plan_preview.
 #include <iostream>
 
-#include "cli/plan_targets.hpp"
 #include "cli/commands.hpp"
+#include "cli/plan_targets.hpp"
 #include "common/exit_codes.hpp"
 #include "net/compile.hpp"
 #include "report/plan_preview.hpp"

@@ -25,7 +25,8 @@ int cmd_report(const std::vector<std::string>& args) {
     if (!fmt) throw UsageError("--format must be text, html or junit");
     // A journal file, a run directory, or a run id (looked up under the runs directory).
     std::string path = files[0];
-    if (!std::filesystem::exists(path) && std::filesystem::exists(runs_root() + "/" + path)) path = runs_root() + "/" + path;
+    if (!std::filesystem::exists(path) && std::filesystem::exists(runs_root() + "/" + path))
+        path = runs_root() + "/" + path;
     if (std::filesystem::is_directory(path)) path += "/journal.jsonl";
     auto v = report::load_journal(path);
     if (!v) {

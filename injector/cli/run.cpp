@@ -31,10 +31,9 @@ using Mode = report::LiveView::Mode;
 
 void check_run_id(const std::string& id) {
     const bool bad_id =
-        !id.empty() &&
-        (id.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.") !=
-             std::string::npos ||
-         !std::isalnum(static_cast<unsigned char>(id[0])));
+        !id.empty() && (id.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.") !=
+                            std::string::npos ||
+                        !std::isalnum(static_cast<unsigned char>(id[0])));
     if (bad_id)
         throw UsageError("--run-id must start with a letter or digit and may hold letters, digits, '-', '_' and '.'");
 }
@@ -82,7 +81,8 @@ nlohmann::json write_run_reports(const runner::RunOutcome& out, const po::variab
                                  const std::string& report_dir) {
     nlohmann::json reports = nlohmann::json::object();
     if (out.journal.empty()) return reports;
-    auto files_written = report::write_reports(out.journal, vm["html"].as<std::string>(), vm["junit"].as<std::string>());
+    auto files_written =
+        report::write_reports(out.journal, vm["html"].as<std::string>(), vm["junit"].as<std::string>());
     if (!files_written) {
         std::cerr << "injector: reports: " << files_written.error().message() << "\n";
         return reports;
@@ -92,7 +92,8 @@ nlohmann::json write_run_reports(const runner::RunOutcome& out, const po::variab
         auto dst = std::filesystem::path(report_dir) / out.run_id;
         for (auto& f : {files_written->html, files_written->junit, out.journal})  // never through a symlink
             if (auto c = copy_file_nofollow(f, (dst / std::filesystem::path(f).filename()).string()); !c)
-                std::cerr << "injector: could not copy the reports to " << dst.string() << ": " << c.error().message() << "\n";
+                std::cerr << "injector: could not copy the reports to " << dst.string() << ": " << c.error().message()
+                          << "\n";
     }
     return reports;
 }

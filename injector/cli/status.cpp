@@ -27,13 +27,16 @@ void print_audit_summary() {
         std::cout << "audit log " << path << ": no records\n";
         return;
     }
-    struct Counts { size_t ok = 0, failed = 0; };
+    struct Counts {
+        size_t ok = 0, failed = 0;
+    };
     auto summarise = [](const std::vector<const audit::Entry*>& es, const std::string& title) {
         std::map<std::string, Counts> by_action;
         std::vector<const audit::Entry*> failures;
         for (auto* e : es) {
             auto& c = by_action[e->action];
-            if (e->result == "ok") ++c.ok;
+            if (e->result == "ok")
+                ++c.ok;
             else {
                 ++c.failed;
                 failures.push_back(e);
@@ -46,10 +49,11 @@ void print_audit_summary() {
         }
         std::cout << ", " << failures.size() << " failed\n";
         for (auto& [action, c] : by_action)
-            std::cout << "    " << action << ": " << c.ok << " ok" << (c.failed ? ", " + std::to_string(c.failed) + " FAILED" : "") << "\n";
+            std::cout << "    " << action << ": " << c.ok << " ok"
+                      << (c.failed ? ", " + std::to_string(c.failed) + " FAILED" : "") << "\n";
         for (auto* e : failures)
-            std::cout << "    FAILED " << audit::format_time(e->time) << " [" << e->run << "] " << e->action << " " << e->target
-                      << ": " << e->error << "\n";
+            std::cout << "    FAILED " << audit::format_time(e->time) << " [" << e->run << "] " << e->action << " "
+                      << e->target << ": " << e->error << "\n";
     };
     std::string last_run = entries.back().run;
     std::vector<const audit::Entry*> in_last, in_day;
@@ -104,7 +108,10 @@ int cmd_status(const std::vector<std::string>& args) {
     auto labs = lab::list();
     for (auto& id : labs) {
         auto st = lab::load(id);
-        std::cout << "lab " << id << (st ? " (" + st->plan_name + ") up, " + std::to_string(st->hosts.size()) + " hosts" : " (state unreadable)") << "\n";
+        std::cout << "lab " << id
+                  << (st ? " (" + st->plan_name + ") up, " + std::to_string(st->hosts.size()) + " hosts"
+                         : " (state unreadable)")
+                  << "\n";
     }
     print_recent_runs();
     print_audit_summary();

@@ -70,8 +70,8 @@ std::string format_time(std::chrono::system_clock::time_point t) {
     std::tm tm{};
     gmtime_r(&secs, &tm);
     char buf[48];
-    std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
-                  tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms % 1000));
+    std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+                  tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms % 1000));
     return buf;
 }
 
@@ -115,8 +115,10 @@ void record(const std::string& action, const std::string& target, bool ok, const
         ssize_t n;
         do n = ::write(*fd, line.data(), line.size());
         while (n < 0 && errno == EINTR);
-        if (n != static_cast<ssize_t>(line.size())) r = errno_error("write audit log", path);
-        else if (sync == Sync::durable && ::fdatasync(*fd) != 0) r = errno_error("fdatasync audit log", path);
+        if (n != static_cast<ssize_t>(line.size()))
+            r = errno_error("write audit log", path);
+        else if (sync == Sync::durable && ::fdatasync(*fd) != 0)
+            r = errno_error("fdatasync audit log", path);
         ::close(*fd);
     }
     if (!r && !g_warned.exchange(true))

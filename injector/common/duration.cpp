@@ -3,9 +3,9 @@
 
 #include <cctype>
 #include <cerrno>
-#include <cstdlib>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 
 namespace inj {
 
@@ -35,20 +35,29 @@ std::optional<Duration> parse_duration(std::string_view s, std::string* why) {
         errno = 0;
         char* end = nullptr;
         long double num = std::strtold(digits.c_str(), &end);
-        if (end != digits.c_str() + digits.size()) return fail("expected a number (durations look like 500ms, 30s, 5m, 1h)");
+        if (end != digits.c_str() + digits.size())
+            return fail("expected a number (durations look like 500ms, 30s, 5m, 1h)");
         if (errno == ERANGE || !std::isfinite(num) || num > 1e18L) return fail("duration too large");
         size_t ustart = i;
         while (i < s.size() && std::isalpha(static_cast<unsigned char>(s[i]))) ++i;
         std::string_view unit = s.substr(ustart, i - ustart);
         long double mul;
-        if (unit == "ns") mul = 1;
-        else if (unit == "us" || unit == "µs") mul = 1e3;
-        else if (unit == "ms") mul = 1e6;
-        else if (unit == "s") mul = 1e9;
-        else if (unit == "m") mul = 60e9;
-        else if (unit == "h") mul = 3600e9;
-        else if (unit.empty()) return fail("missing unit (ns, us, ms, s, m, h)");
-        else return fail("unknown unit (use ns, us, ms, s, m, h)");
+        if (unit == "ns")
+            mul = 1;
+        else if (unit == "us" || unit == "µs")
+            mul = 1e3;
+        else if (unit == "ms")
+            mul = 1e6;
+        else if (unit == "s")
+            mul = 1e9;
+        else if (unit == "m")
+            mul = 60e9;
+        else if (unit == "h")
+            mul = 3600e9;
+        else if (unit.empty())
+            return fail("missing unit (ns, us, ms, s, m, h)");
+        else
+            return fail("unknown unit (use ns, us, ms, s, m, h)");
         total_ns += num * mul;
         if (total_ns > 1e18L) return fail("duration too large");
     }

@@ -1,10 +1,10 @@
 // Component loggers share one stderr sink so output interleaves in order.
 #include "common/log.hpp"
 
-#include <mutex>
 #include <spdlog/sinks/base_sink.h>
 #include <spdlog/sinks/dist_sink.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
+#include <mutex>
 
 namespace inj::log {
 namespace {

@@ -1,9 +1,9 @@
 // Named spdlog loggers, one per component (plan, runner, net, lab, power, storage, safety).
 #pragma once
 
+#include <spdlog/spdlog.h>
 #include <functional>
 #include <memory>
-#include <spdlog/spdlog.h>
 #include <string>
 
 namespace inj::log {

@@ -31,11 +31,11 @@ struct Cidr {
     // Accepts "198.18.0.5/24", "2001:2::1/64" and bare addresses (host prefix).
     static std::optional<Cidr> parse(std::string_view text, std::string* why = nullptr);
     std::string str() const;
-    Cidr network() const;                  // host bits cleared
+    Cidr network() const;  // host bits cleared
     bool contains(const IpAddr& a) const;
-    bool contains(const Cidr& c) const;    // c lies entirely inside this prefix
+    bool contains(const Cidr& c) const;  // c lies entirely inside this prefix
     bool overlaps(const Cidr& c) const;
-    IpAddr nth(uint64_t n) const;          // network address + n
+    IpAddr nth(uint64_t n) const;  // network address + n
     bool operator==(const Cidr&) const = default;
     auto operator<=>(const Cidr&) const = default;
 };

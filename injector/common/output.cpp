@@ -24,7 +24,7 @@ void on_sigpipe(int) {}
 // A description of our own for fd, non-blocking, in place of the inherited one. Only pipes and
 // terminals: files never block for long, and a socket is written with MSG_DONTWAIT instead.
 void reopen_nonblocking(int fd) {
-    struct stat st{};
+    struct stat st {};
     if (fstat(fd, &st) != 0) return;
     if (!S_ISFIFO(st.st_mode) && !(S_ISCHR(st.st_mode) && isatty(fd))) return;
     std::string path = "/proc/self/fd/" + std::to_string(fd);
@@ -74,7 +74,7 @@ private:
 }  // namespace
 
 void protect_stdio() {
-    struct sigaction sa{};
+    struct sigaction sa {};
     sa.sa_handler = on_sigpipe;
     sa.sa_flags = SA_RESTART;
     sigemptyset(&sa.sa_mask);
@@ -113,7 +113,8 @@ long write_some(int fd, std::string_view s, int timeout_ms) {
 
 bool write_within(int fd, std::string_view s, std::chrono::steady_clock::time_point deadline) {
     while (!s.empty()) {
-        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()).count();
+        auto left =
+            std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()).count();
         if (left <= 0) return false;
         long n = write_some(fd, s, static_cast<int>(std::min<long long>(left, 100)));
         if (n < 0) return false;

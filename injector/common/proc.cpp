@@ -64,8 +64,10 @@ pid_t fork_child(const SpawnSpec& spec, int out_fd, bool own_pgrp, Error* err) {
             prctl(PR_SET_PDEATHSIG, SIGKILL);
             if (getppid() != parent) _exit(1);
         }
-        if (spec.new_session) setsid();
-        else if (own_pgrp) setpgid(0, 0);
+        if (spec.new_session)
+            setsid();
+        else if (own_pgrp)
+            setpgid(0, 0);
         sigset_t none;
         sigemptyset(&none);
         sigprocmask(SIG_SETMASK, &none, nullptr);
@@ -123,8 +125,8 @@ Result<pid_t> spawn(const SpawnSpec& spec) {
     return pid;
 }
 
-Result<RunResult> run(const std::vector<std::string>& argv, std::chrono::nanoseconds timeout,
-                      const std::string& netns, size_t max_output) {
+Result<RunResult> run(const std::vector<std::string>& argv, std::chrono::nanoseconds timeout, const std::string& netns,
+                      size_t max_output) {
     using clock = std::chrono::steady_clock;
     if (argv.empty()) return plain_error("run", "empty command");
     INJ_ASSIGN_OR_RETURN(Pipe out, make_pipe());
@@ -180,15 +182,14 @@ Result<RunResult> run(const std::vector<std::string>& argv, std::chrono::nanosec
             }
             usleep(1000);
         }
-        if (!r.timed_out)
-            r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+        if (!r.timed_out) r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
     }
     r.elapsed = clock::now() - start;
     return r;
 }
 
-Result<RunResult> run_shell(const std::string& command, std::chrono::nanoseconds timeout,
-                            const std::string& netns, size_t max_output) {
+Result<RunResult> run_shell(const std::string& command, std::chrono::nanoseconds timeout, const std::string& netns,
+                            size_t max_output) {
     return run({"/bin/sh", "-c", command}, timeout, netns, max_output);
 }
 

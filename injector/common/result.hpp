@@ -11,9 +11,9 @@
 namespace inj {
 
 struct Error {
-    int code = 0;          // positive errno, or 0 when the error is not a syscall error
-    std::string op;        // what was attempted, e.g. "bpf_link_create"
-    std::string context;   // on what, e.g. "ifname h3 in netns inj-lab-fabric"
+    int code = 0;         // positive errno, or 0 when the error is not a syscall error
+    std::string op;       // what was attempted, e.g. "bpf_link_create"
+    std::string context;  // on what, e.g. "ifname h3 in netns inj-lab-fabric"
 
     std::string message() const {
         std::string m = op;
@@ -89,11 +89,10 @@ private:
 //   INJ_ASSIGN_OR_RETURN(existing, parse(text));
 // One statement per use (it expands to three): not the body of an unbraced if/for. A type with a
 // comma in it (std::pair<A, B>) needs `auto` or an alias.
-#define INJ_ASSIGN_OR_RETURN(lhs, expr) \
-    INJ_ASSIGN_OR_RETURN_IMPL_(INJ_RESULT_CONCAT_(inj_aor_r_, __LINE__), lhs, expr)
-#define INJ_ASSIGN_OR_RETURN_IMPL_(tmp, lhs, expr)    \
-    auto tmp = (expr);                                \
-    if (!tmp.ok()) return std::move(tmp).error();     \
+#define INJ_ASSIGN_OR_RETURN(lhs, expr) INJ_ASSIGN_OR_RETURN_IMPL_(INJ_RESULT_CONCAT_(inj_aor_r_, __LINE__), lhs, expr)
+#define INJ_ASSIGN_OR_RETURN_IMPL_(tmp, lhs, expr) \
+    auto tmp = (expr);                             \
+    if (!tmp.ok()) return std::move(tmp).error();  \
     lhs = std::move(tmp).value()
 #define INJ_RESULT_CONCAT_(a, b) INJ_RESULT_CONCAT_INNER_(a, b)
 #define INJ_RESULT_CONCAT_INNER_(a, b) a##b

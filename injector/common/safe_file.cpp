@@ -30,7 +30,7 @@ std::string untrusted(const struct stat& st, const std::string& what) {
 
 std::string why_untrusted(const std::string& path) {
     if (path.empty() || path[0] != '/') return "it is not an absolute path";
-    struct stat st{};
+    struct stat st {};
     std::string p = path;
     while (p.size() > 1 && p.back() == '/') p.pop_back();
     if (lstat(p.c_str(), &st) == 0) {

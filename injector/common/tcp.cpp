@@ -67,16 +67,19 @@ Result<std::pair<IpAddr, int>> parse_host_port(std::string_view t) {
         port = t.substr(rb + 2);
     } else {
         auto c = t.rfind(':');
-        if (c == std::string_view::npos) return plain_error("parse address", "missing :port in '" + std::string(t) + "'");
+        if (c == std::string_view::npos)
+            return plain_error("parse address", "missing :port in '" + std::string(t) + "'");
         host = t.substr(0, c);
         port = t.substr(c + 1);
     }
     int p = 0;
     for (char ch : port) {
-        if (ch < '0' || ch > '9' || p > 65535) return plain_error("parse address", "bad port in '" + std::string(t) + "'");
+        if (ch < '0' || ch > '9' || p > 65535)
+            return plain_error("parse address", "bad port in '" + std::string(t) + "'");
         p = p * 10 + (ch - '0');
     }
-    if (port.empty() || p == 0 || p > 65535) return plain_error("parse address", "bad port in '" + std::string(t) + "'");
+    if (port.empty() || p == 0 || p > 65535)
+        return plain_error("parse address", "bad port in '" + std::string(t) + "'");
     auto ip = IpAddr::parse(host);
     if (!ip) return plain_error("parse address", "not an IP address: '" + std::string(host) + "'");
     return std::make_pair(*ip, p);

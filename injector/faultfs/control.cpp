@@ -3,10 +3,10 @@
 
 #include <fcntl.h>
 #include <linux/futex.h>
+#include <signal.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
-#include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -22,23 +22,24 @@ struct OpName {
     uint32_t bits;
 };
 constexpr OpName kOpNames[] = {
-    {"read", kOpRead},          {"write", kOpWrite},     {"fsync", kOpFsync},       {"metadata", kOpsMetadata},
-    {"all", kOpsAll},           {"lookup", kOpLookup},   {"getattr", kOpGetattr},   {"setattr", kOpSetattr},
-    {"open", kOpOpen},          {"create", kOpCreate},   {"mkdir", kOpMkdir},       {"unlink", kOpUnlink},
-    {"rmdir", kOpRmdir},        {"rename", kOpRename},   {"link", kOpLink},         {"readdir", kOpReaddir},
-    {"statfs", kOpStatfs},      {"fallocate", kOpFallocate}, {"readlink", kOpReadlink}, {"flush", kOpFlush},
+    {"read", kOpRead},     {"write", kOpWrite},         {"fsync", kOpFsync},       {"metadata", kOpsMetadata},
+    {"all", kOpsAll},      {"lookup", kOpLookup},       {"getattr", kOpGetattr},   {"setattr", kOpSetattr},
+    {"open", kOpOpen},     {"create", kOpCreate},       {"mkdir", kOpMkdir},       {"unlink", kOpUnlink},
+    {"rmdir", kOpRmdir},   {"rename", kOpRename},       {"link", kOpLink},         {"readdir", kOpReaddir},
+    {"statfs", kOpStatfs}, {"fallocate", kOpFallocate}, {"readlink", kOpReadlink}, {"flush", kOpFlush},
 };
 
-#define INJ_E(x) {#x, x}
+#define INJ_E(x) \
+    { #x, x }
 constexpr std::pair<const char*, int> kErrnos[] = {
-    INJ_E(EPERM),  INJ_E(ENOENT),    INJ_E(EINTR),     INJ_E(EIO),       INJ_E(ENXIO),     INJ_E(E2BIG),
-    INJ_E(EBADF),  INJ_E(EAGAIN),    INJ_E(ENOMEM),    INJ_E(EACCES),    INJ_E(EFAULT),    INJ_E(EBUSY),
-    INJ_E(EEXIST), INJ_E(EXDEV),     INJ_E(ENODEV),    INJ_E(ENOTDIR),   INJ_E(EISDIR),    INJ_E(EINVAL),
-    INJ_E(ENFILE), INJ_E(EMFILE),    INJ_E(ETXTBSY),   INJ_E(EFBIG),     INJ_E(ENOSPC),    INJ_E(ESPIPE),
-    INJ_E(EROFS),  INJ_E(EMLINK),    INJ_E(ENAMETOOLONG), INJ_E(ENOLCK), INJ_E(ENOSYS),    INJ_E(ENOTEMPTY),
-    INJ_E(ELOOP),  INJ_E(ENODATA),   INJ_E(EOVERFLOW), INJ_E(EBADMSG),   INJ_E(EILSEQ),    INJ_E(EOPNOTSUPP),
-    INJ_E(ETIMEDOUT), INJ_E(ESTALE), INJ_E(EDQUOT),    INJ_E(ECANCELED), INJ_E(ENOMEDIUM), INJ_E(EREMOTEIO),
-    INJ_E(ENOTCONN), INJ_E(EUCLEAN), INJ_E(ENOTSUP),
+    INJ_E(EPERM),     INJ_E(ENOENT),  INJ_E(EINTR),        INJ_E(EIO),       INJ_E(ENXIO),     INJ_E(E2BIG),
+    INJ_E(EBADF),     INJ_E(EAGAIN),  INJ_E(ENOMEM),       INJ_E(EACCES),    INJ_E(EFAULT),    INJ_E(EBUSY),
+    INJ_E(EEXIST),    INJ_E(EXDEV),   INJ_E(ENODEV),       INJ_E(ENOTDIR),   INJ_E(EISDIR),    INJ_E(EINVAL),
+    INJ_E(ENFILE),    INJ_E(EMFILE),  INJ_E(ETXTBSY),      INJ_E(EFBIG),     INJ_E(ENOSPC),    INJ_E(ESPIPE),
+    INJ_E(EROFS),     INJ_E(EMLINK),  INJ_E(ENAMETOOLONG), INJ_E(ENOLCK),    INJ_E(ENOSYS),    INJ_E(ENOTEMPTY),
+    INJ_E(ELOOP),     INJ_E(ENODATA), INJ_E(EOVERFLOW),    INJ_E(EBADMSG),   INJ_E(EILSEQ),    INJ_E(EOPNOTSUPP),
+    INJ_E(ETIMEDOUT), INJ_E(ESTALE),  INJ_E(EDQUOT),       INJ_E(ECANCELED), INJ_E(ENOMEDIUM), INJ_E(EREMOTEIO),
+    INJ_E(ENOTCONN),  INJ_E(EUCLEAN), INJ_E(ENOTSUP),
 };
 #undef INJ_E
 
@@ -151,10 +152,14 @@ void to_settings(const Loss& loss, Settings& s) {
 }
 
 bool loss_model_by_name(const std::string& name, Loss::Model& out) {
-    if (name == "unsynced") out = Loss::Model::unsynced;
-    else if (name == "torn") out = Loss::Model::torn;
-    else if (name == "reorder") out = Loss::Model::reorder;
-    else return false;
+    if (name == "unsynced")
+        out = Loss::Model::unsynced;
+    else if (name == "torn")
+        out = Loss::Model::torn;
+    else if (name == "reorder")
+        out = Loss::Model::reorder;
+    else
+        return false;
     return true;
 }
 
@@ -220,8 +225,10 @@ Settings Control::read(uint64_t* seq_out) const {
     while (!try_read(s, seq_out)) {
         uint64_t q = b_->seq.load(std::memory_order_relaxed);
         // A writer that died inside left half-written settings: void them rather than wait forever.
-        if (writer_stuck(q, tracked, since)) const_cast<Control*>(this)->clear();
-        else std::this_thread::yield();
+        if (writer_stuck(q, tracked, since))
+            const_cast<Control*>(this)->clear();
+        else
+            std::this_thread::yield();
     }
     return s;
 }
@@ -241,8 +248,8 @@ Result<void> Control::drop_volatile(std::chrono::milliseconds bound) {
         if (b_->state.load() != static_cast<uint32_t>(DaemonState::serving))
             return plain_error("faultfs drop volatile writes", "the daemon is not serving");
         if (std::chrono::steady_clock::now() > until)
-            return plain_error("faultfs drop volatile writes", "no answer from the daemon (pid " +
-                                                                   std::to_string(b_->daemon_pid.load()) + ")");
+            return plain_error("faultfs drop volatile writes",
+                               "no answer from the daemon (pid " + std::to_string(b_->daemon_pid.load()) + ")");
         std::this_thread::sleep_for(std::chrono::microseconds(200));
     }
     return {};

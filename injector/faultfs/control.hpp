@@ -23,30 +23,30 @@ namespace inj::faultfs {
 enum Op : uint32_t {
     kOpRead = 1u << 0,
     kOpWrite = 1u << 1,
-    kOpFsync = 1u << 2,      // fsync, fdatasync, fsyncdir
+    kOpFsync = 1u << 2,  // fsync, fdatasync, fsyncdir
     kOpLookup = 1u << 3,
     kOpGetattr = 1u << 4,
-    kOpSetattr = 1u << 5,    // chmod, chown, utimes, truncate
-    kOpOpen = 1u << 6,       // open, opendir
-    kOpCreate = 1u << 7,     // create, mknod
+    kOpSetattr = 1u << 5,  // chmod, chown, utimes, truncate
+    kOpOpen = 1u << 6,     // open, opendir
+    kOpCreate = 1u << 7,   // create, mknod
     kOpMkdir = 1u << 8,
     kOpUnlink = 1u << 9,
     kOpRmdir = 1u << 10,
     kOpRename = 1u << 11,
-    kOpLink = 1u << 12,      // link, symlink
+    kOpLink = 1u << 12,  // link, symlink
     kOpReaddir = 1u << 13,
     kOpStatfs = 1u << 14,
     kOpFallocate = 1u << 15,
     kOpReadlink = 1u << 16,
-    kOpFlush = 1u << 17,     // close(2) of a descriptor
+    kOpFlush = 1u << 17,  // close(2) of a descriptor
 };
-constexpr uint32_t kOpsMetadata = kOpLookup | kOpGetattr | kOpSetattr | kOpOpen | kOpCreate | kOpMkdir |
-                                  kOpUnlink | kOpRmdir | kOpRename | kOpLink | kOpReaddir | kOpStatfs |
-                                  kOpFallocate | kOpReadlink | kOpFlush;
+constexpr uint32_t kOpsMetadata = kOpLookup | kOpGetattr | kOpSetattr | kOpOpen | kOpCreate | kOpMkdir | kOpUnlink |
+                                  kOpRmdir | kOpRename | kOpLink | kOpReaddir | kOpStatfs | kOpFallocate | kOpReadlink |
+                                  kOpFlush;
 constexpr uint32_t kOpsAll = kOpRead | kOpWrite | kOpFsync | kOpsMetadata;
 // The operations a read-only volume refuses (EROFS) and a full one may refuse (ENOSPC).
-constexpr uint32_t kOpsMutating = kOpWrite | kOpSetattr | kOpCreate | kOpMkdir | kOpUnlink | kOpRmdir |
-                                  kOpRename | kOpLink | kOpFallocate;
+constexpr uint32_t kOpsMutating =
+    kOpWrite | kOpSetattr | kOpCreate | kOpMkdir | kOpUnlink | kOpRmdir | kOpRename | kOpLink | kOpFallocate;
 constexpr uint32_t kOpsGrowing = kOpWrite | kOpCreate | kOpMkdir | kOpLink | kOpFallocate;
 
 enum OpClass : uint32_t { kClassRead = 0, kClassWrite = 1, kClassFsync = 2, kClassMetadata = 3, kClasses = 4 };
@@ -70,11 +70,11 @@ struct Latency {
 };
 
 struct ErrorRule {
-    int32_t err = 0;                // positive errno
-    uint32_t ppm = 0;               // probability, parts per million (1000000 = always)
-    uint32_t ops = 0;               // Op bits
+    int32_t err = 0;   // positive errno
+    uint32_t ppm = 0;  // probability, parts per million (1000000 = always)
+    uint32_t ops = 0;  // Op bits
     uint32_t pad = 0;
-    char pattern[kPatternLen] = {}; // fnmatch(3) on the path inside the volume ("/wal/*"); empty = any
+    char pattern[kPatternLen] = {};  // fnmatch(3) on the path inside the volume ("/wal/*"); empty = any
 };
 
 enum Flag : uint32_t {
@@ -100,11 +100,11 @@ constexpr uint32_t kSector = 512;
 // (it completes, then the loss applies, then it is answered). Until the runner re-arms or clears
 // it (power back), every operation on the volume fails with EIO. See crash_point.hpp.
 struct CrashPoint {
-    uint32_t ops = 0;                 // Op bits; 0 = no crash point
-    uint32_t nth = 1;                 // the nth matching operation fires (1 = the first)
-    uint32_t after = 0;               // 0: before the operation, 1: after it
-    uint32_t arm = 0;                 // arming id: a new id restarts the count and powers back on
-    char pattern[kPatternLen] = {};   // fnmatch(3) on the path inside the volume; empty = any
+    uint32_t ops = 0;                // Op bits; 0 = no crash point
+    uint32_t nth = 1;                // the nth matching operation fires (1 = the first)
+    uint32_t after = 0;              // 0: before the operation, 1: after it
+    uint32_t arm = 0;                // arming id: a new id restarts the count and powers back on
+    char pattern[kPatternLen] = {};  // fnmatch(3) on the path inside the volume; empty = any
 };
 
 // Everything a fault can set; all zero = a plain passthrough.
@@ -113,7 +113,7 @@ struct Settings {
     ErrorRule errors[kMaxErrorRules];
     uint32_t nerrors = 0;
     uint32_t flags = 0;
-    uint64_t read_bps = 0, write_bps = 0;    // token bucket; 0 = unlimited
+    uint64_t read_bps = 0, write_bps = 0;  // token bucket; 0 = unlimited
     uint64_t read_iops = 0, write_iops = 0;
     // CLOCK_MONOTONIC ns past which every fault is void (the daemon clears them), whatever the
     // runner does; 0 = none.
@@ -133,14 +133,14 @@ struct Settings {
 struct Counters {
     std::atomic<uint64_t> ops[kClasses];
     std::atomic<uint64_t> errors_injected;
-    std::atomic<uint64_t> delayed;          // operations that waited for latency
-    std::atomic<uint64_t> throttled_ns;     // time spent waiting in the token bucket
-    std::atomic<uint64_t> dirty_bytes;      // volatile bytes held now
-    std::atomic<uint64_t> dropped_bytes;    // volatile bytes thrown away by power losses
-    std::atomic<uint64_t> owner_lost;       // times the owner died and faults were cleared
-    std::atomic<uint64_t> stuck_writers;    // seqlocks taken over from a writer that died inside
-    std::atomic<uint64_t> lost_reports;     // power losses accounted in the lost file (<control>.lost.json)
-    std::atomic<uint64_t> crash_matches;    // operations that matched the armed crash point
+    std::atomic<uint64_t> delayed;        // operations that waited for latency
+    std::atomic<uint64_t> throttled_ns;   // time spent waiting in the token bucket
+    std::atomic<uint64_t> dirty_bytes;    // volatile bytes held now
+    std::atomic<uint64_t> dropped_bytes;  // volatile bytes thrown away by power losses
+    std::atomic<uint64_t> owner_lost;     // times the owner died and faults were cleared
+    std::atomic<uint64_t> stuck_writers;  // seqlocks taken over from a writer that died inside
+    std::atomic<uint64_t> lost_reports;   // power losses accounted in the lost file (<control>.lost.json)
+    std::atomic<uint64_t> crash_matches;  // operations that matched the armed crash point
 };
 
 // What the daemon records when a crash point fires (written once per arming, `arm` last).
@@ -151,14 +151,14 @@ struct Fired {
     uint32_t nth = 0;               // which matching operation it was
     uint32_t after = 0;
     uint32_t pad = 0;
-    uint64_t realtime_ns = 0;       // when it matched (CLOCK_REALTIME) ...
-    uint64_t monotonic_ns = 0;      // ... and CLOCK_MONOTONIC
-    uint64_t applied_ns = 0;        // CLOCK_MONOTONIC when the loss had been applied
-    char path[256] = {};            // the path that matched (truncated)
+    uint64_t realtime_ns = 0;   // when it matched (CLOCK_REALTIME) ...
+    uint64_t monotonic_ns = 0;  // ... and CLOCK_MONOTONIC
+    uint64_t applied_ns = 0;    // CLOCK_MONOTONIC when the loss had been applied
+    char path[256] = {};        // the path that matched (truncated)
 };
 
 constexpr uint64_t kMagic = 0x736674666a6e69ULL;  // "injftfs"
-constexpr uint32_t kVersion = 3;  // 2: writer_pid; loss models; lost account. 3: crash points
+constexpr uint32_t kVersion = 3;                  // 2: writer_pid; loss models; lost account. 3: crash points
 
 enum class DaemonState : uint32_t { starting = 0, serving = 1, stopped = 2 };
 
@@ -166,19 +166,19 @@ struct Block {
     uint64_t magic;
     uint32_t version;
     uint32_t size;
-    std::atomic<uint64_t> seq;          // seqlock: odd while a writer is inside
+    std::atomic<uint64_t> seq;  // seqlock: odd while a writer is inside
     // The process inside the seqlock (0 between writes). A writer killed inside leaves the
     // sequence odd: readers keep the last settings they read, and the next writer (or the
     // daemon's watcher) takes the lock over once this pid is gone (kStuckWriter).
     std::atomic<uint32_t> writer_pid;
     uint32_t pad0;
-    Settings settings;                  // guarded by seq
-    std::atomic<uint32_t> owner_pid;    // the run that set the faults; 0 = none
-    std::atomic<uint32_t> doorbell;     // futex word: bumped to wake the daemon's watcher
-    std::atomic<uint64_t> drop_req;     // power loss requests: the daemon drops volatile data and
-    std::atomic<uint64_t> drop_done;    //   sets drop_done = drop_req
+    Settings settings;                // guarded by seq
+    std::atomic<uint32_t> owner_pid;  // the run that set the faults; 0 = none
+    std::atomic<uint32_t> doorbell;   // futex word: bumped to wake the daemon's watcher
+    std::atomic<uint64_t> drop_req;   // power loss requests: the daemon drops volatile data and
+    std::atomic<uint64_t> drop_done;  //   sets drop_done = drop_req
     std::atomic<uint32_t> daemon_pid;
-    std::atomic<uint32_t> state;        // DaemonState
+    std::atomic<uint32_t> state;  // DaemonState
     Counters counters;
     Fired fired;
 };
@@ -190,12 +190,12 @@ static_assert(sizeof(Block) == 1768, "Block layout changed: bump kVersion");
 // this one to one); to_settings() puts it in the control block.
 struct Loss {
     enum class Model { unsynced, torn, reorder } model = Model::unsynced;
-    uint32_t torn_sectors = 8;      // torn: the longest prefix of a write that reaches the disk
-    bool torn_pages = false;        // torn: a random subset of each write's pages instead
-    double survive = 0.5;           // reorder: the chance each unsynced write reaches the disk
-    bool metadata_volatile = false; // entries not made durable by a directory fsync are lost too
+    uint32_t torn_sectors = 8;              // torn: the longest prefix of a write that reaches the disk
+    bool torn_pages = false;                // torn: a random subset of each write's pages instead
+    double survive = 0.5;                   // reorder: the chance each unsynced write reaches the disk
+    bool metadata_volatile = false;         // entries not made durable by a directory fsync are lost too
     std::chrono::nanoseconds writeback{0};  // dirty longer than this is written back; 0 = never
-    uint64_t seed = 0;              // the random choices; 0 = from the clock
+    uint64_t seed = 0;                      // the random choices; 0 = from the clock
 };
 // Makes `s` a volatile volume with this loss model (sets kFlagVolatile and the loss fields).
 void to_settings(const Loss& loss, Settings& s);

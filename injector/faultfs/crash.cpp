@@ -22,7 +22,7 @@ thread_local bool t_firing = false;                // this thread performs the o
 thread_local bool t_cut_pending = false;           // apply the loss before this thread's reply
 thread_local uint32_t t_arm = 0;
 thread_local Trigger t_trigger;
-thread_local bool t_has_inval = false;             // a cut to tell the kernel after the reply
+thread_local bool t_has_inval = false;  // a cut to tell the kernel after the reply
 thread_local Invalidations t_inval;
 
 uint64_t realtime_ns() {
@@ -66,8 +66,10 @@ bool firing() { return t_firing; }
 int crash_check(const Settings& s, uint32_t op, const std::string& path) {
     if (t_firing) return 0;
     const std::string* matched = nullptr;
-    if (crash_matches(s.crash, op, path)) matched = &path;
-    else if (op == kOpRename && t_dest && crash_matches(s.crash, op, *t_dest)) matched = t_dest;
+    if (crash_matches(s.crash, op, path))
+        matched = &path;
+    else if (op == kOpRename && t_dest && crash_matches(s.crash, op, *t_dest))
+        matched = t_dest;
     if (!matched) return 0;
     g_fs->b->counters.crash_matches.fetch_add(1, std::memory_order_relaxed);
     uint32_t n = 0;

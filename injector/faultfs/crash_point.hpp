@@ -33,12 +33,12 @@ struct CrashRule {
 // What fired, read back from the control block.
 struct FiredInfo {
     uint32_t arm = 0;
-    std::string op;          // the operation's name ("rename")
-    std::string path;        // the path that matched
+    std::string op;    // the operation's name ("rename")
+    std::string path;  // the path that matched
     uint32_t nth = 0;
     bool after = false;
     uint64_t realtime_ns = 0, monotonic_ns = 0;
-    uint64_t applied_ns = 0; // CLOCK_MONOTONIC when the loss had been applied
+    uint64_t applied_ns = 0;  // CLOCK_MONOTONIC when the loss had been applied
 };
 
 // The rule in the control block's form. Errors name the field: `op` unknown, `path` too long,

@@ -106,7 +106,6 @@ void watch() {
     if (pidfd >= 0) ::close(pidfd);
 }
 
-
 const fuse_lowlevel_ops kOps = [] {
     fuse_lowlevel_ops o{};
     register_entry_ops(o);
@@ -132,11 +131,16 @@ int main_faultfs(const std::vector<std::string>& args) {
             if (i + 1 >= args.size()) throw std::runtime_error(args[i] + " needs a value");
             return args[++i];
         };
-        if (args[i] == "--control") control = value();
-        else if (args[i] == "--backing") backing = value();
-        else if (args[i] == "--max-threads") max_threads = unsigned(std::stoul(value()));
-        else if (args[i] == "--writeback") writeback = true;
-        else if (!args[i].empty() && args[i][0] != '-' && mountpoint.empty()) mountpoint = args[i];
+        if (args[i] == "--control")
+            control = value();
+        else if (args[i] == "--backing")
+            backing = value();
+        else if (args[i] == "--max-threads")
+            max_threads = unsigned(std::stoul(value()));
+        else if (args[i] == "--writeback")
+            writeback = true;
+        else if (!args[i].empty() && args[i][0] != '-' && mountpoint.empty())
+            mountpoint = args[i];
         else {
             std::fprintf(stderr, "usage: injector faultfs --control FILE [--backing DIR] [--writeback] MOUNTPOINT\n");
             return 64;
@@ -224,4 +228,3 @@ int main_faultfs(const std::vector<std::string>& args) {
 }
 
 }  // namespace inj::faultfs
-

@@ -29,9 +29,9 @@ std::string binary();
 
 struct StartSpec {
     std::string mountpoint;
-    std::string control;   // created (all faults clear) before the daemon starts
-    std::string backing;   // empty: in place over the mountpoint
-    std::string log;       // daemon stdout+stderr; empty: /dev/null
+    std::string control;  // created (all faults clear) before the daemon starts
+    std::string backing;  // empty: in place over the mountpoint
+    std::string log;      // daemon stdout+stderr; empty: /dev/null
     // The kernel's writeback cache: buffered writes return from the page cache and reach the
     // daemon (and its faults) at writeback, so write errors surface at fsync/close. Never for a
     // volatile volume (the daemon ignores volatile mode then).

@@ -142,5 +142,4 @@ int do_lookup(Inode* parent, const char* name, fuse_entry_param* e) {
     return 0;
 }
 
-
 }  // namespace inj::faultfs::detail

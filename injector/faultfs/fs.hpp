@@ -53,8 +53,8 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
-#include <sys/xattr.h>
 #include <sys/syscall.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -72,7 +72,6 @@
 #include "faultfs/control.hpp"
 #include "faultfs/crash_point.hpp"
 #include "faultfs/faultfs.hpp"
-
 
 namespace inj::faultfs::detail {
 
@@ -110,8 +109,8 @@ struct Dirty {
     std::map<uint64_t, std::unique_ptr<Page>> pages;  // page index -> content
     uint64_t size = 0;                                // logical size of the file
     int fd = -1;                                      // O_RDWR on the backing file (fill, flush)
-    uint64_t dirtied_ns = 0;   // when the first held page was written (the kernel's dirtied_when)
-    uint64_t writes = 0;       // write operations held, and their bytes (the lost account)
+    uint64_t dirtied_ns = 0;  // when the first held page was written (the kernel's dirtied_when)
+    uint64_t writes = 0;      // write operations held, and their bytes (the lost account)
     uint64_t write_bytes = 0;
     // Each held write in order, kept when the loss model picks among writes (torn, reorder).
     struct Write {
@@ -161,20 +160,19 @@ struct Fs {
     std::mutex dirty_mu;
     std::set<Inode*> dirty;  // inodes holding volatile pages (each pinned by one lookup count)
     std::atomic<bool> running{true};
-    std::string root_path;  // the backing directory as /proc/self/fd shows it
-    bool in_place = true;   // no --backing: the mount hides the backing directory
-    bool writeback = false; // --writeback: the kernel's writeback cache (never with volatile mode)
-    std::string control;    // the control file's path (the lost account goes next to it)
-    uint64_t cuts = 0;      // power losses applied (under cut_mu)
-    std::mutex cut_mu;      // one power cut at a time (the watcher's drop, a crash point)
-    NthCounter crash_count; // matches of the armed crash point, per arming
+    std::string root_path;   // the backing directory as /proc/self/fd shows it
+    bool in_place = true;    // no --backing: the mount hides the backing directory
+    bool writeback = false;  // --writeback: the kernel's writeback cache (never with volatile mode)
+    std::string control;     // the control file's path (the lost account goes next to it)
+    uint64_t cuts = 0;       // power losses applied (under cut_mu)
+    std::mutex cut_mu;       // one power cut at a time (the watcher's drop, a crash point)
+    NthCounter crash_count;  // matches of the armed crash point, per arming
     // The arming whose crash point fired: while it is still the one in force the volume has no
     // power and every operation fails with EIO.
     std::atomic<uint32_t> off_arm{0};
 
     explicit Fs(Control c) : ctl(std::move(c)), b(ctl.block()) {}
 };
-
 
 extern Fs* g_fs;
 
@@ -227,7 +225,7 @@ int crash_check(const Settings& s, uint32_t op, const std::string& path);
 // operation is answered (it may hold locks the kernel needs for that).
 void before_reply();
 void after_reply();
-bool firing();  // this thread performs the operation a crash point fired after
+bool firing();                                     // this thread performs the operation a crash point fired after
 void rename_destination(const std::string* dest);  // the rename this thread gates, for crash_check
 template <typename F, typename... A>
 int reply(F f, A... a) {
@@ -257,8 +255,10 @@ int gate(uint32_t op, PathFn&& path, bool mutating_extra = false) {
     }
     if (s.flags == 0 && s.nerrors == 0) return 0;
     int err = 0;
-    if ((s.flags & kFlagReadOnly) && ((op & kOpsMutating) || mutating_extra)) err = EROFS;
-    else if ((s.flags & kFlagFull) && (op & kOpsGrowing)) err = ENOSPC;
+    if ((s.flags & kFlagReadOnly) && ((op & kOpsMutating) || mutating_extra))
+        err = EROFS;
+    else if ((s.flags & kFlagFull) && (op & kOpsGrowing))
+        err = ENOSPC;
     else {
         std::string p;
         bool have_path = false;
@@ -283,7 +283,8 @@ int gate(uint32_t op, PathFn&& path, bool mutating_extra = false) {
 }
 
 inline int gate_in(uint32_t op, Inode* in, bool mutating_extra = false) {
-    return gate(op, [in] { return path_of(in); }, mutating_extra);
+    return gate(
+        op, [in] { return path_of(in); }, mutating_extra);
 }
 inline int gate_child(uint32_t op, Inode* parent, const char* name) {
     return gate(op, [parent, name] { return child_path(parent, name); });
@@ -337,7 +338,7 @@ void invalidate_all();
 // volatile, hidden in the volume's root.
 constexpr const char* kTrashName = ".injector-faultfs-trash";
 bool metadata_volatile();
-int meta_created(Inode* dir, const char* name);  // errno or 0 (EIO, undone: the power is off)
+int meta_created(Inode* dir, const char* name);                // errno or 0 (EIO, undone: the power is off)
 int meta_remove(Inode* dir, const char* name, bool is_rmdir);  // errno or 0
 int meta_rename(Inode* from, const char* name, Inode* to, const char* newname, unsigned flags);
 void meta_durable(Inode* dir);  // an fsync of dir
@@ -355,22 +356,22 @@ std::vector<UndoneEntry> meta_undo_all(std::vector<std::pair<fuse_ino_t, std::st
 // Loss models (loss.cpp). What one file lost at a cut.
 struct FileLoss {
     std::string path;
-    uint64_t held_bytes = 0;     // bytes of held pages
+    uint64_t held_bytes = 0;  // bytes of held pages
     uint64_t writes = 0, write_bytes = 0;
-    uint64_t kept_writes = 0;    // writes (or parts) the model let reach the disk, and their bytes
+    uint64_t kept_writes = 0;  // writes (or parts) the model let reach the disk, and their bytes
     uint64_t kept_bytes = 0;
     uint64_t dirty_age_ns = 0;   // how long before the cut the oldest unsynced write was made
     uint64_t synced_age_ns = 0;  // how long before the cut its last fsync was; 0: none while volatile
     struct Op {
         uint64_t off, len, kept;
     };
-    std::vector<Op> ops;         // the first Dirty::kMaxOps writes, and what of each was kept
+    std::vector<Op> ops;  // the first Dirty::kMaxOps writes, and what of each was kept
 };
 // Applies the model to the held writes of `in` before they are thrown away (caller holds in->mu):
 // the parts that survive are written to the backing file.
 FileLoss apply_loss(Inode* in, const Settings& s, uint64_t& rng);
-void write_lost_account(const Settings& s, const std::vector<FileLoss>& files,
-                        const std::vector<UndoneEntry>& entries, const Trigger* trigger);
+void write_lost_account(const Settings& s, const std::vector<FileLoss>& files, const std::vector<UndoneEntry>& entries,
+                        const Trigger* trigger);
 // Writes back every inode dirty for longer than the writeback age (watcher, each tick).
 void writeback_expired(const Settings& s);
 bool read_faults(const Settings& s);

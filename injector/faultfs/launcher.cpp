@@ -14,8 +14,8 @@
 #include <thread>
 
 #include "common/mountinfo.hpp"
-#include "common/safe_file.hpp"
 #include "common/proc.hpp"
+#include "common/safe_file.hpp"
 #include "faultfs/control.hpp"
 
 namespace inj::faultfs {
@@ -155,12 +155,12 @@ Result<pid_t> start(const StartSpec& spec, std::chrono::milliseconds bound) {
         if (ctl->block()->state.load() == uint32_t(DaemonState::serving) && mounted(spec.mountpoint)) return *pid;
         pid_t r = ::waitpid(*pid, nullptr, WNOHANG);
         if (r == *pid || !process_alive(*pid))
-            return plain_error("faultfs on " + spec.mountpoint, "the daemon exited before serving (log " +
-                                                                    (spec.log.empty() ? "none" : spec.log) + ")");
+            return plain_error("faultfs on " + spec.mountpoint,
+                               "the daemon exited before serving (log " + (spec.log.empty() ? "none" : spec.log) + ")");
         if (Clock::now() > until) {
             (void)stop(spec.mountpoint, *pid);
-            return plain_error("faultfs on " + spec.mountpoint, "not serving after " +
-                                                                    std::to_string(bound.count()) + " ms");
+            return plain_error("faultfs on " + spec.mountpoint,
+                               "not serving after " + std::to_string(bound.count()) + " ms");
         }
         std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }

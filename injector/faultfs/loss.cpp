@@ -36,9 +36,9 @@ uint64_t persist(Dirty& d, uint64_t off, const char* data, uint64_t n) {
 
 const char* model_name(uint32_t m) {
     switch (m) {
-    case kLossTorn: return "torn";
-    case kLossReorder: return "reorder";
-    default: return "unsynced";
+        case kLossTorn: return "torn";
+        case kLossReorder: return "reorder";
+        default: return "unsynced";
     }
 }
 
@@ -96,8 +96,10 @@ std::string file_reason(const Settings& s, const FileLoss& f) {
     r += "; oldest unsynced write " + ms(f.dirty_age_ns) + " before the cut";
     if (s.writeback_ns) r += ", younger than the writeback age of " + ms(s.writeback_ns);
     r += "); model " + std::string(model_name(s.loss_model)) + ": ";
-    if (s.loss_model == kLossUnsynced) r += "every unsynced write lost";
-    else r += std::to_string(f.kept_writes) + " write(s) or parts kept, " + std::to_string(f.kept_bytes) + " bytes";
+    if (s.loss_model == kLossUnsynced)
+        r += "every unsynced write lost";
+    else
+        r += std::to_string(f.kept_writes) + " write(s) or parts kept, " + std::to_string(f.kept_bytes) + " bytes";
     return r;
 }
 

@@ -25,7 +25,8 @@ Result<T> field(const json& o, const char* name, const std::string& where, bool 
     }
     // Counts are never negative nor fractional: nlohmann would convert -1 to 2^64 - 1.
     if constexpr (std::is_unsigned_v<T>)
-        if (!it->is_number_unsigned()) return plain_error("lost report", where + ": field '" + name + "' has the wrong type");
+        if (!it->is_number_unsigned())
+            return plain_error("lost report", where + ": field '" + name + "' has the wrong type");
     try {
         return it->get<T>();
     } catch (const json::exception&) {
@@ -134,8 +135,8 @@ Result<std::optional<LostReport>> read_lost_report(const std::string& control) {
 
 std::vector<std::string> summarize(const LostReport& r, const std::string& volume) {
     std::vector<std::string> lines;
-    std::string head = volume + ": power cut " + std::to_string(r.cut) + " (model " + r.model + ", metadata " +
-                       r.metadata + ")";
+    std::string head =
+        volume + ": power cut " + std::to_string(r.cut) + " (model " + r.model + ", metadata " + r.metadata + ")";
     if (r.trigger.kind == "crash point")
         head += ", at crash point " + r.trigger.when + " " + r.trigger.operation + " " + r.trigger.path + " (match " +
                 std::to_string(r.trigger.nth) + ")";
@@ -146,7 +147,8 @@ std::vector<std::string> summarize(const LostReport& r, const std::string& volum
         lines.push_back("  " + f.path + ": " + std::to_string(f.bytes_lost) + " bytes lost; " +
                         (f.reason.empty() ? "missing " + f.missing : f.reason));
     for (const LostEntry& e : r.entries)
-        lines.push_back("  " + e.operation + " " + e.path + " undone; " + (e.reason.empty() ? "missing " + e.missing : e.reason));
+        lines.push_back("  " + e.operation + " " + e.path + " undone; " +
+                        (e.reason.empty() ? "missing " + e.missing : e.reason));
     return lines;
 }
 
@@ -161,8 +163,13 @@ nlohmann::json to_json(const LostReport& r) {
                          {"reason", f.reason}});
     for (const LostEntry& e : r.entries)
         entries.push_back({{"operation", e.operation}, {"path", e.path}, {"missing", e.missing}, {"reason", e.reason}});
-    json j = {{"cut", r.cut}, {"model", r.model}, {"metadata", r.metadata}, {"bytes_lost", r.bytes_lost()},
-              {"trigger", {{"kind", r.trigger.kind}}}, {"files", files}, {"entries", entries}};
+    json j = {{"cut", r.cut},
+              {"model", r.model},
+              {"metadata", r.metadata},
+              {"bytes_lost", r.bytes_lost()},
+              {"trigger", {{"kind", r.trigger.kind}}},
+              {"files", files},
+              {"entries", entries}};
     if (r.trigger.kind == "crash point") {
         j["trigger"]["operation"] = r.trigger.operation;
         j["trigger"]["path"] = r.trigger.path;

@@ -44,9 +44,9 @@ struct LostTrigger {
 };
 
 struct LostReport {
-    uint64_t cut = 0;       // the daemon's count of cuts (this is the last)
-    std::string model;      // unsynced, torn, reorder
-    std::string metadata;   // durable, volatile
+    uint64_t cut = 0;      // the daemon's count of cuts (this is the last)
+    std::string model;     // unsynced, torn, reorder
+    std::string metadata;  // durable, volatile
     LostTrigger trigger;
     std::vector<LostFile> files;
     std::vector<LostEntry> entries;

@@ -11,11 +11,11 @@ namespace {
 
 struct MetaOp {
     enum Kind { created, renamed, removed } kind;
-    Inode* dir;          // the directory of the entry (pinned while logged)
+    Inode* dir;  // the directory of the entry (pinned while logged)
     std::string name;
     Inode* from_dir = nullptr;  // renamed: where it came from (pinned)
     std::string from_name;
-    std::string trash;   // removed, or the entry a rename replaced: its name in the trash
+    std::string trash;  // removed, or the entry a rename replaced: its name in the trash
     bool exchange = false;
     uint64_t at_ns = mono_ns();  // when it was made (the writeback age commits it)
 };
@@ -117,8 +117,8 @@ int meta_remove(Inode* dir, const char* name, bool is_rmdir) {
 int meta_rename(Inode* from, const char* name, Inode* to, const char* newname, unsigned flags) {
     struct stat src, dst;
     if (::fstatat(from->fd, name, &src, AT_SYMLINK_NOFOLLOW) != 0) return errno;
-    bool replaces = !(flags & (RENAME_NOREPLACE | RENAME_EXCHANGE)) &&
-                    ::fstatat(to->fd, newname, &dst, AT_SYMLINK_NOFOLLOW) == 0;
+    bool replaces =
+        !(flags & (RENAME_NOREPLACE | RENAME_EXCHANGE)) && ::fstatat(to->fd, newname, &dst, AT_SYMLINK_NOFOLLOW) == 0;
     if (replaces && (dst.st_dev != src.st_dev || dst.st_ino != src.st_ino)) {
         // The checks rename(2) would make against the entry it replaces, which goes to the trash.
         if (S_ISDIR(src.st_mode) && !S_ISDIR(dst.st_mode)) return ENOTDIR;
@@ -146,8 +146,10 @@ void meta_durable(Inode* dir) {
     std::lock_guard<std::mutex> lk(g_mu);
     std::vector<MetaOp> keep;
     for (MetaOp& op : g_log) {
-        if (op.dir == dir || op.from_dir == dir) forget(op);
-        else keep.push_back(std::move(op));
+        if (op.dir == dir || op.from_dir == dir)
+            forget(op);
+        else
+            keep.push_back(std::move(op));
     }
     g_log.swap(keep);
 }

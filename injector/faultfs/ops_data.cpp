@@ -195,7 +195,8 @@ void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t len
     int err = 0;
     {
         std::lock_guard<std::mutex> lk(in->mu);
-        if (::fallocate(int(fi->fh), mode, off, len) != 0) err = errno;
+        if (::fallocate(int(fi->fh), mode, off, len) != 0)
+            err = errno;
         else if (in->dirty && !(mode & FALLOC_FL_KEEP_SIZE))
             in->dirty->size = std::max<uint64_t>(in->dirty->size, uint64_t(off + len));
     }
@@ -205,7 +206,6 @@ void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t len
 void op_flock(fuse_req_t req, fuse_ino_t, fuse_file_info* fi, int op) {
     reply(fuse_reply_err, req, ::flock(int(fi->fh), op) == 0 ? 0 : errno);
 }
-
 
 void register_data_ops(fuse_lowlevel_ops& o) {
     o.create = op_create;

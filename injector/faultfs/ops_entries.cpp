@@ -16,8 +16,10 @@ void op_init(void*, fuse_conn_info* conn) {
     // Writeback caching only when asked (--writeback, for volumes that are not volatile): write()
     // then returns once in the page cache and the gate sees the kernel's writeback, so errors
     // and latency of writes surface at fsync/close, as they do above a real disk.
-    if (g_fs->writeback && (conn->capable & FUSE_CAP_WRITEBACK_CACHE)) conn->want |= FUSE_CAP_WRITEBACK_CACHE;
-    else conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
+    if (g_fs->writeback && (conn->capable & FUSE_CAP_WRITEBACK_CACHE))
+        conn->want |= FUSE_CAP_WRITEBACK_CACHE;
+    else
+        conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
     // In place nothing but this filesystem reaches the backing files, so a changed mtime is our
     // own write and the cached pages are current: keep them (volatile mode drops them itself).
     if (g_fs->in_place) conn->want &= ~FUSE_CAP_AUTO_INVAL_DATA;
@@ -51,7 +53,8 @@ void op_getattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
     Inode* in = inode_of(ino);
     if (int e = gate_in(kOpGetattr, in)) return (void)reply(fuse_reply_err, req, e);
     struct stat st;
-    if (::fstatat(in->fd, "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) != 0) return (void)reply(fuse_reply_err, req, errno);
+    if (::fstatat(in->fd, "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) != 0)
+        return (void)reply(fuse_reply_err, req, errno);
     fix_size(in, &st);
     reply(fuse_reply_attr, req, &st, timeout());
 }
@@ -95,15 +98,20 @@ void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int valid, fu
     if (valid & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME)) {
         timespec tv[2];
         tv[0].tv_nsec = tv[1].tv_nsec = UTIME_OMIT;
-        if (valid & FUSE_SET_ATTR_ATIME_NOW) tv[0].tv_nsec = UTIME_NOW;
-        else if (valid & FUSE_SET_ATTR_ATIME) tv[0] = attr->st_atim;
-        if (valid & FUSE_SET_ATTR_MTIME_NOW) tv[1].tv_nsec = UTIME_NOW;
-        else if (valid & FUSE_SET_ATTR_MTIME) tv[1] = attr->st_mtim;
+        if (valid & FUSE_SET_ATTR_ATIME_NOW)
+            tv[0].tv_nsec = UTIME_NOW;
+        else if (valid & FUSE_SET_ATTR_ATIME)
+            tv[0] = attr->st_atim;
+        if (valid & FUSE_SET_ATTR_MTIME_NOW)
+            tv[1].tv_nsec = UTIME_NOW;
+        else if (valid & FUSE_SET_ATTR_MTIME)
+            tv[1] = attr->st_mtim;
         int r = fi ? ::futimens(int(fi->fh), tv) : ::utimensat(AT_FDCWD, pp.c_str(), tv, 0);
         if (r != 0) return (void)reply(fuse_reply_err, req, errno);
     }
     struct stat st;
-    if (::fstatat(in->fd, "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) != 0) return (void)reply(fuse_reply_err, req, errno);
+    if (::fstatat(in->fd, "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) != 0)
+        return (void)reply(fuse_reply_err, req, errno);
     fix_size(in, &st);
     reply(fuse_reply_attr, req, &st, timeout());
 }
@@ -136,10 +144,12 @@ void make_entry(fuse_req_t req, uint32_t op, fuse_ino_t parent, const char* name
 }
 
 void op_mknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, dev_t rdev) {
-    make_entry(req, kOpCreate, parent, name, [&](int dfd) { return ::mknodat(dfd, name, creation_mode(req, inode_of(parent), mode), rdev); });
+    make_entry(req, kOpCreate, parent, name,
+               [&](int dfd) { return ::mknodat(dfd, name, creation_mode(req, inode_of(parent), mode), rdev); });
 }
 void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode) {
-    make_entry(req, kOpMkdir, parent, name, [&](int dfd) { return ::mkdirat(dfd, name, creation_mode(req, inode_of(parent), mode)); });
+    make_entry(req, kOpMkdir, parent, name,
+               [&](int dfd) { return ::mkdirat(dfd, name, creation_mode(req, inode_of(parent), mode)); });
 }
 void op_symlink(fuse_req_t req, const char* link, fuse_ino_t parent, const char* name) {
     make_entry(req, kOpLink, parent, name, [&](int dfd) { return ::symlinkat(link, dfd, name); });
@@ -182,7 +192,8 @@ void op_rename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t n
     rename_destination(nullptr);
     if (e) return (void)reply(fuse_reply_err, req, e);
     if (metadata_volatile()) return (void)reply(fuse_reply_err, req, meta_rename(p, name, np, newname, flags));
-    if (::syscall(SYS_renameat2, p->fd, name, np->fd, newname, flags) != 0) return (void)reply(fuse_reply_err, req, errno);
+    if (::syscall(SYS_renameat2, p->fd, name, np->fd, newname, flags) != 0)
+        return (void)reply(fuse_reply_err, req, errno);
     reply(fuse_reply_err, req, 0);
 }
 
@@ -260,7 +271,6 @@ void op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, fuse_file_info* f
     meta_durable(in);  // its entries are on the disk now
     reply(fuse_reply_err, req, 0);
 }
-
 
 void register_entry_ops(fuse_lowlevel_ops& o) {
     o.init = op_init;

@@ -25,8 +25,10 @@ int start_dirty(Inode* in) {
 }
 
 void count_dirty(int64_t delta) {
-    if (delta >= 0) g_fs->b->counters.dirty_bytes.fetch_add(uint64_t(delta));
-    else g_fs->b->counters.dirty_bytes.fetch_sub(uint64_t(-delta));
+    if (delta >= 0)
+        g_fs->b->counters.dirty_bytes.fetch_add(uint64_t(delta));
+    else
+        g_fs->b->counters.dirty_bytes.fetch_sub(uint64_t(-delta));
 }
 
 // Ends holding pages for `in` (caller holds in->mu). Returns true if the caller must unref.
@@ -86,8 +88,7 @@ int dirty_flush(Inode* in) {
         }
     }
     struct stat st;
-    if (::fstat(d.fd, &st) == 0 && uint64_t(st.st_size) < d.size && ::ftruncate(d.fd, off_t(d.size)) != 0)
-        return errno;
+    if (::fstat(d.fd, &st) == 0 && uint64_t(st.st_size) < d.size && ::ftruncate(d.fd, off_t(d.size)) != 0) return errno;
     return 0;
 }
 
@@ -185,6 +186,5 @@ bool read_faults(const Settings& s) {
         if (s.errors[i].ops & kOpRead) return true;
     return false;
 }
-
 
 }  // namespace inj::faultfs::detail

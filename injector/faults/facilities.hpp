@@ -12,8 +12,12 @@
 
 #include "runner/engine.hpp"
 
-namespace inj::net { class NetEngine; }
-namespace inj::storage { class StorageEngine; }
+namespace inj::net {
+class NetEngine;
+}
+namespace inj::storage {
+class StorageEngine;
+}
 
 namespace inj::faults {
 

@@ -42,22 +42,30 @@ const Kind& kind_of(const plan::Fault& f) {
 void load_sides(plan::FaultContext& ctx, plan::MapView& m, plan::Direction& direction, double& share) {
     if (auto d = m.get("direction"))
         if (auto v = ctx.str(*d)) {
-            if (*v == "both") direction = plan::Direction::both;
-            else if (*v == "from") direction = plan::Direction::from;
-            else if (*v == "to") direction = plan::Direction::to;
-            else ctx.error(*d, "unknown direction '" + *v + "' (use both, from or to)");
+            if (*v == "both")
+                direction = plan::Direction::both;
+            else if (*v == "from")
+                direction = plan::Direction::from;
+            else if (*v == "to")
+                direction = plan::Direction::to;
+            else
+                ctx.error(*d, "unknown direction '" + *v + "' (use both, from or to)");
         }
     if (auto s = m.get("share"))
         if (auto v = ctx.number(*s)) {
-            if (!(*v > 0.0 && *v <= 1.0)) ctx.error(*s, "share " + s->node.Scalar() + " is outside (0, 1]");
-            else share = *v;
+            if (!(*v > 0.0 && *v <= 1.0))
+                ctx.error(*s, "share " + s->node.Scalar() + " is outside (0, 1]");
+            else
+                share = *v;
         }
 }
 
 std::vector<Key> side_keys() {
-    return {{"direction", "both (default), from (target -> peer only) or to (peer -> target only)",
+    return {{"direction",
+             "both (default), from (target -> peer only) or to (peer -> target only)",
              {{"enum", {"both", "from", "to"}}}},
-            {"share", "share of flows affected, (0, 1]; below 1 is a gray failure (by flow hash)",
+            {"share",
+             "share of flows affected, (0, 1]; below 1 is a gray failure (by flow hash)",
              {{"type", "number"}, {"exclusiveMinimum", 0}, {"maximum", 1}}}};
 }
 
@@ -70,8 +78,6 @@ std::string DescribeContext::names(const std::vector<std::string>& v, const char
     return short_list(v, list_hosts, sep);
 }
 
-std::string headline(const plan::Fault& f) {
-    return "  T+" + format_duration(f.at) + "  " + f.name + ": ";
-}
+std::string headline(const plan::Fault& f) { return "  T+" + format_duration(f.at) + "  " + f.name + ": "; }
 
 }  // namespace inj::faults

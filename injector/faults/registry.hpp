@@ -18,7 +18,9 @@
 
 namespace inj {
 class Engine;
-namespace net { struct Tables; }
+namespace net {
+struct Tables;
+}
 }  // namespace inj
 
 namespace inj::faults {
@@ -28,8 +30,8 @@ class Facilities;
 // One of a kind's own keys, for the allow list and the JSON Schema.
 struct Key {
     const char* name;
-    const char* doc;          // one line
-    nlohmann::json schema;    // JSON Schema of its value
+    const char* doc;        // one line
+    nlohmann::json schema;  // JSON Schema of its value
 };
 
 // What `describe` may read: the plan, its compiled network tables and the fault. A kind says
@@ -46,11 +48,11 @@ struct DescribeContext {
 };
 
 struct Kind {
-    const char* name;          // as plans write it: `fault: sever`
-    const char* summary;       // one line for help and the schema
-    bool takes_peer = false;   // has a peer side (`peer:`, default the rest of the lab)
-    bool host_target = true;   // its target is hosts (zones, power domains, hosts), no CIDRs
-    std::vector<Key> keys;     // its own keys, beyond name, fault, at, duration, target, peer
+    const char* name;         // as plans write it: `fault: sever`
+    const char* summary;      // one line for help and the schema
+    bool takes_peer = false;  // has a peer side (`peer:`, default the rest of the lab)
+    bool host_target = true;  // its target is hosts (zones, power domains, hosts), no CIDRs
+    std::vector<Key> keys;    // its own keys, beyond name, fault, at, duration, target, peer
     // Reads the kind's own keys into fault.spec; reports problems through ctx (file:line:col).
     void (*load)(plan::FaultContext& ctx, plan::MapView& m, const plan::Field& item, plan::Fault& fault) = nullptr;
     // Lines for `injector plan`: what the fault does, to whom, and how it heals.

@@ -18,8 +18,8 @@ Result<void> Restorers::start(const std::function<void(bool await)>& restore) {
     } catch (const std::exception& e) {  // no thread: restore here, without waiting
         --running_;
         restore(false);
-        return plain_error("restore", std::string("no restore thread (") + e.what() +
-                                          "): restored without awaiting readiness");
+        return plain_error("restore",
+                           std::string("no restore thread (") + e.what() + "): restored without awaiting readiness");
     }
 }
 
@@ -33,7 +33,8 @@ void Restorers::stop() noexcept {
 void sleep_unless_cancelled(std::chrono::nanoseconds d, const Restorers& r) {
     auto until = Clock::now() + d;
     while (!r.cancelled() && Clock::now() < until)
-        std::this_thread::sleep_for(std::min<std::chrono::nanoseconds>(std::chrono::milliseconds(10), until - Clock::now()));
+        std::this_thread::sleep_for(
+            std::min<std::chrono::nanoseconds>(std::chrono::milliseconds(10), until - Clock::now()));
 }
 
 ReadinessWaits::ReadinessWaits(const targets::Targets& targets, Clock::time_point t0, const Restorers& restorers,
@@ -47,8 +48,8 @@ void ReadinessWaits::add(const targets::ServiceInstance& s, bool await, const st
     }
     threads_.emplace_back([this, s] {
         auto ready = targets_.await_ready(s, t0_ + targets_.ready_timeout(), &restorers_.cancel_flag());
-        record_({s.service, s.host, s.pid, Clock::now() - t0_, ready.ok(), ready ? std::string() : ready.error().message(),
-                 ready.ok() || !restorers_.cancelled()});
+        record_({s.service, s.host, s.pid, Clock::now() - t0_, ready.ok(),
+                 ready ? std::string() : ready.error().message(), ready.ok() || !restorers_.cancelled()});
     });
 }
 

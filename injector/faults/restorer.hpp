@@ -50,8 +50,8 @@ class ReadinessWaits {
 public:
     using Record = std::function<void(ServiceRecovery)>;
     // RTOs are timed from t0; readiness is awaited until t0 + the provider's ready_timeout().
-    ReadinessWaits(const targets::Targets& targets, std::chrono::steady_clock::time_point t0, const Restorers& restorers,
-                   Record record);
+    ReadinessWaits(const targets::Targets& targets, std::chrono::steady_clock::time_point t0,
+                   const Restorers& restorers, Record record);
     ReadinessWaits(const ReadinessWaits&) = delete;
     ReadinessWaits& operator=(const ReadinessWaits&) = delete;
     ~ReadinessWaits() { join(); }

@@ -4,8 +4,8 @@
 #include "fleet/agent.hpp"
 
 #include <pthread.h>
-#include <sys/stat.h>
 #include <sched.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -73,8 +73,7 @@ struct PunctualScope {
 
 void sleep_until_real(uint64_t real_ns) {
     timespec ts{static_cast<time_t>(real_ns / 1'000'000'000ull), static_cast<long>(real_ns % 1'000'000'000ull)};
-    while (clock_nanosleep(CLOCK_REALTIME, TIMER_ABSTIME, &ts, nullptr) == EINTR) {
-    }
+    while (clock_nanosleep(CLOCK_REALTIME, TIMER_ABSTIME, &ts, nullptr) == EINTR) {}
 }
 
 // What the agent has loaded for one run: the plan, this host's view of it, and the registry's
@@ -85,9 +84,9 @@ struct Loaded {
     std::unique_ptr<plan::Plan> plan;
     std::unique_ptr<targets::Targets> targets;
     EngineSet engines;
-    std::map<size_t, AppliedFault> applied;     // by plan.method index
+    std::map<size_t, AppliedFault> applied;  // by plan.method index
     uint64_t generation = 0;
-    bool settled = true;                        // as last published
+    bool settled = true;  // as last published
 
     Engine* engine_of(size_t index) const {
         return index < engines.of_fault.size() ? engines.of_fault[index] : nullptr;
@@ -167,8 +166,8 @@ private:
 
     std::mutex mu_;
     std::condition_variable cv_;
-    std::deque<WatchEvent> events_;   // from the watch thread
-    bool resync_ = true;              // re-read the desired key (start, watch reconnect, contact back)
+    std::deque<WatchEvent> events_;  // from the watch thread
+    bool resync_ = true;             // re-read the desired key (start, watch reconnect, contact back)
     std::atomic<int64_t> lease_{0};
     std::atomic<int64_t> last_contact_ns_{0};  // monotonic ns of the last successful etcd call
     std::atomic<bool> contact_lost_{false};
@@ -176,17 +175,17 @@ private:
     SteadyClock::time_point next_resync_{};
 
     std::optional<Desired> desired_;
-    int64_t desired_rev_ = 0;  // store revision desired_ reflects
-    int64_t judged_mod_ = 0;   // mod_revision of the desired key last judged
-    std::string refused_;      // why that document is refused ("" : obeyed)
+    int64_t desired_rev_ = 0;      // store revision desired_ reflects
+    int64_t judged_mod_ = 0;       // mod_revision of the desired key last judged
+    std::string refused_;          // why that document is refused ("" : obeyed)
     std::set<int64_t> leases_ok_;  // run leases found alive and in range (one etcd question per run)
     AgentLimits limits_;
     std::optional<Loaded> loaded_;
     bool reverted_for_contact_ = false;
-    bool confirm_ = false;  // a step was applied: report it
+    bool confirm_ = false;                     // a step was applied: report it
     std::pair<std::string, uint64_t> failed_;  // (run, generation) whose load failed
-    std::string step_error_;   // a step (inject or heal) that failed: reported with its confirmation
-    Status last_;              // the last status of a loaded run
+    std::string step_error_;                   // a step (inject or heal) that failed: reported with its confirmation
+    Status last_;                              // the last status of a loaded run
     SteadyClock::time_point next_status_{};
 };
 
@@ -213,7 +212,8 @@ void AgentLoop::keepalive_loop() {
     while (!stop_) {
         bool ok = false;
         if (!own) {
-            if (auto again = EtcdClient::connect(opts_.endpoints, std::chrono::milliseconds(500), opts_.security); again)
+            if (auto again = EtcdClient::connect(opts_.endpoints, std::chrono::milliseconds(500), opts_.security);
+                again)
                 own.emplace(std::move(*again));
         }
         if (own) {
@@ -269,7 +269,8 @@ std::vector<KeepReachable> AgentLoop::keep_reachable() const {
 
 // The checks that need only the document and its key (the plan's come at load).
 std::string AgentLoop::judge(const KeyValue& kv) {
-    if (!desired_) return "malformed desired state (" + std::to_string(kv.value.size()) + " bytes, not a desired document)";
+    if (!desired_)
+        return "malformed desired state (" + std::to_string(kv.value.size()) + " bytes, not a desired document)";
     if (auto why = check_desired(*desired_, limits_, realtime_ns()); !why.empty()) return why;
     if (kv.lease == 0) return check_desired_lease(0, 0, 0, limits_);
     // Every step of a run comes under the run's one lease: asked once. While it lives, the key
@@ -321,7 +322,8 @@ Result<void> AgentLoop::load(const Desired& d) {
     } catch (const std::exception& e) {  // whatever the parser does, the agent keeps serving
         return plain_error("agent", "plan of run " + d.run + " could not be parsed: " + e.what());
     }
-    if (!lr.ok()) return plain_error("agent", "plan of run " + d.run + ": " + (lr.errors.empty() ? "" : lr.errors[0].str()));
+    if (!lr.ok())
+        return plain_error("agent", "plan of run " + d.run + ": " + (lr.errors.empty() ? "" : lr.errors[0].str()));
     Loaded l;
     l.run = d.run;
     l.plan = std::make_unique<plan::Plan>(std::move(*lr.plan));
@@ -378,8 +380,10 @@ void AgentLoop::revert(const std::string& why) {
     std::string run = loaded_->run;
     if (loaded_->watcher) {
         auto w = not_back.empty() ? loaded_->watcher->done() : loaded_->watcher->undo();
-        if (!not_back.empty()) log_->warn("run {}: the watcher put the host back again ({})", run, not_back);
-        else if (w) ::unlink(watch_record(opts_.host, run).c_str());  // it did nothing: no record to keep
+        if (!not_back.empty())
+            log_->warn("run {}: the watcher put the host back again ({})", run, not_back);
+        else if (w)
+            ::unlink(watch_record(opts_.host, run).c_str());  // it did nothing: no record to keep
         if (!w) {
             log_->error("run {}: watcher: {}", run, w.error().message());
             if (r) r = w.error();
@@ -432,7 +436,7 @@ void AgentLoop::apply(const Desired& d) {
         a.index = f.index;
         if (a.armed == f.armed) continue;
         if (f.at_ns > realtime_ns()) continue;  // not yet: the loop comes back at f.at_ns
-        a.applied_ns = realtime_ns();  // the instant this host acted (what the spread compares)
+        a.applied_ns = realtime_ns();           // the instant this host acted (what the spread compares)
         auto r = f.armed ? e->inject(f.index, to_mono(f.deadline_ns)) : e->heal(f.index);
         // Not tried again: a step half done (some processes killed) is reported, not repeated.
         a.armed = f.armed;
@@ -543,15 +547,16 @@ bool AgentLoop::start() {
 int AgentLoop::run() {
     if (!start()) return 3;
     std::thread ka([this] { keepalive_loop(); });
-    Watch watch(client_.endpoints(), desired_key(opts_.host), false, 0,
-                [this](const std::vector<WatchEvent>& evs) { on_events(evs); },
-                [this](bool up) {
-                    if (!up) return;
-                    std::lock_guard lk(mu_);
-                    resync_ = true;  // events may have been missed while the stream was down
-                    cv_.notify_all();
-                },
-                opts_.security);
+    Watch watch(
+        client_.endpoints(), desired_key(opts_.host), false, 0,
+        [this](const std::vector<WatchEvent>& evs) { on_events(evs); },
+        [this](bool up) {
+            if (!up) return;
+            std::lock_guard lk(mu_);
+            resync_ = true;  // events may have been missed while the stream was down
+            cv_.notify_all();
+        },
+        opts_.security);
     watch_ = &watch;
     // A restarted agent starts clean and reconciles here (resync_ is true).
     while (!stop_) {
@@ -576,7 +581,8 @@ int AgentLoop::run() {
             resync = true;
             next_resync_ = SteadyClock::now() + std::chrono::seconds(2);
         }
-        // First (before anything that may block on etcd), the local half of the dead man's switch: no etcd for longer than the run's lease TTL.
+        // First (before anything that may block on etcd), the local half of the dead man's switch: no etcd for longer
+        // than the run's lease TTL.
         if (loaded_ && desired_ && desired_->lease_ttl_ms > 0) {
             uint64_t since = monotonic_ns() - static_cast<uint64_t>(last_contact_ns_.load());
             if (since > static_cast<uint64_t>(desired_->lease_ttl_ms) * 1'000'000ull) {
@@ -605,7 +611,7 @@ int AgentLoop::run() {
             if (loaded_) revert("desired state gone (run ended or its lease lapsed)");
             continue;
         }
-        if (!refused_.empty()) continue;  // until the controller writes another document
+        if (!refused_.empty()) continue;      // until the controller writes another document
         if (reverted_for_contact_) continue;  // until etcd answers again (resync)
         std::optional<PunctualScope> punctual;
         if (uint64_t at = next_activation(*desired_); at && at > realtime_ns()) {

@@ -28,12 +28,12 @@
 namespace inj::fleet {
 
 struct AgentOptions {
-    std::string endpoints;                   // etcd endpoints, comma-separated
-    std::string host;                        // plan host name this agent stands for
-    std::string interface = "eth0";          // where the classifier goes (tcx egress)
-    int lease_ttl_s = 2;                     // the agent's registration lease
-    std::chrono::milliseconds status_every{1000};  // counters refresh while a run is loaded
-    EtcdSecurity security;                   // TLS and etcd authentication
+    std::string endpoints;                                                // etcd endpoints, comma-separated
+    std::string host;                                                     // plan host name this agent stands for
+    std::string interface = "eth0";                                       // where the classifier goes (tcx egress)
+    int lease_ttl_s = 2;                                                  // the agent's registration lease
+    std::chrono::milliseconds status_every{1000};                         // counters refresh while a run is loaded
+    EtcdSecurity security;                                                // TLS and etcd authentication
     std::chrono::milliseconds max_fault_duration{std::chrono::hours(1)};  // no deadline further away
 };
 

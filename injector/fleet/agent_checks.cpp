@@ -71,13 +71,15 @@ std::set<std::string> sshd_sockets(const std::string& proc) {
 
 std::string check_desired(const Desired& d, const AgentLimits& lim, uint64_t now) {
     if (d.lease_ttl_ms < lim.min_lease_ttl_ms || d.lease_ttl_ms > lim.max_lease_ttl_ms)
-        return "lease TTL " + std::to_string(d.lease_ttl_ms) + " ms is out of range " + std::to_string(lim.min_lease_ttl_ms) +
-               ".." + std::to_string(lim.max_lease_ttl_ms) + " ms (the agent's dead man's switch needs one)";
+        return "lease TTL " + std::to_string(d.lease_ttl_ms) + " ms is out of range " +
+               std::to_string(lim.min_lease_ttl_ms) + ".." + std::to_string(lim.max_lease_ttl_ms) +
+               " ms (the agent's dead man's switch needs one)";
     const uint64_t limit = now + static_cast<uint64_t>(std::chrono::nanoseconds(lim.max_fault_duration).count());
     const std::string max = ms(static_cast<uint64_t>(std::chrono::nanoseconds(lim.max_fault_duration).count()));
     if (d.run_deadline_ns == 0) return "no run deadline";
     if (d.run_deadline_ns > limit)
-        return "run deadline " + ms(d.run_deadline_ns - now) + " away is past the agent's limit (--max-fault-duration " + max + ")";
+        return "run deadline " + ms(d.run_deadline_ns - now) +
+               " away is past the agent's limit (--max-fault-duration " + max + ")";
     for (auto& f : d.faults) {
         if (!f.armed) continue;
         if (f.deadline_ns == 0) return "fault " + std::to_string(f.index) + " armed without a deadline";
@@ -124,8 +126,10 @@ std::vector<IpAddr> endpoint_addrs(const std::string& endpoints) {
     while (std::getline(ss, ep, ',')) {
         if (auto p = ep.find("://"); p != std::string::npos) ep = ep.substr(p + 3);
         std::string host = ep;
-        if (!host.empty() && host[0] == '[') host = host.substr(1, host.find(']') - 1);
-        else if (auto c = host.rfind(':'); c != std::string::npos && host.find(':') == c) host = host.substr(0, c);
+        if (!host.empty() && host[0] == '[')
+            host = host.substr(1, host.find(']') - 1);
+        else if (auto c = host.rfind(':'); c != std::string::npos && host.find(':') == c)
+            host = host.substr(0, c);
         if (auto a = IpAddr::parse(host)) {
             out.push_back(*a);
             continue;

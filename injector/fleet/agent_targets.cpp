@@ -78,15 +78,19 @@ public:
     const std::vector<targets::Host>& hosts() const override { return hosts_; }
     bool partial() const override { return true; }
     std::vector<targets::ServiceInstance> services() const override { return {}; }
-    Result<std::vector<targets::ServiceInstance>> restart(const std::vector<std::string>&, const std::string&) override {
-        return plain_error("agent", "host " + hosts_[0].name + " is this machine with no processes named in the plan "
-                                    "(bind it to a container or a cgroup to restart anything)");
+    Result<std::vector<targets::ServiceInstance>> restart(const std::vector<std::string>&,
+                                                          const std::string&) override {
+        return plain_error("agent", "host " + hosts_[0].name +
+                                        " is this machine with no processes named in the plan "
+                                        "(bind it to a container or a cgroup to restart anything)");
     }
     Result<void> await_ready(const targets::ServiceInstance&, std::chrono::steady_clock::time_point,
                              const std::atomic<bool>*) const override {
         return {};
     }
-    std::string describe() const override { return "host " + hosts_[0].name + " (this machine, interface " + hosts_[0].interface + ")"; }
+    std::string describe() const override {
+        return "host " + hosts_[0].name + " (this machine, interface " + hosts_[0].interface + ")";
+    }
 
 private:
     std::vector<targets::Host> hosts_;
@@ -106,17 +110,21 @@ public:
     }
     const std::vector<targets::Host>& hosts() const override { return hosts_; }
     std::vector<targets::ServiceInstance> services() const override { return {}; }
-    Result<std::vector<targets::ServiceInstance>> restart(const std::vector<std::string>&, const std::string&) override {
+    Result<std::vector<targets::ServiceInstance>> restart(const std::vector<std::string>&,
+                                                          const std::string&) override {
         return plain_error("fleet", "the controller restarts nothing: each host's agent does");
     }
     Result<void> await_ready(const targets::ServiceInstance&, std::chrono::steady_clock::time_point,
                              const std::atomic<bool>*) const override {
         return {};
     }
-    std::string describe() const override { return std::to_string(hosts_.size()) + " hosts of the fleet (bound by their agents)"; }
+    std::string describe() const override {
+        return std::to_string(hosts_.size()) + " hosts of the fleet (bound by their agents)";
+    }
     // An agent does not serve its bound host's volumes yet (the fault filesystem over a real
     // directory and the service restarted onto it are local-mode only): refused before any fault.
-    Result<void> serve_volumes(const std::vector<std::pair<std::string, std::string>>& volumes, const std::string&) override {
+    Result<void> serve_volumes(const std::vector<std::pair<std::string, std::string>>& volumes,
+                               const std::string&) override {
         if (volumes.empty()) return {};
         return plain_error("fleet", "volume " + volumes[0].second + " of bound host " + volumes[0].first +
                                         ": degraded or volatile volumes of bound hosts are served in local mode only "
@@ -169,10 +177,11 @@ Result<std::unique_ptr<targets::Targets>> agent_targets(const plan::Plan& plan, 
                                         "instead)");
     if (processes_targeted(plan, host))
         if (h && targets::pid_in_cgroup(getpid(), h->cgroup))
-            return plain_error("agent", "host " + host + "'s cgroup " + h->cgroup +
-                                            " holds this agent (pid " + std::to_string(getpid()) +
-                                            "): a fault that kills or freezes the host would take the agent with it; run "
-                                            "the agent outside the host's cgroup");
+            return plain_error("agent",
+                               "host " + host + "'s cgroup " + h->cgroup + " holds this agent (pid " +
+                                   std::to_string(getpid()) +
+                                   "): a fault that kills or freezes the host would take the agent with it; run "
+                                   "the agent outside the host's cgroup");
     return view;
 }
 
@@ -183,8 +192,9 @@ std::unique_ptr<targets::Targets> controller_view(const plan::Plan& plan) {
 std::vector<std::string> check_probe_places(const plan::Plan& plan) {
     std::vector<std::string> out;
     if (!plan.topology.bound()) return out;  // a lab is on the controller's machine
-    const std::string why = ": in fleet mode the controller runs it on its own machine, and a bound host lives on "
-                            "its agent's (use in: control)";
+    const std::string why =
+        ": in fleet mode the controller runs it on its own machine, and a bound host lives on "
+        "its agent's (use in: control)";
     for (auto& p : plan.probes)
         if (p.in != "control") out.push_back("probe " + p.name + " (" + p.mark.str() + ") runs in host " + p.in + why);
     for (auto& v : plan.verify)

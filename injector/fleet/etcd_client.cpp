@@ -86,18 +86,16 @@ void setup_request(CURL* h, const EtcdSecurity& s, curl_slist* headers) {
 
 json op_json(const TxnOp& op) {
     switch (op.kind) {
-    case TxnOp::Kind::put: {
-        json p = {{"key", base64_encode(op.key)}, {"value", base64_encode(op.value)}};
-        if (op.lease) p["lease"] = std::to_string(op.lease);
-        return {{"request_put", p}};
-    }
-    case TxnOp::Kind::del:
-        return {{"request_delete_range", {{"key", base64_encode(op.key)}}}};
-    case TxnOp::Kind::del_prefix:
-        return {{"request_delete_range",
-                 {{"key", base64_encode(op.key)}, {"range_end", base64_encode(prefix_end(op.key))}}}};
-    case TxnOp::Kind::get:
-        return {{"request_range", {{"key", base64_encode(op.key)}}}};
+        case TxnOp::Kind::put: {
+            json p = {{"key", base64_encode(op.key)}, {"value", base64_encode(op.value)}};
+            if (op.lease) p["lease"] = std::to_string(op.lease);
+            return {{"request_put", p}};
+        }
+        case TxnOp::Kind::del: return {{"request_delete_range", {{"key", base64_encode(op.key)}}}};
+        case TxnOp::Kind::del_prefix:
+            return {{"request_delete_range",
+                     {{"key", base64_encode(op.key)}, {"range_end", base64_encode(prefix_end(op.key))}}}};
+        case TxnOp::Kind::get: return {{"request_range", {{"key", base64_encode(op.key)}}}};
     }
     return {};
 }
@@ -176,8 +174,13 @@ EtcdClient::EtcdClient(std::vector<std::string> endpoints, EtcdSecurity sec)
 }
 
 EtcdClient::EtcdClient(EtcdClient&& o) noexcept
-    : endpoints_(std::move(o.endpoints_)), sec_(std::move(o.sec_)), token_(std::move(o.token_)), current_(o.current_),
-      timeout_(o.timeout_), mu_(std::move(o.mu_)), curl_(o.curl_) {
+    : endpoints_(std::move(o.endpoints_)),
+      sec_(std::move(o.sec_)),
+      token_(std::move(o.token_)),
+      current_(o.current_),
+      timeout_(o.timeout_),
+      mu_(std::move(o.mu_)),
+      curl_(o.curl_) {
     o.curl_ = nullptr;
 }
 
@@ -205,7 +208,8 @@ std::vector<std::string> split_endpoints(const std::string& endpoints, bool tls)
     size_t start = 0;
     while (start <= endpoints.size()) {
         size_t comma = endpoints.find(',', start);
-        std::string ep = normalise(endpoints.substr(start, comma == std::string::npos ? std::string::npos : comma - start), tls);
+        std::string ep =
+            normalise(endpoints.substr(start, comma == std::string::npos ? std::string::npos : comma - start), tls);
         if (!ep.empty() && ep != "http://" && ep != "https://") eps.push_back(ep);
         if (comma == std::string::npos) break;
         start = comma + 1;
@@ -299,7 +303,8 @@ namespace {
 Result<json> parse(Result<std::string> r, const std::string& what) {
     if (!r) return r.error();
     auto j = json::parse(*r, nullptr, false);
-    if (j.is_discarded() || !j.is_object()) return plain_error("etcd " + what, "unparsable response: " + r->substr(0, 200));
+    if (j.is_discarded() || !j.is_object())
+        return plain_error("etcd " + what, "unparsable response: " + r->substr(0, 200));
     return j;
 }
 }  // namespace
@@ -404,8 +409,13 @@ Result<void> EtcdClient::lease_revoke(int64_t id) {
 
 Watch::Watch(std::vector<std::string> endpoints, std::string key, bool prefix, int64_t start_revision, Callback cb,
              std::function<void(bool)> on_state, EtcdSecurity security)
-    : endpoints_(std::move(endpoints)), key_(std::move(key)), prefix_(prefix), next_rev_(start_revision),
-      cb_(std::move(cb)), on_state_(std::move(on_state)), sec_(std::move(security)) {
+    : endpoints_(std::move(endpoints)),
+      key_(std::move(key)),
+      prefix_(prefix),
+      next_rev_(start_revision),
+      cb_(std::move(cb)),
+      on_state_(std::move(on_state)),
+      sec_(std::move(security)) {
     global_init();
     thread_ = std::thread([this] { loop(); });
 }
@@ -426,7 +436,7 @@ struct StreamCtx {
     std::atomic<uint64_t>* gen;
     uint64_t gen_at_start;
     std::string buf;
-    int depth = 0;       // brace depth of the object being read (strings skipped)
+    int depth = 0;  // brace depth of the object being read (strings skipped)
     bool in_str = false, esc = false;
     size_t scanned = 0;
     bool created = false;
@@ -441,13 +451,18 @@ size_t on_chunk(char* p, size_t sz, size_t n, void* ud) {
     for (size_t i = c->scanned; i < c->buf.size(); ++i) {
         char ch = c->buf[i];
         if (c->in_str) {
-            if (c->esc) c->esc = false;
-            else if (ch == '\\') c->esc = true;
-            else if (ch == '"') c->in_str = false;
+            if (c->esc)
+                c->esc = false;
+            else if (ch == '\\')
+                c->esc = true;
+            else if (ch == '"')
+                c->in_str = false;
             continue;
         }
-        if (ch == '"') c->in_str = true;
-        else if (ch == '{') ++c->depth;
+        if (ch == '"')
+            c->in_str = true;
+        else if (ch == '{')
+            ++c->depth;
         else if (ch == '}' && --c->depth == 0) {
             auto j = json::parse(c->buf.begin() + static_cast<long>(start), c->buf.begin() + static_cast<long>(i) + 1,
                                  nullptr, false);
@@ -500,7 +515,8 @@ void Watch::loop() {
         if (next_rev_ > 0) req["start_revision"] = std::to_string(next_rev_.load());
         std::string body = json{{"create_request", req}}.dump();
         std::string url = endpoints_[ep % endpoints_.size()] + "/v3/watch";
-        StreamCtx ctx{&cb_, &on_state_, &next_rev_, &stop_, &reconnect_gen_, reconnect_gen_.load(), {}, 0, false, false, 0, false, false};
+        StreamCtx ctx{&cb_,  &on_state_, &next_rev_, &stop_, &reconnect_gen_, reconnect_gen_.load(), {}, 0, false,
+                      false, 0,          false,      false};
         // A fresh token for every stream: etcd checks it when the watch is created.
         std::string token;
         if (!sec_.user.empty()) {

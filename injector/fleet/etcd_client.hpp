@@ -35,7 +35,9 @@ struct TxnOp {
     std::string key;
     std::string value;  // put
     int64_t lease = 0;  // put: bind the key to this lease (0: none)
-    static TxnOp put(std::string k, std::string v, int64_t lease = 0) { return {Kind::put, std::move(k), std::move(v), lease}; }
+    static TxnOp put(std::string k, std::string v, int64_t lease = 0) {
+        return {Kind::put, std::move(k), std::move(v), lease};
+    }
     static TxnOp del(std::string k) { return {Kind::del, std::move(k), {}, 0}; }
     static TxnOp del_prefix(std::string k) { return {Kind::del_prefix, std::move(k), {}, 0}; }
 };
@@ -83,7 +85,7 @@ public:
     Result<std::vector<KeyValue>> get_prefix(const std::string& prefix);
     // Returns the store revision after the write.
     Result<int64_t> put(const std::string& key, const std::string& value, int64_t lease = 0);
-    Result<int64_t> del(const std::string& key);          // number deleted
+    Result<int64_t> del(const std::string& key);  // number deleted
     Result<int64_t> del_prefix(const std::string& prefix);
     // All compares true -> `then` ops, else `otherwise`; returns whether the compares held.
     Result<bool> txn(const std::vector<TxnCompare>& compares, const std::vector<TxnOp>& then,
@@ -116,7 +118,7 @@ private:
 
     std::vector<std::string> endpoints_;  // "http(s)://host:port"
     EtcdSecurity sec_;
-    std::string token_;                   // etcd auth token (empty: none yet)
+    std::string token_;  // etcd auth token (empty: none yet)
     size_t current_ = 0;
     std::chrono::milliseconds timeout_{2000};
     std::unique_ptr<std::mutex> mu_;

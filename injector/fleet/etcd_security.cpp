@@ -28,7 +28,8 @@ Result<void> check(EtcdSecurity& s) {
     if (s.cert.empty() != s.key.empty())
         return plain_error("etcd security", "a client certificate needs its key (--etcd-cert with --etcd-key)");
     if (!s.user.empty() && s.password.empty()) {
-        if (const char* env = std::getenv("INJECTOR_ETCD_PASSWORD"); env && *env) s.password = env;
+        if (const char* env = std::getenv("INJECTOR_ETCD_PASSWORD"); env && *env)
+            s.password = env;
         else
             return plain_error("etcd security", "user " + s.user +
                                                     " needs a password: --etcd-password-file, the config file's "
@@ -44,18 +45,24 @@ Result<EtcdSecurity> from_file(const std::string& path) {
     if (!std::ifstream(path)) return errno_error("etcd config: cannot read", path);
     try {
         YAML::Node n = YAML::LoadFile(path);
-        if (!n.IsMap()) return plain_error("etcd config", path + ": expected a mapping of cacert, cert, key, user, password");
+        if (!n.IsMap())
+            return plain_error("etcd config", path + ": expected a mapping of cacert, cert, key, user, password");
         for (auto it = n.begin(); it != n.end(); ++it) {
             const std::string k = it->first.as<std::string>();
             const auto m = it->second.Mark();
             const std::string where = path + ":" + std::to_string(m.line + 1) + ":" + std::to_string(m.column + 1);
             if (!it->second.IsScalar()) return plain_error("etcd config", where + ": " + k + " must be a string");
             const std::string v = it->second.as<std::string>();
-            if (k == "cacert") s.cacert = v;
-            else if (k == "cert") s.cert = v;
-            else if (k == "key") s.key = v;
-            else if (k == "user") s.user = v;
-            else if (k == "password") s.password = v;
+            if (k == "cacert")
+                s.cacert = v;
+            else if (k == "cert")
+                s.cert = v;
+            else if (k == "key")
+                s.key = v;
+            else if (k == "user")
+                s.user = v;
+            else if (k == "password")
+                s.password = v;
             else if (k == "password_file") {
                 auto p = read_secret(v);
                 if (!p) return p.error();
@@ -74,12 +81,15 @@ Result<EtcdSecurity> from_file(const std::string& path) {
 }  // namespace
 
 void add_etcd_options(po::options_description& d) {
-    d.add_options()("etcd-cacert", po::value<std::string>()->default_value(""), "CA bundle for etcd's certificate (https)")(
+    d.add_options()("etcd-cacert", po::value<std::string>()->default_value(""),
+                    "CA bundle for etcd's certificate (https)")(
         "etcd-cert", po::value<std::string>()->default_value(""), "client certificate for etcd")(
         "etcd-key", po::value<std::string>()->default_value(""), "client certificate key")(
-        "etcd-user", po::value<std::string>()->default_value(""), "etcd user (password: file, config or INJECTOR_ETCD_PASSWORD)")(
+        "etcd-user", po::value<std::string>()->default_value(""),
+        "etcd user (password: file, config or INJECTOR_ETCD_PASSWORD)")(
         "etcd-password-file", po::value<std::string>()->default_value(""), "file holding the etcd password")(
-        "etcd-config", po::value<std::string>()->default_value(""), "YAML/JSON file: cacert, cert, key, user, password");
+        "etcd-config", po::value<std::string>()->default_value(""),
+        "YAML/JSON file: cacert, cert, key, user, password");
 }
 
 Result<EtcdSecurity> etcd_security_from_file(const std::string& path) {

@@ -69,8 +69,8 @@ std::vector<std::string> check_control_path(const plan::Plan& plan, const net::T
                 if (ha.v6 != ep.v6) continue;
                 bool out = net::drops(tables, ha, ep, armed), in = net::drops(tables, ep, ha, armed);
                 if (out || in)
-                    problems.push_back("fault " + plan.method[i].name + " (" + plan.method[i].mark.str() + ") cuts agent host " +
-                                       h + " from etcd endpoint " + ep.str() +
+                    problems.push_back("fault " + plan.method[i].name + " (" + plan.method[i].mark.str() +
+                                       ") cuts agent host " + h + " from etcd endpoint " + ep.str() +
                                        ": the tool's own control traffic must stay outside every cut (protect the "
                                        "etcd zone)");
             }
@@ -150,12 +150,14 @@ Result<void> FleetEngine::prepare(const plan::Plan& plan, targets::Targets&, uin
     std::vector<std::string> missing, unhealthy;
     for (auto& h : hosts_) {
         auto it = by_host.find(h);
-        if (it == by_host.end()) missing.push_back(h);
-        else if (!it->second.healthy) unhealthy.push_back(h + " (" + it->second.error + ")");
+        if (it == by_host.end())
+            missing.push_back(h);
+        else if (!it->second.healthy)
+            unhealthy.push_back(h + " (" + it->second.error + ")");
     }
     if (!missing.empty())
         return plain_error("fleet: no agent registered for host(s) " + list(missing) + " under " + kAgentsPrefix +
-                                        " (start `injector agent --host NAME` there)");
+                           " (start `injector agent --host NAME` there)");
     if (!unhealthy.empty()) return plain_error("fleet: unhealthy agent(s): " + list(unhealthy));
 
     // The run lease: every desired key hangs on it, so the controller's death reverts the fleet.
@@ -201,7 +203,8 @@ Result<void> FleetEngine::prepare(const plan::Plan& plan, targets::Targets&, uin
         hosts_.clear();  // nothing of ours to delete on release
         return plain_error("fleet: host(s) already driven by another run: " + list(held));
     }
-    audit::record("fleet_publish", "run " + run_ + ": desired state for " + std::to_string(hosts_.size()) + " hosts", true);
+    audit::record("fleet_publish", "run " + run_ + ": desired state for " + std::to_string(hosts_.size()) + " hosts",
+                  true);
     // Wait until every agent has loaded the plan and attached (generation 1, nothing armed).
     auto deadline = SteadyClock::now() + opts_.prepare_timeout;
     while (true) {
@@ -210,7 +213,8 @@ Result<void> FleetEngine::prepare(const plan::Plan& plan, targets::Targets&, uin
         std::vector<std::string> waiting, failed;
         for (auto& h : hosts_) {
             auto it = st->find(h);
-            if (it == st->end() || it->second.run != run_ || it->second.generation < 1) waiting.push_back(h);
+            if (it == st->end() || it->second.run != run_ || it->second.generation < 1)
+                waiting.push_back(h);
             else if (it->second.state == "error" || it->second.state == "refused")
                 failed.push_back(h + " (" + it->second.state + "): " + it->second.reason);
         }
@@ -222,7 +226,7 @@ Result<void> FleetEngine::prepare(const plan::Plan& plan, targets::Targets&, uin
         }
         if (SteadyClock::now() > deadline)
             return plain_error("fleet: agent(s) did not load the plan within " +
-                                            std::to_string(opts_.prepare_timeout.count()) + " ms: " + list(waiting));
+                               std::to_string(opts_.prepare_timeout.count()) + " ms: " + list(waiting));
         std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
     log->info("run {}: {} agents ready, lease {} ({} s)", run_, hosts_.size(), lease_, opts_.lease_ttl_s);
@@ -236,7 +240,8 @@ Result<std::map<std::string, Status>> FleetEngine::publish_and_wait(std::chrono:
     // etcd allows 128 operations per transaction by default.
     for (size_t i = 0; i < hosts_.size(); i += 100) {
         std::vector<TxnOp> ops;
-        for (size_t k = i; k < std::min(hosts_.size(), i + 100); ++k) ops.push_back(TxnOp::put(desired_key(hosts_[k]), doc, lease_));
+        for (size_t k = i; k < std::min(hosts_.size(), i + 100); ++k)
+            ops.push_back(TxnOp::put(desired_key(hosts_[k]), doc, lease_));
         auto r = client_->txn({}, ops);
         if (!r) return r.error();
     }
@@ -247,8 +252,10 @@ Result<std::map<std::string, Status>> FleetEngine::publish_and_wait(std::chrono:
             std::vector<std::string> waiting, failed;
             for (auto& h : hosts_) {
                 auto it = st->find(h);
-                if (it == st->end() || it->second.run != run_ || it->second.generation < generation_) waiting.push_back(h);
-                else if (it->second.state != "ready") failed.push_back(h + " (" + it->second.state + ": " + it->second.reason + ")");
+                if (it == st->end() || it->second.run != run_ || it->second.generation < generation_)
+                    waiting.push_back(h);
+                else if (it->second.state != "ready")
+                    failed.push_back(h + " (" + it->second.state + ": " + it->second.reason + ")");
             }
             if (waiting.empty()) {
                 std::lock_guard lk(mu_);
@@ -259,7 +266,7 @@ Result<std::map<std::string, Status>> FleetEngine::publish_and_wait(std::chrono:
             }
             if (SteadyClock::now() > deadline)
                 return plain_error("fleet: agent(s) did not confirm step " + std::to_string(generation_) + " within " +
-                                                std::to_string(timeout.count()) + " ms: " + list(waiting));
+                                   std::to_string(timeout.count()) + " ms: " + list(waiting));
         } else if (SteadyClock::now() > deadline) {
             return st.error();
         }
@@ -296,7 +303,8 @@ Result<void> FleetEngine::inject(size_t index, uint64_t deadline_ns) {
     it->second.at_ns = now_real + static_cast<uint64_t>(std::chrono::nanoseconds(opts_.activation_lead).count());
     it->second.deadline_ns = now_real + (deadline_ns > now_mono ? deadline_ns - now_mono : 0);
     auto st = publish_and_wait(opts_.activation_lead + opts_.confirm_timeout);
-    audit::record("fleet_arm", "run " + run_ + " fault " + fault_names_[index] + " on " + std::to_string(hosts_.size()) + " hosts",
+    audit::record("fleet_arm",
+                  "run " + run_ + " fault " + fault_names_[index] + " on " + std::to_string(hosts_.size()) + " hosts",
                   st.ok() ? Result<void>{} : Result<void>{st.error()}, {}, audit::Sync::page_cache);
     if (!st) return st.error();
     inject_spread_[index] = spread_of(*st, index, it->second.at_ns);
@@ -400,7 +408,8 @@ std::optional<StepSpread> FleetEngine::last_inject_spread(size_t index) const {
 nlohmann::json FleetEngine::fault_report(size_t index) const {
     nlohmann::json j = {{"agents", hosts_.size()}, {"lease_ttl_s", opts_.lease_ttl_s}};
     auto one = [](const StepSpread& s) {
-        return nlohmann::json{{"agents_confirmed", s.agents}, {"spread_ms", s.spread_ms}, {"late_max_ms", s.late_max_ms}};
+        return nlohmann::json{
+            {"agents_confirmed", s.agents}, {"spread_ms", s.spread_ms}, {"late_max_ms", s.late_max_ms}};
     };
     if (auto it = inject_spread_.find(index); it != inject_spread_.end()) j["activation"] = one(it->second);
     if (auto it = heal_spread_.find(index); it != heal_spread_.end()) j["heal"] = one(it->second);
@@ -448,7 +457,8 @@ void FleetEngine::release() noexcept {
             ops.push_back(TxnOp::del(plan_key(run_)));
             auto r = client_->txn({}, ops);
             auto rv = client_->lease_revoke(lease_);
-            audit::record("fleet_release", "run " + run_ + ": desired state of " + std::to_string(hosts_.size()) + " hosts removed",
+            audit::record("fleet_release",
+                          "run " + run_ + ": desired state of " + std::to_string(hosts_.size()) + " hosts removed",
                           r.ok() ? Result<void>{} : Result<void>{r.error()});
             if (!r || !rv) log::get("fleet")->warn("release: {}", !r ? r.error().message() : rv.error().message());
         }

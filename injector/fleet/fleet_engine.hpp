@@ -23,15 +23,15 @@ namespace inj::fleet {
 
 struct FleetOptions {
     std::string endpoints;
-    EtcdSecurity security;                               // TLS and etcd authentication
+    EtcdSecurity security;  // TLS and etcd authentication
     // The plan's bytes exactly as the loader read and validated them: published as they are,
     // with their SHA-256 in every desired state (the file is never read again).
     std::string plan_text;
-    std::string run_id;                                  // names the plan key; empty: audit::run()
-    int lease_ttl_s = 3;                                 // the run lease (dead man's switch)
-    std::chrono::milliseconds activation_lead{150};      // activation instant = publish + this
-    std::chrono::milliseconds confirm_timeout{3000};     // agents must confirm a step within this
-    std::chrono::milliseconds prepare_timeout{15000};    // agents must load the plan within this
+    std::string run_id;                                // names the plan key; empty: audit::run()
+    int lease_ttl_s = 3;                               // the run lease (dead man's switch)
+    std::chrono::milliseconds activation_lead{150};    // activation instant = publish + this
+    std::chrono::milliseconds confirm_timeout{3000};   // agents must confirm a step within this
+    std::chrono::milliseconds prepare_timeout{15000};  // agents must load the plan within this
 };
 
 // Plan hosts that need an agent: both ends of every cut or degraded pair (packets are judged
@@ -54,10 +54,10 @@ std::map<std::string, Status> trusted_statuses(const std::vector<KeyValue>& stat
 
 // Activation spread of one step: applied-at times of every agent, against the agreed instant.
 struct StepSpread {
-    uint64_t planned_ns = 0;          // the activation instant (realtime)
+    uint64_t planned_ns = 0;  // the activation instant (realtime)
     size_t agents = 0;
-    double spread_ms = 0;             // max - min of applied-at
-    double late_max_ms = 0;           // max(applied - planned)
+    double spread_ms = 0;    // max - min of applied-at
+    double late_max_ms = 0;  // max(applied - planned)
 };
 
 // The engines of a fleet run: one FleetEngine applies every fault, of every kind: each agent
@@ -104,7 +104,7 @@ private:
     std::vector<std::string> hosts_;
     std::vector<std::string> fault_names_;
     std::vector<nlohmann::json (*)(const std::map<std::string, nlohmann::json>&)> merge_of_;  // per fault: its kind's
-    std::map<size_t, FaultState> state_;  // per sever fault
+    std::map<size_t, FaultState> state_;                                                      // per sever fault
     uint64_t generation_ = 0;
     uint64_t run_deadline_real_ = 0;
     std::string plan_sha256_;

@@ -48,8 +48,8 @@ void take_report(const json& fault, AppliedFault& a) {
         return;
     }
     if (const size_t n = r->dump().size(); n > kMaxFaultReportBytes) {
-        a.report_error = "report of " + std::to_string(n) + " bytes, over the limit of " +
-                         std::to_string(kMaxFaultReportBytes);
+        a.report_error =
+            "report of " + std::to_string(n) + " bytes, over the limit of " + std::to_string(kMaxFaultReportBytes);
         return;
     }
     a.report = *r;
@@ -70,8 +70,10 @@ std::optional<json> shrink(const json& j, size_t budget) {
         auto s = shrink(v, budget - used - over);
         if (!s) return false;
         used += over + text_size(*s);
-        if (key) out[*key] = std::move(*s);
-        else out.push_back(std::move(*s));
+        if (key)
+            out[*key] = std::move(*s);
+        else
+            out.push_back(std::move(*s));
         return true;
     };
     if (j.is_array()) {
@@ -108,8 +110,8 @@ uint64_t realtime_ns() {
 }
 
 std::string to_json(const AgentInfo& a) {
-    return json{{"host", a.host}, {"pid", a.pid}, {"interface", a.interface}, {"healthy", a.healthy},
-                {"error", a.error}, {"started_ns", a.started_ns}}
+    return json{{"host", a.host},       {"pid", a.pid},     {"interface", a.interface},
+                {"healthy", a.healthy}, {"error", a.error}, {"started_ns", a.started_ns}}
         .dump();
 }
 
@@ -117,8 +119,12 @@ std::string to_json(const Desired& d) {
     json f = json::array();
     for (auto& x : d.faults)
         f.push_back({{"index", x.index}, {"armed", x.armed}, {"at_ns", x.at_ns}, {"deadline_ns", x.deadline_ns}});
-    return json{{"run", d.run}, {"generation", d.generation}, {"lease_ttl_ms", d.lease_ttl_ms},
-                {"run_deadline_ns", d.run_deadline_ns}, {"plan_sha256", d.plan_sha256}, {"faults", f}}
+    return json{{"run", d.run},
+                {"generation", d.generation},
+                {"lease_ttl_ms", d.lease_ttl_ms},
+                {"run_deadline_ns", d.run_deadline_ns},
+                {"plan_sha256", d.plan_sha256},
+                {"faults", f}}
         .dump();
 }
 
@@ -127,13 +133,19 @@ std::string to_json(const Status& s) {
     for (auto& x : s.faults) {
         json r = json::array();
         for (auto& y : x.recoveries)
-            r.push_back({{"service", y.service}, {"pid", y.pid}, {"rto_ns", y.rto_ns}, {"ready", y.ready}, {"error", y.error}});
-        f.push_back({{"index", x.index}, {"armed", x.armed}, {"applied_ns", x.applied_ns}, {"dropped", x.dropped},
-                     {"passed", x.passed}, {"expired", x.expired}, {"recoveries", r}});
+            r.push_back(
+                {{"service", y.service}, {"pid", y.pid}, {"rto_ns", y.rto_ns}, {"ready", y.ready}, {"error", y.error}});
+        f.push_back({{"index", x.index},
+                     {"armed", x.armed},
+                     {"applied_ns", x.applied_ns},
+                     {"dropped", x.dropped},
+                     {"passed", x.passed},
+                     {"expired", x.expired},
+                     {"recoveries", r}});
         if (x.report.is_object()) f.back()["report"] = x.report;
     }
-    return json{{"host", s.host},       {"run", s.run},         {"generation", s.generation},
-                {"state", s.state},     {"reason", s.reason},   {"updated_ns", s.updated_ns},
+    return json{{"host", s.host},       {"run", s.run},       {"generation", s.generation},
+                {"state", s.state},     {"reason", s.reason}, {"updated_ns", s.updated_ns},
                 {"settled", s.settled}, {"faults", f}}
         .dump();
 }
@@ -188,8 +200,12 @@ std::optional<Status> status_from_json(const std::string& s) {
         st.updated_ns = num<uint64_t>(j, "updated_ns");
         st.settled = j.value("settled", true);
         for (auto& x : j.value("faults", json::array())) {
-            AppliedFault a{num<size_t>(x, "index"),     x.value("armed", false),    num<uint64_t>(x, "applied_ns"),
-                           num<uint64_t>(x, "dropped"), num<uint64_t>(x, "passed"), num<uint64_t>(x, "expired"),
+            AppliedFault a{num<size_t>(x, "index"),
+                           x.value("armed", false),
+                           num<uint64_t>(x, "applied_ns"),
+                           num<uint64_t>(x, "dropped"),
+                           num<uint64_t>(x, "passed"),
+                           num<uint64_t>(x, "expired"),
                            {}};
             for (auto& y : x.value("recoveries", json::array()))
                 a.recoveries.push_back({y.value("service", ""), num<int>(y, "pid"), num<uint64_t>(y, "rto_ns"),

@@ -36,26 +36,26 @@ inline std::string plan_key(const std::string& run) { return "/injector/runs/" +
 struct AgentInfo {
     std::string host;
     int pid = 0;
-    std::string interface;     // where it attaches the classifier
-    bool healthy = false;      // it could load the classifier here
-    std::string error;         // why not
-    uint64_t started_ns = 0;   // realtime
+    std::string interface;    // where it attaches the classifier
+    bool healthy = false;     // it could load the classifier here
+    std::string error;        // why not
+    uint64_t started_ns = 0;  // realtime
 };
 
 // The state of one fault on a host.
 struct FaultState {
-    size_t index = 0;             // plan.method index
+    size_t index = 0;  // plan.method index
     bool armed = false;
-    uint64_t at_ns = 0;           // realtime instant to apply this state (activation time)
-    uint64_t deadline_ns = 0;     // realtime; the rule is inert past it
+    uint64_t at_ns = 0;        // realtime instant to apply this state (activation time)
+    uint64_t deadline_ns = 0;  // realtime; the rule is inert past it
 };
 
 struct Desired {
     std::string run;
-    uint64_t generation = 0;      // grows with every change the controller publishes
-    int lease_ttl_ms = 0;         // agents revert on their own after losing etcd this long
-    uint64_t run_deadline_ns = 0; // realtime; nothing stays in force past it
-    std::string plan_sha256;      // of the plan bytes the controller validated and published
+    uint64_t generation = 0;       // grows with every change the controller publishes
+    int lease_ttl_ms = 0;          // agents revert on their own after losing etcd this long
+    uint64_t run_deadline_ns = 0;  // realtime; nothing stays in force past it
+    std::string plan_sha256;       // of the plan bytes the controller validated and published
     std::vector<FaultState> faults;
 };
 
@@ -63,7 +63,7 @@ struct Desired {
 struct Recovery {
     std::string service;
     int pid = 0;
-    uint64_t rto_ns = 0;          // from the start of the agent's restore to ready
+    uint64_t rto_ns = 0;  // from the start of the agent's restore to ready
     bool ready = false;
     std::string error;
 };
@@ -75,19 +75,19 @@ inline constexpr size_t kMaxFaultReportBytes = 4096;
 struct AppliedFault {
     size_t index = 0;
     bool armed = false;
-    uint64_t applied_ns = 0;      // realtime of the step (the map write, the kill, the restore's start)
+    uint64_t applied_ns = 0;  // realtime of the step (the map write, the kill, the restore's start)
     uint64_t dropped = 0, passed = 0, expired = 0;
     std::vector<Recovery> recoveries;  // what its last heal brought back (complete once settled)
-    nlohmann::json report;        // its engine's fault_report on this host (an object; null: none)
-    std::string report_error;     // set by the parser: why the document's report was ignored
+    nlohmann::json report;             // its engine's fault_report on this host (an object; null: none)
+    std::string report_error;          // set by the parser: why the document's report was ignored
 };
 
 struct Status {
     std::string host;
-    std::string run;              // empty: clean (nothing loaded)
-    uint64_t generation = 0;      // the Desired generation applied
-    std::string state;            // ready | reverted | clean | error | refused (a check failed)
-    std::string reason;           // why reverted / the error
+    std::string run;          // empty: clean (nothing loaded)
+    uint64_t generation = 0;  // the Desired generation applied
+    std::string state;        // ready | reverted | clean | error | refused (a check failed)
+    std::string reason;       // why reverted / the error
     uint64_t updated_ns = 0;
     // False while work a heal started goes on (services restarting, readiness awaited): the
     // controller waits for every agent's before it judges the run.

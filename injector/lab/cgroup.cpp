@@ -102,8 +102,8 @@ Result<void> kill_all(const std::string& dir, std::chrono::milliseconds bound) {
             collect_pids(dir, &left);
             std::string list;
             for (pid_t p : left) list += (list.empty() ? "" : " ") + std::to_string(p);
-            return plain_error("kill cgroup", dir + " still has processes after " +
-                                                  std::to_string(bound.count()) + " ms: " + list);
+            return plain_error("kill cgroup",
+                               dir + " still has processes after " + std::to_string(bound.count()) + " ms: " + list);
         }
         std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }

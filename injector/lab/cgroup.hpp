@@ -2,9 +2,9 @@
 // killing everything inside one and removing it. Internal to the lab.
 #pragma once
 
+#include <sys/types.h>
 #include <chrono>
 #include <string>
-#include <sys/types.h>
 #include <vector>
 
 #include "common/result.hpp"

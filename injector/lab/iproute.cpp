@@ -7,8 +7,8 @@
 
 #include <chrono>
 #include <deque>
-#include <iterator>
 #include <fstream>
+#include <iterator>
 #include <nlohmann/json.hpp>
 
 #include "common/netns.hpp"
@@ -34,8 +34,8 @@ Result<nlohmann::json> query(const std::vector<std::string>& args) {
 
 }  // namespace
 
-Result<void> batch(const std::vector<std::string>& lines, const std::string& file,
-                   const std::string& netns, bool force) {
+Result<void> batch(const std::vector<std::string>& lines, const std::string& file, const std::string& netns,
+                   bool force) {
     {
         std::ofstream out(file, std::ios::trunc);
         for (auto& l : lines) out << l << '\n';

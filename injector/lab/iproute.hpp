@@ -13,8 +13,8 @@ namespace inj::lab::ip {
 
 // Writes `lines` to `file` and runs `ip [-n netns] [-force] -batch file`. Without force the batch
 // stops at the first failing line and the error quotes ip's message (which names that line).
-Result<void> batch(const std::vector<std::string>& lines, const std::string& file,
-                   const std::string& netns = {}, bool force = false);
+Result<void> batch(const std::vector<std::string>& lines, const std::string& file, const std::string& netns = {},
+                   bool force = false);
 
 // One namespace's batch for batch_all.
 struct Job {

@@ -47,7 +47,6 @@ std::string exec_form(const std::string& cmd) {
     return "exec " + cmd.substr(first);
 }
 
-
 auto lg() { return log::get("lab"); }
 
 // The control pair sits at the top of the lab range, away from the zone subnets the loader
@@ -89,7 +88,9 @@ Result<void> mkdirs(const std::string& dir) {
     return {};
 }
 
-int rm_entry(const char* path, const struct stat*, int, struct FTW*) { return ::remove(path) == 0 || errno == ENOENT ? 0 : -1; }
+int rm_entry(const char* path, const struct stat*, int, struct FTW*) {
+    return ::remove(path) == 0 || errno == ENOENT ? 0 : -1;
+}
 
 // rm -rf; a missing path is success.
 Result<void> remove_tree(const std::string& path) {
@@ -162,14 +163,16 @@ Result<LabState> plan_state(const plan::Plan& plan, const std::string& id, const
         if (!lab_range_v4().contains(*z.subnet))
             return bad("zone " + z.name + " subnet " + z.subnet->str() + " is outside " + lab_range_v4().str());
         if (z.subnet->overlaps(kControlNet))
-            return bad("zone " + z.name + " subnet " + z.subnet->str() + " overlaps the control pair " + kControlNet.str());
+            return bad("zone " + z.name + " subnet " + z.subnet->str() + " overlaps the control pair " +
+                       kControlNet.str());
         if (z.subnet->prefix > 30) return bad("zone " + z.name + " subnet " + z.subnet->str() + " is too small");
         if (z.subnet6) {
             v6 = true;
             if (!lab_range_v6().contains(*z.subnet6))
                 return bad("zone " + z.name + " subnet6 " + z.subnet6->str() + " is outside " + lab_range_v6().str());
             if (z.subnet6->overlaps(kControlNet6))
-                return bad("zone " + z.name + " subnet6 " + z.subnet6->str() + " overlaps the control pair " + kControlNet6.str());
+                return bad("zone " + z.name + " subnet6 " + z.subnet6->str() + " overlaps the control pair " +
+                           kControlNet6.str());
         }
         for (size_t k = 0; k < i; ++k) {
             const auto& o = topo.zones[k];
@@ -202,7 +205,8 @@ Result<LabState> plan_state(const plan::Plan& plan, const std::string& id, const
             if (!sn || !sn->contains(a.addr))
                 return bad("host " + h.name + " address " + a.str() + " is outside its zone " + z->name + "'s subnet");
             if (a.addr == sn->nth(0) || a.addr == sn->nth(1))
-                return bad("host " + h.name + " address " + a.addr.str() + " is the network or gateway address of zone " + z->name);
+                return bad("host " + h.name + " address " + a.addr.str() +
+                           " is the network or gateway address of zone " + z->name);
             hr.addresses.push_back(Cidr{a.addr, sn->prefix});
         }
         s.hosts.push_back(std::move(hr));
@@ -214,7 +218,8 @@ Result<LabState> plan_state(const plan::Plan& plan, const std::string& id, const
     }
     for (const auto& svc : plan.lab.services) {
         if (!valid_name(svc.name)) return bad("service name '" + svc.name + "' is not usable in a file name");
-        if (svc.volume && !valid_name(*svc.volume)) return bad("volume name '" + *svc.volume + "' is not usable as a directory name");
+        if (svc.volume && !valid_name(*svc.volume))
+            return bad("volume name '" + *svc.volume + "' is not usable as a directory name");
         for (const auto& hn : svc.hosts)
             if (!topo.host(hn)) return bad("service " + svc.name + " names unknown host " + hn);
     }
@@ -227,10 +232,10 @@ Result<void> check_free(const LabState& s) {
         auto o = load(other);
         std::string plan = o ? o->plan_name : "?";
         if (other == s.id)
-            return plain_error("lab up", "lab " + other + " of plan " + plan + " is already up (state " +
-                                             labs_root() + "/" + other + "); take it down first");
-        return plain_error("lab up", "another lab is up: " + other + " of plan " + plan +
-                                         "; only one lab can own " + lab_range_v4().str() + " at a time");
+            return plain_error("lab up", "lab " + other + " of plan " + plan + " is already up (state " + labs_root() +
+                                             "/" + other + "); take it down first");
+        return plain_error("lab up", "another lab is up: " + other + " of plan " + plan + "; only one lab can own " +
+                                         lab_range_v4().str() + " at a time");
     }
     for (const auto& range : s.routes) {
         auto used = ip::overlapping(range);
@@ -238,8 +243,8 @@ Result<void> check_free(const LabState& s) {
         if (!used->empty()) {
             std::vector<std::string> what;
             for (auto& e : *used) what.push_back(e.what);
-            return plain_error("lab up", range.str() + " is already in use in the root namespace (" +
-                                             join(what, "; ") + "); refusing to take it over");
+            return plain_error("lab up", range.str() + " is already in use in the root namespace (" + join(what, "; ") +
+                                             "); refusing to take it over");
         }
     }
     return {};
@@ -265,19 +270,22 @@ Result<void> build_network(const plan::Plan& plan, const LabState& s) {
     for (auto& h : s.hosts) root.push_back("netns add " + h.netns);
     root.push_back("link add " + s.control_if + " type veth peer name " + s.control_port + " netns " + s.fabric_netns);
     for (auto& h : s.hosts)
-        root.push_back("link add eth0 netns " + h.netns + " type veth peer name " + h.fabric_port + " netns " + s.fabric_netns);
+        root.push_back("link add eth0 netns " + h.netns + " type veth peer name " + h.fabric_port + " netns " +
+                       s.fabric_netns);
     root.push_back("addr add " + s.control_addr.str() + " dev " + s.control_if);
     if (s.control_addr6) root.push_back("addr add " + s.control_addr6->str() + " dev " + s.control_if + " nodad");
     root.push_back("link set " + s.control_if + " up");
     {
         // One ip process creates every namespace and veth pair: one audit record for each kind.
         auto r = ip::batch(root, ipdir + "/root.batch");
-        std::vector<std::string> namespaces{s.fabric_netns}, links{s.control_if + " <-> " + s.fabric_netns + "/" + s.control_port};
+        std::vector<std::string> namespaces{s.fabric_netns},
+            links{s.control_if + " <-> " + s.fabric_netns + "/" + s.control_port};
         for (auto& h : s.hosts) {
             namespaces.push_back(h.netns);
             links.push_back(h.netns + "/eth0 <-> " + s.fabric_netns + "/" + h.fabric_port);
         }
-        audit::record("netns_create", "lab " + s.id + ": " + std::to_string(namespaces.size()) + " namespaces", r, namespaces);
+        audit::record("netns_create", "lab " + s.id + ": " + std::to_string(namespaces.size()) + " namespaces", r,
+                      namespaces);
         audit::record("link_create", "lab " + s.id + ": " + std::to_string(links.size()) + " veth pairs", r, links);
         INJ_TRY(r);
     }
@@ -314,12 +322,14 @@ Result<void> build_network(const plan::Plan& plan, const LabState& s) {
         fabric.push_back("link set " + h.fabric_port + " master z" + std::to_string(zi) + " up");
     }
     fabric.push_back("addr add " + s.control_gateway.str() + " dev " + s.control_port);
-    if (s.control_gateway6) fabric.push_back("addr add " + s.control_gateway6->str() + " dev " + s.control_port + " nodad");
+    if (s.control_gateway6)
+        fabric.push_back("addr add " + s.control_gateway6->str() + " dev " + s.control_port + " nodad");
     fabric.push_back("link set " + s.control_port + " up");
     {
         auto r = ip::batch(fabric, ipdir + "/fabric.batch", s.fabric_netns);
         std::vector<std::string> bridges;
-        for (size_t i = 0; i < topo.zones.size(); ++i) bridges.push_back("z" + std::to_string(i) + " (zone " + topo.zones[i].name + ")");
+        for (size_t i = 0; i < topo.zones.size(); ++i)
+            bridges.push_back("z" + std::to_string(i) + " (zone " + topo.zones[i].name + ")");
         audit::record("bridge_create", s.fabric_netns, r, bridges);
         INJ_TRY(r);
     }
@@ -328,7 +338,8 @@ Result<void> build_network(const plan::Plan& plan, const LabState& s) {
     for (auto& h : s.hosts) {
         const plan::Zone* z = topo.zone(topo.hosts[h.index].zone);
         ip::Job job{{"link set lo up"}, ipdir + "/" + h.name + ".batch", h.netns};
-        for (auto& a : h.addresses) job.lines.push_back("addr add " + a.str() + " dev eth0" + (a.addr.v6 ? " nodad" : ""));
+        for (auto& a : h.addresses)
+            job.lines.push_back("addr add " + a.str() + " dev eth0" + (a.addr.v6 ? " nodad" : ""));
         job.lines.push_back("link set eth0 up");
         job.lines.push_back("route add default via " + z->subnet->nth(1).str() + " dev eth0");
         if (z->subnet6) job.lines.push_back("route add default via " + z->subnet6->nth(1).str() + " dev eth0");
@@ -338,8 +349,9 @@ Result<void> build_network(const plan::Plan& plan, const LabState& s) {
         auto r = ip::batch_all(jobs, kIpParallel);
         std::vector<std::string> configured;
         for (auto& j : jobs) configured.push_back(j.netns);
-        audit::record("netns_configure", "lab " + s.id + ": addresses and default routes of " +
-                                             std::to_string(jobs.size()) + " hosts", r, configured);
+        audit::record("netns_configure",
+                      "lab " + s.id + ": addresses and default routes of " + std::to_string(jobs.size()) + " hosts", r,
+                      configured);
         INJ_TRY(r);
     }
 
@@ -378,8 +390,10 @@ Result<ServiceProcess> spawn_service(const plan::Plan& plan, LabState& s, const 
     ServiceProcess p{svc.name, hn, *pid, log};
     // A restart replaces the entry of the process it stands in for.
     auto same = [&](const ServiceProcess& x) { return x.service == svc.name && x.host == hn; };
-    if (auto it = std::find_if(s.services.begin(), s.services.end(), same); it != s.services.end()) *it = p;
-    else s.services.push_back(p);
+    if (auto it = std::find_if(s.services.begin(), s.services.end(), same); it != s.services.end())
+        *it = p;
+    else
+        s.services.push_back(p);
     INJ_TRY(state::save(s));
     return p;
 }
@@ -440,7 +454,8 @@ Result<void> await_ready(const plan::Plan& plan, const LabState& s, const Servic
     auto deadline = std::min(start + svc->ready.timeout, lab_deadline);
     auto budget = std::chrono::duration_cast<Duration>(deadline - start);
     auto target = expand(svc->ready.target, plan, s, p.host, svc->volume.value_or(""));
-    if (!target) return plain_error("service " + svc->name + " on " + p.host, "ready check: " + target.error().message());
+    if (!target)
+        return plain_error("service " + svc->name + " on " + p.host, "ready check: " + target.error().message());
     Result<void> r;
     if (svc->ready.kind == plan::Check::Kind::tcp) {
         r = ready::wait_tcp(*target, deadline, cancel);
@@ -528,7 +543,8 @@ static Result<void> mount_faultfs(const plan::Plan& plan, LabState& s) {
     if (vols.empty()) return {};
     INJ_TRY(mkdirs(s.dir + "/faultfs"));
     for (auto& [host, volume] : vols) {
-        FaultfsMount m{host, volume, s.volume_path(host, volume), s.dir + "/faultfs/" + host + "." + volume + ".ctl", 0};
+        FaultfsMount m{host, volume, s.volume_path(host, volume), s.dir + "/faultfs/" + host + "." + volume + ".ctl",
+                       0};
         auto pid = faultfs::start({m.path, m.control, "", s.dir + "/logs/faultfs-" + host + "-" + volume + ".log"});
         audit::record("faultfs_mount", m.path, pid.ok() ? Result<void>() : Result<void>(pid.error()),
                       pid ? std::vector<std::string>{"daemon pid " + std::to_string(*pid), "control " + m.control}
@@ -577,8 +593,8 @@ Result<LabState> up(const plan::Plan& plan, const UpOptions& opts) {
         return r.error();
     }
     auto started = std::chrono::steady_clock::now();
-    lg()->info("lab {}: up for plan {} ({} zones, {} hosts) in {}", s.id, plan.name,
-               plan.topology.zones.size(), s.hosts.size(), s.dir);
+    lg()->info("lab {}: up for plan {} ({} zones, {} hosts) in {}", s.id, plan.name, plan.topology.zones.size(),
+               s.hosts.size(), s.dir);
 
     auto build = [&]() -> Result<void> {
         {
@@ -605,8 +621,9 @@ Result<LabState> up(const plan::Plan& plan, const UpOptions& opts) {
         }
         INJ_TRY(mount_faultfs(plan, s));
         INJ_TRY(build_network(plan, s));
-        lg()->info("lab {}: network up in {} ms", s.id,
-                   std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count());
+        lg()->info(
+            "lab {}: network up in {} ms", s.id,
+            std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count());
         if (opts.start_services) INJ_TRY(start_services(plan, s));
         s.phase = "up";
         return state::save(s);
@@ -615,7 +632,9 @@ Result<LabState> up(const plan::Plan& plan, const UpOptions& opts) {
     if (!r) {
         Error err = keep_failed_logs(s, r.error());
         lg()->error("lab {}: up failed, removing what was created: {}", s.id, err.message());
-        if (auto d = down(s); !d) err.context += (err.context.empty() ? "" : "; ") + std::string("cleanup also failed: ") + d.error().message();
+        if (auto d = down(s); !d)
+            err.context +=
+                (err.context.empty() ? "" : "; ") + std::string("cleanup also failed: ") + d.error().message();
         return err;
     }
     return s;
@@ -663,7 +682,8 @@ Result<void> down(const LabState& lab) {
     // namespaces then takes every other lab interface with them.
     if (ip::link_exists(lab.control_if)) {
         auto r = run({"ip", "link", "del", lab.control_if}, std::chrono::seconds(30));
-        if (!r) note(r.error());
+        if (!r)
+            note(r.error());
         else if (r->exit_code != 0 && ip::link_exists(lab.control_if))
             failed.push_back("ip link del " + lab.control_if + ": " + r->output);
         bool gone = !ip::link_exists(lab.control_if);
@@ -755,8 +775,10 @@ Result<std::vector<std::string>> leftovers(const LabState& lab) {
     }
     auto mounted = faultfs::mounts();
     for (auto& m : lab.faultfs) {
-        if (std::find(mounted.begin(), mounted.end(), m.path) != mounted.end()) out.push_back("faultfs mount " + m.path);
-        if (pid_t p = faultfs::daemon_of(m.path)) out.push_back("process " + std::to_string(p) + " (faultfs daemon of " + m.path + ")");
+        if (std::find(mounted.begin(), mounted.end(), m.path) != mounted.end())
+            out.push_back("faultfs mount " + m.path);
+        if (pid_t p = faultfs::daemon_of(m.path))
+            out.push_back("process " + std::to_string(p) + " (faultfs daemon of " + m.path + ")");
     }
     if (path_exists(lab.dir)) out.push_back("state " + lab.dir);
     return out;

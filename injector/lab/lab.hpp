@@ -9,11 +9,11 @@
 // and `injector recover` remove exactly that and nothing else.
 #pragma once
 
+#include <sys/types.h>
 #include <atomic>
 #include <chrono>
 #include <optional>
 #include <string>
-#include <sys/types.h>
 #include <vector>
 
 #include "common/netaddr.hpp"
@@ -26,19 +26,19 @@ namespace inj::lab {
 std::string labs_root();
 
 struct HostRuntime {
-    std::string name;          // plan host name
-    int index = 0;             // position in topology.hosts
-    std::string netns;         // namespace name (path: netns_path(netns))
-    std::string fabric_port;   // ifname of this host's veth peer inside the fabric namespace
-    std::string cgroup;        // cgroup directory holding every process of this host
+    std::string name;         // plan host name
+    int index = 0;            // position in topology.hosts
+    std::string netns;        // namespace name (path: netns_path(netns))
+    std::string fabric_port;  // ifname of this host's veth peer inside the fabric namespace
+    std::string cgroup;       // cgroup directory holding every process of this host
     std::vector<Cidr> addresses;
 };
 
 struct ServiceProcess {
     std::string service;
     std::string host;
-    pid_t pid = 0;             // the process started by the lab (it runs in the host's cgroup)
-    std::string log;           // its stdout+stderr
+    pid_t pid = 0;    // the process started by the lab (it runs in the host's cgroup)
+    std::string log;  // its stdout+stderr
 };
 
 // A volume served through the fault filesystem (degraded by a plan fault, or volatile): the
@@ -46,13 +46,13 @@ struct ServiceProcess {
 struct FaultfsMount {
     std::string host;
     std::string volume;
-    std::string path;          // the volume directory (and mountpoint)
-    std::string control;       // the daemon's control file (faultfs/control.hpp)
-    pid_t pid = 0;             // the daemon
+    std::string path;     // the volume directory (and mountpoint)
+    std::string control;  // the daemon's control file (faultfs/control.hpp)
+    pid_t pid = 0;        // the daemon
 };
 
 struct LabState {
-    std::string id;            // short id; every name the lab creates carries it
+    std::string id;  // short id; every name the lab creates carries it
     std::string plan_name;
     std::string plan_file;
     std::string dir;           // labs_root()/id
@@ -66,7 +66,7 @@ struct LabState {
     std::optional<Cidr> control_gateway6;
     // Routes the lab added to the root namespace (via control_if): 198.18.0.0/15, 2001:2::/48.
     std::vector<Cidr> routes;
-    std::string cgroup_root;   // parent of this lab's cgroups: <root>/<power domain>/<host>
+    std::string cgroup_root;  // parent of this lab's cgroups: <root>/<power domain>/<host>
     std::vector<HostRuntime> hosts;
     std::vector<ServiceProcess> services;
     std::vector<FaultfsMount> faultfs;
@@ -81,7 +81,7 @@ struct LabState {
 };
 
 struct UpOptions {
-    std::string id;            // empty: derived from the plan name
+    std::string id;  // empty: derived from the plan name
     bool start_services = true;
 };
 

@@ -26,8 +26,12 @@ json to_json(const LabState& s) {
     for (auto& h : s.hosts) {
         json addrs = json::array();
         for (auto& a : h.addresses) addrs.push_back(a.str());
-        hosts.push_back({{"name", h.name}, {"index", h.index}, {"netns", h.netns},
-                         {"fabric_port", h.fabric_port}, {"cgroup", h.cgroup}, {"addresses", addrs}});
+        hosts.push_back({{"name", h.name},
+                         {"index", h.index},
+                         {"netns", h.netns},
+                         {"fabric_port", h.fabric_port},
+                         {"cgroup", h.cgroup},
+                         {"addresses", addrs}});
     }
     json services = json::array();
     for (auto& p : s.services)
@@ -36,7 +40,8 @@ json to_json(const LabState& s) {
     for (auto& r : s.routes) routes.push_back(r.str());
     json faultfs = json::array();
     for (auto& m : s.faultfs)
-        faultfs.push_back({{"host", m.host}, {"volume", m.volume}, {"path", m.path}, {"control", m.control}, {"pid", m.pid}});
+        faultfs.push_back(
+            {{"host", m.host}, {"volume", m.volume}, {"path", m.path}, {"control", m.control}, {"pid", m.pid}});
     json j = {{"version", kVersion},
               {"id", s.id},
               {"plan_name", s.plan_name},

@@ -10,7 +10,7 @@
 
 namespace inj::lab::state {
 
-std::string file_of(const std::string& dir);        // dir/state.json
+std::string file_of(const std::string& dir);  // dir/state.json
 // Writes dir/state.json atomically (temporary file, fsync, rename): a reader never sees half.
 Result<void> save(const LabState& lab);
 Result<LabState> read(const std::string& file);

@@ -70,9 +70,9 @@ private:
     Result<void> write_armed(uint64_t armed);
 
     std::unique_ptr<::netfault, SkelDeleter> skel_;
-    std::vector<nf_rule> rules_;                  // as installed, ARMED/deadline as last written
-    std::vector<Cidr> prefixes_;                  // what install() put in the tries, to replace
-    nf_control ctl_{};                            // the control entry as last written
+    std::vector<nf_rule> rules_;  // as installed, ARMED/deadline as last written
+    std::vector<Cidr> prefixes_;  // what install() put in the tries, to replace
+    nf_control ctl_{};            // the control entry as last written
     int ncpus_ = 1;
 };
 

@@ -23,8 +23,8 @@ struct Builder {
     Tables t;
     uint32_t next_id = 1;
     std::map<std::string, uint32_t> zone_id, pd_id, host_id;
-    std::map<Cidr, size_t> prefix_index;      // network cidr -> index in t.prefixes
-    std::map<Cidr, std::string> prefix_owner; // for "declared twice" errors
+    std::map<Cidr, size_t> prefix_index;       // network cidr -> index in t.prefixes
+    std::map<Cidr, std::string> prefix_owner;  // for "declared twice" errors
 
     uint32_t new_id(std::string name) {
         uint32_t id = next_id++;
@@ -35,8 +35,8 @@ struct Builder {
     Result<void> add_prefix(const Cidr& c, nf_endpoint ep, const std::string& owner) {
         Cidr net = c.network();
         if (auto it = prefix_owner.find(net); it != prefix_owner.end())
-            return plain_error("compile", "prefix " + net.str() + " is declared by both " +
-                                              it->second + " and " + owner);
+            return plain_error("compile",
+                               "prefix " + net.str() + " is declared by both " + it->second + " and " + owner);
         ep.entry = new_id("entry:" + net.str());
         prefix_index[net] = t.prefixes.size();
         prefix_owner[net] = owner;
@@ -48,7 +48,8 @@ struct Builder {
     const Tables::Prefix* enclosing(const Cidr& c) const {
         const Tables::Prefix* best = nullptr;
         for (auto& p : t.prefixes)
-            if (!p.control && p.cidr.prefix < c.prefix && p.cidr.contains(c) && (!best || p.cidr.prefix > best->cidr.prefix))
+            if (!p.control && p.cidr.prefix < c.prefix && p.cidr.contains(c) &&
+                (!best || p.cidr.prefix > best->cidr.prefix))
                 best = &p;
         return best;
     }
@@ -66,11 +67,9 @@ struct Builder {
             for (auto& c : z.cidrs) INJ_TRY(add_prefix(c, ep, owner));
         }
         for (auto& h : topo.hosts) {
-            if (h.addresses.empty())
-                return plain_error("compile", "host " + h.name + " has no address");
+            if (h.addresses.empty()) return plain_error("compile", "host " + h.name + " has no address");
             auto z = zone_id.find(h.zone);
-            if (z == zone_id.end())
-                return plain_error("compile", "host " + h.name + ": unknown zone " + h.zone);
+            if (z == zone_id.end()) return plain_error("compile", "host " + h.name + ": unknown zone " + h.zone);
             uint32_t pd = 0;
             if (!h.power_domain.empty()) {
                 auto p = pd_id.find(h.power_domain);
@@ -159,8 +158,8 @@ struct Builder {
     // domain each, cheap), else every prefix entry whose endpoint the target does not cover.
     std::set<uint32_t> rest_of(const Selector& target, const std::set<uint32_t>& left) const {
         std::set<uint32_t> ids;
-        bool zones_only = !target.zones.empty() && target.power_domains.empty() &&
-                          target.hosts.empty() && target.cidrs.empty();
+        bool zones_only =
+            !target.zones.empty() && target.power_domains.empty() && target.hosts.empty() && target.cidrs.empty();
         if (zones_only) {
             for (auto& [name, id] : zone_id)
                 if (!left.count(id)) ids.insert(id);
@@ -225,8 +224,7 @@ Result<Tables> compile(const plan::Plan& plan) {
     // every other fault whose CIDR contains it.
     for (size_t fi : ruled) {
         auto& f = plan.method[fi];
-        if (f.target.rest)
-            return plain_error("compile", "fault " + f.name + ": the target cannot be `rest`");
+        if (f.target.rest) return plain_error("compile", "fault " + f.name + ": the target cannot be `rest`");
         if (effects[fi].kind == Effect::isolate) continue;
         INJ_TRY(b.split_for(f, f.target));
         INJ_TRY(b.split_for(f, f.peer));
@@ -255,8 +253,10 @@ Result<Tables> compile(const plan::Plan& plan) {
             // A dark switch cuts its whole zone off (from its own hosts too): the zone joins the
             // target side, whose peers are every zone and control.
             for (auto& c : plan::cascades(plan.topology, f.target)) {
-                if (c.kind == plan::Cascade::Kind::zone_switch) left.value().insert(b.zone_id.at(c.a));
-                else link_rules.emplace_back(ruled[bit], c);
+                if (c.kind == plan::Cascade::Kind::zone_switch)
+                    left.value().insert(b.zone_id.at(c.a));
+                else
+                    link_rules.emplace_back(ruled[bit], c);
             }
         } else {
             auto peer = b.members(f, f.peer, "peer");
@@ -293,8 +293,8 @@ Result<Tables> compile(const plan::Plan& plan) {
     for (auto& [fi, c] : link_rules) {
         size_t bit = b.t.rules.size();
         if (bit == NF_MAX_RULES)
-            return plain_error("compile", "fault " + plan.method[fi].name + ": its cascade " + c.str() + " needs rule " +
-                                              std::to_string(bit + 1) + ", more than the " +
+            return plain_error("compile", "fault " + plan.method[fi].name + ": its cascade " + c.str() +
+                                              " needs rule " + std::to_string(bit + 1) + ", more than the " +
                                               std::to_string(NF_MAX_RULES) + " the classifier holds");
         uint64_t mask = 1ull << bit;
         b.t.domains[b.zone_id.at(c.a)].left |= mask;
@@ -351,7 +351,8 @@ void index_prefixes(Tables& t) {
 
 void exempt(Tables& t, const IpAddr& a) {
     const Cidr host{a, a.bits()};
-    auto it = std::find_if(t.prefixes.begin(), t.prefixes.end(), [&](const Tables::Prefix& p) { return p.cidr == host; });
+    auto it =
+        std::find_if(t.prefixes.begin(), t.prefixes.end(), [&](const Tables::Prefix& p) { return p.cidr == host; });
     if (it == t.prefixes.end()) {
         t.prefixes.push_back({host, nf_endpoint{}});
     } else {
@@ -387,8 +388,8 @@ bool drops_between(const Tables& t, const nf_endpoint& s, const nf_endpoint& d, 
         if (!((m >> i) & 1)) continue;
         const nf_rule& r = t.rules[i];
         bool in_force = (armed >> i) & 1;
-        bool dir_ok = (((fwd >> i) & 1) && (r.flags & NF_RULE_CUT_FWD)) ||
-                      (((rev >> i) & 1) && (r.flags & NF_RULE_CUT_REV));
+        bool dir_ok =
+            (((fwd >> i) & 1) && (r.flags & NF_RULE_CUT_FWD)) || (((rev >> i) & 1) && (r.flags & NF_RULE_CUT_REV));
         bool share_ok = r.share == kAllFlows || !flow_hash || *flow_hash <= r.share;
         // A degrade rule cuts nobody off: it counts only when asked which pairs it degrades.
         if ((r.flags & NF_RULE_DEGRADE) && !degraded) continue;
@@ -477,8 +478,9 @@ std::vector<HostGroup> host_groups(const plan::Plan& plan, const Tables& t) {
         Judged j = judged(t, hosts[i]);
         bool has[2] = {false, false};
         for (auto& a : hosts[i].addresses) has[a.addr.v6] = true;
-        auto key = std::make_tuple(hosts[i].zone, hosts[i].power_domain, j.src_v6, side(j.src, !hosts[i].addresses.empty()),
-                                   side(j.dst[0], has[0]), side(j.dst[1], has[1]));
+        auto key =
+            std::make_tuple(hosts[i].zone, hosts[i].power_domain, j.src_v6, side(j.src, !hosts[i].addresses.empty()),
+                            side(j.dst[0], has[0]), side(j.dst[1], has[1]));
         auto [it, fresh] = index.emplace(key, out.size());
         if (fresh) out.push_back({hosts[i].zone, hosts[i].power_domain, {}});
         out[it->second].hosts.push_back(i);

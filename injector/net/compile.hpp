@@ -1,6 +1,6 @@
-// Turns a plan's sever, degrade_link and power_loss faults into the netfault maps (prefix -> fault domains, domain -> rule
-// bits, rule bit -> direction and share), and evaluates those tables in userspace exactly as
-// bpf/netfault.bpf.c does, for dry runs and for checking the BPF program against.
+// Turns a plan's sever, degrade_link and power_loss faults into the netfault maps (prefix -> fault domains, domain ->
+// rule bits, rule bit -> direction and share), and evaluates those tables in userspace exactly as bpf/netfault.bpf.c
+// does, for dry runs and for checking the BPF program against.
 #pragma once
 
 #include <cstdint>
@@ -23,23 +23,23 @@ namespace inj::net {
 // Everything the classifier needs, ready to be written into its maps.
 struct Tables {
     struct Prefix {
-        Cidr cidr;        // network address (host bits clear) and prefix length
+        Cidr cidr;  // network address (host bits clear) and prefix length
         // domains of addresses whose longest match is this prefix, with their rule masks
         // (ep.left/ep.right: the ORed `domains` entries of its ids)
         nf_endpoint ep;
         bool control = false;  // the lab's control link: only power_loss rules may name it
     };
-    std::vector<Prefix> prefixes;             // IPv4 and IPv6 mixed; each cidr at most once
-    std::map<uint32_t, nf_domain> domains;    // only domains that some rule lists (folded into ep masks)
-    std::vector<nf_rule> rules;               // index = rule bit; all disarmed
+    std::vector<Prefix> prefixes;           // IPv4 and IPv6 mixed; each cidr at most once
+    std::map<uint32_t, nf_domain> domains;  // only domains that some rule lists (folded into ep masks)
+    std::vector<nf_rule> rules;             // index = rule bit; all disarmed
     // index = rule bit; zero for sever/power rules. delay_ns/jitter_ns hold the plan's latency
     // (the EDT form); the engine moves it to a delay line where the kernel lacks sch_fq.
     std::vector<nf_degrade> degrades;
-    std::vector<int> rule_of_fault;           // plan.method index -> its own rule bit, or -1
+    std::vector<int> rule_of_fault;  // plan.method index -> its own rule bit, or -1
     // plan.method index -> every rule bit the fault arms: its own, plus one per powered link a
     // power_loss darkens (topology.links); 0 for faults without a rule.
     std::vector<uint64_t> fault_mask;
-    uint64_t installed = 0;                   // bit i set for every rule in `rules`
+    uint64_t installed = 0;                        // bit i set for every rule in `rules`
     std::map<uint32_t, std::string> domain_names;  // "zone:a", "host:kv-1", "entry:198.18.0.0/24"
     // Domain of the control position (the lab's control link), 0 unless the plan has a
     // power_loss fault: a dark host answers nobody, the runner and its probes included, so power
@@ -88,8 +88,9 @@ const Tables::Prefix* lookup(const Tables& t, const IpAddr& a);
 
 // The BPF decision for one packet, with the rules in `armed_rules` in force (deadlines not yet
 // passed). A degrade_link rule never counts: it degrades its pairs but cuts nobody off (the
-// protected check reads selectors, so it still covers degrade_link targets and peers). `flow_hash` stands for bpf_get_hash_recalc(); without it a partial rule (share below
-// all) counts as dropping, i.e. the answer is "are some flows of this pair cut".
+// protected check reads selectors, so it still covers degrade_link targets and peers). `flow_hash` stands for
+// bpf_get_hash_recalc(); without it a partial rule (share below all) counts as dropping, i.e. the answer is "are some
+// flows of this pair cut".
 bool drops(const Tables& t, const IpAddr& src, const IpAddr& dst, uint64_t armed_rules,
            std::optional<uint32_t> flow_hash = std::nullopt);
 
@@ -114,8 +115,7 @@ std::vector<GroupCut> group_cuts(const plan::Plan& plan, const Tables& t, const 
 
 // Ordered host pairs (src, dst), by plan host order, whose traffic fault `fault_index` of
 // plan.method alone drops, judged on each host's primary address. Empty for faults without a rule.
-std::vector<std::pair<std::string, std::string>> cut_set(const plan::Plan& plan, const Tables& t,
-                                                         size_t fault_index);
+std::vector<std::pair<std::string, std::string>> cut_set(const plan::Plan& plan, const Tables& t, size_t fault_index);
 
 // Like cut_set, for a degrade_link fault: the ordered host pairs whose traffic it degrades
 // (protocol and port filters aside).

@@ -1,14 +1,9 @@
 // Taps and the delay-line thread (see delay_line.hpp).
 #include "net/delay_line.hpp"
 
-#include <cerrno>
-#include <cstring>
-#include <deque>
 #include <fcntl.h>
 #include <linux/if.h>
 #include <linux/if_tun.h>
-#include <optional>
-#include <random>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
@@ -16,6 +11,11 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+#include <cerrno>
+#include <cstring>
+#include <deque>
+#include <optional>
+#include <random>
 
 #include "common/fd.hpp"
 #include "common/log.hpp"
@@ -97,7 +97,8 @@ Result<std::unique_ptr<DelayLine>> DelayLine::start(const std::string& netns_pat
     if (epoll_ctl(dl->epoll_fd_.get(), EPOLL_CTL_ADD, dl->stop_fd_.get(), &ev) != 0) return errno_error("epoll_ctl");
     for (size_t i = 0; i < dl->lines_.size(); ++i) {
         ev.data.u64 = i;
-        if (epoll_ctl(dl->epoll_fd_.get(), EPOLL_CTL_ADD, dl->lines_[i]->fd.get(), &ev) != 0) return errno_error("epoll_ctl");
+        if (epoll_ctl(dl->epoll_fd_.get(), EPOLL_CTL_ADD, dl->lines_[i]->fd.get(), &ev) != 0)
+            return errno_error("epoll_ctl");
     }
     dl->thread_ = std::thread([p = dl.get()] { p->run(); });
     return dl;
@@ -107,7 +108,8 @@ DelayLine::~DelayLine() {
     stop_ = true;
     if (stop_fd_) {
         uint64_t one = 1;
-        if (write(stop_fd_.get(), &one, sizeof one) != sizeof one) { /* the flag is checked each wakeup */ }
+        if (write(stop_fd_.get(), &one, sizeof one) != sizeof one) { /* the flag is checked each wakeup */
+        }
     }
     if (thread_.joinable()) thread_.join();
     flush_all();
@@ -195,7 +197,8 @@ void DelayLine::run() noexcept {
             while (!l->held.empty() && l->held.front().due <= now) {
                 auto& h = l->held.front();
                 uint64_t late = now - h.due;
-                if (late > l->late_max.load(std::memory_order_relaxed)) l->late_max.store(late, std::memory_order_relaxed);
+                if (late > l->late_max.load(std::memory_order_relaxed))
+                    l->late_max.store(late, std::memory_order_relaxed);
                 if (write(l->fd.get(), h.frame.data(), h.frame.size()) > 0) l->frames++;
                 l->held.pop_front();
             }

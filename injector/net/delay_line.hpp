@@ -28,9 +28,9 @@ public:
         uint64_t jitter_ns = 0;
     };
     struct Stats {
-        uint64_t frames = 0;     // frames delayed and sent on
-        uint64_t overflow = 0;   // dropped because the line was full (kMaxQueued)
-        uint64_t late_ns_max = 0;// worst lateness of a release behind its due time
+        uint64_t frames = 0;       // frames delayed and sent on
+        uint64_t overflow = 0;     // dropped because the line was full (kMaxQueued)
+        uint64_t late_ns_max = 0;  // worst lateness of a release behind its due time
     };
     static constexpr size_t kMaxQueued = 200000;  // per tap: about 300 MB of full-size frames
 

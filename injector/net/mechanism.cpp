@@ -1,10 +1,10 @@
 // Capability probes and the choice of mechanisms (see mechanism.hpp).
 #include "net/mechanism.hpp"
 
+#include <unistd.h>
 #include <chrono>
 #include <cstdio>
 #include <mutex>
-#include <unistd.h>
 
 #include "common/proc.hpp"
 
@@ -26,9 +26,10 @@ const Capabilities& capabilities() {
         caps.probed = probe("true");
         if (!caps.probed) return;
         caps.fq = probe("tc qdisc add dev lo root fq");
-        caps.htb = probe("tc qdisc add dev lo root handle 1: htb && "
-                         "tc class add dev lo parent 1: classid 1:1 htb rate 1mbit && "
-                         "tc filter add dev lo parent 1: protocol all prio 1 u32 match mark 1 0xffffffff classid 1:1");
+        caps.htb = probe(
+            "tc qdisc add dev lo root handle 1: htb && "
+            "tc class add dev lo parent 1: classid 1:1 htb rate 1mbit && "
+            "tc filter add dev lo parent 1: protocol all prio 1 u32 match mark 1 0xffffffff classid 1:1");
         caps.tun = access("/dev/net/tun", R_OK | W_OK) == 0;
     });
     return caps;
@@ -47,14 +48,18 @@ Result<Mechanisms> choose_mechanisms(const plan::Plan& plan, const Capabilities&
     }
     std::string missing;
     if (latency) {
-        if (caps.fq) m.latency = Mechanisms::Latency::edt;
-        else if (caps.tun) m.latency = Mechanisms::Latency::delay_line;
+        if (caps.fq)
+            m.latency = Mechanisms::Latency::edt;
+        else if (caps.tun)
+            m.latency = Mechanisms::Latency::delay_line;
         else
-            missing += "fault " + latency->name + " (" + latency->mark.str() +
-                       ") adds latency, which needs sch_fq (EDT) or /dev/net/tun (the delay line); this kernel has neither";
+            missing +=
+                "fault " + latency->name + " (" + latency->mark.str() +
+                ") adds latency, which needs sch_fq (EDT) or /dev/net/tun (the delay line); this kernel has neither";
     }
     if (rate) {
-        if (caps.htb) m.rate = true;
+        if (caps.htb)
+            m.rate = true;
         else
             missing += std::string(missing.empty() ? "" : "; ") + "fault " + rate->name + " (" + rate->mark.str() +
                        ") caps the rate, which needs sch_htb and the u32 classifier; this kernel lacks them";
@@ -90,7 +95,8 @@ std::string describe_degrade(const plan::LinkDegrade& d) {
         parts.push_back(s);
     }
     if (d.delay.count() > 0)
-        parts.push_back("latency " + format_duration(d.delay) + (d.jitter.count() ? " +- " + format_duration(d.jitter) : ""));
+        parts.push_back("latency " + format_duration(d.delay) +
+                        (d.jitter.count() ? " +- " + format_duration(d.jitter) : ""));
     if (d.rate_bps) {
         char b[48];
         std::snprintf(b, sizeof b, "rate cap %g mbit/s", static_cast<double>(d.rate_bps) / 1e6);
@@ -100,7 +106,11 @@ std::string describe_degrade(const plan::LinkDegrade& d) {
     if (d.duplicate > 0) parts.push_back("duplicate " + pct(d.duplicate));
     std::string s;
     for (auto& p : parts) s += (s.empty() ? "" : ", ") + p;
-    const char* proto = d.protocol == 6 ? "tcp" : d.protocol == 17 ? "udp" : d.protocol == 1 ? "icmp" : d.protocol == 58 ? "icmpv6" : nullptr;
+    const char* proto = d.protocol == 6    ? "tcp"
+                        : d.protocol == 17 ? "udp"
+                        : d.protocol == 1  ? "icmp"
+                        : d.protocol == 58 ? "icmpv6"
+                                           : nullptr;
     if (proto) s += std::string(" on ") + proto;
     if (d.port_lo != 0 || d.port_hi != 65535)
         s += (proto ? " " : " on ") + std::string("port ") + std::to_string(d.port_lo) +
@@ -114,7 +124,8 @@ std::vector<std::string> Mechanisms::describe() const {
     if (latency == Latency::delay_line)
         out.push_back("latency: delay line (no sch_fq here: packets go through a tap and a userspace thread)");
     if (rate) out.push_back("rate cap: HTB class per fault on each receiving port, selected by a u32 mark match");
-    if (corrupt) out.push_back("corruption: hosts send with software checksums (tx offload off), a byte flipped in BPF");
+    if (corrupt)
+        out.push_back("corruption: hosts send with software checksums (tx offload off), a byte flipped in BPF");
     return out;
 }
 

@@ -14,9 +14,9 @@ namespace inj::net {
 
 // What this kernel offers, probed once per process in a throwaway network namespace.
 struct Capabilities {
-    bool fq = false;    // sch_fq (EDT pacing)
-    bool htb = false;   // sch_htb with the u32 classifier (its mark match)
-    bool tun = false;   // /dev/net/tun (the delay line's taps)
+    bool fq = false;      // sch_fq (EDT pacing)
+    bool htb = false;     // sch_htb with the u32 classifier (its mark match)
+    bool tun = false;     // /dev/net/tun (the delay line's taps)
     bool probed = false;  // false: the probe itself could not run (not root)
 };
 const Capabilities& capabilities();

@@ -7,9 +7,9 @@
 #include "common/audit.hpp"
 #include "common/log.hpp"
 #include "common/netns.hpp"
+#include "net/shaper.hpp"
 #include "targets/procfs.hpp"
 #include "targets/targets.hpp"
-#include "net/shaper.hpp"
 
 namespace inj::net {
 namespace {
@@ -62,8 +62,8 @@ Result<void> NetEngine::prepare(const plan::Plan& plan, targets::Targets& target
     fabric_ = targets.judge_netns();
     // One audit record for the whole attach (hundreds of ports are one action of the run).
     std::vector<std::string> attached;
-    const std::string what = "tcx at the judge points of " + targets.describe() + ", prog id " +
-                             std::to_string(classifier_->prog_id());
+    const std::string what =
+        "tcx at the judge points of " + targets.describe() + ", prog id " + std::to_string(classifier_->prog_id());
     std::set<std::string> seen;  // hosts sharing a namespace share its interfaces: judged once
     for (auto& h : targets.hosts())
         for (auto& j : h.judges) {
@@ -84,8 +84,7 @@ Result<void> NetEngine::prepare(const plan::Plan& plan, targets::Targets& target
     double t_attach = ms_since(t3);
     log->info("{} rules, {} prefixes, {} domains; compile {:.1f} ms, load {:.1f} ms, install {:.1f} ms",
               tables_.rules.size(), tables_.prefixes.size(), tables_.domains.size(), t_compile, t_load, t_install);
-    log->info("attached at tcx of {} judge points of {} in {:.1f} ms", links_.size(), targets.describe(),
-              t_attach);
+    log->info("attached at tcx of {} judge points of {} in {:.1f} ms", links_.size(), targets.describe(), t_attach);
     return {};
 }
 
@@ -107,9 +106,10 @@ Result<void> NetEngine::prepare_degrade(const plan::Plan& plan, const targets::T
     // and corruption are the classifier's own verdicts and work at any judge point.
     const std::string fabric = targets.judge_netns();
     auto needs_fabric = [&](const char* what) {
-        return plain_error("net", std::string("degrade_link ") + what +
-                                      " needs every host judged in one namespace (a lab's fabric, or one host's own); " +
-                                      targets.describe() + " has none (loss works there)");
+        return plain_error("net",
+                           std::string("degrade_link ") + what +
+                               " needs every host judged in one namespace (a lab's fabric, or one host's own); " +
+                               targets.describe() + " has none (loss works there)");
     };
 
     std::vector<DelayLine::Spec> delays;
@@ -131,8 +131,10 @@ Result<void> NetEngine::prepare_degrade(const plan::Plan& plan, const targets::T
     // A rate cap replaces the root qdisc of each judged interface: never this machine's own
     // (its real NICs may carry a qdisc of the user's that removal would not give back).
     if ((!caps.empty() || (edt && any_delay)) && targets::same_file(fabric, "/proc/self/ns/net"))
-        return plain_error("net", "degrade_link rate (or EDT latency) would replace the root qdisc of this machine's own interfaces (" +
-                                      targets.describe() + "); rate caps work on labs, containers and namespaces");
+        return plain_error(
+            "net",
+            "degrade_link rate (or EDT latency) would replace the root qdisc of this machine's own interfaces (" +
+                targets.describe() + "); rate caps work on labs, containers and namespaces");
     if (!delays.empty()) {
         auto dl = DelayLine::start(fabric, delays);
         if (!dl.ok()) {
@@ -161,8 +163,7 @@ Result<void> NetEngine::prepare_degrade(const plan::Plan& plan, const targets::T
         auto lines = shaper_lines(ports, caps, mech_.latency == Mechanisms::Latency::edt);
         auto r = shaper_install(fabric, lines);
         shaped_ports_ = ports;  // a partial batch is removed too
-        audit::record("qdisc_add", "egress of " + std::to_string(ports.size()) + " host ports in " + fabric, r,
-                      lines);
+        audit::record("qdisc_add", "egress of " + std::to_string(ports.size()) + " host ports in " + fabric, r, lines);
         if (!r.ok()) return r;
     }
     if (mech_.corrupt) {
@@ -195,7 +196,8 @@ DelayLine::Stats NetEngine::delay_stats(size_t index) const {
 Result<int> NetEngine::rule_for(size_t index) const {
     if (!classifier_) return plain_error("net", "engine not prepared");
     if (index >= tables_.rule_of_fault.size() || tables_.rule_of_fault[index] < 0)
-        return plain_error("net", "fault " + std::to_string(index) + " has no classifier rule (its kind has no network part)");
+        return plain_error("net",
+                           "fault " + std::to_string(index) + " has no classifier rule (its kind has no network part)");
     return tables_.rule_of_fault[index];
 }
 
@@ -307,15 +309,16 @@ void NetEngine::release() noexcept {
         }
         if (!shaped_ports_.empty()) {
             auto r = shaper_remove(fabric_, shaped_ports_);
-            audit::record("qdisc_del", "egress of " + std::to_string(shaped_ports_.size()) + " host ports in " + fabric_, r);
+            audit::record("qdisc_del",
+                          "egress of " + std::to_string(shaped_ports_.size()) + " host ports in " + fabric_, r);
             shaped_ports_.clear();
         }
         if (!csum_off_.empty()) {
             std::vector<std::string> failed;
             for (auto& [ns, ifname] : csum_off_)
                 if (!set_tx_checksum(ns, ifname, true).ok()) failed.push_back(ns + "/" + ifname);
-            audit::record("tx_checksum_on", "eth0 of " + std::to_string(csum_off_.size()) + " lab hosts", failed.empty(),
-                          failed.empty() ? "" : "namespaces gone or refused", failed);
+            audit::record("tx_checksum_on", "eth0 of " + std::to_string(csum_off_.size()) + " lab hosts",
+                          failed.empty(), failed.empty() ? "" : "namespaces gone or refused", failed);
             csum_off_.clear();
         }
         mech_ = {};

@@ -10,12 +10,12 @@
 #include <utility>
 #include <vector>
 
+#include "faults/parts.hpp"
 #include "net/classifier.hpp"
 #include "net/compile.hpp"
 #include "net/delay_line.hpp"
 #include "net/mechanism.hpp"
 #include "net/tcx_link.hpp"
-#include "faults/parts.hpp"
 #include "runner/engine.hpp"
 
 namespace inj::net {
@@ -72,10 +72,11 @@ private:
     std::optional<Classifier> classifier_;
     std::unique_ptr<DelayLine> delay_;
     std::vector<TcxLink> links_;
-    std::vector<TcxLink> tap_links_;         // netfault_reinject on the delay line's taps
+    std::vector<TcxLink> tap_links_;  // netfault_reinject on the delay line's taps
     Mechanisms mech_;
     std::vector<std::string> shaped_ports_;  // fabric ports with our root qdisc
-    std::vector<std::pair<std::string, std::string>> csum_off_;  // (netns, ifname) whose checksums we turned to software
+    std::vector<std::pair<std::string, std::string>>
+        csum_off_;  // (netns, ifname) whose checksums we turned to software
 };
 
 }  // namespace inj::net

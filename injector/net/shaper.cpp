@@ -1,18 +1,18 @@
 // tc batches for HTB/fq and the ethtool ioctl for checksum offload (see shaper.hpp).
 #include "net/shaper.hpp"
 
+#include <linux/ethtool.h>
+#include <linux/sockios.h>
+#include <net/if.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <linux/ethtool.h>
-#include <linux/sockios.h>
-#include <net/if.h>
 #include <optional>
-#include <sys/ioctl.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include "common/fd.hpp"
 #include "common/netns.hpp"
@@ -50,7 +50,8 @@ Result<void> tc_batch(const std::string& netns_path, const std::vector<std::stri
 
 }  // namespace
 
-std::vector<std::string> shaper_lines(const std::vector<std::string>& ports, const std::vector<RateCap>& caps, bool fq) {
+std::vector<std::string> shaper_lines(const std::vector<std::string>& ports, const std::vector<RateCap>& caps,
+                                      bool fq) {
     std::vector<std::string> out;
     constexpr const char* kOpen = "ffff";  // the uncapped class EDT needs (HTB's direct queue has no fq)
     for (auto& p : ports) {
@@ -70,8 +71,8 @@ std::vector<std::string> shaper_lines(const std::vector<std::string>& ports, con
             std::string rate = std::to_string(c.bps) + "bit";
             out.push_back("class add dev " + p + " parent 1: classid 1:" + cls + " htb rate " + rate + " ceil " + rate);
             if (fq) out.push_back("qdisc add dev " + p + " parent 1:" + cls + " fq");
-            out.push_back("filter add dev " + p + " parent 1: protocol all prio 1" +
-                          " u32 match mark " + hex(rate_mark(c.rule)) + " 0xffffffff classid 1:" + cls);
+            out.push_back("filter add dev " + p + " parent 1: protocol all prio 1" + " u32 match mark " +
+                          hex(rate_mark(c.rule)) + " 0xffffffff classid 1:" + cls);
         }
     }
     return out;

@@ -4,8 +4,8 @@
 
 #include <bpf/bpf.h>
 #include <net/if.h>
-#include <optional>
 #include <unistd.h>
+#include <optional>
 
 #include "common/log.hpp"
 #include "common/netns.hpp"
@@ -13,8 +13,7 @@
 
 namespace inj::net {
 
-Result<TcxLink> TcxLink::attach(int prog_fd, const std::string& netns_path, const std::string& ifname,
-                                bool ingress) {
+Result<TcxLink> TcxLink::attach(int prog_fd, const std::string& netns_path, const std::string& ifname, bool ingress) {
     std::string where = "ifname " + ifname + (netns_path.empty() ? "" : " in " + netns_path);
     INJ_ASSIGN_OR_RETURN(auto guard, NetnsGuard::enter_unless_empty(netns_path));
     unsigned ifindex = if_nametoindex(ifname.c_str());
@@ -49,8 +48,7 @@ void TcxLink::reset() noexcept {
     try {
         if (auto r = fd_.close(); !r)
             log::get("net")->warn("closing tcx link {} on {}: {}", id_, ifname_, r.error().message());
-    } catch (...) {
-    }
+    } catch (...) {}
 }
 
 }  // namespace inj::net

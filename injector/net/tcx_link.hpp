@@ -15,8 +15,7 @@ public:
     // Attaches prog_fd at tcx ingress (or egress) of ifname inside the namespace at netns_path
     // (empty: the caller's). The interface index is resolved inside that namespace, which is
     // why the calling thread enters it for the duration of the call.
-    static Result<TcxLink> attach(int prog_fd, const std::string& netns_path, const std::string& ifname,
-                                  bool ingress);
+    static Result<TcxLink> attach(int prog_fd, const std::string& netns_path, const std::string& ifname, bool ingress);
 
     TcxLink(TcxLink&& o) noexcept = default;
     TcxLink& operator=(TcxLink&& o) noexcept;

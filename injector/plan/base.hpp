@@ -18,8 +18,8 @@ struct Mark {
 
 // A problem with the plan, where it is.
 struct PlanError {
-    Mark mark;            // 1-based; line 0 when the problem has no position (unreadable file)
-    std::string path;     // field path, e.g. "method[2].target.zone"; empty for YAML syntax errors
+    Mark mark;         // 1-based; line 0 when the problem has no position (unreadable file)
+    std::string path;  // field path, e.g. "method[2].target.zone"; empty for YAML syntax errors
     std::string message;
     // "file:line:col: path: message"
     std::string str() const;
@@ -40,8 +40,8 @@ struct NetEffect {
     };
     Kind kind = Kind::cut;
     Direction direction = Direction::both;
-    double share = 1.0;                  // share of flows (1.0: all)
-    const LinkDegrade* link = nullptr;   // degrade: the parameters (owned by the fault)
+    double share = 1.0;                 // share of flows (1.0: all)
+    const LinkDegrade* link = nullptr;  // degrade: the parameters (owned by the fault)
 };
 
 // Defaults for the hooks every fault kind's spec offers (a spec derives from this and hides

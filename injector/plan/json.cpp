@@ -26,21 +26,20 @@ nlohmann::json scalar(const std::string& s) {
 
 nlohmann::json to_json(const YAML::Node& n) {
     switch (n.Type()) {
-    case YAML::NodeType::Map: {
-        nlohmann::json j = nlohmann::json::object();
-        for (auto it = n.begin(); it != n.end(); ++it) j[it->first.as<std::string>()] = to_json(it->second);
-        return j;
-    }
-    case YAML::NodeType::Sequence: {
-        nlohmann::json j = nlohmann::json::array();
-        for (auto it = n.begin(); it != n.end(); ++it) j.push_back(to_json(*it));
-        return j;
-    }
-    case YAML::NodeType::Scalar:
-        // A quoted scalar stays a string ("50%", "0.5" written in quotes).
-        return n.Tag() == "!" ? nlohmann::json(n.Scalar()) : scalar(n.Scalar());
-    default:
-        return nullptr;
+        case YAML::NodeType::Map: {
+            nlohmann::json j = nlohmann::json::object();
+            for (auto it = n.begin(); it != n.end(); ++it) j[it->first.as<std::string>()] = to_json(it->second);
+            return j;
+        }
+        case YAML::NodeType::Sequence: {
+            nlohmann::json j = nlohmann::json::array();
+            for (auto it = n.begin(); it != n.end(); ++it) j.push_back(to_json(*it));
+            return j;
+        }
+        case YAML::NodeType::Scalar:
+            // A quoted scalar stays a string ("50%", "0.5" written in quotes).
+            return n.Tag() == "!" ? nlohmann::json(n.Scalar()) : scalar(n.Scalar());
+        default: return nullptr;
     }
 }
 
@@ -94,9 +93,13 @@ nlohmann::json plan_json(const Plan& plan) {
             for (auto& [k, v] : source["method"][i].items())
                 if (k != "name" && k != "fault" && k != "duration" && k != "target" && (k != "at" || v.is_object()))
                     params[k] = v;  // an `at` map is a crash point: a parameter, not a time
-        nlohmann::json j = {{"name", f.name}, {"kind", f.kind()}, {"at_ms", ms(f.at)},
-                            {"duration_ms", ms(f.duration)}, {"target", describe(f.target)},
-                            {"params", params}, {"line", f.mark.str()}};
+        nlohmann::json j = {{"name", f.name},
+                            {"kind", f.kind()},
+                            {"at_ms", ms(f.at)},
+                            {"duration_ms", ms(f.duration)},
+                            {"target", describe(f.target)},
+                            {"params", params},
+                            {"line", f.mark.str()}};
         if (f.takes_peer()) j["peer"] = describe(f.peer);
         faults.push_back(j);
     }
@@ -105,9 +108,13 @@ nlohmann::json plan_json(const Plan& plan) {
         nlohmann::json slo = {{"window_ms", ms(p.slo.window)}};
         if (p.slo.success_rate) slo["success_rate"] = *p.slo.success_rate;
         if (p.slo.max_latency) slo["max_latency_ms"] = ms(*p.slo.max_latency);
-        probes.push_back({{"name", p.name}, {"kind", probe_kind_name(p.kind)},
-                          {"target", p.target}, {"in", p.in}, {"every_ms", ms(p.every)},
-                          {"timeout_ms", ms(p.timeout)}, {"slo", slo}});
+        probes.push_back({{"name", p.name},
+                          {"kind", probe_kind_name(p.kind)},
+                          {"target", p.target},
+                          {"in", p.in},
+                          {"every_ms", ms(p.every)},
+                          {"timeout_ms", ms(p.timeout)},
+                          {"slo", slo}});
     }
     nlohmann::json zones = nlohmann::json::array();
     for (auto& z : plan.topology.zones) zones.push_back({{"name", z.name}, {"power_domains", z.power_domains}});
@@ -130,7 +137,8 @@ nlohmann::json plan_json(const Plan& plan) {
             {"file", plan.file},
             {"max_duration_ms", ms(plan.safety.max_duration)},
             {"topology", {{"zones", zones}, {"hosts", hosts}}},
-            {"services", [&] {
+            {"services",
+             [&] {
                  nlohmann::json s = nlohmann::json::array();
                  for (auto& sv : plan.lab.services) {
                      nlohmann::json j = {{"name", sv.name}, {"hosts", sv.hosts}};

@@ -13,11 +13,11 @@ namespace inj::plan::limits {
 
 constexpr size_t kMaxPlanBytes = 8 << 20;  // 8 MiB of YAML; 32,000 hosts take 2.1 MB, an experiment ~6 KB
 constexpr size_t kMaxZones = 256;
-constexpr size_t kMaxHosts = 65536;        // two data centers of 32,000 (loading is linear in hosts)
+constexpr size_t kMaxHosts = 65536;  // two data centers of 32,000 (loading is linear in hosts)
 constexpr size_t kMaxServices = 256;
 constexpr size_t kMaxFaults = 1024;
-constexpr size_t kMaxProbes = 64;          // each probe is a thread sampling on its own
-constexpr size_t kMaxListItems = 4096;     // any other list (links, addresses, peers, ...)
+constexpr size_t kMaxProbes = 64;       // each probe is a thread sampling on its own
+constexpr size_t kMaxListItems = 4096;  // any other list (links, addresses, peers, ...)
 // Items of every list the loader walks, in all. YAML aliases share one node, so a small file
 // could name one long list a thousand times; each use counts.
 constexpr size_t kMaxTotalItems = 1 << 20;  // room for 65,536 hosts and their own lists

@@ -45,9 +45,9 @@
 namespace inj::plan {
 
 struct LoadResult {
-    std::optional<Plan> plan;        // set exactly when errors is empty
-    std::vector<PlanError> errors;   // in file order
-    std::string text;                // the bytes the plan was loaded from (set when ok): fleet mode publishes these
+    std::optional<Plan> plan;       // set exactly when errors is empty
+    std::vector<PlanError> errors;  // in file order
+    std::string text;               // the bytes the plan was loaded from (set when ok): fleet mode publishes these
     bool ok() const { return plan.has_value(); }
 };
 

@@ -6,11 +6,13 @@
 namespace inj::plan {
 
 const Zone* Topology::zone(const std::string& n) const {
-    for (auto& z : zones) if (z.name == n) return &z;
+    for (auto& z : zones)
+        if (z.name == n) return &z;
     return nullptr;
 }
 const PowerDomain* Topology::power_domain(const std::string& n) const {
-    for (auto& p : power_domains) if (p.name == n) return &p;
+    for (auto& p : power_domains)
+        if (p.name == n) return &p;
     return nullptr;
 }
 std::string Binding::describe() const {
@@ -27,11 +29,13 @@ std::string Binding::describe() const {
 }
 
 const Host* Topology::host(const std::string& n) const {
-    for (auto& h : hosts) if (h.name == n) return &h;
+    for (auto& h : hosts)
+        if (h.name == n) return &h;
     return nullptr;
 }
 int Topology::host_index(const std::string& n) const {
-    for (size_t i = 0; i < hosts.size(); ++i) if (hosts[i].name == n) return static_cast<int>(i);
+    for (size_t i = 0; i < hosts.size(); ++i)
+        if (hosts[i].name == n) return static_cast<int>(i);
     return -1;
 }
 

@@ -5,8 +5,8 @@
 
 #include <cstdint>
 #include <optional>
-#include <type_traits>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "common/duration.hpp"
@@ -20,7 +20,7 @@ namespace inj::plan {
 struct Zone {
     std::string name;
     std::vector<std::string> power_domains;  // names, in plan order
-    std::vector<Cidr> cidrs;                  // extra prefixes that belong to this zone
+    std::vector<Cidr> cidrs;                 // extra prefixes that belong to this zone
     // The zone's L2 segment in a lab. Given by the plan (`subnet`, `subnet6`) or, for IPv4,
     // assigned by the loader from 198.18.0.0/15. The gateway (the zone bridge in the fabric) is
     // subnet.nth(1); hosts get nth(2), nth(3), ... unless the plan gives their addresses.
@@ -51,8 +51,8 @@ struct PowerDomain {
 struct Check {
     enum class Kind { none, tcp, exec };
     Kind kind = Kind::none;
-    std::string target;   // tcp: "host:port" template; exec: command template
-    std::string in;       // host name the exec runs inside, or "control" (root namespace)
+    std::string target;  // tcp: "host:port" template; exec: command template
+    std::string in;      // host name the exec runs inside, or "control" (root namespace)
     Duration timeout{std::chrono::seconds(30)};
     Mark mark;
 };
@@ -61,12 +61,12 @@ struct Check {
 // plan/load/volume.cpp; the storage engine hands it to the volume's faultfs daemon).
 struct VolumeLoss {
     enum class Model { unsynced, torn, reorder };
-    Model model = Model::unsynced;  // unsynced: every write not fsynced is lost
-    uint32_t torn_sectors = 8;      // torn: the longest prefix of a write that lands; 0 = a random subset of its pages
-    double survive = 0.5;           // reorder: the chance each unsynced write lands
-    bool metadata_volatile = false; // creations, renames, unlinks without a directory fsync are lost too
-    Duration writeback{0};          // data dirty longer than this is written back; 0 = never
-    uint64_t seed = 0;              // the random choices; 0 = from the clock
+    Model model = Model::unsynced;   // unsynced: every write not fsynced is lost
+    uint32_t torn_sectors = 8;       // torn: the longest prefix of a write that lands; 0 = a random subset of its pages
+    double survive = 0.5;            // reorder: the chance each unsynced write lands
+    bool metadata_volatile = false;  // creations, renames, unlinks without a directory fsync are lost too
+    Duration writeback{0};           // data dirty longer than this is written back; 0 = never
+    uint64_t seed = 0;               // the random choices; 0 = from the clock
     Mark mark;
 };
 inline const char* to_string(VolumeLoss::Model m) {
@@ -98,7 +98,7 @@ struct Binding {
     std::vector<Volume> volumes;
     Mark mark;
     bool bound() const { return kind != Kind::none; }
-    std::string describe() const;    // "container etcd-a", "cgroup system.slice/x.service", "this machine"
+    std::string describe() const;  // "container etcd-a", "cgroup system.slice/x.service", "this machine"
     // The one service a bound host runs, as faults and reports name it: the container's name,
     // else the plan host's.
     std::string service_name(const std::string& host) const { return kind == Kind::container ? container : host; }
@@ -113,7 +113,7 @@ struct Host {
     std::vector<Cidr> addresses;
     std::vector<Cidr> cidrs;  // extra prefixes that belong to this host (not configured)
     Mark mark;
-    Binding binding;          // what exists that it stands for; none: the lab builds it
+    Binding binding;  // what exists that it stands for; none: the lab builds it
 };
 
 struct Topology {
@@ -133,13 +133,13 @@ struct Topology {
 struct Service {
     std::string name;
     std::vector<std::string> hosts;
-    std::string command;              // template: {host} {addr} {volume} {endpoints:SVC} ...
+    std::string command;  // template: {host} {addr} {volume} {endpoints:SVC} ...
     std::optional<std::string> volume;
     // `volume: { name: x, volatile: true }`: the volume's disk has a volatile write cache, so a
     // power_loss of its host throws away every write not yet fsynced (served through faultfs).
     bool volume_volatile = false;
-    VolumeLoss volume_loss;           // what its power cut loses (volatile volumes)
-    std::optional<int> port;          // used by {endpoints:SVC}
+    VolumeLoss volume_loss;   // what its power cut loses (volatile volumes)
+    std::optional<int> port;  // used by {endpoints:SVC}
     Check ready;
     Mark mark;
 };
@@ -152,17 +152,17 @@ struct Lab {
 struct Slo {
     std::optional<double> success_rate;  // minimum share of successful probes within window
     Duration window{std::chrono::seconds(10)};
-    std::optional<Duration> max_latency; // every successful probe must be faster
+    std::optional<Duration> max_latency;  // every successful probe must be faster
 };
 
 struct Probe {
     enum class Kind { exec, tcp, http, prometheus };
     std::string name;
     Kind kind = Kind::exec;
-    std::string target;          // exec: command template; tcp: "host:port" template; http, prometheus: URL template
+    std::string target;  // exec: command template; tcp: "host:port" template; http, prometheus: URL template
     std::optional<probes::HttpCheck> http;      // kind http (plan/probe_http.cpp loads it)
     std::optional<probes::MetricCheck> metric;  // kind prometheus
-    std::string in = "control";  // host name, or "control"
+    std::string in = "control";                 // host name, or "control"
     // What a successful attempt acknowledged (`acknowledges`, a template expanded with the same
     // {seq} as the attempt, e.g. "drill-{seq}"): the records a verify step reads back (RPO).
     std::optional<std::string> acknowledges;
@@ -200,16 +200,28 @@ struct Fault {
     const char* kind() const {
         return std::visit([](auto& s) { return std::remove_cvref_t<decltype(s)>::kind; }, spec);
     }
-    template <class S> const S* as() const { return std::get_if<S>(&spec); }
-    template <class S> S* as() { return std::get_if<S>(&spec); }
-    std::optional<NetEffect> net() const { return std::visit([](auto& s) { return s.net(); }, spec); }
+    template <class S>
+    const S* as() const {
+        return std::get_if<S>(&spec);
+    }
+    template <class S>
+    S* as() {
+        return std::get_if<S>(&spec);
+    }
+    std::optional<NetEffect> net() const {
+        return std::visit([](auto& s) { return s.net(); }, spec);
+    }
     // Whether its network part isolates its targets from everything (a power loss's dark hosts).
     bool isolates() const {
         auto e = net();
         return e && e->kind == NetEffect::Kind::isolate;
     }
-    const std::string* volume() const { return std::visit([](auto& s) { return s.volume(); }, spec); }
-    std::optional<std::string> restarts() const { return std::visit([](auto& s) { return s.restarts(); }, spec); }
+    const std::string* volume() const {
+        return std::visit([](auto& s) { return s.volume(); }, spec);
+    }
+    std::optional<std::string> restarts() const {
+        return std::visit([](auto& s) { return s.restarts(); }, spec);
+    }
     bool takes_peer() const {
         return std::visit([](auto& s) { return std::remove_cvref_t<decltype(s)>::takes_peer; }, spec);
     }
@@ -217,8 +229,8 @@ struct Fault {
 
 // The worst moment a plan may reach: preflight refuses a plan whose timeline exceeds any bound.
 struct BlastRadius {
-    std::optional<int> max_hosts;          // "max_hosts: 2"
-    std::optional<double> max_hosts_share; // "max_hosts: 50%" (0..1)
+    std::optional<int> max_hosts;           // "max_hosts: 2"
+    std::optional<double> max_hosts_share;  // "max_hosts: 50%" (0..1)
     std::optional<int> max_zones;
     std::optional<int> max_power_domains;
     Mark mark;
@@ -238,9 +250,10 @@ struct Protected {
 struct AbortWhen {
     std::string probe;
     std::optional<double> success_rate_below;  // over the last `window` of samples
-    std::optional<Duration> latency_above;     // every sample of the last `window` slower (or the last one, if no window given)
-    std::optional<int> failures_in_a_row;      // N consecutive failures
-    Duration window{std::chrono::seconds(10)}; // YAML `for:`
+    std::optional<Duration>
+        latency_above;  // every sample of the last `window` slower (or the last one, if no window given)
+    std::optional<int> failures_in_a_row;       // N consecutive failures
+    Duration window{std::chrono::seconds(10)};  // YAML `for:`
     bool window_given = false;
     Mark mark;
 };
@@ -258,11 +271,11 @@ struct Safety {
 // it runs once and every record must appear as a line (trimmed) of its output.
 struct Verify {
     std::string name;
-    std::string probe;           // whose acknowledged records
-    std::string command;         // template; {ack} = one record
-    std::string in = "control";  // host name, or "control"
+    std::string probe;                           // whose acknowledged records
+    std::string command;                         // template; {ack} = one record
+    std::string in = "control";                  // host name, or "control"
     Duration timeout{std::chrono::seconds(30)};  // for the whole step
-    bool per_record = false;     // the command holds {ack}
+    bool per_record = false;                     // the command holds {ack}
     Mark mark;
 };
 
@@ -289,7 +302,6 @@ struct Plan {
     std::vector<Verify> verify;
     Expect expect;
 };
-
 
 // The plan hosts a zone / power-domain / host selector stands for, in plan host order (CIDRs are
 // not resolved here: power_loss, the user of this, does not take them).

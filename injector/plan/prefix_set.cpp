@@ -19,7 +19,8 @@ std::vector<size_t> PrefixSet::overlapping(const Cidr& c) const {
         if (len > n.prefix) break;
         Cidr outer = Cidr{n.addr, len}.network();
         for (auto it = keys_.lower_bound(Key{v6, outer.addr, len, 0});
-             it != keys_.end() && std::get<1>(*it) == outer.addr && std::get<2>(*it) == len && std::get<0>(*it) == v6; ++it)
+             it != keys_.end() && std::get<1>(*it) == outer.addr && std::get<2>(*it) == len && std::get<0>(*it) == v6;
+             ++it)
             out.push_back(std::get<3>(*it));
     }
     // Strictly longer prefixes inside n: from n's own network address, while still inside.

@@ -20,9 +20,9 @@ std::string PlanError::str() const {
 // A path inside a volume, as a degrade_storage plan writes it: relative to the volume, never
 // leaving it. Returns the normalised path ("member/wal/*"), or nullopt with the reason.
 std::optional<std::string> volume_relative(const std::string& p, const std::string& volumes, std::string* why) {
-    static const std::set<std::string> system_dirs{"bin",  "boot", "dev", "etc", "home", "lib",  "lib64", "media",
-                                                   "mnt",  "opt",  "proc", "root", "run", "sbin", "srv", "sys",
-                                                   "tmp",  "usr",  "var"};
+    static const std::set<std::string> system_dirs{"bin",   "boot", "dev", "etc",  "home", "lib", "lib64",
+                                                   "media", "mnt",  "opt", "proc", "root", "run", "sbin",
+                                                   "srv",   "sys",  "tmp", "usr",  "var"};
     const std::string outside = " is outside the volumes this plan declares (" + volumes +
                                 "); a degrade_storage path is relative to its volume, e.g. 'member/wal/*'";
     if (p.empty()) {
@@ -31,9 +31,12 @@ std::optional<std::string> volume_relative(const std::string& p, const std::stri
     }
     if (p[0] == '/') {
         std::string first = p.substr(1, p.find('/', 1) == std::string::npos ? std::string::npos : p.find('/', 1) - 1);
-        if (p.find_first_not_of('/') == std::string::npos) *why = "'" + p + "' is the root directory: it" + outside;
-        else if (system_dirs.count(first)) *why = "'" + p + "' is a system directory: it" + outside;
-        else *why = "'" + p + "' is an absolute path: it" + outside;
+        if (p.find_first_not_of('/') == std::string::npos)
+            *why = "'" + p + "' is the root directory: it" + outside;
+        else if (system_dirs.count(first))
+            *why = "'" + p + "' is a system directory: it" + outside;
+        else
+            *why = "'" + p + "' is an absolute path: it" + outside;
         return std::nullopt;
     }
     if (p[0] == '~') {
@@ -76,9 +79,8 @@ std::optional<uint64_t> parse_bytes(std::string s, std::string* why) {
     std::string unit = s.substr(i);
     while (!unit.empty() && unit[0] == ' ') unit.erase(0, 1);
     static const std::map<std::string, double> units{
-        {"", 1},           {"B", 1},           {"k", 1e3},          {"K", 1e3},          {"KB", 1e3},
-        {"kB", 1e3},       {"KiB", 1024.0},    {"M", 1e6},          {"MB", 1e6},         {"MiB", 1048576.0},
-        {"G", 1e9},        {"GB", 1e9},        {"GiB", 1073741824.0}};
+        {"", 1},    {"B", 1},    {"k", 1e3},         {"K", 1e3}, {"KB", 1e3}, {"kB", 1e3},          {"KiB", 1024.0},
+        {"M", 1e6}, {"MB", 1e6}, {"MiB", 1048576.0}, {"G", 1e9}, {"GB", 1e9}, {"GiB", 1073741824.0}};
     auto u = units.find(unit);
     if (u == units.end()) {
         *why = "unknown unit '" + unit + "' (use B, KB, KiB, MB, MiB, GB, GiB)";
@@ -132,9 +134,8 @@ size_t edit_distance(const std::string& a, const std::string& b) {
 // Names become parts of namespace, cgroup and file names, so they stay plain.
 bool valid_name(const std::string& s) {
     if (s.empty() || s.size() > 63 || s.front() == '-') return false;
-    return std::all_of(s.begin(), s.end(), [](char c) {
-        return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-';
-    });
+    return std::all_of(s.begin(), s.end(),
+                       [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-'; });
 }
 
 bool in_lab_range(const Cidr& c) { return lab_range_v4().contains(c) || lab_range_v6().contains(c); }
@@ -199,7 +200,6 @@ std::optional<Field> MapView::require(const std::string& key, const std::string&
                  "missing required key '" + key + "'" + (why.empty() ? "" : " (" + why + ")"));
     return f;
 }
-
 
 std::optional<double> Reader::probability(const Field& f) {
     auto s = str(f);

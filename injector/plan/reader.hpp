@@ -5,11 +5,11 @@
 // yaml-cpp is used behind this header and the loader only.
 #pragma once
 
+#include <yaml-cpp/yaml.h>
 #include <initializer_list>
 #include <optional>
 #include <string>
 #include <vector>
-#include <yaml-cpp/yaml.h>
 
 #include "plan/limits.hpp"
 #include "plan/model.hpp"
@@ -47,7 +47,6 @@ class Reader {
 public:
     explicit Reader(std::string file) : file_(std::move(file)) {}
     virtual ~Reader() = default;
-
 
     Mark mark_of(const YAML::Mark& m, const Mark& fallback) const {
         if (m.is_null() || m.line < 0) return fallback;

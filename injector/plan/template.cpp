@@ -33,8 +33,10 @@ std::string split(std::string_view t, std::vector<Piece>& out) {
             int depth = 1;
             size_t j = i + 1;
             for (; j < t.size() && depth > 0; ++j) {
-                if (t[j] == '{') ++depth;
-                else if (t[j] == '}') --depth;
+                if (t[j] == '{')
+                    ++depth;
+                else if (t[j] == '}')
+                    --depth;
             }
             if (depth > 0)
                 return "unterminated placeholder '" + std::string(t.substr(i)) + "' (write {{ for a literal brace)";
@@ -75,8 +77,9 @@ const Cidr* first_address(const Host& h, bool v6) {
 }
 
 std::string known_list(const std::vector<std::string>& vars) {
-    std::string s = "host, addr, addr6, zone, power_domain, volume, addr:HOST, addr6:HOST, addrs:SVC, "
-                    "endpoints:SVC, urls:SVC, each:SVC:PATTERN";
+    std::string s =
+        "host, addr, addr6, zone, power_domain, volume, addr:HOST, addr6:HOST, addrs:SVC, "
+        "endpoints:SVC, urls:SVC, each:SVC:PATTERN";
     for (auto& v : vars) s += ", " + v;
     return s;
 }
@@ -105,9 +108,9 @@ Result<std::string> expand_host_attr(const std::string& name, std::string_view t
     if (name == "addr" || name == "addr6") {
         const Cidr* a = first_address(*h, name == "addr6");
         if (!a)
-            return template_error("host '" + h->name + "' has no " + (name == "addr6" ? "IPv6" : "IPv4") +
-                                      " address for {" + name + "}",
-                                  tmpl);
+            return template_error(
+                "host '" + h->name + "' has no " + (name == "addr6" ? "IPv6" : "IPv4") + " address for {" + name + "}",
+                tmpl);
         return a->addr.str();
     }
     // {volume}: without a mapping (a dry run, a listing) the volume's name stands for its path.
@@ -213,8 +216,10 @@ std::vector<std::string> check_template(std::string_view tmpl, const Plan& plan,
         std::string ph = "{" + p.text + "}";
         if (!arg && is_host_attr(name)) {
             if (!has_host)
-                problems.push_back(ph + " refers to the current host, but this template runs in control "
-                                        "(name the host, e.g. {" + name + ":HOST}" +
+                problems.push_back(ph +
+                                   " refers to the current host, but this template runs in control "
+                                   "(name the host, e.g. {" +
+                                   name + ":HOST}" +
                                    (name == "addr" || name == "addr6" ? ")" : ", or run it in a host)"));
         } else if (arg && (name == "addr" || name == "addr6")) {
             const Host* h = plan.topology.host(*arg);
@@ -227,7 +232,8 @@ std::vector<std::string> check_template(std::string_view tmpl, const Plan& plan,
             }
         } else if (arg && is_service_list(name)) {
             const Service* s = find_service(plan, *arg);
-            if (!s) problems.push_back("unknown service '" + *arg + "' in " + ph);
+            if (!s)
+                problems.push_back("unknown service '" + *arg + "' in " + ph);
             else if (name != "addrs" && !s->port)
                 problems.push_back(ph + " needs service '" + *arg + "' to declare a port");
         } else if (arg && name == "each") {

@@ -25,8 +25,8 @@ namespace inj::plan {
 
 struct TemplateContext {
     const Plan* plan = nullptr;
-    std::string host;   // current host, may be empty (then host placeholders are errors)
-    std::string volume; // volume name for {volume}
+    std::string host;    // current host, may be empty (then host placeholders are errors)
+    std::string volume;  // volume name for {volume}
     // Maps (host, volume) to the directory {volume} expands to.
     std::function<std::string(const std::string& host, const std::string& volume)> volume_path;
     std::map<std::string, std::string> vars;  // extra placeholders

@@ -15,9 +15,12 @@ std::optional<std::pair<int, int>> stray_flow_comma(std::string_view t) {
             continue;
         }
         if (quote) {
-            if (c == quote && !(quote == '\'' && i + 1 < t.size() && t[i + 1] == '\'')) quote = 0;
-            else if (quote == '\'' && c == '\'') ++i, ++col;  // '' inside single quotes
-            else if (quote == '"' && c == '\\') ++i, ++col;
+            if (c == quote && !(quote == '\'' && i + 1 < t.size() && t[i + 1] == '\''))
+                quote = 0;
+            else if (quote == '\'' && c == '\'')
+                ++i, ++col;  // '' inside single quotes
+            else if (quote == '"' && c == '\\')
+                ++i, ++col;
             continue;
         }
         if (line_start && (c == ' ' || c == '\t')) continue;

@@ -8,9 +8,7 @@
 namespace inj::report {
 namespace {
 // Reports may be written where others can write (a CI workspace): no symlink is followed.
-Result<void> write_file(const std::string& path, const std::string& text) {
-    return write_file_nofollow(path, text);
-}
+Result<void> write_file(const std::string& path, const std::string& text) { return write_file_nofollow(path, text); }
 }  // namespace
 
 Result<ReportFiles> write_reports(const std::string& journal_path, const std::string& html_copy,

@@ -28,14 +28,19 @@ std::string esc(const std::string& s) {
     std::string o;
     for (size_t i = 0; i < s.size(); ++i) {
         char c = s[i];
-        if (c == '&') o += "&amp;";
-        else if (c == '<') o += "&lt;";
-        else if (c == '>') o += "&gt;";
-        else if (c == '"') o += "&quot;";
+        if (c == '&')
+            o += "&amp;";
+        else if (c == '<')
+            o += "&lt;";
+        else if (c == '>')
+            o += "&gt;";
+        else if (c == '"')
+            o += "&quot;";
         else if (c == ':' && s.compare(i, 3, "://") == 0) {
             o += "&#58;&#47;&#47;";
             i += 2;
-        } else o += c;
+        } else
+            o += c;
     }
     return o;
 }
@@ -141,8 +146,8 @@ void timeline_frame(std::ostringstream& os, const RunView& v, const Layout& lay)
     for (auto& f : v.faults)
         if (f.injected_at_ms) {
             double a = ax.x(*f.injected_at_ms), b = ax.x(f.healed_at_ms.value_or(v.end_ms));
-            os << "<rect class=\"fault-band\" x=\"" << f1(a) << "\" y=\"" << top << "\" width=\"" << f1(std::max(b - a, 1.0))
-               << "\" height=\"" << f1(y - top) << "\" fill=\"" << kFaultBand << "\"/>\n";
+            os << "<rect class=\"fault-band\" x=\"" << f1(a) << "\" y=\"" << top << "\" width=\""
+               << f1(std::max(b - a, 1.0)) << "\" height=\"" << f1(y - top) << "\" fill=\"" << kFaultBand << "\"/>\n";
         }
     // Time axis: grid lines and labels.
     double step = nice_step(lay.t_end / 1000) * 1000;
@@ -161,12 +166,17 @@ void timeline_frame(std::ostringstream& os, const RunView& v, const Layout& lay)
 void lane_label(std::ostringstream& os, const Lane& l, const Layout& lay) {
     const Axis& ax = lay.ax;
     std::string label;
-    if (l.kind == "fault") label = l.f->name + " (" + l.f->kind + ")";
-    else if (l.kind == "drops") label = "packets dropped";
-    else if (l.kind == "rate") label = l.p->name + " success";
-    else label = l.p->name + " latency";
-    os << "<text x=\"" << lay.label_w - 8 << "\" y=\"" << f1(l.y + l.h / 2 + 4) << "\" text-anchor=\"end\" fill=\"#222\">"
-       << esc(label.size() > 28 ? label.substr(0, 27) + "..." : label) << "</text>\n";
+    if (l.kind == "fault")
+        label = l.f->name + " (" + l.f->kind + ")";
+    else if (l.kind == "drops")
+        label = "packets dropped";
+    else if (l.kind == "rate")
+        label = l.p->name + " success";
+    else
+        label = l.p->name + " latency";
+    os << "<text x=\"" << lay.label_w - 8 << "\" y=\"" << f1(l.y + l.h / 2 + 4)
+       << "\" text-anchor=\"end\" fill=\"#222\">" << esc(label.size() > 28 ? label.substr(0, 27) + "..." : label)
+       << "</text>\n";
     if (l.kind != "fault")
         os << "<rect x=\"" << ax.x0 << "\" y=\"" << f1(l.y) << "\" width=\"" << f1(ax.x1 - ax.x0) << "\" height=\""
            << f1(l.h) << "\" fill=\"none\" stroke=\"#cccccc\"/>\n";
@@ -204,8 +214,8 @@ void fault_lane(std::ostringstream& os, const RunView& v, const Lane& l, const A
     if (f.injected_at_ms) {
         double a = ax.x(*f.injected_at_ms), b = ax.x(f.healed_at_ms.value_or(v.end_ms));
         os << "<rect class=\"fault\" x=\"" << f1(a) << "\" y=\"" << f1(l.y + 4) << "\" width=\""
-           << f1(std::max(b - a, 2.0)) << "\" height=\"" << f1(l.h - 8) << "\" fill=\"" << kFault
-           << "\"><title>" << esc(f.name) << " in force " << esc(fmt_t(*f.injected_at_ms)) << ".."
+           << f1(std::max(b - a, 2.0)) << "\" height=\"" << f1(l.h - 8) << "\" fill=\"" << kFault << "\"><title>"
+           << esc(f.name) << " in force " << esc(fmt_t(*f.injected_at_ms)) << ".."
            << esc(f.healed_at_ms ? fmt_t(*f.healed_at_ms) : std::string("end")) << "</title></rect>\n";
         os << "<text x=\"" << f1(a + 4) << "\" y=\"" << f1(l.y + l.h / 2 + 4) << "\" fill=\"#ffffff\">"
            << esc(f.target.empty() ? f.kind : f.target) << "</text>\n";
@@ -227,8 +237,8 @@ void drops_lane(std::ostringstream& os, const RunView& v, const Lane& l, const A
             os << f1(ax.x(d.first)) << "," << f1(l.y + l.h - l.h * double(d.second) / double(maxd)) << " ";
         os << "\"><title>" << esc(f.name) << " dropped</title></polyline>\n";
     }
-    os << "<text x=\"" << ax.x1 - 4 << "\" y=\"" << f1(l.y + 11) << "\" text-anchor=\"end\" fill=\"#777\">"
-       << maxd << "</text>\n";
+    os << "<text x=\"" << ax.x1 - 4 << "\" y=\"" << f1(l.y + 11) << "\" text-anchor=\"end\" fill=\"#777\">" << maxd
+       << "</text>\n";
 }
 
 // Where the SLO broke (the first violation the verdict names), on the curve: the rolling rate
@@ -241,8 +251,8 @@ void slo_broken_mark(std::ostringstream& os, const ProbeView& p, const Lane& l, 
     double best = 1e18;
     for (auto& [t, r] : pts)
         if (std::fabs(t - at) < best) best = std::fabs(t - at), cy = yv(r);
-    os << "<circle class=\"slo-broken\" cx=\"" << f1(x) << "\" cy=\"" << f1(cy) << "\" r=\"5\" fill=\""
-       << kAbort << "\"><title>" << esc(p.result.value("violation", "")) << "</title></circle>\n";
+    os << "<circle class=\"slo-broken\" cx=\"" << f1(x) << "\" cy=\"" << f1(cy) << "\" r=\"5\" fill=\"" << kAbort
+       << "\"><title>" << esc(p.result.value("violation", "")) << "</title></circle>\n";
     os << "<text x=\"" << f1(x + 8) << "\" y=\"" << f1(cy - 6) << "\" fill=\"" << kAbort
        << "\" font-weight=\"bold\">SLO broken " << esc(fmt_t(at)) << "</text>\n";
 }
@@ -252,8 +262,8 @@ void rate_lane(std::ostringstream& os, const ProbeView& p, const Lane& l, const 
     auto yv = [&](double r) { return l.y + l.h - r * (l.h - 4) - 2; };
     if (auto slo = p.slo_rate())
         os << "<line class=\"slo\" x1=\"" << ax.x0 << "\" y1=\"" << f1(yv(*slo)) << "\" x2=\"" << ax.x1 << "\" y2=\""
-           << f1(yv(*slo)) << "\" stroke=\"" << kSlo << "\" stroke-dasharray=\"6 3\"><title>SLO success rate "
-           << *slo << "</title></line>\n";
+           << f1(yv(*slo)) << "\" stroke=\"" << kSlo << "\" stroke-dasharray=\"6 3\"><title>SLO success rate " << *slo
+           << "</title></line>\n";
     auto pts = rolling_rate(p);
     if (!pts.empty()) {
         os << "<polyline class=\"rate\" fill=\"none\" stroke=\"" << kRate << "\" stroke-width=\"2\" points=\"";
@@ -313,27 +323,28 @@ void timeline_marks(std::ostringstream& os, const RunView& v, const Layout& lay)
     for (auto& f : v.faults) {
         if (f.injected_at_ms) {
             double x = lay.ax.x(*f.injected_at_ms);
-            os << "<line class=\"inject-mark\" x1=\"" << f1(x) << "\" y1=\"" << top << "\" x2=\"" << f1(x) << "\" y2=\"" << f1(y)
-               << "\" stroke=\"" << kFault << "\" stroke-dasharray=\"3 3\"/>\n";
+            os << "<line class=\"inject-mark\" x1=\"" << f1(x) << "\" y1=\"" << top << "\" x2=\"" << f1(x) << "\" y2=\""
+               << f1(y) << "\" stroke=\"" << kFault << "\" stroke-dasharray=\"3 3\"/>\n";
         }
         if (f.healed_at_ms) {
             double x = lay.ax.x(*f.healed_at_ms);
-            os << "<line class=\"heal-mark\" x1=\"" << f1(x) << "\" y1=\"" << top << "\" x2=\"" << f1(x) << "\" y2=\"" << f1(y)
-               << "\" stroke=\"" << kHeal << "\" stroke-width=\"2\"/>\n";
+            os << "<line class=\"heal-mark\" x1=\"" << f1(x) << "\" y1=\"" << top << "\" x2=\"" << f1(x) << "\" y2=\""
+               << f1(y) << "\" stroke=\"" << kHeal << "\" stroke-width=\"2\"/>\n";
             // Heals close together get stacked labels instead of overprinted ones.
             stack = x - last_label_x < 160 ? stack + 1 : 0;
             last_label_x = x;
-            os << "<text x=\"" << f1(x + 3) << "\" y=\"" << f1(y + 14 + 12 * stack) << "\" fill=\"" << kHeal << "\">heal " << esc(f.name)
-               << " " << esc(fmt_t(*f.healed_at_ms)) << "</text>\n";
+            os << "<text x=\"" << f1(x + 3) << "\" y=\"" << f1(y + 14 + 12 * stack) << "\" fill=\"" << kHeal
+               << "\">heal " << esc(f.name) << " " << esc(fmt_t(*f.healed_at_ms)) << "</text>\n";
         }
     }
     if (v.abort) {
         double x = lay.ax.x(v.abort->at_ms);
-        os << "<line class=\"abort-mark\" x1=\"" << f1(x) << "\" y1=\"" << top - 4 << "\" x2=\"" << f1(x) << "\" y2=\"" << f1(y)
-           << "\" stroke=\"" << kAbort << "\" stroke-width=\"3\"/>\n";
+        os << "<line class=\"abort-mark\" x1=\"" << f1(x) << "\" y1=\"" << top - 4 << "\" x2=\"" << f1(x) << "\" y2=\""
+           << f1(y) << "\" stroke=\"" << kAbort << "\" stroke-width=\"3\"/>\n";
         const bool near_end = x > lay.W - 260;
-        os << "<text x=\"" << f1(near_end ? x - 4 : x + 4) << "\" y=\"" << f1(y + 26 + 12.0 * static_cast<double>(v.faults.size()))
-           << "\" text-anchor=\"" << (near_end ? "end" : "start") << "\" fill=\"" << kAbort << "\" font-weight=\"bold\">ABORT "
+        os << "<text x=\"" << f1(near_end ? x - 4 : x + 4) << "\" y=\""
+           << f1(y + 26 + 12.0 * static_cast<double>(v.faults.size())) << "\" text-anchor=\""
+           << (near_end ? "end" : "start") << "\" fill=\"" << kAbort << "\" font-weight=\"bold\">ABORT "
            << esc(v.abort->guard) << " " << esc(fmt_t(v.abort->at_ms)) << "</text>\n";
     }
 }
@@ -343,10 +354,14 @@ void timeline_svg(std::ostringstream& os, const RunView& v) {
     timeline_frame(os, v, lay);
     for (auto& l : lay.lanes) {
         lane_label(os, l, lay);
-        if (l.kind == "fault") fault_lane(os, v, l, lay.ax);
-        else if (l.kind == "drops") drops_lane(os, v, l, lay.ax);
-        else if (l.kind == "rate") rate_lane(os, *l.p, l, lay.ax);
-        else latency_lane(os, *l.p, l, lay.ax);
+        if (l.kind == "fault")
+            fault_lane(os, v, l, lay.ax);
+        else if (l.kind == "drops")
+            drops_lane(os, v, l, lay.ax);
+        else if (l.kind == "rate")
+            rate_lane(os, *l.p, l, lay.ax);
+        else
+            latency_lane(os, *l.p, l, lay.ax);
     }
     timeline_marks(os, v, lay);
     os << "</svg>\n";
@@ -375,38 +390,39 @@ void blast_svg(std::ostringstream& os, const RunView& v) {
     for (auto& z : zones) width += (compact ? bar_w : static_cast<double>(z.second.size()) * (box_w + 4)) + zone_gap;
     width = std::max(width, 400.0);
     double height = 20 + row_h * moments.size();
-    os << "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"blast\" width=\"" << f1(width) << "\" height=\"" << f1(height)
-       << "\" font-family=\"sans-serif\" font-size=\"11\">\n";
+    os << "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"blast\" width=\"" << f1(width) << "\" height=\""
+       << f1(height) << "\" font-family=\"sans-serif\" font-size=\"11\">\n";
     double y = 10;
     for (auto& m : moments) {
         std::vector<std::string> cut = m.value("cut_off", std::vector<std::string>{});
         os << "<text x=\"4\" y=\"" << f1(y + 26) << "\" fill=\"#222\">" << esc(fmt_t(m.value("from_ms", 0.0))) << ".."
            << esc(fmt_t(m.value("to_ms", 0.0))) << "</text>\n";
-        os << "<text x=\"4\" y=\"" << f1(y + 40) << "\" fill=\"#777\">" << cut.size() << "/" << m.value("hosts_total", 0)
-           << " hosts cut off</text>\n";
+        os << "<text x=\"4\" y=\"" << f1(y + 40) << "\" fill=\"#777\">" << cut.size() << "/"
+           << m.value("hosts_total", 0) << " hosts cut off</text>\n";
         double x = 190;
         for (auto& z : zones) {
-            os << "<text x=\"" << f1(x) << "\" y=\"" << f1(y + 8) << "\" fill=\"#555\">zone " << esc(z.first) << "</text>\n";
+            os << "<text x=\"" << f1(x) << "\" y=\"" << f1(y + 8) << "\" fill=\"#555\">zone " << esc(z.first)
+               << "</text>\n";
             if (compact) {
                 size_t n = 0;
                 for (auto& h : z.second) n += std::find(cut.begin(), cut.end(), h) != cut.end();
                 double share = z.second.empty() ? 0 : double(n) / double(z.second.size());
-                os << "<rect x=\"" << f1(x) << "\" y=\"" << f1(y + 14) << "\" width=\"" << bar_w << "\" height=\"" << box_h
-                   << "\" fill=\"#e9f5f2\" stroke=\"#888\"/>\n";
+                os << "<rect x=\"" << f1(x) << "\" y=\"" << f1(y + 14) << "\" width=\"" << bar_w << "\" height=\""
+                   << box_h << "\" fill=\"#e9f5f2\" stroke=\"#888\"/>\n";
                 if (n)
-                    os << "<rect x=\"" << f1(x) << "\" y=\"" << f1(y + 14) << "\" width=\"" << f1(bar_w * share) << "\" height=\""
-                       << box_h << "\" fill=\"" << kFault << "\"/>\n";
-                os << "<text x=\"" << f1(x + bar_w / 2) << "\" y=\"" << f1(y + 29) << "\" text-anchor=\"middle\" fill=\"#222\">" << n
-                   << "/" << z.second.size() << " cut off</text>\n";
+                    os << "<rect x=\"" << f1(x) << "\" y=\"" << f1(y + 14) << "\" width=\"" << f1(bar_w * share)
+                       << "\" height=\"" << box_h << "\" fill=\"" << kFault << "\"/>\n";
+                os << "<text x=\"" << f1(x + bar_w / 2) << "\" y=\"" << f1(y + 29)
+                   << "\" text-anchor=\"middle\" fill=\"#222\">" << n << "/" << z.second.size() << " cut off</text>\n";
                 x += bar_w + zone_gap;
                 continue;
             }
             for (auto& h : z.second) {
                 bool c = std::find(cut.begin(), cut.end(), h) != cut.end();
-                os << "<rect x=\"" << f1(x) << "\" y=\"" << f1(y + 14) << "\" width=\"" << box_w << "\" height=\"" << box_h
-                   << "\" rx=\"3\" fill=\"" << (c ? kFault : "#e9f5f2") << "\" stroke=\"#888\"/>\n";
-                os << "<text x=\"" << f1(x + box_w / 2) << "\" y=\"" << f1(y + 29) << "\" text-anchor=\"middle\" fill=\""
-                   << (c ? "#fff" : "#222") << "\">" << esc(h) << "</text>\n";
+                os << "<rect x=\"" << f1(x) << "\" y=\"" << f1(y + 14) << "\" width=\"" << box_w << "\" height=\""
+                   << box_h << "\" rx=\"3\" fill=\"" << (c ? kFault : "#e9f5f2") << "\" stroke=\"#888\"/>\n";
+                os << "<text x=\"" << f1(x + box_w / 2) << "\" y=\"" << f1(y + 29)
+                   << "\" text-anchor=\"middle\" fill=\"" << (c ? "#fff" : "#222") << "\">" << esc(h) << "</text>\n";
                 x += box_w + 4;
             }
             x += zone_gap;
@@ -425,7 +441,8 @@ void kv_table(std::ostringstream& os, const nlohmann::json& j) {
 // The head with its style sheet, then the plan, its verdict and why, the run and the machine.
 void page_head(std::ostringstream& os, const RunView& v) {
     const std::string title = "injector report: " + v.plan_name + " " + v.run_id;
-    os << "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>" << esc(title) << "</title>\n";
+    os << "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>" << esc(title)
+       << "</title>\n";
     os << R"(<style>
 body { font-family: sans-serif; margin: 16px 24px; color: #222; max-width: 1160px; }
 h1 { font-size: 20px; margin: 0 0 4px 0; }
@@ -448,11 +465,12 @@ table.kv th { width: 160px; } pre { font-size: 12px; background: #f8f8f8; paddin
        << esc(v.has_verdict ? v.verdict : "no verdict") << "</span>";
     if (v.has_verdict) os << " <span class=\"meta\">exit " << v.exit_code << "</span>";
     os << "</h1>\n";
-    os << "<div class=\"reason\">" << esc(v.reason.empty() ? "the journal ends without a verdict (interrupted run)" : v.reason)
-       << "</div>\n";
+    os << "<div class=\"reason\">"
+       << esc(v.reason.empty() ? "the journal ends without a verdict (interrupted run)" : v.reason) << "</div>\n";
     os << "<div class=\"meta\">run " << esc(v.run_id) << " &middot; " << esc(v.started) << " .. " << esc(v.finished);
     if (v.environment.is_object())
-        os << " &middot; " << esc(v.environment.value("hostname", "")) << " (" << esc(v.environment.value("kernel", "")) << ")";
+        os << " &middot; " << esc(v.environment.value("hostname", "")) << " (" << esc(v.environment.value("kernel", ""))
+           << ")";
     os << "</div>\n";
     if (!v.description.empty()) os << "<p>" << esc(v.description) << "</p>\n";
 }
@@ -489,8 +507,8 @@ void expectations_table(std::ostringstream& os, const RunView& v) {
         os << "<h2>Expectations (RTO / RPO)</h2>\n<table><tr><th>expectation</th><th>result</th><th>details</th></tr>";
         for (auto& e : v.expectations) {
             bool ok = e.value("ok", false);
-            os << "<tr><td>" << esc(e.value("name", "?")) << "</td><td class=\"" << (ok ? "good\">met" : "bad\">NOT MET")
-               << "</td><td>";
+            os << "<tr><td>" << esc(e.value("name", "?")) << "</td><td class=\""
+               << (ok ? "good\">met" : "bad\">NOT MET") << "</td><td>";
             for (auto& [k, val] : e.items())
                 if (k != "name" && k != "ok" && k != "event") os << esc(k) << ": " << esc(scalar_text(val)) << "<br>";
             os << "</td></tr>";
@@ -502,7 +520,8 @@ void expectations_table(std::ostringstream& os, const RunView& v) {
 // Each fault: what, where, planned and actual windows, cost, drops, recovery.
 void faults_table(std::ostringstream& os, const RunView& v) {
     if (!v.faults.empty()) {
-        os << "<h2>Faults</h2>\n<table><tr><th>fault</th><th>kind</th><th>target</th><th>parameters</th><th>planned</th>"
+        os << "<h2>Faults</h2>\n<table><tr><th>fault</th><th>kind</th><th>target</th><th>parameters</th><th>planned</"
+              "th>"
               "<th>in force</th><th>dropped</th><th>recovery (RTO)</th></tr>";
         for (auto& f : v.faults) {
             os << "<tr><td>" << esc(f.name) << "</td><td>" << esc(f.kind) << "</td><td>" << esc(f.target);
@@ -510,17 +529,21 @@ void faults_table(std::ostringstream& os, const RunView& v) {
             os << "</td><td>";
             for (auto& [k, val] : f.params.items()) os << esc(k) << ": " << esc(scalar_text(val)) << "<br>";
             os << "</td><td>";
-            if (f.planned_at_ms) os << esc(fmt_t(*f.planned_at_ms)) << " for " << esc(fmt_ms(f.planned_duration_ms.value_or(0)));
+            if (f.planned_at_ms)
+                os << esc(fmt_t(*f.planned_at_ms)) << " for " << esc(fmt_ms(f.planned_duration_ms.value_or(0)));
             os << "</td><td" << (f.error.empty() ? "" : " class=\"bad\"") << ">";
             if (f.injected_at_ms)
                 os << esc(fmt_t(*f.injected_at_ms)) << " .. " << esc(f.healed_at_ms ? fmt_t(*f.healed_at_ms) : "?")
-                   << "<br>inject " << esc(fmt_ms(f.inject_cost_us / 1000)) << ", heal " << esc(fmt_ms(f.heal_cost_us / 1000));
-            else os << "not injected";
+                   << "<br>inject " << esc(fmt_ms(f.inject_cost_us / 1000)) << ", heal "
+                   << esc(fmt_ms(f.heal_cost_us / 1000));
+            else
+                os << "not injected";
             if (!f.error.empty()) os << "<br>" << esc(f.error);
             os << "</td><td>" << f.dropped << "</td><td>";
             for (auto& r : f.recoveries)
                 os << esc(r.value("service", "") + "@" + r.value("host", "")) << ": "
-                   << esc(r.value("ready", false) ? fmt_ms(r.value("rto_ms", 0.0)) : "NOT READY " + r.value("error", ""))
+                   << esc(r.value("ready", false) ? fmt_ms(r.value("rto_ms", 0.0))
+                                                  : "NOT READY " + r.value("error", ""))
                    << "<br>";
             os << "</td></tr>";
         }
@@ -531,7 +554,8 @@ void faults_table(std::ostringstream& os, const RunView& v) {
 // Each probe against its SLO.
 void probes_table(std::ostringstream& os, const RunView& v) {
     if (!v.probes.empty()) {
-        os << "<h2>Steady state (probes and SLOs)</h2>\n<table><tr><th>probe</th><th>SLO</th><th>attempts</th><th>ok</th>"
+        os << "<h2>Steady state (probes and "
+              "SLOs)</h2>\n<table><tr><th>probe</th><th>SLO</th><th>attempts</th><th>ok</th>"
               "<th>p50</th><th>p99</th><th>worst window</th><th>result</th></tr>";
         for (auto& p : v.probes) {
             size_t ok = 0;
@@ -545,10 +569,12 @@ void probes_table(std::ostringstream& os, const RunView& v) {
             if (p.result.is_object()) {
                 bool held = p.result.value("held", true);
                 os << "<td>" << esc(fmt_ms(p.result.value("p50_ms", 0.0))) << "</td><td>"
-                   << esc(fmt_ms(p.result.value("p99_ms", 0.0))) << "</td><td>" << f1(p.result.value("worst_rate", 1.0) * 100)
-                   << "%</td><td class=\"" << (held ? "good\">held" : "bad\">BROKEN at ");
+                   << esc(fmt_ms(p.result.value("p99_ms", 0.0))) << "</td><td>"
+                   << f1(p.result.value("worst_rate", 1.0) * 100) << "%</td><td class=\""
+                   << (held ? "good\">held" : "bad\">BROKEN at ");
                 if (!held)
-                    os << esc(fmt_t(p.result.value("violated_at_ms", 0.0))) << ": " << esc(p.result.value("violation", ""));
+                    os << esc(fmt_t(p.result.value("violated_at_ms", 0.0))) << ": "
+                       << esc(p.result.value("violation", ""));
                 os << "</td>";
             } else {
                 os << "<td></td><td></td><td></td><td>not judged</td>";
@@ -565,7 +591,8 @@ void guards_table(std::ostringstream& os, const RunView& v) {
         os << "<h2>Guards</h2>\n<table><tr><th>guard</th><th>watches</th><th>decision</th></tr>";
         for (auto& g : v.guards)
             os << "<tr><td>" << esc(g.name) << "</td><td>" << esc(g.watches) << "</td><td class=\""
-               << (g.tripped ? "bad\">stopped the run at " + esc(fmt_t(g.at_ms)) + ": " + esc(g.reason) : "good\">quiet")
+               << (g.tripped ? "bad\">stopped the run at " + esc(fmt_t(g.at_ms)) + ": " + esc(g.reason)
+                             : "good\">quiet")
                << "</td></tr>";
         os << "</table>\n";
     }
@@ -576,7 +603,8 @@ void preflight_section(std::ostringstream& os, const RunView& v) {
     if (v.preflight.is_object() && v.preflight.contains("moments")) {
         os << "<h2>Blast radius (preflight preview)</h2>\n";
         blast_svg(os, v);
-        os << "<table><tr><th>moment</th><th>faults</th><th>cut off</th><th>zones</th><th>power domains</th><th>bounds</th></tr>";
+        os << "<table><tr><th>moment</th><th>faults</th><th>cut off</th><th>zones</th><th>power "
+              "domains</th><th>bounds</th></tr>";
         for (auto& m : v.preflight["moments"]) {
             auto list = [&](const char* k) {
                 std::string s;
@@ -609,16 +637,18 @@ void setup_cleanup_section(std::ostringstream& os, const RunView& v) {
         }
     os << "</table>\n";
     auto problems = v.cleanup_problems();
-    os << "<p>" << (problems.empty() && v.verdict != "cleanup_failed"
-                        ? std::string("Cleanup reported no error.")
-                        : "<b>Cleanup problems</b> (run <code>injector recover</code>): " + esc(v.reason))
+    os << "<p>"
+       << (problems.empty() && v.verdict != "cleanup_failed"
+               ? std::string("Cleanup reported no error.")
+               : "<b>Cleanup problems</b> (run <code>injector recover</code>): " + esc(v.reason))
        << "</p>\n";
 }
 
 // Events this version does not know, as journaled.
 void other_events_table(std::ostringstream& os, const RunView& v) {
     if (!v.other.empty()) {
-        os << "<h2>Other events</h2>\n<p class=\"meta\">Events this version of the report does not know, as journaled.</p>"
+        os << "<h2>Other events</h2>\n<p class=\"meta\">Events this version of the report does not know, as "
+              "journaled.</p>"
               "<table><tr><th>T+</th><th>event</th><th>fields</th></tr>";
         for (auto& e : v.other) {
             os << "<tr><td>" << esc(fmt_t(v.at_ms(e))) << "</td><td>" << esc(e.value("event", "")) << "</td><td>";
@@ -638,8 +668,9 @@ void environment_and_plan(std::ostringstream& os, const RunView& v) {
     }
     if (v.plan.is_object()) {
         os << "<h2>Plan</h2>\n<p class=\"meta\">" << esc(v.plan_file) << "</p>\n<details><summary>the plan as written "
-           << "(JSON)</summary><pre>" << esc(v.plan.value("source", nlohmann::json()).dump(2, ' ', false,
-                                                                                    nlohmann::json::error_handler_t::replace))
+           << "(JSON)</summary><pre>"
+           << esc(v.plan.value("source", nlohmann::json())
+                      .dump(2, ' ', false, nlohmann::json::error_handler_t::replace))
            << "</pre></details>\n";
     }
 }
@@ -659,7 +690,8 @@ std::string render_html(const RunView& v) {
     setup_cleanup_section(os, v);
     other_events_table(os, v);
     environment_and_plan(os, v);
-    os << "<p class=\"meta\">" << v.events << " journal events. Regenerate with <code>injector report JOURNAL --format "
+    os << "<p class=\"meta\">" << v.events
+       << " journal events. Regenerate with <code>injector report JOURNAL --format "
           "html</code>.</p>\n</body>\n</html>\n";
     return os.str();
 }

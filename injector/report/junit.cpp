@@ -14,15 +14,17 @@ std::string xml_escape(const std::string& s) {
     o.reserve(s.size());
     for (unsigned char c : s) {
         switch (c) {
-        case '&': o += "&amp;"; break;
-        case '<': o += "&lt;"; break;
-        case '>': o += "&gt;"; break;
-        case '"': o += "&quot;"; break;
-        case '\'': o += "&apos;"; break;
-        default:
-            // XML 1.0 allows no control characters but tab, newline and carriage return.
-            if (c < 0x20 && c != '\t' && c != '\n' && c != '\r') o += ' ';
-            else o += static_cast<char>(c);
+            case '&': o += "&amp;"; break;
+            case '<': o += "&lt;"; break;
+            case '>': o += "&gt;"; break;
+            case '"': o += "&quot;"; break;
+            case '\'': o += "&apos;"; break;
+            default:
+                // XML 1.0 allows no control characters but tab, newline and carriage return.
+                if (c < 0x20 && c != '\t' && c != '\n' && c != '\r')
+                    o += ' ';
+                else
+                    o += static_cast<char>(c);
         }
     }
     return o;
@@ -80,16 +82,19 @@ void run_cases(Cases& cases, const RunView& v) {
 
 void expectation_cases(Cases& cases, const RunView& v) {
     for (auto& e : v.expectations) {
-        auto& c = cases.add("expect", e.value("name", "expectation") + (e.contains("target") ? " " + scalar_text(e["target"]) : ""));
+        auto& c = cases.add(
+            "expect", e.value("name", "expectation") + (e.contains("target") ? " " + scalar_text(e["target"]) : ""));
         if (!e.value("ok", false)) {
             c.result = Case::Result::failure;
             c.type = e.value("name", "expectation");
-            if (e.contains("message")) c.message = scalar_text(e["message"]);
+            if (e.contains("message"))
+                c.message = scalar_text(e["message"]);
             else {
                 c.message = e.value("name", "expectation") + " not met";
                 if (e.contains("measured")) c.message += ": measured " + scalar_text(e["measured"]);
                 if (e.contains("expected")) c.message += ", expected " + scalar_text(e["expected"]);
-                if (e.contains("at_ms") && e["at_ms"].is_number()) c.message += " at " + fmt_t(e["at_ms"].get<double>());
+                if (e.contains("at_ms") && e["at_ms"].is_number())
+                    c.message += " at " + fmt_t(e["at_ms"].get<double>());
             }
         }
         c.detail = e.dump(2, ' ', false, nlohmann::json::error_handler_t::replace);
@@ -175,7 +180,8 @@ void fault_cases(Cases& cases, const RunView& v) {
         if (!f.inject_ok || !f.error.empty()) {
             c.result = Case::Result::error;
             c.type = "fault_error";
-            c.message = "fault " + f.name + (f.injected_at_ms ? " at " + fmt_t(*f.injected_at_ms) : "") + ": " + f.error;
+            c.message =
+                "fault " + f.name + (f.injected_at_ms ? " at " + fmt_t(*f.injected_at_ms) : "") + ": " + f.error;
         } else if (!f.injected_at_ms) {
             c.result = Case::Result::skipped;
             c.message = v.abort ? "not reached: the run was aborted at " + fmt_t(v.abort->at_ms) : "never injected";
@@ -202,21 +208,26 @@ void cleanup_case(Cases& cases, const RunView& v) {
 }
 
 void write_case(std::ostringstream& os, const Case& c) {
-    os << "    <testcase classname=\"" << xml_escape(c.classname) << "\" name=\"" << xml_escape(c.name)
-       << "\" time=\"" << secs(c.seconds) << "\"";
+    os << "    <testcase classname=\"" << xml_escape(c.classname) << "\" name=\"" << xml_escape(c.name) << "\" time=\""
+       << secs(c.seconds) << "\"";
     if (c.result == Case::Result::pass && c.detail.empty()) {
         os << "/>\n";
         return;
     }
     os << ">\n";
-    const char* tag = c.result == Case::Result::failure ? "failure" : c.result == Case::Result::error ? "error" : "skipped";
+    const char* tag = c.result == Case::Result::failure ? "failure"
+                      : c.result == Case::Result::error ? "error"
+                                                        : "skipped";
     if (c.result != Case::Result::pass) {
         os << "      <" << tag << " message=\"" << xml_escape(c.message) << "\"";
         if (!c.type.empty()) os << " type=\"" << xml_escape(c.type) << "\"";
-        if (c.result == Case::Result::skipped) os << "/>\n";
-        else os << ">" << xml_escape(c.message + (c.detail.empty() ? "" : "\n" + c.detail)) << "</" << tag << ">\n";
+        if (c.result == Case::Result::skipped)
+            os << "/>\n";
+        else
+            os << ">" << xml_escape(c.message + (c.detail.empty() ? "" : "\n" + c.detail)) << "</" << tag << ">\n";
     }
-    if (!c.detail.empty() && c.result == Case::Result::pass) os << "      <system-out>" << xml_escape(c.detail) << "</system-out>\n";
+    if (!c.detail.empty() && c.result == Case::Result::pass)
+        os << "      <system-out>" << xml_escape(c.detail) << "</system-out>\n";
     os << "    </testcase>\n";
 }
 

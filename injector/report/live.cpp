@@ -48,7 +48,7 @@ LiveView::LiveView(Mode mode, int fd, int width) : mode_(mode), fd_(fd), width_(
         if (width_ <= 0) width_ = 100;
         {
             std::lock_guard lk(mu_);  // the writer thread reads the queue already
-            emit("\033[?25l");       // hide the cursor while the block is live
+            emit("\033[?25l");        // hide the cursor while the block is live
         }
         thread_ = std::thread([this] { draw_loop(); });
     }
@@ -78,7 +78,8 @@ void LiveView::finish() {
     wcv_.notify_all();
     if (writer_.joinable()) writer_.join();
     if (dropped_ > 0) {
-        std::string note = "injector: " + std::to_string(dropped_) + " bytes of progress output dropped (the output was not read)\n";
+        std::string note =
+            "injector: " + std::to_string(dropped_) + " bytes of progress output dropped (the output was not read)\n";
         (void)output::write_some(STDERR_FILENO, note, 100);
     }
 }
@@ -111,8 +112,10 @@ void LiveView::write_loop() {
         bool gone = false;
         while (!rest.empty() && !gone) {
             long n = output::write_some(fd_, rest, 100);
-            if (n < 0) gone = true;
-            else rest.remove_prefix(static_cast<size_t>(n));
+            if (n < 0)
+                gone = true;
+            else
+                rest.remove_prefix(static_cast<size_t>(n));
             if (n == 0) {
                 std::lock_guard stop_lk(mu_);
                 if (writer_stop_) break;
@@ -122,8 +125,10 @@ void LiveView::write_loop() {
         busy_ = false;
         if (!rest.empty()) {
             // Not written: put it back in front (order kept), or drop it when the reader is gone.
-            if (gone) dropped_ += rest.size() + queued_.size(), queued_.clear();
-            else queued_.insert(0, rest);
+            if (gone)
+                dropped_ += rest.size() + queued_.size(), queued_.clear();
+            else
+                queued_.insert(0, rest);
             if (gone) writer_stop_ = true;  // nothing will be read from here on
         }
         wcv_.notify_all();  // finish() waits for the queue to empty
@@ -165,8 +170,10 @@ void LiveView::draw_locked(bool final) {
     for (auto& [colour, text] : frame) {
         std::string t = text.substr(0, static_cast<size_t>(std::max(width_ - 1, 10)));
         out += "\033[2K";
-        if (colour) out += "\033[" + std::to_string(colour) + "m" + t + "\033[0m";
-        else out += t;
+        if (colour)
+            out += "\033[" + std::to_string(colour) + "m" + t + "\033[0m";
+        else
+            out += t;
         out += "\n";
     }
     out += "\033[J";  // the block shrank: clear what was below it
@@ -176,8 +183,10 @@ void LiveView::draw_locked(bool final) {
 }
 
 void LiveView::pend(const std::string& line) {
-    if (pending_.size() >= kMaxPending) dropped_ += line.size() + 1;
-    else pending_.push_back(line);
+    if (pending_.size() >= kMaxPending)
+        dropped_ += line.size() + 1;
+    else
+        pending_.push_back(line);
 }
 
 LiveView::Fault& LiveView::fault(const std::string& name) {
@@ -201,9 +210,12 @@ double LiveView::now_ms() const {
 
 void LiveView::log_line(const std::string& line) {
     std::lock_guard lk(mu_);
-    if (mode_ == Mode::tty && !finished_) pend(line);
-    else if (mode_ != Mode::quiet && mode_ != Mode::json) emit(line + "\n");
-    else emit("");  // json and quiet keep stdout clean; logs stay off it
+    if (mode_ == Mode::tty && !finished_)
+        pend(line);
+    else if (mode_ != Mode::quiet && mode_ != Mode::json)
+        emit(line + "\n");
+    else
+        emit("");  // json and quiet keep stdout clean; logs stay off it
 }
 
 void LiveView::on_event(const nlohmann::json& ev) noexcept {
@@ -230,7 +242,8 @@ void LiveView::on_event(const nlohmann::json& ev) noexcept {
             }
             for (auto& p : ev.value("probes", nlohmann::json::array())) {
                 auto& x = probe(str(p, "name"));
-                if (p.contains("slo") && p["slo"].contains("success_rate")) x.slo_rate = p["slo"]["success_rate"].get<double>();
+                if (p.contains("slo") && p["slo"].contains("success_rate"))
+                    x.slo_rate = p["slo"]["success_rate"].get<double>();
                 if (p.contains("slo")) x.window_ms = num(p["slo"], "window_ms", 10000);
                 observe_ms_ = std::max(observe_ms_, x.window_ms);
             }
@@ -252,7 +265,8 @@ void LiveView::on_event(const nlohmann::json& ev) noexcept {
             auto& f = fault(str(ev, "fault"));
             f.healed_ms = num(ev, "at_ms");
         } else if (type == "counters") {
-            for (auto& c : ev.value("counters", nlohmann::json::array())) fault(str(c, "fault")).dropped = c.value("dropped", uint64_t{0});
+            for (auto& c : ev.value("counters", nlohmann::json::array()))
+                fault(str(c, "fault")).dropped = c.value("dropped", uint64_t{0});
         } else if (type == "probe") {
             auto& p = probe(str(ev, "probe"));
             bool ok = ev.value("ok", false);
@@ -291,8 +305,7 @@ void LiveView::on_event(const nlohmann::json& ev) noexcept {
             auto l = line_for(ev);
             if (!l.empty()) pend(l);
         }
-    } catch (...) {
-    }
+    } catch (...) {}
 }
 
 // One line per step of the run, for logs and for the history above the live block.
@@ -304,13 +317,16 @@ std::string LiveView::line_for(const nlohmann::json& ev) {
     auto head = clock + " " + (at.empty() ? std::string("") : at + " ");
     if (type == "run_start") return head + "run " + str(ev, "run") + " of plan " + str(ev, "plan");
     if (type == "refused") return head + "REFUSED: " + str(ev, "reason");
-    if (type == "lab_up") return head + "lab " + str(ev, "lab") + " up (" + std::to_string(ev.value("hosts", 0)) + " hosts)";
+    if (type == "lab_up")
+        return head + "lab " + str(ev, "lab") + " up (" + std::to_string(ev.value("hosts", 0)) + " hosts)";
     if (type == "lab_reused") return head + "lab " + str(ev, "lab") + " reused";
     if (type == "lab_up_failed") return head + "lab failed: " + str(ev, "error");
     if (type == "engine_prepared")
-        return head + "engine " + str(ev, "engine") + (ev.value("ok", false) ? " ready" : " FAILED: " + str(ev, "error"));
+        return head + "engine " + str(ev, "engine") +
+               (ev.value("ok", false) ? " ready" : " FAILED: " + str(ev, "error"));
     if (type == "steady_before")
-        return head + "steady state before: probe " + str(ev, "probe") + (ev.value("ok", false) ? " ok" : " NOT ok: " + str(ev, "detail"));
+        return head + "steady state before: probe " + str(ev, "probe") +
+               (ev.value("ok", false) ? " ok" : " NOT ok: " + str(ev, "detail"));
     if (type == "timeline_start") return head + "timeline starts";
     if (type == "inject")
         return head + "inject " + str(ev, "fault") + " (" + str(ev, "kind") + ")" +
@@ -328,12 +344,16 @@ std::string LiveView::line_for(const nlohmann::json& ev) {
     }
     if (type == "abort") return head + "ABORT: " + str(ev, "reason");
     if (type == "slo")
-        return head + "probe " + str(ev, "probe") + (ev.value("held", true) ? " SLO held" : " SLO BROKEN: " + str(ev, "violation"));
+        return head + "probe " + str(ev, "probe") +
+               (ev.value("held", true) ? " SLO held" : " SLO BROKEN: " + str(ev, "violation"));
     if (type == "steady_after")
-        return head + "steady state after: probe " + str(ev, "probe") + (ev.value("ok", false) ? " ok" : " NOT ok: " + str(ev, "detail"));
-    if (type == "lab_down") return head + "lab " + str(ev, "lab") + (ev.value("ok", false) ? " down" : " down FAILED: " + str(ev, "error"));
+        return head + "steady state after: probe " + str(ev, "probe") +
+               (ev.value("ok", false) ? " ok" : " NOT ok: " + str(ev, "detail"));
+    if (type == "lab_down")
+        return head + "lab " + str(ev, "lab") + (ev.value("ok", false) ? " down" : " down FAILED: " + str(ev, "error"));
     if (type == "verdict")
-        return head + "verdict " + str(ev, "verdict") + " (exit " + std::to_string(ev.value("exit_code", -1)) + "): " + str(ev, "reason");
+        return head + "verdict " + str(ev, "verdict") + " (exit " + std::to_string(ev.value("exit_code", -1)) +
+               "): " + str(ev, "reason");
     if (type == "expectation")
         return head + "expectation " + str(ev, "name") + (ev.value("ok", false) ? " met" : " NOT met") +
                (ev.contains("message") ? ": " + scalar_text(ev["message"]) : "");
@@ -362,9 +382,9 @@ std::vector<std::pair<int, std::string>> LiveView::frame_locked() const {
             std::snprintf(buf, sizeof buf, "%s %s: the timeline is over (max_duration %s)", bar(1, 30).c_str(),
                           fmt_t(now).c_str(), fmt_ms(max_duration_ms_).c_str());
         else
-            std::snprintf(buf, sizeof buf, "%s %s of ~%s, %s left (max_duration %s)", bar(now / planned_end, 30).c_str(),
-                          fmt_t(now).c_str(), fmt_ms(planned_end).c_str(), left < 100 ? "0s" : fmt_ms(left).c_str(),
-                          fmt_ms(max_duration_ms_).c_str());
+            std::snprintf(buf, sizeof buf, "%s %s of ~%s, %s left (max_duration %s)",
+                          bar(now / planned_end, 30).c_str(), fmt_t(now).c_str(), fmt_ms(planned_end).c_str(),
+                          left < 100 ? "0s" : fmt_ms(left).c_str(), fmt_ms(max_duration_ms_).c_str());
         f.push_back({plain, buf});
     } else {
         f.push_back({dim, "waiting for the timeline (lab, engines, steady state)"});
@@ -374,8 +394,10 @@ std::vector<std::pair<int, std::string>> LiveView::frame_locked() const {
         const char* mark;
         int colour = plain;
         std::string state;
-        if (x.failed) mark = "!", colour = red, state = "injection FAILED";
-        else if (x.healed_ms) mark = "v", colour = green, state = "healed at " + fmt_t(*x.healed_ms);
+        if (x.failed)
+            mark = "!", colour = red, state = "injection FAILED";
+        else if (x.healed_ms)
+            mark = "v", colour = green, state = "healed at " + fmt_t(*x.healed_ms);
         else if (x.injected_ms) {
             mark = ">", colour = yellow;
             double heal_at = *x.injected_ms + x.duration_ms;
@@ -399,7 +421,8 @@ std::vector<std::pair<int, std::string>> LiveView::frame_locked() const {
         std::string slo = p.slo_rate ? " (SLO >= " + std::to_string(*p.slo_rate).substr(0, 4) + ")" : "";
         std::snprintf(buf, sizeof buf, " %s %-18s %4zu/%-4zu ok  window %5.1f%%%s  last %s %s%s", healthy ? "*" : "x",
                       p.name.c_str(), p.ok, p.attempts, r * 100, slo.c_str(), p.last_ok ? "ok" : "FAILED",
-                      fmt_ms(p.last_latency_ms).c_str(), p.last_ok || p.last_detail.empty() ? "" : (": " + p.last_detail).c_str());
+                      fmt_ms(p.last_latency_ms).c_str(),
+                      p.last_ok || p.last_detail.empty() ? "" : (": " + p.last_detail).c_str());
         f.push_back({healthy ? green : red, buf});
     }
     if (abort_ms_) f.push_back({red, "ABORTED at " + fmt_t(*abort_ms_) + ": " + abort_reason_});

@@ -69,8 +69,8 @@ private:
     void draw_locked(bool final);
     void emit(const std::string& s);
     void pend(const std::string& line);
-    std::string line_for(const nlohmann::json& ev);  // lines mode: one line per step, "" for none
-    double now_ms() const;                            // T+ now (0 before the timeline)
+    std::string line_for(const nlohmann::json& ev);                 // lines mode: one line per step, "" for none
+    double now_ms() const;                                          // T+ now (0 before the timeline)
     std::vector<std::pair<int, std::string>> frame_locked() const;  // (colour, text)
 
     Mode mode_;
@@ -81,12 +81,12 @@ private:
     std::condition_variable cv_;
     bool stopping_ = false, finished_ = false;
     std::thread thread_;
-    size_t drawn_ = 0;                 // lines of the block on screen
-    std::vector<std::string> pending_; // lines to print above the block at the next draw
-    std::string queued_;               // output not yet written
+    size_t drawn_ = 0;                         // lines of the block on screen
+    std::vector<std::string> pending_;         // lines to print above the block at the next draw
+    std::string queued_;                       // output not yet written
     bool writer_stop_ = false, busy_ = false;  // busy_: the writer holds a chunk
     uint64_t dropped_ = 0;
-    std::condition_variable wcv_;      // queued_ grew, or writer_stop_
+    std::condition_variable wcv_;  // queued_ grew, or writer_stop_
     std::thread writer_;
 
     std::string plan_, run_, phase_ = "starting", verdict_;

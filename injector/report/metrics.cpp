@@ -10,22 +10,26 @@
 
 #include <algorithm>
 #include <cstring>
-#include <vector>
 #include <sstream>
+#include <vector>
 
 namespace inj::report {
 namespace {
 
-const char* kPhases[] = {"starting", "preflight", "lab", "engines", "steady_before", "timeline",
-                         "judging", "steady_after", "cleanup", "done"};
+const char* kPhases[] = {"starting", "preflight", "lab",          "engines", "steady_before",
+                         "timeline", "judging",   "steady_after", "cleanup", "done"};
 
 std::string label(const std::string& v) {
     std::string o;
     for (char c : v) {
-        if (c == '\\') o += "\\\\";
-        else if (c == '"') o += "\\\"";
-        else if (c == '\n') o += "\\n";
-        else o += c;
+        if (c == '\\')
+            o += "\\\\";
+        else if (c == '"')
+            o += "\\\"";
+        else if (c == '\n')
+            o += "\\n";
+        else
+            o += c;
     }
     return o;
 }
@@ -54,11 +58,13 @@ std::optional<MetricsServer::Address> MetricsServer::parse_address(const std::st
         port = text.substr(close + 2);
     } else {
         auto colon = text.rfind(':');
-        if (colon == std::string::npos) return fail("expected ADDRESS:PORT (e.g. 127.0.0.1:9464), got \"" + text + "\"");
+        if (colon == std::string::npos)
+            return fail("expected ADDRESS:PORT (e.g. 127.0.0.1:9464), got \"" + text + "\"");
         host = text.substr(0, colon);
         port = text.substr(colon + 1);
     }
-    if (port.empty() || port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos || std::stoul(port) > 65535)
+    if (port.empty() || port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos ||
+        std::stoul(port) > 65535)
         return fail("port must be a number 0..65535, got \"" + port + "\"");
     a.port = static_cast<uint16_t>(std::stoul(port));
     if (host == "localhost") host = "127.0.0.1";
@@ -68,7 +74,8 @@ std::optional<MetricsServer::Address> MetricsServer::parse_address(const std::st
         if ((ntohl(v4.s_addr) >> 24) != 127)
             return fail(host + " is not a loopback address: metrics are served on 127.0.0.0/8 or [::1] only");
     } else if (inet_pton(AF_INET6, host.c_str(), &v6) == 1) {
-        if (!IN6_IS_ADDR_LOOPBACK(&v6)) return fail(host + " is not a loopback address: metrics are served on 127.0.0.0/8 or [::1] only");
+        if (!IN6_IS_ADDR_LOOPBACK(&v6))
+            return fail(host + " is not a loopback address: metrics are served on 127.0.0.0/8 or [::1] only");
         a.v6 = true;
     } else {
         return fail("\"" + host + "\" is not a numeric loopback address (127.0.0.1, ::1 or localhost)");
@@ -104,7 +111,8 @@ Result<std::unique_ptr<MetricsServer>> MetricsServer::start(const Address& a) {
     if (bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0) return errno_error("bind", where);
     if (listen(fd, 16) != 0) return errno_error("listen", where);
     if (getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) == 0)
-        m->port_ = ntohs(a.v6 ? reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port : reinterpret_cast<sockaddr_in*>(&ss)->sin_port);
+        m->port_ = ntohs(a.v6 ? reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port
+                              : reinterpret_cast<sockaddr_in*>(&ss)->sin_port);
     m->stop_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (m->stop_fd_ < 0) return errno_error("eventfd", "metrics");
     auto* raw = m.get();
@@ -123,8 +131,8 @@ MetricsServer::~MetricsServer() {
 }
 
 std::string MetricsServer::url() const {
-    return "http" + std::string("://") + (addr_.v6 ? "[" + addr_.host + "]" : addr_.host) + ":" + std::to_string(port_) +
-           "/metrics";
+    return "http" + std::string("://") + (addr_.v6 ? "[" + addr_.host + "]" : addr_.host) + ":" +
+           std::to_string(port_) + "/metrics";
 }
 
 // One thread serves every connection from one poll loop, so a slow client (slowloris) delays
@@ -150,7 +158,8 @@ void MetricsServer::serve() {
         for (auto& c : conns) {
             p.push_back({c.fd, static_cast<short>(c.out.empty() ? POLLIN : POLLOUT), 0});
             auto left = std::chrono::duration_cast<std::chrono::milliseconds>(c.deadline - now).count() + 1;
-            timeout = timeout < 0 ? static_cast<int>(std::max<long long>(left, 0)) : std::min(timeout, static_cast<int>(std::max<long long>(left, 0)));
+            timeout = timeout < 0 ? static_cast<int>(std::max<long long>(left, 0))
+                                  : std::min(timeout, static_cast<int>(std::max<long long>(left, 0)));
         }
         if (poll(p.data(), p.size(), timeout) < 0) {
             if (errno == EINTR) continue;
@@ -221,7 +230,8 @@ void MetricsServer::on_event(const nlohmann::json& ev) noexcept {
             plan_ = ev.value("plan", "");
             phase_ = "preflight";
         } else if (type == "plan") {
-            for (auto& f : ev.value("faults", nlohmann::json::array())) faults_[f.value("name", "")].kind = f.value("kind", "");
+            for (auto& f : ev.value("faults", nlohmann::json::array()))
+                faults_[f.value("name", "")].kind = f.value("kind", "");
             for (auto& p : ev.value("probes", nlohmann::json::array())) {
                 auto& x = probes_[p.value("name", "")];
                 if (p.contains("slo")) {
@@ -229,9 +239,12 @@ void MetricsServer::on_event(const nlohmann::json& ev) noexcept {
                     if (p["slo"].contains("success_rate")) x.slo = p["slo"]["success_rate"].get<double>();
                 }
             }
-        } else if (type == "lab_up_begin" || type == "lab_reused") phase_ = "lab";
-        else if (type == "engine_prepared") phase_ = "engines";
-        else if (type == "steady_before") phase_ = "steady_before";
+        } else if (type == "lab_up_begin" || type == "lab_reused")
+            phase_ = "lab";
+        else if (type == "engine_prepared")
+            phase_ = "engines";
+        else if (type == "steady_before")
+            phase_ = "steady_before";
         else if (type == "timeline_start") {
             phase_ = "timeline";
             t0_ = std::chrono::steady_clock::now();
@@ -260,15 +273,17 @@ void MetricsServer::on_event(const nlohmann::json& ev) noexcept {
             p.last_latency_ms = ev.value("latency_ms", 0.0);
             p.recent.emplace_back(at, ok);
             while (!p.recent.empty() && p.recent.front().first <= at - p.window_ms) p.recent.pop_front();
-        } else if (type == "slo") phase_ = "judging";
-        else if (type == "steady_after") phase_ = "steady_after";
-        else if (type == "engine_released" || type == "lab_down") phase_ = "cleanup";
+        } else if (type == "slo")
+            phase_ = "judging";
+        else if (type == "steady_after")
+            phase_ = "steady_after";
+        else if (type == "engine_released" || type == "lab_down")
+            phase_ = "cleanup";
         else if (type == "verdict") {
             phase_ = "done";
             verdict_ = ev.value("verdict", "");
         }
-    } catch (...) {
-    }
+    } catch (...) {}
 }
 
 std::string MetricsServer::render() const {
@@ -281,7 +296,8 @@ std::string MetricsServer::render() const {
     family("injector_run_info", "gauge", "The run in progress (value 1; its run id and plan are labels).");
     os << "injector_run_info{" << run << "} 1\n";
     family("injector_run_phase", "gauge", "1 for the phase the run is in, 0 for the others.");
-    for (auto* ph : kPhases) os << "injector_run_phase{" << run << ",phase=\"" << ph << "\"} " << (phase_ == ph) << "\n";
+    for (auto* ph : kPhases)
+        os << "injector_run_phase{" << run << ",phase=\"" << ph << "\"} " << (phase_ == ph) << "\n";
     family("injector_run_elapsed_seconds", "gauge", "Time since the timeline started (T+).");
     os << "injector_run_elapsed_seconds{" << run << "} "
        << num(t0_ ? std::chrono::duration<double>(std::chrono::steady_clock::now() - *t0_).count() : 0.0) << "\n";
@@ -291,7 +307,8 @@ std::string MetricsServer::render() const {
     os << "injector_faults_active{" << run << "} " << active << "\n";
     family("injector_fault_active", "gauge", "1 while the fault is in force.");
     for (auto& [n, f] : faults_)
-        os << "injector_fault_active{" << run << ",fault=\"" << label(n) << "\",kind=\"" << label(f.kind) << "\"} " << f.active << "\n";
+        os << "injector_fault_active{" << run << ",fault=\"" << label(n) << "\",kind=\"" << label(f.kind) << "\"} "
+           << f.active << "\n";
     family("injector_fault_dropped_packets_total", "counter", "Packets the fault's rule dropped.");
     for (auto& [n, f] : faults_)
         os << "injector_fault_dropped_packets_total{" << run << ",fault=\"" << label(n) << "\"} " << f.dropped << "\n";
@@ -299,11 +316,14 @@ std::string MetricsServer::render() const {
     for (auto& [n, f] : faults_)
         os << "injector_fault_passed_packets_total{" << run << ",fault=\"" << label(n) << "\"} " << f.passed << "\n";
     family("injector_probe_attempts_total", "counter", "Probe attempts since the timeline started.");
-    for (auto& [n, p] : probes_) os << "injector_probe_attempts_total{" << run << ",probe=\"" << label(n) << "\"} " << p.attempts << "\n";
+    for (auto& [n, p] : probes_)
+        os << "injector_probe_attempts_total{" << run << ",probe=\"" << label(n) << "\"} " << p.attempts << "\n";
     family("injector_probe_failures_total", "counter", "Failed probe attempts.");
-    for (auto& [n, p] : probes_) os << "injector_probe_failures_total{" << run << ",probe=\"" << label(n) << "\"} " << p.failures << "\n";
+    for (auto& [n, p] : probes_)
+        os << "injector_probe_failures_total{" << run << ",probe=\"" << label(n) << "\"} " << p.failures << "\n";
     family("injector_probe_success", "gauge", "1 if the probe's last attempt succeeded.");
-    for (auto& [n, p] : probes_) os << "injector_probe_success{" << run << ",probe=\"" << label(n) << "\"} " << p.last_ok << "\n";
+    for (auto& [n, p] : probes_)
+        os << "injector_probe_success{" << run << ",probe=\"" << label(n) << "\"} " << p.last_ok << "\n";
     family("injector_probe_success_rate", "gauge", "Success rate over the probe's SLO window.");
     for (auto& [n, p] : probes_) {
         size_t ok = 0;
@@ -313,12 +333,15 @@ std::string MetricsServer::render() const {
     }
     family("injector_probe_slo_success_rate", "gauge", "The success rate the probe's SLO requires.");
     for (auto& [n, p] : probes_)
-        if (p.slo) os << "injector_probe_slo_success_rate{" << run << ",probe=\"" << label(n) << "\"} " << num(*p.slo) << "\n";
+        if (p.slo)
+            os << "injector_probe_slo_success_rate{" << run << ",probe=\"" << label(n) << "\"} " << num(*p.slo) << "\n";
     family("injector_probe_latency_seconds", "gauge", "Latency of the probe's last attempt.");
     for (auto& [n, p] : probes_)
-        os << "injector_probe_latency_seconds{" << run << ",probe=\"" << label(n) << "\"} " << num(p.last_latency_ms / 1000) << "\n";
+        os << "injector_probe_latency_seconds{" << run << ",probe=\"" << label(n) << "\"} "
+           << num(p.last_latency_ms / 1000) << "\n";
     family("injector_journal_events_total", "counter", "Journal events written, by type.");
-    for (auto& [t, c] : events_) os << "injector_journal_events_total{" << run << ",event=\"" << label(t) << "\"} " << c << "\n";
+    for (auto& [t, c] : events_)
+        os << "injector_journal_events_total{" << run << ",event=\"" << label(t) << "\"} " << c << "\n";
     return os.str();
 }
 

@@ -22,8 +22,8 @@ class MetricsServer : public runner::RunObserver {
 public:
     struct Address {
         bool v6 = false;
-        std::string host;  // numeric: 127.x.y.z or ::1
-        uint16_t port = 0; // 0: any free port (tests)
+        std::string host;   // numeric: 127.x.y.z or ::1
+        uint16_t port = 0;  // 0: any free port (tests)
     };
     // "127.0.0.1:9464", "[::1]:9464", "localhost:9464". Anything not loopback is refused.
     static std::optional<Address> parse_address(const std::string& text, std::string* why);

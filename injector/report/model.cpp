@@ -30,19 +30,21 @@ nlohmann::json fields(const nlohmann::json& ev) {
     return f;
 }
 
-const std::set<std::string> kSetup = {"lab_reused", "lab_up_begin", "lab_up", "lab_up_failed", "engine_prepared",
-                                      "steady_before", "timeline_start"};
-const std::set<std::string> kCleanup = {"heal_all", "engine_released", "lab_down", "lab_kept", "steady_after",
-                                        "recovered"};
+const std::set<std::string> kSetup = {"lab_reused",      "lab_up_begin",  "lab_up",        "lab_up_failed",
+                                      "engine_prepared", "steady_before", "timeline_start"};
+const std::set<std::string> kCleanup = {"heal_all", "engine_released", "lab_down",
+                                        "lab_kept", "steady_after",    "recovered"};
 
 }  // namespace
 
 std::optional<double> ProbeView::slo_rate() const {
-    if (spec.is_object() && spec.contains("slo") && spec["slo"].is_object()) return opt_num(spec["slo"], "success_rate");
+    if (spec.is_object() && spec.contains("slo") && spec["slo"].is_object())
+        return opt_num(spec["slo"], "success_rate");
     return std::nullopt;
 }
 double ProbeView::window_ms() const {
-    if (spec.is_object() && spec.contains("slo") && spec["slo"].is_object()) return num(spec["slo"], "window_ms", 10000);
+    if (spec.is_object() && spec.contains("slo") && spec["slo"].is_object())
+        return num(spec["slo"], "window_ms", 10000);
     return 10000;
 }
 
@@ -202,7 +204,7 @@ private:
     void timeline_start(const nlohmann::json& ev) {
         v_.timeline_started = true;
         v_.t0_mono_ns = ev.contains("t0_mono_ns") && ev["t0_mono_ns"].is_number() ? ev["t0_mono_ns"].get<uint64_t>()
-                                                                                    : ev.value("mono_ns", uint64_t{0});
+                                                                                  : ev.value("mono_ns", uint64_t{0});
         v_.setup.push_back(fields(ev));
     }
     void probe(const nlohmann::json& ev) {
@@ -297,10 +299,14 @@ std::optional<RunView> load_journal(const std::string& path) {
 std::string fmt_ms(double ms) {
     char buf[32];
     double a = std::fabs(ms);
-    if (a < 1) std::snprintf(buf, sizeof buf, "%.0fus", ms * 1000);
-    else if (a < 1000) std::snprintf(buf, sizeof buf, "%.0fms", ms);
-    else if (a < 60000) std::snprintf(buf, sizeof buf, "%.1fs", ms / 1000);
-    else std::snprintf(buf, sizeof buf, "%dm%02.0fs", static_cast<int>(ms / 60000), std::fmod(ms, 60000) / 1000);
+    if (a < 1)
+        std::snprintf(buf, sizeof buf, "%.0fus", ms * 1000);
+    else if (a < 1000)
+        std::snprintf(buf, sizeof buf, "%.0fms", ms);
+    else if (a < 60000)
+        std::snprintf(buf, sizeof buf, "%.1fs", ms / 1000);
+    else
+        std::snprintf(buf, sizeof buf, "%dm%02.0fs", static_cast<int>(ms / 60000), std::fmod(ms, 60000) / 1000);
     return buf;
 }
 

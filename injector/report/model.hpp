@@ -13,7 +13,7 @@
 namespace inj::report {
 
 struct Sample {
-    double at_ms = 0;     // attempt start, from T+0
+    double at_ms = 0;  // attempt start, from T+0
     bool ok = false;
     double latency_ms = 0;
     std::string detail;
@@ -22,11 +22,11 @@ struct Sample {
 
 struct ProbeView {
     std::string name;
-    nlohmann::json spec;    // from the plan event: kind, every_ms, timeout_ms, slo {...}
+    nlohmann::json spec;  // from the plan event: kind, every_ms, timeout_ms, slo {...}
     std::vector<Sample> samples;
-    nlohmann::json result;  // the `slo` event: attempts, held, violation, ... (null if none)
-    std::optional<double> slo_rate() const;       // spec.slo.success_rate
-    double window_ms() const;                     // spec.slo.window_ms (10 s if absent)
+    nlohmann::json result;                   // the `slo` event: attempts, held, violation, ... (null if none)
+    std::optional<double> slo_rate() const;  // spec.slo.success_rate
+    double window_ms() const;                // spec.slo.window_ms (10 s if absent)
 };
 
 struct FaultView {
@@ -38,8 +38,8 @@ struct FaultView {
     std::string error;
     double inject_cost_us = 0, heal_cost_us = 0;
     uint64_t dropped = 0, passed = 0, expired = 0;
-    std::vector<std::pair<double, uint64_t>> drops;     // (T+ms, dropped so far)
-    nlohmann::json recoveries = nlohmann::json::array(); // from the heal event
+    std::vector<std::pair<double, uint64_t>> drops;       // (T+ms, dropped so far)
+    nlohmann::json recoveries = nlohmann::json::array();  // from the heal event
 };
 
 struct GuardView {
@@ -56,15 +56,15 @@ struct AbortView {
 
 struct RunView {
     std::string run_id, plan_name, plan_file, description;
-    std::string started, finished;    // wall-clock ISO times of the first and last events
+    std::string started, finished;                // wall-clock ISO times of the first and last events
     nlohmann::json plan, environment, preflight;  // the events' payloads (null if absent)
     std::optional<double> max_duration_ms;
     bool timeline_started = false;
-    double end_ms = 0;                // T+ of the end of observation (or of the last event)
+    double end_ms = 0;  // T+ of the end of observation (or of the last event)
     bool has_verdict = false;
     std::string verdict, reason;
     int exit_code = -1;
-    bool complete = false;            // run_end seen
+    bool complete = false;  // run_end seen
     std::vector<FaultView> faults;
     std::vector<ProbeView> probes;
     std::vector<GuardView> guards;
@@ -89,8 +89,8 @@ RunView build_view(const std::vector<nlohmann::json>& events);
 std::optional<RunView> load_journal(const std::string& path);
 
 // Formatting shared by the renderers.
-std::string fmt_ms(double ms);          // 1234.5 -> "1.2s", 45 -> "45ms", 0.04 -> "40us"
-std::string fmt_t(double ms);           // "T+12.3s"
+std::string fmt_ms(double ms);                     // 1234.5 -> "1.2s", 45 -> "45ms", 0.04 -> "40us"
+std::string fmt_t(double ms);                      // "T+12.3s"
 std::string scalar_text(const nlohmann::json& v);  // strings unquoted, others dumped
 
 }  // namespace inj::report

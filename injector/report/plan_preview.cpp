@@ -23,8 +23,8 @@ namespace {
 
 using plan::join;
 constexpr size_t kShort = faults::kShortList;  // lists up to this long are printed whole
-constexpr size_t kMaxLines = 24;                // cut-set lines per fault without --hosts
-constexpr uint64_t kMaxPairs = 1000000;         // host pairs --hosts lists one by one (~25 MB)
+constexpr size_t kMaxLines = 24;               // cut-set lines per fault without --hosts
+constexpr uint64_t kMaxPairs = 1000000;        // host pairs --hosts lists one by one (~25 MB)
 std::string names(const std::vector<std::string>& v, bool all, const char* sep = " ") {
     return faults::short_list(v, all, sep);
 }
@@ -70,16 +70,16 @@ void print_topology(std::ostream& out, const plan::Plan& p, const PreviewOptions
 std::string loss_text(const plan::VolumeLoss& l) {
     std::string t;
     switch (l.model) {
-    case plan::VolumeLoss::Model::unsynced: t = "writes not fsynced are lost at a power cut"; break;
-    case plan::VolumeLoss::Model::torn:
-        t = l.torn_sectors ? "of each write not fsynced, at most its first " + std::to_string(l.torn_sectors) +
-                                 " sectors land at a power cut (torn)"
-                           : "of each write not fsynced, a random subset of its pages lands at a power cut (torn)";
-        break;
-    case plan::VolumeLoss::Model::reorder:
-        t = "each write not fsynced lands or not at a power cut, chance " + std::to_string(int(l.survive * 100 + 0.5)) +
-            "% (reorder)";
-        break;
+        case plan::VolumeLoss::Model::unsynced: t = "writes not fsynced are lost at a power cut"; break;
+        case plan::VolumeLoss::Model::torn:
+            t = l.torn_sectors ? "of each write not fsynced, at most its first " + std::to_string(l.torn_sectors) +
+                                     " sectors land at a power cut (torn)"
+                               : "of each write not fsynced, a random subset of its pages lands at a power cut (torn)";
+            break;
+        case plan::VolumeLoss::Model::reorder:
+            t = "each write not fsynced lands or not at a power cut, chance " +
+                std::to_string(int(l.survive * 100 + 0.5)) + "% (reorder)";
+            break;
     }
     if (l.metadata_volatile) t += "; creations, renames and unlinks without an fsync of their directory are lost too";
     if (l.writeback.count() > 0) t += "; data dirty for " + format_duration(l.writeback) + " is written back";
@@ -97,8 +97,8 @@ void print_services_and_probes(std::ostream& out, const plan::Plan& p, const Pre
         out << "\n";
     }
     for (auto& pr : p.probes) {
-        out << "probe " << pr.name << ": " << plan::probe_kind_name(pr.kind) << " in " << pr.in
-            << " every " << format_duration(pr.every) << ", timeout " << format_duration(pr.timeout);
+        out << "probe " << pr.name << ": " << plan::probe_kind_name(pr.kind) << " in " << pr.in << " every "
+            << format_duration(pr.every) << ", timeout " << format_duration(pr.timeout);
         if (pr.slo.success_rate)
             out << ", SLO success rate >= " << *pr.slo.success_rate << " over " << format_duration(pr.slo.window);
         if (pr.slo.max_latency) out << ", latency <= " << format_duration(*pr.slo.max_latency);
@@ -150,7 +150,8 @@ struct CutView {
             out.push_back({zone(k.first), k.first == k.second ? "" : zone(k.second), n});
         }
         for (auto& [k, n] : pds) {
-            if (whole_zones.count({zone_of[k.first], zone_of[k.second]}) || zone_of[k.first] == zone_of[k.second]) continue;
+            if (whole_zones.count({zone_of[k.first], zone_of[k.second]}) || zone_of[k.first] == zone_of[k.second])
+                continue;
             pd_zone[{k.first, zone_of[k.second]}] += n;
             zone_pd[{zone_of[k.first], k.second}] += n;
         }
@@ -196,7 +197,8 @@ struct CutView {
         }
         size_t shown = list_all ? lines.size() : std::min(lines.size(), kMaxLines);
         for (size_t i = 0; i < shown; ++i) out << indent << lines[i] << "\n";
-        if (shown < lines.size()) out << indent << "... " << lines.size() - shown << " more domain pairs (--hosts lists them all)\n";
+        if (shown < lines.size())
+            out << indent << "... " << lines.size() - shown << " more domain pairs (--hosts lists them all)\n";
         return total;
     }
 };
@@ -233,7 +235,8 @@ void print_timeline(std::ostream& out, const plan::Plan& p, const net::Tables& t
         if (effect->kind != plan::NetEffect::Kind::cut) continue;  // a dark host's pairs are all of them
         if (n > (o.list_hosts ? kMaxPairs : 2 * kShort)) {
             if (o.list_hosts)
-                out << "        (more than " << kMaxPairs << " host pairs to list one by one: the domain pairs above hold them)\n";
+                out << "        (more than " << kMaxPairs
+                    << " host pairs to list one by one: the domain pairs above hold them)\n";
             continue;
         }
         for (auto& [a, b] : host_pairs(groups, cuts))
@@ -271,12 +274,12 @@ void print_blast_radius(std::ostream& out, const plan::Plan& p, const net::Table
         out << "  " << m.str() << "  faults: " << join(faults, ", ") << "\n"
             << "      hosts cut off: " << im.cut_off.size() << "/" << im.hosts_total << " (" << share
             << "): " << none(names(im.cut_off, o.list_hosts, ", ")) << "\n"
-            << "      zones: " << none(join(zones, ", ")) << "; power domains: "
-            << none(names(im.power_domains, o.list_hosts, ", "))
+            << "      zones: " << none(join(zones, ", "))
+            << "; power domains: " << none(names(im.power_domains, o.list_hosts, ", "))
             << "; hosts in a fault target: " << none(names(im.touched, o.list_hosts, ", ")) << "\n";
         for (auto& bc : safety::bounds_at(br, im))
-            out << "      " << bc.bound << " " << bc.limit << ": " << bc.measured << (bc.exceeded ? "  EXCEEDS" : "  OK")
-                << "\n";
+            out << "      " << bc.bound << " " << bc.limit << ": " << bc.measured
+                << (bc.exceeded ? "  EXCEEDS" : "  OK") << "\n";
     }
     if (!br.max_hosts && !br.max_hosts_share && !br.max_zones && !br.max_power_domains)
         out << "  (no safety.blast_radius bounds are set)\n";
@@ -284,9 +287,10 @@ void print_blast_radius(std::ostream& out, const plan::Plan& p, const net::Table
 
 void print_expectations(std::ostream& out, const plan::Plan& p) {
     for (auto& v : p.verify)
-        out << "verify " << v.name << ": after recovery, every record probe " << v.probe << " acknowledged is read back in "
-            << v.in << " (" << (v.per_record ? "one command per record" : "one command, records as lines of its output")
-            << ", timeout " << format_duration(v.timeout) << ")\n";
+        out << "verify " << v.name << ": after recovery, every record probe " << v.probe
+            << " acknowledged is read back in " << v.in << " ("
+            << (v.per_record ? "one command per record" : "one command, records as lines of its output") << ", timeout "
+            << format_duration(v.timeout) << ")\n";
     if (p.expect.rto || p.expect.rpo_records || p.expect.rpo_window) {
         out << "expect:";
         if (p.expect.rto) out << " RTO <= " << format_duration(*p.expect.rto) << " per service restored;";
@@ -298,7 +302,8 @@ void print_expectations(std::ostream& out, const plan::Plan& p) {
     }
     // Each kind the plan uses says what the machine must have (`run` checks it the same way).
     for (const faults::Kind* k : faults::kinds()) {
-        bool used = std::any_of(p.method.begin(), p.method.end(), [&](auto& f) { return k->name == std::string(f.kind()); });
+        bool used =
+            std::any_of(p.method.begin(), p.method.end(), [&](auto& f) { return k->name == std::string(f.kind()); });
         if (!used || !k->preflight) continue;
         if (auto lines = k->preflight(p); !lines)
             out << "mechanisms: REFUSED (`run` exits 3): " << lines.error().message() << "\n";
@@ -323,8 +328,8 @@ bool print_plan_preview(std::ostream& out, const plan::Plan& p, const net::Table
     if (refusals.empty()) {
         out << "preflight: the plan passes the blast-radius, protected-set and abort-path checks\n";
     } else {
-        out << "preflight would REFUSE this plan (" << refusals.size() << " refusal" << (refusals.size() == 1 ? "" : "s")
-            << "; `run` exits 3):\n";
+        out << "preflight would REFUSE this plan (" << refusals.size() << " refusal"
+            << (refusals.size() == 1 ? "" : "s") << "; `run` exits 3):\n";
         for (auto& r : refusals) out << "  " << r.str() << "\n";
     }
     out << "nothing was changed on this machine (dry run)\n";

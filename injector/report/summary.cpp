@@ -26,7 +26,8 @@ void print_storage_loss(std::ostream& os, const nlohmann::json& e) {
                << c->value("path", "") << " (match " << c->value("nth", 0) << ") on " << c->value("volume", "")
                << " of " << c->value("host", "") << "\n";
         else
-            os << "      crash point armed on " << c->value("armed_volumes", 0) << " volume(s) never fired: nothing went dark\n";
+            os << "      crash point armed on " << c->value("armed_volumes", 0)
+               << " volume(s) never fired: nothing went dark\n";
     }
     if (auto l = e.find("lost"); l != e.end() && l->is_array())
         for (auto& v : *l)
@@ -43,8 +44,9 @@ void print_summary(std::ostream& os, const runner::RunOutcome& o, bool color) {
     if (color) c_on = o.exit_code == 0 ? "\033[1;32m" : o.exit_code == 1 ? "\033[1;31m" : "\033[1;33m";
     std::string label = o.verdict;
     for (auto& ch : label) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
-    os << "\n" << c_on << label << c_off << " (exit " << o.exit_code << ")  plan " << o.plan_name
-       << "  run " << o.run_id << "\n";
+    os << "\n"
+       << c_on << label << c_off << " (exit " << o.exit_code << ")  plan " << o.plan_name << "  run " << o.run_id
+       << "\n";
     os << "  " << o.reason << "\n";
     if (!o.faults.empty()) {
         os << "faults:\n";
@@ -57,22 +59,27 @@ void print_summary(std::ostream& os, const runner::RunOutcome& o, bool color) {
                 os << "; in force T+" << format_duration(*f.injected_at) << " (inject " << us(f.inject_cost) << ")";
             else
                 os << "; not injected";
-            if (f.healed_at) os << ", healed T+" << format_duration(*f.healed_at) << " (heal " << us(f.heal_cost) << ")";
+            if (f.healed_at)
+                os << ", healed T+" << format_duration(*f.healed_at) << " (heal " << us(f.heal_cost) << ")";
             os << "; dropped " << f.counters.dropped << " packets";
             if (!f.error.empty()) os << "; error: " << f.error;
             os << "\n";
             if (f.engine_report.is_object() && f.engine_report.contains("activation")) {
                 auto& a = f.engine_report["activation"];
                 char fl[160];
-                std::snprintf(fl, sizeof fl, "      fleet: %d agents applied it within %.3f ms of each other (last %.3f ms after the agreed instant)\n",
+                std::snprintf(fl, sizeof fl,
+                              "      fleet: %d agents applied it within %.3f ms of each other (last %.3f ms after the "
+                              "agreed instant)\n",
                               a.value("agents_confirmed", 0), a.value("spread_ms", 0.0), a.value("late_max_ms", 0.0));
                 os << fl;
             }
             print_storage_loss(os, f.engine_report);
             for (auto& r : f.recoveries) {
                 os << "      " << r.service << " on " << r.host;
-                if (r.ready) os << " healthy again after " << format_duration(r.rto) << " (RTO, pid " << r.pid << ")\n";
-                else os << " NOT healthy again: " << r.error << "\n";
+                if (r.ready)
+                    os << " healthy again after " << format_duration(r.rto) << " (RTO, pid " << r.pid << ")\n";
+                else
+                    os << " NOT healthy again: " << r.error << "\n";
             }
         }
     }

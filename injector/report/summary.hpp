@@ -6,7 +6,9 @@
 
 #include "runner/runner.hpp"
 
-namespace inj::runner { nlohmann::json outcome_json(const RunOutcome& o); }
+namespace inj::runner {
+nlohmann::json outcome_json(const RunOutcome& o);
+}
 
 namespace inj::report {
 

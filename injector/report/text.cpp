@@ -15,9 +15,9 @@ std::optional<Format> parse_format(const std::string& s) {
 
 std::string render(const RunView& v, Format f) {
     switch (f) {
-    case Format::html: return render_html(v);
-    case Format::junit: return render_junit(v);
-    case Format::text: break;
+        case Format::html: return render_html(v);
+        case Format::junit: return render_junit(v);
+        case Format::text: break;
     }
     return render_text(v);
 }
@@ -45,13 +45,16 @@ std::string render_text(const RunView& v) {
             os << line;
             if (f.planned_at_ms)
                 os << " planned " << fmt_t(*f.planned_at_ms) << " for " << fmt_ms(f.planned_duration_ms.value_or(0));
-            if (f.injected_at_ms) os << "; in force " << fmt_t(*f.injected_at_ms);
-            else os << "; not injected";
+            if (f.injected_at_ms)
+                os << "; in force " << fmt_t(*f.injected_at_ms);
+            else
+                os << "; not injected";
             if (f.healed_at_ms) os << ", healed " << fmt_t(*f.healed_at_ms);
             os << "; dropped " << f.dropped << " packets";
             if (!f.error.empty()) os << "; error: " << f.error;
             os << "\n";
-            if (!f.target.empty()) os << "      target " << f.target << (f.peer.empty() ? "" : "; peer " + f.peer) << "\n";
+            if (!f.target.empty())
+                os << "      target " << f.target << (f.peer.empty() ? "" : "; peer " + f.peer) << "\n";
             if (!f.params.empty()) {
                 os << "      params";
                 for (auto& [k, val] : f.params.items()) os << " " << k << "=" << scalar_text(val);
@@ -59,8 +62,10 @@ std::string render_text(const RunView& v) {
             }
             for (auto& r : f.recoveries) {
                 os << "      " << r.value("service", "?") << " on " << r.value("host", "?");
-                if (r.value("ready", false)) os << " healthy again after " << fmt_ms(r.value("rto_ms", 0.0)) << " (RTO)\n";
-                else os << " NOT healthy again: " << r.value("error", "") << "\n";
+                if (r.value("ready", false))
+                    os << " healthy again after " << fmt_ms(r.value("rto_ms", 0.0)) << " (RTO)\n";
+                else
+                    os << " NOT healthy again: " << r.value("error", "") << "\n";
             }
         }
     }
@@ -73,9 +78,9 @@ std::string render_text(const RunView& v) {
             std::snprintf(line, sizeof line, "  %-20s %4zu attempts  %4zu ok", p.name.c_str(), p.samples.size(), ok);
             os << line;
             if (p.result.is_object()) {
-                os << "  p50 " << fmt_ms(p.result.value("p50_ms", 0.0)) << "  p99 " << fmt_ms(p.result.value("p99_ms", 0.0))
-                   << "  worst window " << p.result.value("worst_rate", 1.0) << "  "
-                   << (p.result.value("held", true) ? "SLO held" : "SLO BROKEN") << "\n";
+                os << "  p50 " << fmt_ms(p.result.value("p50_ms", 0.0)) << "  p99 "
+                   << fmt_ms(p.result.value("p99_ms", 0.0)) << "  worst window " << p.result.value("worst_rate", 1.0)
+                   << "  " << (p.result.value("held", true) ? "SLO held" : "SLO BROKEN") << "\n";
                 if (!p.result.value("held", true))
                     os << "      at " << fmt_t(p.result.value("violated_at_ms", 0.0)) << ": "
                        << p.result.value("violation", "") << "\n";
@@ -96,7 +101,8 @@ std::string render_text(const RunView& v) {
     if (!v.guards.empty()) {
         os << "guards:\n";
         for (auto& g : v.guards) {
-            os << "  " << (g.tripped ? "TRIPPED " : "quiet   ") << g.name << (g.watches.empty() ? "" : ": " + g.watches);
+            os << "  " << (g.tripped ? "TRIPPED " : "quiet   ") << g.name
+               << (g.watches.empty() ? "" : ": " + g.watches);
             if (g.tripped) os << "\n      stopped the run at " << fmt_t(g.at_ms) << ": " << g.reason;
             os << "\n";
         }

@@ -5,9 +5,9 @@
 #include "faultfs/faultfs.hpp"
 #include "faults/facilities.hpp"
 #include "lab/targets.hpp"
-#include "targets/bound.hpp"
 #include "runner/runner.hpp"
 #include "safety/preflight.hpp"
+#include "targets/bound.hpp"
 
 namespace inj::runner {
 

@@ -16,16 +16,18 @@
 
 #include <nlohmann/json.hpp>
 
-#include "common/time.hpp"  // monotonic_ns(), declared here before; engines use it for deadlines
 #include "common/result.hpp"
+#include "common/time.hpp"  // monotonic_ns(), declared here before; engines use it for deadlines
 #include "plan/model.hpp"
 
-namespace inj::targets { class Targets; }
+namespace inj::targets {
+class Targets;
+}
 
 namespace inj {
 
 struct FaultCounters {
-    std::string fault;        // fault name
+    std::string fault;  // fault name
     uint64_t dropped = 0;
     uint64_t passed = 0;
     uint64_t expired = 0;
@@ -35,11 +37,11 @@ struct FaultCounters {
 struct ServiceRecovery {
     std::string service;
     std::string host;
-    int pid = 0;                       // the process now serving (new after kill, same after freeze)
-    std::chrono::nanoseconds rto{0};   // from the start of the restore (power back) to ready
-    bool ready = false;                // false: not ready within its check's timeout (see error)
+    int pid = 0;                      // the process now serving (new after kill, same after freeze)
+    std::chrono::nanoseconds rto{0};  // from the start of the restore (power back) to ready
+    bool ready = false;               // false: not ready within its check's timeout (see error)
     std::string error;
-    bool awaited = true;               // false: restored in a hurry (the run was ending), not waited for
+    bool awaited = true;  // false: restored in a hurry (the run was ending), not waited for
 };
 
 class Engine {

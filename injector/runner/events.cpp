@@ -57,11 +57,18 @@ nlohmann::json preflight_json(const plan::Plan& plan, const net::Tables& tables)
         for (size_t fi : m.faults) faults.push_back(plan.method[fi].name);
         nlohmann::json bounds = nlohmann::json::array();
         for (auto& b : safety::bounds_at(plan.safety.blast_radius, im))
-            bounds.push_back({{"bound", b.bound}, {"limit", b.limit}, {"measured", b.measured}, {"exceeded", b.exceeded}});
-        moments.push_back({{"from_ms", ms(m.from)}, {"to_ms", ms(m.to)}, {"faults", faults},
-                           {"cut_off", im.cut_off}, {"touched", im.touched}, {"zones", im.zones},
-                           {"power_domains", im.power_domains}, {"hosts_total", im.hosts_total},
-                           {"share", im.share()}, {"bounds", bounds}});
+            bounds.push_back(
+                {{"bound", b.bound}, {"limit", b.limit}, {"measured", b.measured}, {"exceeded", b.exceeded}});
+        moments.push_back({{"from_ms", ms(m.from)},
+                           {"to_ms", ms(m.to)},
+                           {"faults", faults},
+                           {"cut_off", im.cut_off},
+                           {"touched", im.touched},
+                           {"zones", im.zones},
+                           {"power_domains", im.power_domains},
+                           {"hosts_total", im.hosts_total},
+                           {"share", im.share()},
+                           {"bounds", bounds}});
     }
     return {{"moments", moments}, {"checks", {"blast_radius", "protected", "abort_path"}}, {"ok", true}};
 }
@@ -71,15 +78,21 @@ nlohmann::json guards_json(const plan::Plan& plan, const std::vector<std::string
     size_t abort_when = 0;
     for (auto& n : guard_names) {
         std::string what;
-        if (n == "max_duration") what = "the run ends by safety.max_duration " + format_duration(plan.safety.max_duration);
-        else if (n == "abort_request") what = "`injector abort`, the run's abort file or the machine's kill switch";
-        else if (n == "off_plan_drops") what = "no rule drops packets while its fault is not in force";
-        else if (n == "host_vanished") what = "every planned host's namespace stays present";
-        else if (n == "effect_missing") what = "a fault in force is seen on the wire (canary connect across the cut fails)";
+        if (n == "max_duration")
+            what = "the run ends by safety.max_duration " + format_duration(plan.safety.max_duration);
+        else if (n == "abort_request")
+            what = "`injector abort`, the run's abort file or the machine's kill switch";
+        else if (n == "off_plan_drops")
+            what = "no rule drops packets while its fault is not in force";
+        else if (n == "host_vanished")
+            what = "every planned host's namespace stays present";
+        else if (n == "effect_missing")
+            what = "a fault in force is seen on the wire (canary connect across the cut fails)";
         else if (n == "abort_when" && abort_when < plan.safety.abort_when.size()) {
             auto& a = plan.safety.abort_when[abort_when++];
             what = "probe " + a.probe;
-            if (a.success_rate_below) what += " success rate below " + std::to_string(*a.success_rate_below).substr(0, 4);
+            if (a.success_rate_below)
+                what += " success rate below " + std::to_string(*a.success_rate_below).substr(0, 4);
             if (a.latency_above) what += " latency above " + format_duration(*a.latency_above);
             if (a.failures_in_a_row) what += " " + std::to_string(*a.failures_in_a_row) + " failures in a row";
             if (!a.failures_in_a_row || a.window_given) what += " for " + format_duration(a.window);

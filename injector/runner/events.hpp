@@ -20,7 +20,6 @@ nlohmann::json preflight_json(const plan::Plan& plan, const net::Tables& tables)
 
 // The guards watching the timeline, by the names their abort reasons start with ("name: why"),
 // each with one line saying what it watches.
-nlohmann::json guards_json(const plan::Plan& plan, const std::vector<std::string>& guard_names,
-                           bool signals);
+nlohmann::json guards_json(const plan::Plan& plan, const std::vector<std::string>& guard_names, bool signals);
 
 }  // namespace inj::runner

@@ -12,7 +12,7 @@
 
 namespace inj::runner {
 
-std::string new_run_id();                      // 20261125T091800-3fa2c1
+std::string new_run_id();  // 20261125T091800-3fa2c1
 
 class Journal {
 public:
@@ -27,7 +27,7 @@ public:
     // Appends {"t": wall-clock ISO time, "mono_ns": ..., "event": event, ...fields}. Thread-safe.
     // Important events (durable=true) are fsync'ed before returning. Returns the line written.
     nlohmann::json write(const std::string& event, nlohmann::json fields = nlohmann::json::object(),
-               bool durable = false);
+                         bool durable = false);
     const std::string& dir() const { return dir_; }
     const std::string& path() const { return path_; }
     const std::string& run_id() const { return run_id_; }

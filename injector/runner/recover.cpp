@@ -25,10 +25,10 @@
 #include "common/ranges.hpp"
 #include "faultfs/faultfs.hpp"
 #include "lab/cgroup.hpp"
-#include "targets/watcher.hpp"
 #include "lab/iproute.hpp"
 #include "lab/lab.hpp"
 #include "runner/journal.hpp"
+#include "targets/watcher.hpp"
 
 namespace inj::runner {
 namespace {
@@ -109,8 +109,10 @@ public:
             }
             std::string labinfo = "lab " + lab_id;
             if (auto st = lab::load(lab_id); st) {
-                if (down_lab(*st, "of interrupted run " + id)) labinfo += " removed";
-                else labinfo += " NOT removed";
+                if (down_lab(*st, "of interrupted run " + id))
+                    labinfo += " removed";
+                else
+                    labinfo += " NOT removed";
             } else if (exists(lab::labs_root() + "/" + lab_id)) {
                 labinfo += " state unreadable (removed by name below)";
             } else {
@@ -157,8 +159,10 @@ public:
             bool watcher_alive = watcher > 0 && process_alive(watcher) && comm_of(watcher) == "injector";
             if (runner_alive || watcher_alive) continue;  // one of them still answers for the targets
             int bad = targets::undo_watch(*spec, "recover: the runner and its watcher are gone");
-            if (bad) failed("watcher_undo", "run " + id, std::to_string(bad) + " undo steps failed (see " + path + ")");
-            else removed("watcher_undo", "run " + id, "put back the bound targets of run " + id + " (see " + path + ")");
+            if (bad)
+                failed("watcher_undo", "run " + id, std::to_string(bad) + " undo steps failed (see " + path + ")");
+            else
+                removed("watcher_undo", "run " + id, "put back the bound targets of run " + id + " (see " + path + ")");
         }
     }
 
@@ -171,7 +175,8 @@ public:
         }
         removed("lab_down", what,
                 "removed lab " + st.id + " " + why + (why.empty() ? "" : " ") + "(plan " + st.plan_name + ": " +
-                    std::to_string(st.hosts.size()) + " hosts, their namespaces, links, routes, cgroups, processes, volumes)");
+                    std::to_string(st.hosts.size()) +
+                    " hosts, their namespaces, links, routes, cgroups, processes, volumes)");
         return true;
     }
 
@@ -227,7 +232,8 @@ private:
                 continue;
             }
             removed("cgroup_remove", dir,
-                    "removed cgroup " + dir + (pids.empty() ? "" : " (killed " + std::to_string(pids.size()) + " processes)"),
+                    "removed cgroup " + dir +
+                        (pids.empty() ? "" : " (killed " + std::to_string(pids.size()) + " processes)"),
                     killed);
         }
         ::rmdir(root.c_str());  // the shared parent, once empty; failure means something is left, reported above
@@ -256,7 +262,8 @@ private:
                 failed("link_delete", "link " + l, r ? r->output : r.error().message());
                 continue;
             }
-            removed("link_delete", l + " (root namespace)", "removed link " + l + " (root namespace) and the routes through it");
+            removed("link_delete", l + " (root namespace)",
+                    "removed link " + l + " (root namespace) and the routes through it");
         }
     }
 
@@ -269,7 +276,8 @@ private:
             }
             for (auto& e : *used) {
                 if (e.what.rfind("route ", 0) != 0 || !std::regex_match(e.dev, kRootLink)) continue;
-                auto r = run({"ip", e.prefix.addr.v6 ? "-6" : "-4", "route", "del", e.prefix.str(), "dev", e.dev}, kCmdTimeout);
+                auto r = run({"ip", e.prefix.addr.v6 ? "-6" : "-4", "route", "del", e.prefix.str(), "dev", e.dev},
+                             kCmdTimeout);
                 if (!r || r->exit_code != 0) {
                     failed("route_delete", e.what, r ? r->output : r.error().message());
                     continue;
@@ -308,7 +316,8 @@ private:
                 continue;
             }
             removed("netns_delete", n,
-                    "removed netns " + n + (killed.empty() ? "" : " (killed " + std::to_string(killed.size()) + " processes in it)"),
+                    "removed netns " + n +
+                        (killed.empty() ? "" : " (killed " + std::to_string(killed.size()) + " processes in it)"),
                     killed);
         }
     }
@@ -358,10 +367,12 @@ private:
             if (std::find(still.begin(), still.end(), faultfs::mountpoint_of(pid)) != still.end()) continue;
             auto r = faultfs::stop("", pid);
             if (!r || process_alive(pid)) {
-                failed("faultfs_daemon_kill", "faultfs daemon " + std::to_string(pid), r ? "still alive" : r.error().message());
+                failed("faultfs_daemon_kill", "faultfs daemon " + std::to_string(pid),
+                       r ? "still alive" : r.error().message());
                 continue;
             }
-            removed("faultfs_daemon_kill", std::to_string(pid), "stopped faultfs daemon " + std::to_string(pid) + " (no mount)");
+            removed("faultfs_daemon_kill", std::to_string(pid),
+                    "stopped faultfs daemon " + std::to_string(pid) + " (no mount)");
         }
     }
 
@@ -405,7 +416,8 @@ private:
                 failed("state_remove", "lab state " + dir, ec ? ec.message() : "still present");
                 continue;
             }
-            removed("state_remove", dir, "removed lab directory " + dir + (has_state ? " (unreadable state)" : " (no state file)"));
+            removed("state_remove", dir,
+                    "removed lab directory " + dir + (has_state ? " (unreadable state)" : " (no state file)"));
         }
     }
 };

@@ -8,8 +8,7 @@
 
 namespace inj::runner {
 
-SloReport evaluate_slo(const plan::Probe& probe, const std::vector<ProbeSample>& samples,
-                       SteadyTime t0) {
+SloReport evaluate_slo(const plan::Probe& probe, const std::vector<ProbeSample>& samples, SteadyTime t0) {
     SloReport r;
     r.probe = probe.name;
     r.attempts = samples.size();
@@ -51,9 +50,8 @@ SloReport evaluate_slo(const plan::Probe& probe, const std::vector<ProbeSample>&
             }
             if (rate < *probe.slo.success_rate) {
                 char buf[160];
-                std::snprintf(buf, sizeof buf, "success rate %.2f over %s, below %.2f (%zu of %zu ok)",
-                              rate, format_duration(w).c_str(), *probe.slo.success_rate, ok_in,
-                              hi - lo + 1);
+                std::snprintf(buf, sizeof buf, "success rate %.2f over %s, below %.2f (%zu of %zu ok)", rate,
+                              format_duration(w).c_str(), *probe.slo.success_rate, ok_in, hi - lo + 1);
                 note(at, buf);
             }
         }
@@ -64,8 +62,8 @@ SloReport evaluate_slo(const plan::Probe& probe, const std::vector<ProbeSample>&
             r.worst_at = samples.back().at - t0;
             if (rate < *probe.slo.success_rate) {
                 char buf[160];
-                std::snprintf(buf, sizeof buf, "success rate %.2f over the whole run, below %.2f",
-                              rate, *probe.slo.success_rate);
+                std::snprintf(buf, sizeof buf, "success rate %.2f over the whole run, below %.2f", rate,
+                              *probe.slo.success_rate);
                 note(*r.worst_at, buf);
             }
         }
@@ -73,8 +71,8 @@ SloReport evaluate_slo(const plan::Probe& probe, const std::vector<ProbeSample>&
     if (probe.slo.max_latency) {
         for (auto& s : samples)
             if (s.ok && s.latency > *probe.slo.max_latency) {
-                note(s.at - t0, "latency " + format_duration(s.latency) + " above " +
-                                    format_duration(*probe.slo.max_latency));
+                note(s.at - t0,
+                     "latency " + format_duration(s.latency) + " above " + format_duration(*probe.slo.max_latency));
                 break;
             }
     }

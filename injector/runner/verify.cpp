@@ -41,9 +41,10 @@ std::string failure_text(const RunResult& r) {
 
 }  // namespace
 
-VerifyResult run_verify(const plan::Verify& v, const std::vector<AckedRecord>& records,
-                        const std::function<Result<std::string>(const std::string& text, const std::string& ack)>& expand,
-                        const std::string& netns, const ShellRunner& shell) {
+VerifyResult run_verify(
+    const plan::Verify& v, const std::vector<AckedRecord>& records,
+    const std::function<Result<std::string>(const std::string& text, const std::string& ack)>& expand,
+    const std::string& netns, const ShellRunner& shell) {
     VerifyResult out;
     out.name = v.name;
     out.probe = v.probe;
@@ -147,8 +148,8 @@ std::vector<Expectation> judge(const plan::Expect& expect,
             out.push_back(std::move(e));
             continue;
         }
-        std::string lost = std::to_string(v.missing.size()) + " of " + std::to_string(v.acknowledged) +
-                           " acknowledged records lost";
+        std::string lost =
+            std::to_string(v.missing.size()) + " of " + std::to_string(v.acknowledged) + " acknowledged records lost";
         if (expect.rpo_window) {
             // A lost record is within the window when a fault began at most `window` after it was
             // acknowledged; one acknowledged while or after every fault began is never allowed.
@@ -157,16 +158,20 @@ std::vector<Expectation> judge(const plan::Expect& expect,
             for (auto& rec : v.missing) {
                 std::optional<nanoseconds> age;
                 for (auto& f : faults)
-                    if (f.injected_at >= rec.at && (!age || f.injected_at - rec.at < *age)) age = f.injected_at - rec.at;
-                if (!age || *age > *expect.rpo_window) outside.push_back(rec);
-                else worst = std::max(worst, *age);
+                    if (f.injected_at >= rec.at && (!age || f.injected_at - rec.at < *age))
+                        age = f.injected_at - rec.at;
+                if (!age || *age > *expect.rpo_window)
+                    outside.push_back(rec);
+                else
+                    worst = std::max(worst, *age);
             }
             e.held = outside.empty();
-            if (v.missing.empty()) e.message = what + ": all " + std::to_string(v.acknowledged) + " acknowledged records read back";
+            if (v.missing.empty())
+                e.message = what + ": all " + std::to_string(v.acknowledged) + " acknowledged records read back";
             else if (e.held)
                 e.message = what + ": " + lost + " (" + list_records(v.missing) + "), all acknowledged within " +
-                            format_duration(std::chrono::duration_cast<Duration>(worst)) + " before a fault (expect.rpo " +
-                            format_duration(*expect.rpo_window) + ")";
+                            format_duration(std::chrono::duration_cast<Duration>(worst)) +
+                            " before a fault (expect.rpo " + format_duration(*expect.rpo_window) + ")";
             else
                 e.message = what + ": " + lost + "; " + std::to_string(outside.size()) +
                             " acknowledged outside the expect.rpo window of " + format_duration(*expect.rpo_window) +

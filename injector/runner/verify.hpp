@@ -38,13 +38,14 @@ using ShellRunner = std::function<Result<RunResult>(const std::string& command, 
 // Expands v.command for each record ({ack}) or once, runs it, and lists the records not read
 // back. `expand` turns a template into a command ({ack} given as the extra var); `netns` is where
 // v.in runs.
-VerifyResult run_verify(const plan::Verify& v, const std::vector<AckedRecord>& records,
-                        const std::function<Result<std::string>(const std::string& text, const std::string& ack)>& expand,
-                        const std::string& netns, const ShellRunner& shell);
+VerifyResult run_verify(
+    const plan::Verify& v, const std::vector<AckedRecord>& records,
+    const std::function<Result<std::string>(const std::string& text, const std::string& ack)>& expand,
+    const std::string& netns, const ShellRunner& shell);
 
 // One judged expectation: a test case of the run.
 struct Expectation {
-    std::string name;     // "rto etcd@kv-1", "rpo kv-readback"
+    std::string name;  // "rto etcd@kv-1", "rpo kv-readback"
     bool held = false;
     std::string message;  // what was measured against what was expected
 };
@@ -58,7 +59,8 @@ struct FaultWindow {
 // expect.rto against every recovery of every power_loss (a recovery that never became ready
 // fails whether or not an RTO is given); expect.rpo (0 records when the plan has verify steps
 // but no rpo) against every verify result.
-std::vector<Expectation> judge(const plan::Expect& expect, const std::vector<std::pair<std::string, ServiceRecovery>>& recoveries,
+std::vector<Expectation> judge(const plan::Expect& expect,
+                               const std::vector<std::pair<std::string, ServiceRecovery>>& recoveries,
                                const std::vector<VerifyResult>& verifies, const std::vector<FaultWindow>& faults);
 
 }  // namespace inj::runner

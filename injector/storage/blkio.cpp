@@ -50,7 +50,8 @@ Result<Hierarchy> find_hierarchy() {
             if (w == "io") return Hierarchy{v2, true};
     }
     if (!v1.empty()) return Hierarchy{v1, false};
-    return plain_error("blkio", "neither a cgroup v2 hierarchy with the io controller nor a cgroup v1 blkio hierarchy is mounted");
+    return plain_error(
+        "blkio", "neither a cgroup v2 hierarchy with the io controller nor a cgroup v1 blkio hierarchy is mounted");
 }
 
 }  // namespace
@@ -103,8 +104,10 @@ Result<void> BlkThrottle::set(const BlkLimits& l) {
                                                 " riops=" + v(l.read_iops) + " wiops=" + v(l.write_iops));
     }
     // v1: 0 removes the rule for the device.
-    for (auto [file, value] : {std::pair{"read_bps_device", l.read_bps}, {"write_bps_device", l.write_bps},
-                               {"read_iops_device", l.read_iops}, {"write_iops_device", l.write_iops}})
+    for (auto [file, value] : {std::pair{"read_bps_device", l.read_bps},
+                               {"write_bps_device", l.write_bps},
+                               {"read_iops_device", l.read_iops},
+                               {"write_iops_device", l.write_iops}})
         INJ_TRY(write_file(dir_ + "/blkio.throttle." + file, devno_ + " " + std::to_string(value)));
     return {};
 }

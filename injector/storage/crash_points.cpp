@@ -25,13 +25,14 @@ Result<size_t> StorageEngine::arm_crash(const std::vector<std::string>& hosts, c
             if (!on_hosts(v, hosts)) continue;
             // A fresh arming id per volume (the daemon counts matches from it).
             auto id = faultfs::arm_crash(v.ctl, compose(i), rule, uint32_t(::getpid()));
-            if (!id) return Error{id.error().code, "storage: crash point on " + v.host + ":" + v.path, id.error().message()};
+            if (!id)
+                return Error{id.error().code, "storage: crash point on " + v.host + ":" + v.path, id.error().message()};
             v.crash = v.ctl.read().crash;
             armed.push_back(v.host + ":" + v.path + " arm " + std::to_string(*id));
         }
     }
-    audit::record("storage_crash_armed", rule.op + " " + rule.path + " nth " + std::to_string(rule.nth), true, {}, armed,
-                  audit::Sync::page_cache);
+    audit::record("storage_crash_armed", rule.op + " " + rule.path + " nth " + std::to_string(rule.nth), true, {},
+                  armed, audit::Sync::page_cache);
     return armed.size();
 }
 
@@ -47,8 +48,10 @@ std::optional<faults::CrashFired> StorageEngine::crash_fired(const std::vector<s
     // Sleep on the first armed volume's futex: that one wakes us at once, the others within `wait`.
     auto first = std::find_if(volumes_.begin(), volumes_.end(),
                               [&](const Volume& v) { return on_hosts(v, hosts) && v.crash.arm; });
-    if (first == volumes_.end()) std::this_thread::sleep_for(wait);
-    else (void)faultfs::wait_crash(first->ctl, first->crash.arm, wait);
+    if (first == volumes_.end())
+        std::this_thread::sleep_for(wait);
+    else
+        (void)faultfs::wait_crash(first->ctl, first->crash.arm, wait);
     return check();
 }
 

@@ -41,7 +41,8 @@ std::string bytes_text(uint64_t b) {
 std::string describe(const plan::StorageDegrade& sd) {
     std::vector<std::string> parts;
     std::string lat;
-    for (auto [n, l] : {std::pair{"read", &sd.read}, {"write", &sd.write}, {"fsync", &sd.fsync}, {"metadata", &sd.metadata}})
+    for (auto [n, l] :
+         {std::pair{"read", &sd.read}, {"write", &sd.write}, {"fsync", &sd.fsync}, {"metadata", &sd.metadata}})
         if (l->any())
             lat += (lat.empty() ? "latency " : ", ") + std::string(n) + " " + format_duration(l->fixed) +
                    (l->jitter.count() ? " +-" + format_duration(l->jitter) : "");
@@ -116,12 +117,13 @@ Result<void> StorageEngine::prepare(const plan::Plan& plan, targets::Targets& ta
         for (auto& m : h.volumes) {
             if (m.faultfs_control.empty()) continue;
             auto c = faultfs::Control::open(m.faultfs_control);
-            if (!c) return Error{c.error().code, "storage: faultfs of " + m.name + " on " + h.name, c.error().message()};
+            if (!c)
+                return Error{c.error().code, "storage: faultfs of " + m.name + " on " + h.name, c.error().message()};
             if (c->block()->state.load() != uint32_t(faultfs::DaemonState::serving))
                 return plain_error("storage", "the faultfs daemon of " + m.path + " is not serving (see its log in " +
                                                   targets.describe() + ")");
-            Volume v{h.name, m.name, m.path, m.faultfs_control, std::move(*c),
-                     plan::volume_volatile(plan, h.name, m.name)};
+            Volume v{
+                h.name, m.name, m.path, m.faultfs_control, std::move(*c), plan::volume_volatile(plan, h.name, m.name)};
             if (const plan::VolumeLoss* l = plan::volume_loss(plan, h.name, m.name)) v.loss = *l;
             // Accounts of cuts before this run (a reused lab) are not this run's losses.
             v.cuts_before = v.ctl.block()->counters.lost_reports.load();
@@ -166,7 +168,8 @@ faultfs::Settings StorageEngine::compose(size_t volume) const {
         const auto& vs = faults_[i]->volumes;
         if (std::find(vs.begin(), vs.end(), volume) == vs.end()) continue;
         merge(s, settings_of(plan_->method[i].as<plan::DegradeStorageSpec>()->disk));
-        if (faults_[i]->deadline_ns) deadline = deadline ? std::min(deadline, faults_[i]->deadline_ns) : faults_[i]->deadline_ns;
+        if (faults_[i]->deadline_ns)
+            deadline = deadline ? std::min(deadline, faults_[i]->deadline_ns) : faults_[i]->deadline_ns;
     }
     if (volumes_[volume].is_volatile) faultfs::to_settings(to_loss(volumes_[volume].loss), s);
     s.crash = volumes_[volume].crash;
@@ -206,8 +209,8 @@ Result<void> StorageEngine::inject(size_t index, uint64_t deadline_ns) {
         paths.push_back(volumes_[v].host + ":" + volumes_[v].path);
     }
     audit::record("storage_degrade", "fault " + plan_->method[index].name, true, {}, paths, audit::Sync::page_cache);
-    lg()->info("fault {}: volume {} degraded on {} hosts", plan_->method[index].name,
-               *plan_->method[index].volume(), a.volumes.size());
+    lg()->info("fault {}: volume {} degraded on {} hosts", plan_->method[index].name, *plan_->method[index].volume(),
+               a.volumes.size());
     return {};
 }
 

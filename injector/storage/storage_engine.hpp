@@ -1,9 +1,9 @@
 // The storage engine: degrade_storage faults, and the storage half of power_loss.
 //
 // The target provider serves every degraded or volatile volume through a faultfs daemon (the
-// lab starts them before the services; targets::Volume names each daemon's control file). This engine maps each daemon's control block and, at every inject
-// and heal, publishes the sum of the faults in force on that volume: one seqlock write, read by
-// the daemon on its next operation (no remount, nothing restarted). The run's pid is the owner
+// lab starts them before the services; targets::Volume names each daemon's control file). This engine maps each
+// daemon's control block and, at every inject and heal, publishes the sum of the faults in force on that volume: one
+// seqlock write, read by the daemon on its next operation (no remount, nothing restarted). The run's pid is the owner
 // in each block, so if the runner dies the daemons clear every fault by themselves; each block
 // also carries a deadline past which the daemon ignores the faults.
 //
@@ -52,9 +52,9 @@ private:
         std::string control;  // the daemon's control file (its lost account sits next to it)
         faultfs::Control ctl;
         bool is_volatile = false;
-        plan::VolumeLoss loss;          // the plan's loss model (volatile volumes)
-        faultfs::CrashPoint crash{};    // armed crash point, kept in every publish; ops 0 = none
-        uint64_t cuts_before = 0;       // the daemon's cut count when this run took the volume
+        plan::VolumeLoss loss;        // the plan's loss model (volatile volumes)
+        faultfs::CrashPoint crash{};  // armed crash point, kept in every publish; ops 0 = none
+        uint64_t cuts_before = 0;     // the daemon's cut count when this run took the volume
     };
     struct Active {
         std::vector<size_t> volumes;  // indexes into volumes_
@@ -62,8 +62,8 @@ private:
         uint64_t deadline_ns = 0;
         // Errors and operations on its volumes while this fault was in force (a volume another
         // fault degrades at another time does not count here: the off-plan guard reads these).
-        uint64_t errors = 0, ops = 0;          // closed periods
-        uint64_t base_errors = 0, base_ops = 0; // volume totals when the open period began
+        uint64_t errors = 0, ops = 0;            // closed periods
+        uint64_t base_errors = 0, base_ops = 0;  // volume totals when the open period began
     };
     // Sum over the fault's volumes of the daemon counters (errors injected, operations).
     std::pair<uint64_t, uint64_t> totals(const Active& a) const;

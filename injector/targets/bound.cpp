@@ -60,7 +60,8 @@ Result<void> resolve_process(const plan::Binding& b, BoundHost& out) {
         auto ns = resolve_netns(b.netns);
         if (!ns) return std::move(ns).error();
         if (out.pid && !same_file(*ns, "/proc/" + std::to_string(out.pid) + "/ns/net"))
-            return plain_error("netns " + b.netns, "pid " + std::to_string(out.pid) + " of the binding lives in another network namespace");
+            return plain_error("netns " + b.netns,
+                               "pid " + std::to_string(out.pid) + " of the binding lives in another network namespace");
         out.netns = *ns;
         out.netns_stable = true;
     }
@@ -100,8 +101,7 @@ Result<BoundHost> resolve_binding(const plan::Host& host) {
     out.binding = b;
     auto fail = [&](const Error& e) { return host_error(host.name, b, e.message()); };
     switch (b.kind) {
-        case plan::Binding::Kind::none:
-            return host_error(host.name, b, "is not bound");
+        case plan::Binding::Kind::none: return host_error(host.name, b, "is not bound");
         case plan::Binding::Kind::container: {
             auto c = resolve_container(b.container, runtime_of(b));
             if (!c) return fail(c.error());
@@ -134,8 +134,9 @@ Result<BoundHost> resolve_binding(const plan::Host& host) {
         if (std::find(have->begin(), have->end(), a.addr) == have->end()) {
             std::string list;
             for (auto& h : *have) list += (list.empty() ? "" : ", ") + h.str();
-            return host_error(host.name, b, "address " + a.addr.str() + " of the plan is not on its interfaces (" +
-                                                (list.empty() ? std::string("none") : list) + ")");
+            return host_error(host.name, b,
+                              "address " + a.addr.str() + " of the plan is not on its interfaces (" +
+                                  (list.empty() ? std::string("none") : list) + ")");
         }
     for (auto& v : b.volumes) {
         auto dir = out.real_dir(v);
@@ -157,7 +158,8 @@ Result<std::unique_ptr<Targets>> bind(const plan::Plan& plan) {
     return std::unique_ptr<Targets>(std::make_unique<BoundTargets>(plan, std::move(bound)));
 }
 
-BoundTargets::BoundTargets(const plan::Plan& plan, std::vector<BoundHost> hosts) : plan_(plan), bound_(std::move(hosts)) {
+BoundTargets::BoundTargets(const plan::Plan& plan, std::vector<BoundHost> hosts)
+    : plan_(plan), bound_(std::move(hosts)) {
     for (auto& b : bound_) {
         Host h;
         h.name = b.name;
@@ -210,8 +212,8 @@ Result<ServiceInstance> BoundTargets::restart_one(BoundHost& h) {
     auto r = run_shell(h.binding.restart, std::chrono::seconds(60));
     if (!r) return std::move(r).error();
     if (r->exit_code != 0)
-        return plain_error("host " + h.name, "restart command exited " + std::to_string(r->exit_code) + ": " +
-                                                 r->output.substr(0, 300));
+        return plain_error("host " + h.name,
+                           "restart command exited " + std::to_string(r->exit_code) + ": " + r->output.substr(0, 300));
     // The new process: the cgroup's first member, or the pidfile's pid once the file says it.
     h.pid = 0;
     auto until = Clock::now() + std::chrono::seconds(5);
@@ -312,8 +314,10 @@ std::optional<WatchSpec> BoundTargets::watch_spec(pid_t owner, const std::string
         for (auto* v : served)
             if (auto dir = b.real_dir(*v)) w.unmount.push_back(*dir);
         if (served.empty()) continue;
-        if (b.container) w.stop_containers.push_back(b.container->inspect.id);
-        else if (auto u = b.cgroups.find("unified"); u != b.cgroups.end()) w.kill_cgroups.push_back(u->second);
+        if (b.container)
+            w.stop_containers.push_back(b.container->inspect.id);
+        else if (auto u = b.cgroups.find("unified"); u != b.cgroups.end())
+            w.kill_cgroups.push_back(u->second);
     }
     for (auto& b : bound_)  // this machine's own volumes: nothing to stop, only the mount to take down
         if (b.binding.kind == plan::Binding::Kind::local)
@@ -333,8 +337,10 @@ std::vector<std::string> BoundTargets::touched() const {
             line += "; volume " + v.name + " " + v.path;
             if (std::find(served.begin(), served.end(), &v) == served.end()) continue;
             auto dir = b.real_dir(v);
-            line += " served through the fault filesystem at " + (dir ? *dir : v.path) +
-                    (b.binding.kind == plan::Binding::Kind::local ? "" : " (its service restarted at the start and the end)");
+            line +=
+                " served through the fault filesystem at " + (dir ? *dir : v.path) +
+                (b.binding.kind == plan::Binding::Kind::local ? ""
+                                                              : " (its service restarted at the start and the end)");
         }
         if (b.pid) line += "; pid " + std::to_string(b.pid);
         out.push_back(std::move(line));

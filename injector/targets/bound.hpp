@@ -27,8 +27,8 @@ struct BoundHost {
     std::string netns;
     bool netns_stable = true;
     std::vector<std::string> interfaces;
-    CgroupDirs cgroups;                  // unified (v2) always present
-    pid_t pid = 0;                       // the service's pid now (0: none known)
+    CgroupDirs cgroups;  // unified (v2) always present
+    pid_t pid = 0;       // the service's pid now (0: none known)
     // The real directory of one of its volumes: a container's path may name either side of one
     // of its bind mounts, and is the host side.
     Result<std::string> real_dir(const plan::Binding::Volume& v) const;

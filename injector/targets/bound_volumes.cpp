@@ -26,7 +26,8 @@ Result<std::string> BoundHost::real_dir(const plan::Binding::Volume& v) const {
         mounts += (mounts.empty() ? "" : ", ") + m.source + ":" + m.destination;
     }
     return plain_error("volume " + v.name, v.path + " is not a bind mount of container " + container->inspect.name +
-                                               " (its bind mounts: " + (mounts.empty() ? std::string("none") : mounts) + ")");
+                                               " (its bind mounts: " + (mounts.empty() ? std::string("none") : mounts) +
+                                               ")");
 }
 
 std::vector<const plan::Binding::Volume*> BoundTargets::faultfs_volumes_of(const BoundHost& h) const {
@@ -50,7 +51,8 @@ Result<void> BoundTargets::cycle_service(const std::string& host, const std::fun
             auto r = run(h.container->stop_command(10), std::chrono::seconds(60));
             if (!r) return std::move(r).error();
             if (r->exit_code != 0)
-                return plain_error("host " + host, "stop container " + h.container->inspect.name + ": " + r->output.substr(0, 300));
+                return plain_error("host " + host,
+                                   "stop container " + h.container->inspect.name + ": " + r->output.substr(0, 300));
         } else if (auto u = h.cgroups.find("unified"); u != h.cgroups.end()) {
             INJ_TRY(kill_cgroup_and_wait(u->second));
         }
@@ -76,7 +78,8 @@ Result<void> BoundTargets::serve_volumes(const std::vector<std::pair<std::string
         const std::string& volume = hv.second;
         auto b = std::find_if(bound_.begin(), bound_.end(), [&](auto& x) { return x.name == host; });
         if (b == bound_.end()) return plain_error("volume " + volume + " on " + host, "the host is not bound");
-        auto v = std::find_if(b->binding.volumes.begin(), b->binding.volumes.end(), [&](auto& x) { return x.name == volume; });
+        auto v = std::find_if(b->binding.volumes.begin(), b->binding.volumes.end(),
+                              [&](auto& x) { return x.name == volume; });
         if (v == b->binding.volumes.end()) return plain_error("host " + host, "has no volume " + volume);
         auto path = b->real_dir(*v);
         if (!path) return std::move(path).error();
@@ -87,8 +90,9 @@ Result<void> BoundTargets::serve_volumes(const std::vector<std::pair<std::string
             return plain_error("host " + host + " volume " + volume,
                                *path + " is served by faultfs daemon " + std::to_string(d) + " already (another run?)");
         if (b->binding.kind == plan::Binding::Kind::process && b->binding.restart.empty())
-            return plain_error("host " + host + " volume " + volume,
-                               "its service must restart to open its files through the fault filesystem: give restart:");
+            return plain_error(
+                "host " + host + " volume " + volume,
+                "its service must restart to open its files through the fault filesystem: give restart:");
         todo.push_back({host, volume, *path});
     }
     std::vector<std::string> hosts_cycled;
@@ -109,8 +113,10 @@ Result<void> BoundTargets::serve_volumes(const std::vector<std::pair<std::string
                         v.faultfs_pid = *pid;
                     }
         if (!users.empty())
-            log::get("targets")->warn("{}: {} processes have files open there; those files bypass the faults "
-                                      "until reopened", t.path, users.size());
+            log::get("targets")->warn(
+                "{}: {} processes have files open there; those files bypass the faults "
+                "until reopened",
+                t.path, users.size());
         if (std::find(hosts_cycled.begin(), hosts_cycled.end(), t.host) == hosts_cycled.end())
             hosts_cycled.push_back(t.host);
     }

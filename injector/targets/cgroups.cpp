@@ -54,7 +54,8 @@ Result<void> await_cgroups(const std::vector<std::string>& dirs, const std::stri
             std::string names;
             for (auto& d : left) names += (names.empty() ? "" : ", ") + d;
             return plain_error("cgroup", "cgroup.events " + key + " not " + std::to_string(want) + " after " +
-                                             format_duration(std::chrono::duration_cast<Duration>(bound)) + ": " + names);
+                                             format_duration(std::chrono::duration_cast<Duration>(bound)) + ": " +
+                                             names);
         }
         std::this_thread::sleep_for(kPoll);
     }

@@ -32,8 +32,10 @@ std::string Targets::judge_netns() const {
     std::string ns;
     for (auto& h : hosts())
         for (auto& j : h.judges) {
-            if (ns.empty()) ns = j.netns;
-            else if (j.netns != ns) return {};
+            if (ns.empty())
+                ns = j.netns;
+            else if (j.netns != ns)
+                return {};
         }
     return ns;
 }

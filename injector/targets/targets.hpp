@@ -31,16 +31,16 @@ struct Volume {
 // namespace. In a lab, tcx ingress of the host's port on its zone bridge; for what exists (no
 // fabric), tcx egress of each of its own interfaces.
 struct JudgePoint {
-    std::string netns;   // path (/run/netns/NAME or /proc/PID/ns/net)
+    std::string netns;  // path (/run/netns/NAME or /proc/PID/ns/net)
     std::string ifname;
     bool ingress = true;
 };
 
 struct Host {
-    std::string name;          // plan host name
+    std::string name;  // plan host name
     std::string zone, power_domain;
-    std::string netns;         // path of the namespace its processes live in
-    std::string interface;     // its own interface there (eth0 in a lab)
+    std::string netns;      // path of the namespace its processes live in
+    std::string interface;  // its own interface there (eth0 in a lab)
     std::vector<JudgePoint> judges;
     bool netns_stable = true;  // the netns path outlives the host's processes (false: /proc/PID/ns/net)
     std::string cgroup;        // cgroup directory (v2) holding every process of the host

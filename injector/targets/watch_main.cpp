@@ -13,10 +13,10 @@
 #include <nlohmann/json.hpp>
 
 #include "common/proc.hpp"
-#include "targets/container.hpp"
-#include "targets/watcher.hpp"
 #include "faultfs/faultfs.hpp"
 #include "targets/cgroups.hpp"
+#include "targets/container.hpp"
+#include "targets/watcher.hpp"
 
 namespace inj::targets {
 namespace {
@@ -94,20 +94,26 @@ static int free_served_volumes(const WatchSpec& spec) {
         argv.insert(argv.end(), {"stop", "-t", "10", id});
         auto r = run(argv, std::chrono::seconds(spec.restart_timeout_s));
         bool ok = r && r->exit_code == 0;
-        record(spec.record, {{"event", "stop_container"}, {"id", id}, {"ok", ok},
-                             {"error", ok ? "" : r ? r->output.substr(0, 300) : r.error().message()}});
+        record(spec.record, {{"event", "stop_container"},
+                             {"id", id},
+                             {"ok", ok},
+                             {"error", ok  ? ""
+                                       : r ? r->output.substr(0, 300)
+                                           : r.error().message()}});
         failed += !ok;
     }
     for (auto& dir : spec.kill_cgroups) {
         auto r = kill_cgroup_and_wait(dir, std::chrono::seconds(5));
-        record(spec.record, {{"event", "kill_cgroup"}, {"cgroup", dir}, {"ok", r.ok()},
-                             {"error", r.ok() ? "" : r.error().message()}});
+        record(
+            spec.record,
+            {{"event", "kill_cgroup"}, {"cgroup", dir}, {"ok", r.ok()}, {"error", r.ok() ? "" : r.error().message()}});
         failed += !r.ok();
     }
     for (auto& mp : spec.unmount) {
         auto r = faultfs::stop(mp, 0);
-        record(spec.record, {{"event", "unmount"}, {"mountpoint", mp}, {"ok", r.ok()},
-                             {"error", r.ok() ? "" : r.error().message()}});
+        record(
+            spec.record,
+            {{"event", "unmount"}, {"mountpoint", mp}, {"ok", r.ok()}, {"error", r.ok() ? "" : r.error().message()}});
         failed += !r.ok();
     }
     return failed;

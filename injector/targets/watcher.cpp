@@ -84,7 +84,8 @@ Result<void> freeze_cgroup(const std::string& dir, std::chrono::milliseconds bou
 
 Result<void> kill_cgroup_and_wait(const std::string& dir, std::chrono::milliseconds bound) {
     INJ_TRY(check_cgroup_dir(dir));
-    if (!exists(dir + "/cgroup.kill")) return plain_error("cgroup " + dir, "no cgroup.kill here (gone, or not cgroup v2)");
+    if (!exists(dir + "/cgroup.kill"))
+        return plain_error("cgroup " + dir, "no cgroup.kill here (gone, or not cgroup v2)");
     INJ_TRY(write_control(dir + "/cgroup.kill", "1"));
     return await_cgroups({dir}, "populated", 0, bound);
 }
@@ -133,9 +134,9 @@ Result<WatchSpec> spec_from_json(const std::string& text) {
             s.thaw.push_back(d.get<std::string>());
         }
     }
-    for (auto [key, out] : {std::pair{"container_runtime", &s.container_runtime}, std::pair{"containers", &s.containers},
-                            std::pair{"stop_containers", &s.stop_containers}, std::pair{"kill_cgroups", &s.kill_cgroups},
-                            std::pair{"unmount", &s.unmount}}) {
+    for (auto [key, out] : {std::pair{"container_runtime", &s.container_runtime},
+                            std::pair{"containers", &s.containers}, std::pair{"stop_containers", &s.stop_containers},
+                            std::pair{"kill_cgroups", &s.kill_cgroups}, std::pair{"unmount", &s.unmount}}) {
         auto list = j.find(key);
         if (list == j.end()) continue;
         if (!list->is_array()) return bad(std::string(key) + ": a list of strings");
@@ -148,7 +149,8 @@ Result<WatchSpec> spec_from_json(const std::string& text) {
         return bad("containers: a container_runtime is needed");
     for (auto& d : s.kill_cgroups) {
         INJ_TRY(check_cgroup_dir(d));
-        if (!exists(d + "/cgroup.kill") && exists(d)) return bad("kill_cgroups: " + d + " is not a cgroup v2 directory");
+        if (!exists(d + "/cgroup.kill") && exists(d))
+            return bad("kill_cgroups: " + d + " is not a cgroup v2 directory");
     }
     for (auto& m : s.unmount)
         if (m.size() < 2 || m[0] != '/' || m.find("/../") != std::string::npos || m.ends_with("/.."))
@@ -236,7 +238,8 @@ Result<void> Watcher::undo(std::chrono::milliseconds bound) {
         if (r < 0) return errno_error("wait for the watcher", std::to_string(pid_));
         std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
-    return plain_error("watcher " + std::to_string(pid_), "still undoing after " + std::to_string(bound.count()) + " ms");
+    return plain_error("watcher " + std::to_string(pid_),
+                       "still undoing after " + std::to_string(bound.count()) + " ms");
 }
 
 }  // namespace inj::targets

@@ -80,8 +80,9 @@ private:
 };
 
 // What the watcher does when the runner is lost: thaws, stops what holds served volumes and
-// unmounts their fault filesystems, starts containers again, runs the restart commands, appending each step to spec.record (ending with an "undone" line). Also run
-// by `injector recover` when the watcher itself is gone. Returns the number of failed steps.
+// unmounts their fault filesystems, starts containers again, runs the restart commands, appending each step to
+// spec.record (ending with an "undone" line). Also run by `injector recover` when the watcher itself is gone. Returns
+// the number of failed steps.
 int undo_watch(const WatchSpec& spec, const std::string& why);
 
 // `injector watch`: reads the spec from stdin, says "R" on stdout once watching, then waits.

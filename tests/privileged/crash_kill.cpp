@@ -162,10 +162,10 @@ TEST_F(CrashTest, AuditLogRecordsEveryChangeOfARunAndStatusSummarisesIt) {
         if (e.run == run_id && e.result == "ok") ++ok_of_run[e.action];
     }
     // Creations and removals of the lab, the program and its attachments, the fault itself.
-    for (const char* a : {"cgroup_create", "volume_create", "netns_create", "link_create", "bridge_create",
-                          "route_add", "service_start", "bpf_prog_load", "tcx_attach", "arm", "disarm",
-                          "tcx_detach", "bpf_prog_unload", "cgroup_kill", "cgroup_remove", "link_delete",
-                          "netns_delete", "volume_remove", "state_remove"})
+    for (const char* a :
+         {"cgroup_create", "volume_create", "netns_create", "link_create", "bridge_create", "route_add",
+          "service_start", "bpf_prog_load", "tcx_attach", "arm", "disarm", "tcx_detach", "bpf_prog_unload",
+          "cgroup_kill", "cgroup_remove", "link_delete", "netns_delete", "volume_remove", "state_remove"})
         EXPECT_GE(ok_of_run[a], 1) << "no '" << a << "' record of run " << run_id;
     EXPECT_EQ(ok_of_run["service_start"], 3);
     EXPECT_EQ(ok_of_run["arm"], 1);

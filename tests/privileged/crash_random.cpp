@@ -55,7 +55,8 @@ TEST(CrashRandom, Kill9AtRandomMomentsThenRecoverLeavesNothing) {
         std::mt19937 rng(static_cast<std::mt19937::result_type>(seeds[i]));
         std::uniform_int_distribution<int> delay_ms(0, static_cast<int>(full_ms));
         int delay = delay_ms(rng);
-        std::printf("iteration %zu seed %llu: kill -9 after %d ms\n", i, static_cast<unsigned long long>(seeds[i]), delay);
+        std::printf("iteration %zu seed %llu: kill -9 after %d ms\n", i, static_cast<unsigned long long>(seeds[i]),
+                    delay);
         std::fflush(stdout);
         std::string ctx = "iteration " + std::to_string(i) + " (INJECTOR_CRASH_SEED=" + std::to_string(seeds[i]) + ")";
 
@@ -74,14 +75,17 @@ TEST(CrashRandom, Kill9AtRandomMomentsThenRecoverLeavesNothing) {
         auto r = cli({"recover"});
         EXPECT_EQ(r.exit_code, 0) << ctx << ": recover failed:\n" << r.output << "\nrunner output:\n" << slurp(out);
         std::string left = leftovers();
-        EXPECT_EQ(left, "") << ctx << ": left behind after recover:\n" << r.output << "\nrunner output:\n" << slurp(out);
+        EXPECT_EQ(left, "") << ctx << ": left behind after recover:\n"
+                            << r.output << "\nrunner output:\n"
+                            << slurp(out);
         if (!left.empty()) {
             // Make the next iteration start clean so one failure does not cascade.
             cli({"recover"});
         }
         auto again = cli({"recover"});
         EXPECT_EQ(again.exit_code, 0) << ctx << ": " << again.output;
-        EXPECT_NE(again.output.find("nothing to recover"), std::string::npos) << ctx << ": not idempotent:\n" << again.output;
+        EXPECT_NE(again.output.find("nothing to recover"), std::string::npos) << ctx << ": not idempotent:\n"
+                                                                              << again.output;
     }
     std::printf("%d runs killed while running, %d finished before their kill\n", killed_running, finished_first);
     ::unsetenv("INJECTOR_AUDIT_LOG");

@@ -23,10 +23,12 @@ namespace {
 std::string storage_plan(const PlanSpec& s) {
     std::string y = plan_yaml(s);
     y = y.substr(0, y.find("method:\n"));
-    y += "method:\n  - name: bad-disk\n    fault: degrade_storage\n    at: " + s.fault_at + "\n    duration: " + s.fault_for +
+    y += "method:\n  - name: bad-disk\n    fault: degrade_storage\n    at: " + s.fault_at +
+         "\n    duration: " + s.fault_for +
          "\n    target: { host: h0 }\n    volume: etcd-data\n"
          "    errors: [ { errno: EIO, ops: [write], path: \"probe*\" } ]\n"
-         "safety:\n  max_duration: " + s.max_duration + "\n";
+         "safety:\n  max_duration: " +
+         s.max_duration + "\n";
     return y;
 }
 

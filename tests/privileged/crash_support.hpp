@@ -23,9 +23,9 @@
 #include <thread>
 
 #include "common/netns.hpp"
-#include "common/tcp.hpp"
 #include "common/paths.hpp"
 #include "common/proc.hpp"
+#include "common/tcp.hpp"
 #include "runner/journal.hpp"
 #include "support/test_support.hpp"
 
@@ -36,7 +36,7 @@ using Clock = std::chrono::steady_clock;
 
 struct PlanSpec {
     std::string name;
-    int zones = 3;              // zone z<i> with one host h<i>, etcd on each
+    int zones = 3;  // zone z<i> with one host h<i>, etcd on each
     std::string fault_at = "1s";
     std::string fault_for = "60s";
     std::string max_duration = "2m";
@@ -70,12 +70,15 @@ steady_state:
       tcp: "{addr:h1}:2379"
       every: 200ms
       timeout: 500ms
-      slo: { success_rate: 0.9, window: )" + s.slo_window + R"( }
+      slo: { success_rate: 0.9, window: )" +
+         s.slo_window + R"( }
 method:
   - name: cut-z0
     fault: sever
-    at: )" + s.fault_at + R"(
-    duration: )" + s.fault_for + R"(
+    at: )" +
+         s.fault_at + R"(
+    duration: )" +
+         s.fault_for + R"(
     target: { zone: z0 }
     peer: { zone: [)";
     for (int i = 1; i < s.zones; ++i) y += (i > 1 ? ", z" : "z") + std::to_string(i);
@@ -150,12 +153,17 @@ inline uint64_t process_start_mono_ns(pid_t pid) {
     std::string f;
     for (int i = 0; i < 20 && fields >> f; ++i) {}  // fields 3..22: the 20th is starttime
     uint64_t ticks = 0;
-    try { ticks = std::stoull(f); } catch (...) { return 0; }
+    try {
+        ticks = std::stoull(f);
+    } catch (...) {
+        return 0;
+    }
     timespec boot{}, mono{};
     ::clock_gettime(CLOCK_BOOTTIME, &boot);
     ::clock_gettime(CLOCK_MONOTONIC, &mono);
     const int64_t suspended = (boot.tv_sec - mono.tv_sec) * 1'000'000'000ll + (boot.tv_nsec - mono.tv_nsec);
-    const int64_t start = static_cast<int64_t>(ticks * (1'000'000'000ull / static_cast<uint64_t>(::sysconf(_SC_CLK_TCK))));
+    const int64_t start =
+        static_cast<int64_t>(ticks * (1'000'000'000ull / static_cast<uint64_t>(::sysconf(_SC_CLK_TCK))));
     const int64_t slack = 50'000'000;  // a tick of granularity, and then some
     return start - suspended - slack > 0 ? static_cast<uint64_t>(start - suspended - slack) : 0;
 }
@@ -197,7 +205,8 @@ inline bool wait_event(pid_t pid, const std::string& event, std::chrono::nanosec
 
 // Non-blocking TCP connect from inside `netns` (path) to addr:port: true when it completes
 // within `timeout`. Only this thread enters the namespace.
-inline bool tcp_connects(const std::string& netns, const std::string& addr, int port, std::chrono::milliseconds timeout) {
+inline bool tcp_connects(const std::string& netns, const std::string& addr, int port,
+                         std::chrono::milliseconds timeout) {
     auto g = NetnsGuard::enter(netns);
     auto ip = IpAddr::parse(addr);
     return g && ip && tcp_connect(*ip, port, timeout).ok();

@@ -31,7 +31,8 @@ protected:
     }
 
     // The plan (edited by `edit`), its lab, the fleet's etcd and an agent on every kv host.
-    void up(const std::function<void(std::string&)>& edit = {}, const std::string& rel = "experiments/pangyo-fire.yaml") {
+    void up(const std::function<void(std::string&)>& edit = {},
+            const std::string& rel = "experiments/pangyo-fire.yaml") {
         std::string y = slurp(test::source_path(rel));
         if (edit) edit(y);
         plan_path_ = dir_.write(std::filesystem::path(rel).filename().string(), y);
@@ -46,9 +47,25 @@ protected:
         endpoints_ = ctl + ":2381";
         const std::string client = "http://" + endpoints_, peer = "http://127.0.0.1:23811";
         SpawnSpec s;
-        s.argv = {"etcd", "--name", "fleet", "--data-dir", dir_.path() + "/fleet-etcd", "--listen-client-urls", client,
-                  "--advertise-client-urls", client, "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
-                  "--initial-cluster", "fleet=" + peer, "--heartbeat-interval", "100", "--election-timeout", "1000"};
+        s.argv = {"etcd",
+                  "--name",
+                  "fleet",
+                  "--data-dir",
+                  dir_.path() + "/fleet-etcd",
+                  "--listen-client-urls",
+                  client,
+                  "--advertise-client-urls",
+                  client,
+                  "--listen-peer-urls",
+                  peer,
+                  "--initial-advertise-peer-urls",
+                  peer,
+                  "--initial-cluster",
+                  "fleet=" + peer,
+                  "--heartbeat-interval",
+                  "100",
+                  "--election-timeout",
+                  "1000"};
         s.output = dir_.path() + "/fleet-etcd.log";
         s.die_with_parent = true;
         auto pid = spawn(s);
@@ -56,8 +73,10 @@ protected:
         etcd_ = *pid;
         std::optional<fleet::EtcdClient> c;
         for (int i = 0; i < 600 && !c; ++i) {
-            if (auto x = fleet::EtcdClient::connect(endpoints_, 200ms)) c.emplace(std::move(*x));
-            else std::this_thread::sleep_for(50ms);
+            if (auto x = fleet::EtcdClient::connect(endpoints_, 200ms))
+                c.emplace(std::move(*x));
+            else
+                std::this_thread::sleep_for(50ms);
         }
         ASSERT_TRUE(c) << "the fleet etcd did not come up: " << slurp(s.output);
         for (auto h : {"kv-1", "kv-2", "kv-3"}) start_agent(h);
@@ -91,11 +110,11 @@ protected:
     }
 
     std::vector<std::string> run_args(std::vector<std::string> extra = {}) const {
-        std::vector<std::string> a{injector(), "--log-level", "warn", "run", plan_path_, "--fleet", endpoints_, "--json"};
+        std::vector<std::string> a{injector(), "--log-level", "warn",     "run",
+                                   plan_path_, "--fleet",     endpoints_, "--json"};
         a.insert(a.end(), extra.begin(), extra.end());
         return a;
     }
-
 
     // The plan with kv-1's power loss in freeze mode from 1 s, its controller started
     // (`extra` options) and kv-1 frozen.
@@ -115,7 +134,8 @@ protected:
         auto pid = spawn(s);
         ASSERT_TRUE(pid.ok()) << pid.error().message();
         controller_ = *pid;
-        ASSERT_TRUE(until([&] { return frozen("kv-1"); }, 60s)) << slurp(s.output) << slurp(dir_.path() + "/agent-kv-1.log");
+        ASSERT_TRUE(until([&] { return frozen("kv-1"); }, 60s))
+            << slurp(s.output) << slurp(dir_.path() + "/agent-kv-1.log");
     }
 
     // The id of the run kv-1's agent loaded (its log says "run ID: N faults prepared").
@@ -141,8 +161,7 @@ protected:
             waitpid(controller_, nullptr, 0);
         }
         for (auto& [h, pid] : agents_) kill(pid, SIGTERM);
-        for (auto& [h, pid] : agents_)
-            (void)wait_exit(pid, 15s);  // past the bound: SIGKILLed and reaped
+        for (auto& [h, pid] : agents_) (void)wait_exit(pid, 15s);  // past the bound: SIGKILLed and reaped
         if (etcd_ > 0) {
             kill(etcd_, SIGTERM);
             (void)wait_exit(etcd_, 10s);  // past the bound: SIGKILLed and reaped
@@ -193,7 +212,6 @@ protected:
     pid_t controller_ = 0;
 };
 
-
 }  // namespace
 
 // The flagship drill through agents: the same verdict, RTO and RPO expectations as in local mode
@@ -218,8 +236,8 @@ TEST_F(FleetPower, PangyoFireThroughAgentsMeetsItsRtoAndRpo) {
     EXPECT_TRUE(rec["ready"].get<bool>()) << rec.dump();
     EXPECT_GT(rec["rto_ms"].get<double>(), 0.0);
     EXPECT_LT(rec["rto_ms"].get<double>(), 30000.0);
-    std::cout << "[ fleet    ] pangyo-fire through agents: RTO " << rec["rto_ms"].get<double>() << " ms, activation spread "
-              << f["engine"]["activation"]["spread_ms"].get<double>() << " ms\n";
+    std::cout << "[ fleet    ] pangyo-fire through agents: RTO " << rec["rto_ms"].get<double>()
+              << " ms, activation spread " << f["engine"]["activation"]["spread_ms"].get<double>() << " ms\n";
     ASSERT_NO_FATAL_FAILURE(expect_dark_host_reports(rep, f));
     auto& v = rep["verify"][0];
     EXPECT_GT(v["acknowledged"].get<int>(), 100) << v.dump();
@@ -245,12 +263,14 @@ TEST_F(FleetPower, ControllerKilledMidFreezeThawsTheHostWithinTheLease) {
     controller_ = 0;
     auto thawed = until([&] { return !frozen("kv-1") && etcd_serves("kv-2", "kv-1"); }, 15s);
     ASSERT_TRUE(thawed) << slurp(dir_.path() + "/agent-kv-1.log");
-    std::cout << "[ fleet    ] controller kill -9 mid freeze -> kv-1 thawed and serving after " << thawed->count() << " ms\n";
+    std::cout << "[ fleet    ] controller kill -9 mid freeze -> kv-1 thawed and serving after " << thawed->count()
+              << " ms\n";
     // The lease (3 s), etcd's expiry tick and the watch delivery; the thaw itself is one write.
     EXPECT_LT(*thawed, 5000ms);
     // Its log says why (the line follows the thaw).
     const std::string log = dir_.path() + "/agent-kv-1.log";
-    EXPECT_TRUE(until([&] { return slurp(log).find("reverted (desired state gone") != std::string::npos; }, 5s)) << slurp(log);
+    EXPECT_TRUE(until([&] { return slurp(log).find("reverted (desired state gone") != std::string::npos; }, 5s))
+        << slurp(log);
     for (auto& [h, pid] : agents_) EXPECT_TRUE(process_alive(pid)) << h;
 }
 
@@ -292,11 +312,14 @@ TEST_F(FleetPower, AnAgentInsideItsHostsCgroupRefusesAPowerLoss) {
     agents_["kv-1"] = *pid;
     auto c = fleet::EtcdClient::connect(endpoints_);
     ASSERT_TRUE(c.ok());
-    ASSERT_TRUE(until([&] {
-        auto kv = c->get(fleet::agent_key("kv-1"));
-        auto a = kv && *kv ? fleet::agent_info_from_json((*kv)->value) : std::nullopt;
-        return a && a->pid == *pid;
-    }, 20s)) << slurp(s.output);
+    ASSERT_TRUE(until(
+        [&] {
+            auto kv = c->get(fleet::agent_key("kv-1"));
+            auto a = kv && *kv ? fleet::agent_info_from_json((*kv)->value) : std::nullopt;
+            return a && a->pid == *pid;
+        },
+        20s))
+        << slurp(s.output);
     auto r = run(run_args(), 2min, {}, 1 << 20);
     ASSERT_TRUE(r.ok());
     EXPECT_EQ(r->exit_code, 3) << r->output;
@@ -375,12 +398,16 @@ TEST(FleetLabScript, UpStartsAnAgentPerHostAndDownLeavesNothing) {
     EXPECT_EQ(up->exit_code, 0) << up->output;
     EXPECT_NE(up->output.find("--fleet 198.19.255.1:2381"), std::string::npos) << up->output;
     std::optional<fleet::EtcdClient> c;
-    EXPECT_TRUE(until([&] {
-        if (!c)
-            if (auto x = fleet::EtcdClient::connect("198.19.255.1:2381", 200ms)) c.emplace(std::move(*x));
-        auto a = c ? c->get_prefix(fleet::kAgentsPrefix) : Result<std::vector<fleet::KeyValue>>(plain_error("no etcd"));
-        return a && a->size() == 3;
-    }, 30s)) << slurp("/run/injector/fleet-lab/agent-kv-1.log");
+    EXPECT_TRUE(until(
+        [&] {
+            if (!c)
+                if (auto x = fleet::EtcdClient::connect("198.19.255.1:2381", 200ms)) c.emplace(std::move(*x));
+            auto a =
+                c ? c->get_prefix(fleet::kAgentsPrefix) : Result<std::vector<fleet::KeyValue>>(plain_error("no etcd"));
+            return a && a->size() == 3;
+        },
+        30s))
+        << slurp("/run/injector/fleet-lab/agent-kv-1.log");
     c.reset();
     auto down = run_shell(script + " down " + plan, 120s);
     ASSERT_TRUE(down.ok()) << down.error().message();

@@ -80,7 +80,9 @@ protected:
             endpoints_ += (endpoints_.empty() ? "https://" : ",https://") + addr(h).str() + ":2379";
         }
         dir_.write("certs.sh", kCerts);
-        auto certs = run({"sh", d("certs.sh"), dir_.path(), ips, "root", "controller", "agent-kv-1", "agent-kv-2", "agent-kv-3"}, 60s);
+        auto certs =
+            run({"sh", d("certs.sh"), dir_.path(), ips, "root", "controller", "agent-kv-1", "agent-kv-2", "agent-kv-3"},
+                60s);
         ASSERT_TRUE(certs && certs->exit_code == 0) << (certs ? certs->output : certs.error().message());
         auto st = lab::up(plan_);
         ASSERT_TRUE(st.ok()) << st.error().message();
@@ -94,8 +96,9 @@ protected:
         ASSERT_TRUE(roles && roles->exit_code == 0) << (roles ? roles->output : roles.error().message());
         // The controller's password in its config file; each agent's in a file of its own.
         dir_.write("agent-pw", std::string(kAgentPw) + "\n");
-        dir_.write("controller.yaml", "cacert: " + d("ca.pem") + "\ncert: " + d("controller.pem") + "\nkey: " +
-                                          d("controller.key") + "\nuser: controller\npassword: " + kControllerPw + "\n");
+        dir_.write("controller.yaml", "cacert: " + d("ca.pem") + "\ncert: " + d("controller.pem") +
+                                          "\nkey: " + d("controller.key") +
+                                          "\nuser: controller\npassword: " + kControllerPw + "\n");
         auto root = fleet::EtcdClient::connect(endpoints_, 2s, sec("root", "root", kRootPw));
         ASSERT_TRUE(root.ok()) << root.error().message();
         root_.emplace(std::move(*root));
@@ -113,8 +116,16 @@ protected:
         dir_.write(a + ".yaml", "cacert: " + d("ca.pem") + "\ncert: " + d(a + ".pem") + "\nkey: " + d(a + ".key") +
                                     "\nuser: " + a + "\npassword_file: " + d("agent-pw") + "\n");
         SpawnSpec s;
-        s.argv = {injector(), "agent", "--etcd", endpoints_, "--host", host, "--etcd-config", d(a + ".yaml"),
-                  "--max-fault-duration", "10m"};
+        s.argv = {injector(),
+                  "agent",
+                  "--etcd",
+                  endpoints_,
+                  "--host",
+                  host,
+                  "--etcd-config",
+                  d(a + ".yaml"),
+                  "--max-fault-duration",
+                  "10m"};
         s.netns = ns(host);
         s.output = d(a + ".log");
         s.die_with_parent = true;
@@ -125,7 +136,9 @@ protected:
 
     std::string ns(const std::string& host) const { return netns_path(lab_.host(host)->netns); }
     IpAddr addr(const std::string& host) const { return plan_.topology.host(host)->addresses[0].addr; }
-    bool tcp(const std::string& from, const std::string& to) { return tcp_connects(ns(from), addr(to).str(), 2379, 300ms); }
+    bool tcp(const std::string& from, const std::string& to) {
+        return tcp_connects(ns(from), addr(to).str(), 2379, 300ms);
+    }
 
     // kv-1's status, once it reports `state` with `reason_part` after `since` (realtime ns).
     std::optional<fleet::Status> status_kv1(const std::string& state, const std::string& reason_part, uint64_t since) {
@@ -135,7 +148,8 @@ protected:
                 auto kv = root_->get(fleet::status_key("kv-1"));
                 if (!kv || !*kv) return false;
                 auto s = fleet::status_from_json((*kv)->value);
-                if (s && s->updated_ns >= since && s->state == state && s->reason.find(reason_part) != std::string::npos)
+                if (s && s->updated_ns >= since && s->state == state &&
+                    s->reason.find(reason_part) != std::string::npos)
                     got = s;
                 return got.has_value();
             },
@@ -171,10 +185,10 @@ protected:
 TEST_F(SecureFleet, StrangersAreRefusedAndEachRoleKeepsToItsKeys) {
     ASSERT_NO_FATAL_FAILURE(up());
     auto refused = [&](const fleet::EtcdSecurity& s) { return !fleet::EtcdClient::connect(endpoints_, 1s, s).ok(); };
-    EXPECT_TRUE(refused({}));                                          // no CA: the server is not trusted
-    EXPECT_TRUE(refused({d("ca.pem"), "", "", "", ""}));               // no client certificate
+    EXPECT_TRUE(refused({}));                             // no CA: the server is not trusted
+    EXPECT_TRUE(refused({d("ca.pem"), "", "", "", ""}));  // no client certificate
     EXPECT_TRUE(refused({d("ca.pem"), d("rogue.pem"), d("rogue.key"), "root", kRootPw}));  // another CA's
-    EXPECT_TRUE(refused({d("ca.pem"), d("root.pem"), d("root.key"), "", ""}));              // no user
+    EXPECT_TRUE(refused({d("ca.pem"), d("root.pem"), d("root.key"), "", ""}));             // no user
     EXPECT_TRUE(refused(sec("root", "root", "wrong")));                                    // wrong password
     auto nouser = fleet::EtcdClient::connect(endpoints_, 1s, {d("ca.pem"), d("root.pem"), d("root.key"), "", ""});
     EXPECT_FALSE(nouser.ok());
@@ -185,11 +199,11 @@ TEST_F(SecureFleet, StrangersAreRefusedAndEachRoleKeepsToItsKeys) {
     auto other = agent->get(fleet::desired_key("kv-2"));
     ASSERT_FALSE(other.ok());
     EXPECT_NE(other.error().message().find("permission denied"), std::string::npos) << other.error().message();
-    EXPECT_FALSE(agent->put(fleet::desired_key("kv-1"), "{}").ok());   // orders come from the controller only
-    EXPECT_FALSE(agent->put(fleet::status_key("kv-2"), "{}").ok());    // nor may it speak for another host
+    EXPECT_FALSE(agent->put(fleet::desired_key("kv-1"), "{}").ok());  // orders come from the controller only
+    EXPECT_FALSE(agent->put(fleet::status_key("kv-2"), "{}").ok());   // nor may it speak for another host
     auto ctl = fleet::EtcdClient::connect(endpoints_, 2s, sec("controller", "controller", kControllerPw));
     ASSERT_TRUE(ctl.ok()) << ctl.error().message();
-    EXPECT_FALSE(ctl->put(fleet::status_key("kv-1"), "{}").ok());      // the controller cannot forge statuses
+    EXPECT_FALSE(ctl->put(fleet::status_key("kv-1"), "{}").ok());  // the controller cannot forge statuses
     EXPECT_TRUE(ctl->get_prefix(fleet::kStatusPrefix).ok());
     // Tokens expire after 2 s idle here: the client authenticates again on its own.
     std::this_thread::sleep_for(3s);
@@ -291,8 +305,8 @@ TEST_F(SecureFleet, AnAgentRefusesHostileDesiredStatesAndStillAppliesAGoodOne) {
 TEST_F(SecureFleet, ControllerKilledMidCutEveryAgentRevertsWithinTheLease) {
     ASSERT_NO_FATAL_FAILURE(up());
     SpawnSpec s;
-    s.argv = {injector(), "--log-level", "info", "run", plan_path_, "--fleet", endpoints_, "--etcd-config",
-              d("controller.yaml"), "--lease-ttl", "3", "--json"};
+    s.argv = {injector(),      "--log-level",        "info",        "run", plan_path_, "--fleet", endpoints_,
+              "--etcd-config", d("controller.yaml"), "--lease-ttl", "3",   "--json"};
     s.output = d("controller.log");
     s.die_with_parent = true;
     auto pid = spawn(s);

@@ -117,7 +117,6 @@ protected:
         return controller_;
     }
 
-
     std::string ns(const std::string& host) const { return netns_path(lab_.host(host)->netns); }
     IpAddr addr(const std::string& host) const { return plan_.topology.host(host)->addresses[0].addr; }
     bool tcp(const std::string& from, const std::string& to) {
@@ -131,8 +130,7 @@ protected:
             waitpid(controller_, nullptr, 0);
         }
         for (auto& [h, pid] : agents_) kill(pid, SIGTERM);
-        for (auto& [h, pid] : agents_)
-            (void)wait_exit(pid, 10s);  // past the bound: SIGKILLed and reaped
+        for (auto& [h, pid] : agents_) (void)wait_exit(pid, 10s);  // past the bound: SIGKILLed and reaped
         if (!lab_.id.empty()) {
             EXPECT_TRUE(lab::down(lab_).ok());
         }
@@ -148,7 +146,6 @@ protected:
     std::map<std::string, pid_t> agents_;
     pid_t controller_ = 0;
 };
-
 
 }  // namespace
 
@@ -203,7 +200,8 @@ TEST_F(Fleet, RefusesWithoutEveryAgentOrWhenACutWouldReachEtcd) {
 TEST_F(Fleet, ARestartedAgentReconcilesAndKillingTheControllerRevertsEveryAgent) {
     ASSERT_NO_FATAL_FAILURE(up("1s", "60s"));
     pid_t c = start_controller({"--lease-ttl", "3"});
-    ASSERT_TRUE(until([&] { return !tcp("kv-1", "kv-2") && !tcp("kv-3", "kv-1"); }, 30s)) << slurp(dir_.path() + "/controller.log");
+    ASSERT_TRUE(until([&] { return !tcp("kv-1", "kv-2") && !tcp("kv-3", "kv-1"); }, 30s))
+        << slurp(dir_.path() + "/controller.log");
     ASSERT_FALSE(tcp("kv-2", "kv-1"));
     // First an agent dies (kill -9): its tcx link dies with it, so its host's packets flow; a new
     // agent reconciles to the desired state and the cut is back.
@@ -224,7 +222,8 @@ TEST_F(Fleet, ARestartedAgentReconcilesAndKillingTheControllerRevertsEveryAgent)
     auto back = until([&] { return tcp("kv-1", "kv-2") && tcp("kv-2", "kv-1") && tcp("kv-3", "kv-1"); }, 15s);
     ASSERT_TRUE(back) << "traffic did not come back after the controller died";
     auto took = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0);
-    std::cout << "[ fleet    ] controller kill -9 -> all agents reverted and traffic flows: " << took.count() << " ms\n";
+    std::cout << "[ fleet    ] controller kill -9 -> all agents reverted and traffic flows: " << took.count()
+              << " ms\n";
     // Within the lease (3 s) plus etcd's expiry tick (~0.5 s) and the watch delivery.
     EXPECT_LT(took, 4500ms);
     // Each agent says why (its log line follows the map writes and the audit record).
@@ -247,15 +246,16 @@ TEST_F(Fleet, AnAgentCutFromEtcdRevertsAloneAndReconcilesWhenBack) {
 
     // kv-2 loses etcd (all three members): its packets to port 2379 of the ops zone vanish.
     const std::string ops = plan_.topology.zone("ops")->subnet->str();
-    auto block = run({"ip", "netns", "exec", lab_.host("kv-2")->netns, "iptables", "-I", "OUTPUT", "-d", ops, "-p", "tcp",
-                      "--dport", "2379", "-j", "DROP"},
+    auto block = run({"ip", "netns", "exec", lab_.host("kv-2")->netns, "iptables", "-I", "OUTPUT", "-d", ops, "-p",
+                      "tcp", "--dport", "2379", "-j", "DROP"},
                      10s);
     ASSERT_TRUE(block && block->exit_code == 0) << (block ? block->output : block.error().message());
     auto reverted = until([&] { return udp_arrives(ns("kv-2"), ns("kv-1"), addr("kv-1"), port, 100ms); }, 10s);
     ASSERT_TRUE(reverted) << slurp(dir_.path() + "/agent-kv-2.log");
     std::cout << "[ fleet    ] kv-2 cut from etcd -> its faults reverted after " << reverted->count() << " ms\n";
     EXPECT_LT(*reverted, 4500ms);  // the run lease TTL (3 s) and one keepalive period
-    EXPECT_TRUE(until([&] { return slurp(dir_.path() + "/agent-kv-2.log").find("etcd unreachable for") != std::string::npos; }, 5s));
+    EXPECT_TRUE(until(
+        [&] { return slurp(dir_.path() + "/agent-kv-2.log").find("etcd unreachable for") != std::string::npos; }, 5s));
     // The other agents still hold the fault: kv-3's packets to kv-1 are dropped at kv-3.
     EXPECT_FALSE(udp_arrives(ns("kv-3"), ns("kv-1"), addr("kv-1"), port, 300ms));
     EXPECT_TRUE(process_alive(c));

@@ -49,8 +49,7 @@ std::string small_plan(const std::string& name, const std::string& at, const std
       << "steady_state:\n"
       << "  probes:\n"
       << "    - { name: b1-up, tcp: \"{addr:b1}:2379\", every: 100ms, timeout: 500ms }\n"
-      << extra_probes
-      << "method:\n"
+      << extra_probes << "method:\n"
       << "  - { name: cut-a, fault: sever, at: " << at << ", duration: " << duration << ", target: { zone: a } }\n"
       << "safety:\n"
       << "  max_duration: " << max_duration << "\n"
@@ -67,7 +66,8 @@ BackgroundRun::BackgroundRun(const std::string& plan_yaml, const std::string& ru
     out_path_ = dir_ + "/out.txt";
     std::ofstream(plan_path_) << plan_yaml;
     SpawnSpec s;
-    s.argv = {binary_path("injector/injector"), "--log-level", "info", "run", plan_path_, "--run-id", run_id_, "--json"};
+    s.argv = {
+        binary_path("injector/injector"), "--log-level", "info", "run", plan_path_, "--run-id", run_id_, "--json"};
     s.output = out_path_;
     auto pid = spawn(s);
     if (pid) pid_ = *pid;

@@ -58,7 +58,8 @@ std::vector<int> netfault_links() {
     if (!links.is_array()) return ids;
     for (auto& l : links) {
         auto prog = bpftool("prog show id " + std::to_string(l.value("prog_id", 0)));
-        if (prog.is_object() && prog.value("name", "").rfind("netfault_classi", 0) == 0) ids.push_back(l.value("id", 0));
+        if (prog.is_object() && prog.value("name", "").rfind("netfault_classi", 0) == 0)
+            ids.push_back(l.value("id", 0));
     }
     return ids;
 }
@@ -129,9 +130,9 @@ TEST(Guards, MaxDurationStopsTheRun) {
 
 TEST(Guards, AbortWhenProbeFailsInARow) {
     INJ_REQUIRE_PRIVILEGE();
-    BackgroundRun run(small_plan("guard-probe", "1s", "60s", "2m",
-                                 "  abort_when:\n    - { probe: b1-up, failures_in_a_row: 3 }\n"),
-                      "guard-probe");
+    BackgroundRun run(
+        small_plan("guard-probe", "1s", "60s", "2m", "  abort_when:\n    - { probe: b1-up, failures_in_a_row: 3 }\n"),
+        "guard-probe");
     lab::LabState lab;
     ASSERT_NO_FATAL_FAILURE(wait_for_cut(run, &lab));
     // Something off plan: the service on b1 dies (we started it, through the run; end it by pid).
@@ -196,7 +197,8 @@ TEST(Guards, DropsOutsideThePlannedCutSet) {
     // ...and names it in the control entry's armed-rule summary (nf_control.armed, bytes 40-47),
     // without which the classifier passes every packet before looking at the rules.
     auto ctl = bpftool("map lookup id " + std::to_string(control_id) + " key hex 00 00 00 00");
-    auto bytes = ctl.is_array() && !ctl.empty() ? ctl[0].value("value", nlohmann::json::array()) : ctl.value("value", nlohmann::json::array());
+    auto bytes = ctl.is_array() && !ctl.empty() ? ctl[0].value("value", nlohmann::json::array())
+                                                : ctl.value("value", nlohmann::json::array());
     ASSERT_EQ(bytes.size(), sizeof(nf_control)) << ctl.dump();
     std::string hex;
     for (size_t i = 0; i < bytes.size(); ++i) {

@@ -52,7 +52,8 @@ TEST_F(LabEtcd, ThreeZoneClusterAcceptsWritesFromControl) {
         if (!written) std::this_thread::sleep_for(std::chrono::milliseconds(300));
     }
     ASSERT_TRUE(written) << last;
-    auto get = run({"etcdctl", "--endpoints", *endpoints, "get", "drill", "--print-value-only"}, std::chrono::seconds(10));
+    auto get =
+        run({"etcdctl", "--endpoints", *endpoints, "get", "drill", "--print-value-only"}, std::chrono::seconds(10));
     ASSERT_TRUE(get.ok());
     EXPECT_EQ(get->output, "v1\n");
     auto members = run({"etcdctl", "--endpoints", *endpoints, "member", "list"}, std::chrono::seconds(10));

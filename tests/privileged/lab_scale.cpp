@@ -28,7 +28,7 @@ TEST_F(LabScale, TwoHundredFiftySixHostsComeUpWholeAndLeaveNothing) {
     ASSERT_TRUE(lab.ok()) << lab.error().message();
     ASSERT_EQ(lab->hosts.size(), static_cast<size_t>(n));
     for (auto& h : lab->hosts) {
-        struct stat st{};
+        struct stat st {};
         EXPECT_EQ(stat(netns_path(h.netns).c_str(), &st), 0) << h.name << " has no namespace";
     }
     auto d = down(*lab);

@@ -2,8 +2,8 @@
 #include "privileged/lab_support.hpp"
 
 #include <arpa/inet.h>
-#include <netinet/in.h>
 #include <net/if.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -60,7 +60,8 @@ std::vector<std::string> traces_of(const std::string& id) {
     if (routes && routes->exit_code == 0 && !routes->output.empty()) out.push_back("routes: " + routes->output);
     auto cg2 = cgroup::v2_mount();
     std::error_code ec;
-    if (cg2 && std::filesystem::exists(*cg2 + "/injector/" + id, ec)) out.push_back("cgroup " + *cg2 + "/injector/" + id);
+    if (cg2 && std::filesystem::exists(*cg2 + "/injector/" + id, ec))
+        out.push_back("cgroup " + *cg2 + "/injector/" + id);
     if (std::filesystem::exists(labs_root() + "/" + id, ec)) out.push_back("state " + labs_root() + "/" + id);
     return out;
 }
@@ -125,8 +126,10 @@ std::string tcp_reach(const std::string& from_ns, const std::string& to_ns, cons
                 err = "no connection arrived at the listener";
             } else {
                 int afd = ::accept(lfd, nullptr, nullptr);
-                if (afd < 0) err = std::string("accept: ") + std::strerror(errno);
-                else ::close(afd);
+                if (afd < 0)
+                    err = std::string("accept: ") + std::strerror(errno);
+                else
+                    ::close(afd);
             }
         }
         ::close(cfd);

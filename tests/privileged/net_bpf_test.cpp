@@ -5,19 +5,19 @@
 
 #include <arpa/inet.h>
 #include <bpf/bpf.h>
-#include <cstring>
 #include <linux/if_ether.h>
 #include <netinet/ip.h>
 #include <netinet/ip6.h>
 #include <netinet/tcp.h>
 #include <netinet/udp.h>
+#include <cstring>
 
-#include "support/fault_specs.hpp"
 #include "common/netaddr.hpp"
 #include "net/classifier.hpp"
 #include "net/compile.hpp"
 #include "netfault_compat.h"
 #include "runner/engine.hpp"
+#include "support/fault_specs.hpp"
 #include "support/test_support.hpp"
 
 namespace inj::net {
@@ -113,8 +113,7 @@ std::vector<uint8_t> ipv6_udp(const char* src, const char* dst) {
 
 std::vector<uint8_t> arp_request() {
     auto f = eth(ETH_P_ARP);
-    const uint8_t body[28] = {0, 1, 8, 0, 6, 4, 0, 1, 2, 0, 0, 0, 0, 1, 198, 18, 1, 2,
-                              0, 0, 0, 0, 0, 0, 198, 18, 2, 2};
+    const uint8_t body[28] = {0, 1, 8, 0, 6, 4, 0, 1, 2, 0, 0, 0, 0, 1, 198, 18, 1, 2, 0, 0, 0, 0, 0, 0, 198, 18, 2, 2};
     f.insert(f.end(), body, body + sizeof body);
     return f;
 }
@@ -124,11 +123,11 @@ protected:
     void SetUp() override {
         INJ_REQUIRE_PRIVILEGE();
         plan_ = three_zones();
-        plan_.method = {sever("a-b", "a", "b"),                                // rule 0
-                        sever("a-c-from", "a", "c", Direction::from),          // rule 1
-                        sever("a-c-to", "a", "c", Direction::to),              // rule 2
-                        sever("b-c-none", "b", "c", Direction::both, 0.0),     // rule 3
-                        sever("b-c-all", "b", "c", Direction::both, 1.0)};     // rule 4
+        plan_.method = {sever("a-b", "a", "b"),                             // rule 0
+                        sever("a-c-from", "a", "c", Direction::from),       // rule 1
+                        sever("a-c-to", "a", "c", Direction::to),           // rule 2
+                        sever("b-c-none", "b", "c", Direction::both, 0.0),  // rule 3
+                        sever("b-c-all", "b", "c", Direction::both, 1.0)};  // rule 4
         auto t = compile(plan_);
         ASSERT_TRUE(t.ok()) << t.error().message();
         tables_ = std::move(t.value());
@@ -154,8 +153,7 @@ protected:
     // Runs one frame and checks the BPF verdict against `want_drop` and against drops() with
     // the rules in force given by `in_force`. A share of 0 drops only flows hashing to 0, so
     // the evaluator gets an arbitrary non-zero hash.
-    void check(const std::vector<uint8_t>& frame, const char* src, const char* dst, bool want_drop,
-               uint64_t in_force) {
+    void check(const std::vector<uint8_t>& frame, const char* src, const char* dst, bool want_drop, uint64_t in_force) {
         int v = run(frame);
         EXPECT_EQ(v, want_drop ? NF_TCX_DROP : NF_TCX_NEXT) << src << " -> " << dst;
         EXPECT_EQ(drops(tables_, A(src), A(dst), in_force, 0x1234u), v == NF_TCX_DROP)
@@ -388,9 +386,9 @@ TEST_F(NetBpf, PowerLossDarkensItsZoneToEveryoneAndControlInOneWrite) {
     check(ipv4_tcp("198.18.1.2", ctl), "198.18.1.2", ctl, false, 0);
     EXPECT_EQ(stat(NF_STAT_UNKNOWN), 0u);
 
-    arm(0, later);  // the one write that darkens the zone
-    check(ipv4_tcp("198.18.1.2", ctl), "198.18.1.2", ctl, true, 1);   // a -> control: no answer
-    check(ipv4_tcp(ctl, "198.18.1.2"), ctl, "198.18.1.2", true, 1);   // control -> a
+    arm(0, later);                                                   // the one write that darkens the zone
+    check(ipv4_tcp("198.18.1.2", ctl), "198.18.1.2", ctl, true, 1);  // a -> control: no answer
+    check(ipv4_tcp(ctl, "198.18.1.2"), ctl, "198.18.1.2", true, 1);  // control -> a
     check(ipv4_tcp("198.18.1.2", "198.18.2.2"), "198.18.1.2", "198.18.2.2", true, 1);
     check(ipv4_tcp("198.18.3.2", "198.18.1.2"), "198.18.3.2", "198.18.1.2", true, 1);
     check(ipv4_tcp("198.18.1.2", "198.18.1.7"), "198.18.1.2", "198.18.1.7", true, 1);  // its own dark zone
@@ -457,9 +455,9 @@ protected:
         ctx.mark = mark_in;
         __sk_buff ctx_out{};
         LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = frame.data(), .data_out = out.data.data(),
-                    .data_size_in = static_cast<__u32>(frame.size()), .data_size_out = static_cast<__u32>(out.data.size()),
-                    .ctx_in = &ctx, .ctx_out = &ctx_out, .ctx_size_in = sizeof ctx, .ctx_size_out = sizeof ctx_out,
-                    .repeat = 1);
+                    .data_size_in = static_cast<__u32>(frame.size()),
+                    .data_size_out = static_cast<__u32>(out.data.size()), .ctx_in = &ctx, .ctx_out = &ctx_out,
+                    .ctx_size_in = sizeof ctx, .ctx_size_out = sizeof ctx_out, .repeat = 1);
         int rc = bpf_prog_test_run_opts(cls_->prog_fd(), &o);
         EXPECT_EQ(rc, 0) << std::strerror(errno);
         out.verdict = static_cast<int>(o.retval);
@@ -504,7 +502,7 @@ TEST_F(NetBpfDegrade, PortAndProtocolFilter) {
     EXPECT_EQ(run(ipv4_tcp("198.18.1.2", "198.18.2.2", 40000, 2379)).verdict, NF_TCX_NEXT);
     EXPECT_EQ(run(ipv4_tcp("198.18.1.2", "198.18.2.2", 40000, 2380)).verdict, NF_TCX_DROP);
     EXPECT_EQ(run(ipv4_tcp("198.18.2.2", "198.18.1.2", 2380, 40000)).verdict, NF_TCX_DROP);  // the reply
-    EXPECT_EQ(run(ipv6_udp("2001:2:0:1::2", "2001:2:0:2::2")).verdict, NF_TCX_NEXT);          // udp
+    EXPECT_EQ(run(ipv6_udp("2001:2:0:1::2", "2001:2:0:2::2")).verdict, NF_TCX_NEXT);         // udp
 }
 
 TEST_F(NetBpfDegrade, ComingBackFromTheDelayLineIsNotLostAgainAndLosesTheMark) {

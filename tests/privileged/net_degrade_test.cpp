@@ -5,29 +5,29 @@
 // receiving stack, duplicates, and the share of flows a gray failure touches.
 #include <gtest/gtest.h>
 
-#include <algorithm>
 #include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cmath>
-#include <netinet/in.h>
-#include <nlohmann/json.hpp>
-#include <poll.h>
 #include <csignal>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
-#include <sys/socket.h>
-#include <sys/wait.h>
 #include <thread>
-#include <unistd.h>
 
-#include "support/fault_specs.hpp"
+#include "common/fd.hpp"
 #include "common/netns.hpp"
 #include "common/proc.hpp"
 #include "fleet/agent_targets.hpp"
 #include "lab/lab.hpp"
 #include "net/net_engine.hpp"
-#include "common/fd.hpp"
+#include "support/fault_specs.hpp"
 #include "support/net_pair.hpp"
 #include "support/test_support.hpp"
 
@@ -75,8 +75,8 @@ long snmp(const std::string& ns, const std::string& section, const std::string& 
 ::testing::AssertionResult binomial_ok(long k, long n, double p, double z = 5.0) {
     double mean = n * p, sd = std::sqrt(n * p * (1 - p));
     if (std::fabs(k - mean) <= z * sd) return ::testing::AssertionSuccess();
-    return ::testing::AssertionFailure() << k << " of " << n << " is outside " << mean << " +- " << z * sd
-                                         << " (p " << p << ")";
+    return ::testing::AssertionFailure() << k << " of " << n << " is outside " << mean << " +- " << z * sd << " (p "
+                                         << p << ")";
 }
 
 class NetDegrade : public ::testing::Test {
@@ -498,7 +498,9 @@ TEST_F(NetDegrade, KillNineLeavesNothingDelayedOrRedirected) {
         plan_.method = {f};
         NetEngine e;
         char ok = e.prepare(plan_, *inj::test::lab_view(plan_, lab_), monotonic_ns() + 300 * kSecond).ok() &&
-                          e.inject(0, monotonic_ns() + 200 * kSecond).ok() ? 'y' : 'n';
+                          e.inject(0, monotonic_ns() + 200 * kSecond).ok()
+                      ? 'y'
+                      : 'n';
         if (write(ready[1], &ok, 1) != 1) _exit(1);
         for (;;) pause();
     }

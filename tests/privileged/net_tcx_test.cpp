@@ -5,21 +5,21 @@
 #include <gtest/gtest.h>
 
 #include <arpa/inet.h>
-#include <chrono>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <chrono>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <thread>
-#include <sys/socket.h>
-#include <unistd.h>
 
-#include "support/fault_specs.hpp"
+#include "common/fd.hpp"
 #include "common/netns.hpp"
 #include "common/proc.hpp"
 #include "lab/lab.hpp"
 #include "net/net_engine.hpp"
-#include "common/fd.hpp"
+#include "support/fault_specs.hpp"
 #include "support/net_pair.hpp"
 #include "support/test_support.hpp"
 

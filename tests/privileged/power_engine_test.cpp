@@ -14,13 +14,13 @@
 #include "common/netns.hpp"
 #include "common/proc.hpp"
 #include "common/tcp.hpp"
-#include "lab/lab.hpp"
-#include "net/net_engine.hpp"
 #include "faults/power_loss/power_engine.hpp"
+#include "lab/lab.hpp"
 #include "lab/targets.hpp"
-#include "targets/cgroups.hpp"
+#include "net/net_engine.hpp"
 #include "support/lab_plans.hpp"
 #include "support/test_support.hpp"
+#include "targets/cgroups.hpp"
 
 using namespace std::chrono_literals;
 
@@ -61,8 +61,8 @@ plan::Plan zoned(const std::string& name, plan::PowerMode mode, int zones = 2) {
 }
 plan::Plan two_zones(const std::string& name, plan::PowerMode mode) { return zoned(name, mode, 2); }
 
-using test::answers;  // on port 2379, etcd's client port
 using targets::cgroup_event;
+using test::answers;  // on port 2379, etcd's client port
 using test::read_file;
 
 pid_t pid_of(const lab::LabState& l, const std::string& host) {
@@ -162,7 +162,8 @@ TEST_F(PowerEngineTest, KillDarkensZoneAndRestoreRestartsItsService) {
     std::string cg = read_file("/proc/" + std::to_string(new_a1) + "/cgroup");
     std::string rel = a1_->cgroup.substr(a1_->cgroup.find("/injector/"));
     EXPECT_NE(cg.find(rel), std::string::npos) << cg << " vs " << a1_->cgroup;
-    struct stat ns_proc {}, ns_host {};
+    struct stat ns_proc {
+    }, ns_host{};
     ASSERT_EQ(::stat(("/proc/" + std::to_string(new_a1) + "/ns/net").c_str(), &ns_proc), 0);
     ASSERT_EQ(::stat(netns_path(a1_->netns).c_str(), &ns_host), 0);
     EXPECT_EQ(ns_proc.st_ino, ns_host.st_ino);

@@ -2,18 +2,18 @@
 // flagship on a pseudo-terminal (the live view) with its metrics scraped while it runs, the
 // pangyo-fire power drill with --output json, the zone-isolate-all violation as plain lines. Each
 // run leaves report.html, junit.xml and a journal the schema accepts.
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
-#include <arpa/inet.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <filesystem>
 #include <fstream>
-#include <set>
 #include <nlohmann/json.hpp>
 #include <regex>
+#include <set>
 #include <thread>
 
 #include "common/proc.hpp"
@@ -81,10 +81,13 @@ void check_artifacts(const std::string& run_dir, const std::string& plan) {
         "sys.exit(1 if bad else 0)\n";
     auto script = tmpdir() + "/validate.py";
     std::ofstream(script) << py;
-    auto r = inj::run({"/usr/bin/python3", script, inj::test::source_path("injector/report/journal.schema.json"), journal}, 60s);
+    auto r = inj::run(
+        {"/usr/bin/python3", script, inj::test::source_path("injector/report/journal.schema.json"), journal}, 60s);
     ASSERT_TRUE(r);
     EXPECT_EQ(r->exit_code, 0) << r->output;
-    r = inj::run({"xmllint", "--noout", "--schema", inj::test::source_path("injector/report/junit.xsd"), run_dir + "/junit.xml"}, 30s);
+    r = inj::run(
+        {"xmllint", "--noout", "--schema", inj::test::source_path("injector/report/junit.xsd"), run_dir + "/junit.xml"},
+        30s);
     ASSERT_TRUE(r);
     EXPECT_EQ(r->exit_code, 0) << r->output;
     r = inj::run({"/usr/bin/python3", "-c",
@@ -147,7 +150,8 @@ TEST(ReportFlagship, ZoneSeverOnATerminalWithMetricsScrapedDuringTheRun) {
         if (s.find("fault=\"cut-pangyo\",kind=\"sever\"} 1\n") != std::string::npos) mid = s;
     ASSERT_FALSE(mid.empty()) << scrapes.back();
     std::smatch m;
-    ASSERT_TRUE(std::regex_search(mid, m, std::regex("injector_fault_dropped_packets_total\\{[^}]*fault=\"cut-pangyo\"\\} ([0-9]+)")));
+    ASSERT_TRUE(std::regex_search(
+        mid, m, std::regex("injector_fault_dropped_packets_total\\{[^}]*fault=\"cut-pangyo\"\\} ([0-9]+)")));
     EXPECT_GT(std::stoull(m[1]), 0u) << mid;
     EXPECT_NE(mid.find("phase=\"timeline\"} 1"), std::string::npos);
     std::ofstream(tmpdir() + "/mid.prom") << mid;
@@ -201,7 +205,8 @@ TEST(ReportFlagship, PangyoFireWithJsonOutput) {
     EXPECT_EQ(expectations, (std::set<std::string>{"rto etcd@kv-1", "rpo acknowledged-writes"}));
     check_artifacts("/run/injector/runs/" + run_id, "pangyo-fire");
     auto junit = slurp("/run/injector/runs/" + run_id + "/junit.xml");
-    EXPECT_NE(junit.find("classname=\"pangyo-fire.recovery\" name=\"etcd@kv-1 after pangyo-power\""), std::string::npos) << junit;
+    EXPECT_NE(junit.find("classname=\"pangyo-fire.recovery\" name=\"etcd@kv-1 after pangyo-power\""), std::string::npos)
+        << junit;
     EXPECT_NE(slurp("/run/injector/runs/" + run_id + "/report.html").find("RTO etcd@kv-1"), std::string::npos);
     EXPECT_EQ(leftovers(), "");
 }
@@ -223,7 +228,9 @@ TEST(ReportFlagship, ZoneIsolateAllAsPlainLinesWithAFailingJunitCase) {
     EXPECT_NE(log.find("VIOLATED (exit 1)"), std::string::npos) << log;
     check_artifacts("/run/injector/runs/" + run_id, "zone-isolate-all");
     auto junit = slurp("/run/injector/runs/" + run_id + "/junit.xml");
-    EXPECT_TRUE(std::regex_search(junit, std::regex("<failure message=\"probe kv-write broke its SLO at T\\+[0-9.]+s: success rate"))) << junit;
+    EXPECT_TRUE(std::regex_search(
+        junit, std::regex("<failure message=\"probe kv-write broke its SLO at T\\+[0-9.]+s: success rate")))
+        << junit;
     EXPECT_EQ(leftovers(), "");
 }
 

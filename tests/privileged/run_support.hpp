@@ -25,8 +25,12 @@ struct CliRun {
 // source tree unless it is absolute.
 inline CliRun run_plan(const std::string& plan, const std::vector<std::string>& extra = {}) {
     CliRun r;
-    std::vector<std::string> argv{inj::test::binary_path("injector/injector"), "--log-level", "warn", "run",
-                                  plan.rfind("/", 0) == 0 ? plan : inj::test::source_path(plan), "--json"};
+    std::vector<std::string> argv{inj::test::binary_path("injector/injector"),
+                                  "--log-level",
+                                  "warn",
+                                  "run",
+                                  plan.rfind("/", 0) == 0 ? plan : inj::test::source_path(plan),
+                                  "--json"};
     argv.insert(argv.end(), extra.begin(), extra.end());
     auto res = inj::run(argv, 5min, "", 4u << 20);
     if (!res) {

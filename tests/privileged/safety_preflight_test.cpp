@@ -45,7 +45,9 @@ std::string plan_text(const std::string& name, const std::string& safety, const 
            "    - { name: idle, hosts: [h1, h2, h3], command: sleep 600 }\n"
            "steady_state:\n"
            "  probes:\n"
-           "    - { name: p, tcp: \"" + probe_target + "\", in: " + probe_in + ", every: 500ms }\n"
+           "    - { name: p, tcp: \"" +
+           probe_target + "\", in: " + probe_in +
+           ", every: 500ms }\n"
            "method:\n"
            "  - { name: cut-z1, fault: sever, at: 1s, duration: 1s, target: { zone: z1 } }\n"
            "safety:\n"
@@ -75,8 +77,10 @@ protected:
         setenv("INJECTOR_STATE_DIR", (dir_ / "state").c_str(), 1);
     }
     void TearDown() override {
-        if (prev_state_) setenv("INJECTOR_STATE_DIR", prev_state_->c_str(), 1);
-        else unsetenv("INJECTOR_STATE_DIR");
+        if (prev_state_)
+            setenv("INJECTOR_STATE_DIR", prev_state_->c_str(), 1);
+        else
+            unsetenv("INJECTOR_STATE_DIR");
         std::error_code ec;
         if (!dir_.empty()) fs::remove_all(dir_, ec);
     }

@@ -81,8 +81,7 @@ protected:
 
 TEST_F(BlkioTest, DirectWritesAndReadsRunAtTheCapWithinTenPercent) {
     constexpr double kRate = 8.0 * 1024 * 1024;
-    auto t = BlkThrottle::create("test-" + std::to_string(::getpid()), loop_,
-                                 {uint64_t(kRate), uint64_t(kRate), 0, 0});
+    auto t = BlkThrottle::create("test-" + std::to_string(::getpid()), loop_, {uint64_t(kRate), uint64_t(kRate), 0, 0});
     ASSERT_TRUE(t.ok()) << t.error().message();
     std::string of = "of=" + loop_, inf = "if=" + loop_;
     double w = dd_in(&*t, {"if=/dev/zero", of, "bs=1M", "count=24", "oflag=direct"});

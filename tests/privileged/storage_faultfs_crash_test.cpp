@@ -200,7 +200,8 @@ TEST_P(FaultfsCrashWhenTest, BeforeLosesTheOperationAfterKeepsIt) {
             other_named = true;
             EXPECT_EQ(f.bytes_lost, 3u);  // one byte before each of the first 3 log writes
             EXPECT_EQ(f.missing, "fsync of /other");
-            EXPECT_NE(f.reason.find("no fsync of /other after them (its last fsync was "), std::string::npos) << f.reason;
+            EXPECT_NE(f.reason.find("no fsync of /other after them (its last fsync was "), std::string::npos)
+                << f.reason;
         }
     EXPECT_TRUE(other_named) << to_json(**lost).dump(2);
 }
@@ -219,7 +220,7 @@ TEST_F(FaultfsCrashTest, ReArmingPowersTheVolumeOnAndCountsAgain) {
     EXPECT_EQ(in_child([&] { return write_file(p("g"), "b"); }), EIO);  // no power
     auto second = arm_crash(*ctl_, s, {"fsync", "/f", 2, false}, uint32_t(::getpid()));
     ASSERT_TRUE(second);
-    EXPECT_EQ(in_child([&] { return write_file(p("f"), "c", 0, true); }), 0);   // 1st of the new arming
+    EXPECT_EQ(in_child([&] { return write_file(p("f"), "c", 0, true); }), 0);  // 1st of the new arming
     // 2nd: fires before the fsync. Written in place (O_TRUNC would truncate at once: a
     // truncation is metadata, durable as a journalling filesystem commits it).
     EXPECT_EQ(in_child([&] {

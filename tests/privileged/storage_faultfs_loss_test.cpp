@@ -35,7 +35,8 @@ protected:
     void pwrite_all(const std::string& name, const std::vector<std::pair<size_t, std::string>>& writes) {
         int fd = ::open(p(name).c_str(), O_WRONLY);
         ASSERT_GE(fd, 0);
-        for (auto& [off, data] : writes) ASSERT_EQ(::pwrite(fd, data.data(), data.size(), off_t(off)), ssize_t(data.size()));
+        for (auto& [off, data] : writes)
+            ASSERT_EQ(::pwrite(fd, data.data(), data.size(), off_t(off)), ssize_t(data.size()));
         ::close(fd);
     }
     void cut() {
@@ -74,7 +75,8 @@ TEST_F(FaultfsLossTest, TornWritesLeaveAPrefixOfAtMostTheBoundInSectors) {
         // The region is neu[0, k) + old[k, 16 KiB) for some k, a multiple of 512 up to 4096.
         bool found = false;
         for (size_t k = 0; k <= 4096 && !found; k += 512)
-            if (got.compare(base, k, neu, base, k) == 0 && got.compare(base + k, 16384 - k, old, base + k, 16384 - k) == 0) {
+            if (got.compare(base, k, neu, base, k) == 0 &&
+                got.compare(base + k, 16384 - k, old, base + k, 16384 - k) == 0) {
                 found = true;
                 kept += k;
             }
@@ -134,7 +136,8 @@ TEST_F(FaultfsLossTest, ReorderKeepsAnArbitrarySubsetOfTheUnsyncedWrites) {
         int n = 0;
         for (size_t pg = 0; pg < 64; ++pg) {
             is_new[pg] = got.compare(pg * 4096, 4096, neu, pg * 4096, 4096) == 0;
-            EXPECT_TRUE(is_new[pg] || got.compare(pg * 4096, 4096, old, pg * 4096, 4096) == 0) << name << " page " << pg;
+            EXPECT_TRUE(is_new[pg] || got.compare(pg * 4096, 4096, old, pg * 4096, 4096) == 0)
+                << name << " page " << pg;
             n += is_new[pg];
         }
         return std::make_pair(n, is_new);
@@ -148,8 +151,10 @@ TEST_F(FaultfsLossTest, ReorderKeepsAnArbitrarySubsetOfTheUnsyncedWrites) {
     bool out_of_order = false, lost_earlier = false;
     for (size_t i = 0; i < 64; ++i) {
         size_t pg = (i * 37) % 64;
-        if (!pages[pg]) lost_earlier = true;
-        else if (lost_earlier) out_of_order = true;
+        if (!pages[pg])
+            lost_earlier = true;
+        else if (lost_earlier)
+            out_of_order = true;
     }
     EXPECT_TRUE(out_of_order);
 }
@@ -231,7 +236,8 @@ TEST_F(FaultfsLossTest, VolatileMetadataLosesEntriesNoDirectoryFsyncMadeDurable)
     // What the program sees before the cut; the trash never shows.
     EXPECT_EQ(slurp(p("d/target")), "target v2");
     EXPECT_FALSE(fs::exists(p("d/victim")));
-    for (auto& e : fs::directory_iterator(vol_)) EXPECT_EQ(e.path().filename().string().find(".injector"), std::string::npos);
+    for (auto& e : fs::directory_iterator(vol_))
+        EXPECT_EQ(e.path().filename().string().find(".injector"), std::string::npos);
     cut();
     EXPECT_EQ(slurp(p("d/synced")), "synced content");
     EXPECT_FALSE(fs::exists(p("d/new")));
@@ -243,7 +249,8 @@ TEST_F(FaultfsLossTest, VolatileMetadataLosesEntriesNoDirectoryFsyncMadeDurable)
     EXPECT_FALSE(fs::exists(p("d/sub")));
     auto j = lost();
     std::string entries = j["entries"].dump();
-    for (const char* want : {"\"create\"", "/d/new", "/d/old -> /d/renamed", "/d/victim", "/d/tmp -> /d/target", "/d/sub"})
+    for (const char* want :
+         {"\"create\"", "/d/new", "/d/old -> /d/renamed", "/d/victim", "/d/tmp -> /d/target", "/d/sub"})
         EXPECT_NE(entries.find(want), std::string::npos) << want << " not in " << entries;
     EXPECT_EQ(entries.find("/d/synced"), std::string::npos) << entries;
     // The directory underneath holds the same after the unmount, and no trash is left behind.

@@ -61,8 +61,8 @@ protected:
         return r->output;
     }
     void start_server() {
-        pg("pg_ctl -D " + data_ + " -w -t 60 -l " + sock_ + "/pg.log" +
-           " -o \"-c listen_addresses='' -k " + sock_ + " -p " + port_ + "\" start");
+        pg("pg_ctl -D " + data_ + " -w -t 60 -l " + sock_ + "/pg.log" + " -o \"-c listen_addresses='' -k " + sock_ +
+           " -p " + port_ + "\" start");
         started_ = true;
     }
     std::string sql(const std::string& q) {
@@ -92,8 +92,8 @@ protected:
 
 TEST_F(FaultfsPostgresTest, RunsAsItsOwnUserWithALatencyFaultInForce) {
     Settings s;
-    s.latency[kClassFsync] = {2'000'000, 1'000'000};     // 2 ms +- 1 ms per fsync
-    s.latency[kClassMetadata] = {200'000, 100'000};      // 0.2 ms per metadata operation
+    s.latency[kClassFsync] = {2'000'000, 1'000'000};  // 2 ms +- 1 ms per fsync
+    s.latency[kClassMetadata] = {200'000, 100'000};   // 0.2 ms per metadata operation
     set(s);
     pg("initdb -D " + data_ + " -A trust -U postgres");
     struct stat st {};

@@ -86,9 +86,7 @@ std::string one(sqlite3* db, const std::string& sql) {
     return out;
 }
 
-std::string insert(int i) {
-    return "INSERT INTO t VALUES (" + std::to_string(i) + ", randomblob(300))";
-}
+std::string insert(int i) { return "INSERT INTO t VALUES (" + std::to_string(i) + ", randomblob(300))"; }
 
 class FaultfsSqliteTest : public FaultfsTest, public ::testing::WithParamInterface<std::tuple<std::string, Model>> {
 protected:
@@ -195,9 +193,7 @@ TEST_P(FaultfsSqliteTest, WalDurabilityIsWhatSqliteDocuments) {
 
 INSTANTIATE_TEST_SUITE_P(SyncAndModel, FaultfsSqliteTest,
                          ::testing::Combine(::testing::Values("FULL", "NORMAL", "OFF"), ::testing::ValuesIn(models())),
-                         [](const auto& info) {
-                             return std::get<0>(info.param) + "_" + std::get<1>(info.param).name;
-                         });
+                         [](const auto& info) { return std::get<0>(info.param) + "_" + std::get<1>(info.param).name; });
 
 }  // namespace
 }  // namespace inj::faultfs

@@ -142,8 +142,8 @@ TEST_F(FaultfsTest, LatencyPerClassHasTheConfiguredDistribution) {
     std::sort(ms.begin(), ms.end());
     std::sort(wms.begin(), wms.end());
     double median = ms[ms.size() / 2];
-    EXPECT_GE(ms.front(), 14.9);               // never below fixed - jitter
-    EXPECT_LT(ms[ms.size() * 9 / 10], 35.0);   // p90 within fixed + jitter + scheduling slack
+    EXPECT_GE(ms.front(), 14.9);              // never below fixed - jitter
+    EXPECT_LT(ms[ms.size() * 9 / 10], 35.0);  // p90 within fixed + jitter + scheduling slack
     EXPECT_NEAR(median, 20.0, 4.0);
     // The spread is really there (uniform over 10 ms: the middle half spans ~5 ms).
     EXPECT_GT(ms[ms.size() * 3 / 4] - ms[ms.size() / 4], 2.0);
@@ -236,8 +236,8 @@ TEST_F(FaultfsTest, VolatileWritesNotMadeDurableAreLostAtPowerLossDurableOnesSur
     Settings s;
     s.flags = kFlagVolatile;
     set(s);
-    const std::string synced = random_bytes(200000, 3), dsync = random_bytes(70001, 4),
-                      lost = random_bytes(150000, 5), new_over = random_bytes(5000, 6);
+    const std::string synced = random_bytes(200000, 3), dsync = random_bytes(70001, 4), lost = random_bytes(150000, 5),
+                      new_over = random_bytes(5000, 6);
     ASSERT_EQ(in_child([&] { return write_file(p("synced"), synced, 0, true); }), 0);
     ASSERT_EQ(in_child([&] { return write_file(p("dsync"), dsync, O_DSYNC); }), 0);
     ASSERT_EQ(in_child([&] { return write_file(p("lost"), lost); }), 0);
@@ -248,7 +248,8 @@ TEST_F(FaultfsTest, VolatileWritesNotMadeDurableAreLostAtPowerLossDurableOnesSur
               }),
               0);
     // Held writes are served to reads (another process, through the kernel).
-    auto py = run({"python3", "-c", "import sys; sys.stdout.write(str(len(open(sys.argv[1],'rb').read())))", p("lost")}, 10s);
+    auto py =
+        run({"python3", "-c", "import sys; sys.stdout.write(str(len(open(sys.argv[1],'rb').read())))", p("lost")}, 10s);
     ASSERT_TRUE(py);
     EXPECT_EQ(py->output, "150000");
     EXPECT_EQ(slurp(p("lost")), lost);

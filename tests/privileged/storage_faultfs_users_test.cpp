@@ -67,12 +67,13 @@ TEST_F(FaultfsTest, EntriesBelongToTheCallerWithItsUmaskAndTheParentsSetgidGroup
     ASSERT_EQ(::mkdir(p("sg").c_str(), 0777), 0);
     ASSERT_EQ(::chown(p("sg").c_str(), 0, kShared), 0);
     ASSERT_EQ(::chmod(p("sg").c_str(), 02777), 0);
-    ASSERT_EQ(as_user(kNobody, kNogroup, 002, [&] {
-                  int fd = ::open(p("sg/f").c_str(), O_WRONLY | O_CREAT, 0666);
-                  if (fd < 0) return errno;
-                  ::close(fd);
-                  return ::mkdir(p("sg/d").c_str(), 0777) == 0 ? 0 : errno;
-              }),
+    ASSERT_EQ(as_user(kNobody, kNogroup, 002,
+                      [&] {
+                          int fd = ::open(p("sg/f").c_str(), O_WRONLY | O_CREAT, 0666);
+                          if (fd < 0) return errno;
+                          ::close(fd);
+                          return ::mkdir(p("sg/d").c_str(), 0777) == 0 ? 0 : errno;
+                      }),
               0);
     EXPECT_EQ(stat_of(p("sg/f")).st_gid, kShared);
     EXPECT_EQ(stat_of(p("sg/f")).st_uid, kNobody);
@@ -94,8 +95,7 @@ TEST_F(FaultfsTest, PermissionsAreCheckedAsOnTheDirectoryUnderneath) {
     ASSERT_EQ(::chmod(p("root-only").c_str(), 0600), 0);
     // The volume's root is root's 0755: nobody may not create in it.
     ASSERT_EQ(::chmod(p("").c_str(), 0755), 0);
-    EXPECT_EQ(as_user(kNobody, kNogroup, 022, [&] { return ::mkdir(p("x").c_str(), 0755) == 0 ? 0 : errno; }),
-              EACCES);
+    EXPECT_EQ(as_user(kNobody, kNogroup, 022, [&] { return ::mkdir(p("x").c_str(), 0755) == 0 ? 0 : errno; }), EACCES);
     EXPECT_EQ(as_user(kNobody, kNogroup, 022, [&] { return ::open(p("root-only").c_str(), O_RDONLY) < 0 ? errno : 0; }),
               EACCES);
     EXPECT_FALSE(fs::exists(p("x")));
@@ -115,8 +115,9 @@ TEST_F(FaultfsTest, PermissionsAreCheckedAsOnTheDirectoryUnderneath) {
     EXPECT_EQ(as_user(kNobody, kNogroup, 022, [&] { return ::chmod(p("root-only").c_str(), 0666) == 0 ? 0 : errno; }),
               EPERM);
     // An unprivileged chown to someone else is refused; root's passes through.
-    EXPECT_EQ(as_user(kNobody, kNogroup, 022, [&] { return ::chown(p("home/mine").c_str(), kOther, -1) == 0 ? 0 : errno; }),
-              EPERM);
+    EXPECT_EQ(
+        as_user(kNobody, kNogroup, 022, [&] { return ::chown(p("home/mine").c_str(), kOther, -1) == 0 ? 0 : errno; }),
+        EPERM);
     ASSERT_EQ(::chown(p("home/mine").c_str(), kOther, kOther), 0);
     EXPECT_EQ(stat_of(p("home/mine")).st_uid, kOther);
     EXPECT_EQ(stat_of(p("home/mine")).st_gid, kOther);

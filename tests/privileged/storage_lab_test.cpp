@@ -17,10 +17,10 @@
 
 #include "common/proc.hpp"
 #include "faultfs/faultfs.hpp"
-#include "lab/lab.hpp"
-#include "net/net_engine.hpp"
 #include "faults/power_loss/power_engine.hpp"
+#include "lab/lab.hpp"
 #include "lab/targets.hpp"
+#include "net/net_engine.hpp"
 #include "storage/storage_engine.hpp"
 #include "support/lab_plans.hpp"
 #include "support/test_support.hpp"

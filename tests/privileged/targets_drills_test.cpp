@@ -18,9 +18,9 @@
 #include "common/paths.hpp"
 #include "common/proc.hpp"
 #include "common/tcp.hpp"
+#include "faultfs/faultfs.hpp"
 #include "privileged/run_support.hpp"
 #include "targets/process.hpp"
-#include "faultfs/faultfs.hpp"
 #include "targets/watcher.hpp"
 
 namespace inj::test {
@@ -40,7 +40,8 @@ Result<RunResult> demo(const std::string& verb) {
 }
 
 // An experiment rewritten onto the test's demo world, written next to the build.
-std::string rewritten(const std::string& experiment, const std::vector<std::pair<std::string, std::string>>& more = {}) {
+std::string rewritten(const std::string& experiment,
+                      const std::vector<std::pair<std::string, std::string>>& more = {}) {
     std::ifstream in(source_path(experiment));
     std::string text((std::istreambuf_iterator<char>(in)), {});
     text = std::regex_replace(text, std::regex("injdemo"), kDemo);
@@ -87,6 +88,7 @@ protected:
         EXPECT_TRUE(r.ok() && r->exit_code == 0) << (r ? r->output : r.error().message());
         EXPECT_EQ(leftovers(), "");
     }
+
 public:  // the plan builders below read its names
     std::string ip(int last) const { return std::string(kNet) + "." + std::to_string(last); }
     std::string container(const std::string& what) const { return std::string(kDemo) + "-" + what; }
@@ -204,7 +206,9 @@ TEST_F(RealTargets, ContainersZonePowerThroughAgentsGivesTheSameVerdict) {
     EXPECT_TRUE(f["recoveries"][0]["ready"].get<bool>()) << f.dump();
     EXPECT_GT(f.value("dropped", 0), 0) << f.dump();
     EXPECT_TRUE(r.report["verify"][0]["missing"].empty()) << r.report["verify"].dump();
-    EXPECT_NE(log.find("prepared on host kv-1 of bound targets (podman container " + container("etcd-a") + ")"), std::string::npos) << log;
+    EXPECT_NE(log.find("prepared on host kv-1 of bound targets (podman container " + container("etcd-a") + ")"),
+              std::string::npos)
+        << log;
     EXPECT_EQ(podman_status(container("etcd-a")), "running");
     EXPECT_TRUE(answers(ip(11), 2379));
 }
@@ -219,9 +223,9 @@ TEST_F(RealTargets, AgentKilledDuringAFreezeItsWatcherThawsTheContainer) {
     ASSERT_TRUE(await([&] { return answers(ip(11), 2379); }, 30s)) << "the member never served";
     const std::string freezer = freeze_dir(container("etcd-a"));
     ASSERT_EQ(targets::freezer_state(freezer), "0") << freezer;
-    pid_t controller = fleet.start({binary_path("injector/injector"), "--log-level", "warn", "run", plan, "--fleet",
-                                    fleet.endpoints(), "--json"},
-                                   "controller");
+    pid_t controller = fleet.start(
+        {binary_path("injector/injector"), "--log-level", "warn", "run", plan, "--fleet", fleet.endpoints(), "--json"},
+        "controller");
     ASSERT_GT(controller, 0);
     bool frozen = await([&] { return targets::freezer_state(freezer) == "1" && !answers(ip(11), 2379); }, 60s);
     ASSERT_TRUE(frozen) << fleet.log("controller") << fleet.log("agent-kv-1");
@@ -240,17 +244,21 @@ TEST_F(RealTargets, AgentKilledDuringAFreezeItsWatcherThawsTheContainer) {
     ASSERT_TRUE(std::regex_search(alog, m, std::regex("run (\\S+): [0-9]+ faults prepared"))) << alog;
     const std::string path = state_root() + "/agents/kv-1-" + m[1].str() + ".watch.jsonl";
     std::string record;
-    EXPECT_TRUE(await([&] {
-        std::ifstream in(path);
-        record.assign((std::istreambuf_iterator<char>(in)), {});
-        return record.find("\"undone\"") != std::string::npos;
-    }, 60s)) << record;
+    EXPECT_TRUE(await(
+        [&] {
+            std::ifstream in(path);
+            record.assign((std::istreambuf_iterator<char>(in)), {});
+            return record.find("\"undone\"") != std::string::npos;
+        },
+        60s))
+        << record;
     fs::remove(path);
     EXPECT_NE(record.find("runner_lost"), std::string::npos) << record << fleet.log("agent-kv-1");
     EXPECT_NE(record.find("\"thaw\""), std::string::npos) << record;
     // The controller ends the run without its agent (not held), and nothing stays behind.
     int st = 0;
-    EXPECT_TRUE(await([&] { return ::waitpid(controller, &st, WNOHANG) == controller; }, 120s)) << fleet.log("controller");
+    EXPECT_TRUE(await([&] { return ::waitpid(controller, &st, WNOHANG) == controller; }, 120s))
+        << fleet.log("controller");
     EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) != 0) << fleet.log("controller");
     fleet.stop_all();
     EXPECT_EQ(podman_status(container("etcd-a")), "running");
@@ -271,7 +279,8 @@ TEST_F(RealTargets, SingleHomedAuthIsViolatedNamingTheLoginProbe) {
 }
 
 TEST_F(RealTargets, AContainerThatDoesNotExistRefusesTheRunBeforeAnythingIsTouched) {
-    auto plan = rewritten("experiments/containers-zone-power.yaml", {{"container: injtdemo-etcd-c", "container: injtdemo-nope"}});
+    auto plan = rewritten("experiments/containers-zone-power.yaml",
+                          {{"container: injtdemo-etcd-c", "container: injtdemo-nope"}});
     auto r = run_plan(plan);
     EXPECT_EQ(r.exit_code, 3) << r.output;
     std::string reason = r.report.value("reason", "");
@@ -300,10 +309,13 @@ protected:
         ASSERT_TRUE(reached) << "the fault never took hold";
         // No manual step: the watcher thaws or restarts, and the member serves again.
         const std::string freezer = freeze_dir(container("etcd-a"));
-        EXPECT_TRUE(await([&] {
-            return podman_status(container("etcd-a")) == "running" && targets::freezer_state(freezer) == "0" &&
-                   answers(ip(11), 2379);
-        }, 60s)) << podman_status(container("etcd-a"));
+        EXPECT_TRUE(await(
+            [&] {
+                return podman_status(container("etcd-a")) == "running" && targets::freezer_state(freezer) == "0" &&
+                       answers(ip(11), 2379);
+            },
+            60s))
+            << podman_status(container("etcd-a"));
         auto recover = run({binary_path("injector/injector"), "recover"}, 120s);
         EXPECT_TRUE(recover.ok()) << recover.error().message();
     }
@@ -342,7 +354,9 @@ public:  // the plan builders below read its names
         for (int i = 0; i < 2; ++i) {
             fs::create_directories(cg(i));
             SpawnSpec s;
-            s.argv = {"python3", "-m", "http.server", "8080", "--bind", "198.19.248." + std::to_string(i + 1),
+            s.argv = {"python3",     "-m",
+                      "http.server", "8080",
+                      "--bind",      "198.19.248." + std::to_string(i + 1),
                       "--directory", i == 1 ? site() : "/usr/share/doc"};
             s.netns = netns_path(ns(i));
             s.cgroup_procs = cg(i) + "/cgroup.procs";
@@ -373,21 +387,25 @@ public:  // the plan builders below read its names
                                "topology:\n"
                                "  zones: [{ name: left }, { name: right }]\n"
                                "  hosts:\n"
-                               "    - { name: web-1, zone: left, netns: " + ns(0) + ", cgroup: " + tag + "-0, addresses: [198.19.248.1] }\n"
-                               "    - { name: web-2, zone: right, netns: " + ns(1) + ", cgroup: " + tag + "-1, addresses: [198.19.248.2] }\n"
-                               "steady_state:\n"
-                               "  probes:\n"
-                               "    - name: left-to-right\n"
-                               "      in: web-1\n"
-                               "      http: { url: \"http://198.19.248.2:8080/\", status: 200 }\n"
-                               "      every: 200ms\n"
-                               "      timeout: 500ms\n"
-                               "      slo: { success_rate: 0.95, window: 2s }\n"
-                               "method:\n"
-                               "  - { name: cut, fault: sever, at: 2s, duration: 4s, target: { zone: left } }\n"
-                               "safety:\n"
-                               "  max_duration: 1m\n"
-                               "  protected: [{ zone: control }]\n";
+                               "    - { name: web-1, zone: left, netns: " +
+                                   ns(0) + ", cgroup: " + tag +
+                                   "-0, addresses: [198.19.248.1] }\n"
+                                   "    - { name: web-2, zone: right, netns: " +
+                                   ns(1) + ", cgroup: " + tag +
+                                   "-1, addresses: [198.19.248.2] }\n"
+                                   "steady_state:\n"
+                                   "  probes:\n"
+                                   "    - name: left-to-right\n"
+                                   "      in: web-1\n"
+                                   "      http: { url: \"http://198.19.248.2:8080/\", status: 200 }\n"
+                                   "      every: 200ms\n"
+                                   "      timeout: 500ms\n"
+                                   "      slo: { success_rate: 0.95, window: 2s }\n"
+                                   "method:\n"
+                                   "  - { name: cut, fault: sever, at: 2s, duration: 4s, target: { zone: left } }\n"
+                                   "safety:\n"
+                                   "  max_duration: 1m\n"
+                                   "  protected: [{ zone: control }]\n";
         return path;
     }
 };
@@ -409,24 +427,31 @@ TEST_F(HandMade, APowerLossThatWouldCutAProtectedInterfaceOfThisMachineIsRefused
     // This machine's own first interface, protected by the plan: a power loss of the machine
     // (local: true) would cut it. Refused in preflight, exit 3, nothing touched.
     // The first interface of this machine with a global IPv4 address, and that address.
-    auto found = run_shell("ip -4 -o addr show scope global | awk '$2 !~ /^inj/ {split($4, a, \"/\"); print $2, a[1]; exit}'", 10s);
+    auto found = run_shell(
+        "ip -4 -o addr show scope global | awk '$2 !~ /^inj/ {split($4, a, \"/\"); print $2, a[1]; exit}'", 10s);
     ASSERT_TRUE(found.ok() && found->exit_code == 0);
     std::istringstream words(found->output);
     std::string ifname, addr;
     words >> ifname >> addr;
     ASSERT_FALSE(ifname.empty() || addr.empty()) << "this machine has no interface with a global IPv4 address";
     std::string path = binary_path("tests/local-power.yaml");
-    std::ofstream(path) << "name: local-power\n"
-                           "topology:\n"
-                           "  zones: [{ name: here }, { name: there }]\n"
-                           "  hosts:\n"
-                           "    - { name: me, zone: here, local: true, addresses: [" + addr + "] }\n"
-                           "    - { name: web-2, zone: there, netns: " + ns(1) + ", cgroup: " + tag + "-1, addresses: [198.19.248.2] }\n"
-                           "method:\n"
-                           "  - { name: dark, fault: power_loss, at: 1s, duration: 2s, target: { host: me }, mode: freeze }\n"
-                           "safety:\n"
-                           "  max_duration: 1m\n"
-                           "  protected: [{ zone: control }, { interface: " + ifname + " }]\n";
+    std::ofstream(path)
+        << "name: local-power\n"
+           "topology:\n"
+           "  zones: [{ name: here }, { name: there }]\n"
+           "  hosts:\n"
+           "    - { name: me, zone: here, local: true, addresses: [" +
+               addr +
+               "] }\n"
+               "    - { name: web-2, zone: there, netns: " +
+               ns(1) + ", cgroup: " + tag +
+               "-1, addresses: [198.19.248.2] }\n"
+               "method:\n"
+               "  - { name: dark, fault: power_loss, at: 1s, duration: 2s, target: { host: me }, mode: freeze }\n"
+               "safety:\n"
+               "  max_duration: 1m\n"
+               "  protected: [{ zone: control }, { interface: " +
+               ifname + " }]\n";
     auto r = run_plan(path);
     EXPECT_EQ(r.exit_code, 3) << r.output;
     std::string reason = r.report.value("reason", "");
@@ -461,41 +486,57 @@ std::string disk_plan(const HandMade& t, const std::string& path, const std::str
                            "topology:\n"
                            "  zones: [{ name: left }, { name: right }]\n"
                            "  hosts:\n"
-                           "    - { name: web-1, zone: left, netns: " + t.ns(0) + ", cgroup: " + t.tag + "-0, addresses: [198.19.248.1] }\n"
-                           "    - name: web-2\n"
-                           "      zone: right\n"
-                           "      netns: " + t.ns(1) + "\n"
-                           "      cgroup: " + t.tag + "-1\n"
-                           "      addresses: [198.19.248.2]\n"
-                           "      restart: \"" + restart + "\"\n"
-                           "      ready: { tcp: \"198.19.248.2:8080\", timeout: 10s }\n"
-                           "      volumes: [{ name: site, path: " + t.site() + " }]\n"
-                           "steady_state:\n"
-                           "  probes:\n"
-                           "    - name: page\n"
-                           "      in: web-1\n"
-                           "      http: { url: \"http://198.19.248.2:8080/hello.txt\", status: 200 }\n"
-                           "      every: 200ms\n"
-                           "      timeout: 500ms\n"
-                           "      slo: { success_rate: 0.95, window: 2s }\n"
-                           "method:\n"
-                           "  - { name: bad-disk, fault: degrade_storage, at: 2s, duration: 3s, target: { host: web-2 }, volume: site, " +
-                               fault_extra + " }\n"
-                           "safety:\n"
-                           "  max_duration: 1m\n"
-                           "  protected: [{ zone: control }]\n";
+                           "    - { name: web-1, zone: left, netns: " +
+                               t.ns(0) + ", cgroup: " + t.tag +
+                               "-0, addresses: [198.19.248.1] }\n"
+                               "    - name: web-2\n"
+                               "      zone: right\n"
+                               "      netns: " +
+                               t.ns(1) +
+                               "\n"
+                               "      cgroup: " +
+                               t.tag +
+                               "-1\n"
+                               "      addresses: [198.19.248.2]\n"
+                               "      restart: \"" +
+                               restart +
+                               "\"\n"
+                               "      ready: { tcp: \"198.19.248.2:8080\", timeout: 10s }\n"
+                               "      volumes: [{ name: site, path: " +
+                               t.site() +
+                               " }]\n"
+                               "steady_state:\n"
+                               "  probes:\n"
+                               "    - name: page\n"
+                               "      in: web-1\n"
+                               "      http: { url: \"http://198.19.248.2:8080/hello.txt\", status: 200 }\n"
+                               "      every: 200ms\n"
+                               "      timeout: 500ms\n"
+                               "      slo: { success_rate: 0.95, window: 2s }\n"
+                               "method:\n"
+                               "  - { name: bad-disk, fault: degrade_storage, at: 2s, duration: 3s, target: { host: "
+                               "web-2 }, volume: site, " +
+                               fault_extra +
+                               " }\n"
+                               "safety:\n"
+                               "  max_duration: 1m\n"
+                               "  protected: [{ zone: control }]\n";
     return path;
 }
 
 // web-1 fetches the page from web-2 (the test's own check, outside any run).
 std::string fetch_page(const HandMade& t) {
-    auto r = run_shell("ip netns exec " + t.ns(0) + " python3 -c \"import urllib.request as u; "
-                       "print(u.urlopen('http://198.19.248.2:8080/hello.txt', timeout=2).read().decode(), end='')\"", 10s);
+    auto r =
+        run_shell("ip netns exec " + t.ns(0) +
+                      " python3 -c \"import urllib.request as u; "
+                      "print(u.urlopen('http://198.19.248.2:8080/hello.txt', timeout=2).read().decode(), end='')\"",
+                  10s);
     return r && r->exit_code == 0 ? r->output : "";
 }
 
 TEST_F(HandMade, DegradeStorageOnTheirRealDirectoryFailsTheServicesOpensThenItServesFromTheDirectoryAgain) {
-    auto r = run_plan(disk_plan(*this, binary_path("tests/hand-made-disk.yaml"), "errors: [{ errno: EIO, ops: [open] }]"));
+    auto r =
+        run_plan(disk_plan(*this, binary_path("tests/hand-made-disk.yaml"), "errors: [{ errno: EIO, ops: [open] }]"));
     // The page broke while the disk failed (the drill's finding), through the service's own opens.
     expect_verdict(r, "violated", "page");
     ASSERT_EQ(r.report["faults"].size(), 1u) << r.output;
@@ -514,7 +555,8 @@ TEST_F(HandMade, DegradeStorageOnTheirRealDirectoryFailsTheServicesOpensThenItSe
 }
 
 TEST_F(HandMade, AVolumeOfAHostWithNoRestartIsRefusedBeforeAnythingIsMounted) {
-    std::string path = disk_plan(*this, binary_path("tests/hand-made-disk-norestart.yaml"), "errors: [{ errno: EIO, ops: [open] }]");
+    std::string path =
+        disk_plan(*this, binary_path("tests/hand-made-disk-norestart.yaml"), "errors: [{ errno: EIO, ops: [open] }]");
     // The same plan without the host's restart: nothing could start its service onto the mount.
     std::ifstream in(path);
     std::string text((std::istreambuf_iterator<char>(in)), {});
@@ -541,25 +583,37 @@ std::string containers_disk_plan(const RealTargets& t, const std::string& durati
                            "  hosts:\n"
                            "    - name: kv-1\n"
                            "      zone: pangyo\n"
-                           "      container: " + t.container("etcd-a") + "\n"
-                           "      addresses: [" + t.ip(11) + "]\n"
-                           "      ready: { tcp: \"" + t.ip(11) + ":2379\", timeout: 30s }\n"
-                           "      volumes: [{ name: data, path: /data }]\n"
-                           "    - { name: kv-2, zone: ansan, container: " + t.container("etcd-b") + ", addresses: [" + t.ip(12) + "] }\n"
-                           "steady_state:\n"
-                           "  probes:\n"
-                           "    - name: read-in-container\n"
-                           "      in: control\n"
-                           "      exec: " + podman + " exec " + t.container("etcd-a") + " cat /data/probe.txt\n"
-                           "      every: 500ms\n"
-                           "      timeout: 5s\n"
-                           "      slo: { success_rate: 0.95, window: 3s }\n"
-                           "method:\n"
-                           "  - { name: bad-disk, fault: degrade_storage, at: 3s, duration: " + duration + ", target: { host: kv-1 }, volume: data,\n"
-                           "      errors: [{ errno: EIO, ops: [open], path: \"probe.txt\" }] }\n"
-                           "safety:\n"
-                           "  max_duration: 2m\n"
-                           "  protected: [{ zone: control }]\n";
+                           "      container: " +
+                               t.container("etcd-a") +
+                               "\n"
+                               "      addresses: [" +
+                               t.ip(11) +
+                               "]\n"
+                               "      ready: { tcp: \"" +
+                               t.ip(11) +
+                               ":2379\", timeout: 30s }\n"
+                               "      volumes: [{ name: data, path: /data }]\n"
+                               "    - { name: kv-2, zone: ansan, container: " +
+                               t.container("etcd-b") + ", addresses: [" + t.ip(12) +
+                               "] }\n"
+                               "steady_state:\n"
+                               "  probes:\n"
+                               "    - name: read-in-container\n"
+                               "      in: control\n"
+                               "      exec: " +
+                               podman + " exec " + t.container("etcd-a") +
+                               " cat /data/probe.txt\n"
+                               "      every: 500ms\n"
+                               "      timeout: 5s\n"
+                               "      slo: { success_rate: 0.95, window: 3s }\n"
+                               "method:\n"
+                               "  - { name: bad-disk, fault: degrade_storage, at: 3s, duration: " +
+                               duration +
+                               ", target: { host: kv-1 }, volume: data,\n"
+                               "      errors: [{ errno: EIO, ops: [open], path: \"probe.txt\" }] }\n"
+                               "safety:\n"
+                               "  max_duration: 2m\n"
+                               "  protected: [{ zone: control }]\n";
     return path;
 }
 
@@ -594,20 +648,26 @@ TEST_F(HandMade, AVolatileVolumeLosesUnsyncedWritesAtTheirPowerLoss) {
     std::string text((std::istreambuf_iterator<char>(in)), {});
     text = std::regex_replace(text, std::regex("volumes: \\[\\{ name: site, path: ([^ ]+) \\}\\]"),
                               "volumes: [{ name: site, path: $1, volatile: true }]");
-    text = std::regex_replace(text, std::regex("  - \\{ name: bad-disk.*\\n"),
-                              "  - { name: dark, fault: power_loss, at: 2s, duration: 2s, target: { host: web-2 }, mode: kill }\n");
+    text = std::regex_replace(
+        text, std::regex("  - \\{ name: bad-disk.*\\n"),
+        "  - { name: dark, fault: power_loss, at: 2s, duration: 2s, target: { host: web-2 }, mode: kill }\n");
     text = std::regex_replace(text, std::regex("    - name: page\\n(.*\\n)*(?=method:)"),
                               "    - name: record\n"
                               "      in: control\n"
-                              "      exec: \"echo rec-{seq} > " + site() + "/rec-{seq}\"\n"
-                              "      acknowledges: \"rec-{seq}\"\n"
-                              "      every: 200ms\n"
-                              "      timeout: 2s\n"
-                              "      slo: { success_rate: 0.5, window: 2s }\n");
-    text += "verify:\n"
-            "  - { name: read-back, probe: record, in: control, exec: \"cat " + site() + "/rec-*\", timeout: 10s }\n"
-            "expect:\n"
-            "  rpo: 0\n";
+                              "      exec: \"echo rec-{seq} > " +
+                                  site() +
+                                  "/rec-{seq}\"\n"
+                                  "      acknowledges: \"rec-{seq}\"\n"
+                                  "      every: 200ms\n"
+                                  "      timeout: 2s\n"
+                                  "      slo: { success_rate: 0.5, window: 2s }\n");
+    text +=
+        "verify:\n"
+        "  - { name: read-back, probe: record, in: control, exec: \"cat " +
+        site() +
+        "/rec-*\", timeout: 10s }\n"
+        "expect:\n"
+        "  rpo: 0\n";
     std::ofstream(path) << text;
     auto r = run_plan(path);
     ASSERT_FALSE(r.report.is_discarded()) << r.output << "\n" << text;
@@ -622,7 +682,8 @@ TEST_F(HandMade, AVolatileVolumeLosesUnsyncedWritesAtTheirPowerLoss) {
 // kill -9 of the runner while a volume of theirs is served: the watcher kills what holds it,
 // unmounts the fault filesystem and starts the service again on the real directory.
 TEST_F(HandMade, RunnerKilledWhileTheirVolumeIsServedTheWatcherUnmountsAndRestarts) {
-    std::string path = disk_plan(*this, binary_path("tests/hand-made-disk-kill.yaml"), "errors: [{ errno: EIO, ops: [open] }]");
+    std::string path =
+        disk_plan(*this, binary_path("tests/hand-made-disk-kill.yaml"), "errors: [{ errno: EIO, ops: [open] }]");
     std::ifstream in(path);
     std::string text((std::istreambuf_iterator<char>(in)), {});
     text = std::regex_replace(text, std::regex("duration: 3s"), "duration: 40s");
@@ -632,7 +693,8 @@ TEST_F(HandMade, RunnerKilledWhileTheirVolumeIsServedTheWatcherUnmountsAndRestar
     auto pid = spawn(s);
     ASSERT_TRUE(pid.ok()) << pid.error().message();
     // In force: the page fails (through the restarted service's own opens).
-    bool reached = await([&] { return faultfs_mounted_at(site()) && !process_alive(pids[1]) && fetch_page(*this).empty(); }, 40s);
+    bool reached =
+        await([&] { return faultfs_mounted_at(site()) && !process_alive(pids[1]) && fetch_page(*this).empty(); }, 40s);
     ::kill(*pid, SIGKILL);
     ::waitpid(*pid, nullptr, 0);
     ASSERT_TRUE(reached) << "the fault never took hold";
@@ -661,7 +723,8 @@ TEST_F(RealTargets, RunnerKilledWhileAContainersVolumeIsServedTheWatcherPutsItBa
     ::kill(*pid, SIGKILL);
     ::waitpid(*pid, nullptr, 0);
     ASSERT_TRUE(reached) << "the fault never took hold";
-    EXPECT_TRUE(await([&] { return !faultfs_mounted_at(data) && podman_status(container("etcd-a")) == "running" && reads(); }, 60s))
+    EXPECT_TRUE(await(
+        [&] { return !faultfs_mounted_at(data) && podman_status(container("etcd-a")) == "running" && reads(); }, 60s))
         << "mounted: " << faultfs_mounted_at(data) << ", " << podman_status(container("etcd-a"));
     EXPECT_TRUE(await([&] { return answers(ip(11), 2379); }, 30s));
     auto recover = run({binary_path("injector/injector"), "recover"}, 120s);
@@ -673,29 +736,38 @@ TEST_F(RealTargets, RunnerKilledWhileAContainersVolumeIsServedTheWatcherPutsItBa
 TEST_F(HandMade, APidfileHostKilledByAPowerLossIsFoundAgainThroughItsNewPidfile) {
     const std::string pidfile = "/tmp/" + tag + "-web2.pid";
     std::ofstream(pidfile) << pids[1] << "\n";
-    const std::string restart = "setsid sh -c 'echo $$ > " + cg(1) + "/cgroup.procs; echo $$ > " + pidfile +
-                                "; exec ip netns exec " + ns(1) + " python3 -m http.server 8080 --bind 198.19.248.2 --directory " +
-                                site() + "' </dev/null >/dev/null 2>&1 &";
+    const std::string restart =
+        "setsid sh -c 'echo $$ > " + cg(1) + "/cgroup.procs; echo $$ > " + pidfile + "; exec ip netns exec " + ns(1) +
+        " python3 -m http.server 8080 --bind 198.19.248.2 --directory " + site() + "' </dev/null >/dev/null 2>&1 &";
     std::string path = binary_path("tests/hand-made-pidfile.yaml");
-    std::ofstream(path) << "name: hand-made-pidfile\n"
-                           "topology:\n"
-                           "  zones: [{ name: left }, { name: right }]\n"
-                           "  hosts:\n"
-                           "    - { name: web-1, zone: left, netns: " + ns(0) + ", cgroup: " + tag + "-0, addresses: [198.19.248.1] }\n"
-                           "    - name: web-2\n"
-                           "      zone: right\n"
-                           "      netns: " + ns(1) + "\n"
-                           "      pidfile: " + pidfile + "\n"
-                           "      addresses: [198.19.248.2]\n"
-                           "      restart: \"" + restart + "\"\n"
-                           "      ready: { tcp: \"198.19.248.2:8080\", timeout: 10s }\n"
-                           "method:\n"
-                           "  - { name: dark, fault: power_loss, at: 1s, duration: 2s, target: { host: web-2 }, mode: kill }\n"
-                           "expect:\n"
-                           "  rto: 10s\n"
-                           "safety:\n"
-                           "  max_duration: 1m\n"
-                           "  protected: [{ zone: control }]\n";
+    std::ofstream(path)
+        << "name: hand-made-pidfile\n"
+           "topology:\n"
+           "  zones: [{ name: left }, { name: right }]\n"
+           "  hosts:\n"
+           "    - { name: web-1, zone: left, netns: " +
+               ns(0) + ", cgroup: " + tag +
+               "-0, addresses: [198.19.248.1] }\n"
+               "    - name: web-2\n"
+               "      zone: right\n"
+               "      netns: " +
+               ns(1) +
+               "\n"
+               "      pidfile: " +
+               pidfile +
+               "\n"
+               "      addresses: [198.19.248.2]\n"
+               "      restart: \"" +
+               restart +
+               "\"\n"
+               "      ready: { tcp: \"198.19.248.2:8080\", timeout: 10s }\n"
+               "method:\n"
+               "  - { name: dark, fault: power_loss, at: 1s, duration: 2s, target: { host: web-2 }, mode: kill }\n"
+               "expect:\n"
+               "  rto: 10s\n"
+               "safety:\n"
+               "  max_duration: 1m\n"
+               "  protected: [{ zone: control }]\n";
     auto r = run_plan(path);
     expect_verdict(r, "held");
     ASSERT_EQ(r.report["faults"].size(), 1u) << r.output;
@@ -739,8 +811,8 @@ TEST(RecoverLostWatcher, UndoesFromTheRecordedSpecOnceAndOnlyOnce) {
     spec.record = run_dir + "/watcher.jsonl";
     spec.restart = {{"/bin/sh", "-c", "touch " + marker}};
     spec.unmount = {dir};
-    nlohmann::json watching = {{"event", "watching"}, {"runner", dead[0]}, {"watcher", dead[1]},
-                               {"spec", targets::spec_to_json(spec)}};
+    nlohmann::json watching = {
+        {"event", "watching"}, {"runner", dead[0]}, {"watcher", dead[1]}, {"spec", targets::spec_to_json(spec)}};
     std::ofstream(spec.record) << watching.dump() << "\n";
     auto r = run({binary_path("injector/injector"), "recover"}, 120s);
     ASSERT_TRUE(r.ok()) << r.error().message();

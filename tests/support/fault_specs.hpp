@@ -10,15 +10,19 @@
 namespace inj::plan {
 
 inline void set_side_direction(Fault& f, Direction d) {
-    std::visit([&](auto& s) {
-        if constexpr (requires { s.direction; }) s.direction = d;
-    }, f.spec);
+    std::visit(
+        [&](auto& s) {
+            if constexpr (requires { s.direction; }) s.direction = d;
+        },
+        f.spec);
 }
 
 inline void set_side_share(Fault& f, double share) {
-    std::visit([&](auto& s) {
-        if constexpr (requires { s.share; }) s.share = share;
-    }, f.spec);
+    std::visit(
+        [&](auto& s) {
+            if constexpr (requires { s.share; }) s.share = share;
+        },
+        f.spec);
 }
 
 }  // namespace inj::plan

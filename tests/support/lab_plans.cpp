@@ -56,7 +56,6 @@ std::string read_file(const std::string& path) {
     return std::string(std::istreambuf_iterator<char>(in), {});
 }
 
-
 void expect_lab_down(const std::string& id) {
     if (id.empty()) return;
     auto st = lab::load(id);

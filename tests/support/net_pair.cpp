@@ -34,15 +34,21 @@ Result<void> BridgedPair::create() {
     created_ = true;  // from the first command on, remove() has something to do
     const std::string f = "ip -n " + fabric_ + " ";
     const std::vector<std::string> cmds = {
-        "ip netns add " + ns_a_, "ip netns add " + ns_b_, "ip netns add " + fabric_,
-        f + "link add br0 type bridge", f + "link set br0 up",
+        "ip netns add " + ns_a_,
+        "ip netns add " + ns_b_,
+        "ip netns add " + fabric_,
+        f + "link add br0 type bridge",
+        f + "link set br0 up",
         f + "link add pa type veth peer name eth0 netns " + ns_a_,
         f + "link add pb type veth peer name eth0 netns " + ns_b_,
-        f + "link set pa master br0 up", f + "link set pb master br0 up",
+        f + "link set pa master br0 up",
+        f + "link set pb master br0 up",
         "ip -n " + ns_a_ + " addr add " + addr_a_ + " dev eth0",
         "ip -n " + ns_b_ + " addr add " + addr_b_ + " dev eth0",
-        "ip -n " + ns_a_ + " link set eth0 up", "ip -n " + ns_a_ + " link set lo up",
-        "ip -n " + ns_b_ + " link set eth0 up", "ip -n " + ns_b_ + " link set lo up",
+        "ip -n " + ns_a_ + " link set eth0 up",
+        "ip -n " + ns_a_ + " link set lo up",
+        "ip -n " + ns_b_ + " link set eth0 up",
+        "ip -n " + ns_b_ + " link set lo up",
     };
     for (auto& c : cmds) {
         auto r = sh(c);

@@ -1,11 +1,11 @@
 // Shared test helpers.
 #include "support/test_support.hpp"
 
-#include <linux/capability.h>
-#include <sys/syscall.h>
 #include <arpa/inet.h>
+#include <linux/capability.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/time.h>
 #include <unistd.h>
 

@@ -36,7 +36,8 @@ inj::RunResult run_bash(const std::string& script) {
 
 // The words bash would offer for the command line `words` (completing its last word).
 std::string complete(const std::string& words, const std::string& cwd = ".") {
-    auto r = run_bash("cd '" + cwd + "'\nCOMP_WORDS=(" + words + ")\nCOMP_CWORD=$((${#COMP_WORDS[@]} - 1))\n"
+    auto r = run_bash("cd '" + cwd + "'\nCOMP_WORDS=(" + words +
+                      ")\nCOMP_CWORD=$((${#COMP_WORDS[@]} - 1))\n"
                       "_injector\nprintf '%s\\n' \"${COMPREPLY[@]}\" | sort\n");
     EXPECT_EQ(r.exit_code, 0) << r.output;
     return r.output;
@@ -52,7 +53,8 @@ TEST(CliHelp, EverySubcommandAnswersHelpWithItsOptions) {
             auto opts = c.options();
             for (auto& o : opts.options())
                 EXPECT_NE(r.output.find("--" + o->long_name()), std::string::npos)
-                    << c.name << " " << flag << " does not list --" << o->long_name() << ":\n" << r.output;
+                    << c.name << " " << flag << " does not list --" << o->long_name() << ":\n"
+                    << r.output;
         }
         // `help CMD` prints the same text as `CMD --help`.
         auto via_help = run_injector({"help", c.name});
@@ -122,7 +124,8 @@ TEST(CliHelp, ManPageHasEveryVisibleCommandAndRenders) {
     for (auto& c : inj::cli::commands())
         EXPECT_EQ(man.find(std::string(".SS ") + c.name + "\n") != std::string::npos, !c.hidden) << c.name;
     if (access("/usr/bin/groff", X_OK) != 0) GTEST_SKIP() << "groff missing: the roff is not rendered";
-    auto r = inj::run({"groff", "-man", "-Tutf8", "-ww", "-P-cbou", inj::test::binary_path("injector.1")}, 30s, {}, 1 << 20);
+    auto r =
+        inj::run({"groff", "-man", "-Tutf8", "-ww", "-P-cbou", inj::test::binary_path("injector.1")}, 30s, {}, 1 << 20);
     ASSERT_TRUE(r);
     EXPECT_EQ(r->exit_code, 0) << r->output;
     EXPECT_EQ(r->output.find("warning"), std::string::npos) << r->output;

@@ -78,7 +78,8 @@ TEST_F(SafeFile, UnsafeEnvironmentOverridesAreIgnored) {
     chmod((dir_ / "good").c_str(), 0755);
     fs::create_symlink(dir_ / "good", dir_ / "good-link");
     chmod(dir_.c_str(), 0755);
-    for (auto bad : {dir_ / "open", dir_ / "group", dir_ / "good-link", dir_ / "open" / "new", fs::path("relative/dir")}) {
+    for (auto bad :
+         {dir_ / "open", dir_ / "group", dir_ / "good-link", dir_ / "open" / "new", fs::path("relative/dir")}) {
         setenv("INJECTOR_STATE_DIR", bad.c_str(), 1);
         EXPECT_FALSE(trusted_env_path("INJECTOR_STATE_DIR")) << bad;
         EXPECT_EQ(state_root(), "/run/injector") << bad;

@@ -4,9 +4,9 @@
 // the etcd security config.
 #include <gtest/gtest.h>
 
-#include <algorithm>
 #include <stdlib.h>
 #include <unistd.h>
+#include <algorithm>
 
 #include <filesystem>
 #include <fstream>
@@ -159,16 +159,17 @@ TEST(FleetChecks, ControllerBelievesOnlyStatusesBoundToTheAgent) {
     Status other = s;
     other.host = "kv-2";
     std::vector<KeyValue> st = {
-        {status_key("kv-1"), to_json(s), 1, 1, 111},       // the real one
-        {status_key("kv-3"), to_json(other), 1, 1, 222},   // kv-2's document under kv-3's key
-        {status_key("kv-2"), to_json(other), 1, 1, 999},   // under its key, not on its agent's lease
+        {status_key("kv-1"), to_json(s), 1, 1, 111},      // the real one
+        {status_key("kv-3"), to_json(other), 1, 1, 222},  // kv-2's document under kv-3's key
+        {status_key("kv-2"), to_json(other), 1, 1, 999},  // under its key, not on its agent's lease
     };
     auto t = trusted_statuses(st, regs);
     ASSERT_EQ(t.size(), 1u);
     EXPECT_EQ(t.begin()->first, "kv-1");
     // Without a registration nothing is believed, nor a key without a lease.
     EXPECT_TRUE(trusted_statuses(st, {}).empty());
-    EXPECT_TRUE(trusted_statuses({{status_key("kv-1"), to_json(s), 1, 1, 0}}, {{agent_key("kv-1"), "{}", 1, 1, 0}}).empty());
+    EXPECT_TRUE(
+        trusted_statuses({{status_key("kv-1"), to_json(s), 1, 1, 0}}, {{agent_key("kv-1"), "{}", 1, 1, 0}}).empty());
 }
 
 TEST(FleetChecks, PlanHashAndDesiredRoundTrip) {

@@ -8,11 +8,10 @@
 #include <atomic>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 #include <mutex>
+#include <sstream>
 #include <thread>
 
-#include "support/fault_specs.hpp"
 #include "common/proc.hpp"
 #include "fleet/etcd_client.hpp"
 #include "fleet/fleet_engine.hpp"
@@ -20,6 +19,7 @@
 #include "lab/lab.hpp"
 #include "net/compile.hpp"
 #include "plan/loader.hpp"
+#include "support/fault_specs.hpp"
 #include "support/test_support.hpp"
 
 using namespace inj;
@@ -38,10 +38,25 @@ protected:
         client_url_ = "http://127.0.0.1:" + std::to_string(base);
         std::string peer = "http://127.0.0.1:" + std::to_string(base + 1);
         SpawnSpec s;
-        s.argv = {"etcd", "--name", "t", "--data-dir", (dir_ / "data").string(), "--listen-client-urls", client_url_,
-                  "--advertise-client-urls", client_url_, "--listen-peer-urls", peer,
-                  "--initial-advertise-peer-urls", peer, "--initial-cluster", "t=" + peer,
-                  "--heartbeat-interval", "100", "--election-timeout", "1000"};
+        s.argv = {"etcd",
+                  "--name",
+                  "t",
+                  "--data-dir",
+                  (dir_ / "data").string(),
+                  "--listen-client-urls",
+                  client_url_,
+                  "--advertise-client-urls",
+                  client_url_,
+                  "--listen-peer-urls",
+                  peer,
+                  "--initial-advertise-peer-urls",
+                  peer,
+                  "--initial-cluster",
+                  "t=" + peer,
+                  "--heartbeat-interval",
+                  "100",
+                  "--election-timeout",
+                  "1000"};
         s.output = (dir_ / "etcd.log").string();
         s.die_with_parent = true;
         auto pid = spawn(s);
@@ -181,12 +196,13 @@ TEST_F(LoopbackEtcd, WatchStreamsPutsAndDeletesInOrder) {
     std::mutex mu;
     std::vector<WatchEvent> seen;
     std::atomic<bool> up{false};
-    Watch w(c.endpoints(), p, true, 0,
-            [&](const std::vector<WatchEvent>& evs) {
-                std::lock_guard lk(mu);
-                for (auto& e : evs) seen.push_back(e);
-            },
-            [&](bool u) { up = u; });
+    Watch w(
+        c.endpoints(), p, true, 0,
+        [&](const std::vector<WatchEvent>& evs) {
+            std::lock_guard lk(mu);
+            for (auto& e : evs) seen.push_back(e);
+        },
+        [&](bool u) { up = u; });
     for (int i = 0; i < 100 && !up; ++i) std::this_thread::sleep_for(20ms);
     ASSERT_TRUE(up);
     ASSERT_TRUE(c.put(p + "a", "1").ok());
@@ -262,7 +278,6 @@ TEST(FleetProtocol, DocumentsRoundTrip) {
     EXPECT_EQ(sb->state, "ready");
 }
 
-
 // ---- the controller's logic, against the loopback etcd (no lab, no agents running) ----
 
 plan::Plan fleet_plan(const std::string& edit_from = {}, const std::string& edit_to = {}) {
@@ -293,7 +308,8 @@ TEST(FleetPreflight, AgentsAreNeededOnBothSidesOfEveryCutAndTheControlPathIsChec
     auto problems = fleet::check_control_path(bad, *bt, eps);
     ASSERT_EQ(problems.size(), 3u);  // kv-1 to each of the three members
     EXPECT_NE(problems[0].find("fault cut-pangyo"), std::string::npos) << problems[0];
-    EXPECT_NE(problems[0].find("cuts agent host kv-1 from etcd endpoint 198.18.12.2"), std::string::npos) << problems[0];
+    EXPECT_NE(problems[0].find("cuts agent host kv-1 from etcd endpoint 198.18.12.2"), std::string::npos)
+        << problems[0];
 }
 
 TEST_F(LoopbackEtcd, ControllerRefusesMissingUnhealthyOrBusyAgents) {
@@ -327,7 +343,8 @@ TEST_F(LoopbackEtcd, ControllerRefusesMissingUnhealthyOrBusyAgents) {
         fleet::FleetEngine e(o);
         auto r = e.prepare(p, *inj::test::lab_view(p, none), deadline);
         ASSERT_FALSE(r.ok());
-        EXPECT_NE(r.error().message().find("unhealthy agent(s): kv-3 (bpf: Operation not permitted)"), std::string::npos)
+        EXPECT_NE(r.error().message().find("unhealthy agent(s): kv-3 (bpf: Operation not permitted)"),
+                  std::string::npos)
             << r.error().message();
     }
     AgentInfo ok3;
@@ -401,7 +418,8 @@ TEST_F(LoopbackEtcd, ControllerReportCarriesEachAgentsReport) {
     report_as({{"lost", {lost}}});
     lab::LabState none;
     fleet::FleetEngine e(o);
-    ASSERT_TRUE(e.prepare(*loaded.plan, *inj::test::lab_view(*loaded.plan, none), monotonic_ns() + 60'000'000'000ull).ok());
+    ASSERT_TRUE(
+        e.prepare(*loaded.plan, *inj::test::lab_view(*loaded.plan, none), monotonic_ns() + 60'000'000'000ull).ok());
     ASSERT_TRUE(e.inject(0, monotonic_ns() + 30'000'000'000ull).ok());
     auto r = e.fault_report(0);
     EXPECT_EQ(r["activation"]["agents_confirmed"], 1) << r.dump();

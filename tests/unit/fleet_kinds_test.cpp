@@ -47,7 +47,9 @@ public:
         }
     }
     const std::vector<targets::Host>& hosts() const override { return hosts_; }
-    std::vector<targets::ServiceInstance> services() const override { return {{"etcd", "kv-1", 11}, {"etcd", "kv-2", 22}}; }
+    std::vector<targets::ServiceInstance> services() const override {
+        return {{"etcd", "kv-1", 11}, {"etcd", "kv-2", 22}};
+    }
     Result<std::vector<targets::ServiceInstance>> restart(const std::vector<std::string>& hosts,
                                                           const std::string&) override {
         std::vector<targets::ServiceInstance> out;

@@ -13,7 +13,8 @@ namespace {
 
 TEST(FuzzFound, OutOfRangeNumbersAreRefusedNotUndefined) {
     // nlohmann converted 4.9e68 to int (undefined behaviour; UBSan stopped the fuzzer).
-    EXPECT_FALSE(agent_info_from_json(R"({"host":"h1","pid":488888888888888888888888888888888888888888888888888888888888888888882})"));
+    EXPECT_FALSE(agent_info_from_json(
+        R"({"host":"h1","pid":488888888888888888888888888888888888888888888888888888888888888888882})"));
     EXPECT_FALSE(desired_from_json(R"({"run":"r","lease_ttl_ms":1e300})"));
     EXPECT_FALSE(desired_from_json(R"({"run":"r","generation":-1})"));
     EXPECT_FALSE(desired_from_json(R"({"run":"r","faults":[{"index":1.5}]})"));
@@ -35,13 +36,24 @@ TEST(FuzzFound, TooManyDesiredFaultsAreRefused) {
 // its volume's account of the cut.
 nlohmann::json power_report(const std::string& host, uint64_t fired_at, size_t entries = 2) {
     nlohmann::json account = nlohmann::json::array();
-    for (size_t i = 0; i < entries; ++i) account.push_back("write /data/wal-" + std::to_string(i) + " 4096 bytes not fsynced");
+    for (size_t i = 0; i < entries; ++i)
+        account.push_back("write /data/wal-" + std::to_string(i) + " 4096 bytes not fsynced");
     return {{"crash_point",
-             {{"armed_volumes", 1}, {"fired", true}, {"host", host}, {"volume", "etcd-data"}, {"operation", "fsync"},
-              {"path", "/data/wal"}, {"nth", 3}, {"when", "before"}, {"realtime_ns", fired_at},
-              {"loss_applied_us", 12.5}, {"dark_us", 800.0}}},
+             {{"armed_volumes", 1},
+              {"fired", true},
+              {"host", host},
+              {"volume", "etcd-data"},
+              {"operation", "fsync"},
+              {"path", "/data/wal"},
+              {"nth", 3},
+              {"when", "before"},
+              {"realtime_ns", fired_at},
+              {"loss_applied_us", 12.5},
+              {"dark_us", 800.0}}},
             {"lost",
-             {{{"host", host}, {"volume", "etcd-data"}, {"account", {{"entries", account}}},
+             {{{"host", host},
+               {"volume", "etcd-data"},
+               {"account", {{"entries", account}}},
                {"summary", {"etcd-data on " + host + ": " + std::to_string(entries) + " writes lost"}}}}}};
 }
 
@@ -96,7 +108,8 @@ TEST(FleetReports, AMalformedOrOversizedReportIsIgnoredAndTheStatusStands) {
     auto s = status_from_json(with_report_text(big));
     ASSERT_TRUE(s);
     EXPECT_TRUE(s->faults[0].report.is_null());
-    EXPECT_NE(s->faults[0].report_error.find("bytes, over the limit of 4096"), std::string::npos) << s->faults[0].report_error;
+    EXPECT_NE(s->faults[0].report_error.find("bytes, over the limit of 4096"), std::string::npos)
+        << s->faults[0].report_error;
     EXPECT_EQ(s->faults[0].recoveries.size(), 1u);
     // A status that is not JSON at all is refused whole, as before.
     EXPECT_FALSE(status_from_json(with_report_text("{\"crash_point\":")));

@@ -42,7 +42,8 @@ TEST(LabId, ShortStableAndDistinct) {
     EXPECT_EQ(a.size(), 6u);
     EXPECT_EQ(a, id_for(small_plan("pangyo-fire")));
     EXPECT_NE(a, id_for(small_plan("pangyo-fire-2")));
-    for (char c : a) EXPECT_TRUE(std::isxdigit(static_cast<unsigned char>(c)) && !std::isupper(static_cast<unsigned char>(c)));
+    for (char c : a)
+        EXPECT_TRUE(std::isxdigit(static_cast<unsigned char>(c)) && !std::isupper(static_cast<unsigned char>(c)));
     // The root-side control interface must fit IFNAMSIZ.
     EXPECT_LE(("inj" + a + "c").size(), 15u);
 }
@@ -65,10 +66,15 @@ TEST(LabState, RoundTripsThroughTheStateFile) {
     s.control_gateway6 = *Cidr::parse("2001:2:0:ffff::2/126");
     s.routes = {*Cidr::parse("198.18.0.0/15"), *Cidr::parse("2001:2::/48")};
     s.cgroup_root = "/sys/fs/cgroup/injector/abc123";
-    s.hosts.push_back({"kv-1", 0, "inj-abc123-kv-1", "h0", "/sys/fs/cgroup/injector/abc123/kv-1",
+    s.hosts.push_back({"kv-1",
+                       0,
+                       "inj-abc123-kv-1",
+                       "h0",
+                       "/sys/fs/cgroup/injector/abc123/kv-1",
                        {*Cidr::parse("198.18.0.2/22"), *Cidr::parse("2001:2:0:1::2/64")}});
     s.services.push_back({"etcd", "kv-1", 4242, std::string(tmpl) + "/logs/etcd-kv-1.log"});
-    s.faultfs.push_back({"kv-1", "data", std::string(tmpl) + "/volumes/kv-1/data", std::string(tmpl) + "/faultfs/kv-1.data.ctl", 4343});
+    s.faultfs.push_back(
+        {"kv-1", "data", std::string(tmpl) + "/volumes/kv-1/data", std::string(tmpl) + "/faultfs/kv-1.data.ctl", 4343});
     ASSERT_TRUE(state::save(s).ok());
     auto r = state::read(state::file_of(tmpl));
     ASSERT_TRUE(r.ok()) << r.error().message();
@@ -125,9 +131,12 @@ TEST(LabExpand, FillsLabIdVolumesAndEndpoints) {
     LabState s;
     s.id = "e0e0e0";
     s.dir = "/run/injector/labs/e0e0e0";
-    auto cmd = expand("etcd --name {host} --data-dir {volume} --listen http://{addr}:2379 lab={lab}", plan, s, "kv-2", "data");
+    auto cmd =
+        expand("etcd --name {host} --data-dir {volume} --listen http://{addr}:2379 lab={lab}", plan, s, "kv-2", "data");
     ASSERT_TRUE(cmd.ok()) << cmd.error().message();
-    EXPECT_EQ(*cmd, "etcd --name kv-2 --data-dir /run/injector/labs/e0e0e0/volumes/kv-2/data --listen http://198.18.0.3:2379 lab=e0e0e0");
+    EXPECT_EQ(*cmd,
+              "etcd --name kv-2 --data-dir /run/injector/labs/e0e0e0/volumes/kv-2/data --listen http://198.18.0.3:2379 "
+              "lab=e0e0e0");
     auto eps = expand("{endpoints:etcd}", plan, s, "");
     ASSERT_TRUE(eps.ok()) << eps.error().message();
     EXPECT_EQ(*eps, "198.18.0.2:2379,198.18.0.3:2379");

@@ -4,8 +4,8 @@
 
 #include <set>
 
-#include "support/fault_specs.hpp"
 #include "net/compile.hpp"
+#include "support/fault_specs.hpp"
 
 namespace inj::net {
 namespace {
@@ -44,11 +44,31 @@ Fault sever(std::string name, Selector target, Selector peer, Direction d = Dire
     set_side_share(f, share);
     return f;
 }
-Selector zones(std::vector<std::string> z) { Selector s; s.zones = std::move(z); return s; }
-Selector pds(std::vector<std::string> z) { Selector s; s.power_domains = std::move(z); return s; }
-Selector hosts(std::vector<std::string> z) { Selector s; s.hosts = std::move(z); return s; }
-Selector cidrs(std::vector<Cidr> c) { Selector s; s.cidrs = std::move(c); return s; }
-Selector rest() { Selector s; s.rest = true; return s; }
+Selector zones(std::vector<std::string> z) {
+    Selector s;
+    s.zones = std::move(z);
+    return s;
+}
+Selector pds(std::vector<std::string> z) {
+    Selector s;
+    s.power_domains = std::move(z);
+    return s;
+}
+Selector hosts(std::vector<std::string> z) {
+    Selector s;
+    s.hosts = std::move(z);
+    return s;
+}
+Selector cidrs(std::vector<Cidr> c) {
+    Selector s;
+    s.cidrs = std::move(c);
+    return s;
+}
+Selector rest() {
+    Selector s;
+    s.rest = true;
+    return s;
+}
 
 Tables compile_ok(const Plan& p) {
     auto t = compile(p);
@@ -70,14 +90,14 @@ TEST(NetCompile, ZoneSeverBothAgainstRest) {
     // 3 zone subnets + 2 zone subnet6 + 6 host addresses.
     EXPECT_EQ(t.prefixes.size(), 11u);
 
-    EXPECT_TRUE(D(t, "198.18.1.2", "198.18.2.2"));   // a -> b
-    EXPECT_TRUE(D(t, "198.18.2.2", "198.18.1.3"));   // b -> a
-    EXPECT_TRUE(D(t, "198.18.1.77", "198.18.3.2"));  // zone-level address of a -> c
-    EXPECT_FALSE(D(t, "198.18.2.2", "198.18.3.2"));  // b -> c: neither side is a
-    EXPECT_FALSE(D(t, "198.18.1.2", "198.18.1.3"));  // inside a
-    EXPECT_FALSE(D(t, "198.18.1.2", "198.18.2.2", 0));       // disarmed
-    EXPECT_FALSE(D(t, "198.18.9.9", "198.18.1.2"));  // unknown source (the control position)
-    EXPECT_FALSE(D(t, "198.18.1.2", "192.0.2.1"));   // unknown destination
+    EXPECT_TRUE(D(t, "198.18.1.2", "198.18.2.2"));      // a -> b
+    EXPECT_TRUE(D(t, "198.18.2.2", "198.18.1.3"));      // b -> a
+    EXPECT_TRUE(D(t, "198.18.1.77", "198.18.3.2"));     // zone-level address of a -> c
+    EXPECT_FALSE(D(t, "198.18.2.2", "198.18.3.2"));     // b -> c: neither side is a
+    EXPECT_FALSE(D(t, "198.18.1.2", "198.18.1.3"));     // inside a
+    EXPECT_FALSE(D(t, "198.18.1.2", "198.18.2.2", 0));  // disarmed
+    EXPECT_FALSE(D(t, "198.18.9.9", "198.18.1.2"));     // unknown source (the control position)
+    EXPECT_FALSE(D(t, "198.18.1.2", "192.0.2.1"));      // unknown destination
     EXPECT_TRUE(D(t, "2001:2:0:1::2", "2001:2:0:2::2"));
     EXPECT_FALSE(drops(t, A("198.18.1.2"), A("2001:2:0:2::2"), 1));  // no packet mixes families
 }
@@ -120,8 +140,12 @@ TEST(NetCompile, PowerDomainAgainstRestIsPerEntry) {
 TEST(NetCompile, GroupCutsAddUpToHostPairsAndLookupsMatchAScan) {
     Plan p = three_zones();
     for (int i = 3; i < 40; ++i)
-        p.topology.hosts.push_back({"x-" + std::to_string(i), i % 2 ? "a" : "b", i % 2 ? (i % 3 ? "a1" : "a2") : "b1",
-                                    {Cidr{(i % 2 ? C("198.18.1.0/24") : C("198.18.2.0/24")).nth(i + 10), 24}}, {}, {}});
+        p.topology.hosts.push_back({"x-" + std::to_string(i),
+                                    i % 2 ? "a" : "b",
+                                    i % 2 ? (i % 3 ? "a1" : "a2") : "b1",
+                                    {Cidr{(i % 2 ? C("198.18.1.0/24") : C("198.18.2.0/24")).nth(i + 10), 24}},
+                                    {},
+                                    {}});
     p.method = {sever("pd", pds({"a1"}), rest()), sever("h", hosts({"b-1", "x-4"}), zones({"c"}), Direction::from),
                 sever("cidr", cidrs({C("198.18.1.0/28")}), zones({"b"}))};
     Tables t = compile_ok(p);
@@ -198,9 +222,9 @@ TEST(NetCompile, CidrSelectorsSplitAndContain) {
 
     // Rule 0: the lower half of a against everything else, including the upper half of a.
     EXPECT_TRUE(D(t, "198.18.1.100", "198.18.1.200", 1));
-    EXPECT_TRUE(D(t, "198.18.1.2", "198.18.2.2", 1));    // host a-1 lies in the /25
-    EXPECT_FALSE(D(t, "198.18.1.2", "198.18.1.3", 1));   // both in the /25
-    EXPECT_FALSE(D(t, "198.18.1.200", "198.18.2.2", 1)); // upper half is rest, as is b
+    EXPECT_TRUE(D(t, "198.18.1.2", "198.18.2.2", 1));     // host a-1 lies in the /25
+    EXPECT_FALSE(D(t, "198.18.1.2", "198.18.1.3", 1));    // both in the /25
+    EXPECT_FALSE(D(t, "198.18.1.200", "198.18.2.2", 1));  // upper half is rest, as is b
     // Rule 1: an exact existing prefix marks it and the hosts inside it.
     EXPECT_TRUE(D(t, "198.18.2.2", "198.18.3.2", 2));
     EXPECT_TRUE(D(t, "198.18.2.50", "198.18.3.2", 2));
@@ -294,7 +318,7 @@ TEST(NetCompile, DegradeLinkIsARuleWithItsEntry) {
     EXPECT_FALSE(drops(t, A("198.18.1.2"), A("198.18.2.2"), 2));
     EXPECT_TRUE(cut_set(p, t, 1).empty());
     EXPECT_EQ(degraded_set(p, t, 1), (std::vector<std::pair<std::string, std::string>>{
-                                    {"a-1", "b-1"}, {"a-2", "b-1"}, {"b-1", "a-1"}, {"b-1", "a-2"}}));
+                                         {"a-1", "b-1"}, {"a-2", "b-1"}, {"b-1", "a-1"}, {"b-1", "a-2"}}));
 }
 
 TEST(NetCompile, BurstyLossBecomesAGilbertModelWithTheAskedRate) {
@@ -307,7 +331,7 @@ TEST(NetCompile, BurstyLossBecomesAGilbertModelWithTheAskedRate) {
     const nf_degrade& e = t.degrades[0];
     EXPECT_EQ(e.loss, 0u);
     double exit = e.loss_exit / 4294967295.0, enter = e.loss_enter / 4294967295.0;
-    EXPECT_NEAR(exit, 0.25, 1e-6);           // mean stay in the lossy state: 4 packets
+    EXPECT_NEAR(exit, 0.25, 1e-6);                   // mean stay in the lossy state: 4 packets
     EXPECT_NEAR(enter / (enter + exit), 0.1, 1e-6);  // stationary share of lossy packets
 }
 
@@ -356,9 +380,16 @@ TEST(NetCompile, PowerLossDarkensTheZoneToEveryoneAndControl) {
     EXPECT_FALSE(D(t, "198.18.1.2", "198.18.2.2", 0));
 
     using Pairs = std::vector<std::pair<std::string, std::string>>;
-    EXPECT_EQ(cut_set(p, t, 0), (Pairs{{"a-1", "a-2"}, {"a-1", "b-1"}, {"a-1", "c-1"}, {"a-2", "a-1"},
-                                       {"a-2", "b-1"}, {"a-2", "c-1"}, {"b-1", "a-1"}, {"b-1", "a-2"},
-                                       {"c-1", "a-1"}, {"c-1", "a-2"}}));
+    EXPECT_EQ(cut_set(p, t, 0), (Pairs{{"a-1", "a-2"},
+                                       {"a-1", "b-1"},
+                                       {"a-1", "c-1"},
+                                       {"a-2", "a-1"},
+                                       {"a-2", "b-1"},
+                                       {"a-2", "c-1"},
+                                       {"b-1", "a-1"},
+                                       {"b-1", "a-2"},
+                                       {"c-1", "a-1"},
+                                       {"c-1", "a-2"}}));
 }
 
 TEST(NetCompile, PowerLossOfOneDomainOrHostSparesItsZoneNeighbours) {
@@ -370,7 +401,7 @@ TEST(NetCompile, PowerLossOfOneDomainOrHostSparesItsZoneNeighbours) {
     EXPECT_FALSE(D(t, "198.18.1.3", "198.18.2.2", 1));  // a-2 -> b-1: both powered
     EXPECT_FALSE(D(t, "198.18.1.3", kControl, 1));
     EXPECT_TRUE(D(t, "198.18.1.2", kControl, 1));
-    EXPECT_TRUE(D(t, kControl, "198.18.3.2", 2));       // rule 1: c-1 only
+    EXPECT_TRUE(D(t, kControl, "198.18.3.2", 2));  // rule 1: c-1 only
     EXPECT_FALSE(D(t, kControl, "198.18.1.2", 2));
 }
 
@@ -395,8 +426,7 @@ TEST(NetCompile, SeverRulesNeverTouchControl) {
 
 TEST(NetCompile, CutSetOfThreeZones) {
     Plan p = three_zones();
-    p.method = {sever("a-out", zones({"a"}), rest(), Direction::from),
-                sever("b-c", zones({"b"}), zones({"c"}))};
+    p.method = {sever("a-out", zones({"a"}), rest(), Direction::from), sever("b-c", zones({"b"}), zones({"c"}))};
     Tables t = compile_ok(p);
     using Pairs = std::vector<std::pair<std::string, std::string>>;
     EXPECT_EQ(cut_set(p, t, 0), (Pairs{{"a-1", "b-1"}, {"a-1", "c-1"}, {"a-2", "b-1"}, {"a-2", "c-1"}}));
@@ -471,7 +501,7 @@ TEST(NetCompile, PowerLossCutsTheLinksAndSwitchesItFeeds) {
     EXPECT_EQ(t.rules[1].port_lo, 0);
     EXPECT_EQ(t.rules[1].port_hi, 65535);
     uint64_t all = t.fault_mask[0];
-    EXPECT_TRUE(D(t, "198.18.2.2", "198.18.3.2", all));   // b-1 -> c-1: the link is dark
+    EXPECT_TRUE(D(t, "198.18.2.2", "198.18.3.2", all));  // b-1 -> c-1: the link is dark
     EXPECT_TRUE(D(t, "198.18.3.2", "198.18.2.2", all));
     EXPECT_FALSE(D(t, "198.18.1.2", "198.18.2.2", all));  // a-1 (a1 keeps power) -> b-1
     EXPECT_TRUE(D(t, "198.18.1.3", "198.18.2.2", all));   // a-2 itself is dark
@@ -489,8 +519,8 @@ TEST(NetCompile, PowerLossCutsTheLinksAndSwitchesItFeeds) {
     ASSERT_EQ(t.rules.size(), 1u);
     EXPECT_TRUE(D(t, "198.18.2.2", "198.18.3.2"));
     EXPECT_TRUE(D(t, "198.18.1.2", "198.18.2.2"));
-    EXPECT_TRUE(D(t, "198.19.255.1", "198.18.2.2"));       // control loses b-1 too
-    EXPECT_FALSE(D(t, "198.18.1.2", "198.18.3.2"));       // a-1 -> c-1 untouched
+    EXPECT_TRUE(D(t, "198.19.255.1", "198.18.2.2"));  // control loses b-1 too
+    EXPECT_FALSE(D(t, "198.18.1.2", "198.18.3.2"));   // a-1 -> c-1 untouched
     // A host-list power_loss darkens hosts, not domains: no cascade.
     p.method = {power_loss("host", hosts({"a-2"}))};
     t = compile_ok(p);

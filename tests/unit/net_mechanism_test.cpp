@@ -85,11 +85,12 @@ TEST(NetMechanism, ShaperLines) {
     ASSERT_EQ(htb.size(), 3u);
     EXPECT_EQ(htb[0], "qdisc replace dev h0 root handle 1: htb default 0");
     EXPECT_EQ(htb[1], "class add dev h0 parent 1: classid 1:4 htb rate 10000000bit ceil 10000000bit");
-    EXPECT_EQ(htb[2], "filter add dev h0 parent 1: protocol all prio 1 u32 match mark 0x1a7e0404 0xffffffff classid 1:4");
+    EXPECT_EQ(htb[2],
+              "filter add dev h0 parent 1: protocol all prio 1 u32 match mark 0x1a7e0404 0xffffffff classid 1:4");
     EXPECT_EQ(rate_mark(3), 0x1a7e0404u);
     // EDT alone: fq at the root; EDT with a cap: every class (the default one too) ends in fq.
-    EXPECT_EQ(shaper_lines({"h0", "h1"}, {}, true), (std::vector<std::string>{"qdisc replace dev h0 root fq",
-                                                                               "qdisc replace dev h1 root fq"}));
+    EXPECT_EQ(shaper_lines({"h0", "h1"}, {}, true),
+              (std::vector<std::string>{"qdisc replace dev h0 root fq", "qdisc replace dev h1 root fq"}));
     auto both = shaper_lines({"h0"}, {{0, 1'000'000}}, true);
     EXPECT_EQ(both[0], "qdisc replace dev h0 root handle 1: htb default ffff");
     EXPECT_EQ(std::count_if(both.begin(), both.end(), [](auto& l) { return l.find(" fq") != std::string::npos; }), 2);

@@ -85,7 +85,8 @@ TEST(PlanBinding, BadValuesNameTheirField) {
         // merely contains two dots does not.
         std::string y = with(kBound, "cgroup: system.slice/web.service", "cgroup: a/./..");
         expect_error(load(y), pos(y, "a/./.."), "topology.hosts[1].cgroup", "must name a cgroup below the root");
-        EXPECT_TRUE(load(with(kBound, "cgroup: system.slice/web.service", "cgroup: system.slice/web..v2.service")).ok());
+        EXPECT_TRUE(
+            load(with(kBound, "cgroup: system.slice/web.service", "cgroup: system.slice/web..v2.service")).ok());
     }
     {
         std::string y = with(kBound, "pidfile: /run/db.pid", "pid: 1");
@@ -124,8 +125,9 @@ TEST(PlanBinding, ABoundPlanHasNoLabServices) {
 }
 
 TEST(PlanBinding, StopServiceNamesTheBoundService) {
-    std::string ok = with(kBound, "fault: power_loss, at: 1s, duration: 10s, target: { zone: z1 }",
-                          "fault: stop_service, at: 1s, duration: 10s, target: { host: h1 }, service: etcd-a, restart: true");
+    std::string ok =
+        with(kBound, "fault: power_loss, at: 1s, duration: 10s, target: { zone: z1 }",
+             "fault: stop_service, at: 1s, duration: 10s, target: { host: h1 }, service: etcd-a, restart: true");
     Plan p = load_ok(ok + "expect: { rto: 10s }\n");
     EXPECT_TRUE(p.expect.rto.has_value());
     std::string bad = with(ok, "service: etcd-a", "service: etcd");
@@ -138,7 +140,8 @@ TEST(PlanBinding, PowerLossOfABoundHostMeasuresAnRto) {
 }
 
 TEST(PlanBinding, ProtectedPortEntries) {
-    Plan p = load_ok(with(kBound, "  max_duration: 1m\n", "  max_duration: 1m\n  protected: [{ port: 5432 }, { interface: eth1 }]\n"));
+    Plan p = load_ok(with(kBound, "  max_duration: 1m\n",
+                          "  max_duration: 1m\n  protected: [{ port: 5432 }, { interface: eth1 }]\n"));
     ASSERT_EQ(p.safety.protected_targets.size(), 2u);
     EXPECT_EQ(p.safety.protected_targets[0].kind, Protected::Kind::port);
     EXPECT_EQ(p.safety.protected_targets[0].name, "5432");
@@ -147,9 +150,11 @@ TEST(PlanBinding, ProtectedPortEntries) {
 }
 
 TEST(PlanBinding, ABoundHostsVolumeCanBeVolatileAndDegraded) {
-    std::string y = with(kBound, "volumes: [{ name: data, path: /srv/db }]",
-                         "volumes: [{ name: data, path: /srv/db, volatile: true, loss: { model: torn, torn_sectors: 2 } }]");
-    y += "  - { name: f2, fault: degrade_storage, at: 1s, duration: 5s, target: { host: h3 }, volume: data, full: true }\n";
+    std::string y =
+        with(kBound, "volumes: [{ name: data, path: /srv/db }]",
+             "volumes: [{ name: data, path: /srv/db, volatile: true, loss: { model: torn, torn_sectors: 2 } }]");
+    y += "  - { name: f2, fault: degrade_storage, at: 1s, duration: 5s, target: { host: h3 }, volume: data, full: true "
+         "}\n";
     Plan p = load_ok(y);
     const Host* h3 = p.topology.host("h3");
     ASSERT_EQ(h3->binding.volumes.size(), 1u);
@@ -166,10 +171,14 @@ TEST(PlanBinding, ABoundHostsVolumeCanBeVolatileAndDegraded) {
 }
 
 TEST(PlanBinding, DegradingAVolumeABoundHostDoesNotHaveIsRefused) {
-    std::string y = kBound + "  - { name: f2, fault: degrade_storage, at: 1s, duration: 5s, target: { host: h1 }, volume: data, full: true }\n";
+    std::string y = kBound +
+                    "  - { name: f2, fault: degrade_storage, at: 1s, duration: 5s, target: { host: h1 }, volume: data, "
+                    "full: true }\n";
     expect_error(load(y), pos(y, "data, full"), "method[1].volume", "host 'h1' of the target has no volume 'data'");
     std::string none = with(kBound, ", volumes: [{ name: data, path: /srv/db }]", "");
-    none += "  - { name: f2, fault: degrade_storage, at: 1s, duration: 5s, target: { host: h3 }, volume: data, full: true }\n";
+    none +=
+        "  - { name: f2, fault: degrade_storage, at: 1s, duration: 5s, target: { host: h3 }, volume: data, full: true "
+        "}\n";
     expect_error(load(none), pos(none, "data, full"), "method[1].volume", "no host declares a volume");
     std::string loss = with(kBound, "volumes: [{ name: data, path: /srv/db }]",
                             "volumes: [{ name: data, path: /srv/db, loss: { model: torn } }]");

@@ -14,8 +14,10 @@ std::string degrade_plan(const std::string& fault) {
 }
 
 std::string item(const std::string& extra) {
-    return degrade_plan("{ name: wan, fault: degrade_link, at: 1s, duration: 10s, target: { zone: z1 }, "
-                        "peer: { zone: z2 }, " + extra + " }");
+    return degrade_plan(
+        "{ name: wan, fault: degrade_link, at: 1s, duration: 10s, target: { zone: z1 }, "
+        "peer: { zone: z2 }, " +
+        extra + " }");
 }
 
 TEST(PlanDegrade, ShortForms) {
@@ -38,8 +40,9 @@ TEST(PlanDegrade, ShortForms) {
 }
 
 TEST(PlanDegrade, LongFormsFilterAndGrayShare) {
-    Plan p = load_ok(item("loss: { probability: 0.2, burst: 4 }, latency: { delay: 50ms, jitter: 10ms }, "
-                          "rate: 2mbps, protocol: tcp, port: 2379-2380, direction: from, share: 0.3"));
+    Plan p =
+        load_ok(item("loss: { probability: 0.2, burst: 4 }, latency: { delay: 50ms, jitter: 10ms }, "
+                     "rate: 2mbps, protocol: tcp, port: 2379-2380, direction: from, share: 0.3"));
     const Fault& f = p.method[0];
     EXPECT_EQ(f.as<DegradeLinkSpec>()->direction, Direction::from);
     EXPECT_DOUBLE_EQ(f.as<DegradeLinkSpec>()->share, 0.3);
@@ -71,7 +74,8 @@ TEST(PlanDegrade, ProbabilitiesOutsideZeroOneAreRefused) {
         std::string key(bad, std::string(bad).find(':'));
         std::string value = std::string(bad).substr(key.size() + 2);
         auto r = load(y);
-        expect_error(r, pos(y, value), "method[0]." + key, value == "lots" ? "expected a probability" : "outside [0, 1]");
+        expect_error(r, pos(y, value), "method[0]." + key,
+                     value == "lots" ? "expected a probability" : "outside [0, 1]");
     }
 }
 
@@ -99,8 +103,9 @@ TEST(PlanDegrade, BadLatencyAndHugeLatency) {
 TEST(PlanDegrade, BadRates) {
     for (const char* bad : {"10", "fast", "10 parsecs", "1bit", "1000gbit"}) {
         std::string y = item(std::string("rate: '") + bad + "'");
-        expect_error(load(y), pos(y, std::string("'") + bad), "method[0].rate",
-                     std::string(bad) == "1bit" || std::string(bad) == "1000gbit" ? "outside 8kbit..100gbit" : "bad rate");
+        expect_error(
+            load(y), pos(y, std::string("'") + bad), "method[0].rate",
+            std::string(bad) == "1bit" || std::string(bad) == "1000gbit" ? "outside 8kbit..100gbit" : "bad rate");
     }
 }
 
@@ -121,8 +126,9 @@ TEST(PlanDegrade, PowerKeysAreNotDegradeKeys) {
 }
 
 TEST(PlanDegrade, TargetAndPeerMustNotOverlap) {
-    std::string y = degrade_plan("{ name: wan, fault: degrade_link, duration: 10s, target: { zone: z1 }, "
-                                 "peer: { host: h1 }, loss: 1% }");
+    std::string y = degrade_plan(
+        "{ name: wan, fault: degrade_link, duration: 10s, target: { zone: z1 }, "
+        "peer: { host: h1 }, loss: 1% }");
     expect_error(load(y), pos(y, "{ host: h1 }"), "method[0].peer", "overlap");
 }
 

@@ -21,8 +21,9 @@ namespace inj::plan::test {
 namespace {
 
 // kBase with service kv on h1 and h2, its volume `volume` (YAML), and `fault` as the only fault.
-std::string durable_plan(const std::string& volume, const std::string& fault =
-                                                        "{ name: f1, fault: sever, at: 1s, duration: 10s, target: { zone: z1 } }") {
+std::string durable_plan(
+    const std::string& volume,
+    const std::string& fault = "{ name: f1, fault: sever, at: 1s, duration: 10s, target: { zone: z1 } }") {
     std::string y = with(kBase, "safety:",
                          "lab:\n  services:\n    - { name: kv, hosts: [h1, h2], volume: " + volume +
                              ", command: \"kv --dir {volume}\" }\nsafety:");
@@ -32,8 +33,8 @@ std::string durable_plan(const std::string& volume, const std::string& fault =
 const std::string kVolatile = "{ name: data, volatile: true }";
 
 std::string crash_plan(const std::string& at, const std::string& extra = "") {
-    return durable_plan(kVolatile, "{ name: cut, fault: power_loss, target: { host: h1 }, duration: 10s, at: " + at +
-                                       extra + " }");
+    return durable_plan(
+        kVolatile, "{ name: cut, fault: power_loss, target: { host: h1 }, duration: 10s, at: " + at + extra + " }");
 }
 
 // A bad value in `text` (inserted into a plan by `wrap`): the error sits at `needle` inside it,
@@ -64,7 +65,8 @@ TEST(PlanDurability, EveryLossKeyIsRead) {
     EXPECT_EQ(l.writeback, std::chrono::seconds(30));
     EXPECT_EQ(l.seed, 42u);
 
-    Plan r = load_ok(durable_plan("{ name: data, volatile: true, loss: { model: reorder, survive: 20%, metadata: durable } }"));
+    Plan r = load_ok(
+        durable_plan("{ name: data, volatile: true, loss: { model: reorder, survive: 20%, metadata: durable } }"));
     EXPECT_EQ(r.lab.services[0].volume_loss.model, VolumeLoss::Model::reorder);
     EXPECT_DOUBLE_EQ(r.lab.services[0].volume_loss.survive, 0.2);
     EXPECT_FALSE(r.lab.services[0].volume_loss.metadata_volatile);
@@ -80,8 +82,9 @@ TEST(PlanDurability, DefaultsAreTodaysModel) {
 }
 
 TEST(PlanDurability, TheModelReachesTheDaemonsSettings) {
-    Plan p = load_ok(durable_plan(
-        "{ name: data, volatile: true, loss: { model: torn, torn_sectors: 0, metadata: volatile, writeback: 2s, seed: 7 } }"));
+    Plan p =
+        load_ok(durable_plan("{ name: data, volatile: true, loss: { model: torn, torn_sectors: 0, metadata: volatile, "
+                             "writeback: 2s, seed: 7 } }"));
     faultfs::Settings s;
     faultfs::to_settings(storage::to_loss(p.lab.services[0].volume_loss), s);
     EXPECT_TRUE(s.flags & faultfs::kFlagVolatile);
@@ -109,7 +112,8 @@ TEST(PlanDurability, BadLossValuesNameTheField) {
             {"{ torn_sectors: 4 }", "torn_sectors", "torn_sectors", "applies to model torn only"},
             {"{ model: reorder, survive: 2 }", "2 }", "survive", "outside [0, 1]"},
             {"{ model: torn, survive: 0.5 }", "survive", "survive", "applies to model reorder only"},
-            {"{ metadata: volitile }", "volitile", "metadata", "unknown metadata mode 'volitile' (did you mean 'volatile'?)"},
+            {"{ metadata: volitile }", "volitile", "metadata",
+             "unknown metadata mode 'volitile' (did you mean 'volatile'?)"},
             {"{ writeback: soon }", "soon", "writeback", "bad duration 'soon'"},
             {"{ seed: -3 }", "-3", "seed", "seed must be 0 or more"},
             {"{ seed: x }", "x }", "seed", "expected a whole number"},
@@ -122,7 +126,8 @@ TEST(PlanDurability, BadLossValuesNameTheField) {
 TEST(PlanDurability, LossNeedsAVolatileVolume) {
     std::string vol = "{ name: data, loss: { model: torn } }";
     std::string y = durable_plan(vol);
-    expect_error(load(y), pos_in(y, vol, "loss"), "lab.services[0].volume.loss", "a loss model needs a volatile volume");
+    expect_error(load(y), pos_in(y, vol, "loss"), "lab.services[0].volume.loss",
+                 "a loss model needs a volatile volume");
     std::string off = "{ name: data, volatile: false, loss: { model: torn } }";
     std::string z = durable_plan(off);
     expect_error(load(z), pos_in(z, off, "loss"), "lab.services[0].volume.loss", "add volatile: true");
@@ -181,18 +186,21 @@ TEST(PlanDurability, BadCrashPointsNameTheField) {
 }
 
 TEST(PlanDurability, CrashPointIsForPowerLossOnly) {
-    std::string y = durable_plan(kVolatile, "{ name: s, fault: sever, at: { op: fsync }, duration: 5s, target: { zone: z1 } }");
+    std::string y =
+        durable_plan(kVolatile, "{ name: s, fault: sever, at: { op: fsync }, duration: 5s, target: { zone: z1 } }");
     expect_error(load(y), pos_in(y, "at: { op", "{ op"), "method[0].at",
                  "a crash point `at: { op, path, nth, when }` is taken by power_loss only, not by sever");
 }
 
 TEST(PlanDurability, CrashPointNeedsAVolatileVolumeAndKillMode) {
-    std::string y = durable_plan("data", "{ name: cut, fault: power_loss, target: { host: h1 }, duration: 10s, at: { op: fsync } }");
+    std::string y = durable_plan(
+        "data", "{ name: cut, fault: power_loss, target: { host: h1 }, duration: 10s, at: { op: fsync } }");
     expect_error(load(y), pos_in(y, "duration: 10s, at:", "at:"), "method[0].at",
                  "a crash point needs a volatile volume on a host this fault darkens (h1 have none");
     std::string z = crash_plan("{ op: fsync }", ", mode: freeze");
     expect_error(load(z), pos_in(z, "duration: 10s, at:", "at:"), "method[0].at", "it needs mode kill");
-    std::string w = durable_plan(kVolatile, "{ name: cut, fault: power_loss, target: { host: h3 }, duration: 10s, at: { op: fsync } }");
+    std::string w = durable_plan(
+        kVolatile, "{ name: cut, fault: power_loss, target: { host: h3 }, duration: 10s, at: { op: fsync } }");
     expect_error(load(w), pos_in(w, "duration: 10s, at:", "at:"), "method[0].at", "h3 have none");
 }
 
@@ -215,9 +223,10 @@ TEST(PlanDurability, SchemaDescribesLossAndCrashPoint) {
 }
 
 TEST(PlanDurability, PlanPreviewAndJournalDescribeModelAndCrashPoint) {
-    Plan p = load_ok(durable_plan(
-        "{ name: data, volatile: true, loss: { model: torn, torn_sectors: 4, metadata: volatile } }",
-        "{ name: cut, fault: power_loss, target: { host: h1 }, duration: 10s, at: { op: rename, path: \"d/*\", when: after } }"));
+    Plan p = load_ok(
+        durable_plan("{ name: data, volatile: true, loss: { model: torn, torn_sectors: 4, metadata: volatile } }",
+                     "{ name: cut, fault: power_loss, target: { host: h1 }, duration: 10s, at: { op: rename, path: "
+                     "\"d/*\", when: after } }"));
     std::ostringstream out;
     auto t = net::compile(p);
     ASSERT_TRUE(t.ok()) << t.error().message();
@@ -225,7 +234,8 @@ TEST(PlanDurability, PlanPreviewAndJournalDescribeModelAndCrashPoint) {
     std::string text = out.str();
     EXPECT_NE(text.find("at most its first 4 sectors land at a power cut (torn)"), std::string::npos) << text;
     EXPECT_NE(text.find("without an fsync of their directory are lost too"), std::string::npos) << text;
-    EXPECT_NE(text.find("crash point: the power goes after the 1st rename of d/* on data on h1"), std::string::npos) << text;
+    EXPECT_NE(text.find("crash point: the power goes after the 1st rename of d/* on data on h1"), std::string::npos)
+        << text;
     auto j = plan_json(p);
     EXPECT_EQ(j["services"][0]["volume"]["loss"]["model"], "torn");
     EXPECT_EQ(j["services"][0]["volume"]["loss"]["metadata"], "volatile");

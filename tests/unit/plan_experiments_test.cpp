@@ -46,7 +46,8 @@ TEST(PlanExperiments, EveryDrillSaysWhatItRehearsesNeedsAndHowToRunIt) {
         for (const char* key : {"\n# Rehearses: ", "\n# Needs: ", "\n# Run: "})
             EXPECT_NE(header.find(key), std::string::npos) << entry.path() << " lacks '" << key + 1 << "'";
         const std::string name = entry.path().filename().string();
-        EXPECT_NE(readme.find("| `" + name + "` |"), std::string::npos) << name << " is not in the README's drill table";
+        EXPECT_NE(readme.find("| `" + name + "` |"), std::string::npos)
+            << name << " is not in the README's drill table";
     }
 }
 
@@ -103,8 +104,9 @@ TEST(PlanExperiments, ZoneSeverEtcdCommandExpands) {
     pc.vars = {{"seq", "12"}, {"lab", "zs1"}, {"run", "r1"}};
     auto probe = expand_template(p.probes[0].target, pc);
     ASSERT_TRUE(probe.ok()) << probe.error().message();
-    EXPECT_EQ(*probe, "ETCDCTL_API=3 etcdctl --endpoints 198.18.0.2:2379,198.18.4.2:2379,198.18.8.2:2379 "
-                      "--dial-timeout 1s --command-timeout 2s put drill-key 12");
+    EXPECT_EQ(*probe,
+              "ETCDCTL_API=3 etcdctl --endpoints 198.18.0.2:2379,198.18.4.2:2379,198.18.8.2:2379 "
+              "--dial-timeout 1s --command-timeout 2s put drill-key 12");
 }
 
 TEST(PlanExperiments, ZoneIsolateAllSeversEveryZoneFromTheRestAtOnce) {

@@ -59,9 +59,10 @@ TEST(PlanLab, ServiceAndProbeRoundTrip) {
 }
 
 TEST(PlanLab, ProbeDefaults) {
-    Plan p = load_ok(lab("      in: h2\n      every: 250ms\n      timeout: 1s\n"
-                         "      slo: { success_rate: 0.95, window: 5s, max_latency: 800ms }\n",
-                         ""));
+    Plan p =
+        load_ok(lab("      in: h2\n      every: 250ms\n      timeout: 1s\n"
+                    "      slo: { success_rate: 0.95, window: 5s, max_latency: 800ms }\n",
+                    ""));
     const Probe& pr = p.probes[0];
     EXPECT_EQ(pr.in, "control");
     EXPECT_EQ(pr.every, 1s);
@@ -70,9 +71,11 @@ TEST(PlanLab, ProbeDefaults) {
 }
 
 TEST(PlanLab, TcpProbeAndExecReadiness) {
-    Plan p = load_ok(lab("exec: kvctl --endpoints {endpoints:kv} put k {seq}\n      in: h2", "tcp: \"{addr:h1}:2379\""));
+    Plan p =
+        load_ok(lab("exec: kvctl --endpoints {endpoints:kv} put k {seq}\n      in: h2", "tcp: \"{addr:h1}:2379\""));
     EXPECT_EQ(p.probes[0].kind, Probe::Kind::tcp);
-    std::string y = lab("ready: { tcp: \"{addr}:2379\", timeout: 20s }", "ready: { exec: \"kvctl ping {addr}\", in: h3 }");
+    std::string y =
+        lab("ready: { tcp: \"{addr}:2379\", timeout: 20s }", "ready: { exec: \"kvctl ping {addr}\", in: h3 }");
     Plan q = load_ok(y);
     EXPECT_EQ(q.lab.services[0].ready.kind, Check::Kind::exec);
     EXPECT_EQ(q.lab.services[0].ready.in, "h3");
@@ -90,7 +93,8 @@ TEST(PlanLab, ServiceHostsMustExist) {
 }
 
 TEST(PlanLab, ServiceNeedsACommand) {
-    std::string y = lab("      command: kv --name {host} --dir {volume} --peers {each:kv:{host}={addr}} --id {lab}\n", "");
+    std::string y =
+        lab("      command: kv --name {host} --dir {volume} --peers {each:kv:{host}={addr}} --id {lab}\n", "");
     expect_error(load(y), pos_in(y, "- name: kv", "name"), "lab.services[0].command", "missing required key 'command'");
 }
 
@@ -102,7 +106,8 @@ TEST(PlanLab, PortMustBeAPortNumber) {
 }
 
 TEST(PlanLab, ReadinessNeedsExactlyOneKind) {
-    std::string y = lab("ready: { tcp: \"{addr}:2379\", timeout: 20s }", "ready: { tcp: \"{addr}:1\", exec: \"true\" }");
+    std::string y =
+        lab("ready: { tcp: \"{addr}:2379\", timeout: 20s }", "ready: { tcp: \"{addr}:1\", exec: \"true\" }");
     expect_error(load(y), pos(y, "ready:"), "lab.services[0].ready", "exactly one of 'tcp' or 'exec'");
 }
 
@@ -123,7 +128,8 @@ TEST(PlanLab, EndpointsOfUnknownServiceInProbe) {
 
 TEST(PlanLab, EndpointsNeedAPort) {
     std::string y = lab("      port: 2379\n", "");
-    expect_error(load(y), pos(y, "kvctl"), "steady_state.probes[0].exec", "{endpoints:kv} needs service 'kv' to declare a port");
+    expect_error(load(y), pos(y, "kvctl"), "steady_state.probes[0].exec",
+                 "{endpoints:kv} needs service 'kv' to declare a port");
 }
 
 TEST(PlanLab, VolumePlaceholderNeedsAVolume) {
@@ -148,9 +154,11 @@ TEST(PlanLab, SeqIsNotAServiceVariable) {
 
 TEST(PlanLab, ProbeNeedsExactlyOneOfExecOrTcp) {
     std::string y = lab("      in: h2\n", "      tcp: \"{addr:h1}:1\"\n      in: h2\n");
-    expect_error(load(y), pos_in(y, "- name: put", "name"), "steady_state.probes[0]", "exactly one of 'exec', 'tcp', 'http' or 'prometheus'");
+    expect_error(load(y), pos_in(y, "- name: put", "name"), "steady_state.probes[0]",
+                 "exactly one of 'exec', 'tcp', 'http' or 'prometheus'");
     std::string y2 = lab("      exec: kvctl --endpoints {endpoints:kv} put k {seq}\n", "");
-    expect_error(load(y2), pos_in(y2, "- name: put", "name"), "steady_state.probes[0]", "exactly one of 'exec', 'tcp', 'http' or 'prometheus'");
+    expect_error(load(y2), pos_in(y2, "- name: put", "name"), "steady_state.probes[0]",
+                 "exactly one of 'exec', 'tcp', 'http' or 'prometheus'");
 }
 
 TEST(PlanLab, ProbeInMustBeAHostOrControl) {
@@ -160,20 +168,20 @@ TEST(PlanLab, ProbeInMustBeAHostOrControl) {
 
 TEST(PlanLab, ProbeEveryAndTimeoutArePositive) {
     std::string y = lab("every: 250ms", "every: 0");
-    expect_error(load(y), pos_in(y, "every: 0", "0"), "steady_state.probes[0].every",
-                 "must be longer than 0");
+    expect_error(load(y), pos_in(y, "every: 0", "0"), "steady_state.probes[0].every", "must be longer than 0");
     std::string y2 = lab("timeout: 1s\n      slo", "timeout: 0s\n      slo");
     expect_error(load(y2), pos_in(y2, "timeout: 0s", "0s"), "steady_state.probes[0].timeout", "must be longer than 0");
 }
 
 TEST(PlanLab, SuccessRateWithinZeroAndOne) {
     std::string y = lab("success_rate: 0.95", "success_rate: 95");
-    expect_error(load(y), pos(y, "95,"), "steady_state.probes[0].slo.success_rate", "success_rate 95 is outside [0, 1]");
+    expect_error(load(y), pos(y, "95,"), "steady_state.probes[0].slo.success_rate",
+                 "success_rate 95 is outside [0, 1]");
 }
 
 TEST(PlanLab, DuplicateProbeName) {
-    std::string y = lab("steady_state:\n  probes:\n",
-                        "steady_state:\n  probes:\n    - { name: put, tcp: \"{addr:h1}:1\" }\n");
+    std::string y =
+        lab("steady_state:\n  probes:\n", "steady_state:\n  probes:\n    - { name: put, tcp: \"{addr:h1}:1\" }\n");
     expect_error(load(y), pos_in(y, "- name: put", "put"), "steady_state.probes[1].name", "duplicate probe name 'put'");
 }
 

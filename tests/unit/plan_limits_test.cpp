@@ -21,10 +21,12 @@ TEST(PlanLimits, PlanSize) {
 
 TEST(PlanLimits, Hosts) {
     std::string hosts;
-    for (size_t i = 0; i + 2 <= limits::kMaxHosts; ++i) hosts += "    - { name: n" + std::to_string(i) + ", zone: z2 }\n";
+    for (size_t i = 0; i + 2 <= limits::kMaxHosts; ++i)
+        hosts += "    - { name: n" + std::to_string(i) + ", zone: z2 }\n";
     std::string y = with(kBase, "    - { name: h2, zone: z2 }\n", hosts);
-    expect_error(load(y), pos(y, "- { name: h1"), "topology.hosts",
-                 "too many items: " + std::to_string(limits::kMaxHosts + 1) + ", at most " + std::to_string(limits::kMaxHosts));
+    expect_error(
+        load(y), pos(y, "- { name: h1"), "topology.hosts",
+        "too many items: " + std::to_string(limits::kMaxHosts + 1) + ", at most " + std::to_string(limits::kMaxHosts));
 }
 
 // The data center of issue 16 fits the limits: 32,000 hosts in 3 zones and 64 power domains,
@@ -40,7 +42,8 @@ TEST(PlanLimits, ADataCenterFits) {
                           Zone{"gasan", "198.19.0.0/17", 8000, 16}}) {
         std::string pds;
         for (int d = 0; d < z.pds; ++d) pds += std::string(d ? ", " : "") + z.name + "-" + std::to_string(d);
-        zones += std::string("    - { name: ") + z.name + ", power_domains: [" + pds + "], subnet: " + z.subnet + " }\n";
+        zones +=
+            std::string("    - { name: ") + z.name + ", power_domains: [" + pds + "], subnet: " + z.subnet + " }\n";
         for (int i = 0; i < z.hosts; ++i)
             hosts += std::string("    - { name: ") + z.name + "-h" + std::to_string(i) + ", zone: " + z.name +
                      ", power_domain: " + z.name + "-" + std::to_string(i % z.pds) + " }\n";
@@ -57,7 +60,8 @@ TEST(PlanLimits, ADataCenterFits) {
 TEST(PlanLimits, FaultsAndProbes) {
     std::string faults;
     for (size_t i = 0; i <= limits::kMaxFaults; ++i)
-        faults += "  - { name: f" + std::to_string(i) + ", fault: sever, at: 1s, duration: 10s, target: { zone: z1 } }\n";
+        faults +=
+            "  - { name: f" + std::to_string(i) + ", fault: sever, at: 1s, duration: 10s, target: { zone: z1 } }\n";
     std::string y = with(kBase, kFault, faults);
     expect_error(load(y), pos(y, "- { name: f0"), "method", "too many items: 1025, at most 1024");
 
@@ -73,9 +77,11 @@ TEST(PlanLimits, AnAliasBombIsCutAtTheTotalItemLimit) {
     // would have the loader walk 4 million names. Each use counts.
     std::string names;
     for (int i = 0; i < 4000; ++i) names += std::string(i ? ", " : "") + "h" + std::to_string(i % 3 + 1);
-    std::string faults = "  - { name: f0, fault: sever, at: 1s, duration: 10s, target: { host: &hs [" + names + "] } }\n";
+    std::string faults =
+        "  - { name: f0, fault: sever, at: 1s, duration: 10s, target: { host: &hs [" + names + "] } }\n";
     for (int i = 1; i < 1000; ++i)
-        faults += "  - { name: f" + std::to_string(i) + ", fault: sever, at: 1s, duration: 10s, target: { host: *hs } }\n";
+        faults +=
+            "  - { name: f" + std::to_string(i) + ", fault: sever, at: 1s, duration: 10s, target: { host: *hs } }\n";
     std::string y = with(kBase, kFault, faults);
     auto r = load(y);
     ASSERT_FALSE(r.plan);
@@ -84,9 +90,11 @@ TEST(PlanLimits, AnAliasBombIsCutAtTheTotalItemLimit) {
 }
 
 TEST(PlanLimits, ProbeIntervalFloor) {
-    std::string y = with(kBase, "safety:", "steady_state:\n  probes:\n    - { name: p, tcp: \"{addr:h1}:80\", every: 1us }\nsafety:");
+    std::string y = with(
+        kBase, "safety:", "steady_state:\n  probes:\n    - { name: p, tcp: \"{addr:h1}:80\", every: 1us }\nsafety:");
     expect_error(load(y), pos(y, "1us"), "steady_state.probes[0].every", "at most every 10ms");
-    load_ok(with(kBase, "safety:", "steady_state:\n  probes:\n    - { name: p, tcp: \"{addr:h1}:80\", every: 10ms }\nsafety:"));
+    load_ok(with(
+        kBase, "safety:", "steady_state:\n  probes:\n    - { name: p, tcp: \"{addr:h1}:80\", every: 10ms }\nsafety:"));
 }
 
 }  // namespace

@@ -139,8 +139,7 @@ TEST(PlanLoader, ErrorsAreCollectedAcrossIndependentItemsInFileOrder) {
     expect_error(r, pos(y, "bogus"), "topology.zones[1].bogus", "unknown key 'bogus'");
     expect_error(r, pos(y, "Z3"), "topology.zones[2].name", "not a valid name");
     expect_error(r, pos(y, "soon"), "safety.max_duration", "bad duration 'soon'");
-    for (size_t i = 1; i < r.errors.size(); ++i)
-        EXPECT_LE(r.errors[i - 1].mark.line, r.errors[i].mark.line) << dump(r);
+    for (size_t i = 1; i < r.errors.size(); ++i) EXPECT_LE(r.errors[i - 1].mark.line, r.errors[i].mark.line) << dump(r);
 }
 
 TEST(PlanLoader, LoadFileReadsAndNamesTheFile) {

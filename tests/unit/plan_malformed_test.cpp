@@ -13,11 +13,31 @@ const std::string kFault = "  - { name: f1, fault: sever, at: 1s, duration: 10s,
 
 // The plan with `value` quoted in the fault's `at` (the first field every fault has).
 std::string at(const std::string& value) {
-    return with(kBase, kFault, "  - { name: f1, fault: sever, at: '" + value + "', duration: 10s, target: { zone: z1 } }");
+    return with(kBase, kFault,
+                "  - { name: f1, fault: sever, at: '" + value + "', duration: 10s, target: { zone: z1 } }");
 }
 
-const char* kBadDurations[] = {".s", ".", "..s", "s", "1", "1.2.3s", "ms", "5 parsecs", "1e3s", "-1s", "+1s",
-                               "1s-", "0x10s", "nan", "inf", "infs", "1ss", "1s2", "1.s.", "\t", "1 s s",
+const char* kBadDurations[] = {".s",
+                               ".",
+                               "..s",
+                               "s",
+                               "1",
+                               "1.2.3s",
+                               "ms",
+                               "5 parsecs",
+                               "1e3s",
+                               "-1s",
+                               "+1s",
+                               "1s-",
+                               "0x10s",
+                               "nan",
+                               "inf",
+                               "infs",
+                               "1ss",
+                               "1s2",
+                               "1.s.",
+                               "\t",
+                               "1 s s",
                                "99999999999999999999999999999999999999999h",
                                "1000000000000000000000000000000000000000000000000000000000000000000000000000000000000s",
                                "0.0000000000000000000000000000000000000000000000000000000000000000000000001"};
@@ -48,9 +68,10 @@ TEST(PlanMalformed, Sizes) {
     const std::string fault =
         "{ name: slow, fault: degrade_storage, at: 2s, duration: 20s, target: { host: h1 }, volume: data, "
         "limit: { read_bps: 'VALUE' } }";
-    std::string base = with(kBase, "safety:",
-                            "lab:\n  services:\n    - { name: kv, hosts: [h1, h2], volume: data, command: \"kv --dir {volume}\" }\n"
-                            "safety:");
+    std::string base =
+        with(kBase, "safety:",
+             "lab:\n  services:\n    - { name: kv, hosts: [h1, h2], volume: data, command: \"kv --dir {volume}\" }\n"
+             "safety:");
     for (const char* bad : {".", "..MiB", "1.2.3MiB", "MiB", "", "/s", "1 parsec", "0.0001", "1e6", "-1MiB", "1MiB/s/s",
                             "99999999999999999999999999999999999999GiB"}) {
         std::string f = fault;
@@ -62,7 +83,8 @@ TEST(PlanMalformed, Sizes) {
         for (auto& e : r.errors)
             if (e.path == "method[0].limit.read_bps") {
                 found = true;
-                EXPECT_EQ(std::to_string(e.mark.line) + ":" + std::to_string(e.mark.col), pos(y, std::string("'") + bad + "'"))
+                EXPECT_EQ(std::to_string(e.mark.line) + ":" + std::to_string(e.mark.col),
+                          pos(y, std::string("'") + bad + "'"))
                     << bad << ": " << e.str();
             }
         EXPECT_TRUE(found) << bad << "\n" << dump(r);
@@ -70,14 +92,15 @@ TEST(PlanMalformed, Sizes) {
 }
 
 std::string degrade(const std::string& extra) {
-    return with(kBase, kFault,
-                "  - { name: wan, fault: degrade_link, at: 1s, duration: 10s, target: { zone: z1 }, peer: { zone: z2 }, " +
-                    extra + " }");
+    return with(
+        kBase, kFault,
+        "  - { name: wan, fault: degrade_link, at: 1s, duration: 10s, target: { zone: z1 }, peer: { zone: z2 }, " +
+            extra + " }");
 }
 
 TEST(PlanMalformed, Rates) {
-    for (const char* bad : {".", ".mbit", "1..2mbit", "mbit", "nanmbit", "infgbit", "1e400mbit", "-5mbit",
-                            "10mbit/s", "9999999999999999999999999999999999999999gbit"}) {
+    for (const char* bad : {".", ".mbit", "1..2mbit", "mbit", "nanmbit", "infgbit", "1e400mbit", "-5mbit", "10mbit/s",
+                            "9999999999999999999999999999999999999999gbit"}) {
         std::string y = degrade(std::string("rate: '") + bad + "'");
         auto r = load(y);
         EXPECT_FALSE(r.plan.has_value()) << bad;
@@ -88,8 +111,8 @@ TEST(PlanMalformed, Rates) {
 }
 
 TEST(PlanMalformed, Probabilities) {
-    for (const char* bad : {".", "%", ".%", "nan", "nan%", "inf", "-0.1", "1.01", "101%", "0.5%%", "5 %", "1e999",
-                            "0x1p-2x", "one"}) {
+    for (const char* bad :
+         {".", "%", ".%", "nan", "nan%", "inf", "-0.1", "1.01", "101%", "0.5%%", "5 %", "1e999", "0x1p-2x", "one"}) {
         std::string y = degrade(std::string("loss: '") + bad + "'");
         auto r = load(y);
         EXPECT_FALSE(r.plan.has_value()) << bad;
@@ -97,7 +120,8 @@ TEST(PlanMalformed, Probabilities) {
         for (auto& e : r.errors)
             if (e.path.rfind("method[0].loss", 0) == 0) {
                 found = true;
-                EXPECT_EQ(std::to_string(e.mark.line) + ":" + std::to_string(e.mark.col), pos(y, std::string("'") + bad + "'"))
+                EXPECT_EQ(std::to_string(e.mark.line) + ":" + std::to_string(e.mark.col),
+                          pos(y, std::string("'") + bad + "'"))
                     << bad;
             }
         EXPECT_TRUE(found) << bad << "\n" << dump(r);

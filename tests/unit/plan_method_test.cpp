@@ -12,8 +12,9 @@ std::string fault(const std::string& f) { return with(kBase, kFault, f); }
 }  // namespace
 
 TEST(PlanMethod, SeverRoundTripsToTheModel) {
-    Plan p = load_ok(fault("{ name: cut, fault: sever, at: 5s, duration: 30s, target: { zone: z1 }, "
-                           "peer: { zone: [z2, z3] }, direction: from, share: 0.5 }"));
+    Plan p =
+        load_ok(fault("{ name: cut, fault: sever, at: 5s, duration: 30s, target: { zone: z1 }, "
+                      "peer: { zone: [z2, z3] }, direction: from, share: 0.5 }"));
     ASSERT_EQ(p.method.size(), 1u);
     const Fault& f = p.method[0];
     EXPECT_EQ(f.name, "cut");
@@ -42,8 +43,9 @@ TEST(PlanMethod, DefaultsPeerIsTheRestDirectionBothShareOne) {
 }
 
 TEST(PlanMethod, SelectorsTakeEveryKind) {
-    Plan p = load_ok(fault("{ name: f1, fault: sever, duration: 10s, target: { power_domain: z1, host: [h2] }, "
-                           "peer: { cidr: 198.18.8.0/22 } }"));
+    Plan p =
+        load_ok(fault("{ name: f1, fault: sever, duration: 10s, target: { power_domain: z1, host: [h2] }, "
+                      "peer: { cidr: 198.18.8.0/22 } }"));
     const Fault& f = p.method[0];
     EXPECT_EQ(f.target.power_domains, std::vector<std::string>{"z1"});
     EXPECT_EQ(f.target.hosts, std::vector<std::string>{"h2"});
@@ -58,7 +60,8 @@ TEST(PlanMethod, UnknownFaultKindListsTheKnownOnes) {
 }
 
 TEST(PlanMethod, DuplicateFaultName) {
-    std::string y = with(kBase, kFault, kFault + "\n  - { name: f1, fault: sever, duration: 1s, target: { zone: z2 } }");
+    std::string y =
+        with(kBase, kFault, kFault + "\n  - { name: f1, fault: sever, duration: 1s, target: { zone: z2 } }");
     expect_error(load(y), pos(y, "f1", 1), "method[1].name", "duplicate fault name 'f1' (first at line 14)");
 }
 
@@ -68,7 +71,8 @@ TEST(PlanMethod, UnknownSelectorZone) {
 }
 
 TEST(PlanMethod, UnknownSelectorHostAndPowerDomain) {
-    std::string y = fault("{ name: f1, fault: sever, duration: 10s, target: { host: hx }, peer: { power_domain: px } }");
+    std::string y =
+        fault("{ name: f1, fault: sever, duration: 10s, target: { host: hx }, peer: { power_domain: px } }");
     auto r = load(y);
     expect_error(r, pos(y, "hx"), "method[0].target.host", "unknown host 'hx'");
     expect_error(r, pos(y, "px"), "method[0].peer.power_domain", "unknown power domain 'px'");
@@ -119,15 +123,16 @@ TEST(PlanMethod, BadDirection) {
 
 TEST(PlanMethod, ShareMustBeInZeroToOne) {
     for (const char* bad : {"0", "1.5", "-0.2"}) {
-        std::string y = fault(std::string("{ name: f1, fault: sever, duration: 1s, target: { zone: z1 }, share: ") +
-                              bad + " }");
+        std::string y =
+            fault(std::string("{ name: f1, fault: sever, duration: 1s, target: { zone: z1 }, share: ") + bad + " }");
         expect_error(load(y), pos_in(y, std::string("share: ") + bad, bad), "method[0].share", "is outside (0, 1]");
     }
 }
 
 TEST(PlanMethod, TargetAndPeerMustNotShareAZone) {
     std::string y = fault("{ name: f1, fault: sever, duration: 1s, target: { zone: z1 }, peer: { zone: [z2, z1] } }");
-    expect_error(load(y), pos(y, "{ zone: [z2"), "method[0].peer", "target and peer overlap: zone 'z1' is on both sides");
+    expect_error(load(y), pos(y, "{ zone: [z2"), "method[0].peer",
+                 "target and peer overlap: zone 'z1' is on both sides");
 }
 
 TEST(PlanMethod, TargetAndPeerMustNotShareAHost) {
@@ -136,7 +141,8 @@ TEST(PlanMethod, TargetAndPeerMustNotShareAHost) {
 }
 
 TEST(PlanMethod, TargetAndPeerMustNotOverlapByAddress) {
-    std::string y = fault("{ name: f1, fault: sever, duration: 1s, target: { zone: z1 }, peer: { cidr: 198.18.0.0/24 } }");
+    std::string y =
+        fault("{ name: f1, fault: sever, duration: 1s, target: { zone: z1 }, peer: { cidr: 198.18.0.0/24 } }");
     expect_error(load(y), pos(y, "{ cidr"), "method[0].peer",
                  "198.18.0.0/22 (zone z1, target) overlaps 198.18.0.0/24 (cidr 198.18.0.0/24, peer)");
 }

@@ -31,8 +31,9 @@ TEST(PlanPower, DefaultsToKillWithoutStagger) {
 }
 
 TEST(PlanPower, FreezeModeAndRestoreOrder) {
-    Plan p = load_ok(power_plan("{ name: dark, fault: power_loss, duration: 20s, target: { power_domain: [p1, p2] }, "
-                                "mode: freeze, restore: { stagger: 2s, order: [h4] } }"));
+    Plan p =
+        load_ok(power_plan("{ name: dark, fault: power_loss, duration: 20s, target: { power_domain: [p1, p2] }, "
+                           "mode: freeze, restore: { stagger: 2s, order: [h4] } }"));
     const Fault& f = p.method[0];
     EXPECT_EQ(f.as<PowerLossSpec>()->mode, PowerMode::freeze);
     EXPECT_EQ(f.as<PowerLossSpec>()->restore.stagger, std::chrono::seconds(2));
@@ -57,8 +58,8 @@ TEST(PlanPower, UnknownModeIsRefused) {
 
 TEST(PlanPower, PeerDirectionAndShareAreNotPowerKeys) {
     for (const char* extra : {"peer: { zone: z2 }", "direction: from", "share: 0.5"}) {
-        std::string y = power_plan(std::string("{ name: dark, fault: power_loss, duration: 5s, target: { zone: z1 }, ") +
-                                   extra + " }");
+        std::string y = power_plan(
+            std::string("{ name: dark, fault: power_loss, duration: 5s, target: { zone: z1 }, ") + extra + " }");
         std::string key = std::string(extra).substr(0, std::string(extra).find(':'));
         expect_error(load(y), pos(y, key + ":"), "method[0]." + key, "unknown key '" + key + "'");
     }
@@ -71,24 +72,30 @@ TEST(PlanPower, CidrTargetIsRefused) {
 }
 
 TEST(PlanPower, RestoreOrderMustNameDarkHosts) {
-    std::string y = power_plan("{ name: dark, fault: power_loss, duration: 5s, target: { zone: z1 }, "
-                               "restore: { order: [h4, h2] } }");
+    std::string y = power_plan(
+        "{ name: dark, fault: power_loss, duration: 5s, target: { zone: z1 }, "
+        "restore: { order: [h4, h2] } }");
     expect_error(load(y), pos(y, "h2]"), "method[0].restore.order[1]",
                  "host 'h2' is not one of the hosts this fault darkens (h1, h4)");
-    std::string u = power_plan("{ name: dark, fault: power_loss, duration: 5s, target: { zone: z1 }, "
-                               "restore: { order: [hx] } }");
+    std::string u = power_plan(
+        "{ name: dark, fault: power_loss, duration: 5s, target: { zone: z1 }, "
+        "restore: { order: [hx] } }");
     expect_error(load(u), pos(u, "hx"), "method[0].restore.order[0]", "unknown host 'hx'");
-    std::string d = power_plan("{ name: dark, fault: power_loss, duration: 5s, target: { zone: z1 }, "
-                               "restore: { order: [h1, h1] } }");
+    std::string d = power_plan(
+        "{ name: dark, fault: power_loss, duration: 5s, target: { zone: z1 }, "
+        "restore: { order: [h1, h1] } }");
     expect_error(load(d), pos(d, "h1]"), "method[0].restore.order[1]", "host 'h1' is listed twice");
 }
 
 TEST(PlanPower, RestoreKeysAndStaggerAreChecked) {
-    std::string y = power_plan("{ name: dark, fault: power_loss, duration: 5s, target: { zone: z1 }, "
-                               "restore: { stager: 2s } }");
-    expect_error(load(y), pos(y, "stager"), "method[0].restore.stager", "unknown key 'stager' (did you mean 'stagger'?)");
-    std::string n = power_plan("{ name: dark, fault: power_loss, duration: 5s, target: { zone: z1 }, "
-                               "restore: { stagger: -2s } }");
+    std::string y = power_plan(
+        "{ name: dark, fault: power_loss, duration: 5s, target: { zone: z1 }, "
+        "restore: { stager: 2s } }");
+    expect_error(load(y), pos(y, "stager"), "method[0].restore.stager",
+                 "unknown key 'stager' (did you mean 'stagger'?)");
+    std::string n = power_plan(
+        "{ name: dark, fault: power_loss, duration: 5s, target: { zone: z1 }, "
+        "restore: { stagger: -2s } }");
     expect_error(load(n), pos(n, "-2s"), "method[0].restore.stagger", "bad duration '-2s'");
 }
 

@@ -19,7 +19,8 @@ std::string recovery_plan(const std::string& probe_extra = ", acknowledges: \"k-
     return y + tail;
 }
 
-const std::string kVerify = "verify:\n  - { name: readback, probe: put, exec: \"get k- --prefix --keys-only\", in: h2 }\n";
+const std::string kVerify =
+    "verify:\n  - { name: readback, probe: put, exec: \"get k- --prefix --keys-only\", in: h2 }\n";
 
 TEST(PlanRecovery, AcknowledgesVerifyAndExpect) {
     Plan p = load_ok(recovery_plan(", acknowledges: \"k-{seq}\"", kVerify + "expect: { rto: 30s, rpo: 0 }\n"));
@@ -74,9 +75,10 @@ TEST(PlanRecovery, RpoNeedsAVerifyStepAndIsNotNegative) {
 }
 
 TEST(PlanRecovery, RtoNeedsAServiceThatLosesPower) {
-    std::string y = with(recovery_plan(", acknowledges: \"k-{seq}\"", "expect: { rto: 10s }\n"),
-                         "fault: power_loss", "fault: sever");
-    expect_error(load(y), pos(y, "10s }"), "expect.rto", "no fault of this plan takes down a lab service and brings it back");
+    std::string y = with(recovery_plan(", acknowledges: \"k-{seq}\"", "expect: { rto: 10s }\n"), "fault: power_loss",
+                         "fault: sever");
+    expect_error(load(y), pos(y, "10s }"), "expect.rto",
+                 "no fault of this plan takes down a lab service and brings it back");
 }
 
 // --- what power feeds ---

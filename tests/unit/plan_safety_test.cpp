@@ -38,7 +38,8 @@ TEST(PlanSafety, BlastRadiusShareOfHosts) {
 }
 
 TEST(PlanSafety, BlastRadiusBadValues) {
-    std::string y = safety("  blast_radius: { max_hosts: 150%, max_zones: -1, max_power_domains: lots, max_racks: 1 }\n");
+    std::string y =
+        safety("  blast_radius: { max_hosts: 150%, max_zones: -1, max_power_domains: lots, max_racks: 1 }\n");
     auto r = load(y);
     expect_error(r, pos(y, "150%"), "safety.blast_radius.max_hosts", "must be a count or a share from 0% to 100%");
     expect_error(r, pos(y, "-1"), "safety.blast_radius.max_zones", "expected a count from 0 to 1000000");
@@ -47,13 +48,14 @@ TEST(PlanSafety, BlastRadiusBadValues) {
 }
 
 TEST(PlanSafety, ProtectedEveryKind) {
-    Plan p = load_ok(safety("  protected:\n"
-                            "    - { zone: z2 }\n"
-                            "    - { power_domain: z3 }\n"
-                            "    - { host: h1 }\n"
-                            "    - { cidr: 10.1.2.3/8 }\n"
-                            "    - { interface: eth0 }\n"
-                            "    - { zone: control }\n"));
+    Plan p =
+        load_ok(safety("  protected:\n"
+                       "    - { zone: z2 }\n"
+                       "    - { power_domain: z3 }\n"
+                       "    - { host: h1 }\n"
+                       "    - { cidr: 10.1.2.3/8 }\n"
+                       "    - { interface: eth0 }\n"
+                       "    - { zone: control }\n"));
     auto& v = p.safety.protected_targets;
     ASSERT_EQ(v.size(), 6u);
     EXPECT_EQ(v[0].kind, Protected::Kind::zone);
@@ -73,16 +75,18 @@ TEST(PlanSafety, ProtectedEveryKind) {
 }
 
 TEST(PlanSafety, ProtectedProblems) {
-    std::string y = safety("  protected:\n"
-                           "    - { zone: nowhere }\n"
-                           "    - { zone: z1, host: h1 }\n"
-                           "    - { cidr: 300.1.1.1/8 }\n"
-                           "    - { interface: a/b }\n"
-                           "    - { rack: r1 }\n"
-                           "    - { power_domain: control }\n");
+    std::string y = safety(
+        "  protected:\n"
+        "    - { zone: nowhere }\n"
+        "    - { zone: z1, host: h1 }\n"
+        "    - { cidr: 300.1.1.1/8 }\n"
+        "    - { interface: a/b }\n"
+        "    - { rack: r1 }\n"
+        "    - { power_domain: control }\n");
     auto r = load(y);
     expect_error(r, pos(y, "nowhere"), "safety.protected[0].zone", "unknown zone 'nowhere' (zones: z1, z2, z3)");
-    expect_error(r, pos(y, "{ zone: z1, host"), "safety.protected[1]", "needs exactly one of zone, power_domain, host, cidr, interface or port (got 2)");
+    expect_error(r, pos(y, "{ zone: z1, host"), "safety.protected[1]",
+                 "needs exactly one of zone, power_domain, host, cidr, interface or port (got 2)");
     expect_error(r, pos(y, "300.1"), "safety.protected[2].cidr", "bad address '300.1.1.1/8'");
     expect_error(r, pos(y, "a/b"), "safety.protected[3].interface", "'a/b' is not an interface name");
     expect_error(r, pos(y, "rack"), "safety.protected[4].rack", "unknown key");
@@ -90,10 +94,11 @@ TEST(PlanSafety, ProtectedProblems) {
 }
 
 TEST(PlanSafety, AbortWhenEveryCondition) {
-    Plan p = load_ok(safety("  abort_when:\n"
-                            "    - { probe: ping, success_rate_below: 0.5, for: 5s }\n"
-                            "    - { probe: ping, latency_above: 200ms }\n"
-                            "    - { probe: ping, failures_in_a_row: 3 }\n"));
+    Plan p =
+        load_ok(safety("  abort_when:\n"
+                       "    - { probe: ping, success_rate_below: 0.5, for: 5s }\n"
+                       "    - { probe: ping, latency_above: 200ms }\n"
+                       "    - { probe: ping, failures_in_a_row: 3 }\n"));
     auto& v = p.safety.abort_when;
     ASSERT_EQ(v.size(), 3u);
     EXPECT_EQ(v[0].probe, "ping");
@@ -109,18 +114,20 @@ TEST(PlanSafety, AbortWhenEveryCondition) {
 }
 
 TEST(PlanSafety, AbortWhenProblems) {
-    std::string y = safety("  abort_when:\n"
-                           "    - { probe: pong, failures_in_a_row: 2 }\n"
-                           "    - { probe: ping, success_rate_below: 0.5, latency_above: 1s }\n"
-                           "    - { probe: ping }\n"
-                           "    - { probe: ping, success_rate_below: 1.5 }\n"
-                           "    - { probe: ping, latency_above: 1s, for: 0s }\n"
-                           "    - { probe: ping, failures_in_a_row: 0 }\n"
-                           "    - { probe: ping, failures_in_a_row: 2, for: 5s }\n"
-                           "    - { success_rate_below: 0.2, when: now }\n");
+    std::string y = safety(
+        "  abort_when:\n"
+        "    - { probe: pong, failures_in_a_row: 2 }\n"
+        "    - { probe: ping, success_rate_below: 0.5, latency_above: 1s }\n"
+        "    - { probe: ping }\n"
+        "    - { probe: ping, success_rate_below: 1.5 }\n"
+        "    - { probe: ping, latency_above: 1s, for: 0s }\n"
+        "    - { probe: ping, failures_in_a_row: 0 }\n"
+        "    - { probe: ping, failures_in_a_row: 2, for: 5s }\n"
+        "    - { success_rate_below: 0.2, when: now }\n");
     auto r = load(y);
     expect_error(r, pos(y, "pong"), "safety.abort_when[0].probe", "unknown probe 'pong' (probes: ping)");
-    expect_error(r, pos(y, "{ probe: ping, success_rate_below: 0.5"), "safety.abort_when[1]", "exactly one of success_rate_below, latency_above or failures_in_a_row (got 2)");
+    expect_error(r, pos(y, "{ probe: ping, success_rate_below: 0.5"), "safety.abort_when[1]",
+                 "exactly one of success_rate_below, latency_above or failures_in_a_row (got 2)");
     expect_error(r, pos(y, "{ probe: ping }"), "safety.abort_when[2]", "(got 0)");
     expect_error(r, pos(y, "1.5"), "safety.abort_when[3].success_rate_below", "is outside [0, 1]");
     expect_error(r, pos(y, "0s"), "safety.abort_when[4].for", "must be longer than 0");

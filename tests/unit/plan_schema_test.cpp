@@ -33,7 +33,8 @@ const char* kValidate =
     "v.check_schema(v.schema)\n"
     "for p in sys.argv[2:]:\n"
     "  errs=list(v.iter_errors(yaml.safe_load(open(p))))\n"
-    "  print(p+': '+('ok' if not errs else 'bad '+'; '.join('/'.join(map(str,e.path))+': '+e.message for e in errs)))\n";
+    "  print(p+': '+('ok' if not errs else 'bad '+'; '.join('/'.join(map(str,e.path))+': '+e.message for e in "
+    "errs)))\n";
 
 std::string validate(const std::vector<std::string>& files) {
     auto dir = std::filesystem::temp_directory_path() / ("inj-schema-" + std::to_string(getpid()));
@@ -63,7 +64,8 @@ TEST(PlanSchema, TheShippedSchemaIsWhatTheRegistryGenerates) {
     // Every kind of the registry is one branch of a method entry.
     auto& kinds = shipped["properties"]["method"]["items"]["properties"]["fault"]["enum"];
     EXPECT_EQ(kinds.size(), faults::kinds().size());
-    for (const faults::Kind* k : faults::kinds()) EXPECT_NE(std::find(kinds.begin(), kinds.end(), k->name), kinds.end()) << k->name;
+    for (const faults::Kind* k : faults::kinds())
+        EXPECT_NE(std::find(kinds.begin(), kinds.end(), k->name), kinds.end()) << k->name;
 }
 
 TEST(PlanSchema, EveryExperimentPassesAndNamesItsSchema) {

@@ -11,8 +11,9 @@ namespace {
 
 // kBase with a service holding volume `data` on h1 and h2, and `fault` as the only fault.
 std::string storage_plan(const std::string& fault, const std::string& volume = "data") {
-    std::string y = with(kBase, "safety:", "lab:\n  services:\n    - { name: kv, hosts: [h1, h2], volume: " + volume +
-                                               ", command: \"kv --dir {volume}\" }\nsafety:");
+    std::string y = with(kBase, "safety:",
+                         "lab:\n  services:\n    - { name: kv, hosts: [h1, h2], volume: " + volume +
+                             ", command: \"kv --dir {volume}\" }\nsafety:");
     return with(y, "  - { name: f1, fault: sever, at: 1s, duration: 10s, target: { zone: z1 } }", "  - " + fault);
 }
 
@@ -52,9 +53,10 @@ TEST(PlanStorage, EveryEffectIsRead) {
 }
 
 TEST(PlanStorage, VolatileVolumeIsServedThroughFaultfsOnEveryHost) {
-    std::string y = with(kBase, "safety:",
-                         "lab:\n  services:\n    - { name: kv, hosts: [h1, h2], volume: { name: data, volatile: true }, "
-                         "command: \"kv --dir {volume}\" }\nsafety:");
+    std::string y =
+        with(kBase, "safety:",
+             "lab:\n  services:\n    - { name: kv, hosts: [h1, h2], volume: { name: data, volatile: true }, "
+             "command: \"kv --dir {volume}\" }\nsafety:");
     Plan p = load_ok(y);
     ASSERT_EQ(p.lab.services.size(), 1u);
     EXPECT_EQ(p.lab.services[0].volume, "data");
@@ -72,8 +74,9 @@ TEST(PlanStorage, VolatileMustBeABoolean) {
 }
 
 TEST(PlanStorage, ZoneTargetSelectsItsHosts) {
-    Plan p = load_ok(storage_plan("{ name: s, fault: degrade_storage, duration: 5s, target: { zone: z1 }, volume: data, "
-                                  "read_only: true }"));
+    Plan p =
+        load_ok(storage_plan("{ name: s, fault: degrade_storage, duration: 5s, target: { zone: z1 }, volume: data, "
+                             "read_only: true }"));
     EXPECT_TRUE(p.method[0].as<DegradeStorageSpec>()->disk.read_only);
     EXPECT_EQ(selected_hosts(p.topology, p.method[0].target), std::vector<std::string>{"h1"});
 }
@@ -93,28 +96,33 @@ TEST(PlanStorage, PathsOutsideTheVolumeAreRefused) {
         {".", "names the volume itself"},
     };
     for (auto& c : cases) {
-        std::string y = storage_plan(std::string("{ name: s, fault: degrade_storage, duration: 5s, target: { host: h1 }, "
-                                                 "volume: data, errors: [ { errno: EIO, path: \"") +
-                                     c.path + "\" } ] }");
+        std::string y =
+            storage_plan(std::string("{ name: s, fault: degrade_storage, duration: 5s, target: { host: h1 }, "
+                                     "volume: data, errors: [ { errno: EIO, path: \"") +
+                         c.path + "\" } ] }");
         expect_error(load(y), pos(y, std::string("\"") + c.path + "\""), "method[0].errors[0].path", c.message);
     }
 }
 
 TEST(PlanStorage, UnknownVolumeListsTheDeclaredOnes) {
-    std::string y = storage_plan("{ name: s, fault: degrade_storage, duration: 5s, target: { host: h1 }, volume: logs, "
-                                 "full: true }");
-    expect_error(load(y), pos(y, "logs"), "method[0].volume", "unknown volume 'logs' (volumes the plan declares: data)");
+    std::string y = storage_plan(
+        "{ name: s, fault: degrade_storage, duration: 5s, target: { host: h1 }, volume: logs, "
+        "full: true }");
+    expect_error(load(y), pos(y, "logs"), "method[0].volume",
+                 "unknown volume 'logs' (volumes the plan declares: data)");
 }
 
 TEST(PlanStorage, TargetHostWithoutTheVolumeIsRefused) {
-    std::string y = storage_plan("{ name: s, fault: degrade_storage, duration: 5s, target: { host: h3 }, volume: data, "
-                                 "full: true }");
+    std::string y = storage_plan(
+        "{ name: s, fault: degrade_storage, duration: 5s, target: { host: h3 }, volume: data, "
+        "full: true }");
     expect_error(load(y), pos(y, "data, full"), "method[0].volume", "host 'h3' of the target has no volume 'data'");
 }
 
 TEST(PlanStorage, NoVolumeDeclaredAtAll) {
-    std::string y = with(kBase, "  - { name: f1, fault: sever, at: 1s, duration: 10s, target: { zone: z1 } }",
-                         "  - { name: s, fault: degrade_storage, duration: 5s, target: { host: h1 }, volume: data, full: true }");
+    std::string y =
+        with(kBase, "  - { name: f1, fault: sever, at: 1s, duration: 10s, target: { zone: z1 } }",
+             "  - { name: s, fault: degrade_storage, duration: 5s, target: { host: h1 }, volume: data, full: true }");
     expect_error(load(y), pos(y, "data"), "method[0].volume", "no lab service declares a volume");
 }
 
@@ -124,13 +132,15 @@ TEST(PlanStorage, VolumeIsRequired) {
 }
 
 TEST(PlanStorage, AFaultThatDoesNothingIsRefused) {
-    std::string y = storage_plan("{ name: s, fault: degrade_storage, duration: 5s, target: { host: h1 }, volume: data }");
+    std::string y =
+        storage_plan("{ name: s, fault: degrade_storage, duration: 5s, target: { host: h1 }, volume: data }");
     expect_error(load(y), pos(y, "{ name: s"), "method[0]", "needs at least one of latency, errors");
 }
 
 TEST(PlanStorage, UnknownErrnoAndOperation) {
-    std::string y = storage_plan("{ name: s, fault: degrade_storage, duration: 5s, target: { host: h1 }, volume: data, "
-                                 "errors: [ { errno: EBROKEN, ops: [write, scribble] } ] }");
+    std::string y = storage_plan(
+        "{ name: s, fault: degrade_storage, duration: 5s, target: { host: h1 }, volume: data, "
+        "errors: [ { errno: EBROKEN, ops: [write, scribble] } ] }");
     auto r = load(y);
     expect_error(r, pos(y, "EBROKEN"), "method[0].errors[0].errno", "unknown errno 'EBROKEN'");
     expect_error(r, pos(y, "scribble"), "method[0].errors[0].ops[1]", "unknown operation 'scribble'");
@@ -138,17 +148,19 @@ TEST(PlanStorage, UnknownErrnoAndOperation) {
 
 TEST(PlanStorage, ProbabilityOutsideRange) {
     for (const char* p : {"0", "1.5", "-0.1"}) {
-        std::string y = storage_plan(std::string("{ name: s, fault: degrade_storage, duration: 5s, target: { host: h1 }, "
-                                                 "volume: data, errors: [ { errno: EIO, probability: ") +
-                                     p + " } ] }");
+        std::string y =
+            storage_plan(std::string("{ name: s, fault: degrade_storage, duration: 5s, target: { host: h1 }, "
+                                     "volume: data, errors: [ { errno: EIO, probability: ") +
+                         p + " } ] }");
         expect_error(load(y), pos_in(y, std::string("probability: ") + p, p), "method[0].errors[0].probability",
                      "is outside (0, 1]");
     }
 }
 
 TEST(PlanStorage, BadLatencyRateAndIops) {
-    std::string y = storage_plan("{ name: s, fault: degrade_storage, duration: 5s, target: { host: h1 }, volume: data, "
-                                 "latency: { read: -5ms, fsync: 2m }, limit: { write_bps: 10 furlongs, read_iops: 0 } }");
+    std::string y = storage_plan(
+        "{ name: s, fault: degrade_storage, duration: 5s, target: { host: h1 }, volume: data, "
+        "latency: { read: -5ms, fsync: 2m }, limit: { write_bps: 10 furlongs, read_iops: 0 } }");
     auto r = load(y);
     expect_error(r, pos(y, "-5ms"), "method[0].latency.read", "bad duration '-5ms'");
     expect_error(r, pos(y, "2m }"), "method[0].latency.fsync", "latency above 60s");
@@ -157,8 +169,9 @@ TEST(PlanStorage, BadLatencyRateAndIops) {
 }
 
 TEST(PlanStorage, UnknownKeyAndCidrTarget) {
-    std::string y = storage_plan("{ name: s, fault: degrade_storage, duration: 5s, target: { cidr: 198.18.0.0/24 }, "
-                                 "volume: data, full: true, share: 0.5 }");
+    std::string y = storage_plan(
+        "{ name: s, fault: degrade_storage, duration: 5s, target: { cidr: 198.18.0.0/24 }, "
+        "volume: data, full: true, share: 0.5 }");
     auto r = load(y);
     expect_error(r, pos(y, "cidr"), "method[0].target.cidr", "not CIDRs");
     expect_error(r, pos(y, "share"), "method[0].share", "unknown key 'share'");
@@ -167,8 +180,10 @@ TEST(PlanStorage, UnknownKeyAndCidrTarget) {
 TEST(PlanStorage, TooManyErrorRules) {
     std::string rules;
     for (int i = 0; i < 9; ++i) rules += std::string(i ? ", " : "") + "{ errno: EIO }";
-    std::string y = storage_plan("{ name: s, fault: degrade_storage, duration: 5s, target: { host: h1 }, volume: data, "
-                                 "errors: [ " + rules + " ] }");
+    std::string y = storage_plan(
+        "{ name: s, fault: degrade_storage, duration: 5s, target: { host: h1 }, volume: data, "
+        "errors: [ " +
+        rules + " ] }");
     expect_error(load(y), pos(y, "[ { errno"), "method[0].errors", "at most 8 error rules");
 }
 

@@ -129,7 +129,8 @@ TEST(PlanTemplate, CheckAcceptsWhatExpandAccepts) {
 
 TEST(PlanTemplate, CheckReportsEveryProblem) {
     Plan p = sample();
-    auto problems = check_template("{host} {addr:h9} {endpoints:web} {each:db:{x}} {run} {addr6:h2}", p, false, {"seq"});
+    auto problems =
+        check_template("{host} {addr:h9} {endpoints:web} {each:db:{x}} {run} {addr6:h2}", p, false, {"seq"});
     ASSERT_EQ(problems.size(), 7u) << testing::PrintToString(problems);
     EXPECT_NE(problems[0].find("{host} refers to the current host"), std::string::npos);
     EXPECT_NE(problems[1].find("unknown host 'h9'"), std::string::npos);
@@ -150,7 +151,7 @@ TEST(PlanTemplate, CheckReportsBraceErrors) {
     auto problems = check_template("x }", p, true, {});
     ASSERT_EQ(problems.size(), 1u);
     EXPECT_NE(problems[0].find("unmatched '}'"), std::string::npos);
-}// Nesting and output are bounded (plan/limits.hpp): a deep {each:} chain would otherwise recurse
+}  // Nesting and output are bounded (plan/limits.hpp): a deep {each:} chain would otherwise recurse
 // without bound and multiply its output by the host count at every level.
 TEST(PlanTemplate, NestingAndOutputAreBounded) {
     Plan p = sample();
@@ -167,5 +168,3 @@ TEST(PlanTemplate, NestingAndOutputAreBounded) {
     std::string big = "{each:kv:{each:kv:{each:kv:{each:kv:" + std::string(20000, 'y') + "}}}}";
     EXPECT_NE(expand_error(p, big).find("expands to more than"), std::string::npos);
 }
-
-

@@ -42,8 +42,10 @@ inline std::string pos(const std::string& text, const std::string& needle, int n
     if (at == std::string::npos) return "?";
     int line = 1, col = 1;
     for (size_t i = 0; i < at; ++i) {
-        if (text[i] == '\n') ++line, col = 1;
-        else ++col;
+        if (text[i] == '\n')
+            ++line, col = 1;
+        else
+            ++col;
     }
     return std::to_string(line) + ":" + std::to_string(col);
 }

@@ -79,8 +79,8 @@ TEST(PlanTopology, PowerDomainsAcceptedAndResolved) {
 }
 
 TEST(PlanTopology, AddressAssignmentFollowsPlanOrder) {
-    std::string y = with(kBase, "    - { name: h3, zone: z3 }\n",
-                         "    - { name: h3, zone: z3 }\n    - { name: h4, zone: z1 }\n");
+    std::string y =
+        with(kBase, "    - { name: h3, zone: z3 }\n", "    - { name: h3, zone: z3 }\n    - { name: h4, zone: z1 }\n");
     Plan p = load_ok(y);
     auto& t = p.topology;
     EXPECT_EQ(t.zones[0].subnet->str(), "198.18.0.0/22");  // given
@@ -103,8 +103,9 @@ TEST(PlanTopology, AutoSubnetSkipsAGivenSubnetItWouldOverlap) {
 
 TEST(PlanTopology, GivenAddressesAreKeptAndSkippedByAssignment) {
     std::string y = with(kBase, "{ name: h1, zone: z1 }", "{ name: h1, zone: z1, addresses: [198.18.0.3] }");
-    y = with(y, "    - { name: h3, zone: z3 }\n", "    - { name: h3, zone: z3 }\n    - { name: h4, zone: z1 }\n"
-                                                 "    - { name: h5, zone: z1 }\n");
+    y = with(y, "    - { name: h3, zone: z3 }\n",
+             "    - { name: h3, zone: z3 }\n    - { name: h4, zone: z1 }\n"
+             "    - { name: h5, zone: z1 }\n");
     Plan p = load_ok(y);
     EXPECT_EQ(addr(*p.topology.host("h1")), "198.18.0.3/22");
     EXPECT_EQ(addr(*p.topology.host("h4")), "198.18.0.2/22");
@@ -222,14 +223,16 @@ TEST(PlanTopology, A22HoldsExactly1021Hosts) {
     std::string y = with(kBase, "    - { name: h2, zone: z2 }\n", hosts);
     Plan p = load_ok(y);
     EXPECT_EQ(addr(*p.topology.host("n1020")), "198.18.7.254/22");
-    auto r = load(with(y, "    - { name: h3, zone: z3 }\n", "    - { name: h3, zone: z3 }\n    - { name: x, zone: z2 }\n"));
+    auto r =
+        load(with(y, "    - { name: h3, zone: z3 }\n", "    - { name: h3, zone: z3 }\n    - { name: x, zone: z2 }\n"));
     ASSERT_FALSE(r.plan);
     EXPECT_NE(dump(r).find("no free address left in 198.18.4.0/22 for host 'x'"), std::string::npos) << dump(r);
 }
 
 TEST(PlanTopology, EmptyTopologyIsAnError) {
-    std::string y = with(kBase, "    - { name: h1, zone: z1 }\n    - { name: h2, zone: z2 }\n    - { name: h3, zone: z3 }\n",
-                         "    []\n");
+    std::string y =
+        with(kBase, "    - { name: h1, zone: z1 }\n    - { name: h2, zone: z2 }\n    - { name: h3, zone: z3 }\n",
+             "    []\n");
     y = with(y, "hosts:\n    []", "hosts: []");
     auto r = load(y);
     expect_error(r, pos(y, "[]"), "topology.hosts", "at least one host");

@@ -28,8 +28,13 @@ namespace {
 double ms_since(Clock::time_point t) { return std::chrono::duration<double, std::milli>(Clock::now() - t).count(); }
 
 nlohmann::json probe_event(int i) {
-    return {{"event", "probe"}, {"probe", "p" + std::to_string(i % 500)}, {"ok", i % 2 == 0},
-            {"at_ms", i}, {"latency_ms", 1.5}, {"detail", std::string(200, 'x')}, {"t", "2026-01-01T00:00:00.000Z"}};
+    return {{"event", "probe"},
+            {"probe", "p" + std::to_string(i % 500)},
+            {"ok", i % 2 == 0},
+            {"at_ms", i},
+            {"latency_ms", 1.5},
+            {"detail", std::string(200, 'x')},
+            {"t", "2026-01-01T00:00:00.000Z"}};
 }
 
 TEST(HostileOutput, AnUnreadPipeNeverBlocksEventsAndFinishIsBounded) {

@@ -2,10 +2,10 @@
 // redraws one block in place (cursor up, lines overwritten, never cleared first) at most 4 times a
 // second; on a pipe it prints plain lines; with --output json one JSON object per event. And the
 // metrics endpoint: Prometheus text that promtool accepts, with the run's values, on loopback only.
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
-#include <arpa/inet.h>
 #include <pty.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -34,7 +34,8 @@ std::vector<nlohmann::json> events(const std::string& name) {
 }
 
 // Feeds events up to (not including) the first one of type `until`.
-size_t feed_until(runner::RunObserver& o, const std::vector<nlohmann::json>& ev, size_t from, const std::string& until) {
+size_t feed_until(runner::RunObserver& o, const std::vector<nlohmann::json>& ev, size_t from,
+                  const std::string& until) {
     size_t i = from;
     for (; i < ev.size() && ev[i]["event"] != until; ++i) o.on_event(ev[i]);
     return i;
@@ -114,7 +115,8 @@ TEST(LiveView, RedrawsInPlaceOnAPseudoTerminalAtMostFourTimesASecond) {
         // Pictures drawn: each ends with "clear below" (ESC [ J).
         size_t pictures = count(out, "\033[J");
         EXPECT_GE(pictures, 3u) << out;
-        EXPECT_LE(static_cast<double>(pictures), 4.0 * elapsed + 3) << "redraws too often: " << pictures << " in " << elapsed << " s";
+        EXPECT_LE(static_cast<double>(pictures), 4.0 * elapsed + 3)
+            << "redraws too often: " << pictures << " in " << elapsed << " s";
         // In place: the cursor goes back up over the block and each line is overwritten.
         EXPECT_NE(out.find("\033[?25l"), std::string::npos);
         EXPECT_TRUE(std::regex_search(out, std::regex("\033\\[[0-9]+F"))) << "no cursor-up";
@@ -125,7 +127,9 @@ TEST(LiveView, RedrawsInPlaceOnAPseudoTerminalAtMostFourTimesASecond) {
         for (auto& l : frame) all += l + "\n";
         EXPECT_NE(all.find("zone-sever"), std::string::npos) << all;
         EXPECT_NE(all.find("[timeline]"), std::string::npos) << all;
-        EXPECT_TRUE(std::regex_search(all, std::regex("> T\\+5\\.0s +cut-pangyo +sever +zone pangyo +IN FORCE since T\\+5\\.0s, heals in"))) << all;
+        EXPECT_TRUE(std::regex_search(
+            all, std::regex("> T\\+5\\.0s +cut-pangyo +sever +zone pangyo +IN FORCE since T\\+5\\.0s, heals in")))
+            << all;
         EXPECT_NE(all.find("faults in force: 1"), std::string::npos) << all;
         EXPECT_TRUE(std::regex_search(all, std::regex("kv-write +[0-9]+/[0-9]+ +ok +window"))) << all;
         EXPECT_TRUE(std::regex_search(all, std::regex("left \\(max_duration 3m00s\\)"))) << all;
@@ -154,7 +158,8 @@ TEST(LiveView, PlainLinesWhenNotATerminal) {
     }
     auto out = wait_for(drain, "verdict violated");
     EXPECT_EQ(out.find('\033'), std::string::npos) << "escape sequences on a pipe";
-    EXPECT_TRUE(std::regex_search(out, std::regex("\\n[0-9:.]+ T\\+5\\.0s inject isolate-pangyo \\(sever\\)\\n"))) << out;
+    EXPECT_TRUE(std::regex_search(out, std::regex("\\n[0-9:.]+ T\\+5\\.0s inject isolate-pangyo \\(sever\\)\\n")))
+        << out;
     EXPECT_NE(out.find("probe kv-write failing: exit 1"), std::string::npos) << out;
     EXPECT_NE(out.find("probe kv-write ok again"), std::string::npos) << out;
     EXPECT_NE(out.find("SLO BROKEN: success rate 0.64"), std::string::npos) << out;
@@ -216,7 +221,8 @@ TEST(Metrics, OnlyLoopbackAddresses) {
     auto v6 = MetricsServer::parse_address("[::1]:9464", &why);
     ASSERT_TRUE(v6);
     EXPECT_TRUE(v6->v6);
-    for (auto bad : {"0.0.0.0:9464", "198.18.0.2:9464", "[::]:9464", "10.0.0.1:80", "9464", "127.0.0.1:99999", "example:1"}) {
+    for (auto bad :
+         {"0.0.0.0:9464", "198.18.0.2:9464", "[::]:9464", "10.0.0.1:80", "9464", "127.0.0.1:99999", "example:1"}) {
         EXPECT_FALSE(MetricsServer::parse_address(bad, &why)) << bad;
         EXPECT_FALSE(why.empty());
     }
@@ -239,15 +245,21 @@ TEST(Metrics, ServesPrometheusTextThatPromtoolAccepts) {
     auto body = resp.substr(resp.find("\r\n\r\n") + 4);
     const std::string run = "run=\"rep-zone-sever-120123\",plan=\"zone-sever\"";
     EXPECT_NE(body.find("injector_faults_active{" + run + "} 1\n"), std::string::npos) << body;
-    EXPECT_NE(body.find("injector_fault_active{" + run + ",fault=\"cut-pangyo\",kind=\"sever\"} 1\n"), std::string::npos) << body;
+    EXPECT_NE(body.find("injector_fault_active{" + run + ",fault=\"cut-pangyo\",kind=\"sever\"} 1\n"),
+              std::string::npos)
+        << body;
     EXPECT_NE(body.find("injector_run_phase{" + run + ",phase=\"timeline\"} 1\n"), std::string::npos) << body;
     std::smatch mm;
-    ASSERT_TRUE(std::regex_search(body, mm, std::regex("injector_fault_dropped_packets_total\\{[^}]*fault=\"cut-pangyo\"\\} ([0-9]+)")));
+    ASSERT_TRUE(std::regex_search(
+        body, mm, std::regex("injector_fault_dropped_packets_total\\{[^}]*fault=\"cut-pangyo\"\\} ([0-9]+)")));
     EXPECT_GT(std::stoull(mm[1]), 0u);
-    ASSERT_TRUE(std::regex_search(body, mm, std::regex("injector_probe_attempts_total\\{[^}]*probe=\"kv-write\"\\} ([0-9]+)")));
+    ASSERT_TRUE(
+        std::regex_search(body, mm, std::regex("injector_probe_attempts_total\\{[^}]*probe=\"kv-write\"\\} ([0-9]+)")));
     EXPECT_GT(std::stoull(mm[1]), 10u);
-    EXPECT_TRUE(std::regex_search(body, std::regex("injector_probe_latency_seconds\\{[^}]*probe=\"kv-write\"\\} 0\\.[0-9]+")));
-    EXPECT_NE(body.find("injector_probe_slo_success_rate{" + run + ",probe=\"kv-write\"} 0.9\n"), std::string::npos) << body;
+    EXPECT_TRUE(
+        std::regex_search(body, std::regex("injector_probe_latency_seconds\\{[^}]*probe=\"kv-write\"\\} 0\\.[0-9]+")));
+    EXPECT_NE(body.find("injector_probe_slo_success_rate{" + run + ",probe=\"kv-write\"} 0.9\n"), std::string::npos)
+        << body;
 
     // promtool, Prometheus' own checker, accepts the exposition.
     auto file = std::filesystem::temp_directory_path() / ("inj-metrics-" + std::to_string(getpid()) + ".txt");

@@ -16,12 +16,13 @@ namespace {
 
 // z1 (n hosts in 3 power domains) severed from z2 (n hosts, 1 power domain) for 10 s.
 std::string big_plan(int n = 300) {
-    std::string y = "name: big\n"
-                    "topology:\n"
-                    "  zones:\n"
-                    "    - { name: z1, power_domains: [p1, p2, p3], subnet: 198.18.0.0/20 }\n"
-                    "    - { name: z2, power_domains: [q1], subnet: 198.18.16.0/20 }\n"
-                    "  hosts:\n";
+    std::string y =
+        "name: big\n"
+        "topology:\n"
+        "  zones:\n"
+        "    - { name: z1, power_domains: [p1, p2, p3], subnet: 198.18.0.0/20 }\n"
+        "    - { name: z2, power_domains: [q1], subnet: 198.18.16.0/20 }\n"
+        "  hosts:\n";
     for (int i = 0; i < n; ++i)
         y += "    - { name: a" + std::to_string(i) + ", zone: z1, power_domain: p" + std::to_string(1 + i % 3) + " }\n";
     for (int i = 0; i < n; ++i) y += "    - { name: b" + std::to_string(i) + ", zone: z2 }\n";
@@ -48,10 +49,12 @@ TEST(ReportPreview, ABigPlanPreviewsInAScreenful) {
     // 300 against 300 is a tie, so all 600 are cut off: refused, in one short line.
     EXPECT_FALSE(passes) << text;
     EXPECT_NE(text.find("reaches 100% (hosts cut off: a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, ..., b299 (600 in all))"),
-              std::string::npos) << text;
+              std::string::npos)
+        << text;
     size_t lines = std::count(text.begin(), text.end(), '\n');
     EXPECT_LT(lines, 40u) << text;
-    EXPECT_NE(text.find("power domain p1: 100 hosts, a0 .. a297, addresses 198.18.0.2 .. 198.18.1.43"), std::string::npos)
+    EXPECT_NE(text.find("power domain p1: 100 hosts, a0 .. a297, addresses 198.18.0.2 .. 198.18.1.43"),
+              std::string::npos)
         << text;
     EXPECT_NE(text.find("cut set: 180000 host pairs lose contact:"), std::string::npos) << text;
     EXPECT_NE(text.find("zone z1 (300) <-> zone z2 (300): 90000 host pairs each way"), std::string::npos) << text;

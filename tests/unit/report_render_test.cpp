@@ -125,24 +125,71 @@ TEST(ReportView, AbortedRunNamesTheGuardThatStoppedIt) {
 // unknown events listed.
 TEST(ReportView, UnknownFaultKindsAndEventsAreShown) {
     std::vector<nlohmann::json> ev = {
-        {{"t", "2026-11-25T10:00:00.000Z"}, {"mono_ns", 1000}, {"run", "r1"}, {"event", "run_start"}, {"plan", "p"},
-         {"plan_file", "p.yaml"}, {"pid", 1}, {"max_duration_ms", 60000}},
-        {{"t", "2026-11-25T10:00:00.001Z"}, {"mono_ns", 2000}, {"run", "r1"}, {"event", "plan"}, {"name", "p"},
-         {"file", "p.yaml"}, {"max_duration_ms", 60000}, {"probes", nlohmann::json::array()},
+        {{"t", "2026-11-25T10:00:00.000Z"},
+         {"mono_ns", 1000},
+         {"run", "r1"},
+         {"event", "run_start"},
+         {"plan", "p"},
+         {"plan_file", "p.yaml"},
+         {"pid", 1},
+         {"max_duration_ms", 60000}},
+        {{"t", "2026-11-25T10:00:00.001Z"},
+         {"mono_ns", 2000},
+         {"run", "r1"},
+         {"event", "plan"},
+         {"name", "p"},
+         {"file", "p.yaml"},
+         {"max_duration_ms", 60000},
+         {"probes", nlohmann::json::array()},
          {"topology", nlohmann::json::object()},
-         {"faults", {{{"name", "slow-disk"}, {"kind", "degrade_storage"}, {"at_ms", 1000}, {"duration_ms", 2000},
-                      {"target", "host kv-1"}, {"params", {{"latency", "200ms"}, {"errno", "EIO"}}}}}}},
-        {{"t", "2026-11-25T10:00:00.002Z"}, {"mono_ns", 3000}, {"run", "r1"}, {"event", "timeline_start"}, {"t0_mono_ns", 3000}},
-        {{"t", "2026-11-25T10:00:01.000Z"}, {"mono_ns", 1000003000}, {"run", "r1"}, {"event", "inject"}, {"fault", "slow-disk"},
-         {"kind", "degrade_storage"}, {"at_ms", 1000.0}, {"ok", true}},
-        {{"t", "2026-11-25T10:00:01.500Z"}, {"mono_ns", 1500003000}, {"run", "r1"}, {"event", "fleet_activation"},
-         {"spread_ms", 3.5}, {"agents", 12}},
-        {{"t", "2026-11-25T10:00:03.000Z"}, {"mono_ns", 3000003000}, {"run", "r1"}, {"event", "heal"}, {"fault", "slow-disk"},
-         {"at_ms", 3000.0}, {"ok", true}},
-        {{"t", "2026-11-25T10:00:04.000Z"}, {"mono_ns", 4000003000}, {"run", "r1"}, {"event", "expectation"}, {"name", "rpo"},
-         {"ok", false}, {"target", "kv-write"}, {"message", "3 acknowledged records lost (rpo: 0), written T+0.9s..T+1.0s"}},
-        {{"t", "2026-11-25T10:00:05.000Z"}, {"mono_ns", 5000003000}, {"run", "r1"}, {"event", "verdict"}, {"verdict", "violated"},
-         {"exit_code", 1}, {"reason", "rpo not met"}},
+         {"faults",
+          {{{"name", "slow-disk"},
+            {"kind", "degrade_storage"},
+            {"at_ms", 1000},
+            {"duration_ms", 2000},
+            {"target", "host kv-1"},
+            {"params", {{"latency", "200ms"}, {"errno", "EIO"}}}}}}},
+        {{"t", "2026-11-25T10:00:00.002Z"},
+         {"mono_ns", 3000},
+         {"run", "r1"},
+         {"event", "timeline_start"},
+         {"t0_mono_ns", 3000}},
+        {{"t", "2026-11-25T10:00:01.000Z"},
+         {"mono_ns", 1000003000},
+         {"run", "r1"},
+         {"event", "inject"},
+         {"fault", "slow-disk"},
+         {"kind", "degrade_storage"},
+         {"at_ms", 1000.0},
+         {"ok", true}},
+        {{"t", "2026-11-25T10:00:01.500Z"},
+         {"mono_ns", 1500003000},
+         {"run", "r1"},
+         {"event", "fleet_activation"},
+         {"spread_ms", 3.5},
+         {"agents", 12}},
+        {{"t", "2026-11-25T10:00:03.000Z"},
+         {"mono_ns", 3000003000},
+         {"run", "r1"},
+         {"event", "heal"},
+         {"fault", "slow-disk"},
+         {"at_ms", 3000.0},
+         {"ok", true}},
+        {{"t", "2026-11-25T10:00:04.000Z"},
+         {"mono_ns", 4000003000},
+         {"run", "r1"},
+         {"event", "expectation"},
+         {"name", "rpo"},
+         {"ok", false},
+         {"target", "kv-write"},
+         {"message", "3 acknowledged records lost (rpo: 0), written T+0.9s..T+1.0s"}},
+        {{"t", "2026-11-25T10:00:05.000Z"},
+         {"mono_ns", 5000003000},
+         {"run", "r1"},
+         {"event", "verdict"},
+         {"verdict", "violated"},
+         {"exit_code", 1},
+         {"reason", "rpo not met"}},
     };
     auto v = build_view(ev);
     ASSERT_EQ(v.faults.size(), 1u);
@@ -175,10 +222,20 @@ TEST(Html, LargeLabsGetOneBarPerZoneInTheBlastRadiusPreview) {
         if (i >= 40) cut.push_back(name);
     }
     std::vector<nlohmann::json> ev = {
-        {{"t", "2026-11-25T10:00:00.000Z"}, {"mono_ns", 1}, {"run", "r"}, {"event", "plan"}, {"name", "p"}, {"file", "p.yaml"},
-         {"max_duration_ms", 1000}, {"faults", nlohmann::json::array()}, {"probes", nlohmann::json::array()},
+        {{"t", "2026-11-25T10:00:00.000Z"},
+         {"mono_ns", 1},
+         {"run", "r"},
+         {"event", "plan"},
+         {"name", "p"},
+         {"file", "p.yaml"},
+         {"max_duration_ms", 1000},
+         {"faults", nlohmann::json::array()},
+         {"probes", nlohmann::json::array()},
          {"topology", {{"zones", {{{"name", "big"}}, {{"name", "small"}}}}, {"hosts", hosts}}}},
-        {{"t", "2026-11-25T10:00:00.000Z"}, {"mono_ns", 2}, {"run", "r"}, {"event", "preflight"},
+        {{"t", "2026-11-25T10:00:00.000Z"},
+         {"mono_ns", 2},
+         {"run", "r"},
+         {"event", "preflight"},
          {"moments", {{{"from_ms", 0}, {"to_ms", 1000}, {"faults", {"f"}}, {"cut_off", cut}, {"hosts_total", 60}}}}},
     };
     auto html = render_html(build_view(ev));
@@ -213,23 +270,25 @@ TEST(JournalSchema, AcceptsTheFlagshipJournalsAndRejectsABrokenLine) {
 
     // The schema has teeth: a verdict outside the list, a probe without its time, a line without
     // the envelope.
-    auto broken = write_tmp("broken.jsonl",
-                            R"({"t":"2026-11-25T10:00:00.000Z","mono_ns":1,"run":"r","event":"verdict","verdict":"fine","exit_code":0,"reason":""})"
-                            "\n"
-                            R"({"t":"2026-11-25T10:00:00.000Z","mono_ns":1,"run":"r","event":"probe","probe":"p","seq":1,"ok":true,"latency_ms":1})"
-                            "\n"
-                            R"({"event":"heal","fault":"f","at_ms":1,"ok":true})"
-                            "\n");
+    auto broken = write_tmp(
+        "broken.jsonl",
+        R"({"t":"2026-11-25T10:00:00.000Z","mono_ns":1,"run":"r","event":"verdict","verdict":"fine","exit_code":0,"reason":""})"
+        "\n"
+        R"({"t":"2026-11-25T10:00:00.000Z","mono_ns":1,"run":"r","event":"probe","probe":"p","seq":1,"ok":true,"latency_ms":1})"
+        "\n"
+        R"({"event":"heal","fault":"f","at_ms":1,"ok":true})"
+        "\n");
     r = run_shell(std::string(kPython) + " " + script + " " + quote(schema) + " " + quote(broken), 60s);
     ASSERT_TRUE(r);
     EXPECT_EQ(r->exit_code, 1) << r->output;
     EXPECT_NE(r->output.find("errors 5"), std::string::npos) << r->output;  // the third line lacks 3 fields
     // Unknown events and fields are allowed (consumers ignore them).
-    auto future = write_tmp("future.jsonl",
-                            R"({"t":"2026-11-25T10:00:00.000Z","mono_ns":1,"run":"r","event":"fleet_activation","spread_ms":3})"
-                            "\n"
-                            R"({"t":"2026-11-25T10:00:00.000Z","mono_ns":1,"run":"r","event":"heal","fault":"f","at_ms":1,"ok":true,"new_field":[1]})"
-                            "\n");
+    auto future = write_tmp(
+        "future.jsonl",
+        R"({"t":"2026-11-25T10:00:00.000Z","mono_ns":1,"run":"r","event":"fleet_activation","spread_ms":3})"
+        "\n"
+        R"({"t":"2026-11-25T10:00:00.000Z","mono_ns":1,"run":"r","event":"heal","fault":"f","at_ms":1,"ok":true,"new_field":[1]})"
+        "\n");
     r = run_shell(std::string(kPython) + " " + script + " " + quote(schema) + " " + quote(future), 60s);
     ASSERT_TRUE(r);
     EXPECT_EQ(r->exit_code, 0) << r->output;
@@ -260,20 +319,23 @@ TEST(Junit, ValidatesAgainstTheXsdAndParsesInJunitparser) {
     ASSERT_EQ(r->exit_code, 0) << r->output;
     EXPECT_NE(r->output.find("suite zone-isolate-all"), std::string::npos) << r->output;
     // The SLO case failed, saying what broke, when and by how much.
-    std::regex slo("case zone-isolate-all.slo \\| kv-write \\| \\[\"Failure: probe kv-write broke its SLO at T\\+11.1s: "
-                   "success rate 0.64 over 10s, below 0.90 \\(7 of 11 ok\\); worst window 0.00 at T\\+[0-9.]+s, 0.90 short "
-                   "of the SLO's 0.90\"\\]");
+    std::regex slo(
+        "case zone-isolate-all.slo \\| kv-write \\| \\[\"Failure: probe kv-write broke its SLO at T\\+11.1s: "
+        "success rate 0.64 over 10s, below 0.90 \\(7 of 11 ok\\); worst window 0.00 at T\\+[0-9.]+s, 0.90 short "
+        "of the SLO's 0.90\"\\]");
     EXPECT_TRUE(std::regex_search(r->output, slo)) << r->output;
     // Guards and faults pass, one case each.
     EXPECT_NE(r->output.find("case zone-isolate-all.guard | max_duration | []"), std::string::npos) << r->output;
-    EXPECT_NE(r->output.find("case zone-isolate-all.fault | isolate-gasan (sever) | []"), std::string::npos) << r->output;
+    EXPECT_NE(r->output.find("case zone-isolate-all.fault | isolate-gasan (sever) | []"), std::string::npos)
+        << r->output;
     EXPECT_NE(r->output.find("case zone-isolate-all.run | cleanup | []"), std::string::npos) << r->output;
 
     // The power drill: the RTO of the restored member is a case of its own, with its time.
     path = write_tmp("fire.xml", render_junit(view("pangyo-fire")));
     r = run({kPython, script, path}, 30s);
     ASSERT_TRUE(r);
-    EXPECT_NE(r->output.find("case pangyo-fire.recovery | etcd@kv-1 after pangyo-power | []"), std::string::npos) << r->output;
+    EXPECT_NE(r->output.find("case pangyo-fire.recovery | etcd@kv-1 after pangyo-power | []"), std::string::npos)
+        << r->output;
     EXPECT_NE(r->output.find("suite pangyo-fire"), std::string::npos);
     EXPECT_NE(r->output.find(" 0 0"), std::string::npos) << r->output;  // no failures, no errors
 }

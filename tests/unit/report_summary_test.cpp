@@ -39,9 +39,11 @@ TEST(ReportSummary, ExpectationsAreListedMetOrNot) {
     std::string s = os.str();
     EXPECT_NE(s.find("expectations:"), std::string::npos) << s;
     // Name, a status column, then the message.
-    EXPECT_NE(s.find("  rto etcd@kv-1" + std::string(16, ' ') + "met      etcd on kv-1 ready 126ms"), std::string::npos) << s;
+    EXPECT_NE(s.find("  rto etcd@kv-1" + std::string(16, ' ') + "met      etcd on kv-1 ready 126ms"), std::string::npos)
+        << s;
     EXPECT_NE(s.find("  rpo acknowledged-writes" + std::string(6, ' ') + "NOT MET  2 of 151 acknowledged records lost"),
-              std::string::npos) << s;
+              std::string::npos)
+        << s;
 }
 
 }  // namespace

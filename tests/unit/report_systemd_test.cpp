@@ -29,7 +29,8 @@ TEST(GamedayUnits, SystemdParsesTheServiceAndTheTimer) {
     ASSERT_NE(service.find("ExecStart=/usr/local/bin/injector run /etc/injector/plans/%i.yaml"), std::string::npos);
     ASSERT_NE(service.find("--report-dir /var/lib/injector/reports/%i"), std::string::npos);
     // verify checks that ExecStart's binary exists: point it at this build.
-    service = std::regex_replace(service, std::regex("/usr/local/bin/injector"), inj::test::binary_path("injector/injector"));
+    service =
+        std::regex_replace(service, std::regex("/usr/local/bin/injector"), inj::test::binary_path("injector/injector"));
     std::ofstream(dir / "injector-gameday@.service") << service;
     std::ofstream(dir / "injector-gameday@.timer") << timer;
     auto r = inj::run({"systemd-analyze", "verify", (dir / "injector-gameday@zone-sever.service").string(),
@@ -48,7 +49,9 @@ TEST(GamedayUnits, SystemdParsesTheServiceAndTheTimer) {
     std::filesystem::remove_all(dir);
 
     // The options the unit passes exist.
-    r = inj::run({inj::test::binary_path("injector/injector"), "run", "/nonexistent.yaml", "--quiet", "--report-dir", "/tmp"}, 30s);
+    r = inj::run(
+        {inj::test::binary_path("injector/injector"), "run", "/nonexistent.yaml", "--quiet", "--report-dir", "/tmp"},
+        30s);
     ASSERT_TRUE(r);
     EXPECT_EQ(r->exit_code, 64);
     EXPECT_EQ(r->output.find("unrecognised option"), std::string::npos) << r->output;

@@ -91,7 +91,8 @@ ServiceRecovery rec(std::string host, std::chrono::nanoseconds rto, bool ready =
 TEST(RunnerVerify, RtoIsJudgedPerServiceAndNotReadyAlwaysFails) {
     plan::Expect e;
     e.rto = 5s;
-    auto out = judge(e, {{"fire", rec("kv-1", 2s)}, {"fire", rec("kv-2", 7s)}, {"fire", rec("kv-3", 1s, false)}}, {}, {});
+    auto out =
+        judge(e, {{"fire", rec("kv-1", 2s)}, {"fire", rec("kv-2", 7s)}, {"fire", rec("kv-3", 1s, false)}}, {}, {});
     ASSERT_EQ(out.size(), 3u);
     EXPECT_EQ(out[0].name, "rto etcd@kv-1");
     EXPECT_TRUE(out[0].held) << out[0].message;

@@ -103,8 +103,10 @@ Names reference_cut_off(const plan::Plan& p, const net::Tables& t, const Moment&
             if (s >> i & 1) clique = (adj[i] | 1u << i | ~s) == ~0u;
         if (!clique) continue;
         int w = std::popcount(s);
-        if (w > best) best = w, in_all = s;
-        else if (w == best) in_all &= s;
+        if (w > best)
+            best = w, in_all = s;
+        else if (w == best)
+            in_all &= s;
     }
     std::vector<bool> cut = dark;
     for (size_t i = 0; i < n; ++i)
@@ -149,7 +151,8 @@ TEST(SafetyDomainsReference, MajorityOverDomainsMatchesTheHostPairSearch) {
             // Zones and power domains follow from the hosts, in plan order.
             std::set<std::string> z, pd;
             for (auto& h : p.topology.hosts)
-                if (std::find(want.begin(), want.end(), h.name) != want.end()) z.insert(h.zone), pd.insert(h.power_domain);
+                if (std::find(want.begin(), want.end(), h.name) != want.end())
+                    z.insert(h.zone), pd.insert(h.power_domain);
             EXPECT_EQ(im.zones.size(), z.size());
             EXPECT_EQ(im.power_domains.size(), pd.size());
             ++moments_seen;
@@ -191,13 +194,15 @@ TEST(SafetyDomainsReference, GroupCutsExpandToTheHostPairCutSet) {
 // The two tie rules by hand, on the smallest plans that show them.
 TEST(SafetyDomainsReference, TiesByHand) {
     auto load = [](const std::string& method) {
-        std::string y = "name: t\ntopology:\n  zones:\n"
-                        "    - { name: a, subnet: 198.18.0.0/22 }\n"
-                        "    - { name: b, subnet: 198.18.4.0/22 }\n"
-                        "  hosts:\n"
-                        "    - { name: a1, zone: a }\n    - { name: a2, zone: a }\n"
-                        "    - { name: b1, zone: b }\n    - { name: b2, zone: b }\n"
-                        "safety:\n  max_duration: 5m\nmethod:\n" + method;
+        std::string y =
+            "name: t\ntopology:\n  zones:\n"
+            "    - { name: a, subnet: 198.18.0.0/22 }\n"
+            "    - { name: b, subnet: 198.18.4.0/22 }\n"
+            "  hosts:\n"
+            "    - { name: a1, zone: a }\n    - { name: a2, zone: a }\n"
+            "    - { name: b1, zone: b }\n    - { name: b2, zone: b }\n"
+            "safety:\n  max_duration: 5m\nmethod:\n" +
+            method;
         auto r = plan::load_string(y, "t.yaml");
         EXPECT_TRUE(r.plan.has_value());
         Loaded l{std::move(r.plan), {}};
@@ -212,8 +217,9 @@ TEST(SafetyDomainsReference, TiesByHand) {
     EXPECT_EQ(reference_cut_off(*l.plan, l.tables, m), Names({"a1", "a2", "b1", "b2"}));
     // Zone a dark, b1 cut from b2: two dark hosts and two live ones that tie, all four cut off;
     // zone a dark alone: b1 and b2 are the majority (a dark host is never part of one).
-    l = load("  - { name: p, fault: power_loss, at: 0s, duration: 10s, target: { zone: a } }\n"
-             "  - { name: s, fault: sever, at: 5s, duration: 10s, target: { host: b1 }, peer: { host: b2 } }\n");
+    l = load(
+        "  - { name: p, fault: power_loss, at: 0s, duration: 10s, target: { zone: a } }\n"
+        "  - { name: s, fault: sever, at: 5s, duration: 10s, target: { host: b1 }, peer: { host: b2 } }\n");
     ASSERT_TRUE(l.plan);
     auto ms = moments(*l.plan, l.tables);
     ASSERT_EQ(ms.size(), 3u);

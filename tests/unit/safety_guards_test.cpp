@@ -109,8 +109,11 @@ TEST(ProbeGuard, SingleSlowSampleWithoutWindow) {
 TEST(OffPlanDropGuard, DropsWhileNotInForceTrip) {
     uint64_t dropped = 0;
     bool on = false;
-    OffPlanDropGuard g([&] { return std::vector<DropCount>{{"cut", dropped}}; }, [&](const std::string&) { return on; },
-                       0ms);
+    OffPlanDropGuard g(
+        [&] {
+            return std::vector<DropCount>{{"cut", dropped}};
+        },
+        [&](const std::string&) { return on; }, 0ms);
     auto now = std::chrono::steady_clock::now();
     EXPECT_FALSE(g.check(now));  // first look sets the baseline
     on = true;

@@ -65,8 +65,10 @@ std::string pos(const std::string& text, const std::string& needle) {
     EXPECT_NE(at, std::string::npos) << "test bug: '" << needle << "' not in the plan";
     int line = 1, col = 1;
     for (size_t i = 0; i < at && i < text.size(); ++i) {
-        if (text[i] == '\n') ++line, col = 1;
-        else ++col;
+        if (text[i] == '\n')
+            ++line, col = 1;
+        else
+            ++col;
     }
     return std::to_string(line) + ":" + std::to_string(col);
 }
@@ -89,8 +91,9 @@ const std::string kCutZ1 = "  - { name: cut-z1, fault: sever, at: 5s, duration: 
 // --- moments and impact ---------------------------------------------------------------------
 
 TEST(SafetyMoments, OverlappingFaultsMakeThreeMoments) {
-    auto l = load(plan_text("  - { name: a, fault: sever, at: 5s, duration: 20s, target: { zone: z1 } }\n"
-                            "  - { name: b, fault: sever, at: 15s, duration: 20s, target: { zone: z2 } }\n"));
+    auto l =
+        load(plan_text("  - { name: a, fault: sever, at: 5s, duration: 20s, target: { zone: z1 } }\n"
+                       "  - { name: b, fault: sever, at: 15s, duration: 20s, target: { zone: z2 } }\n"));
     auto ms = moments(l.plan, l.tables);
     ASSERT_EQ(ms.size(), 3u);
     EXPECT_EQ(ms[0].str(), "T+5s..T+15s");
@@ -111,8 +114,9 @@ TEST(SafetyMoments, OverlappingFaultsMakeThreeMoments) {
 }
 
 TEST(SafetyMoments, GapsBetweenFaultsAreNoMoment) {
-    auto l = load(plan_text("  - { name: a, fault: sever, at: 0s, duration: 5s, target: { zone: z1 } }\n"
-                            "  - { name: b, fault: sever, at: 10s, duration: 5s, target: { zone: z1 } }\n"));
+    auto l =
+        load(plan_text("  - { name: a, fault: sever, at: 0s, duration: 5s, target: { zone: z1 } }\n"
+                       "  - { name: b, fault: sever, at: 10s, duration: 5s, target: { zone: z1 } }\n"));
     auto ms = moments(l.plan, l.tables);
     ASSERT_EQ(ms.size(), 2u);
     EXPECT_EQ(ms[0].str(), "T+0s..T+5s");
@@ -129,13 +133,15 @@ TEST(SafetyImpact, TiedLargestGroupsCutEveryoneOff) {
 
 TEST(SafetyImpact, NonTransitiveCutLeavesTheCommonHostConnected) {
     // h1 loses h3 only: {h1,h2,h4} and {h2,h3,h4} tie; h2 and h4 are in both.
-    auto l = load(plan_text("  - { name: pair, fault: sever, duration: 10s, target: { host: h1 }, peer: { host: h3 } }\n"));
+    auto l =
+        load(plan_text("  - { name: pair, fault: sever, duration: 10s, target: { host: h1 }, peer: { host: h3 } }\n"));
     auto i = impact(l.plan, l.tables, moments(l.plan, l.tables).at(0));
     EXPECT_EQ(i.cut_off, (Names{"h1", "h3"}));
 }
 
 TEST(SafetyImpact, OneWayCutLosesContact) {
-    auto l = load(plan_text("  - { name: oneway, fault: sever, duration: 10s, target: { zone: z1 }, direction: from }\n"));
+    auto l =
+        load(plan_text("  - { name: oneway, fault: sever, duration: 10s, target: { zone: z1 }, direction: from }\n"));
     auto i = impact(l.plan, l.tables, moments(l.plan, l.tables).at(0));
     EXPECT_EQ(i.cut_off, (Names{"h1"}));
 }
@@ -160,9 +166,10 @@ TEST(SafetyBlastRadius, WithinBoundsPasses) {
 
 TEST(SafetyBlastRadius, EachBoundNamesItsWorstMoment) {
     std::string safety = "  blast_radius: { max_hosts: 1, max_zones: 2, max_power_domains: 1 }\n";
-    std::string y = plan_text("  - { name: a, fault: sever, at: 5s, duration: 20s, target: { zone: z1 } }\n"
-                              "  - { name: b, fault: sever, at: 15s, duration: 20s, target: { zone: z2 } }\n",
-                              safety);
+    std::string y = plan_text(
+        "  - { name: a, fault: sever, at: 5s, duration: 20s, target: { zone: z1 } }\n"
+        "  - { name: b, fault: sever, at: 15s, duration: 20s, target: { zone: z2 } }\n",
+        safety);
     auto l = load(y);
     auto rs = check_blast_radius(l.plan, l.tables);
     ASSERT_EQ(rs.size(), 2u) << dump(rs);  // max_zones 2 holds
@@ -170,15 +177,17 @@ TEST(SafetyBlastRadius, EachBoundNamesItsWorstMoment) {
     EXPECT_EQ(rs[0].fault, "a, b");
     EXPECT_EQ(at(rs[0].mark), pos(y, "blast_radius"));
     EXPECT_EQ(rs[0].message,
-              "safety.blast_radius.max_hosts is 1, but T+15s..T+25s (faults in force: a, b) reaches 2 (hosts cut off: h1, h2)");
+              "safety.blast_radius.max_hosts is 1, but T+15s..T+25s (faults in force: a, b) reaches 2 (hosts cut off: "
+              "h1, h2)");
     expect_contains(rs[1].message, {"safety.blast_radius.max_power_domains is 1", "T+15s..T+25s", "reaches 2",
                                     "power domains cut off: z1-a, z2-a"});
     expect_contains(rs[0].str(), {"t.yaml:" + pos(y, "blast_radius") + ": blast_radius: "});
 }
 
 TEST(SafetyBlastRadius, ShareBound) {
-    auto l = load(plan_text("  - { name: split, fault: sever, duration: 10s, target: { zone: z1 }, peer: { zone: z2 } }\n",
-                            "  blast_radius: { max_hosts: 40% }\n"));
+    auto l =
+        load(plan_text("  - { name: split, fault: sever, duration: 10s, target: { zone: z1 }, peer: { zone: z2 } }\n",
+                       "  blast_radius: { max_hosts: 40% }\n"));
     auto rs = check_blast_radius(l.plan, l.tables);  // h1 and h2 tie: 2 of 4 hosts cut off
     ASSERT_EQ(rs.size(), 1u) << dump(rs);
     EXPECT_EQ(rs[0].message,
@@ -205,8 +214,8 @@ TEST(SafetyBlastRadius, IsolateAllIsRefusedByOneZone) {
 }
 
 TEST(SafetyPlanChecks, FlagshipPlansPass) {
-    for (const char* f : {"experiments/zone-sever.yaml", "experiments/zone-isolate-all.yaml",
-                          "experiments/pangyo-fire.yaml"}) {
+    for (const char* f :
+         {"experiments/zone-sever.yaml", "experiments/zone-isolate-all.yaml", "experiments/pangyo-fire.yaml"}) {
         auto r = plan::load_file(inj::test::source_path(f));
         ASSERT_TRUE(r.plan.has_value()) << f;
         auto t = net::compile(*r.plan);
@@ -214,8 +223,10 @@ TEST(SafetyPlanChecks, FlagshipPlansPass) {
         auto rs = check_plan(*r.plan, t.value());
         EXPECT_TRUE(rs.empty()) << f << ":\n" << dump(rs);
         // The bounds they declare are real: both plans set some.
-        EXPECT_FALSE(bounds_at(r.plan->safety.blast_radius,
-                               impact(*r.plan, t.value(), moments(*r.plan, t.value()).at(0))).empty()) << f;
+        EXPECT_FALSE(
+            bounds_at(r.plan->safety.blast_radius, impact(*r.plan, t.value(), moments(*r.plan, t.value()).at(0)))
+                .empty())
+            << f;
     }
 }
 
@@ -238,16 +249,19 @@ TEST(SafetyProtected, TheRestOfTheLabTouchesEveryOtherZone) {
     auto l = load(plan_text(kCutZ1, "  protected:\n    - { power_domain: z3-a }\n"));
     auto rs = check_protected(l.plan, l.tables);
     ASSERT_EQ(rs.size(), 1u) << dump(rs);
-    expect_contains(rs[0].message, {"protected power domain z3-a", "its peer (the rest of the lab) covers power domain z3-a"});
+    expect_contains(rs[0].message,
+                    {"protected power domain z3-a", "its peer (the rest of the lab) covers power domain z3-a"});
     // Naming the peer without z3 leaves it alone.
-    auto ok = load(plan_text("  - { name: cut-z1, fault: sever, duration: 10s, target: { zone: z1 }, peer: { zone: [z2, z4] } }\n",
-                             "  protected:\n    - { power_domain: z3-a }\n"));
+    auto ok = load(
+        plan_text("  - { name: cut-z1, fault: sever, duration: 10s, target: { zone: z1 }, peer: { zone: [z2, z4] } }\n",
+                  "  protected:\n    - { power_domain: z3-a }\n"));
     EXPECT_TRUE(check_protected(ok.plan, ok.tables).empty()) << dump(check_protected(ok.plan, ok.tables));
 }
 
 TEST(SafetyProtected, HostInsideATargetedZoneAndCidrOverAHost) {
-    auto l = load(plan_text("  - { name: f, fault: sever, duration: 10s, target: { zone: z2 }, peer: { cidr: 198.18.8.0/24 } }\n",
-                            "  protected:\n    - { host: h2 }\n    - { cidr: 198.18.8.2/32 }\n    - { host: h4 }\n"));
+    auto l = load(
+        plan_text("  - { name: f, fault: sever, duration: 10s, target: { zone: z2 }, peer: { cidr: 198.18.8.0/24 } }\n",
+                  "  protected:\n    - { host: h2 }\n    - { cidr: 198.18.8.2/32 }\n    - { host: h4 }\n"));
     auto rs = check_protected(l.plan, l.tables);
     ASSERT_EQ(rs.size(), 2u) << dump(rs);
     expect_contains(rs[0].message, {"protected host h2", "its target covers host h2"});
@@ -255,7 +269,8 @@ TEST(SafetyProtected, HostInsideATargetedZoneAndCidrOverAHost) {
 }
 
 TEST(SafetyProtected, ControlLinkIsAlwaysProtected) {
-    std::string y = plan_text("  - { name: wide, fault: sever, duration: 10s, target: { zone: z1 }, peer: { cidr: 198.19.0.0/16 } }\n");
+    std::string y = plan_text(
+        "  - { name: wide, fault: sever, duration: 10s, target: { zone: z1 }, peer: { cidr: 198.19.0.0/16 } }\n");
     auto l = load(y);
     auto rs = check_plan(l.plan, l.tables);
     ASSERT_EQ(rs.size(), 1u) << dump(rs);
@@ -272,12 +287,14 @@ TEST(SafetyProtected, LoopbackIsAlwaysProtected) {
     l.plan.method[0].target.cidrs.push_back(*Cidr::parse("::/0"));
     auto rs = check_protected(l.plan, l.tables);
     std::string all = dump(rs);
-    expect_contains(all, {"target cidr 127.0.0.0/24 overlaps 127.0.0.0/8, loopback", "target cidr ::/0 overlaps ::1/128, loopback",
-                          "target cidr ::/0 overlaps 2001:2:0:ffff::/64"});
+    expect_contains(
+        all, {"target cidr 127.0.0.0/24 overlaps 127.0.0.0/8, loopback", "target cidr ::/0 overlaps ::1/128, loopback",
+              "target cidr ::/0 overlaps 2001:2:0:ffff::/64"});
 }
 
 TEST(SafetyProtected, InterfaceAndControlEntriesAreAcceptedInALab) {
-    auto l = load(plan_text(kCutZ1, "  protected:\n    - { interface: eth0 }\n    - { zone: control }\n    - { host: control }\n"));
+    auto l = load(plan_text(
+        kCutZ1, "  protected:\n    - { interface: eth0 }\n    - { zone: control }\n    - { host: control }\n"));
     EXPECT_TRUE(check_protected(l.plan, l.tables).empty()) << dump(check_protected(l.plan, l.tables));
 }
 
@@ -313,9 +330,10 @@ TEST(SafetyAbortPath, LiteralAddressesEachPatternsAndDirection) {
     ASSERT_EQ(rs.size(), 1u) << dump(rs);
     expect_contains(rs[0].message, {"cut h3 <-> h1;"});
 
-    auto each = load(plan_text("  - { name: oneway, fault: sever, duration: 10s, target: { zone: z1 }, direction: from }\n",
-                               "  abort_when:\n    - { probe: q, latency_above: 1s }\n",
-                               "    - { name: q, exec: \"check {each:kv:{host}=http://{addr}:2379}\", in: h4 }\n"));
+    auto each =
+        load(plan_text("  - { name: oneway, fault: sever, duration: 10s, target: { zone: z1 }, direction: from }\n",
+                       "  abort_when:\n    - { probe: q, latency_above: 1s }\n",
+                       "    - { name: q, exec: \"check {each:kv:{host}=http://{addr}:2379}\", in: h4 }\n"));
     rs = check_abort_path(each.plan, each.tables);
     ASSERT_EQ(rs.size(), 1u) << dump(rs);
     expect_contains(rs[0].message, {"cut h4 <- h1;"});  // h1 -> h4 dropped: replies never come back
@@ -329,32 +347,35 @@ TEST(SafetyAbortPath, ProbesWithoutAbortWhenAreNotChecked) {
 // --- power_loss -------------------------------------------------------------------------------
 
 TEST(SafetyPowerLoss, CountsInTheBlastRadius) {
-    std::string y = plan_text("  - { name: fire, fault: power_loss, at: 5s, duration: 20s, target: { zone: [z1, z2] } }\n",
-                              "  blast_radius: { max_hosts: 1, max_zones: 2, max_power_domains: 2 }\n");
+    std::string y =
+        plan_text("  - { name: fire, fault: power_loss, at: 5s, duration: 20s, target: { zone: [z1, z2] } }\n",
+                  "  blast_radius: { max_hosts: 1, max_zones: 2, max_power_domains: 2 }\n");
     auto l = load(y);
     auto rs = check_blast_radius(l.plan, l.tables);
     ASSERT_EQ(rs.size(), 1u) << dump(rs);
     EXPECT_EQ(rs[0].fault, "fire");
     EXPECT_EQ(rs[0].message,
-              "safety.blast_radius.max_hosts is 1, but T+5s..T+25s (faults in force: fire) reaches 2 (hosts cut off: h1, h2)");
+              "safety.blast_radius.max_hosts is 1, but T+5s..T+25s (faults in force: fire) reaches 2 (hosts cut off: "
+              "h1, h2)");
 }
 
 // Two hosts, one dark: the live one is the majority (a host without power never is), so only
 // the dark host is cut off. Counted as a tie, both were, and max_hosts 1 refused the plan.
 TEST(SafetyPowerLoss, ADarkHostNeverTiesWithALiveOne) {
-    std::string y = "name: t\n"
-                    "topology:\n"
-                    "  zones:\n"
-                    "    - { name: z1, power_domains: [z1-a], subnet: 198.18.0.0/22 }\n"
-                    "    - { name: z2, power_domains: [z2-a], subnet: 198.18.4.0/22 }\n"
-                    "  hosts:\n"
-                    "    - { name: h1, zone: z1 }\n"
-                    "    - { name: h2, zone: z2 }\n"
-                    "safety:\n"
-                    "  max_duration: 5m\n"
-                    "  blast_radius: { max_hosts: 1, max_zones: 1, max_power_domains: 1 }\n"
-                    "method:\n"
-                    "  - { name: fire, fault: power_loss, at: 5s, duration: 20s, target: { zone: z1 } }\n";
+    std::string y =
+        "name: t\n"
+        "topology:\n"
+        "  zones:\n"
+        "    - { name: z1, power_domains: [z1-a], subnet: 198.18.0.0/22 }\n"
+        "    - { name: z2, power_domains: [z2-a], subnet: 198.18.4.0/22 }\n"
+        "  hosts:\n"
+        "    - { name: h1, zone: z1 }\n"
+        "    - { name: h2, zone: z2 }\n"
+        "safety:\n"
+        "  max_duration: 5m\n"
+        "  blast_radius: { max_hosts: 1, max_zones: 1, max_power_domains: 1 }\n"
+        "method:\n"
+        "  - { name: fire, fault: power_loss, at: 5s, duration: 20s, target: { zone: z1 } }\n";
     auto l = load(y);
     auto ms = moments(l.plan, l.tables);
     ASSERT_EQ(ms.size(), 1u);
@@ -367,8 +388,9 @@ TEST(SafetyPowerLoss, ADarkHostNeverTiesWithALiveOne) {
 // Dark hosts are left out of the majority, the live ones still split by the cuts: a power loss
 // of z1 with z2 severed from z3 and z4 leaves {h3, h4} as the majority.
 TEST(SafetyPowerLoss, TheMajorityIsSoughtAmongLiveHosts) {
-    auto l = load(plan_text("  - { name: fire, fault: power_loss, duration: 20s, target: { zone: z1 } }\n"
-                            "  - { name: cut, fault: sever, duration: 20s, target: { zone: z2 }, peer: { zone: [z3, z4] } }\n"));
+    auto l = load(
+        plan_text("  - { name: fire, fault: power_loss, duration: 20s, target: { zone: z1 } }\n"
+                  "  - { name: cut, fault: sever, duration: 20s, target: { zone: z2 }, peer: { zone: [z3, z4] } }\n"));
     auto ms = moments(l.plan, l.tables);
     ASSERT_EQ(ms.size(), 1u);
     auto im = impact(l.plan, l.tables, ms[0]);

@@ -42,7 +42,8 @@ public:
     }
     const std::vector<targets::Host>& hosts() const override { return hosts_; }
     std::vector<targets::ServiceInstance> services() const override { return {}; }
-    Result<std::vector<targets::ServiceInstance>> restart(const std::vector<std::string>&, const std::string&) override {
+    Result<std::vector<targets::ServiceInstance>> restart(const std::vector<std::string>&,
+                                                          const std::string&) override {
         return std::vector<targets::ServiceInstance>{};
     }
     Result<void> await_ready(const targets::ServiceInstance&, std::chrono::steady_clock::time_point,

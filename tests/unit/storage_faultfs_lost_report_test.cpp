@@ -63,7 +63,8 @@ TEST(LostReport, SummaryNamesEachFileTheMissingFsyncAndTheTrigger) {
     ASSERT_TRUE(r.ok());
     auto lines = summarize(*r, "h1:/var/lib/app");
     ASSERT_EQ(lines.size(), 3u);
-    EXPECT_NE(lines[0].find("h1:/var/lib/app: power cut 2 (model torn, metadata volatile)"), std::string::npos) << lines[0];
+    EXPECT_NE(lines[0].find("h1:/var/lib/app: power cut 2 (model torn, metadata volatile)"), std::string::npos)
+        << lines[0];
     EXPECT_NE(lines[0].find("at crash point after rename /data/current (match 1)"), std::string::npos) << lines[0];
     EXPECT_NE(lines[0].find("11776 bytes in 1 file(s), 1 entry change(s) lost"), std::string::npos) << lines[0];
     EXPECT_NE(lines[1].find("/data/new.tmp: 11776 bytes lost; 3 write(s)"), std::string::npos) << lines[1];
@@ -99,7 +100,8 @@ TEST(LostReport, MalformedAccountsAreRefusedNamingTheField) {
         {R"({"model": "torn", "files": [], "entries": []})", "src: missing field 'cut'"},
         {R"({"cut": "two", "model": "torn", "files": [], "entries": []})", "field 'cut' has the wrong type"},
         {R"({"cut": 1, "model": "torn", "entries": []})", "field 'files' is missing or not a list"},
-        {R"({"cut": 1, "model": "torn", "files": [{"path": "/x"}], "entries": []})", "src.files[0]: missing field 'writes'"},
+        {R"({"cut": 1, "model": "torn", "files": [{"path": "/x"}], "entries": []})",
+         "src.files[0]: missing field 'writes'"},
         {R"({"cut": 1, "model": "torn", "files": [], "entries": [7]})", "src.entries[0]: not an object"},
         {R"({"cut": 1, "model": "t", "files": [], "entries": [], "trigger": {"kind": "crash point", "operation": "x"}})",
          "src.trigger: missing field 'path'"},

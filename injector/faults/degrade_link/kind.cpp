@@ -35,8 +35,11 @@ void load(plan::FaultContext& ctx, plan::MapView& m, const plan::Field& f, plan:
                     if (auto v = ctx.probability(*p)) d.loss = *v;
                 if (auto b = l.get("burst"))
                     if (auto v = ctx.number(*b)) {
-                        if (!(*v >= 1.0 && *v <= 1e6)) ctx.error(*b, "burst " + b->node.Scalar() + " (mean packets lost in a row) is outside [1, 1000000]");
-                        else d.loss_burst = *v;
+                        if (!(*v >= 1.0 && *v <= 1e6))
+                            ctx.error(*b, "burst " + b->node.Scalar() +
+                                              " (mean packets lost in a row) is outside [1, 1000000]");
+                        else
+                            d.loss_burst = *v;
                     }
                 if (d.loss >= 1.0 && d.loss_burst > 1.0)
                     ctx.error(*lf, "a loss burst needs a probability below 1 (every packet is lost already)");
@@ -56,22 +59,25 @@ void load(plan::FaultContext& ctx, plan::MapView& m, const plan::Field& f, plan:
                 if (auto j = l.get("jitter"))
                     if (auto v = ctx.duration(*j, false)) {
                         if (*v > d.delay && d.delay.count() > 0)
-                            ctx.error(*j, "jitter " + format_duration(*v) + " is larger than the delay " + format_duration(d.delay) + " (a packet cannot leave before it was sent)");
-                        else d.jitter = *v;
+                            ctx.error(*j, "jitter " + format_duration(*v) + " is larger than the delay " +
+                                              format_duration(d.delay) + " (a packet cannot leave before it was sent)");
+                        else
+                            d.jitter = *v;
                     }
             }
         } else if (auto v = ctx.duration(*lf, true)) {
             d.delay = *v;
         }
-        if (d.delay > std::chrono::seconds(10)) ctx.error(*lf, "latency above 10s is not a degraded link but a cut: use sever");
+        if (d.delay > std::chrono::seconds(10))
+            ctx.error(*lf, "latency above 10s is not a degraded link but a cut: use sever");
     }
     if (auto rf = m.get("rate")) {
         any = true;
         if (auto s = ctx.str(*rf)) {
             // tc's units: bit, kbit, mbit, gbit (x1000), and the same with "ps" (bytes).
-            static const std::vector<std::pair<std::string, double>> units{
-                {"gbit", 1e9}, {"mbit", 1e6}, {"kbit", 1e3}, {"bit", 1.0},
-                {"gbps", 8e9}, {"mbps", 8e6}, {"kbps", 8e3}, {"bps", 8.0}};
+            static const std::vector<std::pair<std::string, double>> units{{"gbit", 1e9}, {"mbit", 1e6}, {"kbit", 1e3},
+                                                                           {"bit", 1.0},  {"gbps", 8e9}, {"mbps", 8e6},
+                                                                           {"kbps", 8e3}, {"bps", 8.0}};
             double mult = 0;
             std::string num = *s;
             for (auto& [u, f] : units)
@@ -83,10 +89,12 @@ void load(plan::FaultContext& ctx, plan::MapView& m, const plan::Field& f, plan:
             char* end = nullptr;
             double v = std::strtod(num.c_str(), &end);
             if (mult == 0 || num.empty() || end != num.c_str() + num.size())
-                ctx.error(*rf, "bad rate '" + *s + "': use a number with bit, kbit, mbit, gbit (or bps, kbps, mbps, gbps for bytes)");
+                ctx.error(*rf, "bad rate '" + *s +
+                                   "': use a number with bit, kbit, mbit, gbit (or bps, kbps, mbps, gbps for bytes)");
             else if (!(v * mult >= 8000.0 && v * mult <= 100e9))
                 ctx.error(*rf, "rate '" + *s + "' is outside 8kbit..100gbit");
-            else d.rate_bps = static_cast<uint64_t>(v * mult);
+            else
+                d.rate_bps = static_cast<uint64_t>(v * mult);
         }
     }
     if (auto c = m.get("corrupt")) {
@@ -99,11 +107,16 @@ void load(plan::FaultContext& ctx, plan::MapView& m, const plan::Field& f, plan:
     }
     if (auto pf = m.get("protocol"))
         if (auto s = ctx.str(*pf)) {
-            if (*s == "tcp") d.protocol = 6;
-            else if (*s == "udp") d.protocol = 17;
-            else if (*s == "icmp") d.protocol = 1;
-            else if (*s == "icmpv6") d.protocol = 58;
-            else if (*s != "any") ctx.error(*pf, "unknown protocol '" + *s + "' (use tcp, udp, icmp, icmpv6 or any)");
+            if (*s == "tcp")
+                d.protocol = 6;
+            else if (*s == "udp")
+                d.protocol = 17;
+            else if (*s == "icmp")
+                d.protocol = 1;
+            else if (*s == "icmpv6")
+                d.protocol = 58;
+            else if (*s != "any")
+                ctx.error(*pf, "unknown protocol '" + *s + "' (use tcp, udp, icmp, icmpv6 or any)");
         }
     if (auto pf = m.get("port"))
         if (auto s = ctx.str(*pf)) {
@@ -121,8 +134,7 @@ void load(plan::FaultContext& ctx, plan::MapView& m, const plan::Field& f, plan:
                 d.port_hi = static_cast<uint16_t>(hi);
             }
         }
-    if (!any)
-        ctx.error(f, "degrade_link needs at least one of loss, latency, rate, corrupt, duplicate");
+    if (!any) ctx.error(f, "degrade_link needs at least one of loss, latency, rate, corrupt, duplicate");
 }
 
 void describe(std::ostream& out, const DescribeContext& c) {
@@ -146,19 +158,32 @@ std::vector<Key> keys() {
     auto k = side_keys();
     nlohmann::json probability = {{"type", "string"}, {"pattern", "^[0-9.]+%?$"}};
     nlohmann::json duration = {{"type", "string"}};
-    k.push_back({"loss", "packets dropped: 5% or 0.05, or { probability, burst } (bursty: mean packets lost in a row)",
-                 {{"oneOf", {probability, {{"type", "number"}, {"minimum", 0}, {"maximum", 1}},
-                             {{"type", "object"}, {"additionalProperties", false}, {"required", {"probability"}},
-                              {"properties", {{"probability", {{"type", {"string", "number"}}}},
-                                              {"burst", {{"type", "number"}, {"minimum", 1}}}}}}}}}});
-    k.push_back({"latency", "added one-way delay: 50ms, or { delay, jitter }",
-                 {{"oneOf", {duration, {{"type", "object"}, {"additionalProperties", false}, {"required", {"delay"}},
-                                        {"properties", {{"delay", duration}, {"jitter", duration}}}}}}}});
-    k.push_back({"rate", "a cap: 10mbit (bit, kbit, mbit, gbit; bps, kbps, mbps, gbps for bytes)", {{"type", "string"}}});
+    k.push_back({"loss",
+                 "packets dropped: 5% or 0.05, or { probability, burst } (bursty: mean packets lost in a row)",
+                 {{"oneOf",
+                   {probability,
+                    {{"type", "number"}, {"minimum", 0}, {"maximum", 1}},
+                    {{"type", "object"},
+                     {"additionalProperties", false},
+                     {"required", {"probability"}},
+                     {"properties",
+                      {{"probability", {{"type", {"string", "number"}}}},
+                       {"burst", {{"type", "number"}, {"minimum", 1}}}}}}}}}});
+    k.push_back({"latency",
+                 "added one-way delay: 50ms, or { delay, jitter }",
+                 {{"oneOf",
+                   {duration,
+                    {{"type", "object"},
+                     {"additionalProperties", false},
+                     {"required", {"delay"}},
+                     {"properties", {{"delay", duration}, {"jitter", duration}}}}}}}});
+    k.push_back(
+        {"rate", "a cap: 10mbit (bit, kbit, mbit, gbit; bps, kbps, mbps, gbps for bytes)", {{"type", "string"}}});
     k.push_back({"corrupt", "packets with a byte flipped: 0.1%", {{"type", {"string", "number"}}}});
     k.push_back({"duplicate", "packets sent twice: 1%", {{"type", {"string", "number"}}}});
     k.push_back({"protocol", "only this protocol", {{"enum", {"tcp", "udp", "icmp", "icmpv6", "any"}}}});
-    k.push_back({"port", "only packets with this port at either end: 2380 or 2379-2380", {{"type", {"string", "integer"}}}});
+    k.push_back(
+        {"port", "only packets with this port at either end: 2380 or 2379-2380", {{"type", {"string", "integer"}}}});
     return k;
 }
 

@@ -57,12 +57,15 @@ void read_error(plan::FaultContext& ctx, const plan::Field& f, StorageDegrade& s
         if (auto v = ctx.str(*ef)) {
             e.errno_name = *v;
             e.err = faultfs::errno_by_name(*v);
-            if (e.err == 0) ctx.error(*ef, "unknown errno '" + *v + "' (e.g. EIO, ENOSPC, EROFS, EDQUOT, EACCES, ETIMEDOUT)");
+            if (e.err == 0)
+                ctx.error(*ef, "unknown errno '" + *v + "' (e.g. EIO, ENOSPC, EROFS, EDQUOT, EACCES, ETIMEDOUT)");
         }
     if (auto pf = m.get("probability"))
         if (auto v = ctx.number(*pf)) {
-            if (!(*v > 0.0 && *v <= 1.0)) ctx.error(*pf, "probability " + pf->node.Scalar() + " is outside (0, 1]");
-            else e.probability = *v;
+            if (!(*v > 0.0 && *v <= 1.0))
+                ctx.error(*pf, "probability " + pf->node.Scalar() + " is outside (0, 1]");
+            else
+                e.probability = *v;
         }
     if (auto of = m.get("ops"))
         if (auto items = ctx.one_or_list(*of)) {
@@ -71,18 +74,21 @@ void read_error(plan::FaultContext& ctx, const plan::Field& f, StorageDegrade& s
                 if (auto v = ctx.str(it)) {
                     if (faultfs::ops_by_name(*v) == 0)
                         ctx.error(it, "unknown operation '" + *v +
-                                      "' (classes: read, write, fsync, metadata, all; or one of open, create, "
-                                      "mkdir, unlink, rmdir, rename, link, lookup, getattr, setattr, readdir, "
-                                      "statfs, fallocate, readlink, flush)");
-                    else e.ops.push_back(*v);
+                                          "' (classes: read, write, fsync, metadata, all; or one of open, create, "
+                                          "mkdir, unlink, rmdir, rename, link, lookup, getattr, setattr, readdir, "
+                                          "statfs, fallocate, readlink, flush)");
+                    else
+                        e.ops.push_back(*v);
                 }
         }
     if (auto pf = m.get("path"))
         if (auto v = ctx.str(*pf)) {
             std::string why;
             std::string vols = sd.volume.empty() ? "none" : "volume " + sd.volume;
-            if (auto rel = volume_relative(*v, vols, &why)) e.path = *rel;
-            else ctx.error(*pf, "path " + why);
+            if (auto rel = volume_relative(*v, vols, &why))
+                e.path = *rel;
+            else
+                ctx.error(*pf, "path " + why);
         }
     sd.errors.push_back(std::move(e));
 }
@@ -102,8 +108,10 @@ void load(plan::FaultContext& ctx, plan::MapView& m, const plan::Field& item, pl
         if (auto v = ctx.name(*vf)) {
             sd.volume = *v;
             if (declared.empty()) {
-                ctx.error(*vf, bound ? "no host declares a volume, so there is nothing to degrade (add `volumes:` to a host)"
-                                     : "no lab service declares a volume, so there is nothing to degrade (add `volume:` to a service)");
+                ctx.error(*vf,
+                          bound ? "no host declares a volume, so there is nothing to degrade (add `volumes:` to a host)"
+                                : "no lab service declares a volume, so there is nothing to degrade (add `volume:` to "
+                                  "a service)");
             } else if (std::find(declared.begin(), declared.end(), *v) == declared.end()) {
                 ctx.error(*vf, "unknown volume '" + *v + "' (volumes the plan declares: " + join(declared) + ")");
             } else {
@@ -120,8 +128,8 @@ void load(plan::FaultContext& ctx, plan::MapView& m, const plan::Field& item, pl
         plan::MapView lm(ctx, *lf);
         if (lm.ok()) {
             lm.allow({"read", "write", "fsync", "metadata"});
-            for (auto [key, dst] : {std::pair{"read", &sd.read}, {"write", &sd.write}, {"fsync", &sd.fsync},
-                                    {"metadata", &sd.metadata}})
+            for (auto [key, dst] :
+                 {std::pair{"read", &sd.read}, {"write", &sd.write}, {"fsync", &sd.fsync}, {"metadata", &sd.metadata}})
                 if (auto f = lm.get(key))
                     if (auto l = read_latency(ctx, *f)) {
                         *dst = *l;
@@ -165,7 +173,8 @@ void load(plan::FaultContext& ctx, plan::MapView& m, const plan::Field& item, pl
             for (auto [key, dst] : {std::pair{"read_iops", &sd.read_iops}, {"write_iops", &sd.write_iops}})
                 if (auto f = lm.get(key))
                     if (auto v = ctx.integer(*f)) {
-                        if (*v < 1 || *v > 10000000) ctx.error(*f, "iops " + std::to_string(*v) + " is outside 1..10000000");
+                        if (*v < 1 || *v > 10000000)
+                            ctx.error(*f, "iops " + std::to_string(*v) + " is outside 1..10000000");
                         else {
                             *dst = uint64_t(*v);
                             any = true;
@@ -174,35 +183,37 @@ void load(plan::FaultContext& ctx, plan::MapView& m, const plan::Field& item, pl
         }
     }
     if (!any)
-        ctx.error(item,
-              "degrade_storage needs at least one of latency, errors, full: true, read_only: true or limit");
+        ctx.error(item, "degrade_storage needs at least one of latency, errors, full: true, read_only: true or limit");
 }
 
 void describe(std::ostream& out, const DescribeContext& c) {
     const plan::Fault& f = c.fault();
     const auto& s = *f.as<plan::DegradeStorageSpec>();
-    out << headline(f) << "degrade_storage of volume " << s.disk.volume << " on " << plan::describe(f.target)
-        << " for " << format_duration(f.duration) << ", healed at T+" << format_duration(f.at + f.duration) << "  ["
+    out << headline(f) << "degrade_storage of volume " << s.disk.volume << " on " << plan::describe(f.target) << " for "
+        << format_duration(f.duration) << ", healed at T+" << format_duration(f.at + f.duration) << "  ["
         << f.mark.str() << "]\n";
     out << "      " << storage::describe(s.disk) << " (through faultfs; no network cut)\n";
 }
 
 std::vector<Key> keys() {
-    nlohmann::json latency = {{"oneOf", {{{"type", "string"}},
-                                         {{"type", "object"},
-                                          {"additionalProperties", false},
-                                          {"required", {"fixed"}},
-                                          {"properties", {{"fixed", {{"type", "string"}}}, {"jitter", {{"type", "string"}}}}}}}}};
+    nlohmann::json latency = {
+        {"oneOf",
+         {{{"type", "string"}},
+          {{"type", "object"},
+           {"additionalProperties", false},
+           {"required", {"fixed"}},
+           {"properties", {{"fixed", {{"type", "string"}}}, {"jitter", {{"type", "string"}}}}}}}}};
     nlohmann::json lat_props = nlohmann::json::object();
     for (const char* k : {"read", "write", "fsync", "metadata"}) lat_props[k] = latency;
-    nlohmann::json error = {{"type", "object"},
-                            {"additionalProperties", false},
-                            {"required", {"errno"}},
-                            {"properties",
-                             {{"errno", {{"type", "string"}}},
-                              {"probability", {{"type", "number"}, {"exclusiveMinimum", 0}, {"maximum", 1}}},
-                              {"ops", {{"oneOf", {{{"type", "string"}}, {{"type", "array"}, {"items", {{"type", "string"}}}}}}}},
-                              {"path", {{"type", "string"}}}}}};
+    nlohmann::json error = {
+        {"type", "object"},
+        {"additionalProperties", false},
+        {"required", {"errno"}},
+        {"properties",
+         {{"errno", {{"type", "string"}}},
+          {"probability", {{"type", "number"}, {"exclusiveMinimum", 0}, {"maximum", 1}}},
+          {"ops", {{"oneOf", {{{"type", "string"}}, {{"type", "array"}, {"items", {{"type", "string"}}}}}}}},
+          {"path", {{"type", "string"}}}}}};
     nlohmann::json limit = {{"type", "object"},
                             {"additionalProperties", false},
                             {"properties",
@@ -210,13 +221,15 @@ std::vector<Key> keys() {
                               {"write_bps", {{"type", {"string", "integer"}}}},
                               {"read_iops", {{"type", "integer"}, {"minimum", 1}}},
                               {"write_iops", {{"type", "integer"}, {"minimum", 1}}}}}};
-    return {{"volume", "the volume whose disk degrades (declared by a service on every target host)", {{"type", "string"}}},
-            {"latency", "per operation class: { read, write, fsync, metadata }, each 5ms or { fixed, jitter }",
-             {{"type", "object"}, {"additionalProperties", false}, {"properties", lat_props}}},
-            {"errors", "errno rules: [{ errno: EIO, probability, ops, path }]", {{"type", "array"}, {"items", error}}},
-            {"full", "statfs shows no space; growing writes fail with ENOSPC", {{"type", "boolean"}}},
-            {"read_only", "every mutating operation fails with EROFS", {{"type", "boolean"}}},
-            {"limit", "a token bucket: { read_bps: 10MiB, write_bps, read_iops, write_iops }", limit}};
+    return {
+        {"volume", "the volume whose disk degrades (declared by a service on every target host)", {{"type", "string"}}},
+        {"latency",
+         "per operation class: { read, write, fsync, metadata }, each 5ms or { fixed, jitter }",
+         {{"type", "object"}, {"additionalProperties", false}, {"properties", lat_props}}},
+        {"errors", "errno rules: [{ errno: EIO, probability, ops, path }]", {{"type", "array"}, {"items", error}}},
+        {"full", "statfs shows no space; growing writes fail with ENOSPC", {{"type", "boolean"}}},
+        {"read_only", "every mutating operation fails with EROFS", {{"type", "boolean"}}},
+        {"limit", "a token bucket: { read_bps: 10MiB, write_bps, read_iops, write_iops }", limit}};
 }
 
 }  // namespace

@@ -26,12 +26,12 @@ struct StorageError {
 };
 
 struct StorageDegrade {
-    std::string volume;       // a volume declared on every target host
-    std::string path;         // subtree of the volume the fault is limited to; "" = all
+    std::string volume;  // a volume declared on every target host
+    std::string path;    // subtree of the volume the fault is limited to; "" = all
     IoLatency read, write, fsync, metadata;
     std::vector<StorageError> errors;
-    bool full = false;        // statfs shows no space; growing writes fail with ENOSPC
-    bool read_only = false;   // mutating operations fail with EROFS
+    bool full = false;       // statfs shows no space; growing writes fail with ENOSPC
+    bool read_only = false;  // mutating operations fail with EROFS
     uint64_t read_bps = 0, write_bps = 0, read_iops = 0, write_iops = 0;  // 0 = unlimited
     Mark mark;
 };

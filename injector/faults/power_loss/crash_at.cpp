@@ -13,16 +13,20 @@ namespace {
 // The operations a crash point may name, in the order the error message and the schema list
 // them: the classes first, then single operations (faultfs's names; a unit test checks each).
 const std::vector<std::string>& op_names() {
-    static const std::vector<std::string> v{"fsync", "write", "rename", "create", "unlink", "mkdir", "rmdir",
-                                            "link", "setattr", "fallocate", "flush", "open", "read", "metadata",
-                                            "all"};
+    static const std::vector<std::string> v{"fsync", "write", "rename", "create",   "unlink",
+                                            "mkdir", "rmdir", "link",   "setattr",  "fallocate",
+                                            "flush", "open",  "read",   "metadata", "all"};
     return v;
 }
 
 constexpr long long kMaxNth = 1000000;
 
 std::string ordinal(uint32_t n) {
-    const char* suf = (n % 100 >= 11 && n % 100 <= 13) ? "th" : n % 10 == 1 ? "st" : n % 10 == 2 ? "nd" : n % 10 == 3 ? "rd" : "th";
+    const char* suf = (n % 100 >= 11 && n % 100 <= 13) ? "th"
+                      : n % 10 == 1                    ? "st"
+                      : n % 10 == 2                    ? "nd"
+                      : n % 10 == 3                    ? "rd"
+                                                       : "th";
     return std::to_string(n) + suf;
 }
 
@@ -67,15 +71,17 @@ std::optional<plan::CrashAt> load_crash_at(plan::FaultContext& ctx, const plan::
             if (*n < 1 || *n > kMaxNth)
                 ctx.error(*nf, "nth " + std::to_string(*n) + " is outside 1.." + std::to_string(kMaxNth) +
                                    " (1: the first matching operation)");
-            else c.nth = uint32_t(*n);
+            else
+                c.nth = uint32_t(*n);
         }
     if (auto wf = m.get("when"))
         if (auto v = ctx.one_of(*wf, {"before", "after"}, "moment")) c.after = *v == "after";
     // The crash point lives in a volatile volume's fault filesystem: the target needs one.
     auto hosts = plan::selected_hosts(ctx.plan().topology, fault.target);
     if (!hosts.empty() && crash_volumes(ctx.plan(), hosts).empty())
-        ctx.error(f.key_mark, f.path, "a crash point needs a volatile volume on a host this fault darkens (" +
-                                          plan::join(hosts) + " have none: declare one with volume: { name, volatile: true })");
+        ctx.error(f.key_mark, f.path,
+                  "a crash point needs a volatile volume on a host this fault darkens (" + plan::join(hosts) +
+                      " have none: declare one with volume: { name, volatile: true })");
     if (ctx.error_count() != before) return std::nullopt;
     return c;
 }
@@ -95,8 +101,11 @@ nlohmann::json crash_at_schema() {
         {"properties",
          {{"op", {{"enum", op_names()}, {"description", "the operation (or class) that takes the power"}}},
           {"path", {{"type", "string"}, {"description", "glob inside the volume (data/*.tmp); default any"}}},
-          {"nth", {{"type", "integer"}, {"minimum", 1}, {"maximum", kMaxNth}, {"description", "the nth match (default 1)"}}},
-          {"when", {{"enum", {"before", "after"}}, {"description", "before (default: the operation is lost too) or after it"}}}}}};
+          {"nth",
+           {{"type", "integer"}, {"minimum", 1}, {"maximum", kMaxNth}, {"description", "the nth match (default 1)"}}},
+          {"when",
+           {{"enum", {"before", "after"}},
+            {"description", "before (default: the operation is lost too) or after it"}}}}}};
     nlohmann::json time = {{"type", "string"}, {"pattern", "^([0-9]+(\\.[0-9]+)?(ns|us|ms|s|m|h))+$"}};
     return {{"oneOf", {time, point}}, {"description", "when it starts (default 0), or a crash point"}};
 }

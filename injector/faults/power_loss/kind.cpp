@@ -24,16 +24,20 @@ void load(plan::FaultContext& ctx, plan::MapView& m, const plan::Field&, plan::F
     auto& spec = fault.spec.emplace<plan::PowerLossSpec>();
     if (auto mf = m.get("mode"))
         if (auto v = ctx.str(*mf)) {
-            if (*v == "kill") spec.mode = PowerMode::kill;
-            else if (*v == "freeze") spec.mode = PowerMode::freeze;
-            else ctx.error(*mf, "unknown mode '" + *v + "' (use kill or freeze)");
+            if (*v == "kill")
+                spec.mode = PowerMode::kill;
+            else if (*v == "freeze")
+                spec.mode = PowerMode::freeze;
+            else
+                ctx.error(*mf, "unknown mode '" + *v + "' (use kill or freeze)");
         }
     // `at` as a map is a crash point (the loader reads `at` as a time otherwise).
     if (auto af = m.get("at"); af && af->node.IsMap()) {
         spec.crash = load_crash_at(ctx, *af, fault);
         if (spec.mode == PowerMode::freeze)
-            ctx.error(af->key_mark, af->path, "a crash point takes the disk's power: it needs mode kill (a frozen "
-                                              "host keeps its disk powered)");
+            ctx.error(af->key_mark, af->path,
+                      "a crash point takes the disk's power: it needs mode kill (a frozen "
+                      "host keeps its disk powered)");
     }
     auto rf = m.get("restore");
     if (!rf) return;
@@ -87,13 +91,15 @@ void describe(std::ostream& out, const DescribeContext& c) {
     const bool kill = s.mode == plan::PowerMode::kill;
     auto dark = power::restore_order(c.plan, f);
     out << headline(f) << "power_loss " << plan::describe(f.target) << " (mode " << plan::to_string(s.mode) << ") ";
-    if (s.crash) out << "at a crash point";
-    else out << "for " << format_duration(f.duration);
+    if (s.crash)
+        out << "at a crash point";
+    else
+        out << "for " << format_duration(f.duration);
     out << ", power back at T+" << format_duration(f.at + f.duration) << "  [" << f.mark.str() << "]\n";
     if (s.crash)
         out << "      crash point: the power goes " << crash_text(*s.crash) << " on "
-            << c.names(crash_volumes(c.plan, power::restore_order(c.plan, f)), ", ")
-            << " (armed from T+" << format_duration(f.at) << "; that volume's loss applied at the operation, "
+            << c.names(crash_volumes(c.plan, power::restore_order(c.plan, f)), ", ") << " (armed from T+"
+            << format_duration(f.at) << "; that volume's loss applied at the operation, "
             << "then the hosts go dark; nothing goes dark if it has not happened by T+"
             << format_duration(f.at + f.duration) << ")\n";
     out << "      dark: " << dark.size() << (dark.size() == 1 ? " host" : " hosts")
@@ -113,15 +119,18 @@ void describe(std::ostream& out, const DescribeContext& c) {
 }
 
 std::vector<Key> keys() {
-    return {{"at", "when it starts (a time), or a crash point { op, path, nth, when }", crash_at_schema()},
-            {"mode", "kill (default: every process SIGKILLed, volatile caches lost) or freeze (the hung host)",
-             {{"enum", {"kill", "freeze"}}}},
-            {"restore", "how power comes back: { stagger: 2s, order: [hosts first] }",
-             {{"type", "object"},
-              {"additionalProperties", false},
-              {"properties",
-               {{"stagger", {{"type", "string"}}},
-                {"order", {{"oneOf", {{{"type", "string"}}, {{"type", "array"}, {"items", {{"type", "string"}}}}}}}}}}}}};
+    return {
+        {"at", "when it starts (a time), or a crash point { op, path, nth, when }", crash_at_schema()},
+        {"mode",
+         "kill (default: every process SIGKILLed, volatile caches lost) or freeze (the hung host)",
+         {{"enum", {"kill", "freeze"}}}},
+        {"restore",
+         "how power comes back: { stagger: 2s, order: [hosts first] }",
+         {{"type", "object"},
+          {"additionalProperties", false},
+          {"properties",
+           {{"stagger", {{"type", "string"}}},
+            {"order", {{"oneOf", {{{"type", "string"}}, {{"type", "array"}, {"items", {{"type", "string"}}}}}}}}}}}}};
 }
 
 }  // namespace

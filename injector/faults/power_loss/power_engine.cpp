@@ -58,7 +58,8 @@ Result<void> PowerEngine::prepare(const plan::Plan& plan, targets::Targets& targ
         Dark d;
         d.hosts = restore_order(plan, f);
         if (targets.partial()) {
-            auto mine = std::find_if(d.hosts.begin(), d.hosts.end(), [&](const std::string& hn) { return targets.acts_on(hn); });
+            auto mine = std::find_if(d.hosts.begin(), d.hosts.end(),
+                                     [&](const std::string& hn) { return targets.acts_on(hn); });
             d.turn = spec->restore.stagger * (mine - d.hosts.begin());
         }
         std::erase_if(d.hosts, [&](const std::string& hn) { return !targets.acts_on(hn); });
@@ -76,15 +77,18 @@ Result<void> PowerEngine::prepare(const plan::Plan& plan, targets::Targets& targ
         for (auto& hn : d.hosts) {
             const targets::Host* h = targets.host(hn);
             const plan::Host* ph = plan.topology.host(hn);
-            if (!h || !ph) return plain_error("power", "fault " + f.name + ": host " + hn + " is not bound in " + targets.describe());
-            if (h->cgroup.empty()) return plain_error("power", "fault " + f.name + ": host " + hn + " has no cgroup to cut");
+            if (!h || !ph)
+                return plain_error("power",
+                                   "fault " + f.name + ": host " + hn + " is not bound in " + targets.describe());
+            if (h->cgroup.empty())
+                return plain_error("power", "fault " + f.name + ": host " + hn + " has no cgroup to cut");
             if (std::find(whole.begin(), whole.end(), ph->power_domain) == whole.end()) d.cut_dirs.push_back(h->cgroup);
         }
         for (auto& dir : d.cut_dirs)
             if (::access((dir + file).c_str(), W_OK) != 0)
-                return errno_error("power: fault " + f.name + " (mode " + plan::to_string(spec->mode) + ") needs " +
-                                       dir + file,
-                                   "the kernel or cgroup2 mount lacks it");
+                return errno_error(
+                    "power: fault " + f.name + " (mode " + plan::to_string(spec->mode) + ") needs " + dir + file,
+                    "the kernel or cgroup2 mount lacks it");
         if (spec->crash) {
             if (!disks_) return plain_error("power", "fault " + f.name + ": a crash point needs the fault filesystems");
             // The rule is checked now; it is armed at inject (the steady-state check before the
@@ -141,8 +145,9 @@ Result<void> PowerEngine::cut(size_t index) {
                 failed += (failed.empty() ? "" : "; ") + r.error().message();
         last_cut_.writes_end = monotonic_ns();
     }
-    Result<void> r = failed.empty() ? targets::await_cgroups(dirs, kill ? "populated" : "frozen", kill ? 0 : 1, kSettleBound)
-                                    : Result<void>(plain_error("power", failed));
+    Result<void> r = failed.empty()
+                         ? targets::await_cgroups(dirs, kill ? "populated" : "frozen", kill ? 0 : 1, kSettleBound)
+                         : Result<void>(plain_error("power", failed));
     // The killed services may be our children (the runner brought the lab up): reap them.
     if (kill) reap_children(pids, std::chrono::milliseconds(500));
     // What the dark hosts' disks held only in a volatile cache dies with the power (a volume
@@ -220,7 +225,8 @@ void PowerEngine::restore(size_t index, bool await) {
     if (d.turn.count() > 0 && await && !d.hosts.empty()) faults::sleep_unless_cancelled(d.turn, restorers_);
     for (size_t i = 0; i < d.hosts.size(); ++i) {
         const std::string& hn = d.hosts[i];
-        if (i > 0 && spec.restore.stagger.count() > 0 && await) faults::sleep_unless_cancelled(spec.restore.stagger, restorers_);
+        if (i > 0 && spec.restore.stagger.count() > 0 && await)
+            faults::sleep_unless_cancelled(spec.restore.stagger, restorers_);
         auto back = bring_back(f, hn);
         if (!back) {
             failed_host(hn, back.error().message());
@@ -241,9 +247,11 @@ void PowerEngine::restore(size_t index, bool await) {
         return pos(a.host) < pos(b.host);
     });
     for (auto& rec : d.recoveries) {
-        if (rec.ready) lg()->info("fault {}: {} on {} ready again after {} (pid {})", f.name, rec.service, rec.host,
-                                  format_duration(std::chrono::duration_cast<Duration>(rec.rto)), rec.pid);
-        else lg()->warn("fault {}: {} on {} not ready: {}", f.name, rec.service, rec.host, rec.error);
+        if (rec.ready)
+            lg()->info("fault {}: {} on {} ready again after {} (pid {})", f.name, rec.service, rec.host,
+                       format_duration(std::chrono::duration_cast<Duration>(rec.rto)), rec.pid);
+        else
+            lg()->warn("fault {}: {} on {} not ready: {}", f.name, rec.service, rec.host, rec.error);
     }
 }
 

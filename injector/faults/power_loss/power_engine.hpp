@@ -110,7 +110,7 @@ private:
     targets::Targets* targets_ = nullptr;
     std::vector<std::optional<Dark>> faults_;  // per plan.method index; set for power_loss
     mutable std::mutex mu_;                    // recoveries while restores run
-    faults::Restorers restorers_;                    // background restores; cancelled: hurry
+    faults::Restorers restorers_;              // background restores; cancelled: hurry
     CutTimes last_cut_;
 };
 

@@ -48,17 +48,22 @@ void load(FaultContext& ctx, MapView& m, const Field&, Fault& fault) {
     if (auto sg = m.get("signal"))
         if (auto v = ctx.str(*sg)) {
             std::string s = v->rfind("SIG", 0) == 0 ? v->substr(3) : *v;
-            if (s == "KILL") spec.signal = SIGKILL;
-            else if (s == "TERM") spec.signal = SIGTERM;
-            else if (s == "STOP") spec.signal = SIGSTOP;
-            else ctx.error(*sg, "unknown signal '" + *v + "' (use KILL, TERM or STOP)");
+            if (s == "KILL")
+                spec.signal = SIGKILL;
+            else if (s == "TERM")
+                spec.signal = SIGTERM;
+            else if (s == "STOP")
+                spec.signal = SIGSTOP;
+            else
+                ctx.error(*sg, "unknown signal '" + *v + "' (use KILL, TERM or STOP)");
             spec.signal_name = s;
         }
     if (auto rf = m.get("restart"))
         if (auto b = ctx.boolean(*rf)) {
             if (*b && spec.signal == SIGSTOP)
                 ctx.error(*rf, "a stopped service continues at heal (SIGCONT); restart applies to KILL and TERM");
-            else spec.restart = *b;
+            else
+                spec.restart = *b;
         }
 }
 
@@ -66,18 +71,20 @@ void describe(std::ostream& out, const DescribeContext& c) {
     const Fault& f = c.fault();
     const auto& s = *f.as<StopServiceSpec>();
     auto hosts = selected_hosts(c.plan.topology, f.target);
-    out << headline(f) << "stop_service " << s.service << " on " << plan::describe(f.target) << " (SIG"
-        << s.signal_name << ") for " << format_duration(f.duration) << ", healed at T+"
-        << format_duration(f.at + f.duration) << "  [" << f.mark.str() << "]\n";
+    out << headline(f) << "stop_service " << s.service << " on " << plan::describe(f.target) << " (SIG" << s.signal_name
+        << ") for " << format_duration(f.duration) << ", healed at T+" << format_duration(f.at + f.duration) << "  ["
+        << f.mark.str() << "]\n";
     out << "      " << hosts.size() << (hosts.size() == 1 ? " host: " : " hosts: ") << c.names(hosts) << "; at heal: "
         << (s.signal == SIGSTOP ? "SIGCONT"
-                                : s.restart ? "started again, readiness awaited (RTO in the report)" : "left stopped")
+            : s.restart         ? "started again, readiness awaited (RTO in the report)"
+                                : "left stopped")
         << "\n";
 }
 
 std::vector<Key> keys() {
     return {{"service", "the service to stop (a lab service every target host runs)", {{"type", "string"}}},
-            {"signal", "KILL (default), TERM or STOP (also with a SIG prefix)",
+            {"signal",
+             "KILL (default), TERM or STOP (also with a SIG prefix)",
              {{"enum", {"KILL", "TERM", "STOP", "SIGKILL", "SIGTERM", "SIGSTOP"}}}},
             {"restart", "start it again at heal (KILL, TERM); its time to ready is its RTO", {{"type", "boolean"}}}};
 }

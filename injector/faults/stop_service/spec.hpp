@@ -10,8 +10,8 @@ namespace inj::plan {
 
 struct StopServiceSpec : SpecBase {
     static constexpr const char* kind = "stop_service";
-    std::string service;           // a service the target hosts run
-    int signal = 9;                // SIGKILL, SIGSTOP or SIGTERM
+    std::string service;  // a service the target hosts run
+    int signal = 9;       // SIGKILL, SIGSTOP or SIGTERM
     std::string signal_name = "KILL";
     // At heal: SIGSTOP is always undone (SIGCONT); a killed or terminated service is started
     // again only with `restart: true`, and its time to ready is its RTO.

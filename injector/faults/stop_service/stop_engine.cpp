@@ -6,8 +6,8 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <fstream>
 #include <chrono>
+#include <fstream>
 #include <thread>
 
 #include "common/audit.hpp"
@@ -77,7 +77,8 @@ Result<void> StopServiceEngine::prepare(const plan::Plan& plan, targets::Targets
                 return plain_error("stop_service", "fault " + f.name + ": service " + spec_of(f).service +
                                                        " is not running on host " + h + " in " + targets.describe());
             if (!targets.host(h) || targets.host(h)->cgroup.empty())
-                return plain_error("stop_service", "fault " + f.name + ": host " + h + " has no cgroup to check pids against");
+                return plain_error("stop_service",
+                                   "fault " + f.name + ": host " + h + " has no cgroup to check pids against");
             st.hosts.push_back(h);
         }
         faults_[i] = std::move(st);
@@ -94,7 +95,8 @@ Result<void> StopServiceEngine::inject(size_t index, uint64_t) {
     st.signalled.clear();
     std::string failed;
     for (auto& s : targets_->services()) {
-        if (s.service != spec.service || std::find(st.hosts.begin(), st.hosts.end(), s.host) == st.hosts.end()) continue;
+        if (s.service != spec.service || std::find(st.hosts.begin(), st.hosts.end(), s.host) == st.hosts.end())
+            continue;
         // Only a process the target really holds: its pid must be in the host's cgroup.
         if (!targets::pid_in_cgroup(s.pid, targets_->host(s.host)->cgroup)) {
             failed += (failed.empty() ? "" : "; ") + s.service + " pid " + std::to_string(s.pid) + " is not in host " +

@@ -34,7 +34,7 @@ private:
         std::vector<std::string> hosts;                   // target hosts running the service
         std::vector<targets::ServiceInstance> signalled;  // what the inject reached
         bool on = false;
-        std::vector<ServiceRecovery> recoveries;          // guarded by mu_
+        std::vector<ServiceRecovery> recoveries;  // guarded by mu_
     };
     void bring_back(size_t index, bool await);
 

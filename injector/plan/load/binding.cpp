@@ -11,7 +11,7 @@
 namespace inj::plan::load {
 
 const std::vector<std::string>& binding_keys() {
-    static const std::vector<std::string> k = {"container", "runtime", "netns",  "cgroup", "pid",
+    static const std::vector<std::string> k = {"container", "runtime", "netns",   "cgroup", "pid",
                                                "pidfile",   "local",   "restart", "ready",  "volumes"};
     return k;
 }
@@ -33,14 +33,16 @@ void Loader::load_binding(const MapView& m, Host& h) {
     int kinds = (container ? 1 : 0) + (any_process ? 1 : 0) + (is_local ? 1 : 0);
     for (const char* key : {"runtime", "restart", "ready", "volumes"})
         if (auto f = m.get(key); f && kinds == 0)
-            error(*f, std::string("'") + key + "' belongs to a bound host: add container:, cgroup:, pid:, pidfile: "
-                                               "or local: true");
+            error(*f, std::string("'") + key +
+                          "' belongs to a bound host: add container:, cgroup:, pid:, pidfile: "
+                          "or local: true");
     if (kinds == 0) return;
     b.mark = h.mark;
     if (kinds > 1) {
         error(h.mark, "topology.hosts[" + std::to_string(plan_.topology.hosts.size()) + "]",
-              "host '" + h.name + "' is bound to more than one thing; give one of container:, "
-              "netns:/cgroup:/pid:/pidfile: or local: true");
+              "host '" + h.name +
+                  "' is bound to more than one thing; give one of container:, "
+                  "netns:/cgroup:/pid:/pidfile: or local: true");
         return;
     }
     if (container) {
@@ -66,13 +68,15 @@ void Loader::load_binding(const MapView& m, Host& h) {
             if (auto v = nonempty_str(*cgroup)) {
                 b.cgroup = *v;
                 if (is_root_or_escaping(*v))
-                    error(*cgroup, "cgroup must name a cgroup below the root (e.g. system.slice/x.service), not '" +
-                                       *v + "'");
+                    error(*cgroup,
+                          "cgroup must name a cgroup below the root (e.g. system.slice/x.service), not '" + *v + "'");
             }
         if (pid)
             if (auto v = integer(*pid)) {
-                if (*v <= 1 || *v > (1 << 22)) error(*pid, "pid must be a process id above 1, not " + std::to_string(*v));
-                else b.pid = static_cast<int>(*v);
+                if (*v <= 1 || *v > (1 << 22))
+                    error(*pid, "pid must be a process id above 1, not " + std::to_string(*v));
+                else
+                    b.pid = static_cast<int>(*v);
             }
         if (pidfile)
             if (auto v = nonempty_str(*pidfile)) {
@@ -81,8 +85,7 @@ void Loader::load_binding(const MapView& m, Host& h) {
             }
         if (!cgroup && !pid && !pidfile)
             error(*netns, "a host bound to a network namespace also needs its processes: cgroup:, pid: or pidfile:");
-        if ((pid ? 1 : 0) + (pidfile ? 1 : 0) > 1)
-            error(*pidfile, "give pid: or pidfile:, not both");
+        if ((pid ? 1 : 0) + (pidfile ? 1 : 0) > 1) error(*pidfile, "give pid: or pidfile:, not both");
     }
     if (auto r = m.get("restart"))
         if (auto v = nonempty_str(*r)) b.restart = *v;
@@ -105,7 +108,8 @@ void Loader::load_binding(const MapView& m, Host& h) {
                 if (auto p = vm.require("path", "a volume of a bound host is a real directory"))
                     if (auto s = nonempty_str(*p)) {
                         v.path = *s;
-                        if (!absolute_clean(*s)) error(*p, "a volume path must be absolute, not '" + *s + "'");
+                        if (!absolute_clean(*s))
+                            error(*p, "a volume path must be absolute, not '" + *s + "'");
                         else if (*s == "/" || s->starts_with("/proc") || s->starts_with("/sys") ||
                                  s->starts_with("/dev"))
                             error(*p, "volume path " + *s + " is a system directory the tool never serves");

@@ -46,8 +46,10 @@ void Loader::load_service(const Field& f) {
         }
     if (auto pf = m.get("port"))
         if (auto p = integer(*pf)) {
-            if (*p < 1 || *p > 65535) error(*pf, "port " + std::to_string(*p) + " is outside 1..65535");
-            else s.port = static_cast<int>(*p);
+            if (*p < 1 || *p > 65535)
+                error(*pf, "port " + std::to_string(*p) + " is outside 1..65535");
+            else
+                s.port = static_cast<int>(*p);
         }
     if (auto vf = m.get("volume")) {
         if (vf->node.IsMap()) {  // { name: x, volatile: true, loss: {...} }
@@ -110,12 +112,16 @@ std::optional<Check> Loader::load_check(const Field& f, const std::vector<std::s
         ok = false;
     }
     if (auto i = m.get("in")) {
-        if (auto v = load_in(*i)) c.in = *v;
-        else ok = false;
+        if (auto v = load_in(*i))
+            c.in = *v;
+        else
+            ok = false;
     }
     if (auto t = m.get("timeout")) {
-        if (auto d = duration(*t, true)) c.timeout = *d;
-        else ok = false;
+        if (auto d = duration(*t, true))
+            c.timeout = *d;
+        else
+            ok = false;
     }
     const Field* tf = tcp ? &*tcp : exec ? &*exec : nullptr;
     if (tf) {

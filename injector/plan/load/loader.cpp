@@ -109,8 +109,9 @@ std::optional<std::string> common_host(const Topology& t, const std::vector<size
 LoadResult Loader::run(const std::string& text) {
     std::vector<Node> docs;
     if (text.size() > limits::kMaxPlanBytes) {
-        error(Mark{file_, 1, 1}, "", "the plan is " + std::to_string(text.size()) + " bytes, more than the " +
-                                        std::to_string(limits::kMaxPlanBytes) + " a plan may have");
+        error(Mark{file_, 1, 1}, "",
+              "the plan is " + std::to_string(text.size()) + " bytes, more than the " +
+                  std::to_string(limits::kMaxPlanBytes) + " a plan may have");
     } else if (auto at = stray_flow_comma(text)) {
         error(Mark{file_, at->first, at->second}, "",
               "YAML syntax: a line may not begin with ',' outside [...] or {...} (quote the text if it is one)");
@@ -223,8 +224,9 @@ void Loader::load_fault(const Field& f) {
             for (const faults::Kind* k : faults::kinds())
                 for (auto& key : k->keys)
                     if (std::string_view(key.name) == "at") takers.push_back(k->name);
-            error(*a, "expected a time such as 10s, got a map (a crash point `at: { op, path, nth, when }` is taken by " +
-                          join(takers, " and ") + " only, not by " + kind->name + ")");
+            error(*a,
+                  "expected a time such as 10s, got a map (a crash point `at: { op, path, nth, when }` is taken by " +
+                      join(takers, " and ") + " only, not by " + kind->name + ")");
         } else if (!a->node.IsMap()) {
             if (auto d = duration(*a, false)) fault.at = *d;
         }
@@ -233,8 +235,7 @@ void Loader::load_fault(const Field& f) {
     if (df)
         if (auto d = duration(*df, true)) fault.duration = *d;
     // Power and disks belong to hosts, not to address ranges: such kinds' targets take no CIDR.
-    if (auto t = m.require("target"))
-        fault.target = load_selector(*t, kind->host_target ? kind->name : nullptr);
+    if (auto t = m.require("target")) fault.target = load_selector(*t, kind->host_target ? kind->name : nullptr);
     if (auto p = kind->takes_peer ? m.get("peer") : std::nullopt) {
         fault.peer = load_selector(*p);
     } else {
@@ -278,15 +279,20 @@ Selector Loader::load_selector(const Field& f, const char* no_cidr_kind) {
         if (items->empty()) error(*kf, "an empty list selects nothing");
         for (auto& it : *items)
             if (auto v = name(it)) {
-                if (!exists(*v)) error(it, std::string("unknown ") + kind + " '" + *v + "' (" + kind + "s: " + join(known) + ")");
-                else if (std::find(out.begin(), out.end(), *v) == out.end()) out.push_back(*v);
+                if (!exists(*v))
+                    error(it, std::string("unknown ") + kind + " '" + *v + "' (" + kind + "s: " + join(known) + ")");
+                else if (std::find(out.begin(), out.end(), *v) == out.end())
+                    out.push_back(*v);
             }
     };
     auto& topo = plan_.topology;
-    names("zone", sel.zones, [&](const std::string& n) { return topo.zone(n) != nullptr; }, "zone", names_of_zones());
-    names("power_domain", sel.power_domains, [&](const std::string& n) { return topo.power_domain(n) != nullptr; },
-          "power domain", names_of_power_domains());
-    names("host", sel.hosts, [&](const std::string& n) { return topo.host(n) != nullptr; }, "host", names_of_hosts());
+    names(
+        "zone", sel.zones, [&](const std::string& n) { return topo.zone(n) != nullptr; }, "zone", names_of_zones());
+    names(
+        "power_domain", sel.power_domains, [&](const std::string& n) { return topo.power_domain(n) != nullptr; },
+        "power domain", names_of_power_domains());
+    names(
+        "host", sel.hosts, [&](const std::string& n) { return topo.host(n) != nullptr; }, "host", names_of_hosts());
     if (auto cf = m.get("cidr")) {
         any = true;
         if (auto items = one_or_list(*cf)) {
@@ -361,17 +367,19 @@ void Loader::check_fault_sides() {
         }
         Covered peer = cover(t, f.peer);
         std::string why;
-        if (auto z = common(target.zones, peer.zones)) why = "zone '" + *z + "' is on both sides";
+        if (auto z = common(target.zones, peer.zones))
+            why = "zone '" + *z + "' is on both sides";
         else if (auto p = common(target.power_domains, peer.power_domains))
             why = "power domain '" + *p + "' is on both sides";
-        else if (auto h = common_host(t, target.hosts, peer.hosts)) why = "host '" + *h + "' is on both sides";
+        else if (auto h = common_host(t, target.hosts, peer.hosts))
+            why = "host '" + *h + "' is on both sides";
         else if (auto o = first_overlap(target, peer)) {
             auto& [a, aw] = target.prefixes[o->first];
             auto& [b, bw] = peer.prefixes[o->second];
-            why = a.str() + " (" + describe(a, aw) + ", target) overlaps " + b.str() + " (" + describe(b, bw) + ", peer)";
+            why =
+                a.str() + " (" + describe(a, aw) + ", target) overlaps " + b.str() + " (" + describe(b, bw) + ", peer)";
         }
-        if (!why.empty())
-            error(f.peer.mark, fault_paths_[i] + ".peer", "target and peer overlap: " + why);
+        if (!why.empty()) error(f.peer.mark, fault_paths_[i] + ".peer", "target and peer overlap: " + why);
     }
 }
 
@@ -389,7 +397,8 @@ LoadResult load_file(const std::string& path) {
     std::ifstream in(path, std::ios::binary);
     if (!in) {
         LoadResult r;
-        r.errors.push_back(PlanError{Mark{path, 0, 0}, "", std::string("cannot read the plan: ") + std::strerror(errno)});
+        r.errors.push_back(
+            PlanError{Mark{path, 0, 0}, "", std::string("cannot read the plan: ") + std::strerror(errno)});
         return r;
     }
     std::ostringstream text;

@@ -1,6 +1,6 @@
 // The safety, steady_state, verify and expect sections.
-#include "plan/load/loader.hpp"
 #include "plan/limits.hpp"
+#include "plan/load/loader.hpp"
 #include "plan/probe_http.hpp"
 #include "plan/template.hpp"
 
@@ -80,12 +80,9 @@ void Loader::load_protected(const Field& f) {
     if (!m.ok()) return;
     m.allow({"zone", "power_domain", "host", "cidr", "interface", "port"});
     static const std::vector<std::pair<const char*, Protected::Kind>> kinds{
-        {"zone", Protected::Kind::zone},
-        {"power_domain", Protected::Kind::power_domain},
-        {"host", Protected::Kind::host},
-        {"cidr", Protected::Kind::cidr},
-        {"interface", Protected::Kind::interface},
-        {"port", Protected::Kind::port}};
+        {"zone", Protected::Kind::zone},           {"power_domain", Protected::Kind::power_domain},
+        {"host", Protected::Kind::host},           {"cidr", Protected::Kind::cidr},
+        {"interface", Protected::Kind::interface}, {"port", Protected::Kind::port}};
     std::vector<std::pair<Field, Protected::Kind>> given;
     for (auto& [key, kind] : kinds)
         if (auto v = m.get(key)) given.emplace_back(*v, kind);
@@ -110,7 +107,8 @@ void Loader::load_protected(const Field& f) {
             if (kind == Protected::Kind::zone && !control && !topo.zone(*n))
                 return error(v, "unknown zone '" + *n + "' (zones: " + join(names_of_zones()) + ")");
             if (kind == Protected::Kind::power_domain && !topo.power_domain(*n))
-                return error(v, "unknown power domain '" + *n + "' (power domains: " + join(names_of_power_domains()) + ")");
+                return error(
+                    v, "unknown power domain '" + *n + "' (power domains: " + join(names_of_power_domains()) + ")");
             if (kind == Protected::Kind::host && !control && !topo.host(*n))
                 return error(v, "unknown host '" + *n + "' (hosts: " + join(names_of_hosts()) + ")");
             p.name = *n;
@@ -130,8 +128,7 @@ void Loader::load_protected(const Field& f) {
             auto s = nonempty_str(v);
             if (!s) return;
             // The kernel's rule for interface names: below IFNAMSIZ, no '/', ':' or whitespace.
-            bool ok = s->size() < 16 && *s != "." && *s != ".." &&
-                      s->find_first_of("/: \t\n") == std::string::npos;
+            bool ok = s->size() < 16 && *s != "." && *s != ".." && s->find_first_of("/: \t\n") == std::string::npos;
             if (!ok) return error(v, "'" + *s + "' is not an interface name");
             p.name = *s;
             break;
@@ -168,18 +165,23 @@ void Loader::load_abort_when(const Field& f) {
     if (conditions != 1)
         error(f.key_mark, f.path,
               "an abort_when item needs exactly one of success_rate_below, latency_above or failures_in_a_row"
-              " (got " + std::to_string(conditions) + "); use one item per condition");
+              " (got " +
+                  std::to_string(conditions) + "); use one item per condition");
     if (rate)
         if (auto v = number(*rate)) {
-            if (!(*v >= 0.0 && *v <= 1.0)) error(*rate, "success_rate_below " + rate->node.Scalar() + " is outside [0, 1]");
-            else a.success_rate_below = *v;
+            if (!(*v >= 0.0 && *v <= 1.0))
+                error(*rate, "success_rate_below " + rate->node.Scalar() + " is outside [0, 1]");
+            else
+                a.success_rate_below = *v;
         }
     if (lat)
         if (auto d = duration(*lat, true)) a.latency_above = *d;
     if (row)
         if (auto n = integer(*row)) {
-            if (*n < 1 || *n > 1000000) error(*row, "failures_in_a_row must be from 1 to 1000000, got " + row->node.Scalar());
-            else a.failures_in_a_row = static_cast<int>(*n);
+            if (*n < 1 || *n > 1000000)
+                error(*row, "failures_in_a_row must be from 1 to 1000000, got " + row->node.Scalar());
+            else
+                a.failures_in_a_row = static_cast<int>(*n);
         }
     if (auto w = m.get("for")) {
         if (row && conditions == 1)
@@ -200,8 +202,8 @@ void Loader::check_abort_probes() {
         if (found) continue;
         std::vector<std::string> names;
         for (auto& p : plan_.probes) names.push_back(p.name);
-        error(f, "unknown probe '" + n + "' (" + (names.empty() ? "the plan has no steady_state probes" :
-                                                  "probes: " + join(names)) + ")");
+        error(f, "unknown probe '" + n + "' (" +
+                     (names.empty() ? "the plan has no steady_state probes" : "probes: " + join(names)) + ")");
     }
 }
 
@@ -229,13 +231,17 @@ void Loader::load_probe(const Field& f) {
         }
     bool in_ok = true;
     if (auto i = m.get("in")) {
-        if (auto v = load_in(*i)) p.in = *v;
-        else in_ok = false;
+        if (auto v = load_in(*i))
+            p.in = *v;
+        else
+            in_ok = false;
     }
     if (auto e = m.get("every"))
         if (auto d = duration(*e, true)) {
-            if (*d < limits::kMinProbeEvery) error(*e, "a probe runs at most every 10ms (each attempt forks or connects)");
-            else p.every = *d;
+            if (*d < limits::kMinProbeEvery)
+                error(*e, "a probe runs at most every 10ms (each attempt forks or connects)");
+            else
+                p.every = *d;
         }
     if (auto t = m.get("timeout"))
         if (auto d = duration(*t, true)) p.timeout = *d;
@@ -250,7 +256,8 @@ void Loader::load_probe(const Field& f) {
         const Field& cf = http ? *http : *prom;
         auto r = load_probe_check(cf.node, http ? "http" : "prometheus", cf.path, cf.mark);
         errors_.insert(errors_.end(), r.errors.begin(), r.errors.end());
-        if (r.check) p.kind = r.check->kind, p.target = r.check->url, p.http = r.check->http, p.metric = r.check->metric;
+        if (r.check)
+            p.kind = r.check->kind, p.target = r.check->url, p.http = r.check->http, p.metric = r.check->metric;
         if (r.check && in_ok)
             use_template(Field{cf.node, r.check->url_path, r.check->url_mark, r.check->url_mark}, p.target,
                          p.in != "control", {p.in}, "", probe_template_vars());
@@ -269,11 +276,13 @@ void Loader::load_probe(const Field& f) {
     }
     if (auto a = m.get("acknowledges")) {
         if (!exec) {
-            error(a->key_mark, a->path, "only an exec probe acknowledges records (a connect or a request writes nothing)");
+            error(a->key_mark, a->path,
+                  "only an exec probe acknowledges records (a connect or a request writes nothing)");
         } else if (auto text = nonempty_str(*a)) {
             p.acknowledges = *text;
             if (text->find("{seq}") == std::string::npos)
-                error(*a, "'" + *text + "' names the same record on every attempt; include {seq} (e.g. \"drill-{seq}\")");
+                error(*a,
+                      "'" + *text + "' names the same record on every attempt; include {seq} (e.g. \"drill-{seq}\")");
             if (in_ok) {
                 bool in_host = p.in != "control";
                 use_template(*a, *text, in_host, in_host ? std::vector<std::string>{p.in} : std::vector<std::string>{},
@@ -290,8 +299,10 @@ void Loader::load_slo(const Field& f, Slo& slo) {
     m.allow({"success_rate", "window", "max_latency"});
     if (auto r = m.get("success_rate"))
         if (auto v = number(*r)) {
-            if (!(*v >= 0.0 && *v <= 1.0)) error(*r, "success_rate " + r->node.Scalar() + " is outside [0, 1]");
-            else slo.success_rate = *v;
+            if (!(*v >= 0.0 && *v <= 1.0))
+                error(*r, "success_rate " + r->node.Scalar() + " is outside [0, 1]");
+            else
+                slo.success_rate = *v;
         }
     if (auto w = m.get("window"))
         if (auto d = duration(*w, true)) slo.window = *d;
@@ -322,17 +333,21 @@ void Loader::load_verify(const Field& f) {
                     std::vector<std::string> known;
                     for (auto& x : plan_.probes) known.push_back(x.name);
                     error(*pf, "unknown probe '" + *s + "' (" +
-                                   (known.empty() ? "the plan has no steady_state probes" : "probes: " + join(known)) + ")");
+                                   (known.empty() ? "the plan has no steady_state probes" : "probes: " + join(known)) +
+                                   ")");
                 } else if (!p->acknowledges) {
-                    error(*pf, "probe '" + *s + "' acknowledges nothing: give it `acknowledges:` (e.g. \"drill-{seq}\")");
+                    error(*pf,
+                          "probe '" + *s + "' acknowledges nothing: give it `acknowledges:` (e.g. \"drill-{seq}\")");
                 } else {
                     v.probe = *s;
                 }
             }
         bool in_ok = true;
         if (auto i = m.get("in")) {
-            if (auto s = load_in(*i)) v.in = *s;
-            else in_ok = false;
+            if (auto s = load_in(*i))
+                v.in = *s;
+            else
+                in_ok = false;
         }
         if (auto t = m.get("timeout"))
             if (auto d = duration(*t, true)) v.timeout = *d;
@@ -342,8 +357,9 @@ void Loader::load_verify(const Field& f) {
                 v.per_record = text->find("{ack}") != std::string::npos;
                 if (in_ok) {
                     bool in_host = v.in != "control";
-                    use_template(*e, *text, in_host, in_host ? std::vector<std::string>{v.in} : std::vector<std::string>{},
-                                 "", verify_template_vars());
+                    use_template(*e, *text, in_host,
+                                 in_host ? std::vector<std::string>{v.in} : std::vector<std::string>{}, "",
+                                 verify_template_vars());
                 }
             }
         plan_.verify.push_back(std::move(v));
@@ -373,14 +389,15 @@ void Loader::load_expect(const Field& f) {
                             measurable = true;
                 // A bound host runs one service: its container, or itself.
                 for (auto& hn : down)
-                    if (const Host* h = plan_.topology.host(hn); h && h->binding.bound() &&
-                                                                 h->binding.kind != Binding::Kind::local &&
-                                                                 (which->empty() || *which == h->binding.service_name(hn)))
+                    if (const Host* h = plan_.topology.host(hn);
+                        h && h->binding.bound() && h->binding.kind != Binding::Kind::local &&
+                        (which->empty() || *which == h->binding.service_name(hn)))
                         measurable = true;
             }
             if (!measurable)
-                error(*r, "no fault of this plan takes down a lab service and brings it back (power_loss, or "
-                          "stop_service with restart), so there is no RTO to measure");
+                error(*r,
+                      "no fault of this plan takes down a lab service and brings it back (power_loss, or "
+                      "stop_service with restart), so there is no RTO to measure");
             else
                 e.rto = *d;
         }
@@ -390,8 +407,10 @@ void Loader::load_expect(const Field& f) {
         long long n;
         std::string text = r->node.IsScalar() ? r->node.Scalar() : "";
         if (r->node.IsScalar() && YAML::convert<long long>::decode(r->node, n)) {
-            if (n < 0) error(*r, "rpo " + text + " is negative: it counts acknowledged records that may be lost");
-            else e.rpo_records = n;
+            if (n < 0)
+                error(*r, "rpo " + text + " is negative: it counts acknowledged records that may be lost");
+            else
+                e.rpo_records = n;
         } else if (auto d = duration(*r, false)) {
             e.rpo_window = *d;
         }

@@ -60,39 +60,41 @@ json topology() {
                         {"cidrs", list(str("an extra prefix of the zone"))},
                         {"switch_power_domain", name("the power domain feeding the zone's switch")}},
                        {"name"});
-    json host = object({{"name", name("the host")},
-                        {"zone", name("its zone")},
-                        {"power_domain", name("its power domain (optional when the zone has one)")},
-                        {"addresses", list(str("an address with its prefix length"))},
-                        {"cidrs", list(str("an extra prefix of the host"))},
-                        {"container", str("bind to this running container (by name or id)")},
-                        {"runtime", {{"enum", {"podman", "docker"}}, {"description", "the container's runtime"}}},
-                        {"netns", str("bind to this network namespace (name or path), with cgroup/pid/pidfile")},
-                        {"cgroup", str("bind to the processes of this cgroup, e.g. system.slice/x.service")},
-                        {"pid", integer("bind to this process and its cgroup", 2, 4194304)},
-                        {"pidfile", str("bind to the process whose pid this file holds")},
-                        {"local", boolean("bind to this machine itself")},
-                        {"restart", str("shell command that starts the bound service again after a kill")},
-                        {"ready", check()},
-                        {"volumes", list(object({{"name", name("the volume")},
-                                                 {"path", str("its real directory (a container's: a bind mount, host or container side)")},
-                                                 {"volatile", boolean("unsynced writes are lost at a power cut")},
-                                                 {"loss", load::volume_loss_schema()}},
-                                                {"name", "path"}))}},
-                       {"name", "zone"});
+    json host =
+        object({{"name", name("the host")},
+                {"zone", name("its zone")},
+                {"power_domain", name("its power domain (optional when the zone has one)")},
+                {"addresses", list(str("an address with its prefix length"))},
+                {"cidrs", list(str("an extra prefix of the host"))},
+                {"container", str("bind to this running container (by name or id)")},
+                {"runtime", {{"enum", {"podman", "docker"}}, {"description", "the container's runtime"}}},
+                {"netns", str("bind to this network namespace (name or path), with cgroup/pid/pidfile")},
+                {"cgroup", str("bind to the processes of this cgroup, e.g. system.slice/x.service")},
+                {"pid", integer("bind to this process and its cgroup", 2, 4194304)},
+                {"pidfile", str("bind to the process whose pid this file holds")},
+                {"local", boolean("bind to this machine itself")},
+                {"restart", str("shell command that starts the bound service again after a kill")},
+                {"ready", check()},
+                {"volumes",
+                 list(object({{"name", name("the volume")},
+                              {"path", str("its real directory (a container's: a bind mount, host or container side)")},
+                              {"volatile", boolean("unsynced writes are lost at a power cut")},
+                              {"loss", load::volume_loss_schema()}},
+                             {"name", "path"}))}},
+               {"name", "zone"});
     json link = object({{"between", {{"type", "array"}, {"items", name("a zone")}, {"minItems", 2}, {"maxItems", 2}}},
                         {"power_domain", name("the power domain feeding the link")}},
                        {"between", "power_domain"});
     return object({{"zones", list(zone, 1)}, {"hosts", list(host, 1)}, {"links", list(link)}}, {"zones", "hosts"});
 }
 
-
 json lab() {
-    json volume = {{"oneOf", {name("a per-host directory; {volume} is its path"),
-                              object({{"name", name("the volume")},
-                                      {"volatile", boolean("unsynced writes are lost at a power cut")},
-                                      {"loss", load::volume_loss_schema()}},
-                                     {"name"})}}};
+    json volume = {{"oneOf",
+                    {name("a per-host directory; {volume} is its path"),
+                     object({{"name", name("the volume")},
+                             {"volatile", boolean("unsynced writes are lost at a power cut")},
+                             {"loss", load::volume_loss_schema()}},
+                            {"name"})}}};
     json service = object({{"name", name("the service")},
                            {"hosts", one_or_list(name("a host it runs on"))},
                            {"port", integer("the port {endpoints:SVC} points at", 1, 65535)},
@@ -108,12 +110,13 @@ json probes() {
                        {"window", duration("the sliding window of the success rate")},
                        {"max_latency", duration("the slowest a success may be")}});
     json status = integer("an expected HTTP status", 100, 599);
-    json http = {{"oneOf", {str("the URL (a template); any 2xx answer is a success"),
-                            object({{"url", str("http:// or https:// URL (a template)")},
-                                    {"method", {{"enum", {"GET", "HEAD", "POST"}}}},
-                                    {"status", {{"oneOf", {status, {{"type", "array"}, {"items", status}}}}}},
-                                    {"body_contains", str("text the answer's body must hold")}},
-                                   {"url"})}}};
+    json http = {{"oneOf",
+                  {str("the URL (a template); any 2xx answer is a success"),
+                   object({{"url", str("http:// or https:// URL (a template)")},
+                           {"method", {{"enum", {"GET", "HEAD", "POST"}}}},
+                           {"status", {{"oneOf", {status, {{"type", "array"}, {"items", status}}}}}},
+                           {"body_contains", str("text the answer's body must hold")}},
+                          {"url"})}}};
     json prometheus = object({{"url", str("a Prometheus server: query is PromQL (a template)")},
                               {"metrics", str("a /metrics page: query is one series selector (a template)")},
                               {"query", str("PromQL, or a selector name{label=\"v\"}")},
@@ -135,10 +138,12 @@ json probes() {
 }
 
 json safety() {
-    json blast = object({{"max_hosts", {{"oneOf", {{{"type", "integer"}, {"minimum", 0}},
-                                                    {{"type", "string"}, {"pattern", "^[0-9]+(\\.[0-9]+)?%$"}}}}}},
-                         {"max_zones", integer("zones cut off at most", 0, 1000000)},
-                         {"max_power_domains", integer("power domains cut off at most", 0, 1000000)}});
+    json blast = object(
+        {{"max_hosts",
+          {{"oneOf",
+            {{{"type", "integer"}, {"minimum", 0}}, {{"type", "string"}, {"pattern", "^[0-9]+(\\.[0-9]+)?%$"}}}}}},
+         {"max_zones", integer("zones cut off at most", 0, 1000000)},
+         {"max_power_domains", integer("power domains cut off at most", 0, 1000000)}});
     json prot = object({{"zone", name("a zone, or control")},
                         {"power_domain", name("a power domain")},
                         {"host", name("a host, or control")},

@@ -68,8 +68,10 @@ void Loader::load_zone(const Field& f) {
     };
     if (auto p = m.get("power_domains")) {
         if (auto items = one_or_list(*p)) {
-            if (items->empty()) error(*p, "a zone needs at least one power domain (leave the key out for one "
-                                          "named after the zone)");
+            if (items->empty())
+                error(*p,
+                      "a zone needs at least one power domain (leave the key out for one "
+                      "named after the zone)");
             for (auto& it : *items)
                 if (auto s = name(it)) add_domain(*s, it);
         }
@@ -85,9 +87,12 @@ void Loader::load_zone(const Field& f) {
         }
     if (auto s = m.get("subnet"))
         if (auto c = cidr(*s)) {
-            if (c->addr.v6) error(*s, "subnet is the IPv4 segment; put " + c->str() + " in subnet6");
-            else if (c->prefix > 30) error(*s, "subnet " + c->str() + " is too small: a zone needs at least a /30");
-            else if (c->network() != *c) error(*s, c->str() + " has host bits set; did you mean " + c->network().str() + "?");
+            if (c->addr.v6)
+                error(*s, "subnet is the IPv4 segment; put " + c->str() + " in subnet6");
+            else if (c->prefix > 30)
+                error(*s, "subnet " + c->str() + " is too small: a zone needs at least a /30");
+            else if (c->network() != *c)
+                error(*s, c->str() + " has host bits set; did you mean " + c->network().str() + "?");
             else {
                 z.subnet = c;
                 owned_.push_back({*c, zi, -1, "zone " + z.name + " subnet " + c->str(), s->mark, s->path});
@@ -95,9 +100,12 @@ void Loader::load_zone(const Field& f) {
         }
     if (auto s = m.get("subnet6"))
         if (auto c = cidr(*s)) {
-            if (!c->addr.v6) error(*s, "subnet6 is the IPv6 segment; put " + c->str() + " in subnet");
-            else if (c->prefix > 126) error(*s, "subnet6 " + c->str() + " is too small: a zone needs at least a /126");
-            else if (c->network() != *c) error(*s, c->str() + " has host bits set; did you mean " + c->network().str() + "?");
+            if (!c->addr.v6)
+                error(*s, "subnet6 is the IPv6 segment; put " + c->str() + " in subnet");
+            else if (c->prefix > 126)
+                error(*s, "subnet6 " + c->str() + " is too small: a zone needs at least a /126");
+            else if (c->network() != *c)
+                error(*s, c->str() + " has host bits set; did you mean " + c->network().str() + "?");
             else {
                 z.subnet6 = c;
                 owned_.push_back({*c, zi, -1, "zone " + z.name + " subnet6 " + c->str(), s->mark, s->path});
@@ -108,8 +116,8 @@ void Loader::load_zone(const Field& f) {
             for (auto& it : *items)
                 if (auto c = cidr(it)) {
                     z.cidrs.push_back(c->network());
-                    owned_.push_back({c->network(), zi, -1, "zone " + z.name + " cidr " + c->network().str(), it.mark,
-                                      it.path});
+                    owned_.push_back(
+                        {c->network(), zi, -1, "zone " + z.name + " cidr " + c->network().str(), it.mark, it.path});
                 }
     plan_.topology.zones.push_back(std::move(z));
 }
@@ -135,8 +143,10 @@ void Loader::load_host(const Field& f) {
         if (auto s = name(*zf)) {
             h.zone = *s;
             zone = plan_.topology.zone(*s);
-            if (!zone) error(*zf, "unknown zone '" + *s + "' (zones: " + join(names_of_zones()) + ")");
-            else zi = static_cast<int>(zone - plan_.topology.zones.data());
+            if (!zone)
+                error(*zf, "unknown zone '" + *s + "' (zones: " + join(names_of_zones()) + ")");
+            else
+                zi = static_cast<int>(zone - plan_.topology.zones.data());
         }
     if (auto pf = m.get("power_domain")) {
         if (auto s = name(*pf)) {
@@ -149,11 +159,12 @@ void Loader::load_host(const Field& f) {
                                zone->name + "'");
         }
     } else if (zone) {
-        if (zone->power_domains.size() == 1) h.power_domain = zone->power_domains[0];
+        if (zone->power_domains.size() == 1)
+            h.power_domain = zone->power_domains[0];
         else if (!zone->power_domains.empty())
             error(f.key_mark, child_path(f.path, "power_domain"),
-                  "missing required key 'power_domain': zone '" + zone->name +
-                      "' has several (" + join(zone->power_domains) + ")");
+                  "missing required key 'power_domain': zone '" + zone->name + "' has several (" +
+                      join(zone->power_domains) + ")");
     }
 
     load_binding(m, h);
@@ -161,14 +172,15 @@ void Loader::load_host(const Field& f) {
         if (auto items = list(*af))
             for (auto& it : *items) {
                 auto c = cidr(it, !h.binding.bound());  // what exists has the addresses it has
-                if (!c || !zone) continue;  // a bad zone is already reported
+                if (!c || !zone) continue;              // a bad zone is already reported
                 const IpAddr& a = c->addr;
                 const char* key = a.v6 ? "subnet6" : "subnet";
                 const std::optional<Cidr>* subnet = a.v6 ? &zone->subnet6 : &zone->subnet;
                 if (!*subnet && h.binding.bound()) {
                     // What exists has the addresses it has: the zone need not declare a segment.
                     h.addresses.push_back(Cidr{a, a.bits()});
-                    owned_.push_back({Cidr{a, a.bits()}, zi, hi, "host " + h.name + " address " + a.str(), it.mark, it.path});
+                    owned_.push_back(
+                        {Cidr{a, a.bits()}, zi, hi, "host " + h.name + " address " + a.str(), it.mark, it.path});
                     continue;
                 }
                 if (!*subnet) {
@@ -194,15 +206,16 @@ void Loader::load_host(const Field& f) {
                     continue;
                 }
                 h.addresses.push_back(Cidr{a, sn.prefix});
-                owned_.push_back({Cidr{a, a.bits()}, zi, hi, "host " + h.name + " address " + a.str(), it.mark, it.path});
+                owned_.push_back(
+                    {Cidr{a, a.bits()}, zi, hi, "host " + h.name + " address " + a.str(), it.mark, it.path});
             }
     if (auto cf = m.get("cidrs"))
         if (auto items = list(*cf))
             for (auto& it : *items)
                 if (auto c = cidr(it, !h.binding.bound())) {
                     h.cidrs.push_back(c->network());
-                    owned_.push_back({c->network(), zi, hi, "host " + h.name + " cidr " + c->network().str(), it.mark,
-                                      it.path});
+                    owned_.push_back(
+                        {c->network(), zi, hi, "host " + h.name + " cidr " + c->network().str(), it.mark, it.path});
                 }
     plan_.topology.hosts.push_back(std::move(h));
 }
@@ -223,7 +236,10 @@ void Loader::load_link(const Field& f) {
             std::vector<std::string> zs;
             for (auto& it : *items) {
                 auto v = name(it);
-                if (!v) { ok = false; continue; }
+                if (!v) {
+                    ok = false;
+                    continue;
+                }
                 if (!plan_.topology.zone(*v)) {
                     error(it, "unknown zone '" + *v + "' (zones: " + join(names_of_zones()) + ")");
                     ok = false;
@@ -336,7 +352,8 @@ void Loader::assign_addresses() {
         for (const std::optional<Cidr>* sn : {&z->subnet, &z->subnet6}) {
             if (!*sn) continue;
             bool v6 = (*sn)->addr.v6;
-            bool has = std::any_of(h.addresses.begin(), h.addresses.end(), [&](const Cidr& a) { return a.addr.v6 == v6; });
+            bool has =
+                std::any_of(h.addresses.begin(), h.addresses.end(), [&](const Cidr& a) { return a.addr.v6 == v6; });
             if (has) continue;
             uint64_t slots = host_slots(**sn);
             uint64_t last = v6 ? slots - 1 : slots - 2;  // IPv4 keeps its broadcast address

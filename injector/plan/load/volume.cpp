@@ -21,27 +21,31 @@ std::optional<VolumeLoss> load_volume_loss(Reader& r, const Field& f, bool is_vo
     VolumeLoss loss;
     loss.mark = f.mark;
     if (!is_volatile)
-        r.error(f.key_mark, f.path, "a loss model needs a volatile volume (add volatile: true): a volume that is "
-                                    "not volatile loses nothing at a power cut");
+        r.error(f.key_mark, f.path,
+                "a loss model needs a volatile volume (add volatile: true): a volume that is "
+                "not volatile loses nothing at a power cut");
     if (auto mf = m.get("model"))
         if (auto v = r.one_of(*mf, {"unsynced", "torn", "reorder"}, "loss model"))
-            loss.model = *v == "torn" ? VolumeLoss::Model::torn
+            loss.model = *v == "torn"      ? VolumeLoss::Model::torn
                          : *v == "reorder" ? VolumeLoss::Model::reorder
                                            : VolumeLoss::Model::unsynced;
     // Keys of one model only.
     auto only = [&](const char* key, VolumeLoss::Model model) -> std::optional<Field> {
         auto kf = m.get(key);
         if (kf && loss.model != model)
-            r.error(kf->key_mark, kf->path, std::string(key) + " applies to model " + to_string(model) +
-                                                " only (this volume's model is " + to_string(loss.model) + ")");
+            r.error(kf->key_mark, kf->path,
+                    std::string(key) + " applies to model " + to_string(model) + " only (this volume's model is " +
+                        to_string(loss.model) + ")");
         return kf && loss.model == model ? kf : std::nullopt;
     };
     if (auto tf = only("torn_sectors", VolumeLoss::Model::torn))
         if (auto n = r.integer(*tf)) {
             if (*n < 0 || *n > kMaxTornSectors)
-                r.error(*tf, "torn_sectors " + std::to_string(*n) + " is outside 0.." + std::to_string(kMaxTornSectors) +
+                r.error(*tf, "torn_sectors " + std::to_string(*n) + " is outside 0.." +
+                                 std::to_string(kMaxTornSectors) +
                                  " (512-byte sectors; 0 = a random subset of each write's pages)");
-            else loss.torn_sectors = uint32_t(*n);
+            else
+                loss.torn_sectors = uint32_t(*n);
         }
     if (auto sf = only("survive", VolumeLoss::Model::reorder))
         if (auto p = r.probability(*sf)) loss.survive = *p;
@@ -51,8 +55,10 @@ std::optional<VolumeLoss> load_volume_loss(Reader& r, const Field& f, bool is_vo
         if (auto d = r.duration(*wf, false)) loss.writeback = *d;
     if (auto sf = m.get("seed"))
         if (auto n = r.integer(*sf)) {
-            if (*n < 0) r.error(*sf, "seed must be 0 or more (0 = from the clock), got " + std::to_string(*n));
-            else loss.seed = uint64_t(*n);
+            if (*n < 0)
+                r.error(*sf, "seed must be 0 or more (0 = from the clock), got " + std::to_string(*n));
+            else
+                loss.seed = uint64_t(*n);
         }
     if (r.error_count() != before) return std::nullopt;
     return loss;
@@ -66,27 +72,31 @@ nlohmann::json volume_loss_schema() {
             {"properties",
              {{"model",
                {{"enum", {"unsynced", "torn", "reorder"}},
-                {"description", "unsynced: every unsynced write lost; torn: a prefix of each lands; reorder: any "
-                                "subset lands"}}},
+                {"description",
+                 "unsynced: every unsynced write lost; torn: a prefix of each lands; reorder: any "
+                 "subset lands"}}},
               {"torn_sectors",
                {{"type", "integer"},
                 {"minimum", 0},
                 {"maximum", kMaxTornSectors},
-                {"description", "torn: the longest prefix of a write that lands, in 512-byte sectors (default 8); "
-                                "0: a random subset of its pages"}}},
+                {"description",
+                 "torn: the longest prefix of a write that lands, in 512-byte sectors (default 8); "
+                 "0: a random subset of its pages"}}},
               {"survive",
                {{"oneOf", json::array({{{"type", "number"}, {"minimum", 0}, {"maximum", 1}},
                                        {{"type", "string"}, {"pattern", "^[0-9.]+%?$"}}})},
                 {"description", "reorder: the chance each unsynced write lands (default 0.5)"}}},
               {"metadata",
                {{"enum", {"durable", "volatile"}},
-                {"description", "volatile: creations, renames and unlinks not followed by an fsync of their "
-                                "directory are lost too"}}},
+                {"description",
+                 "volatile: creations, renames and unlinks not followed by an fsync of their "
+                 "directory are lost too"}}},
               {"writeback",
                {{"type", "string"},
                 {"pattern", "^([0-9]+(\\.[0-9]+)?(ns|us|ms|s|m|h))+$"},
-                {"description", "data dirty longer than this is written back as the kernel would (e.g. 30s); "
-                                "default never"}}},
+                {"description",
+                 "data dirty longer than this is written back as the kernel would (e.g. 30s); "
+                 "default never"}}},
               {"seed",
                {{"type", "integer"},
                 {"minimum", 0},
