@@ -37,8 +37,7 @@ bool RealClock::wait_until(time_point until, int fd) {
             if (fd_readable(fd, ms)) return true;
         } else {
             timespec ts{ms / 1000, (ms % 1000) * 1'000'000L};
-            while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-            }
+            while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {}
         }
     }
 }
@@ -53,10 +52,54 @@ bool FakeClock::wait_until(time_point until, int fd) {
     if (fd >= 0 && fd_readable(fd, 0)) return true;
     auto target = until.time_since_epoch().count();
     auto cur = ns_.load();
-    while (cur < target && !ns_.compare_exchange_weak(cur, target)) {
-    }
+    while (cur < target && !ns_.compare_exchange_weak(cur, target)) {}
     if (on_wait) on_wait(now());
     return false;
+}
+
+// Time moves when as many threads wait as take part (a waiter that is not a member counts too,
+// so a lone thread on a SimClock behaves like a FakeClock): to the earliest deadline waited for.
+void SimClock::advance_locked() {
+    if (waiting_.empty() || static_cast<int>(waiting_.size()) < members_) return;
+    auto target = waiting_.begin()->first;
+    if (target > ns_.load()) {
+        ns_ = target;
+        ++steps_;
+    }
+    cv_.notify_all();
+}
+
+bool SimClock::wait_until(time_point until, int fd) {
+    const auto target = until.time_since_epoch().count();
+    std::unique_lock lk(mu_);
+    auto it = waiting_.emplace(target, 0);
+    bool readable = false;
+    while (true) {
+        if (fd >= 0 && fd_readable(fd, 0)) {
+            readable = true;
+            break;
+        }
+        if (ns_.load() >= target) break;
+        advance_locked();
+        if (ns_.load() >= target) break;
+        if (fd >= 0)
+            cv_.wait_for(lk, std::chrono::milliseconds(1));
+        else
+            cv_.wait(lk);
+    }
+    waiting_.erase(it);
+    return readable;
+}
+
+void SimClock::join() {
+    std::lock_guard lk(mu_);
+    ++members_;
+}
+
+void SimClock::leave() {
+    std::lock_guard lk(mu_);
+    --members_;
+    advance_locked();  // the others may all be waiting for this one
 }
 
 }  // namespace inj

@@ -2,6 +2,8 @@
 // sampler threads that run them on schedule.
 #include "runner/probe.hpp"
 
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstring>
@@ -10,14 +12,14 @@
 #include "common/netns.hpp"
 #include "common/proc.hpp"
 #include "common/tcp.hpp"
-#include "targets/targets.hpp"
 #include "plan/template.hpp"
 #include "probes/checks.hpp"
+#include "targets/targets.hpp"
 
 namespace inj::runner {
 namespace {
 
-using Clock = std::chrono::steady_clock;
+using Wall = std::chrono::steady_clock;  // an attempt's own latency is always the machine's
 
 // Last line of command output, for a failure's detail.
 std::string tail_line(const std::string& out) {
@@ -45,7 +47,7 @@ TargetsProbeExecutor::TargetsProbeExecutor(const plan::Plan& plan, const targets
 ProbeSample TargetsProbeExecutor::attempt(const plan::Probe& probe, uint64_t seq) {
     ProbeSample s;
     s.seq = seq;
-    s.at = Clock::now();
+    s.at = Wall::now();
     plan::TemplateContext ctx;
     ctx.plan = &plan_;
     ctx.host = probe.in == "control" ? std::string() : probe.in;
@@ -71,12 +73,12 @@ ProbeSample TargetsProbeExecutor::attempt(const plan::Probe& probe, uint64_t seq
     if (probe.http || probe.metric) {  // http: and prometheus: probes (probes/checks.hpp)
         auto o = probe.http ? probes::run_http_check(*probe.http, *text, probe.timeout, netns)
                             : probes::run_metric_check(*probe.metric, *text, probe.timeout, netns);
-        s.latency = Clock::now() - s.at, s.ok = o.ok, s.detail = o.ok ? "" : o.detail;
+        s.latency = Wall::now() - s.at, s.ok = o.ok, s.detail = o.ok ? "" : o.detail;
         return s;
     }
     if (probe.kind == plan::Probe::Kind::exec) {
         auto r = run_shell(*text, probe.timeout, netns);
-        s.latency = Clock::now() - s.at;
+        s.latency = Wall::now() - s.at;
         if (!r) {
             s.detail = r.error().message();
         } else if (r->timed_out) {
@@ -88,8 +90,10 @@ ProbeSample TargetsProbeExecutor::attempt(const plan::Probe& probe, uint64_t seq
             if (probe.acknowledges) {
                 // Expanded with the very context of the command that was acknowledged.
                 auto ack = plan::expand_template(*probe.acknowledges, ctx);
-                if (ack) s.ack = *ack;
-                else s.detail = "acknowledges: " + ack.error().message();
+                if (ack)
+                    s.ack = *ack;
+                else
+                    s.detail = "acknowledges: " + ack.error().message();
             }
         }
         return s;
@@ -101,25 +105,29 @@ ProbeSample TargetsProbeExecutor::attempt(const plan::Probe& probe, uint64_t seq
         auto g = NetnsGuard::enter(netns);
         err = g ? tcp_probe(*text, probe.timeout) : g.error().message();
     }
-    s.latency = Clock::now() - s.at;
+    s.latency = Wall::now() - s.at;
     s.ok = err.empty();
     s.detail = err;
     return s;
 }
 
-ProbeSampler::ProbeSampler(const plan::Probe& probe, ProbeExecutor& exec, Sink sink)
-    : probe_(probe), exec_(exec), sink_(std::move(sink)) {}
+ProbeSampler::ProbeSampler(const plan::Probe& probe, ProbeExecutor& exec, Sink sink, Clock& clock)
+    : probe_(probe), exec_(exec), sink_(std::move(sink)), clock_(clock), stop_fd_(eventfd(0, EFD_CLOEXEC)) {}
 
 ProbeSampler::~ProbeSampler() { stop(); }
 
-void ProbeSampler::start() { thread_ = std::thread([this] { loop(); }); }
+void ProbeSampler::start() {
+    if (thread_.joinable()) return;
+    // A member from here, before the thread runs: a simulated clock must not move past the first
+    // attempt while the thread is still starting.
+    thread_ = std::thread([this, m = Clock::Member(clock_)] { loop(); });
+}
 
 void ProbeSampler::stop() {
-    {
-        std::lock_guard lk(mu_);
-        stopping_ = true;
+    uint64_t one = 1;
+    if (stop_fd_ && write(stop_fd_.get(), &one, sizeof one) < 0) {
+        // An eventfd's counter cannot overflow from one write: nothing to do but join.
     }
-    cv_.notify_all();
     if (thread_.joinable()) thread_.join();
 }
 
@@ -137,45 +145,47 @@ std::vector<ProbeSample> ProbeSampler::recent(SteadyTime since) const {
 
 void ProbeSampler::loop() {
     uint64_t seq = 0;
-    auto next = Clock::now();
-    while (true) {
-        {
-            std::unique_lock lk(mu_);
-            if (cv_.wait_until(lk, next, [this] { return stopping_; })) return;
-        }
+    auto next = clock_.now();
+    // Without its eventfd (out of descriptors) the sampler does not run: stop() could not wake it.
+    if (!stop_fd_) return;
+    while (!clock_.wait_until(next, stop_fd_.get())) {
+        auto at = clock_.now();
         auto s = exec_.attempt(probe_, ++seq);
+        s.at = at;  // the run's time (an executor stamps the machine's)
         {
             std::lock_guard lk(mu_);
             samples_.push_back(s);
         }
         if (sink_) sink_(probe_, s);
         // Fixed cadence; an attempt slower than `every` starts the next one at once.
-        next += std::chrono::duration_cast<Clock::duration>(probe_.every);
-        auto now = Clock::now();
+        next += std::chrono::duration_cast<Clock::time_point::duration>(probe_.every);
+        auto now = clock_.now();
         if (next < now) next = now;
     }
 }
 
-SettleResult settle(const plan::Probe& probe, ProbeExecutor& exec, int needed,
-                    std::chrono::nanoseconds budget, const std::atomic<bool>* cancel) {
+SettleResult settle(const plan::Probe& probe, ProbeExecutor& exec, int needed, std::chrono::nanoseconds budget,
+                    const std::atomic<bool>* cancel, Clock& clock) {
     constexpr uint64_t kSettleSeqBase = 1000000000;
     SettleResult r;
-    auto end = Clock::now() + budget;
+    auto end = clock.now() + std::chrono::duration_cast<Clock::time_point::duration>(budget);
     int streak = 0;
     // Settling attempts number {seq} far from the sampler's: a record they write must never take
     // the name of an acknowledged one (the check after the faults would rewrite drill-1 after a
     // power cut lost it, and the read-back would not see the loss).
     uint64_t seq = kSettleSeqBase;
-    while (Clock::now() < end && !(cancel && cancel->load())) {
+    while (clock.now() < end && !(cancel && cancel->load())) {
+        auto at = clock.now();
         r.last = exec.attempt(probe, ++seq);
+        r.last.at = at;
         ++r.attempts;
         streak = r.last.ok ? streak + 1 : 0;
         if (streak >= needed) {
             r.ok = true;
             return r;
         }
-        auto wait = std::min<std::chrono::nanoseconds>(probe.every, end - Clock::now());
-        if (wait.count() > 0) std::this_thread::sleep_for(wait);
+        clock.wait_until(
+            std::min(clock.now() + std::chrono::duration_cast<Clock::time_point::duration>(probe.every), end));
     }
     return r;
 }

@@ -13,21 +13,25 @@
 #include <thread>
 #include <vector>
 
+#include "common/clock.hpp"
+#include "common/fd.hpp"
 #include "plan/model.hpp"
 
-namespace inj::targets { class Targets; }
+namespace inj::targets {
+class Targets;
+}
 
 namespace inj::runner {
 
 using SteadyTime = std::chrono::steady_clock::time_point;
 
 struct ProbeSample {
-    SteadyTime at;                     // when the attempt started
+    SteadyTime at;  // when the attempt started
     std::chrono::nanoseconds latency{0};
     bool ok = false;
-    std::string detail;                // error text or a short output tail when it failed
+    std::string detail;  // error text or a short output tail when it failed
     uint64_t seq = 0;
-    std::string ack;                   // what a success acknowledged (probe.acknowledges expanded)
+    std::string ack;  // what a success acknowledged (probe.acknowledges expanded)
 };
 
 // Executes one attempt of a probe. The real one runs commands and connects sockets inside lab
@@ -57,10 +61,11 @@ private:
 class ProbeSampler {
 public:
     using Sink = std::function<void(const plan::Probe&, const ProbeSample&)>;
-    ProbeSampler(const plan::Probe& probe, ProbeExecutor& exec, Sink sink);
+    // Attempts are paced, and stamped, on `clock` (the run's: real, or simulated in tests).
+    ProbeSampler(const plan::Probe& probe, ProbeExecutor& exec, Sink sink, Clock& clock = RealClock::instance());
     ~ProbeSampler();
-    void start();
-    void stop();  // waits for an attempt in flight to finish (bounded by its timeout)
+    void start();  // its thread is a member of the clock's timeline until stopped
+    void stop();   // waits for an attempt in flight to finish (bounded by its timeout)
     std::vector<ProbeSample> samples() const;
     // Samples that started at or after `since` (guards look at recent windows only).
     std::vector<ProbeSample> recent(SteadyTime since) const;
@@ -71,9 +76,9 @@ private:
     const plan::Probe& probe_;
     ProbeExecutor& exec_;
     Sink sink_;
+    Clock& clock_;
+    Fd stop_fd_;  // an eventfd: readable once stop() was called
     mutable std::mutex mu_;
-    std::condition_variable cv_;
-    bool stopping_ = false;
     std::vector<ProbeSample> samples_;
     std::thread thread_;
 };
@@ -85,7 +90,7 @@ struct SettleResult {
     int attempts = 0;
     ProbeSample last;
 };
-SettleResult settle(const plan::Probe& probe, ProbeExecutor& exec, int needed,
-                    std::chrono::nanoseconds budget, const std::atomic<bool>* cancel = nullptr);
+SettleResult settle(const plan::Probe& probe, ProbeExecutor& exec, int needed, std::chrono::nanoseconds budget,
+                    const std::atomic<bool>* cancel = nullptr, Clock& clock = RealClock::instance());
 
 }  // namespace inj::runner

@@ -16,28 +16,28 @@
 #include "common/duration.hpp"
 #include "common/exit_codes.hpp"
 #include "common/log.hpp"
+#include "common/netns.hpp"
 #include "common/paths.hpp"
 #include "common/proc.hpp"
 #include "common/safe_file.hpp"
-#include "plan/template.hpp"
+#include "faults/registry.hpp"
+#include "net/compile.hpp"
+#include "plan/json.hpp"
 #include "runner/events.hpp"
 #include "runner/journal.hpp"
 #include "runner/outcome_json.hpp"
-#include "plan/json.hpp"
-#include "net/compile.hpp"
-#include "common/netns.hpp"
+#include "runner/readback.hpp"
 #include "safety/plan_checks.hpp"
-#include "faults/registry.hpp"
-#include "targets/bound.hpp"
-#include "targets/targets.hpp"
 #include "safety/preflight.hpp"
 #include "safety/protect_real.hpp"
 #include "safety/run_guards.hpp"
+#include "targets/bound.hpp"
+#include "targets/targets.hpp"
 
 namespace inj::runner {
 namespace {
 
-using Clock = std::chrono::steady_clock;
+using Wall = std::chrono::steady_clock;  // what an operation cost; the timeline reads `clock`
 using std::chrono::nanoseconds;
 
 double ms(nanoseconds d) { return static_cast<double>(d.count()) / 1e6; }
@@ -48,19 +48,20 @@ struct Runner::Impl {
     const plan::Plan& plan;
     RunOptions& opts;
     RunHooks& hooks;
+    Clock& clock;  // the timeline's time: the machine's, or a simulation in tests
     RunOutcome out;
     std::optional<Journal> journal;
     std::optional<safety::RunLock> lock;
     std::optional<lab::LabState> lab;
-    bool lab_ours = false;  // we brought it up, so we take it down
-    std::optional<targets::Watcher> watcher;  // bound targets: undoes our faults if we die
-    EngineSet set;                          // the engines of this run, one per fault (set.of_fault)
+    bool lab_ours = false;                      // we brought it up, so we take it down
+    std::optional<targets::Watcher> watcher;    // bound targets: undoes our faults if we die
+    EngineSet set;                              // the engines of this run, one per fault (set.of_fault)
     std::unique_ptr<targets::Targets> targets;  // what the plan hosts are bound to
-    std::vector<Engine*> engines;           // prepared engines
+    std::vector<Engine*> engines;               // prepared engines
     std::unique_ptr<ProbeExecutor> exec;
     std::vector<std::unique_ptr<ProbeSampler>> samplers;
     std::vector<std::unique_ptr<safety::Guard>> guards;
-    net::Tables tables;                     // compiled once at preflight; the canaries reuse it
+    net::Tables tables;  // compiled once at preflight; the canaries reuse it
     Clock::time_point t0;
     // Per method index: injected and not yet healed. Read by guard threads, written by the
     // timeline.
@@ -70,7 +71,7 @@ struct Runner::Impl {
     // a canary must not count from here on.
     std::unique_ptr<std::atomic<bool>[]> ending;
 
-    std::string inject_error;               // why the timeline stopped early, if an inject failed
+    std::string inject_error;  // why the timeline stopped early, if an inject failed
     nanoseconds last_heal{0};
     bool verdict_written = false;
     std::mutex jwrite_mu;  // observers see the lines in the journal's order (probe threads write too)
@@ -88,10 +89,11 @@ struct Runner::Impl {
         nlohmann::json list = nlohmann::json::array();
         for (auto* e : engines)
             for (auto& c : e->counters())
-                list.push_back({{"fault", c.fault}, {"dropped", c.dropped}, {"passed", c.passed}, {"expired", c.expired}});
+                list.push_back(
+                    {{"fault", c.fault}, {"dropped", c.dropped}, {"passed", c.passed}, {"expired", c.expired}});
         if (list.empty() && !final) return;
         nlohmann::json f = {{"counters", list}, {"final", final}};
-        if (t0 != Clock::time_point{}) f["at_ms"] = ms(Clock::now() - t0);
+        if (t0 != Clock::time_point{}) f["at_ms"] = ms(clock.now() - t0);
         jwrite("counters", f, final);
     }
 
@@ -99,9 +101,9 @@ struct Runner::Impl {
         for (auto& s : samplers) {
             out.probes.push_back(evaluate_slo(s->probe(), s->samples(), t0));
             auto& p = out.probes.back();
-            nlohmann::json j = {{"probe", p.probe}, {"attempts", p.attempts}, {"successes", p.successes},
-                                {"p50_ms", ms(p.p50)}, {"p99_ms", ms(p.p99)}, {"max_ms", ms(p.max)},
-                                {"held", p.held}, {"worst_rate", p.worst_rate}};
+            nlohmann::json j = {{"probe", p.probe},    {"attempts", p.attempts},    {"successes", p.successes},
+                                {"p50_ms", ms(p.p50)}, {"p99_ms", ms(p.p99)},       {"max_ms", ms(p.max)},
+                                {"held", p.held},      {"worst_rate", p.worst_rate}};
             if (p.violated_at) j["violated_at_ms"] = ms(*p.violated_at);
             if (p.worst_at) j["worst_at_ms"] = ms(*p.worst_at);
             if (!p.violation.empty()) j["violation"] = p.violation;
@@ -118,7 +120,7 @@ struct Runner::Impl {
     // Waits until `until`, polling signals and guards every tick. Returns an abort reason.
     std::optional<std::string> wait_until(Clock::time_point until) {
         while (true) {
-            auto now = Clock::now();
+            auto now = clock.now();
             for (auto& g : guards)
                 if (auto why = g->check(now)) return std::string(g->name()) + ": " + *why;
             if (now >= next_counters) {
@@ -126,17 +128,10 @@ struct Runner::Impl {
                 next_counters = now + opts.counters_every;
             }
             if (now >= until) return std::nullopt;
-            auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - now) + std::chrono::milliseconds(1);
-            int timeout = static_cast<int>(std::min(left, opts.tick).count());
-            if (opts.signal_fd >= 0) {
-                pollfd p{opts.signal_fd, POLLIN, 0};
-                if (poll(&p, 1, timeout) > 0) {
-                    signalfd_siginfo si{};
-                    if (read(opts.signal_fd, &si, sizeof si) == sizeof si)
-                        return std::string("signal: received ") + sigdescr_np(static_cast<int>(si.ssi_signo));
-                }
-            } else {
-                std::this_thread::sleep_for(std::chrono::milliseconds(timeout));
+            if (clock.wait_until(std::min(until, now + opts.tick), opts.signal_fd)) {
+                signalfd_siginfo si{};
+                if (read(opts.signal_fd, &si, sizeof si) == sizeof si)
+                    return std::string("signal: received ") + sigdescr_np(static_cast<int>(si.ssi_signo));
             }
         }
     }
@@ -144,18 +139,21 @@ struct Runner::Impl {
     void heal_everything(const char* why) {
         for (size_t i = 0; i < plan.method.size(); ++i) ending[i] = true;
         for (auto* e : engines) {
-            auto t = Clock::now();
+            auto t = Wall::now();
             auto r = e->heal_all();
-            auto cost = Clock::now() - t;
-            jwrite("heal_all", {{"engine", std::string(e->name())}, {"why", why},
-                                {"cost_us", std::chrono::duration_cast<std::chrono::microseconds>(cost).count()},
-                                {"ok", r.ok()}}, true);
+            auto cost = Wall::now() - t;
+            jwrite("heal_all",
+                   {{"engine", std::string(e->name())},
+                    {"why", why},
+                    {"cost_us", std::chrono::duration_cast<std::chrono::microseconds>(cost).count()},
+                    {"ok", r.ok()}},
+                   true);
             if (!r) out.cleanup_errors.push_back(std::string(e->name()) + ": heal: " + r.error().message());
         }
         for (size_t i = 0; i < plan.method.size(); ++i)
             if (active[i]) {
                 active[i] = false;
-                out.faults[i].healed_at = Clock::now() - t0;
+                out.faults[i].healed_at = clock.now() - t0;
             }
     }
 
@@ -195,7 +193,8 @@ struct Runner::Impl {
             std::string not_back;
             for (auto& e : out.cleanup_errors) not_back += e + "; ";
             for (auto& f : out.faults)
-                for (auto& rec : f.recoveries) not_back += rec.ready ? "" : rec.service + " on " + rec.host + " not ready; ";
+                for (auto& rec : f.recoveries)
+                    not_back += rec.ready ? "" : rec.service + " on " + rec.host + " not ready; ";
             if (!not_back.empty()) jwrite("watcher_undo", {{"why", not_back}}, true);
             auto r = not_back.empty() ? watcher->done() : watcher->undo();
             jwrite(not_back.empty() ? "watcher_done" : "watcher_undone",
@@ -211,8 +210,8 @@ struct Runner::Impl {
         auto settled = [this] {
             return std::all_of(engines.begin(), engines.end(), [](Engine* e) { return e->settled(); });
         };
-        while (!settled() && Clock::now() < cap)
-            if (auto why = wait_until(std::min(Clock::now() + opts.tick, cap))) return why;
+        while (!settled() && clock.now() < cap)
+            if (auto why = wait_until(std::min(clock.now() + opts.tick, cap))) return why;
         return std::nullopt;
     }
 
@@ -231,44 +230,15 @@ struct Runner::Impl {
 
     // The verify steps: every record a probe acknowledged, read back after recovery.
     void run_verifies() {
-        for (auto& v : plan.verify) {
-            std::vector<AckedRecord> records;
-            for (auto& s : samplers)
-                if (s->probe().name == v.probe)
-                    for (auto& smp : s->samples())
-                        if (smp.ok && !smp.ack.empty()) records.push_back({smp.ack, smp.at - t0});
-            std::string netns;
-            if (v.in != "control")
-                if (auto* h = targets->host(v.in)) netns = h->netns;
-            auto expand = [this](const std::string& text, const std::string& ack) -> Result<std::string> {
-                plan::TemplateContext ctx;
-                ctx.plan = &plan;
-                ctx.volume_path = [this](const std::string& h, const std::string& vol) {
-                    auto* v = targets->volume(h, vol);
-                    return v ? v->path : std::string();
-                };
-                ctx.vars = {{"run", out.run_id}, {"lab", targets->id()}, {"ack", ack}};
-                return plan::expand_template(text, ctx);
-            };
-            auto r = run_verify(v, records, expand, netns,
-                                [](const std::string& c, nanoseconds t, const std::string& ns, size_t max) {
-                                    return run_shell(c, t, ns, max);
-                                });
-            log::get("runner")->info("verify {}: {} acknowledged, {} missing{}", v.name, r.acknowledged,
+        out.verifies = read_back(plan, samplers, t0, *targets, out.run_id, [this](const VerifyResult& r) {
+            log::get("runner")->info("verify {}: {} acknowledged, {} missing{}", r.name, r.acknowledged,
                                      r.missing.size(), r.error.empty() ? "" : " (" + r.error + ")");
             jwrite("verify", verify_json(r), true);
-            out.verifies.push_back(std::move(r));
-        }
+        });
     }
 
     void judge_expectations() {
-        std::vector<std::pair<std::string, ServiceRecovery>> recs;
-        std::vector<FaultWindow> windows;
-        for (auto& f : out.faults) {
-            for (auto& r : f.recoveries) recs.emplace_back(f.name, r);
-            if (f.injected_at) windows.push_back({f.name, *f.injected_at});
-        }
-        out.expectations = judge(plan.expect, recs, out.verifies, windows);
+        out.expectations = judge_run(plan.expect, out.faults, out.verifies);
         for (auto& e : out.expectations)
             jwrite("expectation", {{"name", e.name}, {"ok", e.held}, {"message", e.message}}, true);
     }
@@ -333,8 +303,8 @@ void Runner::Impl::add_run_guards() {
         in_force, std::chrono::milliseconds(100)));
     std::vector<std::pair<std::string, std::string>> paths;
     auto judge = targets->judge_netns();  // a fabric, or a host's own namespace (listed below if stable)
-    if (!judge.empty() && !std::any_of(targets->hosts().begin(), targets->hosts().end(),
-                                       [&](auto& h) { return h.netns == judge; }))
+    if (!judge.empty() &&
+        !std::any_of(targets->hosts().begin(), targets->hosts().end(), [&](auto& h) { return h.netns == judge; }))
         paths.emplace_back("fabric", judge);
     // A container's /proc/PID/ns/net goes with its processes, by design; a fleet's hosts may have none here.
     for (auto& h : targets->hosts())
@@ -370,7 +340,8 @@ Runner::Runner(const plan::Plan& plan, RunOptions opts, RunHooks hooks)
     : plan_(plan), opts_(std::move(opts)), hooks_(std::move(hooks)) {}
 
 RunOutcome Runner::run() {
-    Impl impl{plan_, opts_, hooks_};
+    Impl impl{plan_, opts_, hooks_, opts_.clock ? *opts_.clock : RealClock::instance()};
+    Clock::Member timeline(impl.clock);
     auto out = impl.run();
     impl.close_journal();
     return out;
@@ -402,7 +373,8 @@ bool Runner::Impl::preflight() {
     jwrite("preflight", preflight_json(plan, tables));
     // Each kind the plan uses checks the machine can apply it (degrade_link: sch_fq or TUN, HTB).
     for (const faults::Kind* k : faults::kinds()) {
-        bool used = std::any_of(plan.method.begin(), plan.method.end(), [&](auto& f) { return k->name == std::string(f.kind()); });
+        bool used = std::any_of(plan.method.begin(), plan.method.end(),
+                                [&](auto& f) { return k->name == std::string(f.kind()); });
         if (!used || !k->preflight) continue;
         auto lines = k->preflight(plan);
         if (!lines) return refuse("preflight: " + lines.error().message());
@@ -426,8 +398,9 @@ bool Runner::Impl::preflight() {
 // What the plan's hosts are bound to, resolved on this machine (nothing touched yet), and the
 // watcher that puts them back if this process dies mid-fault; false (verdict set) on failure.
 bool Runner::Impl::bind_targets() {
-    auto t = Clock::now();
-    auto bound = hooks.bind_targets ? hooks.bind_targets(plan) : Result<std::unique_ptr<targets::Targets>>(plain_error("no binder"));
+    auto t = Wall::now();
+    auto bound = hooks.bind_targets ? hooks.bind_targets(plan)
+                                    : Result<std::unique_ptr<targets::Targets>>(plain_error("no binder"));
     if (!bound) {
         finish(kExitNotApplied, "not_applied", "targets: " + bound.error().message());
         jwrite("targets_refused", {{"error", out.reason}}, true);
@@ -445,7 +418,8 @@ bool Runner::Impl::bind_targets() {
         teardown();
         return false;
     }
-    jwrite("targets_bound", {{"targets", targets->describe()}, {"touched", targets->touched()}, {"ms", ms(Clock::now() - t)}}, true);
+    jwrite("targets_bound",
+           {{"targets", targets->describe()}, {"touched", targets->touched()}, {"ms", ms(Wall::now() - t)}}, true);
     auto spec = targets->watch_spec(::getpid(), journal->dir() + "/watcher.jsonl");
     if (spec && hooks.start_watcher) {
         auto w = hooks.start_watcher(*spec);
@@ -461,10 +435,12 @@ bool Runner::Impl::bind_targets() {
     // Volumes the plan degrades or makes volatile, served through the fault filesystem (their
     // services restarted onto it), with the watcher already there to take it down if we die.
     if (auto vols = plan::faultfs_volumes(plan); !vols.empty()) {
-        auto tv = Clock::now();
+        auto tv = Wall::now();
         auto r = targets->serve_volumes(vols, journal->dir());
-        jwrite("volumes_served", {{"volumes", vols}, {"ok", r.ok()}, {"ms", ms(Clock::now() - tv)},
-                                  {"error", r ? "" : r.error().message()}}, true);
+        jwrite(
+            "volumes_served",
+            {{"volumes", vols}, {"ok", r.ok()}, {"ms", ms(Wall::now() - tv)}, {"error", r ? "" : r.error().message()}},
+            true);
         if (!r) {
             finish(kExitNotApplied, "not_applied", "volumes: " + r.error().message());
             teardown();
@@ -487,7 +463,7 @@ bool Runner::Impl::setup_lab() {
     }
     if (!lab) {
         jwrite("lab_up_begin", {{"lab", lab_id}}, true);  // recover finds the lab from here on
-        auto t = Clock::now();
+        auto t = Wall::now();
         auto up = hooks.lab_up(plan);
         if (!up) {
             finish(kExitNotApplied, "not_applied", "lab: " + up.error().message());
@@ -497,8 +473,12 @@ bool Runner::Impl::setup_lab() {
         }
         lab.emplace(std::move(*up));
         lab_ours = true;
-        jwrite("lab_up", {{"lab", lab->id}, {"hosts", lab->hosts.size()}, {"services", lab->services.size()},
-                          {"ms", ms(Clock::now() - t)}}, true);
+        jwrite("lab_up",
+               {{"lab", lab->id},
+                {"hosts", lab->hosts.size()},
+                {"services", lab->services.size()},
+                {"ms", ms(Wall::now() - t)}},
+               true);
     }
     targets = hooks.make_targets(plan, *lab);
     return true;
@@ -509,11 +489,15 @@ bool Runner::Impl::prepare_engines() {
     const uint64_t run_deadline =
         monotonic_ns() + static_cast<uint64_t>((opts.settle_budget + plan.safety.max_duration).count());
     for (Engine* e : set.all()) {
-        auto t = Clock::now();
+        auto t = Wall::now();
         auto r = e->prepare(plan, *targets, run_deadline);
         engines.push_back(e);  // release() is safe after a partial prepare
-        jwrite("engine_prepared", {{"engine", std::string(e->name())}, {"ok", r.ok()},
-                                   {"ms", ms(Clock::now() - t)}, {"error", r ? "" : r.error().message()}}, true);
+        jwrite("engine_prepared",
+               {{"engine", std::string(e->name())},
+                {"ok", r.ok()},
+                {"ms", ms(Wall::now() - t)},
+                {"error", r ? "" : r.error().message()}},
+               true);
         if (!r) {
             finish(kExitNotApplied, "not_applied", std::string(e->name()) + " engine: " + r.error().message());
             teardown();
@@ -527,12 +511,12 @@ bool Runner::Impl::prepare_engines() {
 bool Runner::Impl::steady_before() {
     exec = hooks.make_executor(plan, *targets, out.run_id);
     for (auto& p : plan.probes) {
-        auto s = settle(p, *exec, opts.settle_successes, opts.settle_budget);
+        auto s = settle(p, *exec, opts.settle_successes, opts.settle_budget, nullptr, clock);
         jwrite("steady_before", {{"probe", p.name}, {"ok", s.ok}, {"attempts", s.attempts}, {"detail", s.last.detail}});
         if (!s.ok) {
             finish(kExitNotApplied, "not_applied",
-                   "the system is not in its steady state before the first fault: probe " + p.name + " did not succeed " +
-                       std::to_string(opts.settle_successes) + " times in a row within " +
+                   "the system is not in its steady state before the first fault: probe " + p.name +
+                       " did not succeed " + std::to_string(opts.settle_successes) + " times in a row within " +
                        format_duration(opts.settle_budget) + " (last: " + s.last.detail + ")");
             teardown();
             return false;
@@ -543,18 +527,25 @@ bool Runner::Impl::steady_before() {
 
 // t0, the run-wide guards, the probes' samplers.
 void Runner::Impl::start_timeline() {
-    t0 = Clock::now();
+    t0 = clock.now();
     guards.push_back(std::make_unique<safety::DeadlineGuard>(t0, plan.safety.max_duration));
-    guards.push_back(std::make_unique<safety::AbortFileGuard>(
-        std::vector<std::string>{journal->dir() + "/abort", kill_switch()}));
+    guards.push_back(
+        std::make_unique<safety::AbortFileGuard>(std::vector<std::string>{journal->dir() + "/abort", kill_switch()}));
     jwrite("timeline_start", {{"t0_mono_ns", monotonic_ns()}}, true);
     for (auto& p : plan.probes) {
-        samplers.push_back(std::make_unique<ProbeSampler>(p, *exec, [this](const plan::Probe& pr, const ProbeSample& s) {
-            nlohmann::json ev = {{"probe", pr.name}, {"seq", s.seq}, {"ok", s.ok},
-                                 {"at_ms", ms(s.at - t0)}, {"latency_ms", ms(s.latency)}, {"detail", s.detail}};
-            if (!s.ack.empty()) ev["ack"] = s.ack;  // acknowledged: the verify step reads it back
-            jwrite("probe", std::move(ev));
-        }));
+        samplers.push_back(std::make_unique<ProbeSampler>(
+            p, *exec,
+            [this](const plan::Probe& pr, const ProbeSample& s) {
+                nlohmann::json ev = {{"probe", pr.name},
+                                     {"seq", s.seq},
+                                     {"ok", s.ok},
+                                     {"at_ms", ms(s.at - t0)},
+                                     {"latency_ms", ms(s.latency)},
+                                     {"detail", s.detail}};
+                if (!s.ack.empty()) ev["ack"] = s.ack;  // acknowledged: the verify step reads it back
+                jwrite("probe", std::move(ev));
+            },
+            clock));
         samplers.back()->start();
     }
     add_run_guards();
@@ -568,23 +559,31 @@ bool Runner::Impl::inject_step(size_t i) {
     auto& f = plan.method[i];
     auto& rec = out.faults[i];
     Engine* e = set.of_fault[i];
-    auto t = Clock::now();
+    auto t = clock.now();
+    auto wall = Wall::now();
     const uint64_t now_mono = monotonic_ns();
     // The rule's own deadline is the backstop if this process stops: the planned end plus
     // one second, never past the run's max_duration.
     uint64_t deadline = now_mono + static_cast<uint64_t>(f.duration.count()) + 1'000'000'000ull;
-    uint64_t run_end = now_mono + static_cast<uint64_t>(
-                                      (t0 + std::chrono::duration_cast<Clock::duration>(plan.safety.max_duration) - t).count());
+    uint64_t run_end =
+        now_mono +
+        static_cast<uint64_t>((t0 + std::chrono::duration_cast<Clock::duration>(plan.safety.max_duration) - t).count());
     deadline = std::min(deadline, run_end);
     ending[i] = false;
     auto r = e->inject(i, deadline);
-    rec.inject_cost = Clock::now() - t;
+    rec.inject_cost = Wall::now() - wall;
     rec.injected_at = t - t0;
     active[i] = r.ok();
     rec.engine_report = e->fault_report(i);
-    jwrite("inject", {{"fault", f.name}, {"kind", rec.kind}, {"at_ms", ms(*rec.injected_at)},
-                      {"cost_us", rec.inject_cost.count() / 1000.0}, {"deadline_mono_ns", deadline},
-                      {"ok", r.ok()}, {"error", r ? "" : r.error().message()}}, true);
+    jwrite("inject",
+           {{"fault", f.name},
+            {"kind", rec.kind},
+            {"at_ms", ms(*rec.injected_at)},
+            {"cost_us", rec.inject_cost.count() / 1000.0},
+            {"deadline_mono_ns", deadline},
+            {"ok", r.ok()},
+            {"error", r ? "" : r.error().message()}},
+           true);
     log::get("runner")->info("inject {} ({}) at T+{}", f.name, rec.kind, format_duration(*rec.injected_at));
     if (r) return true;
     rec.error = r.error().message();
@@ -598,15 +597,21 @@ void Runner::Impl::heal_step(size_t i) {
     auto& rec = out.faults[i];
     Engine* e = set.of_fault[i];
     ending[i] = true;
-    auto t = Clock::now();
+    auto t = clock.now();
+    auto wall = Wall::now();
     auto r = e->heal(i);
-    rec.heal_cost = Clock::now() - t;
+    rec.heal_cost = Wall::now() - wall;
     rec.healed_at = t - t0;
     active[i] = false;
     last_heal = *rec.healed_at;
     rec.engine_report = e->fault_report(i);
-    jwrite("heal", {{"fault", f.name}, {"at_ms", ms(*rec.healed_at)}, {"cost_us", rec.heal_cost.count() / 1000.0},
-                    {"ok", r.ok()}, {"error", r ? "" : r.error().message()}}, true);
+    jwrite("heal",
+           {{"fault", f.name},
+            {"at_ms", ms(*rec.healed_at)},
+            {"cost_us", rec.heal_cost.count() / 1000.0},
+            {"ok", r.ok()},
+            {"error", r ? "" : r.error().message()}},
+           true);
     log::get("runner")->info("heal {} at T+{}", f.name, format_duration(*rec.healed_at));
     if (!r) out.cleanup_errors.push_back("heal " + f.name + ": " + r.error().message());
 }
@@ -614,7 +619,11 @@ void Runner::Impl::heal_step(size_t i) {
 // Every inject and heal at its planned time, guards polled in between; an abort reason or
 // inject_error ends it early.
 std::optional<std::string> Runner::Impl::timeline() {
-    struct Step { nanoseconds at; bool inject; size_t fault; };
+    struct Step {
+        nanoseconds at;
+        bool inject;
+        size_t fault;
+    };
     std::vector<Step> steps;
     for (size_t i = 0; i < plan.method.size(); ++i) {
         steps.push_back({plan.method[i].at, true, i});
@@ -636,21 +645,24 @@ std::optional<std::string> Runner::Impl::timeline() {
 
 // An abort or a failed inject: everything heals at once, then the verdict.
 void Runner::Impl::end_early(const std::optional<std::string>& abort_reason) {
-    auto decided = Clock::now();
+    auto decided = clock.now();
+    auto wall = Wall::now();
     heal_everything(abort_reason ? "abort" : "inject_failed");
-    auto cleared = Clock::now() - decided;
+    auto cleared = Wall::now() - wall;
     collect_recoveries();
     if (abort_reason) {
         log::get("runner")->warn("aborting: {}", *abort_reason);
-        jwrite("abort", {{"reason", *abort_reason}, {"guard", abort_reason->substr(0, abort_reason->find(':'))},
-                         {"at_ms", ms(decided - t0)},
-                         {"faults_cleared_us", std::chrono::duration_cast<std::chrono::microseconds>(cleared).count()}},
+        jwrite("abort",
+               {{"reason", *abort_reason},
+                {"guard", abort_reason->substr(0, abort_reason->find(':'))},
+                {"at_ms", ms(decided - t0)},
+                {"faults_cleared_us", std::chrono::duration_cast<std::chrono::microseconds>(cleared).count()}},
                true);
         finish(kExitAborted, "aborted", *abort_reason);
     } else {
         finish(kExitNotApplied, "not_applied", inject_error);
     }
-    out.elapsed = Clock::now() - t0;
+    out.elapsed = clock.now() - t0;
     for (auto& s : samplers) s->stop();
     evaluate_probes();
     teardown();
@@ -659,14 +671,14 @@ void Runner::Impl::end_early(const std::optional<std::string>& abort_reason) {
 // Probes' steady state after the last heal; the first probe that did not come back, or "".
 std::string Runner::Impl::steady_after() {
     std::string not_recovered;
-    auto left = t0 + std::chrono::duration_cast<Clock::duration>(plan.safety.max_duration) - Clock::now();
+    auto left = t0 + std::chrono::duration_cast<Clock::duration>(plan.safety.max_duration) - clock.now();
     auto budget = std::min<nanoseconds>(opts.settle_budget, std::max<nanoseconds>(left, nanoseconds{0}));
     for (auto& p : plan.probes) {
-        auto s = settle(p, *exec, opts.settle_successes, budget);
+        auto s = settle(p, *exec, opts.settle_successes, budget, nullptr, clock);
         jwrite("steady_after", {{"probe", p.name}, {"ok", s.ok}, {"attempts", s.attempts}, {"detail", s.last.detail}});
         if (!s.ok && not_recovered.empty())
-            not_recovered = "probe " + p.name + " did not return to its steady state after the last heal (last: " +
-                            s.last.detail + ")";
+            not_recovered = "probe " + p.name +
+                            " did not return to its steady state after the last heal (last: " + s.last.detail + ")";
     }
     return not_recovered;
 }
@@ -677,13 +689,14 @@ void Runner::Impl::observe_and_judge() {
     for (auto& p : plan.probes) observe = std::max(observe, p.slo.window);
     if (opts.observe_after) observe = *opts.observe_after;
     auto end = t0 + std::chrono::duration_cast<Clock::duration>(last_heal + observe);
-    auto cap = t0 + std::chrono::duration_cast<Clock::duration>(plan.safety.max_duration) - std::chrono::milliseconds(200);
+    auto cap =
+        t0 + std::chrono::duration_cast<Clock::duration>(plan.safety.max_duration) - std::chrono::milliseconds(200);
     auto abort_reason = wait_until(std::min(end, cap));
     // Restores still bringing services back (power_loss): their RTO is part of the result.
     if (!abort_reason) abort_reason = wait_settled(cap);
     collect_recoveries();
     for (auto& s : samplers) s->stop();
-    out.elapsed = Clock::now() - t0;
+    out.elapsed = clock.now() - t0;
     evaluate_probes();
     std::string not_recovered;
     if (!abort_reason) {
@@ -753,8 +766,12 @@ RunOutcome Runner::Impl::run() {
     }
     journal.emplace(std::move(*j));
     out.journal = journal->path();
-    jwrite("run_start", {{"plan", plan.name}, {"plan_file", plan.file}, {"pid", getpid()},
-                         {"max_duration_ms", ms(plan.safety.max_duration)}}, true);
+    jwrite("run_start",
+           {{"plan", plan.name},
+            {"plan_file", plan.file},
+            {"pid", getpid()},
+            {"max_duration_ms", ms(plan.safety.max_duration)}},
+           true);
     jwrite("plan", plan::plan_json(plan));
     jwrite("environment", environment_json());
 
@@ -762,8 +779,10 @@ RunOutcome Runner::Impl::run() {
     if (!preflight() || !setup_lab() || !prepare_engines() || !steady_before()) return out;
     start_timeline();
     auto abort_reason = timeline();
-    if (abort_reason || !inject_error.empty()) end_early(abort_reason);
-    else observe_and_judge();
+    if (abort_reason || !inject_error.empty())
+        end_early(abort_reason);
+    else
+        observe_and_judge();
     write_verdict();
     return out;
 }

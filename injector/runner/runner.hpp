@@ -15,9 +15,9 @@
 #include <string>
 #include <vector>
 
+#include "common/clock.hpp"
 #include "common/result.hpp"
 #include "lab/lab.hpp"
-#include "targets/watcher.hpp"
 #include "plan/model.hpp"
 #include "runner/engine.hpp"
 #include "runner/observer.hpp"
@@ -26,23 +26,27 @@
 #include "runner/verify.hpp"
 #include "safety/guards.hpp"
 #include "targets/targets.hpp"
+#include "targets/watcher.hpp"
 
 namespace inj::runner {
 
 struct RunOptions {
-    std::string run_id;                  // empty: new_run_id()
-    bool keep_lab = false;               // leave the lab up after the run
-    bool reuse_lab = true;               // use the plan's lab if it is already up
-    int settle_successes = 3;            // consecutive probe successes that make "steady"
+    std::string run_id;        // empty: new_run_id()
+    bool keep_lab = false;     // leave the lab up after the run
+    bool reuse_lab = true;     // use the plan's lab if it is already up
+    int settle_successes = 3;  // consecutive probe successes that make "steady"
     std::chrono::nanoseconds settle_budget{std::chrono::seconds(30)};
     // Probing continues this long after the last heal (default: the longest SLO window, min 5s).
     std::optional<std::chrono::nanoseconds> observe_after;
-    std::chrono::milliseconds tick{20};  // how often guards and signals are checked
-    std::string report_dir;              // also copy journal and report.json here
-    int signal_fd = -1;                  // signalfd for SIGINT/SIGTERM/SIGHUP (-1: none)
-    std::vector<RunObserver*> observers; // see every journal event as it is written
+    std::chrono::milliseconds tick{20};   // how often guards and signals are checked
+    std::string report_dir;               // also copy journal and report.json here
+    int signal_fd = -1;                   // signalfd for SIGINT/SIGTERM/SIGHUP (-1: none)
+    std::vector<RunObserver*> observers;  // see every journal event as it is written
     // While faults can be in force, the engines' counters are journaled this often ("counters").
     std::chrono::milliseconds counters_every{1000};
+    // The timeline's time (t0, every planned instant, probes' pacing, guards' checks). Null: the
+    // machine's. Unit tests give a SimClock, so their verdicts do not depend on the machine's load.
+    Clock* clock = nullptr;
 };
 
 struct FaultRecord {
@@ -52,7 +56,7 @@ struct FaultRecord {
     std::chrono::nanoseconds planned_duration{0};
     std::optional<std::chrono::nanoseconds> injected_at;  // relative to t0
     std::optional<std::chrono::nanoseconds> healed_at;
-    std::chrono::nanoseconds inject_cost{0};              // wall time of the inject call
+    std::chrono::nanoseconds inject_cost{0};  // wall time of the inject call
     std::chrono::nanoseconds heal_cost{0};
     FaultCounters counters;
     std::vector<ServiceRecovery> recoveries;  // services the heal brought back (power_loss), with RTO
@@ -65,12 +69,12 @@ struct RunOutcome {
     std::string plan_name;
     std::string plan_file;
     int exit_code = 0;
-    std::string verdict;        // held | violated | aborted | not_applied | cleanup_failed
-    std::string reason;         // one line: why this verdict
+    std::string verdict;  // held | violated | aborted | not_applied | cleanup_failed
+    std::string reason;   // one line: why this verdict
     std::vector<FaultRecord> faults;
     std::vector<SloReport> probes;
-    std::vector<VerifyResult> verifies;      // read-backs of acknowledged records (RPO)
-    std::vector<Expectation> expectations;   // expect.rto / expect.rpo, judged
+    std::vector<VerifyResult> verifies;     // read-backs of acknowledged records (RPO)
+    std::vector<Expectation> expectations;  // expect.rto / expect.rpo, judged
     std::vector<std::string> cleanup_errors;
     std::chrono::nanoseconds elapsed{0};  // t0 .. end of observation
     std::string journal;
@@ -81,8 +85,8 @@ struct RunOutcome {
 struct RunHooks {
     std::function<Result<lab::LabState>(const plan::Plan&)> lab_up;
     std::function<Result<void>(const lab::LabState&)> lab_down;
-    std::function<std::unique_ptr<ProbeExecutor>(const plan::Plan&, const targets::Targets&,
-                                                  const std::string& run_id)> make_executor;
+    std::function<std::unique_ptr<ProbeExecutor>(const plan::Plan&, const targets::Targets&, const std::string& run_id)>
+        make_executor;
     // What the plan hosts are bound to, for the engines (the lab's view by default).
     std::function<std::unique_ptr<targets::Targets>(const plan::Plan&, const lab::LabState&)> make_targets;
     // For a plan whose hosts are bound to what exists (no lab): resolves every binding on this

@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -216,11 +218,78 @@ TEST(Clock, FakeClockJumpsAndCallsBack) {
     EXPECT_EQ(c.now_ns(), static_cast<uint64_t>(c.now().time_since_epoch().count()));
 }
 
+// Two members pacing themselves on a SimClock: time stands still while either works, and each
+// wakes exactly at its own instants, interleaved in time order, whatever the scheduler does.
+TEST(Clock, SimClockMovesOnlyWhenEveryMemberWaits) {
+    SimClock c;
+    auto t0 = c.now();
+    std::mutex mu;
+    std::vector<std::pair<std::chrono::nanoseconds, char>> log;
+    // Both join before either starts: a lone member would run ahead on its own.
+    Clock::Member ma(c), mb(c);
+    auto member = [&](char name, std::chrono::milliseconds every, int n, Clock::Member& joined) {
+        return std::thread([&, name, every, n, m = std::move(joined)] {
+            auto next = t0;
+            for (int i = 0; i < n; ++i) {
+                next += every;
+                c.wait_until(next);
+                EXPECT_EQ(c.now(), next) << "woken at its own instant, not later";
+                // Work that takes the machine's time does not move simulated time.
+                std::this_thread::sleep_for(std::chrono::microseconds(200));
+                EXPECT_EQ(c.now(), next);
+                std::lock_guard lk(mu);
+                log.emplace_back(c.now() - t0, name);
+            }
+        });
+    };
+    std::thread a = member('a', 30ms, 10, ma), b = member('b', 70ms, 4, mb);
+    a.join();
+    b.join();
+    ASSERT_EQ(log.size(), 14u);
+    for (size_t i = 1; i < log.size(); ++i) EXPECT_LE(log[i - 1].first, log[i].first) << "in time order";
+    EXPECT_EQ(c.now() - t0, 300ms);
+    EXPECT_EQ(c.steps(), 13u) << "10 instants of a and 4 of b, one shared (210 ms)";
+}
+
+// A member that leaves lets the others go on; a wait on a descriptor is woken by another thread
+// without time moving.
+TEST(Clock, SimClockLeaveAndDescriptorWake) {
+    SimClock c;
+    auto t0 = c.now();
+    std::optional<Clock::Member> busy(std::in_place, c);  // this thread, working
+    std::atomic<bool> woke{false};
+    std::thread waiter([&, m = Clock::Member(c)] {
+        c.wait_until(t0 + 5s);
+        woke = true;
+    });
+    std::this_thread::sleep_for(20ms);
+    EXPECT_FALSE(woke) << "time stands still while a member works";
+    EXPECT_EQ(c.now(), t0);
+    busy.reset();  // this thread leaves: the waiter is the only member
+    waiter.join();
+    EXPECT_EQ(c.now() - t0, 5s);
+    auto p = make_pipe();
+    ASSERT_TRUE(p.ok());
+    Clock::Member again(c);
+    std::thread other([&, m = Clock::Member(c)] {
+        // Also a member, but stopped by the descriptor before its instant comes.
+        EXPECT_TRUE(c.wait_until(t0 + 1h, p->read.get()));
+    });
+    std::this_thread::sleep_for(20ms);
+    ASSERT_EQ(write(p->write.get(), "x", 1), 1);
+    other.join();
+    EXPECT_EQ(c.now() - t0, 5s) << "the descriptor, not time, ended the wait";
+}
+
 TEST(Clock, FakeClockIsSafeAcrossThreads) {
     FakeClock c;
     auto t0 = c.now();
-    std::thread a([&] { for (int i = 0; i < 1000; ++i) c.advance(1ms); });
-    std::thread b([&] { for (int i = 0; i < 1000; ++i) c.advance(1ms); });
+    std::thread a([&] {
+        for (int i = 0; i < 1000; ++i) c.advance(1ms);
+    });
+    std::thread b([&] {
+        for (int i = 0; i < 1000; ++i) c.advance(1ms);
+    });
     a.join();
     b.join();
     EXPECT_EQ(c.now() - t0, 2s);

@@ -1,5 +1,7 @@
 // The runner's verdicts and teardown guarantees, with a fake engine, fake probes and no lab:
-// every exit code path of DESIGN.md that does not need the kernel.
+// every exit code path of DESIGN.md that does not need the kernel. The runs go on simulated time
+// (SimClock): every instant is exact and no verdict depends on how loaded the machine is; things
+// "happen" during a run from a probe attempt (on_attempt), not from a racing thread.
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/signalfd.h>
@@ -12,6 +14,7 @@
 #include <mutex>
 #include <thread>
 
+#include "common/clock.hpp"
 #include "common/exit_codes.hpp"
 #include "common/paths.hpp"
 #include "common/safe_file.hpp"
@@ -67,8 +70,10 @@ struct FakeProbes : runner::ProbeExecutor {
     bool always_fail = false;
     bool fail_during_fault = false;
     std::atomic<int> attempts{0};
+    std::function<void()> on_attempt;  // called in every attempt, on the run's time
     runner::ProbeSample attempt(const plan::Probe&, uint64_t seq) override {
         ++attempts;
+        if (on_attempt) on_attempt();
         runner::ProbeSample s;
         s.at = std::chrono::steady_clock::now();
         s.seq = seq;
@@ -138,6 +143,7 @@ protected:
         probes->engine = engine;
         probes->always_fail = always_fail;
         probes->fail_during_fault = fail_during_fault;
+        probes->on_attempt = on_attempt;
         runner::RunHooks h;
         h.lab_up = [this](const plan::Plan&) -> Result<lab::LabState> {
             ++lab_ups;
@@ -154,16 +160,19 @@ protected:
         h.make_executor = [pr](const plan::Plan&, const targets::Targets&, const std::string&) {
             struct Fwd : runner::ProbeExecutor {
                 std::shared_ptr<FakeProbes> p;
-                runner::ProbeSample attempt(const plan::Probe& pb, uint64_t seq) override { return p->attempt(pb, seq); }
+                runner::ProbeSample attempt(const plan::Probe& pb, uint64_t seq) override {
+                    return p->attempt(pb, seq);
+                }
             };
             auto f = std::make_unique<Fwd>();
             f->p = pr;
             return std::unique_ptr<runner::ProbeExecutor>(std::move(f));
         };
         opts.reuse_lab = false;
-        opts.settle_budget = 1s;
+        opts.settle_budget = settle_budget;
         opts.observe_after = opts.observe_after.value_or(150ms);
-        opts.tick = 5ms;
+        opts.tick = tick;
+        if (!opts.clock) opts.clock = &clock;
         engine_owner_ = std::move(eng);  // kept alive after the run, for the test to inspect
         h.make_targets = [](const plan::Plan& plan, const lab::LabState& st) {
             return std::unique_ptr<targets::Targets>(std::make_unique<lab::LabTargets>(plan, st));
@@ -184,7 +193,9 @@ protected:
         explicit Proxy(Engine* e) : e(e) {}
         Engine* e;
         std::string_view name() const override { return e->name(); }
-        Result<void> prepare(const plan::Plan& p, targets::Targets& t, uint64_t d) override { return e->prepare(p, t, d); }
+        Result<void> prepare(const plan::Plan& p, targets::Targets& t, uint64_t d) override {
+            return e->prepare(p, t, d);
+        }
         Result<void> inject(size_t i, uint64_t d) override { return e->inject(i, d); }
         Result<void> heal(size_t i) override { return e->heal(i); }
         Result<void> heal_all() noexcept override { return e->heal_all(); }
@@ -208,6 +219,10 @@ protected:
     std::shared_ptr<FakeProbes> probes;
     std::unique_ptr<Engine> engine_owner_;
     bool fail_inject = false, always_fail = false, fail_during_fault = false, fail_lab_down = false;
+    std::function<void()> on_attempt;
+    SimClock clock;
+    std::chrono::milliseconds tick = 5ms;
+    std::chrono::nanoseconds settle_budget = 1s;
     int lab_ups = 0, lab_downs = 0;
 };
 
@@ -228,19 +243,43 @@ TEST_F(RunnerTest, HeldWhenProbesStayHealthy) {
     EXPECT_EQ(lab_ups, 1);
     EXPECT_EQ(lab_downs, 1);
     ASSERT_TRUE(o.faults[0].injected_at && o.faults[0].healed_at);
-    // Injected no earlier than planned, healed no earlier than the planned end (at + duration;
-    // a late inject on a loaded machine shortens the time in force, it never moves the end).
+    // On simulated time, injected and healed exactly when planned (on the machine's time a late
+    // inject shortens the time in force; it never moves the end).
     const plan::Plan planned = small_plan();
     const plan::Fault& f = planned.method[0];
-    EXPECT_GE(*o.faults[0].injected_at, f.at);
-    EXPECT_GE(*o.faults[0].healed_at, f.at + f.duration);
-    EXPECT_GE(*o.faults[0].healed_at, *o.faults[0].injected_at);
+    EXPECT_EQ(*o.faults[0].injected_at, f.at);
+    EXPECT_EQ(*o.faults[0].healed_at, f.at + f.duration);
     auto ev = events(o);
     EXPECT_TRUE(contains(ev, "inject"));
     EXPECT_TRUE(contains(ev, "heal"));
     EXPECT_TRUE(contains(ev, "probe"));
     EXPECT_EQ(ev.back(), "run_end");
     EXPECT_TRUE(std::filesystem::exists(std::filesystem::path(o.journal).parent_path() / "report.json"));
+}
+
+// A 40-minute drill runs on the clock it is given: every planned instant exact, the probe attempted
+// once a second from t0 to the end of observation and not once more; the test itself takes well
+// under a second of the machine's time.
+TEST_F(RunnerTest, ALongTimelineRunsOnTheGivenClockAtItsExactInstants) {
+    auto p = small_plan();
+    p.probes[0].every = 1s;
+    p.probes[0].slo.window = 10s;
+    p.method[0].at = 10min;
+    p.method[0].duration = 30min;
+    p.safety.max_duration = 2h;
+    tick = 1s;
+    settle_budget = 10s;
+    auto start = clock.now();
+    auto o = run(p);
+    EXPECT_EQ(o.exit_code, kExitHeld) << o.reason;
+    ASSERT_TRUE(o.faults[0].injected_at && o.faults[0].healed_at);
+    EXPECT_EQ(*o.faults[0].injected_at, 10min);
+    EXPECT_EQ(*o.faults[0].healed_at, 40min);
+    EXPECT_EQ(o.elapsed, 40min + 150ms);  // the last heal, then observe_after
+    ASSERT_EQ(o.probes.size(), 1u);
+    EXPECT_EQ(o.probes[0].attempts, 40 * 60 + 1) << "attempts at t0, t0 + 1 s, ..., t0 + 40 min";
+    // Settling before t0 (three successes one second apart) and after the end ran on it too.
+    EXPECT_EQ(clock.now() - start, 2s + 40min + 150ms + 2s);
 }
 
 TEST_F(RunnerTest, ViolatedWhenProbeFailsDuringFault) {
@@ -261,8 +300,8 @@ TEST_F(RunnerTest, RefusesUnhealthySystemBeforeAnyFault) {
     auto o = run(small_plan());
     EXPECT_EQ(o.exit_code, kExitNotApplied);
     EXPECT_NE(o.reason.find("not in its steady state before the first fault"), std::string::npos) << o.reason;
-    EXPECT_TRUE(std::none_of(engine->calls.begin(), engine->calls.end(),
-                             [](auto& c) { return c.rfind("inject", 0) == 0; }));
+    EXPECT_TRUE(
+        std::none_of(engine->calls.begin(), engine->calls.end(), [](auto& c) { return c.rfind("inject", 0) == 0; }));
     EXPECT_EQ(lab_downs, 1);  // what was built is removed
     EXPECT_TRUE(engine->released);
 }
@@ -270,20 +309,31 @@ TEST_F(RunnerTest, RefusesUnhealthySystemBeforeAnyFault) {
 TEST_F(RunnerTest, AbortFileStopsTheRunAndHeals) {
     auto p = small_plan();
     p.method[0].duration = 3s;
-    std::thread t([this] {
-        // Wait for the fault to be in force, then ask for an abort as `injector abort` does.
-        for (int i = 0; i < 400 && !fault_in_force(); ++i) std::this_thread::sleep_for(5ms);
+    // Once the fault is in force, ask for an abort as `injector abort` does.
+    bool asked = false;
+    on_attempt = [&] {
+        if (asked || !fault_in_force()) return;
+        asked = true;
         for (auto& e : std::filesystem::directory_iterator(runs_root()))
             ASSERT_TRUE(inj::write_file_nofollow((e.path() / "abort").string(), "test\n"));
-    });
+    };
     auto o = run(p);
-    t.join();
+    ASSERT_TRUE(asked);
     EXPECT_EQ(o.exit_code, kExitAborted) << o.reason;
     EXPECT_NE(o.reason.find("abort requested: test"), std::string::npos) << o.reason;
     EXPECT_FALSE(engine->in_force);
     EXPECT_TRUE(contains(engine->calls, "heal_all"));
     EXPECT_TRUE(contains(events(o), "abort"));
     EXPECT_EQ(lab_downs, 1);
+    // The abort is seen at the first guard check after the file appeared: one probe interval
+    // after the inject at the latest, not when the 3 s fault would have ended.
+    ASSERT_TRUE(o.faults[0].injected_at);
+    EXPECT_EQ(*o.faults[0].injected_at, 100ms);
+    for (auto& j : runner::read_journal(o.journal))
+        if (j["event"] == "abort") {
+            EXPECT_GE(j["at_ms"].get<double>(), 100.0);
+            EXPECT_LE(j["at_ms"].get<double>(), 100.0 + 10.0 + 5.0) << "one probe interval and one tick";
+        }
 }
 
 TEST_F(RunnerTest, SignalAbortsAndHeals) {
@@ -295,14 +345,14 @@ TEST_F(RunnerTest, SignalAbortsAndHeals) {
     ASSERT_GE(sfd, 0);
     auto p = small_plan();
     p.method[0].duration = 3s;
-    std::thread t([this] {
-        for (int i = 0; i < 400 && !fault_in_force(); ++i) std::this_thread::sleep_for(5ms);
-        kill(getpid(), SIGHUP);
-    });
+    bool sent = false;  // to the process (not a thread): the runner's signalfd sees it
+    on_attempt = [&] {
+        if (!sent && fault_in_force()) sent = kill(getpid(), SIGHUP) == 0;
+    };
     runner::RunOptions opts;
     opts.signal_fd = sfd;
     auto o = run(p, opts);
-    t.join();
+    ASSERT_TRUE(sent);
     close(sfd);
     pthread_sigmask(SIG_UNBLOCK, &set, nullptr);
     EXPECT_EQ(o.exit_code, kExitAborted) << o.reason;
