@@ -11,6 +11,7 @@
 
 #include <condition_variable>
 #include <deque>
+#include <filesystem>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -112,6 +113,18 @@ struct Loaded {
     // A bound host: thaws and starts it again if this agent dies mid-fault (kill -9, OOM).
     std::optional<targets::Watcher> watcher;
 
+    // After the engines: served volumes taken down (services restarted on their real
+    // directories), then the watcher stands down when everything is back (`restored`), or undoes
+    // everything once more. An error when something could not be put back.
+    Result<void> put_back(bool restored) {
+        auto r = targets ? targets->release() : Result<void>();
+        if (!watcher) return r;
+        auto w = restored && r ? watcher->done() : watcher->undo();
+        watcher.reset();
+        if (!r) return r;
+        return w;
+    }
+
     // Every fault's services back? Empty when so, else what is not. A service restored in a
     // hurry (a revert does not wait for readiness) is back as far as this agent can tell.
     std::string not_back() const {
@@ -123,6 +136,16 @@ struct Loaded {
         return out;
     }
 };
+
+// Where an agent keeps the control sockets and logs of the fault filesystems it serves for a run:
+// state_root()/agents/<host>-<run>/.
+std::string served_dir(const std::string& host, const std::string& run) {
+    const std::string dir = state_root() + "/agents/" + host + "-" + run;
+    ::mkdir(state_root().c_str(), 0755);
+    ::mkdir((state_root() + "/agents").c_str(), 0700);
+    ::mkdir(dir.c_str(), 0700);
+    return dir;
+}
 
 // Where an agent's watcher records what it did: state_root()/agents/<host>-<run>.watch.jsonl.
 std::string watch_record(const std::string& host, const std::string& run) {
@@ -344,22 +367,35 @@ Result<void> AgentLoop::load(const Desired& d) {
             n->set_exempt(exempt);
             n->use_tables(std::move(*tables));  // checked above: not compiled twice
         }
-    const uint64_t deadline = to_mono(d.run_deadline_ns);
-    for (auto* e : l.engines.all())
-        if (auto r = e->prepare(*l.plan, *l.targets, deadline); !r) {
-            (void)l.heal_all();
-            l.release();
-            return r.error();
-        }
-    // Before any fault: a frozen or stopped host must not stay so if this agent dies.
+    // Before anything is touched: a frozen or stopped host must not stay so if this agent dies,
+    // and a volume served below is put back on its real directory.
     if (auto spec = l.targets->watch_spec(::getpid(), watch_record(opts_.host, d.run))) {
         auto w = targets::Watcher::start(*spec, faultfs::binary());
-        if (!w) {
-            l.release();
-            return plain_error("agent", "watcher: " + w.error().message());
-        }
+        if (!w) return plain_error("agent", "watcher: " + w.error().message());
         l.watcher.emplace(std::move(*w));
     }
+    // This host's volumes the plan degrades or makes volatile: served through the fault
+    // filesystem (their service restarted onto it) before the engines prepare on them, as the
+    // runner does in local mode.
+    std::vector<std::pair<std::string, std::string>> vols;
+    for (auto& v : plan::faultfs_volumes(*l.plan))
+        if (v.first == opts_.host) vols.push_back(v);
+    // A load that fails leaves the host as it was: volumes back on their real directories, the
+    // watcher told so (or, if they could not be put back, undoing everything once more).
+    auto give_up = [&](Error e) -> Result<void> {
+        (void)l.heal_all();
+        l.release();
+        if (l.put_back(true)) ::unlink(watch_record(opts_.host, d.run).c_str());
+        std::error_code ec;
+        std::filesystem::remove_all(state_root() + "/agents/" + opts_.host + "-" + d.run, ec);
+        return e;
+    };
+    if (!vols.empty())
+        if (auto r = l.targets->serve_volumes(vols, served_dir(opts_.host, d.run)); !r)
+            return give_up(plain_error("agent", "volumes: " + r.error().message()));
+    const uint64_t deadline = to_mono(d.run_deadline_ns);
+    for (auto* e : l.engines.all())
+        if (auto r = e->prepare(*l.plan, *l.targets, deadline); !r) return give_up(r.error());
     std::vector<std::string> names;
     for (auto* e : l.engines.all()) names.emplace_back(e->name());
     audit::record("agent_prepare", "run " + d.run + " on " + l.targets->describe(), true, {}, names);
@@ -378,17 +414,18 @@ void AgentLoop::revert(const std::string& why) {
     const std::string not_back = r ? loaded_->not_back() : r.error().message();
     loaded_->release();
     std::string run = loaded_->run;
-    if (loaded_->watcher) {
-        auto w = not_back.empty() ? loaded_->watcher->done() : loaded_->watcher->undo();
-        if (!not_back.empty())
-            log_->warn("run {}: the watcher put the host back again ({})", run, not_back);
-        else if (w)
-            ::unlink(watch_record(opts_.host, run).c_str());  // it did nothing: no record to keep
-        if (!w) {
-            log_->error("run {}: watcher: {}", run, w.error().message());
-            if (r) r = w.error();
-        }
+    const bool watched = loaded_->watcher.has_value();
+    auto w = loaded_->put_back(not_back.empty());
+    if (!not_back.empty() && watched)
+        log_->warn("run {}: the watcher put the host back again ({})", run, not_back);
+    else if (w && watched)
+        ::unlink(watch_record(opts_.host, run).c_str());  // it did nothing: no record to keep
+    if (!w) {
+        log_->error("run {}: putting the host back: {}", run, w.error().message());
+        if (r) r = w.error();
     }
+    std::error_code ec;
+    std::filesystem::remove_all(state_root() + "/agents/" + opts_.host + "-" + run, ec);
     for (auto& [i, a] : loaded_->applied)
         if (a.armed) {
             a.armed = false;

@@ -56,8 +56,28 @@ public:
         return w;
     }
     std::vector<std::string> touched() const override { return inner_->touched(); }
+    // This host's volumes, served by the view it stands for; the copy here learns their fault
+    // filesystems' controls (the engines find them through it).
+    Result<void> serve_volumes(const std::vector<std::pair<std::string, std::string>>& volumes,
+                               const std::string& dir) override {
+        std::vector<std::pair<std::string, std::string>> mine;
+        for (auto& v : volumes)
+            if (v.first == hosts_[0].name) mine.push_back(v);
+        if (mine.empty()) return {};
+        auto r = inner_->serve_volumes(mine, dir);
+        refresh_volumes();
+        return r;
+    }
+    Result<void> release() override {
+        auto r = inner_->release();
+        refresh_volumes();
+        return r;
+    }
 
 private:
+    void refresh_volumes() {
+        if (const targets::Host* h = inner_->host(hosts_[0].name)) hosts_[0].volumes = h->volumes;
+    }
     std::unique_ptr<targets::Targets> inner_;
     std::vector<targets::Host> hosts_;
 };
@@ -121,14 +141,10 @@ public:
     std::string describe() const override {
         return std::to_string(hosts_.size()) + " hosts of the fleet (bound by their agents)";
     }
-    // An agent does not serve its bound host's volumes yet (the fault filesystem over a real
-    // directory and the service restarted onto it are local-mode only): refused before any fault.
-    Result<void> serve_volumes(const std::vector<std::pair<std::string, std::string>>& volumes,
-                               const std::string&) override {
-        if (volumes.empty()) return {};
-        return plain_error("fleet", "volume " + volumes[0].second + " of bound host " + volumes[0].first +
-                                        ": degraded or volatile volumes of bound hosts are served in local mode only "
-                                        "(run the plan without --fleet on the host's machine)");
+    // Each host's agent serves its volumes when it loads the run (the fault filesystem over the
+    // real directory, its service restarted onto it) and puts them back when the run ends.
+    Result<void> serve_volumes(const std::vector<std::pair<std::string, std::string>>&, const std::string&) override {
+        return {};
     }
 
 private:

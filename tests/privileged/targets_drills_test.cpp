@@ -638,6 +638,36 @@ TEST_F(RealTargets, DegradeStorageOnAContainersBindMountReachesItsOwnIoThenLeave
     EXPECT_EQ(cat->output, "probe\n");
 }
 
+// The same disk fault in fleet mode: kv-1's agent serves the container's bind mount (the fault
+// filesystem over its host side, the container restarted onto it) when it loads the run, its
+// storage engine fails the reads, and when the run ends the agent puts the container back on its
+// real directory; the controller mounts nothing.
+TEST_F(RealTargets, DegradeStorageOnAContainersBindMountThroughItsAgent) {
+    const std::string data = std::string("/tmp/") + kDemo + "-data/etcd-a";
+    std::ofstream(data + "/probe.txt") << "probe\n";
+    const std::string podman = "podman --runtime runc --cgroup-manager cgroupfs --events-backend file";
+    LoopbackFleet fleet;
+    ASSERT_TRUE(fleet.up());
+    auto r = run_plan(containers_disk_plan(*this, "4s"), {"--fleet", fleet.endpoints()});
+    // Released when the run ends (its desired state gone), not when the agent stops.
+    EXPECT_TRUE(await([&] { return !faultfs_mounted_at(data); }, 60s)) << fleet.log("agent-kv-1");
+    fleet.stop_all();
+    const std::string log = fleet.log("agent-kv-1");
+    expect_verdict(r, "violated", "read-in-container");
+    ASSERT_EQ(r.report["faults"].size(), 1u) << r.output;
+    EXPECT_GT(r.report["faults"][0].value("dropped", 0), 0) << r.report["faults"].dump() << log;
+    EXPECT_TRUE(journal_events(r, "volumes_served").size() == 1u) << r.output;
+    EXPECT_NE(log.find("prepared on host kv-1"), std::string::npos) << log;
+    EXPECT_EQ(podman_status(container("etcd-a")), "running");
+    EXPECT_TRUE(await([&] { return answers(ip(11), 2379); }, 30s));
+    auto cat = run_shell(podman + " exec " + container("etcd-a") + " cat /data/probe.txt", 30s);
+    ASSERT_TRUE(cat.ok());
+    EXPECT_EQ(cat->output, "probe\n");
+    std::error_code ec;
+    for (auto& e : fs::directory_iterator(state_root() + "/agents", ec))
+        EXPECT_FALSE(e.is_directory()) << "an agent's served-volume directory left: " << e.path();
+}
+
 // A volatile volume on a host started by other means: records written there without an fsync
 // are acknowledged, then the host loses power and its disk's cache with it. The read-back finds
 // them gone (the drill's finding: exit 1 naming the lost records), and the service is back on the

@@ -219,14 +219,74 @@ TEST(FleetKinds, AgentTargetsOfAnUnboundHostWithoutItsLabIsThisMachine) {
     EXPECT_NE(none.error().message().find("kv-9 is not in the plan"), std::string::npos);
 }
 
-TEST(FleetKinds, TheControllerRefusesServedVolumesOfBoundHostsNamingLocalMode) {
+namespace {
+
+// A provider's view of two hosts with a volume each; serving records what it was asked and gives
+// the volume a control, as BoundTargets does once its fault filesystem is mounted.
+struct ServingTargets : targets::Targets {
+    std::vector<targets::Host> hs;
+    std::vector<std::pair<std::string, std::string>> served;
+    int releases = 0;
+    ServingTargets() {
+        for (auto name : {"kv-1", "kv-2"}) {
+            targets::Host h;
+            h.name = name;
+            h.netns = "/proc/1/ns/net";
+            h.judges = {{h.netns, "eth0", false}};
+            h.volumes = {{"data", std::string("/srv/") + name, "", 0}};
+            hs.push_back(h);
+        }
+    }
+    const std::vector<targets::Host>& hosts() const override { return hs; }
+    std::vector<targets::ServiceInstance> services() const override { return {}; }
+    Result<std::vector<targets::ServiceInstance>> restart(const std::vector<std::string>&,
+                                                          const std::string&) override {
+        return std::vector<targets::ServiceInstance>{};
+    }
+    Result<void> await_ready(const targets::ServiceInstance&, std::chrono::steady_clock::time_point,
+                             const std::atomic<bool>*) const override {
+        return {};
+    }
+    std::string describe() const override { return "serving"; }
+    Result<void> serve_volumes(const std::vector<std::pair<std::string, std::string>>& v,
+                               const std::string& dir) override {
+        for (auto& [h, vol] : v) {
+            served.emplace_back(h, vol);
+            for (auto& host : hs)
+                if (host.name == h) host.volumes[0].faultfs_control = dir + "/" + h + "." + vol + ".ctl";
+        }
+        return {};
+    }
+    Result<void> release() override {
+        ++releases;
+        for (auto& host : hs) host.volumes[0].faultfs_control.clear();
+        return {};
+    }
+};
+
+}  // namespace
+
+// An agent serves its own host's volumes only, and its engines then find the fault filesystem's
+// control through its view; the controller leaves serving to the agents.
+TEST(FleetKinds, AnAgentServesItsOwnHostsVolumesAndItsViewSeesTheirControls) {
+    auto inner = std::make_unique<ServingTargets>();
+    ServingTargets* provider = inner.get();
+    auto v = one_host_view(std::move(inner), "kv-2");
+    ASSERT_TRUE(v->serve_volumes({{"kv-1", "data"}, {"kv-2", "data"}}, "/run/x").ok());
+    ASSERT_EQ(provider->served.size(), 1u) << "kv-1 is another agent's";
+    EXPECT_EQ(provider->served[0].first, "kv-2");
+    const targets::Volume* vol = v->volume("kv-2", "data");
+    ASSERT_NE(vol, nullptr);
+    EXPECT_EQ(vol->faultfs_control, "/run/x/kv-2.data.ctl") << "the agent's view learns what was served";
+    EXPECT_TRUE(v->serve_volumes({{"kv-1", "data"}}, "/run/x").ok());
+    EXPECT_EQ(provider->served.size(), 1u) << "nothing of its own: nothing served";
+    ASSERT_TRUE(v->release().ok());
+    EXPECT_EQ(provider->releases, 1);
+    EXPECT_TRUE(v->volume("kv-2", "data")->faultfs_control.empty());
+
     auto sever = load("experiments/fleet-zone-sever.yaml");
-    auto view = controller_view(sever);
-    EXPECT_TRUE(view->serve_volumes({}, "/tmp").ok());
-    auto r = view->serve_volumes({{"kv-1", "data"}}, "/tmp");
-    ASSERT_FALSE(r.ok());
-    EXPECT_NE(r.error().message().find("volume data of bound host kv-1"), std::string::npos) << r.error().message();
-    EXPECT_NE(r.error().message().find("local mode only"), std::string::npos) << r.error().message();
+    EXPECT_TRUE(controller_view(sever)->serve_volumes({{"kv-1", "data"}}, "/tmp").ok())
+        << "each agent serves its host's volumes; the controller mounts nothing";
 }
 
 namespace {
