@@ -27,6 +27,7 @@
 #include "fleet/agent_targets.hpp"
 #include "lab/lab.hpp"
 #include "net/net_engine.hpp"
+#include "support/fake_targets.hpp"
 #include "support/fault_specs.hpp"
 #include "support/net_pair.hpp"
 #include "support/test_support.hpp"
@@ -336,34 +337,14 @@ INSTANTIATE_TEST_SUITE_P(JudgedAt, NetDegradeRate, ::testing::Values(false, true
 // A host judged at an interface of this machine's own namespace (`local: true`): a rate cap
 // would replace the root qdisc of its real interfaces, so prepare refuses it, before any attach.
 TEST_F(NetDegrade, ARateCapOnThisMachinesOwnInterfacesIsRefused) {
-    class ThisMachine : public targets::Targets {
-    public:
-        ThisMachine() {
-            targets::Host h;
-            h.name = "ha";
-            h.zone = "za";
-            h.power_domain = "pa";
-            h.netns = "/proc/self/ns/net";
-            h.interface = "lo";
-            h.judges = {{h.netns, "lo", false}};
-            hosts_ = {h};
-        }
-        const std::vector<targets::Host>& hosts() const override { return hosts_; }
-        bool partial() const override { return true; }
-        std::vector<targets::ServiceInstance> services() const override { return {}; }
-        Result<std::vector<targets::ServiceInstance>> restart(const std::vector<std::string>&,
-                                                              const std::string&) override {
-            return std::vector<targets::ServiceInstance>{};
-        }
-        Result<void> await_ready(const targets::ServiceInstance&, std::chrono::steady_clock::time_point,
-                                 const std::atomic<bool>*) const override {
-            return {};
-        }
-        std::string describe() const override { return "this machine"; }
-
-    private:
-        std::vector<targets::Host> hosts_;
-    } view;
+    targets::Host h;
+    h.name = "ha";
+    h.zone = "za";
+    h.power_domain = "pa";
+    h.netns = "/proc/self/ns/net";
+    h.interface = "lo";
+    h.judges = {{h.netns, "lo", false}};
+    test::StaticTargets view({h}, true, "this machine");
     plan::Fault f;
     f.name = "wan";
     f.spec = plan::DegradeLinkSpec{};

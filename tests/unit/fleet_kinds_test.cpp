@@ -17,6 +17,7 @@
 #include "fleet/protocol.hpp"
 #include "net/compile.hpp"
 #include "plan/loader.hpp"
+#include "support/fake_targets.hpp"
 #include "support/test_support.hpp"
 
 using namespace inj;
@@ -33,9 +34,9 @@ plan::Plan load(const std::string& rel) {
 IpAddr addr_of(const plan::Plan& p, const char* h) { return p.topology.host(h)->addresses[0].addr; }
 
 // A Targets view of two hosts with one service each, recording what it was asked to restart.
-class TwoHosts : public targets::Targets {
+class TwoHosts : public test::StaticTargets {
 public:
-    TwoHosts() {
+    TwoHosts() : StaticTargets({}, false, "two hosts") {
         for (const char* n : {"kv-1", "kv-2"}) {
             targets::Host h;
             h.name = n;
@@ -46,7 +47,6 @@ public:
             hosts_.push_back(h);
         }
     }
-    const std::vector<targets::Host>& hosts() const override { return hosts_; }
     std::vector<targets::ServiceInstance> services() const override {
         return {{"etcd", "kv-1", 11}, {"etcd", "kv-2", 22}};
     }
@@ -59,15 +59,7 @@ public:
         }
         return out;
     }
-    Result<void> await_ready(const targets::ServiceInstance&, std::chrono::steady_clock::time_point,
-                             const std::atomic<bool>*) const override {
-        return {};
-    }
-    std::string describe() const override { return "two hosts"; }
     std::shared_ptr<std::vector<std::string>> asked = std::make_shared<std::vector<std::string>>();
-
-private:
-    std::vector<targets::Host> hosts_;
 };
 
 }  // namespace
@@ -223,8 +215,7 @@ namespace {
 
 // A provider's view of two hosts with a volume each; serving records what it was asked and gives
 // the volume a control, as BoundTargets does once its fault filesystem is mounted.
-struct ServingTargets : targets::Targets {
-    std::vector<targets::Host> hs;
+struct ServingTargets : test::StaticTargets {
     std::vector<std::pair<std::string, std::string>> served;
     int releases = 0;
     ServingTargets() {
@@ -234,32 +225,21 @@ struct ServingTargets : targets::Targets {
             h.netns = "/proc/1/ns/net";
             h.judges = {{h.netns, "eth0", false}};
             h.volumes = {{"data", std::string("/srv/") + name, "", 0}};
-            hs.push_back(h);
+            hosts_.push_back(h);
         }
     }
-    const std::vector<targets::Host>& hosts() const override { return hs; }
-    std::vector<targets::ServiceInstance> services() const override { return {}; }
-    Result<std::vector<targets::ServiceInstance>> restart(const std::vector<std::string>&,
-                                                          const std::string&) override {
-        return std::vector<targets::ServiceInstance>{};
-    }
-    Result<void> await_ready(const targets::ServiceInstance&, std::chrono::steady_clock::time_point,
-                             const std::atomic<bool>*) const override {
-        return {};
-    }
-    std::string describe() const override { return "serving"; }
     Result<void> serve_volumes(const std::vector<std::pair<std::string, std::string>>& v,
                                const std::string& dir) override {
         for (auto& [h, vol] : v) {
             served.emplace_back(h, vol);
-            for (auto& host : hs)
+            for (auto& host : hosts_)
                 if (host.name == h) host.volumes[0].faultfs_control = dir + "/" + h + "." + vol + ".ctl";
         }
         return {};
     }
     Result<void> release() override {
         ++releases;
-        for (auto& host : hs) host.volumes[0].faultfs_control.clear();
+        for (auto& host : hosts_) host.volumes[0].faultfs_control.clear();
         return {};
     }
 };
@@ -300,9 +280,9 @@ struct CountingLinks : faults::LinkRules {
 
 // One host of three, as its agent sees it: a cgroup directory the test made (cgroup.kill a plain
 // file, cgroup.events saying it is empty) and a restart that notes when it was asked.
-class AgentHost : public targets::Targets {
+class AgentHost : public test::StaticTargets {
 public:
-    AgentHost(const std::string& name, const std::string& cgroup) {
+    AgentHost(const std::string& name, const std::string& cgroup) : StaticTargets({}, true, "agent host") {
         targets::Host h;
         h.name = name;
         h.zone = "pangyo";
@@ -310,23 +290,12 @@ public:
         h.cgroup = cgroup;
         hosts_.push_back(h);
     }
-    const std::vector<targets::Host>& hosts() const override { return hosts_; }
-    bool partial() const override { return true; }
-    std::vector<targets::ServiceInstance> services() const override { return {}; }
     Result<std::vector<targets::ServiceInstance>> restart(const std::vector<std::string>& hosts,
                                                           const std::string&) override {
         restarted_at = std::chrono::steady_clock::now();
         return std::vector<targets::ServiceInstance>{{"svc", hosts.at(0), 0}};
     }
-    Result<void> await_ready(const targets::ServiceInstance&, std::chrono::steady_clock::time_point,
-                             const std::atomic<bool>*) const override {
-        return {};
-    }
-    std::string describe() const override { return "agent host"; }
     std::optional<std::chrono::steady_clock::time_point> restarted_at;
-
-private:
-    std::vector<targets::Host> hosts_;
 };
 
 }  // namespace

@@ -5,6 +5,7 @@
 #include "net/compile.hpp"
 #include "plan/loader.hpp"
 #include "safety/protect_real.hpp"
+#include "support/fake_targets.hpp"
 #include "targets/targets.hpp"
 
 using namespace inj;
@@ -25,7 +26,7 @@ method:
 )";
 
 // Two hosts: `me` in the runner's own namespace, the others elsewhere.
-class FakeTargets : public targets::Targets {
+class FakeTargets : public test::StaticTargets {
 public:
     FakeTargets() {
         targets::Host me;
@@ -40,20 +41,6 @@ public:
         web.name = "web";
         hosts_ = {me, gw, web};
     }
-    const std::vector<targets::Host>& hosts() const override { return hosts_; }
-    std::vector<targets::ServiceInstance> services() const override { return {}; }
-    Result<std::vector<targets::ServiceInstance>> restart(const std::vector<std::string>&,
-                                                          const std::string&) override {
-        return std::vector<targets::ServiceInstance>{};
-    }
-    Result<void> await_ready(const targets::ServiceInstance&, std::chrono::steady_clock::time_point,
-                             const std::atomic<bool>*) const override {
-        return {};
-    }
-    std::string describe() const override { return "fake"; }
-
-private:
-    std::vector<targets::Host> hosts_;
 };
 
 std::vector<std::string> check(const std::string& fault, const std::string& target, const std::string& peer,
@@ -105,16 +92,6 @@ TEST(RealTargetsProtected, ThePlansOwnInterfaceEntryIsProtectedToo) {
 TEST(RealTargetsJudges, OneSharedNamespaceOrNone) {
     FakeTargets spread;  // `me` here, the others in another namespace
     EXPECT_EQ(spread.judge_netns(), "");
-    class Two : public FakeTargets {
-    public:
-        Two() {
-            auto all = FakeTargets::hosts();
-            hosts_ = {all[1], all[2]};  // gw and web share one namespace
-        }
-        const std::vector<targets::Host>& hosts() const override { return hosts_; }
-
-    private:
-        std::vector<targets::Host> hosts_;
-    } shared;
+    test::StaticTargets shared({spread.hosts()[1], spread.hosts()[2]});  // gw and web share one namespace
     EXPECT_EQ(shared.judge_netns(), "/proc/1/ns/mnt");
 }
