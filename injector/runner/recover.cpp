@@ -129,41 +129,49 @@ public:
         }
     }
 
-    // (b2) Runs on bound targets whose runner and watcher both died before the watcher finished
-    // (its record has no "done" or "undone"): undo from the spec the watcher recorded.
+    // (b2) Runs on bound targets whose runner (or fleet agent) and watcher both died before the
+    // watcher finished (its record has no "done" or "undone"): undo from the spec it recorded.
+    // A runner's record is runs/<id>/watcher.jsonl; an agent's agents/<host>-<run>.watch.jsonl.
     void lost_watchers() {
-        for (auto& id : entries(runs_root())) {
-            std::string path = runs_root() + "/" + id + "/watcher.jsonl";
-            if (!exists(path)) continue;
-            std::ifstream in(path);
-            std::string line, spec_text;
-            pid_t watcher = 0;
-            bool finished = false;
-            while (std::getline(in, line)) {
-                auto e = nlohmann::json::parse(line, nullptr, false);
-                if (!e.is_object()) continue;
-                std::string ev = e.value("event", "");
-                if (ev == "done" || ev == "undone") finished = true;
-                if (ev == "watching" && e.contains("spec") && e["spec"].is_string()) {
-                    spec_text = e["spec"].get<std::string>();
-                    watcher = e.value("watcher", 0);
-                }
-            }
-            if (finished || spec_text.empty()) continue;
-            auto spec = targets::spec_from_json(spec_text);
-            if (!spec) {
-                failed("watcher_undo", path, "unreadable spec: " + spec.error().message());
-                continue;
-            }
-            bool runner_alive = process_alive(spec->runner) && comm_of(spec->runner) == "injector";
-            bool watcher_alive = watcher > 0 && process_alive(watcher) && comm_of(watcher) == "injector";
-            if (runner_alive || watcher_alive) continue;  // one of them still answers for the targets
-            int bad = targets::undo_watch(*spec, "recover: the runner and its watcher are gone");
-            if (bad)
-                failed("watcher_undo", "run " + id, std::to_string(bad) + " undo steps failed (see " + path + ")");
-            else
-                removed("watcher_undo", "run " + id, "put back the bound targets of run " + id + " (see " + path + ")");
+        for (auto& id : entries(runs_root())) lost_watcher(runs_root() + "/" + id + "/watcher.jsonl", "run " + id);
+        const std::string agents = state_root() + "/agents";
+        for (auto& name : entries(agents)) {
+            const std::string suffix = ".watch.jsonl";
+            if (name.size() > suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0)
+                lost_watcher(agents + "/" + name, "agent record " + name.substr(0, name.size() - suffix.size()));
         }
+    }
+
+    void lost_watcher(const std::string& path, const std::string& what) {
+        if (!exists(path)) return;
+        std::ifstream in(path);
+        std::string line, spec_text;
+        pid_t watcher = 0;
+        bool finished = false;
+        while (std::getline(in, line)) {
+            auto e = nlohmann::json::parse(line, nullptr, false);
+            if (!e.is_object()) continue;
+            std::string ev = e.value("event", "");
+            if (ev == "done" || ev == "undone") finished = true;
+            if (ev == "watching" && e.contains("spec") && e["spec"].is_string()) {
+                spec_text = e["spec"].get<std::string>();
+                watcher = e.value("watcher", 0);
+            }
+        }
+        if (finished || spec_text.empty()) return;
+        auto spec = targets::spec_from_json(spec_text);
+        if (!spec) {
+            failed("watcher_undo", path, "unreadable spec: " + spec.error().message());
+            return;
+        }
+        bool owner_alive = process_alive(spec->runner) && comm_of(spec->runner) == "injector";
+        bool watcher_alive = watcher > 0 && process_alive(watcher) && comm_of(watcher) == "injector";
+        if (owner_alive || watcher_alive) return;  // one of them still answers for the targets
+        int bad = targets::undo_watch(*spec, "recover: the runner and its watcher are gone");
+        if (bad)
+            failed("watcher_undo", what, std::to_string(bad) + " undo steps failed (see " + path + ")");
+        else
+            removed("watcher_undo", what, "put back the bound targets of " + what + " (see " + path + ")");
     }
 
     bool down_lab(const lab::LabState& st, const std::string& why) {

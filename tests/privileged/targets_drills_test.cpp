@@ -820,14 +820,15 @@ TEST_F(HandMade, APidfileHostKilledByAPowerLossIsFoundAgainThroughItsNewPidfile)
 // The runner and its watcher both gone before the watcher finished (kill -9 of both, a reboot of
 // the state directory's tmpfs aside): `injector recover` undoes from the spec the watcher
 // recorded, here a fault filesystem left mounted over a real directory and a restart command.
-TEST(RecoverLostWatcher, UndoesFromTheRecordedSpecOnceAndOnlyOnce) {
-    const std::string tag = "inj-tlost-" + std::to_string(::getpid());
+// A runner (or agent) and its watcher both gone before the watcher finished, with a volume still
+// served and a service down: `injector recover` undoes from the spec in `record`, once.
+void recover_undoes_a_lost_watcher_once(const std::string& tag, const std::string& record_dir,
+                                        const std::string& record) {
     const std::string dir = "/tmp/" + tag + "-data", marker = "/tmp/" + tag + "-restarted";
-    const std::string run_dir = runs_root() + "/20261203T000000-" + tag;
     fs::create_directories(dir);
-    fs::create_directories(run_dir);
+    fs::create_directories(record_dir);
     std::ofstream(dir + "/kept.txt") << "kept\n";
-    auto daemon = faultfs::start({dir, run_dir + "/faultfs.ctl", "", run_dir + "/faultfs.log"});
+    auto daemon = faultfs::start({dir, record_dir + "/faultfs.ctl", "", record_dir + "/faultfs.log"});
     ASSERT_TRUE(daemon.ok()) << daemon.error().message();
     // A runner and a watcher that are gone: two children that exited.
     pid_t dead[2];
@@ -838,7 +839,7 @@ TEST(RecoverLostWatcher, UndoesFromTheRecordedSpecOnceAndOnlyOnce) {
     }
     targets::WatchSpec spec;
     spec.runner = dead[0];
-    spec.record = run_dir + "/watcher.jsonl";
+    spec.record = record;
     spec.restart = {{"/bin/sh", "-c", "touch " + marker}};
     spec.unmount = {dir};
     nlohmann::json watching = {
@@ -850,9 +851,9 @@ TEST(RecoverLostWatcher, UndoesFromTheRecordedSpecOnceAndOnlyOnce) {
     EXPECT_FALSE(faultfs_mounted_at(dir)) << r->output;
     EXPECT_TRUE(await([&] { return !process_alive(*daemon); }, 5s));
     std::ifstream in(spec.record);
-    std::string record((std::istreambuf_iterator<char>(in)), {});
-    EXPECT_NE(record.find("\"unmount\""), std::string::npos) << record;
-    EXPECT_NE(record.find("\"undone\""), std::string::npos) << record;
+    std::string text((std::istreambuf_iterator<char>(in)), {});
+    EXPECT_NE(text.find("\"unmount\""), std::string::npos) << text;
+    EXPECT_NE(text.find("\"undone\""), std::string::npos) << text;
     // Done once: a second recover leaves it alone (the record ends with "undone").
     fs::remove(marker);
     auto again = run({binary_path("injector/injector"), "recover"}, 120s);
@@ -860,8 +861,24 @@ TEST(RecoverLostWatcher, UndoesFromTheRecordedSpecOnceAndOnlyOnce) {
     EXPECT_FALSE(fs::exists(marker)) << again->output;
     EXPECT_EQ(std::ifstream(dir + "/kept.txt").rdbuf() ? fs::file_size(dir + "/kept.txt") : 0u, 5u);
     fs::remove_all(dir);
-    fs::remove_all(run_dir);
+    fs::remove(record);
+    fs::remove_all(record_dir);
     EXPECT_EQ(leftovers(), "");
+}
+
+TEST(RecoverLostWatcher, UndoesFromTheRecordedSpecOnceAndOnlyOnce) {
+    const std::string tag = "inj-tlost-" + std::to_string(::getpid());
+    const std::string run_dir = runs_root() + "/20261203T000000-" + tag;
+    recover_undoes_a_lost_watcher_once(tag, run_dir, run_dir + "/watcher.jsonl");
+}
+
+// The same for a fleet agent killed with its watcher: its record lives under agents/.
+TEST(RecoverLostWatcher, UndoesAnAgentsRecordToo) {
+    const std::string tag = "inj-alost-" + std::to_string(::getpid());
+    const std::string run = "20261203T000000-" + tag;
+    const std::string agents = state_root() + "/agents";
+    fs::create_directories(agents);
+    recover_undoes_a_lost_watcher_once(tag, agents + "/kv-9-" + run, agents + "/kv-9-" + run + ".watch.jsonl");
 }
 
 }  // namespace
