@@ -125,6 +125,7 @@ void ProbeSampler::start() {
 
 void ProbeSampler::stop() {
     uint64_t one = 1;
+    stopping_ = true;
     if (stop_fd_ && write(stop_fd_.get(), &one, sizeof one) < 0) {
         // An eventfd's counter cannot overflow from one write: nothing to do but join.
     }
@@ -146,9 +147,11 @@ std::vector<ProbeSample> ProbeSampler::recent(SteadyTime since) const {
 void ProbeSampler::loop() {
     uint64_t seq = 0;
     auto next = clock_.now();
-    // Without its eventfd (out of descriptors) the sampler does not run: stop() could not wake it.
-    if (!stop_fd_) return;
-    while (!clock_.wait_until(next, stop_fd_.get())) {
+    // Without its eventfd (out of descriptors) the sampler still runs; stop() then takes effect
+    // at the next attempt's instant instead of at once.
+    if (!stop_fd_)
+        log::get("runner")->warn("probe {}: no eventfd; stopping it waits for its next attempt", probe_.name);
+    while (!stopping_ && !clock_.wait_until(next, stop_fd_.get())) {
         auto at = clock_.now();
         auto s = exec_.attempt(probe_, ++seq);
         s.at = at;  // the run's time (an executor stamps the machine's)

@@ -78,6 +78,7 @@ private:
     Sink sink_;
     Clock& clock_;
     Fd stop_fd_;  // an eventfd: readable once stop() was called
+    std::atomic<bool> stopping_{false};
     mutable std::mutex mu_;
     std::vector<ProbeSample> samples_;
     std::thread thread_;
