@@ -23,8 +23,9 @@ std::optional<std::string> volume_relative(const std::string& p, const std::stri
     static const std::set<std::string> system_dirs{"bin",   "boot", "dev", "etc",  "home", "lib", "lib64",
                                                    "media", "mnt",  "opt", "proc", "root", "run", "sbin",
                                                    "srv",   "sys",  "tmp", "usr",  "var"};
-    const std::string outside = " is outside the volumes this plan declares (" + volumes +
-                                "); a degrade_storage path is relative to its volume, e.g. 'member/wal/*'";
+    const std::string outside =
+        " is outside the volumes this plan declares (" + volumes +
+        "); a path in a volume (degrade_storage, a crash point) is relative to it, e.g. 'member/wal/*'";
     if (p.empty()) {
         *why = "must not be empty";
         return std::nullopt;

@@ -5,6 +5,8 @@
 
 #include <algorithm>
 #include <cstring>
+#include <system_error>
+#include <thread>
 #include <tuple>
 
 #include "common/audit.hpp"
@@ -280,19 +282,40 @@ std::vector<FaultCounters> StorageEngine::counters() const {
 }
 
 Result<void> StorageEngine::lose_unsynced(const std::vector<std::string>& hosts) {
+    // Every dark volume at once, as the power goes from all of them at once: one thread per
+    // volume beyond the first (each waits on its own daemon), this thread takes the first.
+    struct Drop {
+        Volume* v;
+        uint64_t before = 0;
+        Result<void> r;
+    };
+    std::vector<Drop> drops;
+    for (auto& v : volumes_)
+        if (v.is_volatile && std::find(hosts.begin(), hosts.end(), v.host) != hosts.end()) drops.push_back({&v});
+    auto drop = [](Drop& d) {
+        d.before = d.v->ctl.block()->counters.dropped_bytes.load();
+        d.r = d.v->ctl.drop_volatile(std::chrono::duration_cast<std::chrono::milliseconds>(kDropBound));
+    };
+    std::vector<std::thread> others;
+    for (size_t i = 1; i < drops.size(); ++i) {
+        try {
+            others.emplace_back(drop, std::ref(drops[i]));
+        } catch (const std::system_error&) {
+            drop(drops[i]);  // no thread to be had: this one does it, a little later
+        }
+    }
+    if (!drops.empty()) drop(drops[0]);
+    for (auto& t : others) t.join();
     std::string failed;
     std::vector<std::string> dropped;
-    for (auto& v : volumes_) {
-        if (!v.is_volatile || std::find(hosts.begin(), hosts.end(), v.host) == hosts.end()) continue;
-        uint64_t before = v.ctl.block()->counters.dropped_bytes.load();
-        auto r = v.ctl.drop_volatile(std::chrono::duration_cast<std::chrono::milliseconds>(kDropBound));
-        if (!r) {
-            failed += (failed.empty() ? "" : "; ") + v.path + ": " + r.error().message();
+    for (auto& d : drops) {
+        if (!d.r) {
+            failed += (failed.empty() ? "" : "; ") + d.v->path + ": " + d.r.error().message();
             continue;
         }
-        uint64_t n = v.ctl.block()->counters.dropped_bytes.load() - before;
-        dropped.push_back(v.host + ":" + v.path + " " + std::to_string(n) + " bytes");
-        lg()->info("power loss of {}: {} bytes not yet durable on {} thrown away", v.host, n, v.volume);
+        uint64_t n = d.v->ctl.block()->counters.dropped_bytes.load() - d.before;
+        dropped.push_back(d.v->host + ":" + d.v->path + " " + std::to_string(n) + " bytes");
+        lg()->info("power loss of {}: {} bytes not yet durable on {} thrown away", d.v->host, n, d.v->volume);
     }
     Result<void> r = failed.empty() ? Result<void>() : Result<void>(plain_error("storage: power loss", failed));
     if (!dropped.empty() || !failed.empty()) audit::record("storage_volatile_drop", "power loss", r, dropped);
