@@ -66,6 +66,8 @@ public:
     // waits for it before judging the run.
     virtual bool settled() const { return true; }
     // Engine-specific figures of fault `index` for the report (fleet: activation spread), or null.
+    // A string under "not_applied" says the fault, injected and healed on time, never took effect
+    // (a crash point that never fired): a run that otherwise held then ends not_applied (exit 3).
     virtual nlohmann::json fault_report(size_t /*index*/) const { return nullptr; }
     // Detaches and releases everything prepare() created.
     virtual void release() noexcept = 0;

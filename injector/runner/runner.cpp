@@ -714,6 +714,12 @@ void Runner::Impl::observe_and_judge() {
     for (auto& e : out.expectations)
         if (!e.held) return finish(kExitViolated, "violated", "expectation " + e.name + " not met: " + e.message);
     if (!not_recovered.empty()) return finish(kExitViolated, "violated", not_recovered);
+    for (auto& f : out.faults)
+        if (auto n = f.engine_report.is_object() ? f.engine_report.find("not_applied") : f.engine_report.end();
+            n != f.engine_report.end() && n->is_string())
+            return finish(kExitNotApplied, "not_applied",
+                          "fault " + f.name + " did not take effect: " + n->get<std::string>() +
+                              " (the steady state held, but the drill did not rehearse what it planned)");
     finish(kExitHeld, "held", "the steady state held through every fault and came back after");
 }
 

@@ -188,6 +188,23 @@ TEST(Drills, RenameWithoutDirsyncLosesAcknowledgedRecordsAndNamesTheFiles) {
     EXPECT_EQ(leftovers(), "");
 }
 
+// A crash point that never fires (the service renames far fewer than 100,000 times): nothing
+// went dark, so the drill rehearsed nothing; the run, though its steady state held, ends
+// not_applied (exit 3) naming the crash point.
+TEST(Drills, ACrashPointThatNeverFiresEndsTheRunNotApplied) {
+    INJ_REQUIRE_PRIVILEGE();
+    auto plan = variant("experiments/rename-without-dirsync.yaml", "nth: 3,", "nth: 100000,");
+    auto r = run_plan(plan);
+    std::filesystem::remove(plan);
+    expect_verdict(r, "not_applied");
+    const std::string reason = r.report.value("reason", "");
+    EXPECT_NE(reason.find("fault "), std::string::npos) << reason;
+    EXPECT_NE(reason.find("never fired: nothing went dark"), std::string::npos) << reason;
+    const auto& c = r.report["faults"][0]["engine"]["crash_point"];
+    EXPECT_FALSE(c.value("fired", true)) << c.dump();
+    EXPECT_EQ(leftovers(), "");
+}
+
 // The same service fsyncing the directory before it acknowledges: the crash point fires at the
 // same place, nothing acknowledged is lost: exit 0.
 TEST(Drills, RenameWithDirsyncKeepsEveryAcknowledgedRecord) {

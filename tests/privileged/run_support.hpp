@@ -57,7 +57,7 @@ inline std::string leftovers() {
 // `probe` as the one that broke its SLO).
 inline void expect_verdict(const CliRun& r, const std::string& verdict, const std::string& probe = "") {
     ASSERT_FALSE(r.report.is_discarded()) << r.output;
-    EXPECT_EQ(r.exit_code, verdict == "held" ? 0 : 1) << r.output;
+    EXPECT_EQ(r.exit_code, verdict == "held" ? 0 : verdict == "not_applied" ? 3 : 1) << r.output;
     EXPECT_EQ(r.report["verdict"], verdict) << r.output;
     if (probe.empty()) return;
     std::string reason = r.report.value("reason", "");

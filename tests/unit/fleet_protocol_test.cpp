@@ -178,6 +178,20 @@ TEST(FleetReports, PowerReportsOfSeveralHostsMergeIntoTheLocalFields) {
     EXPECT_EQ(h["lost"].size(), 1u);
     EXPECT_NO_THROW(summary(h));
     EXPECT_TRUE(power::merge_reports({{"kv-5", "not an object"}}).empty());
+    EXPECT_FALSE(m.contains("not_applied"));
+}
+
+// A crash point that fired on no agent's host: the fleet's report says the fault was not
+// applied, as a local one does (the runner then ends a run that otherwise held not_applied);
+// fired on any one host, it was.
+TEST(FleetReports, ACrashPointThatFiredNowhereIsNotAppliedAnywhereItFiredItIs) {
+    const nlohmann::json never = {{"crash_point", {{"armed_volumes", 0}, {"fired", false}}},
+                                  {"not_applied", "its crash point (rename data/*) never fired: nothing went dark"}};
+    auto none = power::merge_reports({{"kv-1", never}, {"kv-2", never}});
+    EXPECT_EQ(none.value("not_applied", ""), never["not_applied"]);
+    auto one = power::merge_reports({{"kv-1", never}, {"kv-2", power_report("kv-2", 1000)}});
+    EXPECT_FALSE(one.contains("not_applied")) << one.dump();
+    EXPECT_EQ(one["crash_point"]["host"], "kv-2");
 }
 
 }  // namespace

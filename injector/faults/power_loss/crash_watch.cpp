@@ -99,6 +99,7 @@ void PowerEngine::end_crash(size_t index) {
     w.volumes = 0;
     disks_->disarm_crash(d.hosts);
     std::lock_guard lk(mu_);
+    w.ended = true;
     if (!w.fired)
         lg()->warn("fault {}: the crash point never fired ({}): nothing went dark", plan_->method[index].name,
                    faults::crash_text(*plan_->method[index].as<plan::PowerLossSpec>()->crash));
@@ -132,6 +133,10 @@ nlohmann::json PowerEngine::fault_report(size_t index) const {
     std::lock_guard lk(mu_);
     nlohmann::json j = nlohmann::json::object();
     if (d.crash) j["crash_point"] = crash_report(d);
+    if (d.crash && d.crash->ended && !d.crash->fired)
+        j["not_applied"] = "its crash point (" +
+                           faults::crash_text(*plan_->method[index].as<plan::PowerLossSpec>()->crash) +
+                           ") never fired: nothing went dark";
     if (d.lost.is_array() && !d.lost.empty()) j["lost"] = d.lost;
     return j.empty() ? nlohmann::json(nullptr) : j;
 }
@@ -139,7 +144,7 @@ nlohmann::json PowerEngine::fault_report(size_t index) const {
 json merge_reports(const std::map<std::string, json>& by_host) {
     json lost = json::array(), crash;
     const json* first = nullptr;  // the crash point that fired first
-    std::string first_host, error;
+    std::string first_host, error, not_applied;
     uint64_t armed = 0;
     for (auto& [host, r] : by_host) {
         if (!r.is_object()) continue;
@@ -149,6 +154,8 @@ json merge_reports(const std::map<std::string, json>& by_host) {
                     lost.push_back(v);
                     lost.back()["host"] = host;
                 }
+        if (auto n = r.find("not_applied"); not_applied.empty() && n != r.end() && n->is_string())
+            not_applied = n->get<std::string>();
         auto c = r.find("crash_point");
         if (c == r.end() || !c->is_object()) continue;
         armed += uint_of(*c, "armed_volumes");
@@ -169,6 +176,8 @@ json merge_reports(const std::map<std::string, json>& by_host) {
         }
         out["crash_point"] = std::move(crash);
     }
+    // Not applied when the crash point fired on no host at all.
+    if (!first && !not_applied.empty()) out["not_applied"] = not_applied;
     if (!lost.empty()) out["lost"] = std::move(lost);
     return out;
 }

@@ -90,6 +90,7 @@ private:
         std::optional<faults::CrashFired> fired;  // guarded by mu_
         uint64_t dark_ns = 0;                     // CLOCK_MONOTONIC once the hosts were dark
         std::string error;                        // the cut after it fired failed; guarded by mu_
+        bool ended = false;                       // disarmed at heal; guarded by mu_
     };
     Result<void> cut(size_t index);
     // inject() of a crash-point fault: arm, and start the watcher.
