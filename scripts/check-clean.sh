@@ -2,7 +2,8 @@
 # Fails when anything of the injector is left on this machine: namespaces, root-namespace
 # links, routes to the lab range, tcx/tc programs of ours, cgroups, faultfs mounts, processes
 # (faultfs daemons and watchers are `injector` processes), lab state, containers named with the
-# project's prefix, frozen cgroups under the project's cgroup roots, fuse/overlay mounts of ours.
+# project's prefix, frozen cgroups under the project's cgroup roots, fuse/overlay mounts of ours,
+# agents' served-volume directories.
 set -uo pipefail
 bad=0
 report() { echo "check-clean: LEFT BEHIND: $*"; bad=1; }
@@ -23,6 +24,8 @@ blk=$(ls -d /sys/fs/cgroup/blkio/injector-* /sys/fs/cgroup/unified/injector-* 2>
 [ -n "$blk" ] && report "blkio/io throttle cgroups: $blk"
 labs=$(ls /run/injector/labs 2>/dev/null || true)
 [ -n "$labs" ] && report "lab state: $labs"
+served=$(find /run/injector/agents -mindepth 1 -maxdepth 1 -type d 2>/dev/null || true)
+[ -n "$served" ] && report "agents' served-volume directories: $served"
 procs=$(ps -eo pid=,stat=,comm= | awk '$2 !~ /^Z/ && $3 ~ /^(etcd|iperf3|injector)$/' || true)
 [ -n "$procs" ] && report "processes: $procs"
 if command -v podman >/dev/null 2>&1; then

@@ -370,6 +370,7 @@ Result<void> AgentLoop::load(const Desired& d) {
     // Before anything is touched: a frozen or stopped host must not stay so if this agent dies,
     // and a volume served below is put back on its real directory.
     if (auto spec = l.targets->watch_spec(::getpid(), watch_record(opts_.host, d.run))) {
+        spec->scratch = state_root() + "/agents/" + opts_.host + "-" + d.run;  // served_dir(), if made
         auto w = targets::Watcher::start(*spec, faultfs::binary());
         if (!w) return plain_error("agent", "watcher: " + w.error().message());
         l.watcher.emplace(std::move(*w));

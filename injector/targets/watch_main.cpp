@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <ctime>
+#include <filesystem>
 
 #include <nlohmann/json.hpp>
 
@@ -154,6 +155,12 @@ int undo_watch(const WatchSpec& spec, const std::string& why) {
         }
         failed += !ev["ok"].get<bool>();
         record(spec.record, ev);
+    }
+    std::error_code ec;
+    if (!spec.scratch.empty() && failed == 0 && std::filesystem::is_directory(spec.scratch, ec)) {
+        std::filesystem::remove_all(spec.scratch, ec);
+        record(spec.record,
+               {{"event", "scratch_removed"}, {"dir", spec.scratch}, {"ok", !ec}, {"error", ec.message()}});
     }
     record(spec.record, {{"event", "undone"}, {"failed", failed}});
     return failed;

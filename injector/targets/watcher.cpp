@@ -13,6 +13,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/paths.hpp"
 #include "common/safe_file.hpp"
 #include "targets/cgroups.hpp"
 #include "targets/procfs.hpp"
@@ -101,6 +102,7 @@ std::string spec_to_json(const WatchSpec& s) {
               {"stop_containers", s.stop_containers},
               {"kill_cgroups", s.kill_cgroups},
               {"unmount", s.unmount}};
+    if (!s.scratch.empty()) j["scratch"] = s.scratch;
     return j.dump();
 }
 
@@ -155,6 +157,17 @@ Result<WatchSpec> spec_from_json(const std::string& text) {
     for (auto& m : s.unmount)
         if (m.size() < 2 || m[0] != '/' || m.find("/../") != std::string::npos || m.ends_with("/.."))
             return bad("unmount: absolute mountpoints other than /");
+    if (auto scratch = j.find("scratch"); scratch != j.end()) {
+        // Removed recursively by root: only a directory below the state root, named plainly.
+        const std::string root = state_root() + "/";
+        if (!scratch->is_string()) return bad("scratch: a directory under " + root);
+        const std::string d = scratch->get<std::string>();
+        if (!d.starts_with(root) || d.size() == root.size() || d.find("/../") != std::string::npos ||
+            d.find("/./") != std::string::npos || d.ends_with("/..") || d.ends_with("/.") ||
+            d.find("//") != std::string::npos)
+            return bad("scratch: a directory under " + root);
+        s.scratch = d;
+    }
     auto restart = j.find("restart");
     if (restart != j.end()) {
         if (!restart->is_array()) return bad("restart: a list of commands");

@@ -31,11 +31,14 @@ struct WatchSpec {
     std::vector<std::string> stop_containers;  // ids, stopped through container_runtime
     std::vector<std::string> kill_cgroups;     // cgroup v2 dirs: cgroup.kill, then wait until empty
     std::vector<std::string> unmount;          // faultfs mountpoints (absolute)
+    // A directory of the runner's own under state_root() (an agent's served-volume sockets and
+    // logs), removed once everything above is undone without a failure.
+    std::string scratch;
 };
 
 // The spec as one line of JSON (what the runner writes to the watcher's stdin), and back. The
 // parser checks every field: thaw dirs absolute and not a hierarchy's root, restart commands
-// non-empty, the record path absolute.
+// non-empty, the record path absolute, the scratch directory strictly under state_root().
 std::string spec_to_json(const WatchSpec& spec);
 Result<WatchSpec> spec_from_json(const std::string& text);
 

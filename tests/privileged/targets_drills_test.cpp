@@ -665,7 +665,7 @@ TEST_F(RealTargets, DegradeStorageOnAContainersBindMountThroughItsAgent) {
     EXPECT_EQ(cat->output, "probe\n");
     std::error_code ec;
     for (auto& e : fs::directory_iterator(state_root() + "/agents", ec))
-        EXPECT_FALSE(e.is_directory()) << "an agent's served-volume directory left: " << e.path();
+        EXPECT_FALSE(e.is_directory()) << "an agent's served-volume directory left: " << e.path() << "\n" << log;
 }
 
 // A volatile volume on a host started by other means: records written there without an fsync

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <thread>
@@ -13,6 +14,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "common/paths.hpp"
 #include "support/test_support.hpp"
 #include "targets/procfs.hpp"
 #include "targets/watcher.hpp"
@@ -91,6 +93,29 @@ TEST(TargetsWatcher, SpecRoundTripsAndBadSpecsAreRefused) {
         EXPECT_FALSE(spec_from_json(bad).ok()) << bad;
 }
 
+// The scratch directory is removed recursively by root: only a plain path strictly below the
+// state root is accepted.
+TEST(TargetsWatcher, ScratchIsOnlyADirectoryBelowTheStateRoot) {
+    const std::string root = state_root();
+    WatchSpec s{1234, {}, {}, "/run/x.jsonl", 30};
+    s.scratch = root + "/agents/kv-1-R1";
+    auto back = spec_from_json(spec_to_json(s));
+    ASSERT_TRUE(back.ok()) << back.error().message();
+    EXPECT_EQ(back->scratch, s.scratch);
+    s.scratch.clear();
+    auto none = spec_from_json(spec_to_json(s));
+    ASSERT_TRUE(none.ok()) << none.error().message();
+    EXPECT_EQ(none->scratch, "");
+    for (const std::string& bad : std::vector<std::string>{root, root + "/", "/etc", "agents/x", root + "/../etc",
+                                                           root + "/a/..", root + "//a", root + "/./a", root + "x/a"}) {
+        nlohmann::json j = nlohmann::json::parse(spec_to_json(s));
+        j["scratch"] = bad;
+        auto r = spec_from_json(j.dump());
+        ASSERT_FALSE(r.ok()) << bad;
+        EXPECT_NE(r.error().message().find("scratch"), std::string::npos) << r.error().message();
+    }
+}
+
 TEST(TargetsWatcher, ThawRefusesRootsAndNonCgroups) {
     EXPECT_FALSE(thaw_cgroup("/sys/fs/cgroup/freezer").ok());
     EXPECT_FALSE(thaw_cgroup("/sys/fs/cgroup/unified/").ok());
@@ -151,6 +176,31 @@ TEST(TargetsWatcher, RunnerKilledMeansRestartsRunAndAreRecorded) {
     EXPECT_EQ(ev[3]["ok"], false);  // `false` exits 1: recorded, and the watcher goes on
     EXPECT_EQ(ev[3]["exit"], 1);
     EXPECT_EQ(ev[4]["failed"], 1);
+}
+
+// An undo that went through removes the runner's scratch directory (an agent's served-volume
+// sockets and logs); one with a failed step keeps it, with the record, for whoever looks next.
+TEST(TargetsWatcher, UndoRemovesTheScratchDirectoryOnlyWhenEveryStepWorked) {
+    TempDir d;
+    ::chmod(d.path.c_str(), 0755);  // trusted as a state root (not writable by others)
+    const std::string root = d.path + "/state";
+    ::setenv("INJECTOR_STATE_DIR", root.c_str(), 1);
+    ASSERT_EQ(state_root(), root);
+    for (bool fail : {false, true}) {
+        const std::string scratch = root + "/agents/kv-1-R" + std::to_string(fail);
+        std::filesystem::create_directories(scratch);
+        std::ofstream(scratch + "/faultfs-kv-1-data.log") << "log\n";
+        WatchSpec s{::getpid(), {}, {{fail ? "false" : "true"}}, d.path + "/record" + std::to_string(fail) + ".jsonl"};
+        s.scratch = scratch;
+        auto w = Watcher::start(s, injector_bin());
+        ASSERT_TRUE(w.ok()) << w.error().message();
+        EXPECT_EQ(w->undo().ok(), !fail);
+        EXPECT_EQ(exists(scratch), fail) << scratch;
+        bool recorded = false;
+        for (auto& e : events(s.record)) recorded |= e["event"] == "scratch_removed";
+        EXPECT_EQ(recorded, !fail);
+    }
+    ::unsetenv("INJECTOR_STATE_DIR");
 }
 
 TEST(TargetsWatcher, DroppingTheHandleWithoutDoneUndoes) {
