@@ -1,8 +1,8 @@
 // Bounds on what a plan may ask for, so no input (a file, or a plan an agent reads from etcd)
 // can make the loader, the template expander or the runner use unbounded memory, stack or CPU.
 // Each is above what a real game day needs: a whole data center (issue 16: ~32,000 hosts, a 2.1 MB
-// plan from bench/scale_plan.py, loaded in under a second) fits twice. Exceeding one is a plan
-// error at file:line:col (exit 64).
+// plan with a line per host, loaded in under a second) fits twice. Exceeding one is a plan error at
+// file:line:col (exit 64).
 #pragma once
 
 #include <chrono>
@@ -13,7 +13,8 @@ namespace inj::plan::limits {
 
 constexpr size_t kMaxPlanBytes = 8 << 20;  // 8 MiB of YAML; 32,000 hosts take 2.1 MB, an experiment ~6 KB
 constexpr size_t kMaxZones = 256;
-constexpr size_t kMaxHosts = 65536;  // two data centers of 32,000 (loading is linear in hosts)
+// Hosts, host groups' (count:) included: two data centers of 32,000 (loading is linear in hosts).
+constexpr size_t kMaxHosts = 65536;
 constexpr size_t kMaxServices = 256;
 constexpr size_t kMaxFaults = 1024;
 constexpr size_t kMaxProbes = 64;       // each probe is a thread sampling on its own

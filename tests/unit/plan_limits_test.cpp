@@ -32,25 +32,7 @@ TEST(PlanLimits, Hosts) {
 // The data center of issue 16 fits the limits: 32,000 hosts in 3 zones and 64 power domains,
 // half in one zone (bench/scale_plan.py writes the same shape; a 4,096-host limit once refused it).
 TEST(PlanLimits, ADataCenterFits) {
-    struct Zone {
-        const char* name;
-        const char* subnet;
-        int hosts, pds;
-    };
-    std::string zones, hosts;
-    for (const Zone& z : {Zone{"pangyo", "198.18.0.0/17", 16000, 32}, Zone{"ansan", "198.18.128.0/17", 8000, 16},
-                          Zone{"gasan", "198.19.0.0/17", 8000, 16}}) {
-        std::string pds;
-        for (int d = 0; d < z.pds; ++d) pds += std::string(d ? ", " : "") + z.name + "-" + std::to_string(d);
-        zones +=
-            std::string("    - { name: ") + z.name + ", power_domains: [" + pds + "], subnet: " + z.subnet + " }\n";
-        for (int i = 0; i < z.hosts; ++i)
-            hosts += std::string("    - { name: ") + z.name + "-h" + std::to_string(i) + ", zone: " + z.name +
-                     ", power_domain: " + z.name + "-" + std::to_string(i % z.pds) + " }\n";
-    }
-    std::string y = "name: dc\ntopology:\n  zones:\n" + zones + "  hosts:\n" + hosts +
-                    "safety:\n  max_duration: 4m\nmethod:\n"
-                    "  - { name: fire, fault: power_loss, at: 5s, duration: 60s, target: { zone: pangyo } }\n";
+    std::string y = data_center(false);
     ASSERT_GT(y.size(), size_t(1) << 20);  // more than the old 1 MiB limit
     Plan p = load_ok(y);
     EXPECT_EQ(p.topology.hosts.size(), 32000u);

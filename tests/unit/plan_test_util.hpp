@@ -60,6 +60,35 @@ inline std::string pos_in(const std::string& text, const std::string& context, c
     return pos(head + "\x01", "\x01");
 }
 
+// The data center of issue 16: 32,000 hosts in 3 zones and 64 power domains (pangyo-0 ..
+// gasan-15, 500 hosts each), half in pangyo, and a power loss of pangyo. Each host a line of its
+// own (ZONE-hI, in domain I % domains), or with `groups` one host group a zone (ZONE-h-1 ..).
+inline std::string data_center(bool groups) {
+    struct Zone {
+        const char* name;
+        const char* subnet;
+        int hosts, pds;
+    };
+    std::string zones, hosts;
+    for (const Zone& z : {Zone{"pangyo", "198.18.0.0/17", 16000, 32}, Zone{"ansan", "198.18.128.0/17", 8000, 16},
+                          Zone{"gasan", "198.19.0.0/17", 8000, 16}}) {
+        std::string pds;
+        for (int d = 0; d < z.pds; ++d) pds += std::string(d ? ", " : "") + z.name + "-" + std::to_string(d);
+        zones +=
+            std::string("    - { name: ") + z.name + ", power_domains: [" + pds + "], subnet: " + z.subnet + " }\n";
+        if (groups)
+            hosts += std::string("    - { name: ") + z.name + "-h, count: " + std::to_string(z.hosts) +
+                     ", zone: " + z.name + " }\n";
+        else
+            for (int i = 0; i < z.hosts; ++i)
+                hosts += std::string("    - { name: ") + z.name + "-h" + std::to_string(i) + ", zone: " + z.name +
+                         ", power_domain: " + z.name + "-" + std::to_string(i % z.pds) + " }\n";
+    }
+    return "name: dc\ntopology:\n  zones:\n" + zones + "  hosts:\n" + hosts +
+           "safety:\n  max_duration: 4m\nmethod:\n"
+           "  - { name: fire, fault: power_loss, at: 5s, duration: 60s, target: { zone: pangyo } }\n";
+}
+
 inline LoadResult load(const std::string& yaml) { return load_string(yaml, "t.yaml"); }
 
 inline std::string dump(const LoadResult& r) {

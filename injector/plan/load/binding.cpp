@@ -39,7 +39,7 @@ void Loader::load_binding(const MapView& m, Host& h) {
     if (kinds == 0) return;
     b.mark = h.mark;
     if (kinds > 1) {
-        error(h.mark, "topology.hosts[" + std::to_string(plan_.topology.hosts.size()) + "]",
+        error(h.mark, m.self().path,
               "host '" + h.name +
                   "' is bound to more than one thing; give one of container:, "
                   "netns:/cgroup:/pid:/pidfile: or local: true");
@@ -146,7 +146,7 @@ void Loader::check_bindings() {
               "a plan whose hosts are bound to what exists has no lab services (the tool builds no lab for it)");
     for (size_t i = 0; i < hosts.size(); ++i) {
         if (!hosts[i].addresses.empty()) continue;
-        error(hosts[i].mark, "topology.hosts[" + std::to_string(i) + "]",
+        error(hosts[i].mark, host_path(i),
               "host '" + hosts[i].name + "' is bound to " + hosts[i].binding.describe() +
                   ": give the addresses its interfaces carry (addresses: [...]); packets are judged by address");
     }

@@ -49,7 +49,11 @@ private:
     void load_root(const Node& root);
     void load_topology(const Field& f);
     void load_zone(const Field& f);
-    void load_host(const Field& f);
+    void load_host(const Field& f, size_t entry);
+    void load_host_group(MapView& m, const Field& count, size_t entry);
+    const Zone* host_zone(MapView& m, std::string& zone);
+    bool host_power_domain(const Field& f, const std::string& pd, const Zone* zone);
+    bool room_for_hosts(const Field& f, size_t n);
     void load_binding(const MapView& m, Host& h);  // binding.cpp
     void check_bindings();
     void load_lab(const Field& f);
@@ -88,13 +92,17 @@ private:
     void expand_templates();
     void check_fault_sides();
 
-    // Registers a name of a kind; reports a duplicate with the line of the first.
-    void unique(const char* kind, std::map<std::string, Mark>& seen, const std::string& n, const Field& f) {
+    // Registers a name of a kind; reports a duplicate (when `report`) with the line of the first.
+    bool unique(const char* kind, std::map<std::string, Mark>& seen, const std::string& n, const Field& f,
+                bool report = true) {
         auto [it, fresh] = seen.emplace(n, f.mark);
-        if (!fresh)
+        if (!fresh && report)
             error(f, std::string("duplicate ") + kind + " name '" + n + "' (first at line " +
                          std::to_string(it->second.line) + ")");
+        return fresh;
     }
+    // The path of the topology.hosts entry host `hi` comes from (a group's hosts share one).
+    std::string host_path(size_t hi) const { return "topology.hosts[" + std::to_string(host_entry_[hi]) + "]"; }
     std::vector<std::string> names_of_zones() const {
         std::vector<std::string> v;
         for (auto& z : plan_.topology.zones) v.push_back(z.name);
@@ -116,6 +124,8 @@ private:
     bool topology_clean_ = false;
     bool addresses_assigned_ = false;
     std::vector<Owned> owned_;
+    std::vector<size_t> host_entry_;  // for each host, the index of its topology.hosts entry
+    size_t hosts_declared_ = 0;       // hosts of the entries read so far, refused ones too
     std::vector<TemplateUse> templates_;
     std::vector<std::string> fault_paths_;  // method[i] for each entry of plan_.method
     // safety.abort_when[i].probe fields: probes load after safety, so names resolve afterwards.

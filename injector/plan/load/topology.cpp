@@ -3,6 +3,7 @@
 
 #include <map>
 
+#include "plan/limits.hpp"
 #include "plan/prefix_set.hpp"
 
 #include <algorithm>
@@ -35,7 +36,7 @@ void Loader::load_topology(const Field& f) {
     if (auto hs = m.require("hosts"))
         if (auto items = list(*hs)) {
             if (items->empty()) error(*hs, "a topology needs at least one host");
-            for (auto& it : *items) load_host(it);
+            for (size_t i = 0; i < items->size(); ++i) load_host((*items)[i], i);
         }
     if (auto ls = m.get("links"))
         if (auto items = list(*ls))
@@ -122,12 +123,14 @@ void Loader::load_zone(const Field& f) {
     plan_.topology.zones.push_back(std::move(z));
 }
 
-void Loader::load_host(const Field& f) {
+void Loader::load_host(const Field& f, size_t entry) {
     MapView m(*this, f);
     if (!m.ok()) return;
-    std::vector<std::string> keys = {"name", "zone", "power_domain", "addresses", "cidrs"};
+    std::vector<std::string> keys = {"name", "zone", "power_domain", "count", "addresses", "cidrs"};
     keys.insert(keys.end(), binding_keys().begin(), binding_keys().end());
     m.allow(keys);
+    if (auto cf = m.get("count")) return load_host_group(m, *cf, entry);
+    if (!room_for_hosts(f, 1)) return;
     Host h;
     h.mark = f.mark;
     int hi = static_cast<int>(plan_.topology.hosts.size());
@@ -137,26 +140,14 @@ void Loader::load_host(const Field& f) {
             if (*s == "control") error(*n, "'control' is reserved: it names the runner's own position");
             unique("host", host_names_, *s, *n);
         }
-    const Zone* zone = nullptr;
-    int zi = -1;
-    if (auto zf = m.require("zone"))
-        if (auto s = name(*zf)) {
-            h.zone = *s;
-            zone = plan_.topology.zone(*s);
-            if (!zone)
-                error(*zf, "unknown zone '" + *s + "' (zones: " + join(names_of_zones()) + ")");
-            else
-                zi = static_cast<int>(zone - plan_.topology.zones.data());
-        }
+    const Zone* zone = host_zone(m, h.zone);
+    int zi = zone ? static_cast<int>(zone - plan_.topology.zones.data()) : -1;
     if (auto pf = m.get("power_domain")) {
-        if (auto s = name(*pf)) {
+        if (pf->node.IsSequence())
+            error(*pf, "a host has one power domain; a list spreads a host group (count:) over several");
+        else if (auto s = name(*pf)) {
             h.power_domain = *s;
-            const PowerDomain* pd = plan_.topology.power_domain(*s);
-            if (!pd)
-                error(*pf, "unknown power domain '" + *s + "' (power domains: " + join(names_of_power_domains()) + ")");
-            else if (zone && pd->zone != zone->name)
-                error(*pf, "power domain '" + *s + "' belongs to zone '" + pd->zone + "', not to the host's zone '" +
-                               zone->name + "'");
+            host_power_domain(*pf, *s, zone);
         }
     } else if (zone) {
         if (zone->power_domains.size() == 1)
@@ -218,6 +209,111 @@ void Loader::load_host(const Field& f) {
                         {c->network(), zi, hi, "host " + h.name + " cidr " + c->network().str(), it.mark, it.path});
                 }
     plan_.topology.hosts.push_back(std::move(h));
+    host_entry_.push_back(entry);
+}
+
+// Reads a host entry's zone (required): nullptr when it is missing or unknown (reported).
+const Zone* Loader::host_zone(MapView& m, std::string& zone) {
+    auto zf = m.require("zone");
+    if (!zf) return nullptr;
+    auto s = name(*zf);
+    if (!s) return nullptr;
+    zone = *s;
+    const Zone* z = plan_.topology.zone(*s);
+    if (!z) error(*zf, "unknown zone '" + *s + "' (zones: " + join(names_of_zones()) + ")");
+    return z;
+}
+
+// A host's power domain exists and belongs to the host's zone (when that is known).
+bool Loader::host_power_domain(const Field& f, const std::string& pd, const Zone* zone) {
+    const PowerDomain* d = plan_.topology.power_domain(pd);
+    if (!d) {
+        error(f, "unknown power domain '" + pd + "' (power domains: " + join(names_of_power_domains()) + ")");
+        return false;
+    }
+    if (zone && d->zone != zone->name) {
+        error(f, "power domain '" + pd + "' belongs to zone '" + d->zone + "', not to the host's zone '" + zone->name +
+                     "'");
+        return false;
+    }
+    return true;
+}
+
+// Counts an entry's `n` hosts against limits::kMaxHosts before any is made: the list's own
+// length bounds the entries, this bounds the hosts a group (count:) stands for. The entry that
+// crosses the limit is refused naming the total; those after it are refused in silence.
+bool Loader::room_for_hosts(const Field& f, size_t n) {
+    size_t before = hosts_declared_;
+    hosts_declared_ += n;
+    if (hosts_declared_ <= limits::kMaxHosts) return true;
+    if (before <= limits::kMaxHosts)
+        error(f, "too many hosts: " + std::to_string(hosts_declared_) + " with this entry, at most " +
+                     std::to_string(limits::kMaxHosts) + " (see plan/limits.hpp)");
+    return false;
+}
+
+// A host group, `count: N`: hosts <name>-1 .. <name>-N of one zone, spread in contiguous blocks
+// over the power domains given (all the zone's by default; host i goes to domain i*D/N), so a
+// data center is a few lines and each domain's hosts are one range of names. The lab builds
+// them and the loader assigns their addresses, so nothing that binds or addresses a host applies.
+void Loader::load_host_group(MapView& m, const Field& cf, size_t entry) {
+    std::vector<std::string> refused = {"addresses", "cidrs"};
+    refused.insert(refused.end(), binding_keys().begin(), binding_keys().end());
+    for (auto& key : refused)
+        if (auto kf = m.get(key))
+            error(kf->key_mark, kf->path,
+                  "count: a host group gets its addresses assigned and the lab builds its hosts, not with " + key +
+                      " (list such hosts one by one)");
+    size_t n = 0;  // stays 0 when the count is refused
+    if (auto c = integer(cf)) {
+        if (*c < 1)
+            error(cf, "a host group has at least 1 host, not " + std::to_string(*c));
+        else if (static_cast<unsigned long long>(*c) > limits::kMaxHosts)
+            error(cf, "count " + std::to_string(*c) + " is more than the " + std::to_string(limits::kMaxHosts) +
+                          " hosts a plan may have (see plan/limits.hpp)");
+        else
+            n = static_cast<size_t>(*c);
+    }
+    auto nf = m.require("name");
+    std::optional<std::string> prefix = nf ? name(*nf) : std::nullopt;
+    if (prefix && n > 0) {
+        std::string last = *prefix + "-" + std::to_string(n);
+        if (!valid_name(last)) {
+            error(*nf, "'" + last + "' is too long a host name (at most 63 characters): the group's hosts are " +
+                           *prefix + "-1 to " + last + "; shorten the name");
+            prefix.reset();
+        }
+    }
+    std::string zone_name;
+    const Zone* zone = host_zone(m, zone_name);
+    std::vector<std::string> domains;
+    if (auto pf = m.get("power_domain")) {
+        if (auto items = one_or_list(*pf)) {
+            if (items->empty()) error(*pf, "an empty list; leave power_domain out for all of the zone's");
+            for (auto& it : *items)
+                if (auto s = name(it)) {
+                    if (std::find(domains.begin(), domains.end(), *s) != domains.end())
+                        error(it, "power domain '" + *s + "' is listed twice");
+                    else if (host_power_domain(it, *s, zone))
+                        domains.push_back(*s);
+                }
+        }
+    } else if (zone) {
+        domains = zone->power_domains;
+    }
+    if (!prefix || n == 0 || !room_for_hosts(cf, n)) return;
+
+    bool clash = false;  // one duplicate is said, not a thousand
+    for (size_t i = 0; i < n; ++i) {
+        Host h;
+        h.name = *prefix + "-" + std::to_string(i + 1);
+        h.zone = zone_name;
+        if (!domains.empty()) h.power_domain = domains[i * domains.size() / n];
+        h.mark = m.self().mark;
+        if (!unique("host", host_names_, h.name, *nf, !clash)) clash = true;
+        plan_.topology.hosts.push_back(std::move(h));
+        host_entry_.push_back(entry);
+    }
 }
 
 void Loader::load_link(const Field& f) {
@@ -345,6 +441,9 @@ void Loader::assign_addresses() {
     for (size_t i = 0; i < owned_.size(); ++i)
         if (owned_[i].host >= 0) used.insert(owned_[i].prefix, i);
     std::map<const Cidr*, uint64_t> cursor;
+    // A full subnet is said once, at its first host left without an address, with how many more
+    // are (a group of 16,000 hosts in a /22 is one error, not 15,000).
+    std::map<const Cidr*, std::pair<size_t, size_t>> full;  // error index, hosts after the first
     for (size_t hi = 0; hi < topo.hosts.size(); ++hi) {
         Host& h = topo.hosts[hi];
         const Zone* z = topo.zone(h.zone);
@@ -369,14 +468,22 @@ void Loader::assign_addresses() {
                                   h.mark, ""});
                 placed = true;
             }
-            if (!placed)
-                error(h.mark, "topology.hosts[" + std::to_string(hi) + "]",
-                      "zone '" + z->name + "' has no free address left in " + (*sn)->str() + " for host '" + h.name +
-                          "'; give the zone a larger subnet");
+            if (placed) continue;
+            if (auto it = full.find(&**sn); it != full.end()) {
+                ++it->second.second;
+                continue;
+            }
+            full.emplace(&**sn, std::pair{errors_.size(), size_t{0}});
+            error(h.mark, host_path(hi),
+                  "zone '" + z->name + "' has no free address left in " + (*sn)->str() + " for host '" + h.name + "'");
         }
         // addresses[0] is the primary IPv4 address everything else relies on.
         std::stable_partition(h.addresses.begin(), h.addresses.end(), [](const Cidr& a) { return !a.addr.v6; });
     }
+    for (auto& [sn, at] : full)
+        errors_[at.first].message +=
+            (at.second ? " nor for the " + std::to_string(at.second) + " hosts after it" : "") +
+            std::string("; give the zone a larger subnet");
     addresses_assigned_ = true;
 }
 
