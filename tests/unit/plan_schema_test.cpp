@@ -12,6 +12,7 @@
 #include "common/proc.hpp"
 #include "faults/registry.hpp"
 #include "plan/load/schema.hpp"
+#include "plan/loader.hpp"
 #include "support/test_support.hpp"
 
 using namespace inj;
@@ -102,4 +103,30 @@ TEST(PlanSchema, RefusesWhatIsMisshapen) {
     EXPECT_NE(out.find(nodur + ": bad"), std::string::npos) << out;
     EXPECT_NE(out.find("'duration' is a required property"), std::string::npos) << out;
     for (auto& f : {typo, kind, mode, nodur}) std::filesystem::remove(f);
+}
+
+// Host groups (count:, a list of power domains) are in the schema's shape; a count below 1 is not.
+TEST(PlanSchema, TakesHostGroups) {
+    const std::string plan = R"(name: groups
+topology:
+  zones:
+    - { name: z1, power_domains: [a, b] }
+  hosts:
+    - { name: g, count: 4, zone: z1 }
+    - { name: w, count: 2, zone: z1, power_domain: [b, a] }
+    - { name: x, zone: z1, power_domain: a }
+safety:
+  max_duration: 1m
+method:
+  - { name: f1, fault: sever, at: 1s, duration: 10s, target: { host: g-1 } }
+)";
+    EXPECT_TRUE(plan::load_string(plan, "groups.yaml").ok());
+    auto good = write_plan("groups.yaml", plan);
+    auto zero = write_plan("zero.yaml",
+                           plan.substr(0, plan.find("count: 4")) + "count: 0" + plan.substr(plan.find("count: 4") + 8));
+    auto out = validate({good, zero});
+    EXPECT_NE(out.find(good + ": ok"), std::string::npos) << out;
+    EXPECT_NE(out.find(zero + ": bad"), std::string::npos) << out;
+    EXPECT_NE(out.find("0 is less than the minimum of 1"), std::string::npos) << out;
+    for (auto& f : {good, zero}) std::filesystem::remove(f);
 }

@@ -9,6 +9,7 @@
 #include "plan/load/schema.hpp"
 
 #include "faults/registry.hpp"
+#include "plan/limits.hpp"
 #include "plan/load/volume.hpp"
 
 namespace inj::plan {
@@ -61,9 +62,12 @@ json topology() {
                         {"switch_power_domain", name("the power domain feeding the zone's switch")}},
                        {"name"});
     json host =
-        object({{"name", name("the host")},
+        object({{"name", name("the host; with count, the prefix of its hosts' names")},
                 {"zone", name("its zone")},
-                {"power_domain", name("its power domain (optional when the zone has one)")},
+                {"power_domain", one_or_list(name("its power domain (optional when the zone has one); with count, "
+                                                  "the ones its hosts are spread over (default: all the zone's)"))},
+                {"count", integer("a host group: this many hosts, NAME-1 to NAME-COUNT, addresses assigned", 1,
+                                  static_cast<int>(limits::kMaxHosts))},
                 {"addresses", list(str("an address with its prefix length"))},
                 {"cidrs", list(str("an extra prefix of the host"))},
                 {"container", str("bind to this running container (by name or id)")},
