@@ -1,10 +1,33 @@
 #!/usr/bin/env python3
 """Writes a data-center-sized plan for bench/scale.sh: N hosts in 3 zones (half in pangyo, the
-burning zone), 64 power domains spread over the zones in proportion, three etcd members (one per
+burning zone), 64 power domains spread over the zones in proportion, the hosts written as host
+groups (`count:`, a few lines a zone; the etcd hosts kv-ZONE one by one), three etcd members (one per
 zone) and a power loss of the whole pangyo zone, with a sever of two ansan power domains from
 gasan later on; with SEVERS, that many more faults, each a power domain of ansan or gasan severed
 from pangyo for 10 s, one a second (a plan of many moments). Usage: scale_plan.py HOSTS [SEVERS] > plan.yaml"""
 import sys
+
+
+def zone_hosts(zone, count, pds):
+    """The zone's hosts: kv-ZONE in ZONE-00, the others as host groups (count:). Power domain d
+    holds the hosts i with i % pds == d, as when each host was a line of its own; the domains that
+    hold as many group hosts share one group, which spreads them evenly in the domains' order."""
+    per = [count // pds + (1 if d < count % pds else 0) for d in range(pds)]
+    lines = []
+    if count:
+        lines.append("    - { name: kv-%s, zone: %s, power_domain: %s-00 }" % (zone, zone, zone))
+        per[0] -= 1
+    by_size = {}
+    for d, k in enumerate(per):
+        if k:
+            by_size.setdefault(k, []).append("%s-%02d" % (zone, d))
+    # The group over the most domains is ZONE-h, the others ZONE-h2, ZONE-h3.
+    for g, (k, domains) in enumerate(sorted(by_size.items(), key=lambda kd: (-len(kd[1]), kd[0]))):
+        name = "%s-h" % zone if g == 0 else "%s-h%d" % (zone, g + 1)
+        where = "" if len(domains) == pds else ", power_domain: " + (
+            domains[0] if len(domains) == 1 else "[%s]" % ", ".join(domains))
+        lines.append("    - { name: %s, count: %d, zone: %s%s }" % (name, k * len(domains), zone, where))
+    return lines
 
 
 def main():
@@ -21,9 +44,7 @@ def main():
         out.append("    - { name: %s, power_domains: [%s], subnet: %s }" % (z, names, subnet))
     out.append("  hosts:")
     for z, _, count in zones:
-        for i in range(count):
-            name = "kv-%s" % z if i == 0 else "%s-h%d" % (z, i)
-            out.append("    - { name: %s, zone: %s, power_domain: %s-%02d }" % (name, z, z, i % pds[z]))
+        out += zone_hosts(z, count, pds[z])
     tail = """lab:
   ready_timeout: 60s
   services:
