@@ -28,15 +28,10 @@ std::string Binding::describe() const {
     return "?";
 }
 
-const Host* Topology::host(const std::string& n) const {
-    for (auto& h : hosts)
-        if (h.name == n) return &h;
-    return nullptr;
-}
+const Host* Topology::host(const std::string& n) const { return by_name_.find(hosts, n); }
 int Topology::host_index(const std::string& n) const {
-    for (size_t i = 0; i < hosts.size(); ++i)
-        if (hosts[i].name == n) return static_cast<int>(i);
-    return -1;
+    const Host* h = host(n);
+    return h ? static_cast<int>(h - hosts.data()) : -1;
 }
 
 const char* to_string(Direction d) {

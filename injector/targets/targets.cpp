@@ -3,11 +3,7 @@
 
 namespace inj::targets {
 
-const Host* Targets::host(const std::string& name) const {
-    for (auto& h : hosts())
-        if (h.name == name) return &h;
-    return nullptr;
-}
+const Host* Targets::host(const std::string& name) const { return index_.find(hosts(), name); }
 
 const Volume* Targets::volume(const std::string& host_name, const std::string& volume) const {
     const Host* h = host(host_name);

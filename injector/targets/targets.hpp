@@ -14,6 +14,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/name_index.hpp"
 #include "common/result.hpp"
 #include "targets/watcher.hpp"
 
@@ -111,6 +112,9 @@ public:
     // Puts back what the provider changed for the run (served volumes: each service stopped,
     // the daemon unmounted, the service started again on the real directory). Idempotent.
     virtual Result<void> release() { return {}; }
+
+private:
+    NameIndex<Host> index_;  // host() in constant time for large views
 };
 
 }  // namespace inj::targets
