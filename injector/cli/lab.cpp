@@ -2,6 +2,7 @@
 #include <signal.h>
 
 #include <iostream>
+#include <map>
 
 #include "cli/commands.hpp"
 #include "common/exit_codes.hpp"
@@ -25,8 +26,18 @@ int lab_up(const plan::Plan& p) {
     }
     std::cout << "lab " << st->id << " is up: " << st->hosts.size() << " hosts, " << st->services.size()
               << " service processes; state " << st->dir << "\n";
+    // Hosts with a namespace of their own one by one; pooled hosts (lab.pool_idle_hosts) per pool.
+    std::map<std::string, std::vector<const lab::HostRuntime*>> pools;
     for (auto& h : st->hosts)
-        std::cout << "  " << h.name << "  " << h.addresses.at(0).str() << "  (ip netns exec " << h.netns << " ...)\n";
+        if (h.pooled)
+            pools[h.netns].push_back(&h);
+        else
+            std::cout << "  " << h.name << "  " << h.addresses.at(0).str() << "  (ip netns exec " << h.netns
+                      << " ...)\n";
+    for (auto& [ns, members] : pools)
+        std::cout << "  " << members.size() << " idle hosts " << members.front()->name << " .. " << members.back()->name
+                  << "  " << members.front()->addresses.at(0).str() << " .. " << members.back()->addresses.at(0).str()
+                  << "  (pooled: ip netns exec " << ns << " ...)\n";
     return kExitHeld;
 }
 

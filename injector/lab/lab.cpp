@@ -17,6 +17,7 @@
 #include <cstdio>
 #include <deque>
 #include <fstream>
+#include <map>
 #include <set>
 
 #include "common/audit.hpp"
@@ -29,6 +30,7 @@
 #include "faultfs/faultfs.hpp"
 #include "lab/cgroup.hpp"
 #include "lab/iproute.hpp"
+#include "lab/pools.hpp"
 #include "lab/ready.hpp"
 #include "lab/state.hpp"
 #include "plan/template.hpp"
@@ -183,6 +185,8 @@ Result<LabState> plan_state(const plan::Plan& plan, const std::string& id, const
         }
     }
     std::set<std::string> names;
+    const std::vector<bool> idle = idle_hosts(plan);
+    std::map<std::string, int> pools;  // zone/power domain -> pool number
     for (size_t i = 0; i < topo.hosts.size(); ++i) {
         const auto& h = topo.hosts[i];
         if (!valid_name(h.name)) return bad("host name '" + h.name + "' is not usable as a namespace name");
@@ -198,6 +202,13 @@ Result<LabState> plan_state(const plan::Plan& plan, const std::string& id, const
         // Hosts are grouped by power domain, so a whole domain's processes can be killed or
         // frozen with one write (cgroup.kill of the domain's cgroup kills its subtree).
         hr.cgroup = s.power_domain_cgroup(h.power_domain) + "/" + h.name;
+        if (idle[i]) {
+            int pool = pools.try_emplace(h.zone + "/" + h.power_domain, static_cast<int>(pools.size())).first->second;
+            hr.pooled = true;
+            hr.netns = pool_netns(id, pool);
+            hr.fabric_port = pool_port(pool);
+            hr.cgroup = s.power_domain_cgroup(h.power_domain) + "/" + kPoolCgroupLeaf;
+        }
         for (const auto& a : h.addresses) {
             // The address takes its zone's prefix so the gateway is on-link whatever prefix the
             // plan wrote.
@@ -266,11 +277,13 @@ Result<void> build_network(const plan::Plan& plan, const LabState& s) {
 
     // Root: the namespaces, and every veth created straight into its namespaces, so no lab
     // interface ever appears in the root namespace except the control end.
+    // One namespace per host, or per pool of idle hosts (pools.hpp).
+    const std::vector<const HostRuntime*> own = distinct_namespaces(s);
     std::vector<std::string> root{"netns add " + s.fabric_netns};
-    for (auto& h : s.hosts) root.push_back("netns add " + h.netns);
+    for (auto* h : own) root.push_back("netns add " + h->netns);
     root.push_back("link add " + s.control_if + " type veth peer name " + s.control_port + " netns " + s.fabric_netns);
-    for (auto& h : s.hosts)
-        root.push_back("link add eth0 netns " + h.netns + " type veth peer name " + h.fabric_port + " netns " +
+    for (auto* h : own)
+        root.push_back("link add eth0 netns " + h->netns + " type veth peer name " + h->fabric_port + " netns " +
                        s.fabric_netns);
     root.push_back("addr add " + s.control_addr.str() + " dev " + s.control_if);
     if (s.control_addr6) root.push_back("addr add " + s.control_addr6->str() + " dev " + s.control_if + " nodad");
@@ -280,9 +293,9 @@ Result<void> build_network(const plan::Plan& plan, const LabState& s) {
         auto r = ip::batch(root, ipdir + "/root.batch");
         std::vector<std::string> namespaces{s.fabric_netns},
             links{s.control_if + " <-> " + s.fabric_netns + "/" + s.control_port};
-        for (auto& h : s.hosts) {
-            namespaces.push_back(h.netns);
-            links.push_back(h.netns + "/eth0 <-> " + s.fabric_netns + "/" + h.fabric_port);
+        for (auto* h : own) {
+            namespaces.push_back(h->netns);
+            links.push_back(h->netns + "/eth0 <-> " + s.fabric_netns + "/" + h->fabric_port);
         }
         audit::record("netns_create", "lab " + s.id + ": " + std::to_string(namespaces.size()) + " namespaces", r,
                       namespaces);
@@ -315,12 +328,11 @@ Result<void> build_network(const plan::Plan& plan, const LabState& s) {
         if (z.subnet6) fabric.push_back("addr add " + gateway_of(*z.subnet6).str() + " dev " + br + " nodad");
         fabric.push_back("link set " + br + " up");
     }
-    for (auto& h : s.hosts) {
-        int zi = 0;
-        for (size_t i = 0; i < topo.zones.size(); ++i)
-            if (topo.zones[i].name == topo.hosts[h.index].zone) zi = static_cast<int>(i);
-        fabric.push_back("link set " + h.fabric_port + " master z" + std::to_string(zi) + " up");
-    }
+    std::map<std::string, int> zone_index;
+    for (size_t i = 0; i < topo.zones.size(); ++i) zone_index[topo.zones[i].name] = static_cast<int>(i);
+    for (auto* h : own)
+        fabric.push_back("link set " + h->fabric_port + " master z" +
+                         std::to_string(zone_index[topo.hosts[h->index].zone]) + " up");
     fabric.push_back("addr add " + s.control_gateway.str() + " dev " + s.control_port);
     if (s.control_gateway6)
         fabric.push_back("addr add " + s.control_gateway6->str() + " dev " + s.control_port + " nodad");
@@ -334,12 +346,16 @@ Result<void> build_network(const plan::Plan& plan, const LabState& s) {
         INJ_TRY(r);
     }
 
+    // Each namespace's addresses: its host's, or every address of its pool's hosts.
+    std::map<std::string, std::vector<const HostRuntime*>> members;
+    for (auto& h : s.hosts) members[h.netns].push_back(&h);
     std::vector<ip::Job> jobs;
-    for (auto& h : s.hosts) {
-        const plan::Zone* z = topo.zone(topo.hosts[h.index].zone);
-        ip::Job job{{"link set lo up"}, ipdir + "/" + h.name + ".batch", h.netns};
-        for (auto& a : h.addresses)
-            job.lines.push_back("addr add " + a.str() + " dev eth0" + (a.addr.v6 ? " nodad" : ""));
+    for (auto* h : own) {
+        const plan::Zone* z = topo.zone(topo.hosts[h->index].zone);
+        ip::Job job{{"link set lo up"}, ipdir + "/" + (h->pooled ? h->fabric_port : h->name) + ".batch", h->netns};
+        for (auto* m : members[h->netns])
+            for (auto& a : m->addresses)
+                job.lines.push_back("addr add " + a.str() + " dev eth0" + (a.addr.v6 ? " nodad" : ""));
         job.lines.push_back("link set eth0 up");
         job.lines.push_back("route add default via " + z->subnet->nth(1).str() + " dev eth0");
         if (z->subnet6) job.lines.push_back("route add default via " + z->subnet6->nth(1).str() + " dev eth0");
@@ -600,9 +616,9 @@ Result<LabState> up(const plan::Plan& plan, const UpOptions& opts) {
         {
             std::vector<std::string> made;
             Result<void> r;
-            for (auto& h : s.hosts) {
-                if (r = cgroup::make(h.cgroup); !r) break;
-                made.push_back(h.cgroup);
+            for (auto& cg : distinct_cgroups(s)) {
+                if (r = cgroup::make(cg); !r) break;
+                made.push_back(cg);
             }
             audit::record("cgroup_create", s.cgroup_root, r, made);
             INJ_TRY(r);
@@ -654,9 +670,9 @@ Result<void> down(const LabState& lab) {
     if (!lab.cgroup_root.empty()) {
         if (path_exists(lab.cgroup_root)) {  // audited only when there is something to remove
             std::vector<std::string> pids;
-            for (auto& h : lab.hosts)
-                for (pid_t p : cgroup::procs(h.cgroup)) {
-                    pids.push_back(std::to_string(p) + " (" + h.name + ")");
+            for (auto& cg : distinct_cgroups(lab))
+                for (pid_t p : cgroup::procs(cg)) {
+                    pids.push_back(std::to_string(p) + " (" + cg.substr(cg.rfind('/') + 1) + ")");
                     in_cgroups.push_back(p);
                 }
             auto k = cgroup::kill_all(lab.cgroup_root, kKillBound);
@@ -693,8 +709,8 @@ Result<void> down(const LabState& lab) {
                       gone ? std::string() : (r ? r->output : r.error().message()), with);
     }
     std::vector<std::string> dels;
-    for (auto& h : lab.hosts)
-        if (ip::netns_exists(h.netns)) dels.push_back("netns del " + h.netns);
+    for (auto* h : distinct_namespaces(lab))
+        if (ip::netns_exists(h->netns)) dels.push_back("netns del " + h->netns);
     if (ip::netns_exists(lab.fabric_netns)) dels.push_back("netns del " + lab.fabric_netns);
     if (!dels.empty()) {
         // The batch file lives beside the labs, not in the lab dir: down must work without it.
@@ -741,47 +757,6 @@ std::vector<std::string> list() {
     ::closedir(d);
     std::sort(ids.begin(), ids.end());
     return ids;
-}
-
-Result<std::vector<std::string>> leftovers(const LabState& lab) {
-    std::vector<std::string> out;
-    if (ip::netns_exists(lab.fabric_netns)) out.push_back("netns " + lab.fabric_netns);
-    for (auto& h : lab.hosts)
-        if (ip::netns_exists(h.netns)) out.push_back("netns " + h.netns);
-    if (ip::link_exists(lab.control_if)) out.push_back("link " + lab.control_if + " (root namespace)");
-    for (auto& r : lab.routes) {
-        auto used = ip::overlapping(r);
-        if (!used) return used.error();
-        for (auto& e : *used)
-            if (e.dev == lab.control_if) out.push_back(e.what);
-    }
-    std::vector<std::string> cgs{lab.cgroup_root};
-    for (auto& h : lab.hosts) cgs.push_back(h.cgroup);
-    for (auto& c : cgs) {
-        if (c.empty() || !path_exists(c)) continue;
-        out.push_back("cgroup " + c);
-        for (pid_t p : cgroup::procs(c)) out.push_back("process " + std::to_string(p) + " in " + c);
-    }
-    // A recorded pid counts only while it is still in this lab's cgroup: after down the number
-    // may belong to an unrelated process.
-    std::string marker = "/injector/" + lab.id + "/";
-    for (auto& p : lab.services) {
-        if (!process_alive(p.pid)) continue;
-        std::ifstream in("/proc/" + std::to_string(p.pid) + "/cgroup");
-        std::string line;
-        while (std::getline(in, line))
-            if (line.rfind("0::", 0) == 0 && line.find(marker) != std::string::npos)
-                out.push_back("process " + std::to_string(p.pid) + " (" + p.service + " on " + p.host + ")");
-    }
-    auto mounted = faultfs::mounts();
-    for (auto& m : lab.faultfs) {
-        if (std::find(mounted.begin(), mounted.end(), m.path) != mounted.end())
-            out.push_back("faultfs mount " + m.path);
-        if (pid_t p = faultfs::daemon_of(m.path))
-            out.push_back("process " + std::to_string(p) + " (faultfs daemon of " + m.path + ")");
-    }
-    if (path_exists(lab.dir)) out.push_back("state " + lab.dir);
-    return out;
 }
 
 }  // namespace inj::lab

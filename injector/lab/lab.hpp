@@ -3,7 +3,8 @@
 // Shape: one "fabric" namespace holds a bridge per zone (each zone one L2 segment, its gateway
 // address on the bridge) and routes between them (the backbone: inter-zone traffic crosses a
 // routed zone boundary). Each host is its own namespace with eth0, whose veth peer "h<index>"
-// is a port of its zone's bridge in the fabric. The root namespace (the control position, where
+// is a port of its zone's bridge in the fabric (or, when the plan pools idle hosts, shares its
+// power domain's pool namespace and port "p<n>": pools.hpp). The root namespace (the control position, where
 // the runner and its probes live) reaches the lab through one veth pair to the fabric.
 // Everything the lab creates is named from its id and recorded in its state file, so `lab down`
 // and `injector recover` remove exactly that and nothing else.
@@ -32,6 +33,7 @@ struct HostRuntime {
     std::string fabric_port;  // ifname of this host's veth peer inside the fabric namespace
     std::string cgroup;       // cgroup directory holding every process of this host
     std::vector<Cidr> addresses;
+    bool pooled = false;  // shares netns, fabric_port and cgroup with its power domain's pool (pools.hpp)
 };
 
 struct ServiceProcess {

@@ -31,6 +31,7 @@ json to_json(const LabState& s) {
                          {"netns", h.netns},
                          {"fabric_port", h.fabric_port},
                          {"cgroup", h.cgroup},
+                         {"pooled", h.pooled},
                          {"addresses", addrs}});
     }
     json services = json::array();
@@ -107,6 +108,7 @@ Result<LabState> from_json(const json& j) {
         hr.netns = h.value("netns", "");
         hr.fabric_port = h.value("fabric_port", "");
         hr.cgroup = h.value("cgroup", "");
+        hr.pooled = h.value("pooled", false);
         for (auto& a : h.value("addresses", json::array())) {
             auto c = Cidr::parse(a.get<std::string>());
             if (!c) return plain_error("read lab state", "bad address " + a.dump() + " of " + hr.name);

@@ -3,6 +3,7 @@
 
 #include <chrono>
 #include <set>
+#include <unordered_set>
 
 #include "common/audit.hpp"
 #include "common/log.hpp"
@@ -157,9 +158,11 @@ Result<void> NetEngine::prepare_degrade(const plan::Plan& plan, const targets::T
         audit::record("tap_create", "delay line in " + fabric + " (taps die with this process)", true, {}, taps);
     }
     if (!fabric.empty() && (!caps.empty() || edt)) {  // never shapes a namespace it was not given
-        std::vector<std::string> ports;
+        std::vector<std::string> ports;               // once each: pooled hosts share a port
+        std::unordered_set<std::string> seen;
         for (auto& h : targets.hosts())
-            for (auto& j : h.judges) ports.push_back(j.ifname);
+            for (auto& j : h.judges)
+                if (seen.insert(j.ifname).second) ports.push_back(j.ifname);
         auto lines = shaper_lines(ports, caps, mech_.latency == Mechanisms::Latency::edt);
         auto r = shaper_install(fabric, lines);
         shaped_ports_ = ports;  // a partial batch is removed too
@@ -168,7 +171,9 @@ Result<void> NetEngine::prepare_degrade(const plan::Plan& plan, const targets::T
     }
     if (mech_.corrupt) {
         std::vector<std::string> done;
+        std::unordered_set<std::string> seen;
         for (auto& h : targets.hosts()) {
+            if (!seen.insert(h.netns + "/" + h.interface).second) continue;  // a pool's, done once
             auto r = set_tx_checksum(h.netns, h.interface, false);
             if (!r.ok()) {
                 audit::record("tx_checksum_off", "eth0 of lab hosts", false, r.error().message(), done);

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "common/duration.hpp"
+#include "common/name_index.hpp"
 #include "common/netaddr.hpp"
 #include "faults/specs.hpp"
 #include "plan/base.hpp"
@@ -128,6 +129,8 @@ struct Topology {
     int host_index(const std::string& n) const;  // -1 if absent
     // True when the hosts are bound to what exists (then every host is: the loader refuses a mix).
     bool bound() const { return !hosts.empty() && hosts.front().binding.bound(); }
+
+    NameIndex<Host> by_name_;  // host() and host_index() in constant time at any size (not copied)
 };
 
 struct Service {
@@ -147,6 +150,9 @@ struct Service {
 struct Lab {
     std::vector<Service> services;
     Duration ready_timeout{std::chrono::seconds(60)};
+    // Hosts that run nothing and that no probe, fault or link names one by one share one
+    // namespace per power domain (lab/pools.hpp): a data center of 32,000 hosts fits a machine.
+    bool pool_idle_hosts = false;
 };
 
 struct Slo {

@@ -74,6 +74,7 @@ Result<void> PowerEngine::prepare(const plan::Plan& plan, targets::Targets& targ
                     whole.push_back(pd);
                     d.cut_dirs.push_back(*dir);
                 }
+        std::unordered_set<std::string> cut(d.cut_dirs.begin(), d.cut_dirs.end());  // pooled hosts share one
         for (auto& hn : d.hosts) {
             const targets::Host* h = targets.host(hn);
             const plan::Host* ph = plan.topology.host(hn);
@@ -82,7 +83,8 @@ Result<void> PowerEngine::prepare(const plan::Plan& plan, targets::Targets& targ
                                    "fault " + f.name + ": host " + hn + " is not bound in " + targets.describe());
             if (h->cgroup.empty())
                 return plain_error("power", "fault " + f.name + ": host " + hn + " has no cgroup to cut");
-            if (std::find(whole.begin(), whole.end(), ph->power_domain) == whole.end()) d.cut_dirs.push_back(h->cgroup);
+            if (std::find(whole.begin(), whole.end(), ph->power_domain) == whole.end() && cut.insert(h->cgroup).second)
+                d.cut_dirs.push_back(h->cgroup);
         }
         for (auto& dir : d.cut_dirs)
             if (::access((dir + file).c_str(), W_OK) != 0)

@@ -10,9 +10,11 @@ namespace inj::plan::load {
 void Loader::load_lab(const Field& f) {
     MapView m(*this, f);
     if (!m.ok()) return;
-    m.allow({"ready_timeout", "services"});
+    m.allow({"ready_timeout", "services", "pool_idle_hosts"});
     if (auto t = m.get("ready_timeout"))
         if (auto d = duration(*t, true)) plan_.lab.ready_timeout = *d;
+    if (auto p = m.get("pool_idle_hosts"))
+        if (auto b = boolean(*p)) plan_.lab.pool_idle_hosts = *b;
     if (auto sf = m.get("services"))
         if (auto items = list(*sf))
             for (auto& it : *items) load_service(it);

@@ -106,7 +106,10 @@ json lab() {
                            {"command", str("the command, a template")},
                            {"ready", check()}},
                           {"name", "hosts", "command"});
-    return object({{"ready_timeout", duration("every service ready within this")}, {"services", list(service)}});
+    return object({{"ready_timeout", duration("every service ready within this")},
+                   {"services", list(service)},
+                   {"pool_idle_hosts",
+                    boolean("hosts no service, probe, fault or link names share one namespace per power domain")}});
 }
 
 json probes() {
