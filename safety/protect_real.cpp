@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <map>
+#include <unordered_map>
 
 #include "targets/procfs.hpp"
 
@@ -32,11 +33,23 @@ std::vector<std::string> check_real_targets(const plan::Plan& plan, const net::T
                                             const std::string& own_netns) {
     ProtectedList protect = machine;
     for (auto& p : plan_protected(plan)) protect.push_back(p);
-    // The bound hosts that are this machine (its namespace), with their interfaces.
+    // The bound hosts that are this machine (its namespace), with their interfaces; each namespace
+    // looked at once (a lab's pooled hosts share theirs).
+    std::unordered_map<std::string, bool> mine;
     auto is_machine = [&](const std::string& host) -> const targets::Host* {
         const targets::Host* h = targets.host(host);
-        return h && targets::same_file(h->netns, own_netns) ? h : nullptr;
+        if (!h) return nullptr;
+        auto [it, fresh] = mine.try_emplace(h->netns, false);
+        if (fresh) it->second = targets::same_file(h->netns, own_netns);
+        return it->second ? h : nullptr;
     };
+    // None of them is: nothing below can refuse (and a lab of 32,000 hosts has a billion pairs).
+    if (std::none_of(targets.hosts().begin(), targets.hosts().end(), [&](const targets::Host& h) {
+            auto [it, fresh] = mine.try_emplace(h.netns, false);
+            if (fresh) it->second = targets::same_file(h.netns, own_netns);
+            return it->second;
+        }))
+        return {};
     auto addresses = [&](const std::string& host) {
         std::vector<IpAddr> out;
         if (const plan::Host* ph = plan.topology.host(host))

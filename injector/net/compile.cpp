@@ -514,6 +514,25 @@ std::vector<std::pair<std::string, std::string>> cut_set(const plan::Plan& plan,
     return pairs(plan, t, fault_index, false);
 }
 
+std::optional<std::pair<std::string, std::string>> first_cut(const plan::Plan& plan, const Tables& t,
+                                                             size_t fault_index) {
+    // cut_set's order: the first source host that drops towards anyone, then its first
+    // destination; every host of a group is judged alike, so each group is seen through its first
+    // (as a source) and its first other than the source (as a destination).
+    auto groups = host_groups(plan, t);
+    std::optional<std::pair<size_t, size_t>> best;
+    for (auto& c : group_cuts(plan, t, groups, fault_index)) {
+        const auto& from = groups[c.from].hosts;
+        const auto& to = groups[c.to].hosts;
+        size_t a = from.front();
+        size_t b = to.front() != a ? to.front() : to.size() > 1 ? to[1] : a;
+        if (b == a) continue;
+        if (!best || std::pair{a, b} < *best) best = {a, b};
+    }
+    if (!best) return std::nullopt;
+    return std::pair{plan.topology.hosts[best->first].name, plan.topology.hosts[best->second].name};
+}
+
 std::vector<std::pair<std::string, std::string>> degraded_set(const plan::Plan& plan, const Tables& t,
                                                               size_t fault_index) {
     return pairs(plan, t, fault_index, true);

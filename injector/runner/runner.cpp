@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <fstream>
 #include <mutex>
+#include <unordered_set>
 
 #include "common/audit.hpp"
 #include "common/duration.hpp"
@@ -23,6 +24,7 @@
 #include "faults/registry.hpp"
 #include "net/compile.hpp"
 #include "plan/json.hpp"
+#include "runner/canaries.hpp"
 #include "runner/events.hpp"
 #include "runner/journal.hpp"
 #include "runner/outcome_json.hpp"
@@ -307,26 +309,16 @@ void Runner::Impl::add_run_guards() {
         !std::any_of(targets->hosts().begin(), targets->hosts().end(), [&](auto& h) { return h.netns == judge; }))
         paths.emplace_back("fabric", judge);
     // A container's /proc/PID/ns/net goes with its processes, by design; a fleet's hosts may have none here.
+    std::unordered_set<std::string> watched;  // pooled hosts share a namespace: watched once
     for (auto& h : targets->hosts())
-        if (h.netns_stable && !h.netns.empty()) paths.emplace_back(h.name, h.netns);
+        if (h.netns_stable && !h.netns.empty() && watched.insert(h.netns).second) paths.emplace_back(h.name, h.netns);
     guards.push_back(std::make_unique<safety::HostVanishedGuard>(paths, std::chrono::milliseconds(100)));
-    // One canary per sever fault that cuts whole flows: the first pair of its cut set.
-    std::vector<safety::Canary> canaries;
-    {
-        for (size_t i = 0; i < plan.method.size(); ++i) {
-            auto& f = plan.method[i];
-            auto effect = f.net();
-            if (!effect || effect->kind != plan::NetEffect::Kind::cut || effect->share < 1.0) continue;
-            auto cut = net::cut_set(plan, tables, i);
-            if (cut.empty()) continue;
-            auto* from = targets->host(cut[0].first);
-            auto* to = plan.topology.host(cut[0].second);
-            if (!from || from->netns.empty() || !to || to->addresses.empty()) continue;  // on another machine
-            auto addr = to->addresses[0].addr;
-            canaries.push_back({f.name, cut[0].first, cut[0].second, from->netns,
-                                (addr.v6 ? "[" + addr.str() + "]" : addr.str()) + ":9"});
-        }
-    }
+    // One canary per fault that stops whole flows (a sever, a power loss): canaries.hpp.
+    std::vector<safety::Canary> canaries = plan_canaries(plan, tables, *targets);
+    nlohmann::json listed = nlohmann::json::array();
+    for (auto& c : canaries)
+        listed.push_back({{"fault", c.fault}, {"from", c.from_host}, {"to", c.to_host}, {"addr", c.to}});
+    jwrite("canaries", {{"canaries", listed}});
     auto cut_in_force = [this](const std::string& fault) {
         for (size_t i = 0; i < plan.method.size(); ++i)
             if (plan.method[i].name == fault) return active[i].load() && !ending[i].load();

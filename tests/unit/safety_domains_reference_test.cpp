@@ -181,9 +181,16 @@ TEST(SafetyDomainsReference, GroupCutsExpandToTheHostPairCutSet) {
                     for (size_t b : groups[c.to].hosts)
                         if (a != b) got.insert({p.topology.hosts[a].name, p.topology.hosts[b].name});
             }
-            for (auto& pr : net::cut_set(p, t, fi)) want.insert(pr);
+            auto pairs = net::cut_set(p, t, fi);
+            for (auto& pr : pairs) want.insert(pr);
             ASSERT_EQ(got, want) << p.method[fi].name;
             nonempty += !want.empty();
+            // The canary's pair, found over groups, is the host-pair search's first.
+            auto first = net::first_cut(p, t, fi);
+            ASSERT_EQ(first.has_value(), !pairs.empty()) << p.method[fi].name;
+            if (first) {
+                EXPECT_EQ(*first, pairs.front()) << p.method[fi].name;
+            }
         }
     });
     std::cout << plans << " plans, " << nonempty << " faults with a cut set\n";
