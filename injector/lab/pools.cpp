@@ -10,7 +10,8 @@ namespace inj::lab {
 namespace {
 void mark_named(const plan::Plan& plan, const std::vector<std::string>& hosts, std::vector<bool>& idle) {
     for (auto& n : hosts)
-        if (const plan::Host* h = plan.topology.host(n)) idle[static_cast<size_t>(h - plan.topology.hosts.data())] = false;
+        if (const plan::Host* h = plan.topology.host(n))
+            idle[static_cast<size_t>(h - plan.topology.hosts.data())] = false;
 }
 }  // namespace
 

@@ -91,7 +91,8 @@ TEST(LabPools, DistinctNamespacesAndCgroupsOncePerPoolAndThePooledFlagRoundTrips
     s.control_gateway = *Cidr::parse("198.19.255.2/30");
     for (auto [name, ns, cg, pooled] :
          {std::tuple{"a", "inj-ab12-a", "/cg/e1/a", false}, std::tuple{"b", "inj-ab12--p0", "/cg/e1/-pool", true},
-          std::tuple{"c", "inj-ab12--p0", "/cg/e1/-pool", true}, std::tuple{"d", "inj-ab12--p1", "/cg/e2/-pool", true}}) {
+          std::tuple{"c", "inj-ab12--p0", "/cg/e1/-pool", true},
+          std::tuple{"d", "inj-ab12--p1", "/cg/e2/-pool", true}}) {
         HostRuntime h;
         h.name = name;
         h.netns = ns;
