@@ -7,7 +7,7 @@
 #   run                one `injector run` with the power loss shortened to 10 s: from its journal,
 #                      prepare (every engine), inject and heal of the power loss (ms), and the
 #                      runner's peak RSS (MiB).
-# Baseline in the same run: the same plan with a namespace per host (pool_idle_hosts: false) at
+# x prev: lab up time against the size before (with the same pooling). Baseline in the same run: the same plan with a namespace per host (pool_idle_hosts: false) at
 # 256 and 2,000 hosts. Every figure is the median of RUNS runs (default 3). Root; it brings labs up
 # in the lab range, so run it alone (flock /tmp/injector-priv.lock bench/scale_lab.sh).
 # Usage: bench/scale_lab.sh [BUILD_DIR] [SIZES]   (default: build "256 2000 8000 32000")
@@ -74,7 +74,7 @@ print("%.2f %.2f %s %.0f %.1f %.1f %.1f %.0f" % (float(t1) - float(t0), float(t2
 EOF
 }
 
-printf "%-7s %6s %8s %8s %6s %9s %10s %10s %8s %8s\n" hosts pooled "up s" "down s" netns "lab MiB" "prepare ms" "inject ms" "heal ms" "RSS MiB"
+printf "%-7s %6s %8s %8s %6s %9s %10s %10s %8s %8s %8s\n" hosts pooled "up s" "down s" netns "lab MiB" "prepare ms" "inject ms" "heal ms" "RSS MiB" "x prev"
 row() {
     n=$1 pooled=$2
     f=$(plan "$n" "$pooled")
@@ -85,10 +85,16 @@ row() {
         i=$((i + 1))
     done
     col() { awk -v c="$1" '{ print $c }' "$work/rows" | median; }
-    printf "%-7d %6s %8s %8s %6s %9s %10s %10s %8s %8s\n" "$n" "$pooled" "$(col 1)" "$(col 2)" "$(col 3)" \
-        "$(col 4)" "$(col 5)" "$(col 6)" "$(col 7)" "$(col 8)"
+    up=$(col 1)
+    # Growth: lab up time against the size before with the same pooling.
+    growth=$([ -n "$prev_up" ] && awk -v a="$up" -v b="$prev_up" 'BEGIN { if (b > 0) printf "%.1fx", a / b; else printf "-" }' || echo "-")
+    printf "%-7d %6s %8s %8s %6s %9s %10s %10s %8s %8s %8s\n" "$n" "$pooled" "$up" "$(col 2)" "$(col 3)" \
+        "$(col 4)" "$(col 5)" "$(col 6)" "$(col 7)" "$(col 8)" "$growth"
+    prev_up=$up
 }
+prev_up=""
 for n in 256 2000; do
     case " $sizes " in *" $n "*) row "$n" false ;; esac
 done
+prev_up=""
 for n in $sizes; do row "$n" true; done
