@@ -44,11 +44,8 @@ std::vector<std::string> check_real_targets(const plan::Plan& plan, const net::T
         return it->second ? h : nullptr;
     };
     // None of them is: nothing below can refuse (and a lab of 32,000 hosts has a billion pairs).
-    if (std::none_of(targets.hosts().begin(), targets.hosts().end(), [&](const targets::Host& h) {
-            auto [it, fresh] = mine.try_emplace(h.netns, false);
-            if (fresh) it->second = targets::same_file(h.netns, own_netns);
-            return it->second;
-        }))
+    if (std::none_of(targets.hosts().begin(), targets.hosts().end(),
+                     [&](const targets::Host& h) { return is_machine(h.name) != nullptr; }))
         return {};
     auto addresses = [&](const std::string& host) {
         std::vector<IpAddr> out;

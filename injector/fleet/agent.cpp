@@ -139,8 +139,12 @@ struct Loaded {
 
 // Where an agent keeps the control sockets and logs of the fault filesystems it serves for a run:
 // state_root()/agents/<host>-<run>/.
+std::string served_path(const std::string& host, const std::string& run) {
+    return state_root() + "/agents/" + host + "-" + run;
+}
+// The same, made (with its parents) for the daemons' sockets and logs.
 std::string served_dir(const std::string& host, const std::string& run) {
-    const std::string dir = state_root() + "/agents/" + host + "-" + run;
+    const std::string dir = served_path(host, run);
     ::mkdir(state_root().c_str(), 0755);
     ::mkdir((state_root() + "/agents").c_str(), 0700);
     ::mkdir(dir.c_str(), 0700);
@@ -370,7 +374,7 @@ Result<void> AgentLoop::load(const Desired& d) {
     // Before anything is touched: a frozen or stopped host must not stay so if this agent dies,
     // and a volume served below is put back on its real directory.
     if (auto spec = l.targets->watch_spec(::getpid(), watch_record(opts_.host, d.run))) {
-        spec->scratch = state_root() + "/agents/" + opts_.host + "-" + d.run;  // served_dir(), if made
+        spec->scratch = served_path(opts_.host, d.run);  // if made below
         auto w = targets::Watcher::start(*spec, faultfs::binary());
         if (!w) return plain_error("agent", "watcher: " + w.error().message());
         l.watcher.emplace(std::move(*w));
@@ -388,7 +392,7 @@ Result<void> AgentLoop::load(const Desired& d) {
         l.release();
         if (l.put_back(true)) ::unlink(watch_record(opts_.host, d.run).c_str());
         std::error_code ec;
-        std::filesystem::remove_all(state_root() + "/agents/" + opts_.host + "-" + d.run, ec);
+        std::filesystem::remove_all(served_path(opts_.host, d.run), ec);
         return e;
     };
     if (!vols.empty())
@@ -426,7 +430,7 @@ void AgentLoop::revert(const std::string& why) {
         if (r) r = w.error();
     }
     std::error_code ec;
-    std::filesystem::remove_all(state_root() + "/agents/" + opts_.host + "-" + run, ec);
+    std::filesystem::remove_all(served_path(opts_.host, run), ec);
     for (auto& [i, a] : loaded_->applied)
         if (a.armed) {
             a.armed = false;

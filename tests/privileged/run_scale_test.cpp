@@ -72,12 +72,10 @@ TEST(Scale, PangyoFullHoldsWhileItsPooledDarkHalfIsDarkOnTheWire) {
         return r;
     });
     bool seen_dark = false, seen_answering = false;
-    std::string other;
     while (!done) {
         const std::string d = wire(dark), l = wire(lit);
         if (d == "dark" && l == "answers") seen_dark = true;
         if (d == "answers") seen_answering = true;  // the lab is up and pangyo has power
-        if (d != "dark" && d != "answers" && other.empty() && seen_answering) other = d;
         std::this_thread::sleep_for(std::chrono::milliseconds(300));
     }
     auto r = run.get();
