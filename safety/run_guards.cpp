@@ -103,34 +103,44 @@ std::optional<std::string> HostVanishedGuard::check(SteadyTime now) {
     return std::nullopt;
 }
 
-CutEffectGuard::CutEffectGuard(std::vector<Canary> canaries, InForce in_force, std::chrono::milliseconds every,
-                               std::chrono::milliseconds connect_timeout)
+EffectGuard::EffectGuard(std::vector<Canary> canaries, InForce in_force, std::chrono::milliseconds every,
+                         std::chrono::milliseconds connect_timeout)
     : canaries_(std::move(canaries)), in_force_(std::move(in_force)), every_(every), timeout_(connect_timeout) {
     if (!canaries_.empty()) thread_ = std::thread([this] { loop(); });
 }
 
-CutEffectGuard::~CutEffectGuard() {
+EffectGuard::~EffectGuard() {
     stop_ = true;
     if (thread_.joinable()) thread_.join();
 }
 
-std::optional<std::string> CutEffectGuard::check(SteadyTime) {
+std::optional<std::string> EffectGuard::check(SteadyTime) {
     std::lock_guard lk(mu_);
     return tripped_;
 }
 
-std::optional<std::string> CutEffectGuard::traffic_flows(const Canary& c, std::chrono::milliseconds timeout) {
+std::optional<EffectGuard::Answer> EffectGuard::answer(const Canary& c, std::chrono::milliseconds timeout) {
     auto hp = parse_host_port(c.to);
     if (!hp) return std::nullopt;
     auto g = NetnsGuard::enter(c.from_netns);
     if (!g) return std::nullopt;  // the host vanished: HostVanishedGuard reports that
+    auto start = std::chrono::steady_clock::now();
     auto r = tcp_connect(hp->first, hp->second, timeout);
-    if (r) return "connected";
-    if (r.error().code == ECONNREFUSED) return "refused (a reset came back)";
-    return std::nullopt;  // timed out (the cut holds) or failed locally
+    auto took = std::chrono::steady_clock::now() - start;
+    if (r) return Answer{"connected", took};
+    if (r.error().code == ECONNREFUSED) return Answer{"refused (a reset came back)", took};
+    return std::nullopt;  // timed out (a cut holds, or a slowed link lost the canary) or failed locally
 }
 
-void CutEffectGuard::loop() {
+std::optional<std::string> EffectGuard::contradicts(const Canary& c, const Answer& a) {
+    const std::string path = " from " + c.from_host + " to " + c.to_host + " (" + c.to + " " + a.how;
+    if (c.min_rtt.count() == 0) return "traffic still flows" + path + "): the planned cut has no effect";
+    if (a.took >= c.min_rtt) return std::nullopt;
+    return "a round trip" + path + ") took " + format_duration(a.took) + ", under the " + format_duration(c.min_rtt) +
+           " its latency adds: the planned latency has no effect";
+}
+
+void EffectGuard::loop() {
     // Give each fault a moment in force before its first canary, then probe about every `every_`.
     std::map<std::string, SteadyTime> since;
     while (!stop_) {
@@ -143,13 +153,12 @@ void CutEffectGuard::loop() {
             }
             auto [it, fresh] = since.try_emplace(c.fault, now);
             if (now - it->second < std::chrono::milliseconds(100)) continue;
-            auto flows = traffic_flows(c, timeout_);
+            auto a = answer(c, timeout_);
+            auto why = a ? contradicts(c, *a) : std::nullopt;
             // Re-check: a heal during the canary makes its answer meaningless.
-            if (flows && in_force_(c.fault)) {
+            if (why && in_force_(c.fault)) {
                 std::lock_guard lk(mu_);
-                if (!tripped_)
-                    tripped_ = "fault " + c.fault + " is in force but traffic still flows from " + c.from_host +
-                               " to " + c.to_host + " (" + c.to + " " + *flows + "): the planned cut has no effect";
+                if (!tripped_) tripped_ = "fault " + c.fault + " is in force but " + *why;
                 return;
             }
         }

@@ -78,28 +78,38 @@ private:
     SteadyTime next_{};
 };
 
-// One canary across a planned cut: a TCP connect from `from_netns` to `to` (an address whose
-// port answers with a connection or a reset when traffic flows). While the fault is in force the
-// connect must time out; an answer means the cut is not in effect.
+// One canary across a planned fault: a TCP connect from `from_netns` to `to` (an address whose
+// port answers with a connection or a reset when traffic flows). Across a cut (`min_rtt` zero)
+// the connect must time out while the fault is in force: an answer means the cut is not in
+// effect. Across a slowed link (`min_rtt` set: the least the planned latency adds to a round trip)
+// an answer sooner than `min_rtt` means the latency is not in effect; a timeout proves nothing.
 struct Canary {
     std::string fault;
     std::string from_host, to_host;
     std::string from_netns;  // namespace path
     std::string to;          // "addr:port"
+    std::chrono::nanoseconds min_rtt{0};
 };
 
 // Runs canaries on its own thread (so check() stays cheap) for the faults in force, about once
-// per `every`, and trips when a planned cut is observed not to hold.
-class CutEffectGuard : public Guard {
+// per `every`, and trips when a planned cut or latency is observed not to hold.
+class EffectGuard : public Guard {
 public:
-    CutEffectGuard(std::vector<Canary> canaries, InForce in_force, std::chrono::milliseconds every,
-                   std::chrono::milliseconds connect_timeout);
-    ~CutEffectGuard() override;
+    EffectGuard(std::vector<Canary> canaries, InForce in_force, std::chrono::milliseconds every,
+                std::chrono::milliseconds connect_timeout);
+    ~EffectGuard() override;
     std::string_view name() const override { return "effect_missing"; }
     std::optional<std::string> check(SteadyTime now) override;
 
-    // Result of one canary: true when traffic flowed (connected or refused).
-    static std::optional<std::string> traffic_flows(const Canary& c, std::chrono::milliseconds timeout);
+    // One canary connect that traffic answered (connected, or refused: a reset came back), and
+    // how long it took; nullopt when it timed out or failed locally.
+    struct Answer {
+        std::string how;
+        std::chrono::nanoseconds took{0};
+    };
+    static std::optional<Answer> answer(const Canary& c, std::chrono::milliseconds timeout);
+    // Why an answer shows the canary's fault not in effect; nullopt when it is consistent with it.
+    static std::optional<std::string> contradicts(const Canary& c, const Answer& a);
 
 private:
     void loop();

@@ -515,13 +515,13 @@ std::vector<std::pair<std::string, std::string>> cut_set(const plan::Plan& plan,
 }
 
 std::optional<std::pair<std::string, std::string>> first_cut(const plan::Plan& plan, const Tables& t,
-                                                             size_t fault_index) {
+                                                             size_t fault_index, bool degraded) {
     // cut_set's order: the first source host that drops towards anyone, then its first
     // destination; every host of a group is judged alike, so each group is seen through its first
     // (as a source) and its first other than the source (as a destination).
     auto groups = host_groups(plan, t);
     std::optional<std::pair<size_t, size_t>> best;
-    for (auto& c : group_cuts(plan, t, groups, fault_index)) {
+    for (auto& c : group_cuts(plan, t, groups, fault_index, degraded)) {
         const auto& from = groups[c.from].hosts;
         const auto& to = groups[c.to].hosts;
         size_t a = from.front();

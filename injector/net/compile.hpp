@@ -117,10 +117,11 @@ std::vector<GroupCut> group_cuts(const plan::Plan& plan, const Tables& t, const 
 // plan.method alone drops, judged on each host's primary address. Empty for faults without a rule.
 std::vector<std::pair<std::string, std::string>> cut_set(const plan::Plan& plan, const Tables& t, size_t fault_index);
 
-// The first pair of cut_set(plan, t, fault_index) in its order, found over host groups (cut_set
-// itself is quadratic in hosts: 32,000 hosts are a billion pairs). nullopt: the cut set is empty.
+// The first pair of cut_set(plan, t, fault_index) in its order (degraded: of degraded_set), found
+// over host groups (cut_set itself is quadratic in hosts: 32,000 hosts are a billion pairs).
+// nullopt: the set is empty.
 std::optional<std::pair<std::string, std::string>> first_cut(const plan::Plan& plan, const Tables& t,
-                                                             size_t fault_index);
+                                                             size_t fault_index, bool degraded = false);
 
 // Like cut_set, for a degrade_link fault: the ordered host pairs whose traffic it degrades
 // (protocol and port filters aside).

@@ -5,7 +5,30 @@
 #include <unordered_set>
 #include <utility>
 
+#include "faults/degrade_link/spec.hpp"
+
 namespace inj::runner {
+namespace {
+
+// What a canary across a slowed link looks for: the least round trip the latency adds (delay less
+// jitter, crossed at least once: the pair is degraded from source to destination, less a tenth for
+// the timers) and the port to connect to (the discard port, or the first the fault's port filter
+// covers). nullopt when one connect cannot show it: a latency under 2 ms is within a real
+// network's own round trip, a filter that leaves TCP out never delays the canary.
+struct LatencyCheck {
+    Duration min_rtt;
+    int port;
+};
+std::optional<LatencyCheck> latency_check(const plan::LinkDegrade& d) {
+    const Duration floor = d.delay - d.jitter;
+    if (floor < std::chrono::milliseconds(2)) return std::nullopt;
+    if (d.protocol != 0 && d.protocol != 6) return std::nullopt;
+    int port = d.port_lo <= 9 && 9 <= d.port_hi ? 9 : d.port_lo > 0 ? d.port_lo : d.port_hi;
+    if (port <= 0) return std::nullopt;
+    return LatencyCheck{floor - floor / 10, port};
+}
+
+}  // namespace
 
 std::vector<safety::Canary> plan_canaries(const plan::Plan& plan, const net::Tables& tables,
                                           const targets::Targets& targets) {
@@ -15,8 +38,14 @@ std::vector<safety::Canary> plan_canaries(const plan::Plan& plan, const net::Tab
         auto effect = f.net();
         if (!effect || effect->share < 1.0) continue;
         std::optional<std::pair<std::string, std::string>> pair;
+        std::optional<LatencyCheck> latency;
+        int port = 9;
         if (effect->kind == plan::NetEffect::Kind::cut) {
             pair = net::first_cut(plan, tables, i);
+        } else if (effect->kind == plan::NetEffect::Kind::degrade) {
+            if (!effect->link || !(latency = latency_check(*effect->link))) continue;
+            pair = net::first_cut(plan, tables, i, true);
+            port = latency->port;
         } else if (effect->kind == plan::NetEffect::Kind::isolate) {
             // Nothing reaches a dark host: from anyone lit (a host of this machine) to it.
             auto dark = plan::selected_hosts(plan.topology, f.target);
@@ -47,7 +76,8 @@ std::vector<safety::Canary> plan_canaries(const plan::Plan& plan, const net::Tab
             }
         if (!addr) continue;
         out.push_back({f.name, pair->first, pair->second, from->netns,
-                       (addr->v6 ? "[" + addr->str() + "]" : addr->str()) + ":9"});
+                       (addr->v6 ? "[" + addr->str() + "]" : addr->str()) + ":" + std::to_string(port),
+                       latency ? latency->min_rtt : Duration{0}});
     }
     return out;
 }

@@ -87,7 +87,9 @@ nlohmann::json guards_json(const plan::Plan& plan, const std::vector<std::string
         else if (n == "host_vanished")
             what = "every planned host's namespace stays present";
         else if (n == "effect_missing")
-            what = "a fault in force is seen on the wire (canary connect across the cut fails)";
+            what =
+                "a fault in force is seen on the wire (a canary connect across a cut fails; across a slowed link, "
+                "takes at least its latency)";
         else if (n == "abort_when" && abort_when < plan.safety.abort_when.size()) {
             auto& a = plan.safety.abort_when[abort_when++];
             what = "probe " + a.probe;

@@ -313,19 +313,22 @@ void Runner::Impl::add_run_guards() {
     for (auto& h : targets->hosts())
         if (h.netns_stable && !h.netns.empty() && watched.insert(h.netns).second) paths.emplace_back(h.name, h.netns);
     guards.push_back(std::make_unique<safety::HostVanishedGuard>(paths, std::chrono::milliseconds(100)));
-    // One canary per fault that stops whole flows (a sever, a power loss): canaries.hpp.
+    // One canary per fault that stops or slows whole flows (a sever, a power loss, a latency): canaries.hpp.
     std::vector<safety::Canary> canaries = plan_canaries(plan, tables, *targets);
     nlohmann::json listed = nlohmann::json::array();
-    for (auto& c : canaries)
-        listed.push_back({{"fault", c.fault}, {"from", c.from_host}, {"to", c.to_host}, {"addr", c.to}});
+    for (auto& c : canaries) {
+        nlohmann::json one = {{"fault", c.fault}, {"from", c.from_host}, {"to", c.to_host}, {"addr", c.to}};
+        if (c.min_rtt.count()) one["min_rtt_ms"] = ms(c.min_rtt);
+        listed.push_back(std::move(one));
+    }
     jwrite("canaries", {{"canaries", listed}});
-    auto cut_in_force = [this](const std::string& fault) {
+    auto fault_in_force = [this](const std::string& fault) {
         for (size_t i = 0; i < plan.method.size(); ++i)
             if (plan.method[i].name == fault) return active[i].load() && !ending[i].load();
         return false;
     };
-    guards.push_back(std::make_unique<safety::CutEffectGuard>(canaries, cut_in_force, std::chrono::milliseconds(1000),
-                                                              std::chrono::milliseconds(300)));
+    guards.push_back(std::make_unique<safety::EffectGuard>(canaries, fault_in_force, std::chrono::milliseconds(1000),
+                                                           std::chrono::milliseconds(300)));
 }
 
 Runner::Runner(const plan::Plan& plan, RunOptions opts, RunHooks hooks)

@@ -1,6 +1,6 @@
 // Every abort trigger of a running experiment, each proven on a real lab with real traffic:
 // signals, `injector abort`, max_duration, a probe going bad (abort_when), a planned host
-// vanishing, a cut without effect, and drops outside the planned cut set. Each run must exit 2,
+// vanishing, a cut or a latency without effect, and drops outside the planned cut set. Each run must exit 2,
 // say why, and leave the machine clean.
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -168,6 +168,44 @@ TEST(Guards, CutWithoutEffect) {
     auto* b1 = lab.host("b1");
     EXPECT_TRUE(answers(netns_path(a1->netns), b1->addresses.at(0).addr.str(), 2379, 1s)) << "traffic flows again";
     expect_aborted(run, "the planned cut has no effect");
+}
+
+// The same for a latency: a degrade_link slowing a -> b whose delay line is bypassed (the
+// classifier detached) shows up as a round trip sooner than the latency allows.
+TEST(Guards, LatencyWithoutEffect) {
+    INJ_REQUIRE_PRIVILEGE();
+    std::string plan = small_plan("guard-latency", "1s", "60s", "2m");
+    const std::string sever = "fault: sever, at: 1s, duration: 60s, target: { zone: a } }";
+    ASSERT_NE(plan.find(sever), std::string::npos);
+    plan.replace(plan.find(sever), sever.size(),
+                 "fault: degrade_link, at: 1s, duration: 60s, target: { zone: a }, peer: { zone: b },\n"
+                 "      latency: { delay: 100ms } }");
+    BackgroundRun run(plan, "guard-latency");
+    ASSERT_TRUE(run.wait_event("inject", 60s)) << run.output();
+    auto lab = lab_of(run);
+    auto* a1 = lab.host("a1");
+    auto* b1 = lab.host("b1");
+    ASSERT_TRUE(a1 && b1);
+    auto round_trip = [&] {
+        auto t = std::chrono::steady_clock::now();
+        bool ok = answers(netns_path(a1->netns), b1->addresses.at(0).addr.str(), 2379, 2s);
+        return ok ? std::chrono::steady_clock::now() - t : std::chrono::steady_clock::duration::max();
+    };
+    // In force: the SYN and its answer each wait 100 ms.
+    auto slow = round_trip();
+    EXPECT_GE(slow, 190ms) << "the latency is not in force to begin with";
+    bool canary = false;
+    for (auto& j : run.journal())
+        if (j.value("event", "") == "canaries")
+            for (auto& c : j["canaries"])
+                canary = canary || (c.value("fault", "") == "cut-a" && c.value("min_rtt_ms", 0.0) == 90.0);
+    EXPECT_TRUE(canary) << "the journal lists the latency's canary with its 90 ms floor";
+    // Someone removes the classifier from under the run: packets no longer go through the delay line.
+    auto links = netfault_links();
+    ASSERT_FALSE(links.empty());
+    for (int id : links) ASSERT_TRUE(run_shell("bpftool link detach id " + std::to_string(id), 10s));
+    EXPECT_LT(round_trip(), 50ms) << "the round trip is fast again";
+    expect_aborted(run, "the planned latency has no effect");
 }
 
 TEST(Guards, DropsOutsideThePlannedCutSet) {

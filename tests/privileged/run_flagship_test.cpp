@@ -3,7 +3,11 @@
 // loss, then restored), probed with etcdctl.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <optional>
+
 #include "run_support.hpp"
+#include "runner/journal.hpp"
 
 using inj::test::leftovers;
 using inj::test::run_plan;
@@ -143,12 +147,42 @@ TEST(Flagship, SlowWanKeepsServingAndTheSlowLinkShowsItsLatency) {
     EXPECT_GT(f["dropped"].get<uint64_t>(), 0u) << r.output;
     ASSERT_EQ(r.report["probes"].size(), 2u);
     for (auto& p : r.report["probes"]) EXPECT_TRUE(p["held"].get<bool>()) << p.dump();
-    // The connect probe across the slow link spends most of the run under the fault: its median
-    // is one round trip of 2 x 50 ms (+- jitter), where the healthy path takes well under 1 ms.
-    auto& wan = r.report["probes"][1];
-    EXPECT_EQ(wan["name"], "wan-connect");
-    EXPECT_GT(wan["p50_ms"].get<double>(), 88.0) << wan.dump();
-    EXPECT_LT(wan["p50_ms"].get<double>(), 150.0) << wan.dump();
+    EXPECT_EQ(r.report["probes"][1]["name"], "wan-connect");
+    // The connect probe across the slow link, judged by when each attempt started (the journal):
+    // inside the fault window its median is one round trip of 2 x 50 ms (+- jitter), outside it
+    // well under 10 ms. (The run's overall p50 is not a measure of the fault: an attempt whose SYN
+    // the 5% loss drops takes a second and takes the slots of the attempts after it, so the fault
+    // window can hold barely more successful attempts than the 12 s around it.)
+    std::optional<double> injected, healed;
+    std::vector<std::pair<double, double>> wan;  // (at_ms, latency_ms) of successes
+    for (auto& e : inj::runner::read_journal(r.report["journal"].get<std::string>())) {
+        auto ev = e.value("event", "");
+        if (ev == "inject") injected = e["at_ms"].get<double>();
+        if (ev == "heal") healed = e["at_ms"].get<double>();
+        if (ev == "probe" && e.value("probe", "") == "wan-connect" && e.value("ok", false))
+            wan.emplace_back(e["at_ms"].get<double>(), e["latency_ms"].get<double>());
+    }
+    ASSERT_TRUE(injected && healed) << r.output;
+    std::vector<double> during, outside;
+    for (auto& [at, lat] : wan) {
+        if (at >= *injected + 100 && at + lat <= *healed) during.push_back(lat);
+        if (at + lat < *injected || at > *healed + 100) outside.push_back(lat);
+    }
+    auto median = [](std::vector<double> v) {
+        std::sort(v.begin(), v.end());
+        return v.empty() ? -1.0 : v[v.size() / 2];
+    };
+    ASSERT_GT(during.size(), 30u);
+    ASSERT_GT(outside.size(), 20u);
+    EXPECT_GT(median(during), 88.0) << during.size() << " attempts in the fault window";
+    EXPECT_LT(median(during), 150.0) << during.size() << " attempts in the fault window";
+    EXPECT_LT(median(outside), 10.0) << outside.size() << " attempts outside it";
+    // The run watched the latency itself: its canary across the slowed link (effect_missing).
+    bool canary = false;
+    for (auto& e : inj::runner::read_journal(r.report["journal"].get<std::string>()))
+        if (e.value("event", "") == "canaries")
+            for (auto& c : e["canaries"]) canary = canary || c.value("min_rtt_ms", 0.0) > 40.0;
+    EXPECT_TRUE(canary) << "a canary with the latency's floor";
     EXPECT_EQ(leftovers(), "");
 }
 
