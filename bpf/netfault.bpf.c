@@ -152,8 +152,11 @@ static __always_inline void count(__u32 index)
 
 __noinline int degrade_packet(struct __sk_buff *skb, __u64 hits, __u32 reentry, __u64 mac, __u64 now);
 
-SEC("tc")
-int netfault_classify(struct __sk_buff *skb)
+/* The verdict on one packet. `isolations_only` (a constant in each program below) judges the rules
+ * of dark hosts (NF_RULE_ISOLATE) and nothing else: a fleet agent's host's own interface at
+ * ingress, so a dark host hears nothing, even from hosts no agent judges for it, while cuts and
+ * degrades stay where their senders judge them (once: a degrade applied twice would double). */
+static __always_inline int classify(struct __sk_buff *skb, const int isolations_only)
 {
 	void *data = (void *)(long)skb->data;
 	void *data_end = (void *)(long)skb->data_end;
@@ -245,6 +248,10 @@ int netfault_classify(struct __sk_buff *skb)
 	/* The domain masks come with the LPM value: no further lookup. */
 	fwd = src_ep->left & dst_ep->right & ctl->installed;
 	rev = src_ep->right & dst_ep->left & ctl->installed;
+	if (isolations_only) {
+		fwd &= ~ctl->degrade;
+		rev &= ~ctl->degrade;
+	}
 	m = fwd | rev;
 	if (!m)
 		return NF_TCX_NEXT;
@@ -259,7 +266,8 @@ int netfault_classify(struct __sk_buff *skb)
 	 * 64-iteration loop multiplies the states the verifier walks (a branchy version of the
 	 * same logic costs 312k verified instructions and 300 ms to load; this one ~20k and 10 ms). */
 	for (n = 0; n < NF_MAX_RULES && m; n++) {
-		__u64 low, dir_ok, share_ok, armed, timely, hit, proto_ok, port_ok, degrade, proto, span;
+		__u64 low, dir_ok, share_ok, armed, timely, hit, proto_ok, port_ok, degrade, proto, span,
+			judged;
 		struct nf_rule_stats *rs;
 		struct nf_rule *rule;
 		__u32 i;
@@ -288,8 +296,12 @@ int netfault_classify(struct __sk_buff *skb)
 			  nf_le((dport - rule->port_lo) & 0xffffffffULL, span);
 		degrade = (rule->flags >> 3) & 1; /* NF_RULE_DEGRADE */
 		hit = dir_ok & share_ok & armed & proto_ok & port_ok;
+		/* Only a dark host's rule counts at an isolations-only point (NF_RULE_ISOLATE), and
+		 * only there: the others were judged, and counted, at the sender. */
+		judged = isolations_only ? (rule->flags >> 4) & 1 : 1;
+		hit &= judged;
 		rs->dropped += hit & timely & (degrade ^ 1);
-		rs->passed += ((hit & timely) ^ 1) | degrade;
+		rs->passed += (((hit & timely) ^ 1) | degrade) & judged;
 		rs->expired += hit & !timely;
 		drop |= hit & timely & (degrade ^ 1);
 		hits |= (hit & timely & degrade) << i;
@@ -301,6 +313,20 @@ int netfault_classify(struct __sk_buff *skb)
 	if (!hits)
 		return NF_TCX_NEXT;
 	return degrade_packet(skb, hits, reentry, mac, now);
+}
+
+/* Every judge point of a lab (fabric port ingress) and of a host's own interface at egress. */
+SEC("tc")
+int netfault_classify(struct __sk_buff *skb)
+{
+	return classify(skb, 0);
+}
+
+/* A fleet agent's host's own interface at ingress: dark hosts' rules only (see classify). */
+SEC("tc")
+int netfault_isolate(struct __sk_buff *skb)
+{
+	return classify(skb, 1);
 }
 
 /* P(event) out of 2^32-1 against a fresh random number. */

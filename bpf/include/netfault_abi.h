@@ -9,7 +9,7 @@
 
 /* The version of this ABI: raised whenever a map's key or value layout, a map's size or a flag's
  * meaning changes, so `injector --version` says which program a binary carries. */
-#define NF_ABI_VERSION 2
+#define NF_ABI_VERSION 3
 
 #define NF_MAX_RULES	64     /* one bit per fault in the domain masks */
 #define NF_MAX_DOMAINS	131072 /* zones + power domains + hosts + prefix entries */
@@ -20,6 +20,8 @@
 #define NF_RULE_CUT_FWD (1u << 1) /* drop left -> right (target -> peer) */
 #define NF_RULE_CUT_REV (1u << 2) /* drop right -> left (peer -> target) */
 #define NF_RULE_DEGRADE (1u << 3) /* degrade_link: apply the rule's nf_degrade instead of dropping */
+#define NF_RULE_ISOLATE                                                                                      \
+	(1u << 4) /* a dark host's (power_loss): also judged where packets arrive (netfault_isolate) */
 
 /* skb->mark values the program gives packets it sends around again. The upper half says "ours";
  * the mark never leaves the fabric namespace (crossing into a host's namespace scrubs it). */

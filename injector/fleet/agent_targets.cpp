@@ -13,6 +13,21 @@
 namespace inj::fleet {
 namespace {
 
+// An agent judges its host's packets where the host sends them (every rule) and, for a dark
+// host's rules only, where they arrive: a dark host hears nothing, even from a host no agent
+// judges for it (a power loss needs an agent on its dark hosts only). Cuts and degrades stay
+// with their senders' agents (both ends of each have one; a degrade applied twice would double).
+std::vector<targets::JudgePoint> both_ways(std::vector<targets::JudgePoint> egress) {
+    const size_t n = egress.size();
+    for (size_t i = 0; i < n; ++i) {
+        targets::JudgePoint in = egress[i];
+        in.ingress = true;
+        in.isolations_only = true;
+        egress.push_back(std::move(in));
+    }
+    return egress;
+}
+
 // One host of a provider's view, judged at egress of its own interface; the rest delegated.
 class OneHost : public targets::Targets {
 public:
@@ -20,6 +35,7 @@ public:
         // A lab judges at the fabric, which is no agent's: the host's own interface instead.
         if (h.judges.empty() || std::any_of(h.judges.begin(), h.judges.end(), [](auto& j) { return j.ingress; }))
             h.judges = {{h.netns, h.interface, false}};
+        h.judges = both_ways(std::move(h.judges));
         hosts_.push_back(std::move(h));
     }
     const std::vector<targets::Host>& hosts() const override { return hosts_; }
@@ -92,7 +108,7 @@ public:
         h.zone = ph.zone;
         h.power_domain = ph.power_domain;
         h.interface = interface;
-        h.judges = {{"", interface, false}};  // "": the agent's own namespace
+        h.judges = both_ways({{"", interface, false}});  // "": the agent's own namespace
         hosts_.push_back(std::move(h));
     }
     const std::vector<targets::Host>& hosts() const override { return hosts_; }

@@ -105,6 +105,7 @@ Result<Classifier> Classifier::load() {
 }
 
 int Classifier::prog_fd() const { return bpf_program__fd(skel_->progs.netfault_classify); }
+int Classifier::isolations_fd() const { return bpf_program__fd(skel_->progs.netfault_isolate); }
 
 uint32_t Classifier::prog_id() const {
     bpf_prog_info info{};

@@ -48,6 +48,9 @@ public:
     Result<void> reset_stats();
 
     int prog_fd() const;
+    // Dark hosts' rules only (NF_RULE_ISOLATE; netfault_isolate): for a fleet agent's host's own
+    // interface at ingress, so a dark host hears nothing even from senders no agent judges for it.
+    int isolations_fd() const;
     // The delay line's re-entry program (netfault_reinject), for tcx ingress of its taps.
     int reinject_fd() const;
     // Kernel id of the loaded program, as `bpftool prog` / `bpftool link` show it.

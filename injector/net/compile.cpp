@@ -248,7 +248,7 @@ Result<Tables> compile(const plan::Plan& plan) {
             // this one domain per zone, whatever the number of hosts.
             for (auto& [name, id] : b.zone_id) right.insert(id);
             right.insert(b.t.control_domain);
-            r.flags = NF_RULE_CUT_FWD | NF_RULE_CUT_REV;
+            r.flags = NF_RULE_CUT_FWD | NF_RULE_CUT_REV | NF_RULE_ISOLATE;
             r.share = kAllFlows;
             // A dark switch cuts its whole zone off (from its own hosts too): the zone joins the
             // target side, whose peers are every zone and control.

@@ -69,7 +69,8 @@ Result<void> NetEngine::prepare(const plan::Plan& plan, targets::Targets& target
     for (auto& h : targets.hosts())
         for (auto& j : h.judges) {
             if (!seen.insert(j.netns + "\n" + j.ifname + (j.ingress ? "\ni" : "\ne")).second) continue;
-            auto link = TcxLink::attach(classifier_->prog_fd(), j.netns, j.ifname, j.ingress);
+            auto link = TcxLink::attach(j.isolations_only ? classifier_->isolations_fd() : classifier_->prog_fd(),
+                                        j.netns, j.ifname, j.ingress);
             if (!link.ok()) {
                 Error e = link.error();
                 e.context += " (host " + h.name + ")";
@@ -77,7 +78,8 @@ Result<void> NetEngine::prepare(const plan::Plan& plan, targets::Targets& target
                 release();
                 return e;
             }
-            attached.push_back(std::string(j.ingress ? "ingress " : "egress ") + j.ifname + " (" + h.name +
+            attached.push_back(std::string(j.ingress ? "ingress " : "egress ") +
+                               (j.isolations_only ? "(dark hosts only) " : "") + j.ifname + " (" + h.name +
                                ") link id " + std::to_string(link.value().id()));
             links_.push_back(std::move(link.value()));
         }

@@ -35,6 +35,7 @@ struct JudgePoint {
     std::string netns;  // path (/run/netns/NAME or /proc/PID/ns/net)
     std::string ifname;
     bool ingress = true;
+    bool isolations_only = false;  // dark hosts' rules only (NF_RULE_ISOLATE, netfault_isolate)
 };
 
 struct Host {

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstring>
 #include <ctime>
 #include <filesystem>
 #include <fstream>
@@ -210,6 +211,44 @@ inline bool tcp_connects(const std::string& netns, const std::string& addr, int 
     auto g = NetnsGuard::enter(netns);
     auto ip = IpAddr::parse(addr);
     return g && ip && tcp_connect(*ip, port, timeout).ok();
+}
+
+// One-way UDP from `from_ns` to addr:port bound inside `to_ns`: true when a datagram arrives
+// within `timeout`. One-way: no answer has to come back, as a real sender's
+// heartbeat or gossip would not wait for one.
+inline bool udp_arrives(const std::string& from_ns, const std::string& to_ns, const IpAddr& addr, int port,
+                        std::chrono::milliseconds timeout) {
+    int rx = -1, tx = -1;
+    {
+        auto g = NetnsGuard::enter(to_ns);
+        if (!g) return false;
+        rx = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    }
+    {
+        auto g = NetnsGuard::enter(from_ns);
+        if (!g) {
+            close(rx);
+            return false;
+        }
+        tx = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    }
+    sockaddr_in sa{};
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons(static_cast<uint16_t>(port));
+    std::memcpy(&sa.sin_addr, addr.bytes.data(), 4);
+    int one = 1;
+    setsockopt(rx, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    bool ok = bind(rx, reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0;
+    auto until = Clock::now() + timeout;
+    bool got = false;
+    while (ok && !got && Clock::now() < until) {
+        sendto(tx, "x", 1, 0, reinterpret_cast<sockaddr*>(&sa), sizeof sa);
+        pollfd p{rx, POLLIN, 0};
+        got = poll(&p, 1, 30) > 0;
+    }
+    close(rx);
+    close(tx);
+    return got;
 }
 
 struct Cli {

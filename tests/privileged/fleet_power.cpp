@@ -274,6 +274,26 @@ TEST_F(FleetPower, ControllerKilledMidFreezeThawsTheHostWithinTheLease) {
     for (auto& [h, pid] : agents_) EXPECT_TRUE(process_alive(pid)) << h;
 }
 
+// A dark host hears nothing, not even one-way datagrams from hosts no agent judges for it (a
+// power loss needs an agent on its dark hosts only: kv-2's and kv-3's have no rule): kv-1's agent
+// drops them where they arrive (its interface's ingress judges cuts and isolations). With its
+// power back they arrive again. (The control position is this fixture's etcd: the agent's own
+// control path, exempt by design.)
+TEST_F(FleetPower, ADarkHostHearsNothingNotEvenOneWayDatagrams) {
+    ASSERT_NO_FATAL_FAILURE(up_until_frozen({"--lease-ttl", "3"}));
+    const IpAddr kv1 = plan_.topology.host("kv-1")->addresses[0].addr;
+    const int port = 9999;  // a socket of this test's in kv-1's namespace: not frozen with the host
+    EXPECT_FALSE(udp_arrives(ns("kv-2"), ns("kv-1"), kv1, port, 500ms));
+    EXPECT_FALSE(udp_arrives(ns("kv-3"), ns("kv-1"), kv1, port, 500ms));
+    // Power back (the controller gone, its lease lapsed): heard again.
+    kill(controller_, SIGKILL);
+    waitpid(controller_, nullptr, 0);
+    controller_ = 0;
+    EXPECT_TRUE(until([&] { return !frozen("kv-1") && udp_arrives(ns("kv-2"), ns("kv-1"), kv1, port, 100ms); }, 15s))
+        << slurp(dir_.path() + "/agent-kv-1.log");
+    EXPECT_TRUE(udp_arrives(ns("kv-3"), ns("kv-1"), kv1, port, 500ms));
+}
+
 // The agent itself killed (kill -9) while its lab host is frozen: the watcher it started at load
 // thaws the host at once, without waiting for the controller or a lease.
 TEST_F(FleetPower, AgentKilledMidFreezeItsWatcherThawsTheHost) {

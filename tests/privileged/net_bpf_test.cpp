@@ -142,10 +142,11 @@ protected:
     }
     void arm(int rule, uint64_t deadline) { ASSERT_TRUE(cls_->arm(rule, deadline).ok()); }
 
-    int run(const std::vector<uint8_t>& frame) {
+    // Through netfault_classify, or another of the object's programs (`prog`).
+    int run(const std::vector<uint8_t>& frame, int prog = -1) {
         LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = frame.data(), .data_size_in = static_cast<__u32>(frame.size()),
                     .repeat = 1);
-        int rc = bpf_prog_test_run_opts(cls_->prog_fd(), &o);
+        int rc = bpf_prog_test_run_opts(prog >= 0 ? prog : cls_->prog_fd(), &o);
         EXPECT_EQ(rc, 0) << std::strerror(errno);
         return static_cast<int>(o.retval);
     }
@@ -206,6 +207,20 @@ TEST_F(NetBpf, Ipv4TcpDroppedWhileArmedPassedWhenDisarmed) {
     EXPECT_EQ(rs(0).dropped, 2u);
     EXPECT_EQ(rs(0).expired, 0u);
     EXPECT_EQ(stat(NF_STAT_PACKETS), 5u);
+}
+
+// netfault_isolate (a fleet agent's host's own interface at ingress) judges dark hosts' rules
+// only: a sever is its senders' to judge, so it passes there, uncounted.
+TEST_F(NetBpf, TheIsolationsOnlyProgramLeavesCutsToTheirSenders) {
+    uint64_t now = monotonic_ns();
+    install(now + 60 * kSecond);
+    for (int r = 0; r < 5; ++r) arm(r, now + 60 * kSecond);
+    auto f = ipv4_tcp("198.18.2.2", "198.18.1.2");
+    EXPECT_EQ(run(f, cls_->isolations_fd()), NF_TCX_NEXT);
+    EXPECT_EQ(rs(0).dropped, 0u);
+    EXPECT_EQ(rs(0).passed, 0u);
+    EXPECT_EQ(run(f), NF_TCX_DROP);
+    EXPECT_EQ(rs(0).dropped, 1u);
 }
 
 // The armed-rule summary in the control entry: while no rule is armed a packet is passed after
@@ -412,6 +427,29 @@ TEST_F(NetBpf, PowerLossDarkensItsZoneToEveryoneAndControlInOneWrite) {
     EXPECT_EQ(rs(0).dropped, 7u);
 }
 
+// netfault_isolate gives a dark host's rule the classifier's verdict on every packet (into the
+// dark zone from anyone, control included, and out of it), and leaves a sever to its senders.
+TEST_F(NetBpf, TheIsolationsOnlyProgramDarkensAsTheClassifierDoes) {
+    plan_.method = {power_loss("fire-a", "a"), sever("b-c", "b", "c")};
+    auto t = compile(plan_);
+    ASSERT_TRUE(t.ok()) << t.error().message();
+    tables_ = std::move(t.value());
+    uint64_t later = monotonic_ns() + 60 * kSecond;
+    install(later);
+    arm(0, later);
+    arm(1, later);
+    const char* ctl = "198.19.255.1";
+    for (auto [src, dst] :
+         {std::pair{"198.18.2.2", "198.18.1.2"}, std::pair{"198.18.1.2", "198.18.2.2"}, std::pair{ctl, "198.18.1.2"},
+          std::pair{"198.18.3.2", "198.18.1.2"}, std::pair{"198.18.2.2", ctl}, std::pair{"192.0.2.1", "198.18.1.2"}}) {
+        auto f = ipv4_tcp(src, dst);
+        EXPECT_EQ(run(f, cls_->isolations_fd()), run(f)) << src << " -> " << dst;
+    }
+    EXPECT_EQ(run(ipv4_tcp("198.18.2.2", "198.18.1.2"), cls_->isolations_fd()), NF_TCX_DROP);
+    EXPECT_EQ(run(ipv4_tcp("198.18.2.2", "198.18.3.2"), cls_->isolations_fd()), NF_TCX_NEXT) << "the sever is b's";
+    EXPECT_EQ(run(ipv4_tcp("198.18.2.2", "198.18.3.2")), NF_TCX_DROP);
+}
+
 // degrade_link rules on crafted frames: the verdict, the mark the program leaves on the skb (read
 // back through ctx_out), the bytes it changes (data_out) and its counters.
 class NetBpfDegrade : public ::testing::Test {
@@ -448,7 +486,7 @@ protected:
         uint64_t tstamp = 0;
         std::vector<uint8_t> data;
     };
-    Out run(const std::vector<uint8_t>& frame, uint32_t mark_in = 0) {
+    Out run(const std::vector<uint8_t>& frame, uint32_t mark_in = 0, int prog = -1) {
         Out out;
         out.data.resize(frame.size() + 64);
         __sk_buff ctx{};
@@ -458,7 +496,7 @@ protected:
                     .data_size_in = static_cast<__u32>(frame.size()),
                     .data_size_out = static_cast<__u32>(out.data.size()), .ctx_in = &ctx, .ctx_out = &ctx_out,
                     .ctx_size_in = sizeof ctx, .ctx_size_out = sizeof ctx_out, .repeat = 1);
-        int rc = bpf_prog_test_run_opts(cls_->prog_fd(), &o);
+        int rc = bpf_prog_test_run_opts(prog >= 0 ? prog : cls_->prog_fd(), &o);
         EXPECT_EQ(rc, 0) << std::strerror(errno);
         out.verdict = static_cast<int>(o.retval);
         out.mark = ctx_out.mark;
@@ -490,6 +528,23 @@ TEST_F(NetBpfDegrade, CertainLossDropsBothWaysButNotOtherPairs) {
     auto rs = cls_->rule_stats(0);
     ASSERT_TRUE(rs.ok());
     EXPECT_EQ(rs.value().dropped, 0u);
+}
+
+// A fleet agent's host's own interface at ingress (netfault_isolate) leaves a degrade to its
+// sender's egress: the same certain loss passes there untouched and uncounted.
+TEST_F(NetBpfDegrade, TheIsolationsOnlyProgramLeavesDegradesToTheSender) {
+    plan::LinkDegrade d;
+    d.loss = 1.0;
+    d.delay = std::chrono::milliseconds(50);
+    arm(d);
+    auto f = ipv4_tcp("198.18.2.2", "198.18.1.2");
+    auto o = run(f, 0, cls_->isolations_fd());
+    EXPECT_EQ(o.verdict, NF_TCX_NEXT);
+    EXPECT_EQ(o.tstamp, 0u) << "no delivery time either";
+    EXPECT_EQ(ds().lost, 0u);
+    EXPECT_EQ(ds().delayed, 0u);
+    EXPECT_EQ(run(f).verdict, NF_TCX_DROP);
+    EXPECT_EQ(ds().lost, 1u);
 }
 
 TEST_F(NetBpfDegrade, PortAndProtocolFilter) {

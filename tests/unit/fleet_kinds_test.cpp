@@ -169,7 +169,7 @@ TEST(FleetKinds, StatusCarriesRestoresBack) {
     EXPECT_FALSE(status_from_json(R"({"host":"h","faults":[{"index":0,"recoveries":[3]}]})"));
 }
 
-TEST(FleetKinds, OneHostViewIsPartialAndJudgedAtItsOwnEgress) {
+TEST(FleetKinds, OneHostViewIsPartialAndJudgedAtItsOwnInterfaceBothWays) {
     auto inner = std::make_unique<TwoHosts>();
     auto asked = inner->asked;
     auto v = one_host_view(std::move(inner), "kv-2");
@@ -179,10 +179,16 @@ TEST(FleetKinds, OneHostViewIsPartialAndJudgedAtItsOwnEgress) {
     EXPECT_FALSE(v->acts_on("kv-1")) << "another agent's host";
     const auto& h = v->hosts()[0];
     EXPECT_EQ(h.cgroup, "/sys/fs/cgroup/nowhere/kv-2");
-    ASSERT_EQ(h.judges.size(), 1u);
+    // Every rule where it sends; cuts and isolations only where it receives.
+    ASSERT_EQ(h.judges.size(), 2u);
     EXPECT_FALSE(h.judges[0].ingress);
+    EXPECT_FALSE(h.judges[0].isolations_only);
     EXPECT_EQ(h.judges[0].netns, "/run/netns/kv-2");
     EXPECT_EQ(h.judges[0].ifname, "eth0");
+    EXPECT_TRUE(h.judges[1].ingress);
+    EXPECT_TRUE(h.judges[1].isolations_only);
+    EXPECT_EQ(h.judges[1].netns, "/run/netns/kv-2");
+    EXPECT_EQ(h.judges[1].ifname, "eth0");
     EXPECT_EQ(v->judge_netns(), "/run/netns/kv-2") << "its own namespace: where its delay line and rate classes live";
     auto svc = v->services();
     ASSERT_EQ(svc.size(), 1u);
@@ -202,8 +208,12 @@ TEST(FleetKinds, AgentTargetsOfAnUnboundHostWithoutItsLabIsThisMachine) {
     ASSERT_TRUE(v.ok()) << v.error().message();
     ASSERT_EQ((*v)->hosts().size(), 1u);
     EXPECT_TRUE((*v)->partial());
-    EXPECT_EQ((*v)->hosts()[0].judges[0].ifname, "eth7");
-    EXPECT_FALSE((*v)->hosts()[0].judges[0].ingress);
+    const auto& judges = (*v)->hosts()[0].judges;
+    ASSERT_EQ(judges.size(), 2u);
+    EXPECT_EQ(judges[0].ifname, "eth7");
+    EXPECT_FALSE(judges[0].ingress);
+    EXPECT_EQ(judges[1].ifname, "eth7");
+    EXPECT_TRUE(judges[1].ingress && judges[1].isolations_only);
     EXPECT_TRUE((*v)->services().empty());
     EXPECT_FALSE((*v)->restart({"kv-1"}, "").ok()) << "nothing to restart on a host the plan names no process of";
     auto none = agent_targets(sever, "kv-9", "eth0");

@@ -354,7 +354,8 @@ TEST(NetCompile, PowerLossDarkensTheZoneToEveryoneAndControl) {
     Tables t = compile_ok(p);
     ASSERT_EQ(t.rules.size(), 1u);
     EXPECT_EQ(t.rule_of_fault, std::vector<int>{0});
-    EXPECT_EQ(t.rules[0].flags, NF_RULE_CUT_FWD | NF_RULE_CUT_REV);
+    // Both ways, and judged where packets arrive too (an agent's dark host: netfault_isolate).
+    EXPECT_EQ(t.rules[0].flags, NF_RULE_CUT_FWD | NF_RULE_CUT_REV | NF_RULE_ISOLATE);
     EXPECT_EQ(t.rules[0].share, 0xffffffffu);
     ASSERT_NE(t.control_domain, 0u);
     EXPECT_EQ(t.domain_names.at(t.control_domain), "control");
