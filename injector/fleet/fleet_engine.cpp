@@ -1,7 +1,6 @@
 // FleetEngine: publish desired state, agree on activation instants, collect confirmations.
 #include "fleet/fleet_engine.hpp"
 
-#include <set>
 #include <sstream>
 
 #include "common/audit.hpp"
@@ -24,30 +23,29 @@ std::string list(const std::vector<std::string>& v) {
 }  // namespace
 
 std::vector<std::string> hosts_needing_agents(const plan::Plan& plan, const net::Tables& tables) {
-    std::set<std::string> need;
+    const auto& hosts = plan.topology.hosts;
+    std::vector<bool> need(hosts.size(), false);
+    // Over host groups (every member judged alike), not host pairs: 32,000 hosts are a billion.
+    const auto groups = net::host_groups(plan, tables);
     for (size_t i = 0; i < plan.method.size(); ++i) {
         const auto& f = plan.method[i];
         const auto e = f.net();
         // Packets are judged where they are sent: both ends of every cut or degraded pair. A dark
         // host (an isolation) sends nothing at all, which its own agent enforces alone: nothing
         // it would answer leaves it, so no connection to it can form.
-        if (e && e->kind == plan::NetEffect::Kind::cut)
-            for (auto& [a, b] : net::cut_set(plan, tables, i)) {
-                need.insert(a);
-                need.insert(b);
-            }
-        if (e && e->kind == plan::NetEffect::Kind::degrade)
-            for (auto& [a, b] : net::degraded_set(plan, tables, i)) {
-                need.insert(a);
-                need.insert(b);
+        if (e && (e->kind == plan::NetEffect::Kind::cut || e->kind == plan::NetEffect::Kind::degrade))
+            for (auto& c : net::group_cuts(plan, tables, groups, i, e->kind == plan::NetEffect::Kind::degrade)) {
+                for (size_t h : groups[c.from].hosts) need[h] = true;
+                for (size_t h : groups[c.to].hosts) need[h] = true;
             }
         // Processes and disks are acted on where they are: the target hosts.
         if (f.restarts() || f.volume() || f.isolates())
-            for (auto& h : plan::selected_hosts(plan.topology, f.target)) need.insert(h);
+            for (auto& h : plan::selected_hosts(plan.topology, f.target))
+                if (int idx = plan.topology.host_index(h); idx >= 0) need[static_cast<size_t>(idx)] = true;
     }
     std::vector<std::string> out;
-    for (auto& h : plan.topology.hosts)
-        if (need.count(h.name)) out.push_back(h.name);
+    for (size_t h = 0; h < hosts.size(); ++h)
+        if (need[h]) out.push_back(hosts[h].name);
     return out;
 }
 

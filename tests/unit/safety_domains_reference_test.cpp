@@ -13,6 +13,7 @@
 #include <random>
 #include <set>
 
+#include "fleet/fleet_engine.hpp"
 #include "net/compile.hpp"
 #include "plan/loader.hpp"
 #include "safety/plan_checks.hpp"
@@ -196,6 +197,32 @@ TEST(SafetyDomainsReference, GroupCutsExpandToTheHostPairCutSet) {
     std::cout << plans << " plans, " << nonempty << " faults with a cut set\n";
     EXPECT_EQ(plans, 300);
     EXPECT_GT(nonempty, 300);
+}
+
+// The fleet controller's agents, found over groups, are both ends of every host pair a fault cuts
+// and every target whose processes or disks it acts on.
+TEST(SafetyDomainsReference, AgentsNeededAreBothEndsOfEveryCutPair) {
+    int with_agents = 0;
+    int plans = for_random_plans(300, [&](const plan::Plan& p, const net::Tables& t) {
+        std::set<std::string> want;
+        for (size_t fi = 0; fi < p.method.size(); ++fi) {
+            const auto& f = p.method[fi];
+            if (f.net() && f.net()->kind == plan::NetEffect::Kind::cut)
+                for (auto& [a, b] : net::cut_set(p, t, fi)) {
+                    want.insert(a);
+                    want.insert(b);
+                }
+            if (f.restarts() || f.volume() || f.isolates())
+                for (auto& h : plan::selected_hosts(p.topology, f.target)) want.insert(h);
+        }
+        std::vector<std::string> in_order;
+        for (auto& h : p.topology.hosts)
+            if (want.count(h.name)) in_order.push_back(h.name);
+        ASSERT_EQ(fleet::hosts_needing_agents(p, t), in_order);
+        with_agents += !in_order.empty();
+    });
+    EXPECT_EQ(plans, 300);
+    EXPECT_GT(with_agents, 200);
 }
 
 // The two tie rules by hand, on the smallest plans that show them.
