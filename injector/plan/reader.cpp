@@ -95,6 +95,13 @@ std::optional<uint64_t> parse_bytes(std::string s, std::string* why) {
     return static_cast<uint64_t>(bytes);
 }
 
+std::string join_known(const std::vector<std::string>& v, size_t most) {
+    if (v.size() <= most) return join(v);
+    std::string s;
+    for (size_t i = 0; i < most; ++i) s += v[i] + ", ";
+    return s + "... and " + std::to_string(v.size() - most) + " more";
+}
+
 std::string join(const std::vector<std::string>& v, const char* sep) {
     std::string s;
     for (auto& x : v) {

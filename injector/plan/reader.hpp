@@ -27,6 +27,9 @@ struct Field {
 };
 
 std::string join(const std::vector<std::string>& v, const char* sep = ", ");
+// The names an error offers instead of an unknown one: all of them when there are a few, the
+// first `most` and how many more otherwise (a plan of 32,000 hosts must not print them all).
+std::string join_known(const std::vector<std::string>& v, size_t most = 12);
 std::string child_path(const std::string& parent, const std::string& key);
 std::string describe(const Node& n);  // "a map", "a list", "'x'", "nothing"
 size_t edit_distance(const std::string& a, const std::string& b);

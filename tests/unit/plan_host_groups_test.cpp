@@ -272,3 +272,21 @@ TEST(PlanHostGroups, ADataCenterOfGroupsLoads) {
     EXPECT_EQ(p.topology.host("pangyo-h-501")->power_domain, "pangyo-1");
     EXPECT_EQ(p.topology.host("gasan-h-8000")->power_domain, "gasan-15");
 }
+
+// An unknown name in a plan of 32,000 hosts names a few of the known ones and how many more, not
+// all of them (the error a person reads stays a line long).
+TEST(PlanHostGroups, AnUnknownHostAmongThousandsNamesAFewOfThem) {
+    std::string y = with(data_center(true), "safety:\n  max_duration: 4m\n",
+                         "safety:\n  max_duration: 4m\n  protected:\n    - { host: pangyo-h-0 }\n");
+    auto r = load(y);
+    expect_error(r, pos(y, "pangyo-h-0 }"), "safety.protected[0].host",
+                 "unknown host 'pangyo-h-0' (hosts: pangyo-h-1, pangyo-h-2,");
+    ASSERT_EQ(r.errors.size(), 1u) << dump(r);
+    EXPECT_NE(r.errors[0].message.find("... and 31988 more)"), std::string::npos) << r.errors[0].message;
+    EXPECT_LT(r.errors[0].message.size(), 300u);
+    // A plan of a few names still lists them all.
+    auto few = load(with(kBase, "safety:\n  max_duration: 1m\n",
+                         "safety:\n  max_duration: 1m\n  protected:\n    - { host: h9 }\n"));
+    ASSERT_EQ(few.errors.size(), 1u) << dump(few);
+    EXPECT_NE(few.errors[0].message.find("(hosts: h1, h2, h3)"), std::string::npos) << few.errors[0].message;
+}

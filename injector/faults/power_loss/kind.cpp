@@ -56,7 +56,7 @@ void load(plan::FaultContext& ctx, plan::MapView& m, const plan::Field&, plan::F
         auto v = ctx.name(it);
         if (!v) continue;
         if (!ctx.plan().topology.host(*v)) {
-            ctx.error(it, "unknown host '" + *v + "' (hosts: " + join(ctx.host_names()) + ")");
+            ctx.error(it, "unknown host '" + *v + "' (hosts: " + join_known(ctx.host_names()) + ")");
         } else if (std::find(dark.begin(), dark.end(), *v) == dark.end()) {
             ctx.error(it, "host '" + *v + "' is not one of the hosts this fault darkens (" + join(dark) + ")");
         } else if (std::find(spec.restore.order.begin(), spec.restore.order.end(), *v) != spec.restore.order.end()) {

@@ -39,7 +39,7 @@ void Loader::load_service(const Field& f) {
             for (auto& it : *items)
                 if (auto v = name(it)) {
                     if (!plan_.topology.host(*v))
-                        error(it, "unknown host '" + *v + "' (hosts: " + join(names_of_hosts()) + ")");
+                        error(it, "unknown host '" + *v + "' (hosts: " + join_known(names_of_hosts()) + ")");
                     else if (std::find(s.hosts.begin(), s.hosts.end(), *v) != s.hosts.end())
                         error(it, "host '" + *v + "' is listed twice");
                     else
@@ -84,7 +84,7 @@ std::optional<std::string> Loader::load_in(const Field& f) {
     auto s = str(f);
     if (!s) return std::nullopt;
     if (*s != "control" && !plan_.topology.host(*s)) {
-        error(f, "'" + *s + "' is neither 'control' nor a host (hosts: " + join(names_of_hosts()) + ")");
+        error(f, "'" + *s + "' is neither 'control' nor a host (hosts: " + join_known(names_of_hosts()) + ")");
         return std::nullopt;
     }
     return s;

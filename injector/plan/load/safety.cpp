@@ -105,12 +105,12 @@ void Loader::load_protected(const Field& f) {
             if (!n) return;
             bool control = *n == "control" && kind != Protected::Kind::power_domain;
             if (kind == Protected::Kind::zone && !control && !topo.zone(*n))
-                return error(v, "unknown zone '" + *n + "' (zones: " + join(names_of_zones()) + ")");
+                return error(v, "unknown zone '" + *n + "' (zones: " + join_known(names_of_zones()) + ")");
             if (kind == Protected::Kind::power_domain && !topo.power_domain(*n))
-                return error(
-                    v, "unknown power domain '" + *n + "' (power domains: " + join(names_of_power_domains()) + ")");
+                return error(v, "unknown power domain '" + *n +
+                                    "' (power domains: " + join_known(names_of_power_domains()) + ")");
             if (kind == Protected::Kind::host && !control && !topo.host(*n))
-                return error(v, "unknown host '" + *n + "' (hosts: " + join(names_of_hosts()) + ")");
+                return error(v, "unknown host '" + *n + "' (hosts: " + join_known(names_of_hosts()) + ")");
             p.name = *n;
             break;
         }

@@ -220,7 +220,7 @@ const Zone* Loader::host_zone(MapView& m, std::string& zone) {
     if (!s) return nullptr;
     zone = *s;
     const Zone* z = plan_.topology.zone(*s);
-    if (!z) error(*zf, "unknown zone '" + *s + "' (zones: " + join(names_of_zones()) + ")");
+    if (!z) error(*zf, "unknown zone '" + *s + "' (zones: " + join_known(names_of_zones()) + ")");
     return z;
 }
 
@@ -228,7 +228,7 @@ const Zone* Loader::host_zone(MapView& m, std::string& zone) {
 bool Loader::host_power_domain(const Field& f, const std::string& pd, const Zone* zone) {
     const PowerDomain* d = plan_.topology.power_domain(pd);
     if (!d) {
-        error(f, "unknown power domain '" + pd + "' (power domains: " + join(names_of_power_domains()) + ")");
+        error(f, "unknown power domain '" + pd + "' (power domains: " + join_known(names_of_power_domains()) + ")");
         return false;
     }
     if (zone && d->zone != zone->name) {
@@ -337,7 +337,7 @@ void Loader::load_link(const Field& f) {
                     continue;
                 }
                 if (!plan_.topology.zone(*v)) {
-                    error(it, "unknown zone '" + *v + "' (zones: " + join(names_of_zones()) + ")");
+                    error(it, "unknown zone '" + *v + "' (zones: " + join_known(names_of_zones()) + ")");
                     ok = false;
                 }
                 zs.push_back(*v);
@@ -363,7 +363,8 @@ void Loader::load_link(const Field& f) {
     if (auto p = m.require("power_domain", "a link in topology.links exists to say what feeds it")) {
         if (auto v = name(*p)) {
             if (!plan_.topology.power_domain(*v)) {
-                error(*p, "unknown power domain '" + *v + "' (power domains: " + join(names_of_power_domains()) + ")");
+                error(*p, "unknown power domain '" + *v + "' (power domains: " + join_known(names_of_power_domains()) +
+                              ")");
                 ok = false;
             }
             l.power_domain = *v;
@@ -380,7 +381,7 @@ void Loader::check_power_feeds() {
     for (auto& f : switch_power_fields_) {
         const std::string& v = f.node.Scalar();
         if (!plan_.topology.power_domain(v))
-            error(f, "unknown power domain '" + v + "' (power domains: " + join(names_of_power_domains()) + ")");
+            error(f, "unknown power domain '" + v + "' (power domains: " + join_known(names_of_power_domains()) + ")");
     }
 }
 
