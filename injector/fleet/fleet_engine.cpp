@@ -42,6 +42,14 @@ std::vector<std::string> hosts_needing_agents(const plan::Plan& plan, const net:
         if (f.restarts() || f.volume() || f.isolates())
             for (auto& h : plan::selected_hosts(plan.topology, f.target))
                 if (int idx = plan.topology.host_index(h); idx >= 0) need[static_cast<size_t>(idx)] = true;
+        // What a power loss's cascades cut is judged by the hosts behind them: a dark zone switch
+        // isolates its whole zone (its hosts judge themselves, as dark ones do); a dark powered
+        // link cuts its two zones apart (judged where sent, at both ends).
+        if (f.isolates())
+            for (auto& c : plan::cascades(plan.topology, f.target))
+                for (size_t h = 0; h < hosts.size(); ++h)
+                    if (hosts[h].zone == c.a || (c.kind == plan::Cascade::Kind::link && hosts[h].zone == c.b))
+                        need[h] = true;
     }
     std::vector<std::string> out;
     for (size_t h = 0; h < hosts.size(); ++h)

@@ -70,6 +70,26 @@ TEST(FleetKinds, EveryKindNeedsAgentsWhereItActs) {
     auto t = net::compile(fire);
     ASSERT_TRUE(t.ok());
     EXPECT_EQ(hosts_needing_agents(fire, *t), (std::vector<std::string>{"kv-1"}));
+    // ...and the hosts behind what it feeds: here the ansan<->gasan link, cut at both ends.
+    auto cascade = load("experiments/pangyo-fire-cascade.yaml");
+    auto ct = net::compile(cascade);
+    ASSERT_TRUE(ct.ok());
+    EXPECT_EQ(hosts_needing_agents(cascade, *ct), (std::vector<std::string>{"kv-1", "kv-2", "kv-3"}));
+    // A zone whose switch it feeds goes dark whole: its hosts judge themselves, as dark ones do.
+    auto sw = plan::load_string(
+        "name: sw\ntopology:\n  zones:\n"
+        "    - { name: a, power_domains: [a-1, a-2], subnet: 198.18.0.0/22 }\n"
+        "    - { name: b, subnet: 198.18.4.0/22, switch_power_domain: a-2 }\n"
+        "    - { name: c, subnet: 198.18.8.0/22 }\n"
+        "  hosts:\n    - { name: a1, zone: a, power_domain: a-2 }\n    - { name: b1, zone: b }\n"
+        "    - { name: b2, zone: b }\n    - { name: c1, zone: c }\n"
+        "safety:\n  max_duration: 1m\n"
+        "method:\n  - { name: p, fault: power_loss, at: 1s, duration: 5s, target: { power_domain: a-2 } }\n",
+        "sw.yaml");
+    ASSERT_TRUE(sw.ok()) << (sw.errors.empty() ? "" : sw.errors[0].str());
+    auto swt = net::compile(*sw.plan);
+    ASSERT_TRUE(swt.ok());
+    EXPECT_EQ(hosts_needing_agents(*sw.plan, *swt), (std::vector<std::string>{"a1", "b1", "b2"}));
     // sever: both ends of every cut pair.
     auto sever = load("experiments/fleet-zone-sever.yaml");
     auto st = net::compile(sever);

@@ -214,6 +214,11 @@ TEST(SafetyDomainsReference, AgentsNeededAreBothEndsOfEveryCutPair) {
                 }
             if (f.restarts() || f.volume() || f.isolates())
                 for (auto& h : plan::selected_hosts(p.topology, f.target)) want.insert(h);
+            if (f.isolates())
+                for (auto& c : plan::cascades(p.topology, f.target))
+                    for (auto& h : p.topology.hosts)
+                        if (h.zone == c.a || (c.kind == plan::Cascade::Kind::link && h.zone == c.b))
+                            want.insert(h.name);
         }
         std::vector<std::string> in_order;
         for (auto& h : p.topology.hosts)
