@@ -249,6 +249,30 @@ TEST_F(FleetPower, PangyoFireThroughAgentsMeetsItsRtoAndRpo) {
     for (auto& [h, pid] : agents_) EXPECT_TRUE(process_alive(pid)) << h;
 }
 
+// The cascade through agents: pangyo's power also feeds the ansan<->gasan link, so the controller
+// asks kv-2's and kv-3's agents too (the hosts behind a power loss's cascades), they cut the link,
+// and the verdict is local mode's (PowerFlagship.PangyoFireCascade...): the surviving majority is
+// split and stops taking writes, while kv-1's member still comes back when the power does.
+TEST_F(FleetPower, PangyoFireCascadeThroughAgentsSplitsTheMajorityAsInLocalMode) {
+    ASSERT_NO_FATAL_FAILURE(up({}, "experiments/pangyo-fire-cascade.yaml"));
+    auto r = run(run_args(), 5min, {}, 1 << 20);
+    ASSERT_TRUE(r.ok()) << r.error().message();
+    auto rep = report_of(r->output);
+    ASSERT_FALSE(rep.is_discarded()) << r->output;
+    EXPECT_EQ(r->exit_code, 1) << r->output;
+    EXPECT_EQ(rep["verdict"], "violated") << rep["reason"];
+    EXPECT_NE(rep.value("reason", "").find("probe kv-write broke its SLO at T+"), std::string::npos) << rep["reason"];
+    ASSERT_EQ(rep["faults"].size(), 1u);
+    auto& f = rep["faults"][0];
+    EXPECT_EQ(f["engine"]["activation"]["agents_confirmed"].get<int>(), 3) << f.dump();
+    ASSERT_EQ(f["recoveries"].size(), 1u) << f.dump();
+    EXPECT_EQ(f["recoveries"][0]["host"], "kv-1");
+    EXPECT_TRUE(f["recoveries"][0]["ready"].get<bool>()) << f.dump();
+    // The link is back: ansan and gasan reach each other, and every agent still serves.
+    EXPECT_TRUE(etcd_serves("kv-2", "kv-3"));
+    for (auto& [h, pid] : agents_) EXPECT_TRUE(process_alive(pid)) << h;
+}
+
 // The dead man's switch for a power loss: the controller is killed (kill -9) while kv-1 is
 // frozen; the run lease lapses, etcd deletes the desired state, and kv-1's agent thaws its host
 // within the lease TTL. The agent keeps its own path to etcd through the dark host's isolation.
