@@ -139,8 +139,8 @@ public:
         stop_all();
         fs::remove_all(dir_);
     }
-    // etcd, then the agents of kv-1..3, registered; false (with a failure) when not.
-    bool up() {
+    // etcd, then the agents of `hosts`, registered; false (with a failure) when not.
+    bool up(const std::vector<std::string>& hosts = {"kv-1", "kv-2", "kv-3"}) {
         const std::string peer = "http://127.0.0.1:" + std::to_string(port_ + 1);
         start({"etcd", "--name", "fleet", "--data-dir", dir_ + "/etcd", "--listen-client-urls", "http://" + eps_,
                "--advertise-client-urls", "http://" + eps_, "--listen-peer-urls", peer, "--initial-advertise-peer-urls",
@@ -150,9 +150,8 @@ public:
             ADD_FAILURE() << "the fleet etcd did not come up: " << log("etcd");
             return false;
         }
-        for (auto h : {"kv-1", "kv-2", "kv-3"})
-            agents_[h] = start({binary_path("injector/injector"), "agent", "--etcd", eps_, "--host", h},
-                               std::string("agent-") + h);
+        for (auto& h : hosts)
+            agents_[h] = start({binary_path("injector/injector"), "agent", "--etcd", eps_, "--host", h}, "agent-" + h);
         std::this_thread::sleep_for(2s);  // registered (the controller refuses, naming them, otherwise)
         return true;
     }
@@ -672,8 +671,8 @@ TEST_F(RealTargets, DegradeStorageOnAContainersBindMountThroughItsAgent) {
 // are acknowledged, then the host loses power and its disk's cache with it. The read-back finds
 // them gone (the drill's finding: exit 1 naming the lost records), and the service is back on the
 // real directory afterwards.
-TEST_F(HandMade, AVolatileVolumeLosesUnsyncedWritesAtTheirPowerLoss) {
-    std::string path = disk_plan(*this, binary_path("tests/hand-made-volatile.yaml"), "full: false");
+std::string volatile_plan(const HandMade& t) {
+    std::string path = disk_plan(t, binary_path("tests/hand-made-volatile.yaml"), "full: false");
     std::ifstream in(path);
     std::string text((std::istreambuf_iterator<char>(in)), {});
     text = std::regex_replace(text, std::regex("volumes: \\[\\{ name: site, path: ([^ ]+) \\}\\]"),
@@ -685,7 +684,7 @@ TEST_F(HandMade, AVolatileVolumeLosesUnsyncedWritesAtTheirPowerLoss) {
                               "    - name: record\n"
                               "      in: control\n"
                               "      exec: \"echo rec-{seq} > " +
-                                  site() +
+                                  t.site() +
                                   "/rec-{seq}\"\n"
                                   "      acknowledges: \"rec-{seq}\"\n"
                                   "      every: 200ms\n"
@@ -694,19 +693,54 @@ TEST_F(HandMade, AVolatileVolumeLosesUnsyncedWritesAtTheirPowerLoss) {
     text +=
         "verify:\n"
         "  - { name: read-back, probe: record, in: control, exec: \"cat " +
-        site() +
+        t.site() +
         "/rec-*\", timeout: 10s }\n"
         "expect:\n"
         "  rpo: 0\n";
     std::ofstream(path) << text;
-    auto r = run_plan(path);
-    ASSERT_FALSE(r.report.is_discarded()) << r.output << "\n" << text;
+    return path;
+}
+
+TEST_F(HandMade, AVolatileVolumeLosesUnsyncedWritesAtTheirPowerLoss) {
+    auto r = run_plan(volatile_plan(*this));
+    ASSERT_FALSE(r.report.is_discarded()) << r.output;
     EXPECT_EQ(r.exit_code, 1) << r.output;
     ASSERT_EQ(r.report["verify"].size(), 1u) << r.output;
     EXPECT_GT(r.report["verify"][0]["missing"].size(), 0u) << r.report["verify"].dump();
     EXPECT_NE(r.report.value("reason", "").find("rpo"), std::string::npos) << r.output;
     EXPECT_FALSE(faultfs_mounted_at(site()));
     EXPECT_EQ(fetch_page(*this), "hello\n");
+}
+
+// The same drill through agents: web-2's agent serves the volatile volume when it loads the run
+// (the web server restarted onto it), its power engine kills the host and drops the unsynced
+// writes, restarts the server on the real directory at the end; the controller mounts nothing
+// and its read-back finds the same loss (exit 1, RPO).
+TEST_F(HandMade, AVolatileVolumeThroughItsAgentLosesUnsyncedWritesAsInLocalMode) {
+    LoopbackFleet fleet;
+    ASSERT_TRUE(fleet.up({"web-1", "web-2"}));
+    auto r = run_plan(volatile_plan(*this), {"--fleet", fleet.endpoints()});
+    EXPECT_TRUE(await([&] { return !faultfs_mounted_at(site()); }, 60s)) << fleet.log("agent-web-2");
+    fleet.stop_all();
+    const std::string log = fleet.log("agent-web-2");
+    ASSERT_FALSE(r.report.is_discarded()) << r.output << log;
+    EXPECT_EQ(r.exit_code, 1) << r.output << log;
+    EXPECT_NE(r.report.value("reason", "").find("rpo"), std::string::npos) << r.output;
+    ASSERT_EQ(r.report["verify"].size(), 1u) << r.output;
+    EXPECT_GT(r.report["verify"][0]["missing"].size(), 0u) << r.report["verify"].dump();
+    ASSERT_EQ(r.report["faults"].size(), 1u) << r.output;
+    auto& f = r.report["faults"][0];
+    EXPECT_EQ(f["engine"]["activation"]["agents_confirmed"].get<int>(), 1) << f.dump();
+    // What the agent's volume lost comes back as the local report's field.
+    ASSERT_TRUE(f["engine"].contains("lost")) << f.dump();
+    EXPECT_EQ(f["engine"]["lost"][0]["host"], "web-2") << f.dump();
+    EXPECT_NE(log.find("prepared on host web-2"), std::string::npos) << log;
+    EXPECT_EQ(journal_events(r, "volumes_served").size(), 1u) << r.output;
+    EXPECT_FALSE(faultfs_mounted_at(site()));
+    EXPECT_TRUE(await([&] { return fetch_page(*this) == "hello\n"; }, 30s));
+    std::error_code ec;
+    for (auto& e : fs::directory_iterator(state_root() + "/agents", ec))
+        EXPECT_FALSE(e.is_directory()) << "an agent's served-volume directory left: " << e.path() << "\n" << log;
 }
 
 // kill -9 of the runner while a volume of theirs is served: the watcher kills what holds it,
