@@ -1,8 +1,9 @@
 // Fleet mode figures on one machine (needs root): N agents, each in its own host namespace, a
 // three-member etcd in an ops zone.
 //   1. Activation spread: the agents' applied-at times (one clock: this machine) of one step,
-//      with an agreed activation instant (the controller's default) against the baseline of
-//      applying on receipt (activation instant = now: each agent acts when its watch delivers).
+//      with an agreed activation instant, fixed (+150 ms) and chosen from the deliveries the
+//      agents reported (auto, the controller's default), against the baseline of applying on
+//      receipt (activation instant = now: each agent acts when its watch delivers).
 //      For a sever the step is a map write on every agent; for a power loss (zone z0 dark: its
 //      hosts' processes killed by their agents, every agent arming the isolation) it is the arm
 //      and the cgroup.kill, and each heal restarts the killed services before the next step.
@@ -149,16 +150,17 @@ Result<void> bring_up(Setup& s, int agents, const std::string& at, const std::st
 }
 
 struct Spread {
-    std::vector<double> spread_ms, late_ms;
+    std::vector<double> spread_ms, late_ms, lead_ms;
 };
 
 // reps inject/heal steps through a FleetEngine in this process.
-Result<Spread> activation(const Setup& s, std::chrono::milliseconds lead, int reps) {
+Result<Spread> activation(const Setup& s, std::chrono::milliseconds lead, bool adaptive, int reps) {
     fleet::FleetOptions o;
     o.endpoints = s.endpoints;
     o.plan_text = s.plan_text;
-    o.run_id = "bench-" + std::to_string(getpid()) + "-" + std::to_string(lead.count());
+    o.run_id = "bench-" + std::to_string(getpid()) + "-" + std::to_string(lead.count()) + (adaptive ? "-auto" : "");
     o.activation_lead = lead;
+    o.adaptive_lead = adaptive;
     o.confirm_timeout = 10s;
     o.prepare_timeout = 60s;
     fleet::FleetEngine e(o);
@@ -172,6 +174,7 @@ Result<Spread> activation(const Setup& s, std::chrono::milliseconds lead, int re
             return plain_error("bench", "not every agent reported its applied-at time");
         out.spread_ms.push_back(sp->spread_ms);
         out.late_ms.push_back(sp->late_max_ms);
+        out.lead_ms.push_back(sp->lead_ms);
         std::this_thread::sleep_for(100ms);
         INJ_TRY(e.heal(0));
         // A power restore restarts the dark hosts' services in the background: done before the
@@ -258,8 +261,8 @@ int main(int argc, char** argv) {
     }
     if (sizes.empty()) sizes = {16, 64};
     const int reps = 7, deaths = 3, ttl = 3;
-    std::printf("%-6s %6s  %-26s %5s %12s %12s %14s\n", "fault", "agents", "activation", "steps", "spread med",
-                "spread max", "last late med");
+    std::printf("%-6s %6s  %-26s %5s %12s %12s %14s %10s\n", "fault", "agents", "activation", "steps", "spread med",
+                "spread max", "last late med", "lead med");
     std::map<std::pair<bool, int>, std::vector<double>> death_ms;
     for (bool power : kinds)
         for (int n : sizes) {
@@ -269,18 +272,24 @@ int main(int argc, char** argv) {
                 return 3;
             }
             double base_med = 0;
-            for (auto [name, lead] :
-                 {std::pair{"on receipt (baseline)", 0ms}, std::pair{"agreed instant (+150 ms)", 150ms}}) {
-                auto a = activation(s, lead, reps);
+            struct Mode {
+                const char* name;
+                std::chrono::milliseconds lead;
+                bool adaptive;
+            };
+            for (auto [name, lead, adaptive] :
+                 {Mode{"on receipt (baseline)", 0ms, false}, Mode{"agreed instant (+150 ms)", 150ms, false},
+                  Mode{"agreed instant (auto lead)", 150ms, true}}) {
+                auto a = activation(s, lead, adaptive, reps);
                 if (!a) {
                     std::fprintf(stderr, "activation: %s\n", a.error().message().c_str());
                     return 3;
                 }
                 double med = bench::median(a->spread_ms);
                 if (lead.count() == 0) base_med = med;
-                std::printf("%-6s %6d  %-26s %5zu %9.3f ms %9.3f ms %11.3f ms", power ? "power" : "sever", n, name,
-                            a->spread_ms.size(), med, *std::max_element(a->spread_ms.begin(), a->spread_ms.end()),
-                            bench::median(a->late_ms));
+                std::printf("%-6s %6d  %-26s %5zu %9.3f ms %9.3f ms %11.3f ms %7.0f ms", power ? "power" : "sever", n,
+                            name, a->spread_ms.size(), med, *std::max_element(a->spread_ms.begin(), a->spread_ms.end()),
+                            bench::median(a->late_ms), bench::median(a->lead_ms));
                 if (lead.count()) std::printf("   spread %.2fx of on-receipt", base_med > 0 ? med / base_med : 0.0);
                 std::printf("\n");
             }

@@ -7,7 +7,8 @@ const std::vector<Command>& commands() {
     static const std::vector<Command> table = {
         {"run",
          "PLAN [--keep-lab] [--report-dir DIR] [--run-id ID] [--quiet | --output text|json | --json]\n"
-         "[--html FILE] [--junit FILE] [--metrics 127.0.0.1:PORT] [--fleet ENDPOINTS [--lease-ttl S]]",
+         "[--html FILE] [--junit FILE] [--metrics 127.0.0.1:PORT] [--fleet ENDPOINTS [--lease-ttl S] "
+         "[--activation-lead auto|MS]]",
          "run an experiment: lab up, steady state, faults on schedule, verdict",
          "run an experiment: lab up, steady state, faults on schedule, verdict.\n"
          "A live view on a terminal, plain log lines otherwise; --output json\n"

@@ -3,6 +3,7 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include <charconv>
 #include <filesystem>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -52,6 +53,14 @@ void use_fleet(runner::RunHooks& hooks, runner::RunOptions& opts, const plan::Pl
     fo.plan_text = plan_text;
     fo.run_id = opts.run_id;
     fo.lease_ttl_s = lease_ttl;
+    if (const auto& lead = vm["activation-lead"].as<std::string>(); lead != "auto") {
+        int ms = 0;
+        auto [end, ec] = std::from_chars(lead.data(), lead.data() + lead.size(), ms);
+        if (ec != std::errc{} || end != lead.data() + lead.size() || ms < 1 || ms > 60000)
+            throw UsageError("--activation-lead must be auto or 1..60000 (milliseconds), not '" + lead + "'");
+        fo.activation_lead = std::chrono::milliseconds(ms);
+        fo.adaptive_lead = false;
+    }
     hooks.make_engines = [fo](const plan::Plan& plan) { return fleet::fleet_engines(plan, fo); };
     // A bound plan's hosts are resolved by their agents, on their machines; the controller keeps
     // no watcher (the run lease is the agents' dead man's switch).
@@ -128,7 +137,10 @@ po::options_description run_options() {
         "metrics", po::value<std::string>()->default_value(""), "serve Prometheus metrics on this loopback address")(
         "run-id", po::value<std::string>()->default_value(""), "use this run id (schedulers name their runs)")(
         "fleet", po::value<std::string>()->default_value(""), "etcd endpoints: agents apply the faults")(
-        "lease-ttl", po::value<int>()->default_value(3), "fleet: run lease TTL in seconds (dead man's switch)");
+        "lease-ttl", po::value<int>()->default_value(3), "fleet: run lease TTL in seconds (dead man's switch)")(
+        "activation-lead", po::value<std::string>()->default_value("auto"),
+        "fleet: ms from publishing a step to its agreed instant, or auto (at least 150 ms; twice the slowest "
+        "delivery the agents reported for the last steps, up to 5000 ms)");
     fleet::add_etcd_options(d);
     return d;
 }
@@ -137,6 +149,8 @@ int cmd_run(const std::vector<std::string>& args) {
     po::variables_map vm;
     auto files = positional_after(args, run_options(), vm);
     if (files.size() != 1) throw UsageError("run needs exactly one PLAN");
+    if (vm["fleet"].as<std::string>().empty() && (!vm["lease-ttl"].defaulted() || !vm["activation-lead"].defaulted()))
+        throw UsageError("--lease-ttl and --activation-lead apply to fleet mode only (--fleet ENDPOINTS)");
     const std::string output = vm["output"].as<std::string>();
     if (output != "text" && output != "json") throw UsageError("--output must be text or json");
     const bool json_lines = output == "json";

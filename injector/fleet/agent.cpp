@@ -209,10 +209,12 @@ private:
     AgentLimits limits_;
     std::optional<Loaded> loaded_;
     bool reverted_for_contact_ = false;
-    bool confirm_ = false;                     // a step was applied: report it
-    std::pair<std::string, uint64_t> failed_;  // (run, generation) whose load failed
-    std::string step_error_;                   // a step (inject or heal) that failed: reported with its confirmation
-    Status last_;                              // the last status of a loaded run
+    bool confirm_ = false;                       // a step was applied: report it
+    std::pair<std::string, uint64_t> failed_;    // (run, generation) whose load failed
+    std::pair<std::string, uint64_t> received_;  // (run, generation) of the newest desired state read
+    uint64_t received_ns_ = 0;                   // when it was first read (the status reports it)
+    std::string step_error_;                     // a step (inject or heal) that failed: reported with its confirmation
+    Status last_;                                // the last status of a loaded run
     SteadyClock::time_point next_status_{};
 };
 
@@ -325,6 +327,10 @@ void AgentLoop::take(const std::optional<KeyValue>& kv) {
     if (kv->mod_revision == judged_mod_) return;
     judged_mod_ = kv->mod_revision;
     desired_ = desired_from_json(kv->value);
+    if (desired_ && received_ != std::pair{desired_->run, desired_->generation}) {
+        received_ = {desired_->run, desired_->generation};
+        received_ns_ = realtime_ns();
+    }
     refused_ = judge(*kv);
     if (refused_.empty()) return;
     // etcd did not answer the lease question: judge this document again at the next re-read.
@@ -558,6 +564,7 @@ void AgentLoop::publish(const std::string& state, const std::string& reason) {
     } else if (!last_.run.empty() && desired_ && last_.run == desired_->run) {
         st.faults = last_.faults;  // a reverted run's last counters and recoveries
     }
+    if (received_ == std::pair{st.run, st.generation}) st.received_ns = received_ns_;
     next_status_ = SteadyClock::now() + opts_.status_every;
     if (loaded_) last_ = st;
     if (auto r = client_.put(status_key(opts_.host), to_json(st), lease_); !r)

@@ -1,6 +1,7 @@
 // FleetEngine: publish desired state, agree on activation instants, collect confirmations.
 #include "fleet/fleet_engine.hpp"
 
+#include <cmath>
 #include <sstream>
 
 #include "common/audit.hpp"
@@ -195,6 +196,7 @@ Result<void> FleetEngine::prepare(const plan::Plan& plan, targets::Targets&, uin
     std::vector<TxnOp> ops;
     generation_ = 1;
     const std::string doc = to_json(desired_now());
+    const uint64_t published = realtime_ns();
     for (auto& h : hosts_) {
         cmp.push_back(TxnCompare::absent(desired_key(h)));
         ops.push_back(TxnOp::put(desired_key(h), doc, lease_));
@@ -226,6 +228,7 @@ Result<void> FleetEngine::prepare(const plan::Plan& plan, targets::Targets&, uin
         }
         if (!failed.empty()) return plain_error("fleet: agent(s) could not load the plan: " + list(failed));
         if (waiting.empty()) {
+            note_delivery(*st, published);
             std::lock_guard lk(mu_);
             last_status_ = *st;
             break;
@@ -243,6 +246,7 @@ Result<std::map<std::string, Status>> FleetEngine::publish_and_wait(std::chrono:
     if (!client_ || hosts_.empty()) return plain_error("fleet: engine not prepared");
     ++generation_;
     const std::string doc = to_json(desired_now());
+    const uint64_t published = realtime_ns();
     // etcd allows 128 operations per transaction by default.
     for (size_t i = 0; i < hosts_.size(); i += 100) {
         std::vector<TxnOp> ops;
@@ -264,6 +268,7 @@ Result<std::map<std::string, Status>> FleetEngine::publish_and_wait(std::chrono:
                     failed.push_back(h + " (" + it->second.state + ": " + it->second.reason + ")");
             }
             if (waiting.empty()) {
+                note_delivery(*st, published);
                 std::lock_guard lk(mu_);
                 last_status_ = *st;
                 status_read_ = SteadyClock::now();
@@ -278,6 +283,34 @@ Result<std::map<std::string, Status>> FleetEngine::publish_and_wait(std::chrono:
         }
         std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
+}
+
+std::chrono::milliseconds choose_lead(const std::deque<double>& delivery_ms, std::chrono::milliseconds floor,
+                                      std::chrono::milliseconds cap) {
+    double worst = 0;
+    for (double d : delivery_ms) worst = std::max(worst, d);
+    auto want = std::chrono::milliseconds(static_cast<int64_t>(std::ceil(std::min(2 * worst + 10, 1e9))));
+    return std::max(floor, std::min(cap, want));
+}
+
+double slowest_delivery(const std::map<std::string, Status>& st, const std::string& run, uint64_t generation,
+                        uint64_t publish_ns) {
+    double worst = 0;
+    for (auto& [h, s] : st)
+        if (s.run == run && s.generation == generation && s.received_ns > publish_ns)
+            worst = std::max(worst, static_cast<double>(s.received_ns - publish_ns) / 1e6);
+    return worst;
+}
+
+void FleetEngine::note_delivery(const std::map<std::string, Status>& st, uint64_t publish_ns) {
+    last_delivery_ms_ = slowest_delivery(st, run_, generation_, publish_ns);
+    deliveries_.push_back(last_delivery_ms_);
+    while (deliveries_.size() > 4) deliveries_.pop_front();
+}
+
+std::chrono::milliseconds FleetEngine::next_lead() const {
+    if (!opts_.adaptive_lead) return opts_.activation_lead;
+    return choose_lead(deliveries_, opts_.activation_lead, opts_.max_activation_lead);
 }
 
 namespace {
@@ -305,15 +338,18 @@ Result<void> FleetEngine::inject(size_t index, uint64_t deadline_ns) {
     if (it == state_.end()) return plain_error("fleet: fault " + std::to_string(index) + " is not in the run");
     if (lease_lost_) return plain_error("fleet: the run lease expired; the agents have reverted");
     uint64_t now_real = realtime_ns(), now_mono = monotonic_ns();
+    const auto lead = next_lead();
     it->second.armed = true;
-    it->second.at_ns = now_real + static_cast<uint64_t>(std::chrono::nanoseconds(opts_.activation_lead).count());
+    it->second.at_ns = now_real + static_cast<uint64_t>(std::chrono::nanoseconds(lead).count());
     it->second.deadline_ns = now_real + (deadline_ns > now_mono ? deadline_ns - now_mono : 0);
-    auto st = publish_and_wait(opts_.activation_lead + opts_.confirm_timeout);
+    auto st = publish_and_wait(lead + opts_.confirm_timeout);
     audit::record("fleet_arm",
                   "run " + run_ + " fault " + fault_names_[index] + " on " + std::to_string(hosts_.size()) + " hosts",
                   st.ok() ? Result<void>{} : Result<void>{st.error()}, {}, audit::Sync::page_cache);
     if (!st) return st.error();
     inject_spread_[index] = spread_of(*st, index, it->second.at_ns);
+    inject_spread_[index].lead_ms = static_cast<double>(lead.count());
+    inject_spread_[index].delivery_max_ms = last_delivery_ms_;
     return {};
 }
 
@@ -327,6 +363,7 @@ Result<void> FleetEngine::heal(size_t index) {
                   st.ok() ? Result<void>{} : Result<void>{st.error()}, {}, audit::Sync::page_cache);
     if (!st) return st.error();
     heal_spread_[index] = spread_of(*st, index, it->second.at_ns);
+    heal_spread_[index].delivery_max_ms = last_delivery_ms_;
     return {};
 }
 
@@ -414,8 +451,11 @@ std::optional<StepSpread> FleetEngine::last_inject_spread(size_t index) const {
 nlohmann::json FleetEngine::fault_report(size_t index) const {
     nlohmann::json j = {{"agents", hosts_.size()}, {"lease_ttl_s", opts_.lease_ttl_s}};
     auto one = [](const StepSpread& s) {
-        return nlohmann::json{
-            {"agents_confirmed", s.agents}, {"spread_ms", s.spread_ms}, {"late_max_ms", s.late_max_ms}};
+        return nlohmann::json{{"agents_confirmed", s.agents},
+                              {"spread_ms", s.spread_ms},
+                              {"late_max_ms", s.late_max_ms},
+                              {"lead_ms", s.lead_ms},
+                              {"delivery_max_ms", s.delivery_max_ms}};
     };
     if (auto it = inject_spread_.find(index); it != inject_spread_.end()) j["activation"] = one(it->second);
     if (auto it = heal_spread_.find(index); it != heal_spread_.end()) j["heal"] = one(it->second);

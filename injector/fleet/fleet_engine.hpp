@@ -6,6 +6,7 @@
 #pragma once
 
 #include <atomic>
+#include <deque>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -27,9 +28,14 @@ struct FleetOptions {
     // The plan's bytes exactly as the loader read and validated them: published as they are,
     // with their SHA-256 in every desired state (the file is never read again).
     std::string plan_text;
-    std::string run_id;                                // names the plan key; empty: audit::run()
-    int lease_ttl_s = 3;                               // the run lease (dead man's switch)
-    std::chrono::milliseconds activation_lead{150};    // activation instant = publish + this
+    std::string run_id;   // names the plan key; empty: audit::run()
+    int lease_ttl_s = 3;  // the run lease (dead man's switch)
+    // A step's activation instant is its publish + a lead: at least activation_lead; with
+    // adaptive_lead, also twice the slowest delivery the agents reported over the last steps
+    // (choose_lead), never more than max_activation_lead. Without it the lead is activation_lead.
+    std::chrono::milliseconds activation_lead{150};
+    bool adaptive_lead = true;
+    std::chrono::milliseconds max_activation_lead{5000};
     std::chrono::milliseconds confirm_timeout{3000};   // agents must confirm a step within this
     std::chrono::milliseconds prepare_timeout{15000};  // agents must load the plan within this
 };
@@ -56,9 +62,22 @@ std::map<std::string, Status> trusted_statuses(const std::vector<KeyValue>& stat
 struct StepSpread {
     uint64_t planned_ns = 0;  // the activation instant (realtime)
     size_t agents = 0;
-    double spread_ms = 0;    // max - min of applied-at
-    double late_max_ms = 0;  // max(applied - planned)
+    double spread_ms = 0;        // max - min of applied-at
+    double late_max_ms = 0;      // max(applied - planned)
+    double lead_ms = 0;          // planned - publish
+    double delivery_max_ms = 0;  // the slowest agent's receipt of the step after its publish
 };
+
+// The lead of the next step from the slowest delivery of each recent step (ms): twice the
+// largest + 10 ms (a watch that was slow once may be as slow again, and the agent still has to
+// wake and act), at least `floor`, at most `cap`.
+std::chrono::milliseconds choose_lead(const std::deque<double>& delivery_ms, std::chrono::milliseconds floor,
+                                      std::chrono::milliseconds cap);
+
+// The slowest delivery of one step: the largest received_ns - publish_ns (ms) over the statuses
+// of that run and generation (an agent's clock behind the controller's counts as 0).
+double slowest_delivery(const std::map<std::string, Status>& st, const std::string& run, uint64_t generation,
+                        uint64_t publish_ns);
 
 // The engines of a fleet run: one FleetEngine applies every fault, of every kind: each agent
 // runs the kind's own engine on its host (agent.hpp), so the runner's timeline, guards and
@@ -73,6 +92,8 @@ public:
     std::string_view name() const override { return "fleet"; }
     Result<void> prepare(const plan::Plan& plan, targets::Targets& targets, uint64_t run_deadline_ns) override;
     Result<void> inject(size_t index, uint64_t deadline_ns) override;
+    // The lead the next inject will give its agents (FleetOptions): the runner asks that early.
+    std::chrono::nanoseconds activation_lead(size_t /*index*/) const override { return next_lead(); }
     Result<void> heal(size_t index) override;
     Result<void> heal_all() noexcept override;
     std::vector<FaultCounters> counters() const override;
@@ -93,6 +114,9 @@ private:
     // until every agent reports that generation (or the timeout). Returns the statuses.
     Result<std::map<std::string, Status>> publish_and_wait(std::chrono::milliseconds timeout);
     Result<std::map<std::string, Status>> read_statuses() const;
+    // The lead the next inject uses (FleetOptions), and the delivery of a confirmed step noted.
+    std::chrono::milliseconds next_lead() const;
+    void note_delivery(const std::map<std::string, Status>& st, uint64_t publish_ns);
     // last_status_ from etcd, at most every 100 ms; mu_ held.
     void refresh_statuses() const;
     Desired desired_now() const;
@@ -114,6 +138,8 @@ private:
     std::atomic<bool> lease_lost_{false};
     std::thread keepalive_;
     std::map<size_t, StepSpread> inject_spread_, heal_spread_;
+    std::deque<double> deliveries_;  // the slowest delivery of each of the last steps (ms)
+    double last_delivery_ms_ = 0;
 
     mutable std::mutex mu_;  // counters() comes from the guards
     mutable std::map<std::string, Status> last_status_;

@@ -144,9 +144,15 @@ std::string to_json(const Status& s) {
                      {"recoveries", r}});
         if (x.report.is_object()) f.back()["report"] = x.report;
     }
-    return json{{"host", s.host},       {"run", s.run},       {"generation", s.generation},
-                {"state", s.state},     {"reason", s.reason}, {"updated_ns", s.updated_ns},
-                {"settled", s.settled}, {"faults", f}}
+    return json{{"host", s.host},
+                {"run", s.run},
+                {"generation", s.generation},
+                {"state", s.state},
+                {"reason", s.reason},
+                {"updated_ns", s.updated_ns},
+                {"received_ns", s.received_ns},
+                {"settled", s.settled},
+                {"faults", f}}
         .dump();
 }
 
@@ -198,6 +204,7 @@ std::optional<Status> status_from_json(const std::string& s) {
         st.state = j.value("state", "");
         st.reason = j.value("reason", "");
         st.updated_ns = num<uint64_t>(j, "updated_ns");
+        st.received_ns = num<uint64_t>(j, "received_ns");
         st.settled = j.value("settled", true);
         for (auto& x : j.value("faults", json::array())) {
             AppliedFault a{num<size_t>(x, "index"),

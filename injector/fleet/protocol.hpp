@@ -89,6 +89,9 @@ struct Status {
     std::string state;        // ready | reverted | clean | error | refused (a check failed)
     std::string reason;       // why reverted / the error
     uint64_t updated_ns = 0;
+    // When this agent first read the desired state of `generation` (realtime; 0: not known). Its
+    // distance from the controller's publish is the delivery the next activation lead must cover.
+    uint64_t received_ns = 0;
     // False while work a heal started goes on (services restarting, readiness awaited): the
     // controller waits for every agent's before it judges the run.
     bool settled = true;

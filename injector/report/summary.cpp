@@ -66,11 +66,12 @@ void print_summary(std::ostream& os, const runner::RunOutcome& o, bool color) {
             os << "\n";
             if (f.engine_report.is_object() && f.engine_report.contains("activation")) {
                 auto& a = f.engine_report["activation"];
-                char fl[160];
+                char fl[240];
                 std::snprintf(fl, sizeof fl,
                               "      fleet: %d agents applied it within %.3f ms of each other (last %.3f ms after the "
-                              "agreed instant)\n",
-                              a.value("agents_confirmed", 0), a.value("spread_ms", 0.0), a.value("late_max_ms", 0.0));
+                              "agreed instant; lead %.0f ms, slowest receipt %.1f ms)\n",
+                              a.value("agents_confirmed", 0), a.value("spread_ms", 0.0), a.value("late_max_ms", 0.0),
+                              a.value("lead_ms", 0.0), a.value("delivery_max_ms", 0.0));
                 os << fl;
             }
             print_storage_loss(os, f.engine_report);

@@ -54,6 +54,10 @@ public:
     virtual Result<void> prepare(const plan::Plan& plan, targets::Targets& targets, uint64_t run_deadline_ns) = 0;
     // Puts fault number `index` of plan.method in force until deadline_ns.
     virtual Result<void> inject(size_t index, uint64_t deadline_ns) = 0;
+    // How long after inject(index) is called the fault takes hold (fleet: the agreed instant is
+    // publish + a lead). The runner calls inject that much before the planned instant, so the
+    // fault is in force at its planned time and for its planned duration.
+    virtual std::chrono::nanoseconds activation_lead(size_t /*index*/) const { return {}; }
     virtual Result<void> heal(size_t index) = 0;
     // Heals everything; used on abort and teardown. Never throws.
     virtual Result<void> heal_all() noexcept = 0;

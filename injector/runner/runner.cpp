@@ -255,7 +255,7 @@ struct Runner::Impl {
     bool steady_before();
     void start_timeline();
     std::optional<std::string> timeline();
-    bool inject_step(size_t i);
+    bool inject_step(size_t i, nanoseconds lead);
     void heal_step(size_t i);
     void end_early(const std::optional<std::string>& abort_reason);
     std::string steady_after();
@@ -549,8 +549,9 @@ void Runner::Impl::start_timeline() {
     jwrite("guards", {{"guards", guards_json(plan, names, opts.signal_fd >= 0)}});
 }
 
-// One inject step; false when it failed (inject_error set).
-bool Runner::Impl::inject_step(size_t i) {
+// One inject step, called `lead` before the fault takes hold (Engine::activation_lead); false
+// when it failed (inject_error set).
+bool Runner::Impl::inject_step(size_t i, nanoseconds lead) {
     auto& f = plan.method[i];
     auto& rec = out.faults[i];
     Engine* e = set.of_fault[i];
@@ -559,7 +560,8 @@ bool Runner::Impl::inject_step(size_t i) {
     const uint64_t now_mono = monotonic_ns();
     // The rule's own deadline is the backstop if this process stops: the planned end plus
     // one second, never past the run's max_duration.
-    uint64_t deadline = now_mono + static_cast<uint64_t>(f.duration.count()) + 1'000'000'000ull;
+    uint64_t deadline =
+        now_mono + static_cast<uint64_t>(lead.count()) + static_cast<uint64_t>(f.duration.count()) + 1'000'000'000ull;
     uint64_t run_end =
         now_mono +
         static_cast<uint64_t>((t0 + std::chrono::duration_cast<Clock::duration>(plan.safety.max_duration) - t).count());
@@ -567,7 +569,7 @@ bool Runner::Impl::inject_step(size_t i) {
     ending[i] = false;
     auto r = e->inject(i, deadline);
     rec.inject_cost = Wall::now() - wall;
-    rec.injected_at = t - t0;
+    rec.injected_at = t - t0 + lead;  // when it took hold
     active[i] = r.ok();
     rec.engine_report = e->fault_report(i);
     jwrite("inject",
@@ -575,6 +577,7 @@ bool Runner::Impl::inject_step(size_t i) {
             {"kind", rec.kind},
             {"at_ms", ms(*rec.injected_at)},
             {"cost_us", rec.inject_cost.count() / 1000.0},
+            {"lead_ms", ms(lead)},
             {"deadline_mono_ns", deadline},
             {"ok", r.ok()},
             {"error", r ? "" : r.error().message()}},
@@ -628,9 +631,14 @@ std::optional<std::string> Runner::Impl::timeline() {
         return a.at != b.at ? a.at < b.at : (!a.inject && b.inject);  // heals first at a tie
     });
     for (auto& st : steps) {
-        if (auto why = wait_until(t0 + std::chrono::duration_cast<Clock::duration>(st.at))) return why;
+        // An engine that acts a lead after it is asked is asked that much early (never before t0,
+        // nor before the step ahead of it: then the fault takes hold late, and says when).
+        const nanoseconds lead =
+            st.inject ? std::max(set.of_fault[st.fault]->activation_lead(st.fault), nanoseconds{0}) : nanoseconds{0};
+        if (auto why = wait_until(t0 + std::chrono::duration_cast<Clock::duration>(st.at - std::min(lead, st.at))))
+            return why;
         if (st.inject) {
-            if (!inject_step(st.fault)) return std::nullopt;
+            if (!inject_step(st.fault, lead)) return std::nullopt;
         } else {
             heal_step(st.fault);
         }

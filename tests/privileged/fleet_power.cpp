@@ -252,10 +252,11 @@ TEST_F(FleetPower, PangyoFireThroughAgentsMeetsItsRtoAndRpo) {
 // The cascade through agents: pangyo's power also feeds the ansan<->gasan link, so the controller
 // asks kv-2's and kv-3's agents too (the hosts behind a power loss's cascades), they cut the link,
 // and the verdict is local mode's (PowerFlagship.PangyoFireCascade...): the surviving majority is
-// split and stops taking writes, while kv-1's member still comes back when the power does.
+// split and stops taking writes, while kv-1's member still comes back when the power does. The
+// lead is fixed here (--activation-lead 400), and the report says so.
 TEST_F(FleetPower, PangyoFireCascadeThroughAgentsSplitsTheMajorityAsInLocalMode) {
     ASSERT_NO_FATAL_FAILURE(up({}, "experiments/pangyo-fire-cascade.yaml"));
-    auto r = run(run_args(), 5min, {}, 1 << 20);
+    auto r = run(run_args({"--activation-lead", "400"}), 5min, {}, 1 << 20);
     ASSERT_TRUE(r.ok()) << r.error().message();
     auto rep = report_of(r->output);
     ASSERT_FALSE(rep.is_discarded()) << r->output;
@@ -265,6 +266,12 @@ TEST_F(FleetPower, PangyoFireCascadeThroughAgentsSplitsTheMajorityAsInLocalMode)
     ASSERT_EQ(rep["faults"].size(), 1u);
     auto& f = rep["faults"][0];
     EXPECT_EQ(f["engine"]["activation"]["agents_confirmed"].get<int>(), 3) << f.dump();
+    // A fixed lead (--activation-lead) is the one used; the three agents acted together at it.
+    EXPECT_EQ(f["engine"]["activation"]["lead_ms"].get<double>(), 400.0) << f.dump();
+    // Published that much ahead (the runner's part: RunnerTest.AnEngineWithALeadIsAskedEarly...),
+    // the power went out at its planned T+5 s.
+    EXPECT_NEAR(f["injected_at_ms"].get<double>(), 5000.0, 150.0) << f.dump();
+    EXPECT_LT(f["engine"]["activation"]["spread_ms"].get<double>(), 100.0) << f.dump();
     ASSERT_EQ(f["recoveries"].size(), 1u) << f.dump();
     EXPECT_EQ(f["recoveries"][0]["host"], "kv-1");
     EXPECT_TRUE(f["recoveries"][0]["ready"].get<bool>()) << f.dump();

@@ -125,6 +125,13 @@ TEST_F(Fleet, ZoneSeverGivesTheSameVerdictAsLocalMode) {
     EXPECT_GT(f["dropped"].get<uint64_t>(), 0u) << f.dump();
     EXPECT_EQ(f["engine"]["activation"]["agents_confirmed"].get<int>(), 3) << f.dump();
     EXPECT_GE(f["engine"]["activation"]["spread_ms"].get<double>(), 0.0);
+    // The lead was chosen (auto): at least 150 ms, and more than the agents' slowest receipt of
+    // the step, which each reported (a delivery of 0 would mean none did).
+    auto& act = f["engine"]["activation"];
+    EXPECT_GE(act["lead_ms"].get<double>(), 150.0) << act.dump();
+    EXPECT_LE(act["lead_ms"].get<double>(), 5000.0) << act.dump();
+    EXPECT_GT(act["delivery_max_ms"].get<double>(), 0.0) << act.dump();
+    EXPECT_LT(act["delivery_max_ms"].get<double>(), act["lead_ms"].get<double>()) << act.dump();
     EXPECT_TRUE(tcp("kv-1", "kv-2"));  // healed
 
     auto local = cli({"--log-level", "warn", "run", plan_path_, "--json"}, 2min);

@@ -117,6 +117,22 @@ TEST(CliHelp, UnknownOptionsAndCommandsExit64) {
     EXPECT_EQ(r.exit_code, 64) << r.output;
 }
 
+TEST(CliHelp, FleetOptionsAreCheckedBeforeAnythingRuns) {
+    const std::string plan = std::string(INJ_SOURCE_DIR) + "/experiments/zone-sever.yaml";
+    for (const char* lead : {"0", "-5", "60001", "fast", "150ms", "1e3", ""}) {
+        auto r = run_injector({"run", plan, "--fleet", "http://198.18.0.1:1", "--activation-lead", lead});
+        EXPECT_EQ(r.exit_code, 64) << lead << ": " << r.output;
+        EXPECT_NE(r.output.find("--activation-lead must be auto or 1..60000"), std::string::npos) << r.output;
+    }
+    for (auto extra : {std::vector<std::string>{"--activation-lead", "300"}, {"--lease-ttl", "5"}}) {
+        std::vector<std::string> args = {"run", plan};
+        args.insert(args.end(), extra.begin(), extra.end());
+        auto r = run_injector(args);
+        EXPECT_EQ(r.exit_code, 64) << extra[0] << ": " << r.output;
+        EXPECT_NE(r.output.find("apply to fleet mode only"), std::string::npos) << r.output;
+    }
+}
+
 TEST(CliHelp, ManPageHasEveryVisibleCommandAndRenders) {
     std::ifstream f(inj::test::binary_path("injector.1"));
     std::string man((std::istreambuf_iterator<char>(f)), {});

@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "faults/power_loss/power_engine.hpp"
+#include "fleet/fleet_engine.hpp"
 #include "fleet/protocol.hpp"
 #include "report/summary.hpp"
 
@@ -24,6 +25,57 @@ TEST(FuzzFound, OutOfRangeNumbersAreRefusedNotUndefined) {
     EXPECT_EQ(d->generation, 3u);
     EXPECT_EQ(d->lease_ttl_ms, 3000);
     ASSERT_EQ(d->faults.size(), 1u);
+}
+
+TEST(FleetLead, TheLeadCoversTwiceTheSlowestRecentDeliveryWithinItsBounds) {
+    using std::chrono::milliseconds;
+    const milliseconds floor{150}, cap{5000};
+    EXPECT_EQ(choose_lead({}, floor, cap), floor);                         // nothing seen yet: the floor
+    EXPECT_EQ(choose_lead({3.1, 20, 7}, floor, cap), floor);               // a quiet fleet keeps the floor
+    EXPECT_EQ(choose_lead({12, 100, 40}, floor, cap), milliseconds(210));  // the slowest step, twice, + 10
+    EXPECT_EQ(choose_lead({100.2}, floor, cap), milliseconds(211));        // rounded up, never short
+    EXPECT_EQ(choose_lead({4000}, floor, cap), cap);
+    EXPECT_EQ(choose_lead({1e300}, floor, cap), cap);  // an absurd delivery cannot overflow the lead
+    EXPECT_EQ(choose_lead({500}, milliseconds(2000), cap), milliseconds(2000));
+}
+
+TEST(FleetLead, TheSlowestDeliveryIsOfThisRunAndStepOnly) {
+    const uint64_t pub = 1'000'000'000'000;
+    auto st = [](const char* run, uint64_t gen, uint64_t received) {
+        Status s;
+        s.run = run;
+        s.generation = gen;
+        s.received_ns = received;
+        return s;
+    };
+    std::map<std::string, Status> m = {
+        {"a", st("r1", 5, pub + 12'000'000)},
+        {"b", st("r1", 5, pub + 30'500'000)},
+        {"c", st("r1", 4, pub + 900'000'000)},  // an older step: not this one's delivery
+        {"d", st("r2", 5, pub + 800'000'000)},  // another run
+        {"e", st("r1", 5, pub - 50'000'000)},   // a clock behind the controller's: 0, not negative
+        {"f", st("r1", 5, 0)},                  // an agent that does not say
+    };
+    EXPECT_DOUBLE_EQ(slowest_delivery(m, "r1", 5, pub), 30.5);
+    m.erase("b");
+    m.erase("a");
+    EXPECT_DOUBLE_EQ(slowest_delivery(m, "r1", 5, pub), 0);
+}
+
+TEST(FleetLead, AStatusCarriesWhenItsStepWasReceived) {
+    Status s;
+    s.host = "h";
+    s.run = "r";
+    s.generation = 2;
+    s.received_ns = 1234567890123;
+    auto back = status_from_json(to_json(s));
+    ASSERT_TRUE(back);
+    EXPECT_EQ(back->received_ns, 1234567890123u);
+    EXPECT_FALSE(status_from_json(R"({"host":"h","received_ns":-5})"));
+    EXPECT_FALSE(status_from_json(R"({"host":"h","received_ns":1.5e300})"));
+    auto old = status_from_json(R"({"host":"h","run":"r","generation":2})");  // an agent that does not say
+    ASSERT_TRUE(old);
+    EXPECT_EQ(old->received_ns, 0u);
 }
 
 TEST(FuzzFound, TooManyDesiredFaultsAreRefused) {

@@ -28,6 +28,29 @@ TEST(ReportSummary, PowerLossShowsRtoPerService) {
     EXPECT_NE(s.find("api on kv-1 NOT healthy again: not ready after 30s"), std::string::npos) << s;
 }
 
+TEST(ReportSummary, AFleetStepShowsItsSpreadAndTheLeadItWasGiven) {
+    runner::RunOutcome o;
+    o.verdict = "held";
+    runner::FaultRecord f;
+    f.name = "cut";
+    f.kind = "sever";
+    f.injected_at = std::chrono::seconds(3);
+    f.engine_report = {{"activation",
+                        {{"agents_confirmed", 16},
+                         {"spread_ms", 0.671},
+                         {"late_max_ms", 0.0},
+                         {"lead_ms", 230.0},
+                         {"delivery_max_ms", 109.94}}}};
+    o.faults.push_back(f);
+    std::ostringstream os;
+    print_summary(os, o, false);
+    std::string s = os.str();
+    EXPECT_NE(s.find("fleet: 16 agents applied it within 0.671 ms of each other (last 0.000 ms after the agreed "
+                     "instant; lead 230 ms, slowest receipt 109.9 ms)"),
+              std::string::npos)
+        << s;
+}
+
 TEST(ReportSummary, ExpectationsAreListedMetOrNot) {
     runner::RunOutcome o;
     o.verdict = "violated";

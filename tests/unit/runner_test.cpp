@@ -34,6 +34,8 @@ struct FakeEngine : Engine {
     std::atomic<bool> in_force{false};
     bool fail_inject = false;
     bool prepared = false, released = false;
+    std::chrono::nanoseconds lead{0};  // activation_lead: takes hold this long after inject
+    std::function<void(const std::string&)> on_call;
 
     std::string_view name() const override { return "fake"; }
     Result<void> prepare(const plan::Plan&, targets::Targets&, uint64_t) override {
@@ -43,6 +45,7 @@ struct FakeEngine : Engine {
     Result<void> inject(size_t i, uint64_t deadline) override {
         std::lock_guard lk(mu);
         calls.push_back("inject " + std::to_string(i));
+        if (on_call) on_call(calls.back());
         EXPECT_GT(deadline, monotonic_ns());
         if (fail_inject) return plain_error("inject", "fake failure");
         in_force = true;
@@ -51,6 +54,7 @@ struct FakeEngine : Engine {
     Result<void> heal(size_t i) override {
         std::lock_guard lk(mu);
         calls.push_back("heal " + std::to_string(i));
+        if (on_call) on_call(calls.back());
         in_force = false;
         return {};
     }
@@ -61,6 +65,7 @@ struct FakeEngine : Engine {
         return {};
     }
     std::vector<FaultCounters> counters() const override { return {}; }
+    std::chrono::nanoseconds activation_lead(size_t) const override { return lead; }
     void release() noexcept override { released = true; }
 };
 
@@ -139,6 +144,8 @@ protected:
         engine = eng.get();
         engine_seen = engine;
         eng->fail_inject = fail_inject;
+        eng->lead = lead;
+        eng->on_call = on_call_;
         probes = std::make_shared<FakeProbes>();
         probes->engine = engine;
         probes->always_fail = always_fail;
@@ -197,6 +204,7 @@ protected:
             return e->prepare(p, t, d);
         }
         Result<void> inject(size_t i, uint64_t d) override { return e->inject(i, d); }
+        std::chrono::nanoseconds activation_lead(size_t i) const override { return e->activation_lead(i); }
         Result<void> heal(size_t i) override { return e->heal(i); }
         Result<void> heal_all() noexcept override { return e->heal_all(); }
         std::vector<FaultCounters> counters() const override { return e->counters(); }
@@ -220,6 +228,8 @@ protected:
     std::unique_ptr<Engine> engine_owner_;
     bool fail_inject = false, always_fail = false, fail_during_fault = false, fail_lab_down = false;
     std::function<void()> on_attempt;
+    std::chrono::nanoseconds lead{0};
+    std::function<void(const std::string&)> on_call_;
     SimClock clock;
     std::chrono::milliseconds tick = 5ms;
     std::chrono::nanoseconds settle_budget = 1s;
@@ -280,6 +290,39 @@ TEST_F(RunnerTest, ALongTimelineRunsOnTheGivenClockAtItsExactInstants) {
     EXPECT_EQ(o.probes[0].attempts, 40 * 60 + 1) << "attempts at t0, t0 + 1 s, ..., t0 + 40 min";
     // Settling before t0 (three successes one second apart) and after the end ran on it too.
     EXPECT_EQ(clock.now() - start, 2s + 40min + 150ms + 2s);
+}
+
+// An engine that takes hold a lead after it is asked (fleet: the agents' agreed instant) is asked
+// that much early: the fault holds from its planned instant for its planned duration, and the
+// journal says when it was asked. A lead longer than the time before the fault is asked at T+0
+// and reported as taking hold late.
+TEST_F(RunnerTest, AnEngineWithALeadIsAskedEarlySoTheFaultHoldsAtItsPlannedInstant) {
+    std::map<std::string, SimClock::time_point> when;
+    on_call_ = [&](const std::string& c) { when[c] = clock.now(); };
+    lead = 60ms;
+    auto o = run(small_plan());  // at 100 ms for 300 ms
+    EXPECT_EQ(o.exit_code, kExitHeld) << o.reason;
+    ASSERT_TRUE(o.faults[0].injected_at && o.faults[0].healed_at);
+    EXPECT_EQ(*o.faults[0].injected_at, 100ms);
+    EXPECT_EQ(*o.faults[0].healed_at, 400ms);
+    ASSERT_TRUE(when.count("inject 0") && when.count("heal 0"));
+    EXPECT_EQ(when["heal 0"] - when["inject 0"], 360ms) << "asked 60 ms before its instant";
+    bool seen = false;
+    for (auto& j : runner::read_journal(o.journal))
+        if (j["event"] == "inject") {
+            seen = true;
+            EXPECT_EQ(j["lead_ms"].get<double>(), 60.0) << j.dump();
+            EXPECT_EQ(j["at_ms"].get<double>(), 100.0) << j.dump();
+        }
+    EXPECT_TRUE(seen);
+
+    when.clear();
+    lead = 250ms;
+    o = run(small_plan());
+    ASSERT_TRUE(o.faults[0].injected_at && o.faults[0].healed_at);
+    EXPECT_EQ(*o.faults[0].injected_at, 250ms) << "asked at T+0, it took hold 250 ms later";
+    EXPECT_EQ(*o.faults[0].healed_at, 400ms);
+    EXPECT_EQ(when["heal 0"] - when["inject 0"], 400ms);
 }
 
 TEST_F(RunnerTest, ViolatedWhenProbeFailsDuringFault) {
