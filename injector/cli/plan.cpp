@@ -7,6 +7,7 @@
 #include "cli/commands.hpp"
 #include "cli/plan_targets.hpp"
 #include "common/exit_codes.hpp"
+#include "fleet/fleet_engine.hpp"
 #include "net/compile.hpp"
 #include "report/plan_preview.hpp"
 
@@ -29,7 +30,8 @@ int cmd_plan(const std::vector<std::string>& args) {
         std::cerr << files[0] << ": " << tables.error().message() << "\n";
         return kExitUsage;
     }
-    bool passes = report::print_plan_preview(std::cout, *p, *tables, {vm["hosts"].as<bool>()});
+    bool passes = report::print_plan_preview(std::cout, *p, *tables,
+                                             {vm["hosts"].as<bool>(), fleet::agents_needed_line(*p, *tables)});
     passes = print_bound_targets(std::cout, *p, *tables) && passes;
     return passes ? kExitHeld : kExitNotApplied;
 }

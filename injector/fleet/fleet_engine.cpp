@@ -9,6 +9,7 @@
 #include "common/netaddr.hpp"
 #include "faults/registry.hpp"
 #include "fleet/agent_checks.hpp"
+#include "plan/reader.hpp"
 
 namespace inj::fleet {
 namespace {
@@ -56,6 +57,14 @@ std::vector<std::string> hosts_needing_agents(const plan::Plan& plan, const net:
     for (size_t h = 0; h < hosts.size(); ++h)
         if (need[h]) out.push_back(hosts[h].name);
     return out;
+}
+
+std::string agents_needed_line(const plan::Plan& plan, const net::Tables& tables) {
+    const auto need = hosts_needing_agents(plan, tables);
+    const size_t all = plan.topology.hosts.size();
+    if (need.empty()) return "fleet mode (--fleet): no host needs an agent (no fault acts on a host)";
+    return "fleet mode (--fleet): agents needed on " + std::to_string(need.size()) + " of " + std::to_string(all) +
+           (all == 1 ? " host: " : " hosts: ") + plan::join_known(need);
 }
 
 std::vector<std::string> check_control_path(const plan::Plan& plan, const net::Tables& tables,

@@ -46,6 +46,10 @@ struct FleetOptions {
 // an agent for another fault of the plan also drop what they send to it).
 std::vector<std::string> hosts_needing_agents(const plan::Plan& plan, const net::Tables& tables);
 
+// `injector plan`'s line for fleet mode: which hosts need a registered, healthy agent before
+// `run --fleet` starts (at most 12 named, then how many more).
+std::string agents_needed_line(const plan::Plan& plan, const net::Tables& tables);
+
 // Preflight for fleet mode: etcd answers, and no fault of the plan cuts any agent host from any
 // etcd endpoint that lies in the topology (the tool's own control traffic). Returns one message
 // per problem; empty means the control path is safe.

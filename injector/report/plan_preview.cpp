@@ -324,6 +324,7 @@ bool print_plan_preview(std::ostream& out, const plan::Plan& p, const net::Table
     // The blast-radius preview and the refusals are exactly what the runner's preflight
     // computes (safety::check_plan), so a plan that passes here passes there.
     print_blast_radius(out, p, t, o);
+    if (!o.fleet.empty()) out << o.fleet << "\n";
     auto refusals = safety::check_plan(p, t);
     if (refusals.empty()) {
         out << "preflight: the plan passes the blast-radius, protected-set and abort-path checks\n";

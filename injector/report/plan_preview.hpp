@@ -5,6 +5,7 @@
 #pragma once
 
 #include <ostream>
+#include <string>
 
 #include "net/compile.hpp"
 #include "plan/model.hpp"
@@ -13,6 +14,7 @@ namespace inj::report {
 
 struct PreviewOptions {
     bool list_hosts = false;  // `--hosts`: every host of every list, by name
+    std::string fleet;        // the line about fleet mode's agents (the cli's; empty: none)
 };
 
 // Writes the preview of `plan` (compiled to `t`) and returns whether preflight passes it.

@@ -64,6 +64,27 @@ public:
 
 }  // namespace
 
+// `injector plan` tells whoever deploys the agents where they are needed, before any run.
+TEST(FleetKinds, ThePlanPreviewNamesTheHostsThatNeedAgents) {
+    auto fire = load("experiments/pangyo-fire.yaml");
+    auto ft = net::compile(fire);
+    ASSERT_TRUE(ft.ok());
+    EXPECT_EQ(agents_needed_line(fire, *ft), "fleet mode (--fleet): agents needed on 1 of 3 hosts: kv-1");
+    auto cascade = load("experiments/pangyo-fire-cascade.yaml");
+    auto ct = net::compile(cascade);
+    ASSERT_TRUE(ct.ok());
+    EXPECT_EQ(agents_needed_line(cascade, *ct),
+              "fleet mode (--fleet): agents needed on 3 of 3 hosts: kv-1, kv-2, kv-3");
+    // Thousands of hosts: a few named, and how many more.
+    auto full = load("experiments/pangyo-full.yaml");
+    auto fu = net::compile(full);
+    ASSERT_TRUE(fu.ok());
+    const std::string line = agents_needed_line(full, *fu);
+    EXPECT_NE(line.find(" and "), std::string::npos) << line;
+    EXPECT_NE(line.find(" more"), std::string::npos) << line;
+    EXPECT_LT(line.size(), 400u) << line;
+}
+
 TEST(FleetKinds, EveryKindNeedsAgentsWhereItActs) {
     // power_loss: the dark hosts (their egress drops everything they would send or answer).
     auto fire = load("experiments/pangyo-fire.yaml");
