@@ -25,6 +25,12 @@ const std::vector<Command>& commands() {
         {"agent", "--etcd ENDPOINTS --host NAME [--interface IF] [--lease-ttl SECONDS]",
          "apply the faults a fleet controller assigns to one host",
          "apply the faults a fleet controller assigns to host NAME", false, Operand::none, cmd_agent, agent_options},
+        {"agents", "--etcd ENDPOINTS [--plan PLAN] [--json]", "the fleet's agents as etcd sees them; ready for a plan?",
+         "list the agents registered in etcd (pid, health, interface, uptime,\n"
+         "the run each drives now); with --plan, whether every host the plan\n"
+         "needs an agent on has a healthy one that no other run drives (what\n"
+         "run --fleet checks first; nothing is published): exit 0 ready, 3 not",
+         false, Operand::none, cmd_agents, agents_options},
         {"validate", "PLAN...", "check plans", "check plans; errors name file:line:col and the field", false,
          Operand::plan_files, cmd_validate, validate_options},
         {"plan", "PLAN", "dry run: timeline, cut sets, blast radius and preflight of a plan",

@@ -37,6 +37,7 @@ const Command* find_command(std::string_view name);
 INJ_CLI_COMMAND(run)
 INJ_CLI_COMMAND(report)
 INJ_CLI_COMMAND(agent)
+INJ_CLI_COMMAND(agents)
 INJ_CLI_COMMAND(validate)
 INJ_CLI_COMMAND(plan)
 INJ_CLI_COMMAND(status)

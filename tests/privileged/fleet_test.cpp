@@ -146,9 +146,25 @@ TEST_F(Fleet, ZoneSeverGivesTheSameVerdictAsLocalMode) {
 // path to etcd (preflight proves the control path).
 TEST_F(Fleet, RefusesWithoutEveryAgentOrWhenACutWouldReachEtcd) {
     ASSERT_NO_FATAL_FAILURE(up("1s", "5s"));
+    // Before the game day: `injector agents --plan` says every agent the plan needs is ready.
+    auto ready = cli({"agents", "--etcd", endpoints_, "--plan", plan_path_, "--json"}, 30s);
+    EXPECT_EQ(ready.exit_code, 0) << ready.output;
+    auto rj = nlohmann::json::parse(ready.output, nullptr, false);
+    ASSERT_FALSE(rj.is_discarded()) << ready.output;
+    EXPECT_TRUE(rj["plan"]["ready"].get<bool>()) << rj.dump();
+    EXPECT_EQ(rj["plan"]["needed"], (nlohmann::json{"kv-1", "kv-2", "kv-3"})) << rj.dump();
+    ASSERT_EQ(rj["agents"].size(), 3u) << rj.dump();
+    for (auto& a : rj["agents"]) {
+        EXPECT_TRUE(a["healthy"].get<bool>()) << a.dump();
+        EXPECT_EQ(a["pid"].get<int>(), agents_[a["host"].get<std::string>()]) << a.dump();
+    }
     kill(agents_["kv-3"], SIGTERM);
     ASSERT_GE(wait_exit(agents_["kv-3"], 10s), 0);
     agents_.erase("kv-3");
+    auto gone = cli({"agents", "--etcd", endpoints_, "--plan", plan_path_}, 30s);
+    EXPECT_EQ(gone.exit_code, 3) << gone.output;
+    EXPECT_NE(gone.output.find("NOT READY: no agent registered for kv-3"), std::string::npos) << gone.output;
+    EXPECT_NE(gone.output.find("2 agents registered"), std::string::npos) << gone.output;
     auto r = cli({"--log-level", "warn", "run", plan_path_, "--fleet", endpoints_, "--json"}, 1min);
     EXPECT_EQ(r.exit_code, 3) << r.output;
     EXPECT_NE(r.output.find("no agent registered for host(s) kv-3"), std::string::npos) << r.output;
