@@ -27,7 +27,8 @@ TEST(GamedayUnits, SystemdParsesTheServiceAndTheTimer) {
     auto service = slurp(inj::test::source_path("scripts/systemd/injector-gameday@.service"));
     auto timer = slurp(inj::test::source_path("scripts/systemd/injector-gameday@.timer"));
     ASSERT_NE(service.find("ExecStart=/usr/local/bin/injector run /etc/injector/plans/%i.yaml"), std::string::npos);
-    ASSERT_NE(service.find("--report-dir /var/lib/injector/reports/%i"), std::string::npos);
+    ASSERT_NE(service.find("--report-dir /var/lib/injector/reports/%i $INJECTOR_RUN_ARGS"), std::string::npos);
+    ASSERT_NE(service.find("EnvironmentFile=-/etc/injector/gameday-%i.env"), std::string::npos);
     // verify checks that ExecStart's binary exists: point it at this build.
     service =
         std::regex_replace(service, std::regex("/usr/local/bin/injector"), inj::test::binary_path("injector/injector"));
@@ -52,6 +53,13 @@ TEST(GamedayUnits, SystemdParsesTheServiceAndTheTimer) {
     r = inj::run(
         {inj::test::binary_path("injector/injector"), "run", "/nonexistent.yaml", "--quiet", "--report-dir", "/tmp"},
         30s);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->exit_code, 64);
+    EXPECT_EQ(r->output.find("unrecognised option"), std::string::npos) << r->output;
+    // ... and those a fleet game day's environment file adds.
+    r = inj::run({inj::test::binary_path("injector/injector"), "run", "/nonexistent.yaml", "--quiet", "--report-dir",
+                  "/tmp", "--fleet", "https://198.18.0.10:2379", "--etcd-config", "/nonexistent.yaml"},
+                 30s);
     ASSERT_TRUE(r);
     EXPECT_EQ(r->exit_code, 64);
     EXPECT_EQ(r->output.find("unrecognised option"), std::string::npos) << r->output;
