@@ -535,7 +535,8 @@ void faults_table(std::ostringstream& os, const RunView& v) {
             if (f.injected_at_ms)
                 os << esc(fmt_t(*f.injected_at_ms)) << " .. " << esc(f.healed_at_ms ? fmt_t(*f.healed_at_ms) : "?")
                    << "<br>inject " << esc(fmt_ms(f.inject_cost_us / 1000)) << ", heal "
-                   << esc(fmt_ms(f.heal_cost_us / 1000));
+                   << esc(fmt_ms(f.heal_cost_us / 1000))
+                   << (f.lead_ms > 0 ? "<br>asked " + esc(fmt_ms(f.lead_ms)) + " ahead (fleet activation lead)" : "");
             else
                 os << "not injected";
             if (!f.error.empty()) os << "<br>" << esc(f.error);

@@ -219,6 +219,7 @@ private:
         if (f.kind.empty()) f.kind = str(ev, "kind");
         f.injected_at_ms = v_.at_ms(ev);
         f.inject_cost_us = num(ev, "cost_us");
+        f.lead_ms = num(ev, "lead_ms");
         f.inject_ok = ev.value("ok", true);
         if (!str(ev, "error").empty()) f.error = str(ev, "error");
         last_ms_ = std::max(last_ms_, *f.injected_at_ms);

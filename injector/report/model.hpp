@@ -37,6 +37,7 @@ struct FaultView {
     bool inject_ok = true;
     std::string error;
     double inject_cost_us = 0, heal_cost_us = 0;
+    double lead_ms = 0;  // asked this long before it took hold (fleet: the agents' activation lead)
     uint64_t dropped = 0, passed = 0, expired = 0;
     std::vector<std::pair<double, uint64_t>> drops;       // (T+ms, dropped so far)
     nlohmann::json recoveries = nlohmann::json::array();  // from the heal event

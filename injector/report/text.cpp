@@ -45,9 +45,10 @@ std::string render_text(const RunView& v) {
             os << line;
             if (f.planned_at_ms)
                 os << " planned " << fmt_t(*f.planned_at_ms) << " for " << fmt_ms(f.planned_duration_ms.value_or(0));
-            if (f.injected_at_ms)
+            if (f.injected_at_ms) {
                 os << "; in force " << fmt_t(*f.injected_at_ms);
-            else
+                if (f.lead_ms > 0) os << " (asked " << fmt_ms(f.lead_ms) << " ahead)";
+            } else
                 os << "; not injected";
             if (f.healed_at_ms) os << ", healed " << fmt_t(*f.healed_at_ms);
             os << "; dropped " << f.dropped << " packets";

@@ -161,6 +161,7 @@ TEST(ReportView, UnknownFaultKindsAndEventsAreShown) {
          {"fault", "slow-disk"},
          {"kind", "degrade_storage"},
          {"at_ms", 1000.0},
+         {"lead_ms", 466.0},
          {"ok", true}},
         {{"t", "2026-11-25T10:00:01.500Z"},
          {"mono_ns", 1500003000},
@@ -201,11 +202,13 @@ TEST(ReportView, UnknownFaultKindsAndEventsAreShown) {
     EXPECT_NE(text.find("slow-disk"), std::string::npos);
     EXPECT_NE(text.find("errno=EIO"), std::string::npos) << text;
     EXPECT_NE(text.find("fleet_activation"), std::string::npos) << text;
+    EXPECT_NE(text.find("in force T+1.0s (asked 466ms ahead)"), std::string::npos) << text;
     EXPECT_NE(text.find("NOT MET rpo"), std::string::npos) << text;
     auto html = render_html(v);
     EXPECT_NE(html.find("degrade_storage"), std::string::npos);
     EXPECT_NE(html.find("latency: 200ms"), std::string::npos);
     EXPECT_NE(html.find("spread_ms=3.5"), std::string::npos);
+    EXPECT_NE(html.find("asked 466ms ahead (fleet activation lead)"), std::string::npos);
     auto junit = render_junit(v);
     EXPECT_NE(junit.find("classname=\"p.expect\" name=\"rpo kv-write\""), std::string::npos) << junit;
     EXPECT_NE(junit.find("message=\"3 acknowledged records lost (rpo: 0), written T+0.9s..T+1.0s\""), std::string::npos)
