@@ -311,7 +311,30 @@ double slowest_delivery(const std::map<std::string, Status>& st, const std::stri
     return worst;
 }
 
+std::map<std::string, double> clock_skews(const std::map<std::string, Status>& st, const std::string& run,
+                                          uint64_t generation, uint64_t publish_ns, uint64_t read_ns) {
+    std::map<std::string, double> out;
+    for (auto& [h, s] : st) {
+        if (s.run != run || s.generation != generation || !s.received_ns) continue;
+        if (s.received_ns < publish_ns)
+            out[h] = -static_cast<double>(publish_ns - s.received_ns) / 1e6;
+        else if (s.received_ns > read_ns)
+            out[h] = static_cast<double>(s.received_ns - read_ns) / 1e6;
+    }
+    return out;
+}
+
 void FleetEngine::note_delivery(const std::map<std::string, Status>& st, uint64_t publish_ns) {
+    const uint64_t read_ns = realtime_ns();  // after the statuses were read: still a bound
+    last_skew_ms_ = 0;
+    for (auto& [h, ms] : clock_skews(st, run_, generation_, publish_ns, read_ns)) {
+        last_skew_ms_ = std::max(last_skew_ms_, std::fabs(ms));
+        if (std::fabs(ms) >= 10 && skew_warned_.insert(h).second)
+            log::get("fleet")->warn(
+                "agent {}'s clock is at least {:.1f} ms {} the controller's: its agreed instants are off by as much "
+                "(check NTP on both)",
+                h, std::fabs(ms), ms < 0 ? "behind" : "ahead of");
+    }
     last_delivery_ms_ = slowest_delivery(st, run_, generation_, publish_ns);
     deliveries_.push_back(last_delivery_ms_);
     while (deliveries_.size() > 4) deliveries_.pop_front();
@@ -359,6 +382,7 @@ Result<void> FleetEngine::inject(size_t index, uint64_t deadline_ns) {
     inject_spread_[index] = spread_of(*st, index, it->second.at_ns);
     inject_spread_[index].lead_ms = static_cast<double>(lead.count());
     inject_spread_[index].delivery_max_ms = last_delivery_ms_;
+    inject_spread_[index].clock_skew_ms = last_skew_ms_;
     return {};
 }
 
@@ -373,6 +397,7 @@ Result<void> FleetEngine::heal(size_t index) {
     if (!st) return st.error();
     heal_spread_[index] = spread_of(*st, index, it->second.at_ns);
     heal_spread_[index].delivery_max_ms = last_delivery_ms_;
+    heal_spread_[index].clock_skew_ms = last_skew_ms_;
     return {};
 }
 
@@ -460,11 +485,9 @@ std::optional<StepSpread> FleetEngine::last_inject_spread(size_t index) const {
 nlohmann::json FleetEngine::fault_report(size_t index) const {
     nlohmann::json j = {{"agents", hosts_.size()}, {"lease_ttl_s", opts_.lease_ttl_s}};
     auto one = [](const StepSpread& s) {
-        return nlohmann::json{{"agents_confirmed", s.agents},
-                              {"spread_ms", s.spread_ms},
-                              {"late_max_ms", s.late_max_ms},
-                              {"lead_ms", s.lead_ms},
-                              {"delivery_max_ms", s.delivery_max_ms}};
+        return nlohmann::json{{"agents_confirmed", s.agents},         {"spread_ms", s.spread_ms},
+                              {"late_max_ms", s.late_max_ms},         {"lead_ms", s.lead_ms},
+                              {"delivery_max_ms", s.delivery_max_ms}, {"clock_skew_ms", s.clock_skew_ms}};
     };
     if (auto it = inject_spread_.find(index); it != inject_spread_.end()) j["activation"] = one(it->second);
     if (auto it = heal_spread_.find(index); it != heal_spread_.end()) j["heal"] = one(it->second);

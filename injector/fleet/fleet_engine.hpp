@@ -11,6 +11,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -70,6 +71,7 @@ struct StepSpread {
     double late_max_ms = 0;      // max(applied - planned)
     double lead_ms = 0;          // planned - publish
     double delivery_max_ms = 0;  // the slowest agent's receipt of the step after its publish
+    double clock_skew_ms = 0;    // the largest clock offset an agent's receipt proves (clock_skews)
 };
 
 // The lead of the next step from the slowest delivery of each recent step (ms): twice the
@@ -82,6 +84,13 @@ std::chrono::milliseconds choose_lead(const std::deque<double>& delivery_ms, std
 // of that run and generation (an agent's clock behind the controller's counts as 0).
 double slowest_delivery(const std::map<std::string, Status>& st, const std::string& run, uint64_t generation,
                         uint64_t publish_ns);
+
+// The agreed instant assumes one clock (NTP). An agent read the step after the controller
+// published it and before the controller read its status: a receipt stamped before publish_ns
+// proves the agent's clock is behind by at least the difference (negative ms), one after read_ns
+// that it is ahead (positive). Per host of that run and step, only the offsets proven (not 0).
+std::map<std::string, double> clock_skews(const std::map<std::string, Status>& st, const std::string& run,
+                                          uint64_t generation, uint64_t publish_ns, uint64_t read_ns);
 
 // The engines of a fleet run: one FleetEngine applies every fault, of every kind: each agent
 // runs the kind's own engine on its host (agent.hpp), so the runner's timeline, guards and
@@ -144,6 +153,8 @@ private:
     std::map<size_t, StepSpread> inject_spread_, heal_spread_;
     std::deque<double> deliveries_;  // the slowest delivery of each of the last steps (ms)
     double last_delivery_ms_ = 0;
+    double last_skew_ms_ = 0;            // the largest |clock skew| the last step proved
+    std::set<std::string> skew_warned_;  // hosts whose skew was logged
 
     mutable std::mutex mu_;  // counters() comes from the guards
     mutable std::map<std::string, Status> last_status_;

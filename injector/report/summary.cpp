@@ -73,6 +73,9 @@ void print_summary(std::ostream& os, const runner::RunOutcome& o, bool color) {
                               a.value("agents_confirmed", 0), a.value("spread_ms", 0.0), a.value("late_max_ms", 0.0),
                               a.value("lead_ms", 0.0), a.value("delivery_max_ms", 0.0));
                 os << fl;
+                if (double skew = a.value("clock_skew_ms", 0.0); skew > 0)
+                    os << "      fleet: an agent's clock is off the controller's by at least " << skew
+                       << " ms (its instants with it; check NTP)\n";
             }
             print_storage_loss(os, f.engine_report);
             for (auto& r : f.recoveries) {

@@ -132,6 +132,7 @@ TEST_F(Fleet, ZoneSeverGivesTheSameVerdictAsLocalMode) {
     EXPECT_LE(act["lead_ms"].get<double>(), 5000.0) << act.dump();
     EXPECT_GT(act["delivery_max_ms"].get<double>(), 0.0) << act.dump();
     EXPECT_LT(act["delivery_max_ms"].get<double>(), act["lead_ms"].get<double>()) << act.dump();
+    EXPECT_EQ(act["clock_skew_ms"].get<double>(), 0.0) << "one machine, one clock: " << act.dump();
     EXPECT_TRUE(tcp("kv-1", "kv-2"));  // healed
 
     auto local = cli({"--log-level", "warn", "run", plan_path_, "--json"}, 2min);

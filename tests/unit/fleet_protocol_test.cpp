@@ -62,6 +62,32 @@ TEST(FleetLead, TheSlowestDeliveryIsOfThisRunAndStepOnly) {
     EXPECT_DOUBLE_EQ(slowest_delivery(m, "r1", 5, pub), 0);
 }
 
+// One clock is what the agreed instant assumes: a receipt outside [publish, read] proves an
+// agent's clock is off by at least the distance, and nothing inside it proves anything.
+TEST(FleetLead, AReceiptOutsidePublishAndReadProvesAClockSkew) {
+    const uint64_t pub = 5'000'000'000'000, read = pub + 40'000'000;  // read 40 ms after publish
+    auto st = [](const char* run, uint64_t gen, uint64_t received) {
+        Status s;
+        s.run = run;
+        s.generation = gen;
+        s.received_ns = received;
+        return s;
+    };
+    std::map<std::string, Status> m = {
+        {"in-sync", st("r", 3, pub + 10'000'000)},
+        {"behind", st("r", 3, pub - 250'000'000)},  // stamped 250 ms before the publish
+        {"ahead", st("r", 3, read + 1'500'000)},    // 1.5 ms after the controller read it
+        {"silent", st("r", 3, 0)},
+        {"other-step", st("r", 2, pub - 900'000'000)},
+        {"other-run", st("q", 3, pub - 900'000'000)},
+    };
+    auto skews = clock_skews(m, "r", 3, pub, read);
+    EXPECT_EQ(skews.size(), 2u);
+    EXPECT_DOUBLE_EQ(skews["behind"], -250.0);
+    EXPECT_DOUBLE_EQ(skews["ahead"], 1.5);
+    EXPECT_TRUE(clock_skews({{"in-sync", m["in-sync"]}}, "r", 3, pub, read).empty());
+}
+
 TEST(FleetLead, AStatusCarriesWhenItsStepWasReceived) {
     Status s;
     s.host = "h";

@@ -40,7 +40,8 @@ TEST(ReportSummary, AFleetStepShowsItsSpreadAndTheLeadItWasGiven) {
                          {"spread_ms", 0.671},
                          {"late_max_ms", 0.0},
                          {"lead_ms", 230.0},
-                         {"delivery_max_ms", 109.94}}}};
+                         {"delivery_max_ms", 109.94},
+                         {"clock_skew_ms", 35.5}}}};
     o.faults.push_back(f);
     std::ostringstream os;
     print_summary(os, o, false);
@@ -49,6 +50,7 @@ TEST(ReportSummary, AFleetStepShowsItsSpreadAndTheLeadItWasGiven) {
                      "instant; lead 230 ms, slowest receipt 109.9 ms)"),
               std::string::npos)
         << s;
+    EXPECT_NE(s.find("fleet: an agent's clock is off the controller's by at least 35.5 ms"), std::string::npos) << s;
 }
 
 TEST(ReportSummary, ExpectationsAreListedMetOrNot) {
