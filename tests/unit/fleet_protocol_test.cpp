@@ -39,15 +39,17 @@ TEST(FleetLead, TheLeadCoversTwiceTheSlowestRecentDeliveryWithinItsBounds) {
     EXPECT_EQ(choose_lead({500}, milliseconds(2000), cap), milliseconds(2000));
 }
 
+// A status of `run`'s step `gen` that says when its agent received the step.
+Status st(const char* run, uint64_t gen, uint64_t received) {
+    Status s;
+    s.run = run;
+    s.generation = gen;
+    s.received_ns = received;
+    return s;
+}
+
 TEST(FleetLead, TheSlowestDeliveryIsOfThisRunAndStepOnly) {
     const uint64_t pub = 1'000'000'000'000;
-    auto st = [](const char* run, uint64_t gen, uint64_t received) {
-        Status s;
-        s.run = run;
-        s.generation = gen;
-        s.received_ns = received;
-        return s;
-    };
     std::map<std::string, Status> m = {
         {"a", st("r1", 5, pub + 12'000'000)},
         {"b", st("r1", 5, pub + 30'500'000)},
@@ -66,13 +68,6 @@ TEST(FleetLead, TheSlowestDeliveryIsOfThisRunAndStepOnly) {
 // agent's clock is off by at least the distance, and nothing inside it proves anything.
 TEST(FleetLead, AReceiptOutsidePublishAndReadProvesAClockSkew) {
     const uint64_t pub = 5'000'000'000'000, read = pub + 40'000'000;  // read 40 ms after publish
-    auto st = [](const char* run, uint64_t gen, uint64_t received) {
-        Status s;
-        s.run = run;
-        s.generation = gen;
-        s.received_ns = received;
-        return s;
-    };
     std::map<std::string, Status> m = {
         {"in-sync", st("r", 3, pub + 10'000'000)},
         {"behind", st("r", 3, pub - 250'000'000)},  // stamped 250 ms before the publish
