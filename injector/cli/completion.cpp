@@ -13,9 +13,10 @@ namespace {
 // What an option's value completes to, when not nothing: a word list, or "@file" / "@dir".
 const std::map<std::string, std::string>& value_hints() {
     static const std::map<std::string, std::string> hints = {
-        {"run --output", "text json"}, {"run --report-dir", "@dir"},           {"run --html", "@file"},
-        {"run --junit", "@file"},      {"report --format", "text html junit"}, {"report --output", "@file"},
-        {"report -o", "@file"},
+        {"run --output", "text json"},  {"run --report-dir", "@dir"},           {"run --html", "@file"},
+        {"run --junit", "@file"},       {"report --format", "text html junit"}, {"report --output", "@file"},
+        {"report -o", "@file"},         {"run --activation-lead", "auto"},      {"agents --plan", "@file"},
+        {"run --etcd-config", "@file"}, {"agents --etcd-config", "@file"},      {"agent --etcd-config", "@file"},
     };
     return hints;
 }

@@ -164,6 +164,7 @@ TEST(CliCompletion, CompletesSubcommandsOptionsAndValues) {
     EXPECT_EQ(complete("injector run --k"), "--keep-lab\n");
     EXPECT_EQ(complete("injector report --format h"), "html\n");
     EXPECT_EQ(complete("injector run x.yaml --output j"), "json\n");
+    EXPECT_EQ(complete("injector run x.yaml --fleet e:2379 --activation-lead a"), "auto\n");
     EXPECT_EQ(complete("injector lab st"), "status\n");
     EXPECT_EQ(complete("injector help la"), "lab\n");
     // Every option of every visible command is offered after its command.
@@ -190,6 +191,7 @@ TEST(CliCompletion, CompletesPlanFilesAndRunIds) {
                       "printf '%s\\n' \"${COMPREPLY[@]}\" | sort\n");
     EXPECT_EQ(r.output, "20260101-zone-a\n20260102-zone-b\n");
     EXPECT_EQ(complete("injector report j", dir.string()), "journal.jsonl\n");
+    EXPECT_EQ(complete("injector agents --etcd e:2379 --plan a", dir.string()), "a.yaml\n");
     std::filesystem::remove_all(dir);
 }
 
