@@ -9,6 +9,7 @@
 #include "common/netaddr.hpp"
 #include "faults/registry.hpp"
 #include "fleet/agent_checks.hpp"
+#include "fleet/survey.hpp"
 #include "plan/reader.hpp"
 
 namespace inj::fleet {
@@ -140,6 +141,8 @@ Result<void> FleetEngine::prepare(const plan::Plan& plan, targets::Targets&, uin
     auto tables = net::compile(plan);
     if (!tables) return tables.error();
     hosts_ = hosts_needing_agents(plan, *tables);
+    deliveries_.clear();  // a run's leads come from its own steps
+    skew_warned_.clear();
     fault_names_.clear();
     merge_of_.clear();
     state_.clear();
@@ -157,24 +160,15 @@ Result<void> FleetEngine::prepare(const plan::Plan& plan, targets::Targets&, uin
     if (!c) return c.error();
     client_.emplace(std::move(*c));
 
-    // Every host a fault touches needs a live, healthy agent.
+    // Every host a fault touches needs a live, healthy agent (what `injector agents` checks too;
+    // a host another run drives is refused by the claim below).
     auto agents = client_->get_prefix(kAgentsPrefix);
     if (!agents) return agents.error();
-    std::map<std::string, AgentInfo> by_host;
-    for (auto& kv : *agents)
-        if (auto a = agent_info_from_json(kv.value); a && kv.key == agent_key(a->host)) by_host[a->host] = *a;
-    std::vector<std::string> missing, unhealthy;
-    for (auto& h : hosts_) {
-        auto it = by_host.find(h);
-        if (it == by_host.end())
-            missing.push_back(h);
-        else if (!it->second.healthy)
-            unhealthy.push_back(h + " (" + it->second.error + ")");
-    }
-    if (!missing.empty())
-        return plain_error("fleet: no agent registered for host(s) " + list(missing) + " under " + kAgentsPrefix +
+    const auto ready = readiness(survey_of(*agents, {}, {}), hosts_);
+    if (!ready.missing.empty())
+        return plain_error("fleet: no agent registered for host(s) " + list(ready.missing) + " under " + kAgentsPrefix +
                            " (start `injector agent --host NAME` there)");
-    if (!unhealthy.empty()) return plain_error("fleet: unhealthy agent(s): " + list(unhealthy));
+    if (!ready.unhealthy.empty()) return plain_error("fleet: unhealthy agent(s): " + list(ready.unhealthy));
 
     // The run lease: every desired key hangs on it, so the controller's death reverts the fleet.
     auto lease = client_->lease_grant(opts_.lease_ttl_s);
@@ -335,8 +329,7 @@ void FleetEngine::note_delivery(const std::map<std::string, Status>& st, uint64_
                 "(check NTP on both)",
                 h, std::fabs(ms), ms < 0 ? "behind" : "ahead of");
     }
-    last_delivery_ms_ = slowest_delivery(st, run_, generation_, publish_ns);
-    deliveries_.push_back(last_delivery_ms_);
+    deliveries_.push_back(slowest_delivery(st, run_, generation_, publish_ns));
     while (deliveries_.size() > 4) deliveries_.pop_front();
 }
 
@@ -381,7 +374,7 @@ Result<void> FleetEngine::inject(size_t index, uint64_t deadline_ns) {
     if (!st) return st.error();
     inject_spread_[index] = spread_of(*st, index, it->second.at_ns);
     inject_spread_[index].lead_ms = static_cast<double>(lead.count());
-    inject_spread_[index].delivery_max_ms = last_delivery_ms_;
+    inject_spread_[index].delivery_max_ms = deliveries_.back();
     inject_spread_[index].clock_skew_ms = last_skew_ms_;
     return {};
 }
@@ -396,7 +389,7 @@ Result<void> FleetEngine::heal(size_t index) {
                   st.ok() ? Result<void>{} : Result<void>{st.error()}, {}, audit::Sync::page_cache);
     if (!st) return st.error();
     heal_spread_[index] = spread_of(*st, index, it->second.at_ns);
-    heal_spread_[index].delivery_max_ms = last_delivery_ms_;
+    heal_spread_[index].delivery_max_ms = deliveries_.back();
     heal_spread_[index].clock_skew_ms = last_skew_ms_;
     return {};
 }

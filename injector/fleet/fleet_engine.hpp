@@ -151,8 +151,7 @@ private:
     std::atomic<bool> lease_lost_{false};
     std::thread keepalive_;
     std::map<size_t, StepSpread> inject_spread_, heal_spread_;
-    std::deque<double> deliveries_;  // the slowest delivery of each of the last steps (ms)
-    double last_delivery_ms_ = 0;
+    std::deque<double> deliveries_;      // the slowest delivery of each of the last steps (ms), newest last
     double last_skew_ms_ = 0;            // the largest |clock skew| the last step proved
     std::set<std::string> skew_warned_;  // hosts whose skew was logged
 
