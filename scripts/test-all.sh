@@ -11,4 +11,20 @@ cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DINJECTOR_TESTS=ON -DINJE
 cmake --build build -j"$(nproc)"
 # Unit tests may run in parallel; privileged ones share the machine and run one at a time.
 $SUDO ctest --test-dir build --output-on-failure -L unit -j"$(nproc)"
+# Privileged tests start from a machine holding nothing of the injector, and two test runs on one
+# machine would tear down each other's labs: they take turns (a lock every clone shares). What an
+# earlier run left when it was killed half-way is what `injector recover` is for: it runs, says
+# what it removed, and the suite stops if anything is still left (recover leaves live runs alone).
+lock=/tmp/injector-tests.lock
+exec 9<>"$lock" 2>/dev/null || exec 9<"$lock"
+if ! flock -n 9; then
+  echo "test-all: another test run holds $lock; waiting for it"
+  flock 9
+fi
+if ! $SUDO ./scripts/check-clean.sh >/dev/null; then
+  echo "test-all: this machine holds what an earlier run left:"
+  $SUDO ./scripts/check-clean.sh || true
+  $SUDO ./build/injector/injector recover || true
+  $SUDO ./scripts/check-clean.sh
+fi
 $SUDO ctest --test-dir build --output-on-failure -L privileged
