@@ -1,7 +1,6 @@
 // Prometheus text-format metrics while a run is active, for teams that watch game days on
-// dashboards: run phase, faults in force, drops per rule, probe success and latency. Served by a
-// tiny HTTP responder on a loopback address only (nothing else is accepted), one thread, bounded
-// in connections, request bytes and time per request.
+// dashboards: run phase, faults in force, drops per rule, probe success and latency. Served on a
+// loopback address only (http_server.hpp).
 #pragma once
 
 #include <chrono>
@@ -11,43 +10,34 @@
 #include <mutex>
 #include <optional>
 #include <string>
-#include <thread>
 
 #include "common/result.hpp"
+#include "report/http_server.hpp"
 #include "runner/observer.hpp"
 
 namespace inj::report {
 
 class MetricsServer : public runner::RunObserver {
 public:
-    struct Address {
-        bool v6 = false;
-        std::string host;   // numeric: 127.x.y.z or ::1
-        uint16_t port = 0;  // 0: any free port (tests)
-    };
+    using Address = LoopbackHttp::Address;
     // "127.0.0.1:9464", "[::1]:9464", "localhost:9464". Anything not loopback is refused.
-    static std::optional<Address> parse_address(const std::string& text, std::string* why);
+    static std::optional<Address> parse_address(const std::string& text, std::string* why) {
+        return LoopbackHttp::parse_address(text, why);
+    }
     static Result<std::unique_ptr<MetricsServer>> start(const Address& a);
     ~MetricsServer() override;
 
     void on_event(const nlohmann::json& ev) noexcept override;
     std::string render() const;  // the exposition text
-    uint16_t port() const { return port_; }
-    std::string url() const;
+    uint16_t port() const { return http_->port(); }
+    std::string url() const { return http_->url(); }
 
-    static constexpr size_t kMaxConns = 8;       // connections served at once
-    static constexpr size_t kMaxRequest = 8192;  // bytes of request head
-    static constexpr int kRequestMs = 2000;      // per connection, request and answer
+    static constexpr size_t kMaxConns = LoopbackHttp::kMaxConns;
+    static constexpr size_t kMaxRequest = LoopbackHttp::kMaxRequest;
+    static constexpr int kRequestMs = LoopbackHttp::kRequestMs;
 
 private:
     MetricsServer() = default;
-    void serve();
-    std::string answer(const std::string& request);
-
-    int listen_fd_ = -1, stop_fd_ = -1;
-    uint16_t port_ = 0;
-    Address addr_;
-    std::thread thread_;
 
     struct Probe {
         uint64_t attempts = 0, failures = 0;
@@ -68,7 +58,7 @@ private:
     std::map<std::string, Fault> faults_;
     std::map<std::string, Probe> probes_;
     std::map<std::string, uint64_t> events_;
-    uint64_t scrapes_ = 0;
+    std::unique_ptr<LoopbackHttp> http_;  // last: destroyed first
 };
 
 }  // namespace inj::report
