@@ -22,9 +22,11 @@ const std::vector<Command>& commands() {
          "regenerate a report from a run's journal (journal.jsonl, its run dir\n"
          "or its run id)",
          false, Operand::journal_or_run, cmd_report, report_options},
-        {"agent", "--etcd ENDPOINTS --host NAME [--interface IF] [--lease-ttl SECONDS]",
+        {"agent", "--etcd ENDPOINTS --host NAME [--interface IF] [--lease-ttl SECONDS] [--metrics 127.0.0.1:PORT]",
          "apply the faults a fleet controller assigns to one host",
-         "apply the faults a fleet controller assigns to host NAME", false, Operand::none, cmd_agent, agent_options},
+         "apply the faults a fleet controller assigns to host NAME; --metrics\n"
+         "serves its state, steps and counters as Prometheus text on loopback",
+         false, Operand::none, cmd_agent, agent_options},
         {"agents", "--etcd ENDPOINTS [--plan PLAN] [--json]", "the fleet's agents as etcd sees them; ready for a plan?",
          "list the agents registered in etcd (pid, health, interface, uptime,\n"
          "the run each drives now); with --plan, whether every host the plan\n"

@@ -25,6 +25,7 @@
 #include "faultfs/faultfs.hpp"
 #include "faults/facilities.hpp"
 #include "fleet/agent_checks.hpp"
+#include "fleet/agent_metrics.hpp"
 #include "fleet/agent_targets.hpp"
 #include "fleet/etcd_client.hpp"
 #include "fleet/protocol.hpp"
@@ -32,6 +33,7 @@
 #include "net/compile.hpp"
 #include "net/net_engine.hpp"
 #include "plan/loader.hpp"
+#include "report/http_server.hpp"
 #include "runner/engine.hpp"
 #include "targets/targets.hpp"
 #include "targets/watcher.hpp"
@@ -216,6 +218,8 @@ private:
     std::string step_error_;                     // a step (inject or heal) that failed: reported with its confirmation
     Status last_;                                // the last status of a loaded run
     SteadyClock::time_point next_status_{};
+    AgentMetrics metrics_;
+    std::unique_ptr<report::LoopbackHttp> http_;  // serves metrics_: last, so it stops first
 };
 
 bool AgentLoop::register_agent() {
@@ -229,6 +233,7 @@ bool AgentLoop::register_agent() {
         log_->warn("register: {}", r.error().message());
         return false;
     }
+    metrics_.registered();
     return true;
 }
 
@@ -256,6 +261,7 @@ void AgentLoop::keepalive_loop() {
                 if (l && own->put(agent_key(opts_.host), to_json(info_), *l)) {
                     lease_ = *l;
                     ok = true;
+                    metrics_.registered();
                 }
             }
         }
@@ -274,6 +280,7 @@ void AgentLoop::keepalive_loop() {
             log_->warn("etcd unreachable");
             cv_.notify_all();
         }
+        metrics_.contact(ok, last_contact_ns_);
         for (auto t = SteadyClock::now() + every; SteadyClock::now() < t && !stop_;)
             std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
@@ -567,6 +574,12 @@ void AgentLoop::publish(const std::string& state, const std::string& reason) {
     if (received_ == std::pair{st.run, st.generation}) st.received_ns = received_ns_;
     next_status_ = SteadyClock::now() + opts_.status_every;
     if (loaded_) last_ = st;
+    std::map<size_t, AgentMetrics::FaultName> names;
+    if (loaded_)
+        for (auto& a : st.faults)
+            if (a.index < loaded_->plan->method.size())
+                names[a.index] = {loaded_->plan->method[a.index].name, loaded_->plan->method[a.index].kind()};
+    metrics_.published(st, std::move(names));
     if (auto r = client_.put(status_key(opts_.host), to_json(st), lease_); !r)
         log_->warn("status: {}", r.error().message());
     else
@@ -587,8 +600,20 @@ bool AgentLoop::start() {
     }
     // Short: a write to an unreachable etcd must not hold up the loop (it tries each endpoint).
     client_.set_timeout(std::chrono::milliseconds(500));
+    metrics_.started(info_);
+    if (opts_.metrics) {
+        auto h = report::LoopbackHttp::start(*opts_.metrics,
+                                             [this] { return metrics_.render(static_cast<int64_t>(monotonic_ns())); });
+        if (!h) {
+            log_->error("metrics: {}", h.error().message());
+            return false;
+        }
+        http_ = std::move(*h);
+        log_->info("metrics on {}", http_->url());
+    }
     if (!register_agent()) return false;
     last_contact_ns_ = static_cast<int64_t>(monotonic_ns());
+    metrics_.contact(true, last_contact_ns_);
     log_->info("agent {} registered (pid {}, lease {})", opts_.host, info_.pid, lease_.load());
     return true;
 }
@@ -681,6 +706,7 @@ int AgentLoop::run() {
         if (confirm_) {
             confirm_ = false;
             const std::string err = std::exchange(step_error_, {});
+            metrics_.stepped();
             publish(err.empty() ? "ready" : "error", err);
         }
         // Counters while a run is loaded, and at once when a restore has finished; not while
@@ -712,7 +738,9 @@ void add_agent_options(boost::program_options::options_description& d) {
         "interface", po::value<std::string>()->default_value("eth0"), "interface to attach to (tcx egress)")(
         "lease-ttl", po::value<int>()->default_value(2), "the agent's registration lease, seconds")(
         "max-fault-duration", po::value<std::string>()->default_value("1h"),
-        "refuse desired states whose deadlines lie further away than this");
+        "refuse desired states whose deadlines lie further away than this")(
+        "metrics", po::value<std::string>(),
+        "serve Prometheus metrics at ADDR:PORT (loopback only, e.g. 127.0.0.1:9465)");
     add_etcd_options(d);
 }
 
@@ -733,6 +761,10 @@ Result<AgentOptions> agent_options_from(const boost::program_options::variables_
     }
     if (!max || max->count() <= 0) return plain_error("--max-fault-duration", why.empty() ? "must be positive" : why);
     o.max_fault_duration = std::chrono::duration_cast<std::chrono::milliseconds>(*max);
+    if (vm.count("metrics")) {
+        o.metrics = report::LoopbackHttp::parse_address(vm["metrics"].as<std::string>(), &why);
+        if (!o.metrics) return plain_error("--metrics", why);
+    }
     auto sec = etcd_security_from(vm);
     if (!sec) return sec.error();
     o.security = *sec;

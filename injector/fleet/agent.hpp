@@ -18,12 +18,14 @@
 
 #include <atomic>
 #include <chrono>
+#include <optional>
 #include <string>
 
 #include <boost/program_options.hpp>
 
 #include "common/result.hpp"
 #include "fleet/etcd_security.hpp"
+#include "report/http_server.hpp"
 
 namespace inj::fleet {
 
@@ -35,10 +37,11 @@ struct AgentOptions {
     std::chrono::milliseconds status_every{1000};                         // counters refresh while a run is loaded
     EtcdSecurity security;                                                // TLS and etcd authentication
     std::chrono::milliseconds max_fault_duration{std::chrono::hours(1)};  // no deadline further away
+    std::optional<report::LoopbackHttp::Address> metrics;                 // Prometheus endpoint (loopback)
 };
 
-// The agent command's options (--etcd, --host, --interface, --lease-ttl, --max-fault-duration and
-// the etcd security options) and reading them back; a usage problem is an Error.
+// The agent command's options (--etcd, --host, --interface, --lease-ttl, --max-fault-duration,
+// --metrics and the etcd security options) and reading them back; a usage problem is an Error.
 void add_agent_options(boost::program_options::options_description& d);
 Result<AgentOptions> agent_options_from(const boost::program_options::variables_map& vm);
 

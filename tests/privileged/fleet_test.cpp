@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 
 #include <map>
+#include <regex>
 
 #include "crash_support.hpp"
 #include "fleet/etcd_client.hpp"
@@ -59,7 +60,8 @@ protected:
 
     void start_agent(const std::string& host) {
         SpawnSpec s;
-        s.argv = {injector(), "agent", "--etcd", endpoints_, "--host", host};
+        // Each agent serves its metrics on its own namespace's loopback: one port for all.
+        s.argv = {injector(), "agent", "--etcd", endpoints_, "--host", host, "--metrics", "127.0.0.1:9465"};
         s.netns = ns(host);
         s.output = dir_.path() + "/agent-" + host + ".log";
         s.die_with_parent = true;
@@ -81,6 +83,14 @@ protected:
     }
 
     std::string ns(const std::string& host) const { return netns_path(lab_.host(host)->netns); }
+    // The agent's /metrics body, scraped from inside its host's namespace ("" when it did not answer).
+    std::string agent_metrics(const std::string& host) const {
+        auto g = NetnsGuard::enter(ns(host));
+        if (!g) return "";
+        auto resp = test::http_exchange(9465, "GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n");
+        auto body = resp.find("\r\n\r\n");
+        return resp.rfind("HTTP/1.1 200 OK", 0) == 0 && body != std::string::npos ? resp.substr(body + 4) : "";
+    }
     IpAddr addr(const std::string& host) const { return plan_.topology.host(host)->addresses[0].addr; }
     bool tcp(const std::string& from, const std::string& to) {
         return tcp_connects(ns(from), addr(to).str(), 2379, 300ms);
@@ -134,6 +144,34 @@ TEST_F(Fleet, ZoneSeverGivesTheSameVerdictAsLocalMode) {
     EXPECT_LT(act["delivery_max_ms"].get<double>(), act["lead_ms"].get<double>()) << act.dump();
     EXPECT_EQ(act["clock_skew_ms"].get<double>(), 0.0) << "one machine, one clock: " << act.dump();
     EXPECT_TRUE(tcp("kv-1", "kv-2"));  // healed
+
+    // Each agent's metrics tell the same story: two steps (inject, heal), the run reverted when it
+    // ended, the rule disarmed; together they dropped at least what the controller reported.
+    const std::string run = fr["run"].get<std::string>();
+    uint64_t dropped = 0;
+    for (auto h : {"kv-1", "kv-2", "kv-3"}) {
+        std::string body;
+        // The revert follows the desired key's deletion by at most one agent loop.
+        for (int i = 0; i < 50 && body.find("state=\"reverted\"} 1") == std::string::npos; ++i) {
+            body = agent_metrics(h);
+            std::this_thread::sleep_for(20ms);
+        }
+        const std::string l = "host=\"" + std::string(h) + "\",run=\"" + run + "\"";
+        EXPECT_NE(body.find("injector_agent_state{" + l + ",state=\"reverted\"} 1\n"), std::string::npos) << body;
+        EXPECT_NE(body.find("injector_agent_steps_total{host=\"" + std::string(h) + "\"} 2\n"), std::string::npos)
+            << body;
+        EXPECT_NE(body.find("injector_agent_fault_armed{" + l + ",fault=\"cut-pangyo\",kind=\"sever\"} 0\n"),
+                  std::string::npos)
+            << body;
+        EXPECT_NE(body.find("injector_agent_etcd_reachable{host=\"" + std::string(h) + "\"} 1\n"), std::string::npos)
+            << body;
+        std::smatch m;
+        const std::regex re("injector_agent_fault_dropped_packets_total\\{" + l + ",fault=\"cut-pangyo\"\\} ([0-9]+)");
+        ASSERT_TRUE(std::regex_search(body, m, re)) << body;
+        dropped += std::stoull(m[1]);
+    }
+    EXPECT_GE(dropped, f["dropped"].get<uint64_t>());
+    EXPECT_GT(dropped, 0u);
 
     auto local = cli({"--log-level", "warn", "run", plan_path_, "--json"}, 2min);
     auto lr = report_of(local.output);
