@@ -194,6 +194,9 @@ TEST(PlanHostGroups, BadNamesAndPowerDomains) {
     expect_error(load(y), pos(y, prefix), "topology.hosts[3].name",
                  "'" + prefix + "-100' is too long a host name (at most 63 characters)");
     load_ok(group("{ name: " + prefix + ", count: 99, zone: z2 }"));
+    y = group("{ name: web-, count: 4, zone: z2 }");
+    expect_error(load(y), pos(y, "web-,"), "topology.hosts[3].name",
+                 "'web-' ends in '-': the group's hosts are named web--1, web--2...; leave the '-' out");
 
     struct Case {
         const char* domains;

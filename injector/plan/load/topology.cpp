@@ -276,6 +276,11 @@ void Loader::load_host_group(MapView& m, const Field& cf, size_t entry) {
     }
     auto nf = m.require("name");
     std::optional<std::string> prefix = nf ? name(*nf) : std::nullopt;
+    if (prefix && prefix->ends_with('-')) {
+        error(*nf, "'" + *prefix + "' ends in '-': the group's hosts are named " + *prefix + "-1, " + *prefix +
+                       "-2...; leave the '-' out");
+        prefix.reset();
+    }
     if (prefix && n > 0) {
         std::string last = *prefix + "-" + std::to_string(n);
         if (!valid_name(last)) {
