@@ -33,6 +33,34 @@ std::string plural(size_t n, const char* one, const char* many) {
     return std::to_string(n) + " " + (n == 1 ? one : many);
 }
 
+// Host names in runs: consecutive members of one group (NAME-1, NAME-2, ...) as "NAME-i .. NAME-j",
+// any other name on its own. Empty when there are more than kShort runs: the caller then shows
+// only the first and last name.
+std::vector<std::string> name_runs(const plan::Topology& topo, const std::vector<size_t>& members) {
+    auto split = [](const std::string& n) -> std::pair<std::string_view, long> {
+        auto dash = n.rfind('-');
+        if (dash == std::string::npos || dash + 1 == n.size() || dash + 8 < n.size() ||
+            n.find_first_not_of("0123456789", dash + 1) != std::string::npos || n[dash + 1] == '0')
+            return {n, -1};
+        return {std::string_view(n).substr(0, dash), std::stol(n.substr(dash + 1))};
+    };
+    std::vector<std::string> runs;
+    for (size_t k = 0; k < members.size();) {
+        const std::string& first = topo.hosts[members[k]].name;
+        auto [prefix, num] = split(first);
+        size_t end = k + 1;
+        while (num >= 0 && end < members.size()) {
+            auto [p2, n2] = split(topo.hosts[members[end]].name);
+            if (p2 != prefix || n2 != num + static_cast<long>(end - k)) break;
+            ++end;
+        }
+        runs.push_back(end - k == 1 ? first : first + " .. " + topo.hosts[members[end - 1]].name);
+        if (runs.size() > kShort) return {};
+        k = end;
+    }
+    return runs;
+}
+
 void print_topology(std::ostream& out, const plan::Plan& p, const PreviewOptions& o) {
     const auto& topo = p.topology;
     out << "topology: " << topo.zones.size() << " zones, " << topo.power_domains.size() << " power domains, "
@@ -53,15 +81,18 @@ void print_topology(std::ostream& out, const plan::Plan& p, const PreviewOptions
                 out << "\n";
                 continue;
             }
-            // Count, names first..last (plan order), addresses lowest..highest.
+            // Count, names as runs of groups or first..last (plan order), addresses lowest..highest.
             IpAddr lo = topo.hosts[members[0]].addresses.at(0).addr, hi = lo;
             for (size_t h : members) {
                 const IpAddr& a = topo.hosts[h].addresses.at(0).addr;
                 lo = std::min(lo, a);
                 hi = std::max(hi, a);
             }
-            out << " " << members.size() << " hosts, " << topo.hosts[members.front()].name << " .. "
-                << topo.hosts[members.back()].name << ", addresses " << lo.str() << " .. " << hi.str() << "\n";
+            auto runs = name_runs(topo, members);
+            out << " " << members.size() << " hosts, "
+                << (runs.empty() ? topo.hosts[members.front()].name + " .. " + topo.hosts[members.back()].name
+                                 : join(runs, ", "))
+                << ", addresses " << lo.str() << " .. " << hi.str() << "\n";
         }
     }
 }

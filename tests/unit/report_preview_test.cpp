@@ -65,6 +65,34 @@ TEST(ReportPreview, ABigPlanPreviewsInAScreenful) {
     EXPECT_NE(all.find("a150 -> b7"), std::string::npos);
 }
 
+// A power domain holding two host groups and a host of its own shows each group as its range
+// (never "web-1 .. db-20", which would read as one range).
+TEST(ReportPreview, APowerDomainShowsEachGroupAsItsOwnRange) {
+    std::string y =
+        "name: groups\n"
+        "topology:\n"
+        "  zones:\n"
+        "    - { name: z1, power_domains: [p1], subnet: 198.18.0.0/20 }\n"
+        "    - { name: z2, power_domains: [q1], subnet: 198.18.16.0/20 }\n"
+        "  hosts:\n"
+        "    - { name: web, count: 30, zone: z1 }\n"
+        "    - { name: lb-9, zone: z1 }\n"
+        "    - { name: db, count: 20, zone: z1 }\n"
+        "    - { name: b, count: 12, zone: z2 }\n"
+        "safety:\n  max_duration: 5m\n"
+        "method:\n  - { name: cut, fault: sever, duration: 10s, target: { zone: z1 }, peer: { zone: z2 } }\n";
+    auto r = plan::load_string(y, "groups.yaml");
+    ASSERT_TRUE(r.plan.has_value()) << (r.errors.empty() ? "" : r.errors[0].str());
+    auto t = net::compile(*r.plan);
+    ASSERT_TRUE(t.ok());
+    bool passes = false;
+    std::string text = preview(*r.plan, t.value(), false, &passes);
+    EXPECT_NE(text.find("power domain p1: 51 hosts, web-1 .. web-30, lb-9, db-1 .. db-20, addresses"),
+              std::string::npos)
+        << text;
+    EXPECT_NE(text.find("power domain q1: 12 hosts, b-1 .. b-12, addresses"), std::string::npos) << text;
+}
+
 // --hosts lists a cut set pair by pair up to a million pairs; 1,000 hosts against 1,000 (two
 // million) are left to the domain pairs, and the preview stays as long as the host list.
 TEST(ReportPreview, HostsListsNoMoreThanAMillionPairs) {
