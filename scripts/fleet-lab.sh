@@ -55,12 +55,15 @@ up)
     for ns in /run/netns/inj-"$lab"-*; do
         host=${ns#/run/netns/inj-"$lab"-}
         [ "$host" = fabric ] && continue
-        nsenter --net="$ns" "$INJECTOR" agent --etcd "$endpoint" --host "$host" >"$dir/agent-$host.log" 2>&1 &
+        # Each agent's metrics on its namespace's own loopback: the same port for all.
+        nsenter --net="$ns" "$INJECTOR" agent --etcd "$endpoint" --host "$host" --metrics 127.0.0.1:9465 \
+            >"$dir/agent-$host.log" 2>&1 &
         echo $! >"$dir/agent-$host.pid"
         echo "agent --etcd $endpoint --host $host" >"$dir/agent-$host.pid.cmd"
     done
     echo "fleet-lab: etcd on $endpoint, agents for lab $lab (logs in $dir)"
     echo "run:  $INJECTOR run $plan --fleet $endpoint"
+    echo "an agent's metrics:  nsenter --net=/run/netns/inj-$lab-HOST curl -s http://127.0.0.1:9465/metrics"
     ;;
 down)
     for f in "$dir"/agent-*.pid; do [ -e "$f" ] && stop_pid "$f"; done

@@ -460,6 +460,21 @@ TEST(FleetLabScript, UpStartsAnAgentPerHostAndDownLeavesNothing) {
         30s))
         << slurp("/run/injector/fleet-lab/agent-kv-1.log");
     c.reset();
+    // Each agent serves its metrics on its namespace's loopback, as the script says.
+    std::smatch m;
+    ASSERT_TRUE(std::regex_search(up->output, m, std::regex("agents for lab ([0-9a-f]+)"))) << up->output;
+    EXPECT_NE(
+        up->output.find("nsenter --net=/run/netns/inj-" + m[1].str() + "-HOST curl -s http://127.0.0.1:9465/metrics"),
+        std::string::npos)
+        << up->output;
+    {
+        auto g = NetnsGuard::enter("/run/netns/inj-" + m[1].str() + "-kv-1");
+        ASSERT_TRUE(g);
+        auto resp = test::http_exchange(9465, "GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n");
+        EXPECT_NE(resp.find("injector_agent_healthy{host=\"kv-1\"} 1\n"), std::string::npos) << resp;
+        EXPECT_NE(resp.find("injector_agent_state{host=\"kv-1\",run=\"\",state=\"idle\"} 1\n"), std::string::npos)
+            << resp;
+    }
     auto down = run_shell(script + " down " + plan, 120s);
     ASSERT_TRUE(down.ok()) << down.error().message();
     EXPECT_EQ(down->exit_code, 0) << down->output;
