@@ -60,7 +60,9 @@ std::string AgentMetrics::render(int64_t now_mono_ns) const {
     os << prom_family("injector_agent_etcd_last_contact_seconds", "gauge",
                       "Time since etcd last answered the agent (it reverts past the run's lease TTL).");
     os << "injector_agent_etcd_last_contact_seconds{" << host << "} "
-       << prom_num(last_contact_ns_ ? double(now_mono_ns - last_contact_ns_) / 1e9 : 0.0) << "\n";
+       << prom_num(last_contact_ns_ && now_mono_ns > last_contact_ns_ ? double(now_mono_ns - last_contact_ns_) / 1e9
+                                                                      : 0.0)
+       << "\n";
     os << prom_family("injector_agent_registrations_total", "counter",
                       "Registration leases granted (more than 1: a lease lapsed and the agent registered again).");
     os << "injector_agent_registrations_total{" << host << "} " << registrations_ << "\n";

@@ -69,6 +69,8 @@ TEST(AgentMetrics, ShowWhatTheLoopFedIn) {
     EXPECT_TRUE(has(body, "injector_agent_fault_passed_packets_total{" + f + "} 12")) << body;
     EXPECT_TRUE(has(body, "injector_agent_recovery_seconds{" + f + ",service=\"etcd\",ready=\"true\"} 1.5")) << body;
 
+    // A scrape whose clock reading predates the keepalive's last stamp shows 0, never a negative age.
+    EXPECT_TRUE(has(m.render(9 * kSecond), "injector_agent_etcd_last_contact_seconds{" + host + "} 0"));
     // Contact lost: reachable 0, and the age keeps growing from the last answer.
     m.contact(false, 10 * kSecond);
     body = m.render(15 * kSecond);
