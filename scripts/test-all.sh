@@ -21,10 +21,11 @@ if ! flock -n 9; then
   echo "test-all: another test run holds $lock; waiting for it"
   flock 9
 fi
-if ! $SUDO ./scripts/check-clean.sh >/dev/null; then
+# The lock's descriptor stays with this shell (9>&-): a process a test leaves running must not hold it.
+if ! $SUDO ./scripts/check-clean.sh >/dev/null 9>&-; then
   echo "test-all: this machine holds what an earlier run left:"
-  $SUDO ./scripts/check-clean.sh || true
-  $SUDO ./build/injector/injector recover || true
-  $SUDO ./scripts/check-clean.sh
+  $SUDO ./scripts/check-clean.sh 9>&- || true
+  $SUDO ./build/injector/injector recover 9>&- || true
+  $SUDO ./scripts/check-clean.sh 9>&-
 fi
-$SUDO ctest --test-dir build --output-on-failure -L privileged
+$SUDO ctest --test-dir build --output-on-failure -L privileged 9>&-
