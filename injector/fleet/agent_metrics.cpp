@@ -66,7 +66,8 @@ std::string AgentMetrics::render(int64_t now_mono_ns) const {
     os << prom_family("injector_agent_registrations_total", "counter",
                       "Registration leases granted (more than 1: a lease lapsed and the agent registered again).");
     os << "injector_agent_registrations_total{" << host << "} " << registrations_ << "\n";
-    os << prom_family("injector_agent_steps_total", "counter", "Steps (inject or heal) applied and confirmed.");
+    os << prom_family("injector_agent_steps_total", "counter",
+                      "Steps of a run (its load, each inject and each heal) applied and confirmed.");
     os << "injector_agent_steps_total{" << host << "} " << steps_ << "\n";
     os << prom_family(
         "injector_agent_status_writes_total", "counter",

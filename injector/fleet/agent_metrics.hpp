@@ -29,7 +29,7 @@ public:
     // A status the agent wrote (or tried to), with the names of its faults (by plan index)
     // while a plan is loaded; without them, the names known for the same run are kept.
     void published(const Status& st, std::map<size_t, FaultName> names);
-    void stepped();  // a step (inject or heal) applied and confirmed
+    void stepped();  // a step (the run's load, an inject or a heal) applied and confirmed
 
     std::string render(int64_t now_mono_ns) const;
 

@@ -145,7 +145,7 @@ TEST_F(Fleet, ZoneSeverGivesTheSameVerdictAsLocalMode) {
     EXPECT_EQ(act["clock_skew_ms"].get<double>(), 0.0) << "one machine, one clock: " << act.dump();
     EXPECT_TRUE(tcp("kv-1", "kv-2"));  // healed
 
-    // Each agent's metrics tell the same story: two steps (inject, heal), the run reverted when it
+    // Each agent's metrics tell the same story: three steps (load, inject, heal), the run reverted when it
     // ended, the rule disarmed; together they dropped at least what the controller reported.
     const std::string run = fr["run"].get<std::string>();
     uint64_t dropped = 0;
@@ -158,7 +158,7 @@ TEST_F(Fleet, ZoneSeverGivesTheSameVerdictAsLocalMode) {
         }
         const std::string l = "host=\"" + std::string(h) + "\",run=\"" + run + "\"";
         EXPECT_NE(body.find("injector_agent_state{" + l + ",state=\"reverted\"} 1\n"), std::string::npos) << body;
-        EXPECT_NE(body.find("injector_agent_steps_total{host=\"" + std::string(h) + "\"} 2\n"), std::string::npos)
+        EXPECT_NE(body.find("injector_agent_steps_total{host=\"" + std::string(h) + "\"} 3\n"), std::string::npos)
             << body;
         EXPECT_NE(body.find("injector_agent_fault_armed{" + l + ",fault=\"cut-pangyo\",kind=\"sever\"} 0\n"),
                   std::string::npos)
