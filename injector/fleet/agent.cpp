@@ -580,10 +580,12 @@ void AgentLoop::publish(const std::string& state, const std::string& reason) {
             if (a.index < loaded_->plan->method.size())
                 names[a.index] = {loaded_->plan->method[a.index].name, loaded_->plan->method[a.index].kind()};
     metrics_.published(st, std::move(names));
-    if (auto r = client_.put(status_key(opts_.host), to_json(st), lease_); !r)
+    auto r = client_.put(status_key(opts_.host), to_json(st), lease_);
+    if (!r)
         log_->warn("status: {}", r.error().message());
     else
         last_contact_ns_ = static_cast<int64_t>(monotonic_ns());
+    metrics_.written(st.state, r.ok());
 }
 
 bool AgentLoop::start() {

@@ -27,9 +27,16 @@ void AgentMetrics::registered() {
     ++registrations_;
 }
 
+void AgentMetrics::written(const std::string& state, bool ok) {
+    std::lock_guard lk(mu_);
+    if (ok)
+        ++statuses_[state];
+    else
+        ++write_failures_;
+}
+
 void AgentMetrics::published(const Status& st, std::map<size_t, FaultName> names) {
     std::lock_guard lk(mu_);
-    ++statuses_[st.state];
     last_ = st;
     if (!names.empty()) {
         names_ = std::move(names);
@@ -74,6 +81,9 @@ std::string AgentMetrics::render(int64_t now_mono_ns) const {
         "Statuses written to etcd, by state (each revert writes one \"reverted\", each refusal one \"refused\").");
     for (auto& [state, n] : statuses_)
         os << "injector_agent_status_writes_total{" << host << ",state=\"" << prom_label(state) << "\"} " << n << "\n";
+    os << prom_family("injector_agent_status_write_failures_total", "counter",
+                      "Statuses etcd did not take (unreachable, or the agent's lease gone).");
+    os << "injector_agent_status_write_failures_total{" << host << "} " << write_failures_ << "\n";
 
     const std::string run = host + ",run=\"" + prom_label(last_.run) + "\"";
     const std::string state = last_.state.empty() ? "idle" : last_.state;

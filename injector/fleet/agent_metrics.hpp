@@ -26,9 +26,11 @@ public:
     // The keepalive thread: whether etcd answered, and when it last did (monotonic ns).
     void contact(bool reachable, int64_t last_contact_mono_ns);
     void registered();  // a registration lease granted (again, after one lapsed)
-    // A status the agent wrote (or tried to), with the names of its faults (by plan index)
-    // while a plan is loaded; without them, the names known for the same run are kept.
+    // A status the agent is about to write, with the names of its faults (by plan index) while a
+    // plan is loaded; without them, the names known for the same run are kept. Shown at once:
+    // what the agent did does not wait for etcd to take the write.
     void published(const Status& st, std::map<size_t, FaultName> names);
+    void written(const std::string& state, bool ok);  // whether etcd took that status
     void stepped();  // a step (the run's load, an inject or a heal) applied and confirmed
 
     std::string render(int64_t now_mono_ns) const;
@@ -38,7 +40,7 @@ private:
     AgentInfo info_;
     bool reachable_ = false;
     int64_t last_contact_ns_ = 0;
-    uint64_t registrations_ = 0, steps_ = 0;
+    uint64_t registrations_ = 0, steps_ = 0, write_failures_ = 0;
     std::map<std::string, uint64_t> statuses_;  // by state
     Status last_;
     std::string names_run_;

@@ -284,6 +284,21 @@ TEST_F(Fleet, AnAgentCutFromEtcdRevertsAloneAndReconcilesWhenBack) {
     // The other agents still hold the fault: kv-3's packets to kv-1 are dropped at kv-3.
     EXPECT_FALSE(udp_arrives(ns("kv-3"), ns("kv-1"), addr("kv-1"), port, 300ms));
     EXPECT_TRUE(process_alive(c));
+    // kv-2's metrics say why: etcd unreachable for longer than the lease, and its rule disarmed;
+    // kv-3's still reach etcd and hold the rule.
+    std::string body2, body3 = agent_metrics("kv-3");
+    (void)until([&] { return (body2 = agent_metrics("kv-2")).find("state=\"reverted\"} 1\n") != std::string::npos; },
+                2s);
+    EXPECT_NE(body2.find("injector_agent_etcd_reachable{host=\"kv-2\"} 0\n"), std::string::npos) << body2;
+    std::smatch m;
+    ASSERT_TRUE(std::regex_search(body2, m,
+                                  std::regex("injector_agent_etcd_last_contact_seconds\\{host=\"kv-2\"\\} ([0-9.]+)")))
+        << body2;
+    EXPECT_GT(std::stod(m[1]), 3.0) << body2;
+    EXPECT_NE(body2.find("state=\"reverted\"} 1\n"), std::string::npos) << body2;
+    EXPECT_NE(body2.find("fault=\"cut-pangyo\",kind=\"sever\"} 0\n"), std::string::npos) << body2;
+    EXPECT_NE(body3.find("injector_agent_etcd_reachable{host=\"kv-3\"} 1\n"), std::string::npos) << body3;
+    EXPECT_NE(body3.find("fault=\"cut-pangyo\",kind=\"sever\"} 1\n"), std::string::npos) << body3;
 
     // etcd back: kv-2 reads its desired state again and re-applies the cut.
     auto unblock = run({"ip", "netns", "exec", lab_.host("kv-2")->netns, "iptables", "-D", "OUTPUT", "-d", ops, "-p",

@@ -44,6 +44,7 @@ void feed(AgentMetrics& m) {
     st.faults.push_back(a);
     m.stepped();
     m.published(st, {{1, {"pangyo-power", "power_loss"}}});
+    m.written("ready", true);
 }
 
 bool has(const std::string& body, const std::string& line) { return body.find(line + "\n") != std::string::npos; }
@@ -92,11 +93,14 @@ TEST(AgentMetrics, ARevertKeepsTheRunsNamesAndANewRunDropsThem) {
     a.dropped = 600;
     rev.faults.push_back(a);
     m.published(rev, {});
+    m.written("reverted", false);  // etcd away: the state is the agent's all the same
     auto body = m.render(11 * kSecond);
     EXPECT_TRUE(
         has(body, "injector_agent_fault_dropped_packets_total{host=\"kv-1\",run=\"r1\",fault=\"pangyo-power\"} 600"))
         << body;
-    EXPECT_TRUE(has(body, "injector_agent_status_writes_total{host=\"kv-1\",state=\"reverted\"} 1")) << body;
+    EXPECT_EQ(body.find("injector_agent_status_writes_total{host=\"kv-1\",state=\"reverted\"}"), std::string::npos)
+        << body;
+    EXPECT_TRUE(has(body, "injector_agent_status_write_failures_total{host=\"kv-1\"} 1")) << body;
     EXPECT_TRUE(has(body, "injector_agent_state{host=\"kv-1\",run=\"r1\",state=\"reverted\"} 1")) << body;
     // Another run refused before it loaded: its fault is shown by index, never under r1's name.
     Status other = rev;
