@@ -131,6 +131,12 @@ TEST(CliHelp, FleetOptionsAreCheckedBeforeAnythingRuns) {
         EXPECT_EQ(r.exit_code, 64) << extra[0] << ": " << r.output;
         EXPECT_NE(r.output.find("apply to fleet mode only"), std::string::npos) << r.output;
     }
+    // An agent serves metrics on loopback only, refused before it reaches for etcd.
+    for (const char* addr : {"0.0.0.0:9465", "198.18.0.2:9465", "127.0.0.1", "127.0.0.1:70000"}) {
+        auto r = run_injector({"agent", "--etcd", "http://198.18.0.1:1", "--host", "kv-1", "--metrics", addr});
+        EXPECT_EQ(r.exit_code, 64) << addr << ": " << r.output;
+        EXPECT_NE(r.output.find("--metrics"), std::string::npos) << r.output;
+    }
 }
 
 TEST(CliHelp, ManPageHasEveryVisibleCommandAndRenders) {
