@@ -22,9 +22,8 @@ if ! flock -n 9; then
   flock 9
 fi
 # The lock's descriptor stays with this shell (9>&-): a process a test leaves running must not hold it.
-if ! $SUDO ./scripts/check-clean.sh >/dev/null 9>&-; then
-  echo "test-all: this machine holds what an earlier run left:"
-  $SUDO ./scripts/check-clean.sh 9>&- || true
+if ! left=$($SUDO ./scripts/check-clean.sh 9>&-); then
+  printf 'test-all: this machine holds what an earlier run left:\n%s\n' "$left"
   $SUDO ./build/injector/injector recover 9>&- || true
   $SUDO ./scripts/check-clean.sh 9>&-
 fi

@@ -155,10 +155,10 @@ int cmd_run(const std::vector<std::string>& args) {
     if (output != "text" && output != "json") throw UsageError("--output must be text or json");
     const bool json_lines = output == "json";
     const bool quiet = vm["quiet"].as<bool>() || vm["json"].as<bool>();
-    std::optional<report::MetricsServer::Address> metrics_addr;
+    std::optional<report::LoopbackHttp::Address> metrics_addr;
     if (!vm["metrics"].as<std::string>().empty()) {
         std::string why;
-        metrics_addr = report::MetricsServer::parse_address(vm["metrics"].as<std::string>(), &why);
+        metrics_addr = report::LoopbackHttp::parse_address(vm["metrics"].as<std::string>(), &why);
         if (!metrics_addr) throw UsageError("--metrics: " + why);
     }
     std::string plan_text;

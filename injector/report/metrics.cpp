@@ -11,7 +11,7 @@ const char* kPhases[] = {"starting", "preflight", "lab",          "engines", "st
 
 }  // namespace
 
-Result<std::unique_ptr<MetricsServer>> MetricsServer::start(const Address& a) {
+Result<std::unique_ptr<MetricsServer>> MetricsServer::start(const LoopbackHttp::Address& a) {
     std::unique_ptr<MetricsServer> m(new MetricsServer());
     auto* raw = m.get();
     auto http = LoopbackHttp::start(a, [raw] { return raw->render(); });

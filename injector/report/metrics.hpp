@@ -19,22 +19,14 @@ namespace inj::report {
 
 class MetricsServer : public runner::RunObserver {
 public:
-    using Address = LoopbackHttp::Address;
-    // "127.0.0.1:9464", "[::1]:9464", "localhost:9464". Anything not loopback is refused.
-    static std::optional<Address> parse_address(const std::string& text, std::string* why) {
-        return LoopbackHttp::parse_address(text, why);
-    }
-    static Result<std::unique_ptr<MetricsServer>> start(const Address& a);
+    // Serves on `a` (LoopbackHttp::parse_address reads it from the command line).
+    static Result<std::unique_ptr<MetricsServer>> start(const LoopbackHttp::Address& a);
     ~MetricsServer() override;
 
     void on_event(const nlohmann::json& ev) noexcept override;
     std::string render() const;  // the exposition text
     uint16_t port() const { return http_->port(); }
     std::string url() const { return http_->url(); }
-
-    static constexpr size_t kMaxConns = LoopbackHttp::kMaxConns;
-    static constexpr size_t kMaxRequest = LoopbackHttp::kMaxRequest;
-    static constexpr int kRequestMs = LoopbackHttp::kRequestMs;
 
 private:
     MetricsServer() = default;

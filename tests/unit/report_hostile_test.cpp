@@ -95,7 +95,7 @@ TEST(HostileOutput, AReaderThatKeepsUpGetsEverything) {
 }
 
 std::unique_ptr<MetricsServer> server() {
-    auto m = MetricsServer::start(*MetricsServer::parse_address("127.0.0.1:0", nullptr));
+    auto m = MetricsServer::start(*LoopbackHttp::parse_address("127.0.0.1:0", nullptr));
     EXPECT_TRUE(m);
     return m ? std::move(*m) : nullptr;
 }
@@ -104,7 +104,7 @@ TEST(HostileMetrics, SlowClientsDoNotHoldOffAScrape) {
     auto srv = server();
     ASSERT_TRUE(srv);
     std::vector<int> slow;
-    for (size_t i = 0; i < 3 * MetricsServer::kMaxConns; ++i) {
+    for (size_t i = 0; i < 3 * LoopbackHttp::kMaxConns; ++i) {
         int fd = test::connect_loopback(srv->port());
         ASSERT_GE(fd, 0);
         (void)!send(fd, "GET /met", 8, MSG_NOSIGNAL);  // and never the rest
@@ -124,7 +124,7 @@ TEST(HostileMetrics, SlowClientsDoNotHoldOffAScrape) {
         EXPECT_LE(read(fd, &c, 1), 0);
         close(fd);
     }
-    EXPECT_LT(ms_since(t), MetricsServer::kRequestMs + 1000.0);
+    EXPECT_LT(ms_since(t), LoopbackHttp::kRequestMs + 1000.0);
 }
 
 TEST(HostileMetrics, AnOversizedRequestGets431) {

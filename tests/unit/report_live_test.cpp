@@ -216,22 +216,22 @@ std::string http_get(uint16_t port, const std::string& path) {
 
 TEST(Metrics, OnlyLoopbackAddresses) {
     std::string why;
-    EXPECT_TRUE(MetricsServer::parse_address("127.0.0.1:9464", &why));
-    EXPECT_TRUE(MetricsServer::parse_address("localhost:9464", &why));
-    auto v6 = MetricsServer::parse_address("[::1]:9464", &why);
+    EXPECT_TRUE(LoopbackHttp::parse_address("127.0.0.1:9464", &why));
+    EXPECT_TRUE(LoopbackHttp::parse_address("localhost:9464", &why));
+    auto v6 = LoopbackHttp::parse_address("[::1]:9464", &why);
     ASSERT_TRUE(v6);
     EXPECT_TRUE(v6->v6);
     for (auto bad :
          {"0.0.0.0:9464", "198.18.0.2:9464", "[::]:9464", "10.0.0.1:80", "9464", "127.0.0.1:99999", "example:1"}) {
-        EXPECT_FALSE(MetricsServer::parse_address(bad, &why)) << bad;
+        EXPECT_FALSE(LoopbackHttp::parse_address(bad, &why)) << bad;
         EXPECT_FALSE(why.empty());
     }
-    MetricsServer::parse_address("0.0.0.0:9464", &why);
+    LoopbackHttp::parse_address("0.0.0.0:9464", &why);
     EXPECT_NE(why.find("not a loopback address"), std::string::npos) << why;
 }
 
 TEST(Metrics, ServesPrometheusTextThatPromtoolAccepts) {
-    auto addr = MetricsServer::parse_address("127.0.0.1:0", nullptr);
+    auto addr = LoopbackHttp::parse_address("127.0.0.1:0", nullptr);
     ASSERT_TRUE(addr);
     auto m = MetricsServer::start(*addr);
     ASSERT_TRUE(m) << m.error().message();
